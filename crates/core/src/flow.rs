@@ -1,0 +1,204 @@
+//! Trades and the last-hour trade-flow and whale features of a snapshot row.
+//!
+//! Units: `volume_*`, `avg_trade_size_1h`, `max_trade_size_1h` and every whale value are USDC
+//! notional (price × size, the unit of Gamma's volumes); `vwap_1h` is a price. Whale tiers are
+//! by notional: 1 at ≥ $500, 2 at ≥ $2,000, 3 at ≥ $10,000; a whale trade is tier ≥ 2.
+
+use crate::Ts;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Taker side of a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+/// One trade of one token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trade {
+    pub token_id: String,
+    pub ts: Ts,
+    pub price: Decimal,
+    pub size: Decimal,
+    pub side: Side,
+}
+
+impl Trade {
+    /// price × size, USDC.
+    pub fn notional_usd(&self) -> Decimal {
+        self.price * self.size
+    }
+
+    /// 0 (below $500), 1 (≥ $500), 2 (≥ $2,000) or 3 (≥ $10,000).
+    pub fn whale_tier(&self) -> u8 {
+        whale_tier(self.notional_usd())
+    }
+}
+
+/// Whale tier of a notional amount in USDC.
+pub fn whale_tier(notional_usd: Decimal) -> u8 {
+    WHALE_TIERS_USD
+        .iter()
+        .rev()
+        .position(|t| notional_usd >= Decimal::from(*t))
+        .map_or(0, |i| (WHALE_TIERS_USD.len() - i) as u8)
+}
+
+/// Lower bounds of whale tiers 1, 2, 3 in USDC.
+pub const WHALE_TIERS_USD: [u32; 3] = [500, 2_000, 10_000];
+/// The tier from which a trade counts as a whale trade.
+pub const WHALE_MIN_TIER: u8 = 2;
+
+/// The 17 last-hour trade-flow and whale values of a snapshot row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TradeFlow {
+    pub trade_count_1h: u32,
+    pub buy_count_1h: u32,
+    pub sell_count_1h: u32,
+    pub volume_1h: Decimal,
+    pub buy_volume_1h: Decimal,
+    pub sell_volume_1h: Decimal,
+    pub avg_trade_size_1h: Option<Decimal>,
+    pub max_trade_size_1h: Option<Decimal>,
+    pub vwap_1h: Option<Decimal>,
+    pub whale_count_1h: u32,
+    pub whale_volume_1h: Decimal,
+    pub whale_buy_volume_1h: Decimal,
+    pub whale_sell_volume_1h: Decimal,
+    pub whale_net_flow_1h: Decimal,
+    pub whale_buy_ratio_1h: Option<f64>,
+    /// Seconds since the last whale trade in the window.
+    pub time_since_whale_s: Option<i64>,
+    pub pct_volume_from_whales: Option<f64>,
+}
+
+impl TradeFlow {
+    /// Flow over the trades with `now - 1h < ts <= now`; others are ignored.
+    pub fn over(trades: &[Trade], now: Ts) -> TradeFlow {
+        let from = now - chrono::Duration::hours(1);
+        let mut f = TradeFlow::default();
+        let mut shares = Decimal::ZERO;
+        let mut last_whale: Option<Ts> = None;
+        for t in trades.iter().filter(|t| t.ts > from && t.ts <= now) {
+            let notional = t.notional_usd();
+            f.trade_count_1h += 1;
+            f.volume_1h += notional;
+            shares += t.size;
+            f.max_trade_size_1h = Some(f.max_trade_size_1h.map_or(notional, |m| m.max(notional)));
+            let whale = t.whale_tier() >= WHALE_MIN_TIER;
+            if whale {
+                f.whale_count_1h += 1;
+                f.whale_volume_1h += notional;
+                last_whale = Some(last_whale.map_or(t.ts, |l| l.max(t.ts)));
+            }
+            match t.side {
+                Side::Buy => {
+                    f.buy_count_1h += 1;
+                    f.buy_volume_1h += notional;
+                    if whale {
+                        f.whale_buy_volume_1h += notional;
+                    }
+                }
+                Side::Sell => {
+                    f.sell_count_1h += 1;
+                    f.sell_volume_1h += notional;
+                    if whale {
+                        f.whale_sell_volume_1h += notional;
+                    }
+                }
+            }
+        }
+        if f.trade_count_1h > 0 {
+            f.avg_trade_size_1h = Some(f.volume_1h / Decimal::from(f.trade_count_1h));
+        }
+        if !shares.is_zero() {
+            f.vwap_1h = Some(f.volume_1h / shares);
+        }
+        f.whale_net_flow_1h = f.whale_buy_volume_1h - f.whale_sell_volume_1h;
+        if !f.whale_volume_1h.is_zero() {
+            f.whale_buy_ratio_1h = (f.whale_buy_volume_1h / f.whale_volume_1h).to_f64();
+        }
+        if !f.volume_1h.is_zero() {
+            f.pct_volume_from_whales =
+                (f.whale_volume_1h / f.volume_1h * Decimal::ONE_HUNDRED).to_f64();
+        }
+        f.time_since_whale_s = last_whale.map(|t| (now - t).num_seconds());
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+    fn at(s: &str) -> Ts {
+        s.parse().unwrap()
+    }
+    fn trade(ts: &str, price: &str, size: &str, side: Side) -> Trade {
+        Trade {
+            token_id: "1".into(),
+            ts: at(ts),
+            price: d(price),
+            size: d(size),
+            side,
+        }
+    }
+
+    #[test]
+    fn whale_tiers_by_notional() {
+        assert_eq!(whale_tier(d("499.99")), 0);
+        assert_eq!(whale_tier(d("500")), 1);
+        assert_eq!(whale_tier(d("2000")), 2);
+        assert_eq!(whale_tier(d("10000")), 3);
+    }
+
+    #[test]
+    fn flow_over_the_last_hour() {
+        let now = at("2026-11-20T12:00:00Z");
+        let trades = vec![
+            trade("2026-11-20T10:59:59Z", "0.5", "100000", Side::Buy), // outside the window
+            trade("2026-11-20T11:10:00Z", "0.5", "100", Side::Buy),    // $50
+            trade("2026-11-20T11:20:00Z", "0.5", "5000", Side::Buy),   // $2,500 whale
+            trade("2026-11-20T11:50:00Z", "0.4", "10000", Side::Sell), // $4,000 whale
+            trade("2026-11-20T11:55:00Z", "0.6", "50", Side::Sell),    // $30
+        ];
+        let f = TradeFlow::over(&trades, now);
+        assert_eq!(
+            (f.trade_count_1h, f.buy_count_1h, f.sell_count_1h),
+            (4, 2, 2)
+        );
+        assert_eq!(f.volume_1h, d("6580"));
+        assert_eq!((f.buy_volume_1h, f.sell_volume_1h), (d("2550"), d("4030")));
+        assert_eq!(f.max_trade_size_1h, Some(d("4000")));
+        assert_eq!(f.avg_trade_size_1h, Some(d("1645")));
+        assert_eq!(f.vwap_1h, Some(d("6580") / d("15150")));
+        assert_eq!((f.whale_count_1h, f.whale_volume_1h), (2, d("6500")));
+        assert_eq!(f.whale_net_flow_1h, d("-1500"));
+        assert!((f.whale_buy_ratio_1h.unwrap() - 2500.0 / 6500.0).abs() < 1e-12);
+        assert_eq!(f.time_since_whale_s, Some(600));
+        assert!((f.pct_volume_from_whales.unwrap() - 6500.0 / 6580.0 * 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_trades_leaves_ratios_unknown() {
+        let f = TradeFlow::over(&[], at("2026-11-20T12:00:00Z"));
+        assert_eq!(f.trade_count_1h, 0);
+        assert_eq!(
+            (
+                f.vwap_1h,
+                f.whale_buy_ratio_1h,
+                f.time_since_whale_s,
+                f.pct_volume_from_whales
+            ),
+            (None, None, None, None)
+        );
+    }
+}
