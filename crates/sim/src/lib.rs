@@ -1,1 +1,396 @@
-//! placeholder
+//! A simulated Polymarket served over real HTTP (Gamma, CLOB, Data API) and a market WebSocket on
+//! one local port, deterministic from a seed. Tests, benchmarks and `polytape run --simulate`
+//! point the collector at it through the usual base URLs.
+//!
+//! The simulator produces its wire JSON on its own — it does not use `polytape-core` or
+//! `polytape-polymarket` — so a test that compares what the collector stored with the simulator's
+//! [`Truth`] checks the decoding instead of repeating it.
+//!
+//! The world (events, markets, token ids, end dates) is a pure function of [`SimConfig::seed`] and
+//! [`SimConfig::now`]; prices, books and trades are pure functions of (seed, market, sim-clock
+//! second), so a book served twice in the same second is identical and carries the same hash.
+//!
+//! # Layout
+//! * [`rng`]: SplitMix64 and the hash mixers every deterministic value is drawn from.
+//! * `world`: generation of events and markets, one [`MarketKind`] each (tradeable or a trap).
+//! * `book`: the per-token price walk, top of book and full books (Polymarket order: best LAST).
+//! * `gamma`: Gamma market and event objects and the keyset / legacy listing endpoints.
+//! * `clob`: `GET /book` and `POST /books`.
+//! * `data`: the Data API trade stream and `GET /trades` (the same trades the WebSocket reports).
+//! * `ws`: the market WebSocket (`/ws/market`): subscribe, PING/PONG, book dumps, live events.
+//! * `server`: the axum router, fault injection, latency, request log and truth recording.
+//! * `query`: raw query-string parsing (repeated keys) and the opaque keyset cursor.
+//! * `error`: [`SimError`], the simulated API's client errors.
+
+mod book;
+mod clob;
+mod data;
+mod error;
+mod gamma;
+mod query;
+pub mod rng;
+mod server;
+mod world;
+mod ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+pub use error::SimError;
+
+/// How the simulated world is generated and served.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Everything random is drawn from this seed.
+    pub seed: u64,
+    /// Tradeable (discoverable) markets generated per tier bucket of hours-to-close:
+    /// (0,1], (1,4], (4,12], (12,48], (48,336]. Plus the trap markets ([`SimConfig::traps_per_kind`]
+    /// of each non-tradeable [`MarketKind`]).
+    pub markets_per_tier: usize,
+    /// World anchor: end dates are relative to it, and the sim clock reads
+    /// `now + real time elapsed since start`.
+    pub now: DateTime<Utc>,
+    /// Added to every HTTP response.
+    pub latency: Duration,
+    /// Minimum and maximum number of levels per book side (fewer only when a tick grid cannot hold
+    /// that many prices on one side).
+    pub book_levels: (usize, usize),
+}
+
+impl SimConfig {
+    /// The defaults (20 markets per tier, now = `Utc::now()`, no latency, 20–120 levels) with
+    /// this seed.
+    pub fn new(seed: u64) -> Self {
+        SimConfig {
+            seed,
+            markets_per_tier: 20,
+            now: Utc::now(),
+            latency: Duration::ZERO,
+            book_levels: (20, 120),
+        }
+    }
+
+    /// How many markets of each trap kind the world holds: 3, growing weakly with
+    /// `markets_per_tier` (one more per 40).
+    pub fn traps_per_kind(&self) -> usize {
+        3 + self.markets_per_tier / 40
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig::new(7)
+    }
+}
+
+/// Which simulated endpoint a request hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /gamma/markets/keyset`
+    GammaKeyset,
+    /// `GET /gamma/markets` (legacy offset paging)
+    GammaMarkets,
+    /// `GET /gamma/events` (legacy offset paging)
+    GammaEvents,
+    /// `GET /gamma/events/keyset`
+    GammaEventsKeyset,
+    /// `GET /clob/book`
+    ClobBook,
+    /// `POST /clob/books`
+    ClobBooks,
+    /// `GET /data/trades`
+    DataTrades,
+    /// `GET /ws/market` (a WebSocket connection)
+    Ws,
+}
+
+/// A fault to serve instead of (or on top of) the normal response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Which endpoint it applies to; `None` = any HTTP endpoint (not the WebSocket).
+    pub endpoint: Option<Endpoint>,
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// How many matching requests get it.
+    pub times: u32,
+}
+
+/// What a [`Fault`] does to a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// 429 with `Retry-After: retry_after_s` and a Cloudflare-like HTML body.
+    TooManyRequests {
+        /// Value of the `Retry-After` header, seconds.
+        retry_after_s: u64,
+    },
+    /// This status (e.g. 502, 503) with a short non-JSON body.
+    ServerError(u16),
+    /// Status 200, the real body cut in half (Content-Length matches the cut body). On the
+    /// WebSocket: half of the initial dump frame, then the connection drops.
+    Truncate,
+}
+
+/// An invalid level added to a book by [`SimHandle::corrupt_book`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadLevel {
+    /// `{"price":"1.5","size":"10"}` appended to the bids (in the best position, order kept).
+    PriceAboveOne,
+    /// `{"price":…,"size":"-3"}` added at the worst end of the asks (order kept).
+    NegativeSize,
+}
+
+/// One HTTP request (or WebSocket connection) the simulator received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// The endpoint hit.
+    pub endpoint: Endpoint,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query as received.
+    pub uri: String,
+    /// Status served (101 for an accepted WebSocket upgrade).
+    pub status: u16,
+    /// Markets / events / books / trades served in full in this response (0 when faulted or
+    /// truncated).
+    pub items: u32,
+    /// Sim-clock time the request arrived.
+    pub at: DateTime<Utc>,
+    /// Request body length in bytes.
+    pub body_len: usize,
+}
+
+/// Request and item counters plus the request log (a snapshot copy).
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Every request since start or the last [`SimHandle::reset`] (bounded; oldest dropped past
+    /// 200,000 entries).
+    pub log: Vec<RequestRecord>,
+    requests: HashMap<Endpoint, u64>,
+    items: HashMap<Endpoint, u64>,
+    faults: u64,
+}
+
+impl Counters {
+    /// All requests to `e`, including faulted ones (WebSocket: connections).
+    pub fn requests(&self, e: Endpoint) -> u64 {
+        self.requests.get(&e).copied().unwrap_or(0)
+    }
+
+    /// Markets / events / books / trades actually served by `e` (WebSocket: events sent).
+    pub fn items(&self, e: Endpoint) -> u64 {
+        self.items.get(&e).copied().unwrap_or(0)
+    }
+
+    /// Responses replaced or cut by an injected [`Fault`].
+    pub fn faults_served(&self) -> u64 {
+        self.faults
+    }
+}
+
+/// What kind of market this is: tradeable, or a trap excluded by exactly one property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MarketKind {
+    /// Discoverable: order book, token ids, volume ≥ 100, end within 336 h, open.
+    Tradeable,
+    /// End date 1–30 h ago but `closed=false`.
+    PastEnd,
+    /// `closed=true` (end in the future or the past); no book.
+    Closed,
+    /// `closed=true`, `umaResolutionStatus: "resolved"`, outcome prices 1/0; no book.
+    Resolved,
+    /// `enableOrderBook=false`; no book, no bestBid/bestAsk.
+    NoOrderBook,
+    /// `clobTokenIds` served as `""`, `"[]"` or `["",""]` (CLOB hydration); no book.
+    TransientTokens,
+    /// Three outcomes and three token ids.
+    NonBinary,
+    /// 24 h volume below 100.
+    LowVolume,
+    /// End 400–900 h ahead (beyond the 336 h lookahead).
+    BeyondLookahead,
+}
+
+/// A market of the world, as generated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthMarket {
+    /// Gamma id (numeric string).
+    pub id: String,
+    /// `conditionId` as served ("" for some transient markets).
+    pub condition_id: String,
+    /// The question.
+    pub question: String,
+    /// Token ids as served (empty strings / empty for transient ones).
+    pub token_ids: Vec<String>,
+    /// Outcome labels.
+    pub outcomes: Vec<String>,
+    /// End date, exactly as the served string parses.
+    pub end_date: DateTime<Utc>,
+    /// `closed`.
+    pub closed: bool,
+    /// Resolved by UMA (outcome prices 1/0).
+    pub resolved: bool,
+    /// `enableOrderBook`.
+    pub enable_order_book: bool,
+    /// `acceptingOrders`.
+    pub accepting_orders: bool,
+    /// `volume24hr` (constant over the run).
+    pub volume_24h: Decimal,
+    /// `negRisk`.
+    pub neg_risk: bool,
+    /// Tradeable or which trap.
+    pub kind: MarketKind,
+    /// Marked by [`SimHandle::corrupt_market`].
+    pub corrupted: bool,
+}
+
+/// A book as served (REST or WebSocket `book` event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedBook {
+    /// `asset_id`.
+    pub token_id: String,
+    /// `market`.
+    pub condition_id: String,
+    /// `hash` (40 hex, a function of the content).
+    pub hash: String,
+    /// Sim-clock time served.
+    pub served_at: DateTime<Utc>,
+    /// `timestamp`, ms.
+    pub timestamp_ms: i64,
+    /// (price, size) exactly as served, in served order (ascending, best LAST), incl. any bad level.
+    pub bids: Vec<(Decimal, Decimal)>,
+    /// (price, size) exactly as served, in served order (descending, best LAST), incl. any bad level.
+    pub asks: Vec<(Decimal, Decimal)>,
+    /// `tick_size`.
+    pub tick_size: Decimal,
+}
+
+/// A Gamma market object as served (listing, keyset, or nested in an event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedMarket {
+    /// `conditionId` as served.
+    pub condition_id: String,
+    /// Sim-clock time served.
+    pub served_at: DateTime<Utc>,
+    /// The object exactly as served.
+    pub json: serde_json::Value,
+}
+
+/// The world and what was served from it (a snapshot copy).
+#[derive(Clone, Debug)]
+pub struct Truth {
+    /// Every market of the world, in id order.
+    pub markets: Vec<TruthMarket>,
+    /// Books served since start / last reset, by hash (bounded: 8,192 distinct, oldest dropped).
+    pub served_books: HashMap<String, ServedBook>,
+    /// Gamma market objects served since start / last reset, in order (bounded: 50,000, oldest
+    /// dropped).
+    pub served_markets: Vec<ServedMarket>,
+}
+
+/// A running simulator. Cheap to clone; all clones drive the same server.
+#[derive(Clone)]
+pub struct SimHandle {
+    app: Arc<server::App>,
+    addr: SocketAddr,
+    task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Binds `addr` (usually `127.0.0.1:0`), generates the world and serves it until
+/// [`SimHandle::shutdown`].
+pub async fn start(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let app = Arc::new(server::App::new(cfg));
+    let task = tokio::spawn(server::serve(listener, app.clone()));
+    Ok(SimHandle {
+        app,
+        addr,
+        task: Arc::new(std::sync::Mutex::new(Some(task))),
+    })
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Gamma base URL, `http://127.0.0.1:PORT/gamma`.
+    pub fn gamma_url(&self) -> String {
+        format!("http://{}/gamma", self.addr)
+    }
+
+    /// CLOB base URL, `http://127.0.0.1:PORT/clob`.
+    pub fn clob_url(&self) -> String {
+        format!("http://{}/clob", self.addr)
+    }
+
+    /// Data API base URL, `http://127.0.0.1:PORT/data`.
+    pub fn data_url(&self) -> String {
+        format!("http://{}/data", self.addr)
+    }
+
+    /// Market WebSocket URL, `ws://127.0.0.1:PORT/ws/market`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/market", self.addr)
+    }
+
+    /// The sim clock: `cfg.now` + real time elapsed since start.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.app.now()
+    }
+
+    /// A copy of the counters and request log.
+    pub fn counters(&self) -> Counters {
+        self.app.counters()
+    }
+
+    /// A copy of the world and of what was served.
+    pub fn truth(&self) -> Truth {
+        self.app.truth()
+    }
+
+    /// Clears counters, the request log and the served logs (not the world, corruptions or
+    /// queued faults).
+    pub fn reset(&self) {
+        self.app.reset();
+    }
+
+    /// Queues a fault; it applies to the next `times` matching requests (first queued, first used).
+    pub fn inject(&self, fault: Fault) {
+        self.app.inject(fault);
+    }
+
+    /// Sets the latency added to every HTTP response from now on.
+    pub fn set_latency(&self, d: Duration) {
+        self.app.set_latency(d);
+    }
+
+    /// From now on that market's Gamma object carries `"endDate": {"oops": 1}` and
+    /// `"volume24hr": "not a number"`.
+    pub fn corrupt_market(&self, condition_id: &str) {
+        self.app.corrupt_market(condition_id);
+    }
+
+    /// From now on that token's book carries one extra invalid level (the rest unchanged).
+    pub fn corrupt_book(&self, token_id: &str, bad: BadLevel) {
+        self.app.corrupt_book(token_id, bad);
+    }
+
+    /// Stops accepting connections, closes WebSockets (1001) and waits for in-flight requests.
+    pub async fn shutdown(self) {
+        self.app.signal_shutdown();
+        let task = match self.task.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}

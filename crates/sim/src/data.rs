@@ -1,0 +1,227 @@
+//! The trade stream and the Data API `GET /trades`.
+//!
+//! Trades are a pure function of (seed, market, minute): each minute of a market with a live book
+//! holds a few trades at the book's touch (BUY at the ask, SELL at the bid), some of them whales,
+//! and some sharing a transaction hash with the previous fill (one tx settling several fills, as
+//! on Polymarket). The WebSocket reports the very same trades live as `last_trade_price`, so a
+//! collector's live capture and its Data API backfill overlap exactly where they should.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::book::{price, quote};
+use crate::gamma::num;
+use crate::rng::{mix, unit};
+use crate::server::{Ctx, Pending, Served};
+use crate::world::{hex_of, SimMarket, World};
+use crate::SimError;
+
+/// Largest page the Data API serves (larger limits are clamped).
+const MAX_LIMIT: u64 = 10_000;
+/// Largest offset (beyond: 400, never clamped).
+const MAX_OFFSET: u64 = 10_000;
+/// Distinct traders in the world (so wallets, whales included, recur).
+const WALLETS: u64 = 400;
+
+/// One simulated fill.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SimTrade {
+    pub ms: i64,
+    pub outcome: usize,
+    pub buy: bool,
+    pub price: Decimal,
+    pub size: Decimal,
+    pub tx: String,
+    pub wallet: String,
+    /// Position within its minute (ties in time keep a stable order).
+    pub seq: u32,
+}
+
+/// The trades of market `m` in epoch minute `minute`, by time.
+pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec<SimTrade> {
+    if !m.has_book || minute * 60 < m.created_at.timestamp() {
+        return Vec::new();
+    }
+    let rate = (m.volume_24h.to_f64().unwrap_or(0.0) / 10_000.0).clamp(0.05, 6.0);
+    let h = mix(&[world.seed, m.price_key, 0x7ade, minute as u64]);
+    let n = (rate + unit(h)).floor() as usize;
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut offsets: Vec<i64> = (0..n)
+        .map(|j| (mix(&[h, j as u64, 1]) % 60_000) as i64)
+        .collect();
+    offsets.sort_unstable();
+    let mut out: Vec<SimTrade> = Vec::with_capacity(n);
+    for (j, &offset) in offsets.iter().enumerate() {
+        let r = mix(&[h, j as u64, 2]);
+        let prev = out.last();
+        // One transaction settling two fills: same time, same token and tx hash.
+        let shared = prev.filter(|_| r % 10 == 0);
+        let ms = shared.map_or(minute * 60_000 + offset, |p| p.ms);
+        let outcome = shared.map_or(((r >> 8) % m.outcomes.len() as u64) as usize, |p| p.outcome);
+        let tx = shared.map_or_else(
+            || {
+                hex_of(
+                    &[world.seed, m.price_key, 0x7a, minute as u64, j as u64],
+                    64,
+                )
+            },
+            |p| p.tx.clone(),
+        );
+        let buy = (r >> 16) % 100 < 55;
+        let q = quote(world, m, outcome, ms.div_euclid(1000));
+        let p_ticks = if buy { q.ask } else { q.bid };
+        let px = price(p_ticks, m.tick_scale);
+        let u = unit(mix(&[r, 3]));
+        let shares = if (r >> 24) % 25 == 0 {
+            // A whale: $2k–$20k notional.
+            let notional = (2_000f64.ln() + (20_000f64.ln() - 2_000f64.ln()) * u).exp();
+            notional / px.to_f64().unwrap_or(0.5).max(0.001)
+        } else {
+            (5f64.ln() + (500f64.ln() - 5f64.ln()) * u).exp()
+        };
+        let size = Decimal::new(((shares * 100.0).round() as i64).max(1), 2).normalize();
+        let wallet = hex_of(&[world.seed, 0x3a11e7, (r >> 32) % WALLETS], 40);
+        out.push(SimTrade {
+            ms,
+            outcome,
+            buy,
+            price: px,
+            size,
+            tx,
+            wallet,
+            seq: j as u32,
+        });
+    }
+    out
+}
+
+/// Trades of `m` with `from_ms < ms <= to_ms`, by time.
+pub(crate) fn trades_between(
+    world: &World,
+    m: &SimMarket,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<SimTrade> {
+    let mut out = Vec::new();
+    if to_ms <= from_ms {
+        return out;
+    }
+    for minute in from_ms.div_euclid(60_000)..=to_ms.div_euclid(60_000) {
+        out.extend(
+            trades_in_minute(world, m, minute)
+                .into_iter()
+                .filter(|t| t.ms > from_ms && t.ms <= to_ms),
+        );
+    }
+    out
+}
+
+fn trade_json(world: &World, m: &SimMarket, t: &SimTrade) -> Value {
+    let event = &world.events[m.event];
+    json!({
+        "proxyWallet": t.wallet,
+        "side": if t.buy { "BUY" } else { "SELL" },
+        "asset": m.token_ids.get(t.outcome).cloned().unwrap_or_default(),
+        "conditionId": m.condition_id,
+        "size": num(t.size),
+        "price": num(t.price),
+        "timestamp": t.ms.div_euclid(1000),
+        "title": m.question,
+        "slug": m.slug,
+        "icon": "",
+        "eventSlug": event.slug,
+        "outcome": m.outcomes.get(t.outcome).cloned().unwrap_or_default(),
+        "outcomeIndex": t.outcome,
+        "name": "",
+        "pseudonym": format!("Sim-Trader-{}", &t.wallet[2..8]),
+        "bio": "",
+        "profileImage": "",
+        "profileImageOptimized": "",
+        "transactionHash": t.tx,
+    })
+}
+
+/// `GET /trades?market=<cid,cid>&limit=&offset=&start=&end=&side=`: newest first.
+pub(crate) fn trades(ctx: &Ctx<'_>) -> Result<Served, SimError> {
+    let q = &ctx.query;
+    let world = ctx.world;
+    let market = q.get("market").filter(|m| !m.is_empty()).ok_or_else(|| {
+        SimError::BadRequest("market (comma-separated condition ids) is required".into())
+    })?;
+    let limit = match q.uint("limit")? {
+        None | Some(0) => 100,
+        Some(n) => n.min(MAX_LIMIT),
+    } as usize;
+    let offset = q.uint("offset")?.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(SimError::BadRequest(format!(
+            "offset {offset} exceeds the maximum of {MAX_OFFSET}"
+        )));
+    }
+    let offset = offset as usize;
+    let side = match q.get("side") {
+        None | Some("") => None,
+        Some(s) if s.eq_ignore_ascii_case("BUY") => Some(true),
+        Some(s) if s.eq_ignore_ascii_case("SELL") => Some(false),
+        Some(s) => return Err(SimError::BadRequest(format!("invalid side: {s:?}"))),
+    };
+    let start = q.int("start")?;
+    let end = q.int("end")?;
+
+    let mut idxs: Vec<usize> = market
+        .split(',')
+        .filter_map(|c| world.by_condition.get(c.trim()).copied())
+        .filter(|&i| world.markets[i].has_book)
+        .collect();
+    idxs.sort_unstable();
+    idxs.dedup();
+
+    let now_ms = ctx.now.timestamp_millis();
+    let hi_ms = end.map_or(now_ms, |e| {
+        now_ms.min(e.saturating_mul(1000).saturating_add(999))
+    });
+    let lo_ms = start.map_or(i64::MIN, |s| s.saturating_mul(1000));
+    let created_floor = idxs
+        .iter()
+        .map(|&i| world.markets[i].created_at.timestamp_millis())
+        .min()
+        .unwrap_or(i64::MAX);
+    let floor_minute = lo_ms.max(created_floor).div_euclid(60_000);
+
+    let need = offset + limit;
+    let mut found: Vec<(usize, SimTrade)> = Vec::new();
+    let mut minute = hi_ms.div_euclid(60_000);
+    while !idxs.is_empty() && minute >= floor_minute && found.len() < need {
+        let mut batch: Vec<(usize, SimTrade)> = Vec::new();
+        for &i in &idxs {
+            for t in trades_in_minute(world, &world.markets[i], minute) {
+                if t.ms <= hi_ms && t.ms >= lo_ms && side.is_none_or(|b| b == t.buy) {
+                    batch.push((i, t));
+                }
+            }
+        }
+        batch.sort_by(|a, b| {
+            b.1.ms
+                .cmp(&a.1.ms)
+                .then(b.0.cmp(&a.0))
+                .then(b.1.seq.cmp(&a.1.seq))
+        });
+        found.extend(batch);
+        minute -= 1;
+    }
+    let page: Vec<Value> = found
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(i, t)| trade_json(world, &world.markets[*i], t))
+        .collect();
+    let n = page.len() as u32;
+    Ok(Served::ok(
+        Value::Array(page).to_string(),
+        n,
+        Pending::default(),
+    ))
+}

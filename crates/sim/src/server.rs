@@ -1,0 +1,443 @@
+//! The HTTP side: the axum router, the shared state, and the one wrapper every HTTP endpoint goes
+//! through — fault injection, latency, the request log, counters, and recording what was served
+//! into the truth (only when it reached the client intact: a truncated body records nothing).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::query::Query;
+use crate::world::World;
+use crate::{
+    clob, data, gamma, ws, BadLevel, Counters, Endpoint, Fault, FaultKind, RequestRecord,
+    ServedBook, ServedMarket, SimConfig, SimError, Truth, TruthMarket,
+};
+
+/// Request log bound (oldest entries dropped beyond it), so a long `polytape run --simulate`
+/// does not grow without limit.
+const LOG_CAP: usize = 200_000;
+/// Served Gamma market objects kept in the truth (each is a few KB).
+const MARKET_LOG_CAP: usize = 50_000;
+/// Distinct served books kept in the truth.
+const BOOK_CAP: usize = 8_192;
+
+/// Shared simulator state.
+pub(crate) struct App {
+    pub world: World,
+    started: Instant,
+    now0: DateTime<Utc>,
+    state: Mutex<Mutable>,
+    shutdown: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct Mutable {
+    counters: Counters,
+    served_books: HashMap<String, ServedBook>,
+    book_order: VecDeque<String>,
+    served_markets: VecDeque<ServedMarket>,
+    faults: VecDeque<Fault>,
+    latency: Duration,
+    corrupt_markets: HashSet<usize>,
+    corrupt_books: HashMap<String, BadLevel>,
+}
+
+/// What a handler sees of one request.
+pub(crate) struct Ctx<'a> {
+    pub world: &'a World,
+    pub now: DateTime<Utc>,
+    /// Sim epoch second: prices and books are functions of it.
+    pub step: i64,
+    pub query: Query,
+    pub body: &'a [u8],
+    pub corrupt_markets: HashSet<usize>,
+    pub corrupt_books: HashMap<String, BadLevel>,
+}
+
+/// A handler's answer before faults and logging.
+pub(crate) struct Served {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub items: u32,
+    pub pending: Pending,
+}
+
+/// Truth entries to record if the response is served intact.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub books: Vec<ServedBook>,
+    pub markets: Vec<ServedMarket>,
+}
+
+impl Served {
+    /// A 200 JSON answer.
+    pub fn ok(body: String, items: u32, pending: Pending) -> Served {
+        Served {
+            status: 200,
+            body: body.into_bytes(),
+            items,
+            pending,
+        }
+    }
+
+    fn error(e: &SimError) -> Served {
+        let body = serde_json::json!({ "error": e.to_string() }).to_string();
+        Served {
+            status: e.status(),
+            body: body.into_bytes(),
+            items: 0,
+            pending: Pending::default(),
+        }
+    }
+}
+
+type HandlerFn = fn(&Ctx<'_>) -> Result<Served, SimError>;
+type BoxedResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+impl App {
+    pub fn new(cfg: SimConfig) -> App {
+        let world = World::generate(&cfg);
+        let (shutdown, _) = watch::channel(false);
+        App {
+            world,
+            started: Instant::now(),
+            now0: cfg.now,
+            state: Mutex::new(Mutable {
+                latency: cfg.latency,
+                ..Mutable::default()
+            }),
+            shutdown,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Mutable> {
+        // A panic while holding the lock cannot leave it half-updated in a way that matters
+        // to a simulator; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sim clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        let elapsed =
+            chrono::Duration::from_std(self.started.elapsed()).unwrap_or(chrono::Duration::zero());
+        self.now0 + elapsed
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.lock().counters.clone()
+    }
+
+    pub fn truth(&self) -> Truth {
+        let st = self.lock();
+        let markets = self
+            .world
+            .markets
+            .iter()
+            .enumerate()
+            .map(|(idx, m)| TruthMarket {
+                id: m.id.to_string(),
+                condition_id: m.condition_id.clone(),
+                question: m.question.clone(),
+                token_ids: m.token_ids.clone(),
+                outcomes: m.outcomes.clone(),
+                end_date: m.end_date,
+                closed: m.closed,
+                resolved: m.resolved,
+                enable_order_book: m.enable_order_book,
+                accepting_orders: m.accepting_orders,
+                volume_24h: m.volume_24h,
+                neg_risk: m.neg_risk,
+                kind: m.kind,
+                corrupted: st.corrupt_markets.contains(&idx),
+            })
+            .collect();
+        Truth {
+            markets,
+            served_books: st.served_books.clone(),
+            served_markets: st.served_markets.iter().cloned().collect(),
+        }
+    }
+
+    pub fn reset(&self) {
+        let mut st = self.lock();
+        st.counters = Counters::default();
+        st.served_books.clear();
+        st.book_order.clear();
+        st.served_markets.clear();
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        if fault.times > 0 {
+            self.lock().faults.push_back(fault);
+        }
+    }
+
+    pub fn set_latency(&self, d: Duration) {
+        self.lock().latency = d;
+    }
+
+    pub fn corrupt_market(&self, condition_id: &str) {
+        if let Some(&idx) = self.world.by_condition.get(condition_id) {
+            self.lock().corrupt_markets.insert(idx);
+        }
+    }
+
+    pub fn corrupt_book(&self, token_id: &str, bad: BadLevel) {
+        self.lock().corrupt_books.insert(token_id.to_string(), bad);
+    }
+
+    pub fn corrupt_books(&self) -> HashMap<String, BadLevel> {
+        self.lock().corrupt_books.clone()
+    }
+
+    pub fn signal_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn shutdown_rx(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn latency(&self) -> Duration {
+        self.lock().latency
+    }
+
+    /// Takes one use of the first queued fault matching `ep` (`None`-endpoint faults match any
+    /// HTTP endpoint, not the WebSocket).
+    pub fn take_fault(&self, ep: Endpoint) -> Option<FaultKind> {
+        let mut st = self.lock();
+        let pos = st.faults.iter().position(|f| {
+            f.times > 0
+                && match f.endpoint {
+                    Some(e) => e == ep,
+                    None => ep != Endpoint::Ws,
+                }
+        })?;
+        let fault = st.faults.get_mut(pos)?;
+        fault.times -= 1;
+        let kind = fault.kind;
+        if fault.times == 0 {
+            st.faults.remove(pos);
+        }
+        Some(kind)
+    }
+
+    /// Logs one request and counts it.
+    pub fn record(&self, rec: RequestRecord, faulted: bool) {
+        let mut st = self.lock();
+        let c = &mut st.counters;
+        *c.requests.entry(rec.endpoint).or_insert(0) += 1;
+        *c.items.entry(rec.endpoint).or_insert(0) += u64::from(rec.items);
+        if faulted {
+            c.faults += 1;
+        }
+        c.log.push(rec);
+        if c.log.len() > LOG_CAP + LOG_CAP / 10 {
+            let excess = c.log.len() - LOG_CAP;
+            c.log.drain(..excess);
+        }
+    }
+
+    /// Counts items sent on a WebSocket (no log entry: the connection was logged once).
+    pub fn count_ws_items(&self, n: u64) {
+        *self.lock().counters.items.entry(Endpoint::Ws).or_insert(0) += n;
+    }
+
+    /// Records what reached a client.
+    pub fn commit(&self, pending: Pending) {
+        if pending.books.is_empty() && pending.markets.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        for b in pending.books {
+            if !st.served_books.contains_key(&b.hash) {
+                st.book_order.push_back(b.hash.clone());
+            }
+            st.served_books.insert(b.hash.clone(), b);
+            while st.served_books.len() > BOOK_CAP {
+                match st.book_order.pop_front() {
+                    Some(old) => {
+                        st.served_books.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+        for m in pending.markets {
+            st.served_markets.push_back(m);
+        }
+        while st.served_markets.len() > MARKET_LOG_CAP {
+            st.served_markets.pop_front();
+        }
+    }
+
+    fn ctx<'a>(&'a self, now: DateTime<Utc>, uri: &Uri, body: &'a [u8]) -> Ctx<'a> {
+        let (corrupt_markets, corrupt_books) = {
+            let st = self.lock();
+            (st.corrupt_markets.clone(), st.corrupt_books.clone())
+        };
+        Ctx {
+            world: &self.world,
+            now,
+            step: now.timestamp(),
+            query: Query::parse(uri.query()),
+            body,
+            corrupt_markets,
+            corrupt_books,
+        }
+    }
+}
+
+/// The router over every simulated endpoint.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    fn route(
+        ep: Endpoint,
+        f: HandlerFn,
+    ) -> impl Fn(State<Arc<App>>, Method, Uri, Bytes) -> BoxedResponse + Clone + Send + Sync + 'static
+    {
+        move |State(app): State<Arc<App>>, method: Method, uri: Uri, body: Bytes| {
+            Box::pin(handle(app, ep, method, uri, body, f))
+        }
+    }
+    Router::new()
+        .route(
+            "/gamma/markets/keyset",
+            get(route(Endpoint::GammaKeyset, gamma::markets_keyset)),
+        )
+        .route(
+            "/gamma/markets",
+            get(route(Endpoint::GammaMarkets, gamma::markets_legacy)),
+        )
+        .route(
+            "/gamma/events/keyset",
+            get(route(Endpoint::GammaEventsKeyset, gamma::events_keyset)),
+        )
+        .route(
+            "/gamma/events",
+            get(route(Endpoint::GammaEvents, gamma::events_legacy)),
+        )
+        .route("/clob/book", get(route(Endpoint::ClobBook, clob::book)))
+        .route("/clob/books", post(route(Endpoint::ClobBooks, clob::books)))
+        .route(
+            "/data/trades",
+            get(route(Endpoint::DataTrades, data::trades)),
+        )
+        .route("/ws/market", get(ws::upgrade))
+        .with_state(app)
+}
+
+/// Serves until the shutdown signal, then drains in-flight requests.
+pub(crate) async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) {
+    let mut rx = app.shutdown_rx();
+    let router = router(app);
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "simulator server stopped with an error");
+    }
+}
+
+/// Cloudflare's rate-limit page, abridged: clients must not expect JSON on a 429.
+const CLOUDFLARE_429: &str = "<!DOCTYPE html>\n<html lang=\"en-US\"><head><title>Access denied | polymarket.com used Cloudflare to restrict access</title></head>\n<body><div id=\"cf-wrapper\"><h1>Error 1015</h1><h2>You are being rate limited</h2><p>The owner of this website (polymarket.com) has banned you temporarily from accessing this website.</p></div></body></html>\n";
+
+/// A fault response (429 or 5xx), with the given status and body.
+pub(crate) fn fault_response(kind: FaultKind) -> Response {
+    let builder = Response::builder();
+    let built = match kind {
+        FaultKind::TooManyRequests { retry_after_s } => builder
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header(header::RETRY_AFTER, retry_after_s.to_string())
+            .header(header::CONTENT_TYPE, "text/html; charset=UTF-8")
+            .body(Body::from(CLOUDFLARE_429)),
+        FaultKind::ServerError(code) => builder
+            .status(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY))
+            .header(header::CONTENT_TYPE, "text/plain; charset=UTF-8")
+            .body(Body::from(format!("error code: {code}"))),
+        FaultKind::Truncate => builder.status(StatusCode::OK).body(Body::empty()),
+    };
+    built.unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+pub(crate) fn fault_status(kind: FaultKind) -> u16 {
+    match kind {
+        FaultKind::TooManyRequests { .. } => 429,
+        FaultKind::ServerError(code) => StatusCode::from_u16(code)
+            .map(|s| s.as_u16())
+            .unwrap_or(502),
+        FaultKind::Truncate => 200,
+    }
+}
+
+async fn handle(
+    app: Arc<App>,
+    ep: Endpoint,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+    f: HandlerFn,
+) -> Response {
+    let at = app.now();
+    let fault = app.take_fault(ep);
+    let latency = app.latency();
+    let uri_text = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
+    let mut rec = RequestRecord {
+        endpoint: ep,
+        method: method.to_string(),
+        uri: uri_text,
+        status: 0,
+        items: 0,
+        at,
+        body_len: body.len(),
+    };
+
+    let response = match fault {
+        Some(kind @ (FaultKind::TooManyRequests { .. } | FaultKind::ServerError(_))) => {
+            rec.status = fault_status(kind);
+            app.record(rec, true);
+            fault_response(kind)
+        }
+        Some(FaultKind::Truncate) | None => {
+            let served = {
+                let ctx = app.ctx(at, &uri, &body);
+                f(&ctx).unwrap_or_else(|e| Served::error(&e))
+            };
+            let truncate = fault.is_some();
+            let (status, bytes) = if truncate {
+                let mut bytes = served.body;
+                bytes.truncate(bytes.len() / 2);
+                (200, bytes)
+            } else {
+                (served.status, served.body)
+            };
+            rec.status = status;
+            if !truncate {
+                rec.items = served.items;
+                app.commit(served.pending);
+            }
+            app.record(rec, truncate);
+            Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(bytes))
+                .unwrap_or_else(|_| Response::new(Body::empty()))
+        }
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    response
+}

@@ -1,0 +1,1180 @@
+//! The simulator over real sockets: what a Polymarket client sees (shapes, paging, filters,
+//! faults, the WebSocket protocol) and what the truth records.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use polytape_sim::{
+    start, BadLevel, Endpoint, Fault, FaultKind, MarketKind, SimConfig, SimHandle, Truth,
+    TruthMarket,
+};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const NOW: &str = "2026-03-15T12:00:00Z";
+
+fn cfg(seed: u64) -> SimConfig {
+    let mut c = SimConfig::new(seed);
+    c.now = NOW.parse().expect("valid date");
+    c
+}
+
+async fn sim(c: SimConfig) -> SimHandle {
+    start(c, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator starts")
+}
+
+async fn get_json(url: &str) -> (u16, Value) {
+    let r = reqwest::get(url).await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn open_markets(t: &Truth) -> Vec<&TruthMarket> {
+    t.markets.iter().filter(|m| !m.closed).collect()
+}
+
+fn book_tokens(t: &Truth) -> Vec<(String, String)> {
+    t.markets
+        .iter()
+        .filter(|m| m.enable_order_book && !m.closed && m.kind != MarketKind::TransientTokens)
+        .flat_map(|m| {
+            m.token_ids
+                .iter()
+                .map(move |tok| (tok.clone(), m.condition_id.clone()))
+        })
+        .collect()
+}
+
+/// A JSON number as a decimal, via its text (exact for the short decimals served).
+fn num_dec(v: &Value) -> Decimal {
+    assert!(v.is_number(), "{v} must be a number");
+    v.to_string()
+        .parse::<Decimal>()
+        .expect("a decimal")
+        .normalize()
+}
+
+fn dec(v: &Value) -> Decimal {
+    v.as_str()
+        .expect("a string number")
+        .parse()
+        .expect("a decimal")
+}
+
+/// Pages the keyset endpoint to the end with `query`, returning every market and the page count.
+async fn page_all(sim: &SimHandle, query: &str) -> (Vec<Value>, usize) {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut url = format!("{}/markets/keyset?{query}", sim.gamma_url());
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&after_cursor={c}"));
+        }
+        let (status, body) = get_json(&url).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        out.extend(
+            body["markets"]
+                .as_array()
+                .expect("markets array")
+                .iter()
+                .cloned(),
+        );
+        match body.get("next_cursor") {
+            Some(Value::String(c)) => cursor = Some(c.clone()),
+            None => break,
+            Some(other) => panic!("next_cursor must be a string or absent, got {other}"),
+        }
+        assert!(pages < 1000, "paging does not end");
+    }
+    (out, pages)
+}
+
+#[tokio::test]
+async fn given_default_config_then_world_has_every_kind_and_20_tradeable_per_tier_bucket() {
+    let c = cfg(7);
+    let traps = c.traps_per_kind();
+    let now = c.now;
+    let sim = sim(c).await;
+    let t = sim.truth();
+
+    let mut per_kind: HashMap<MarketKind, usize> = HashMap::new();
+    for m in &t.markets {
+        *per_kind.entry(m.kind).or_default() += 1;
+    }
+    for kind in [
+        MarketKind::PastEnd,
+        MarketKind::Closed,
+        MarketKind::Resolved,
+        MarketKind::NoOrderBook,
+        MarketKind::TransientTokens,
+        MarketKind::NonBinary,
+        MarketKind::LowVolume,
+        MarketKind::BeyondLookahead,
+    ] {
+        assert_eq!(per_kind.get(&kind), Some(&traps), "{kind:?}");
+    }
+    assert_eq!(per_kind.get(&MarketKind::Tradeable), Some(&100));
+
+    let buckets = [
+        (0.0, 1.0),
+        (1.0, 4.0),
+        (4.0, 12.0),
+        (12.0, 48.0),
+        (48.0, 336.0),
+    ];
+    for (lo, hi) in buckets {
+        let n = t
+            .markets
+            .iter()
+            .filter(|m| m.kind == MarketKind::Tradeable)
+            .filter(|m| {
+                let h = (m.end_date - now).num_milliseconds() as f64 / 3_600_000.0;
+                h > lo && h <= hi
+            })
+            .count();
+        assert_eq!(n, 20, "bucket ({lo},{hi}]");
+    }
+
+    // Each trap breaks exactly one rule of discovery.
+    let hundred = Decimal::from(100);
+    let lookahead = now + chrono::Duration::hours(336);
+    for m in &t.markets {
+        let in_window = m.end_date > now && m.end_date <= lookahead;
+        let binary_ids = m.token_ids.len() == 2 && m.token_ids.iter().all(|x| x.len() == 77);
+        let rules = [
+            m.enable_order_book,
+            binary_ids,
+            m.volume_24h >= hundred,
+            in_window,
+            !m.closed,
+        ];
+        let broken = rules.iter().filter(|ok| !**ok).count();
+        match m.kind {
+            MarketKind::Tradeable => assert_eq!(broken, 0, "{m:?}"),
+            MarketKind::Closed => assert!(m.closed && !m.resolved && m.volume_24h >= hundred),
+            MarketKind::Resolved => assert!(m.closed && m.resolved && m.end_date < now),
+            _ => assert_eq!(broken, 1, "{m:?}"),
+        }
+    }
+    assert!(
+        t.markets.iter().any(|m| m.neg_risk),
+        "some neg-risk markets"
+    );
+    assert!(
+        t.markets.iter().any(|m| m.outcomes == ["Up", "Down"]),
+        "some Up/Down markets"
+    );
+    assert!(t
+        .markets
+        .iter()
+        .any(|m| m.kind == MarketKind::TransientTokens && m.condition_id.is_empty()));
+    let ids: Vec<u64> = t
+        .markets
+        .iter()
+        .map(|m| m.id.parse().expect("numeric id"))
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "truth markets in id order"
+    );
+}
+
+#[tokio::test]
+async fn given_same_seed_then_same_world_and_other_seed_differs() {
+    let a = sim(cfg(99)).await.truth();
+    let b = sim(cfg(99)).await.truth();
+    let c = sim(cfg(100)).await.truth();
+    assert_eq!(a.markets, b.markets);
+    let cids = |t: &Truth| {
+        t.markets
+            .iter()
+            .map(|m| m.condition_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(cids(&a), cids(&c));
+}
+
+#[tokio::test]
+async fn given_keyset_paging_then_every_open_market_exactly_once_and_no_cursor_on_last_page() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let (markets, pages) = page_all(&sim, "limit=7").await;
+    let served: Vec<String> = markets
+        .iter()
+        .map(|m| m["id"].as_str().expect("id string").to_string())
+        .collect();
+    let unique: HashSet<&String> = served.iter().collect();
+    assert_eq!(unique.len(), served.len(), "no market twice");
+    let expected: HashSet<String> = open_markets(&t).iter().map(|m| m.id.clone()).collect();
+    assert_eq!(served.iter().cloned().collect::<HashSet<_>>(), expected);
+    assert_eq!(pages, expected.len().div_ceil(7));
+    // Served in id order.
+    let nums: Vec<u64> = served.iter().map(|s| s.parse().expect("numeric")).collect();
+    assert!(nums.windows(2).all(|w| w[0] < w[1]));
+
+    // A page whose results fit in the limit has no next_cursor; limit is capped at 100.
+    let (_, one) = get_json(&format!(
+        "{}/markets/keyset?limit=1000&closed=true",
+        sim.gamma_url()
+    ))
+    .await;
+    assert!(one.get("next_cursor").is_none());
+    let (_, capped) = get_json(&format!("{}/markets/keyset?limit=1000", sim.gamma_url())).await;
+    assert_eq!(capped["markets"].as_array().map(Vec::len), Some(100));
+    assert!(capped["next_cursor"].is_string());
+
+    // `cursor` is not the parameter: silently ignored, page 1 again.
+    let (_, first) = get_json(&format!("{}/markets/keyset?limit=5", sim.gamma_url())).await;
+    let c = first["next_cursor"].as_str().expect("cursor");
+    let (_, again) = get_json(&format!(
+        "{}/markets/keyset?limit=5&cursor={c}",
+        sim.gamma_url()
+    ))
+    .await;
+    let ids = |v: &Value| {
+        v["markets"]
+            .as_array()
+            .map(|a| a.iter().map(|m| m["id"].clone()).collect::<Vec<_>>())
+    };
+    assert_eq!(ids(&first), ids(&again));
+
+    let (status, err) = get_json(&format!("{}/markets/keyset?offset=5", sim.gamma_url())).await;
+    assert_eq!(status, 400);
+    assert!(err["error"].is_string());
+}
+
+#[tokio::test]
+async fn given_closed_omitted_then_only_open_markets_and_closed_true_gives_closed_ones() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let (open, _) = page_all(&sim, "limit=100").await;
+    assert!(open.iter().all(|m| m["closed"] == json!(false)));
+    assert_eq!(open.len(), open_markets(&t).len());
+    let (closed, _) = page_all(&sim, "limit=100&closed=true").await;
+    let kinds: BTreeSet<String> = closed
+        .iter()
+        .map(|m| {
+            let id = m["id"].as_str().expect("id");
+            format!(
+                "{:?}",
+                t.markets.iter().find(|x| x.id == id).expect("known").kind
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["Closed".to_string(), "Resolved".to_string()])
+    );
+    assert_eq!(closed.len(), t.markets.iter().filter(|m| m.closed).count());
+    // closedTime in Gamma's non-RFC-3339 form; resolved ones say so.
+    for m in &closed {
+        let ct = m["closedTime"].as_str().expect("closedTime");
+        assert!(ct.ends_with("+00") && ct.as_bytes()[10] == b' ', "{ct}");
+    }
+    assert!(closed
+        .iter()
+        .any(|m| m["umaResolutionStatus"] == json!("resolved")
+            && m["outcomePrices"] == json!("[\"1\", \"0\"]")));
+}
+
+#[tokio::test]
+async fn given_end_date_window_then_exactly_markets_ending_inside_inclusive() {
+    let c = cfg(7);
+    let now = c.now;
+    let sim = sim(c).await;
+    let t = sim.truth();
+    let max = now + chrono::Duration::hours(12);
+    let q = format!(
+        "limit=100&end_date_min={}&end_date_max={}",
+        now.format("%Y-%m-%dT%H:%M:%SZ"),
+        max.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let (served, _) = page_all(&sim, &q).await;
+    let got: HashSet<String> = served
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").to_string())
+        .collect();
+    let want: HashSet<String> = open_markets(&t)
+        .iter()
+        .filter(|m| m.end_date >= now && m.end_date <= max)
+        .map(|m| m.id.clone())
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        want.len() >= 60,
+        "three tiers of tradeable markets and some traps: {}",
+        want.len()
+    );
+
+    // Inclusive bounds: a market's exact end date as both min and max finds it.
+    let m = open_markets(&t)
+        .into_iter()
+        .find(|m| m.kind == MarketKind::Tradeable)
+        .expect("tradeable");
+    let exact = m
+        .end_date
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let url = format!(
+        "{}/markets/keyset?end_date_min={}&end_date_max={}",
+        sim.gamma_url(),
+        urlencode(&exact),
+        urlencode(&exact)
+    );
+    let (_, body) = get_json(&url).await;
+    let ids: Vec<&str> = body["markets"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(ids.contains(&m.id.as_str()));
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace(':', "%3A").replace('+', "%2B")
+}
+
+#[tokio::test]
+async fn given_condition_ids_then_exactly_those_and_more_than_100_is_400() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let picked: Vec<&TruthMarket> = t
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .step_by(13)
+        .take(6)
+        .collect();
+    let q: String = picked
+        .iter()
+        .map(|m| format!("condition_ids={}&", m.condition_id))
+        .collect();
+    let (status, body) =
+        get_json(&format!("{}/markets/keyset?{q}limit=100", sim.gamma_url())).await;
+    assert_eq!(status, 200);
+    let got: HashSet<&str> = body["markets"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["conditionId"].as_str())
+        .collect();
+    let want: HashSet<&str> = picked.iter().map(|m| m.condition_id.as_str()).collect();
+    assert_eq!(got, want);
+    assert!(body.get("next_cursor").is_none());
+
+    // Token ids look up their market too.
+    let tok = &picked[0].token_ids[1];
+    let (_, by_token) = get_json(&format!(
+        "{}/markets/keyset?clob_token_ids={tok}",
+        sim.gamma_url()
+    ))
+    .await;
+    assert_eq!(
+        by_token["markets"][0]["conditionId"],
+        json!(picked[0].condition_id)
+    );
+
+    let many: String = (0..101)
+        .map(|i| format!("condition_ids=0x{i:064x}&"))
+        .collect();
+    let (status, body) = get_json(&format!("{}/markets/keyset?{many}", sim.gamma_url())).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("condition_ids")));
+}
+
+#[tokio::test]
+async fn given_gamma_market_then_polymarket_field_types_and_prices_match_the_yes_book() {
+    let sim = sim(cfg(7)).await;
+    let (markets, _) = page_all(&sim, "limit=100").await;
+    for m in &markets {
+        assert!(m["id"].is_string() && m["volume"].is_string());
+        assert!(
+            m["volume24hr"].is_number()
+                && m["volumeNum"].is_number()
+                && m["orderPriceMinTickSize"].is_number()
+        );
+        let outcomes: Vec<String> =
+            serde_json::from_str(m["outcomes"].as_str().expect("string")).expect("JSON in string");
+        let prices: Vec<String> =
+            serde_json::from_str(m["outcomePrices"].as_str().expect("string"))
+                .expect("JSON in string");
+        assert_eq!(outcomes.len(), prices.len());
+        let end = m["endDate"].as_str().expect("endDate");
+        DateTime::parse_from_rfc3339(end).expect("RFC 3339 endDate");
+        assert_eq!(m["endDateIso"].as_str().map(str::len), Some(10));
+        if m["enableOrderBook"] == json!(false) {
+            assert!(m.get("bestBid").is_none() && m.get("bestAsk").is_none());
+        }
+    }
+    // Some optional fields are left out on some markets (and present on others).
+    for field in ["oneWeekPriceChange", "liquidity", "lastTradePrice"] {
+        let present = markets.iter().filter(|m| m.get(field).is_some()).count();
+        assert!(
+            present > 0 && present < markets.len(),
+            "{field}: {present}/{}",
+            markets.len()
+        );
+    }
+    let digits: HashSet<usize> = markets
+        .iter()
+        .filter_map(|m| m["endDate"].as_str())
+        .map(|s| s.split_once('.').map_or(0, |(_, f)| f.len() - 1))
+        .collect();
+    assert!(digits.len() >= 3, "fractional digits vary: {digits:?}");
+
+    // Gamma's bestBid/bestAsk/outcomePrices are the YES book's at that second.
+    let t = sim.truth();
+    let m = t
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::Tradeable)
+        .expect("tradeable");
+    for _ in 0..5 {
+        let url = format!(
+            "{}/markets/keyset?condition_ids={}",
+            sim.gamma_url(),
+            m.condition_id
+        );
+        let (_, g) = get_json(&url).await;
+        let (_, b) = get_json(&format!(
+            "{}/book?token_id={}",
+            sim.clob_url(),
+            m.token_ids[0]
+        ))
+        .await;
+        let g = &g["markets"][0];
+        let updated = DateTime::parse_from_rfc3339(g["updatedAt"].as_str().expect("updatedAt"))
+            .expect("date");
+        let book_ms: i64 = b["timestamp"].as_str().expect("ts").parse().expect("ms");
+        if updated.timestamp() != book_ms.div_euclid(1000) {
+            continue; // straddled a second; try again
+        }
+        let best_bid = dec(&b["bids"].as_array().expect("bids").last().expect("a bid")["price"]);
+        let best_ask = dec(&b["asks"].as_array().expect("asks").last().expect("an ask")["price"]);
+        assert_eq!(num_dec(&g["bestBid"]), best_bid);
+        assert_eq!(num_dec(&g["bestAsk"]), best_ask);
+        assert_eq!(num_dec(&g["spread"]), best_ask - best_bid);
+        let prices: Vec<Decimal> =
+            serde_json::from_str::<Vec<String>>(g["outcomePrices"].as_str().expect("s"))
+                .expect("prices")
+                .iter()
+                .map(|p| p.parse().expect("decimal"))
+                .collect();
+        assert!(
+            prices[0] >= best_bid && prices[0] <= best_ask,
+            "price {} within {best_bid}..{best_ask}",
+            prices[0]
+        );
+        assert_eq!(prices[0] + prices[1], Decimal::ONE);
+        return;
+    }
+    panic!("never fetched Gamma and the book within the same second");
+}
+
+#[tokio::test]
+async fn given_legacy_markets_then_bare_array_and_offset_past_10000_is_422() {
+    let sim = sim(cfg(7)).await;
+    let (status, body) = get_json(&format!("{}/markets?limit=10&offset=5", sim.gamma_url())).await;
+    assert_eq!(status, 200);
+    let page = body.as_array().expect("bare array");
+    assert_eq!(page.len(), 10);
+    let (_, first) = get_json(&format!("{}/markets?limit=15", sim.gamma_url())).await;
+    let ids = |a: &[Value]| a.iter().map(|m| m["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&first.as_array().expect("array")[5..15]), ids(page));
+    let (status, _) = get_json(&format!("{}/markets?offset=10001", sim.gamma_url())).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn given_events_keyset_then_nested_markets_and_numeric_event_volumes() {
+    let sim = sim(cfg(7)).await;
+    let mut cursor = String::new();
+    let mut events = Vec::new();
+    loop {
+        let url = format!("{}/events/keyset?limit=9{cursor}", sim.gamma_url());
+        let (status, body) = get_json(&url).await;
+        assert_eq!(status, 200);
+        events.extend(body["events"].as_array().expect("events").iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&after_cursor={c}"),
+            None => break,
+        }
+    }
+    assert!(!events.is_empty());
+    for e in &events {
+        assert!(
+            e["volume"].is_number() && e["liquidity"].is_number() && e["volume24hr"].is_number()
+        );
+        let ms = e["markets"].as_array().expect("nested markets");
+        assert!((1..=4).contains(&ms.len()));
+        if e["negRisk"] == json!(true) {
+            let id = e["negRiskMarketID"].as_str().expect("negRiskMarketID");
+            assert!(ms.iter().all(|m| m["negRiskMarketID"] == json!(id)));
+        }
+    }
+    assert!(events.iter().any(|e| e["negRisk"] == json!(true)));
+    let (status, legacy) = get_json(&format!("{}/events?limit=3", sim.gamma_url())).await;
+    assert_eq!(status, 200);
+    assert_eq!(legacy.as_array().map(Vec::len), Some(3));
+    assert_eq!(sim.counters().items(Endpoint::GammaEvents), 3);
+}
+
+#[tokio::test]
+async fn given_books_request_then_request_order_best_last_string_numbers_and_unknown_omitted() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let tokens = book_tokens(&t);
+    let mut wanted: Vec<String> = tokens
+        .iter()
+        .step_by(5)
+        .take(12)
+        .map(|(tok, _)| tok.clone())
+        .collect();
+    wanted.reverse();
+    let mut body: Vec<Value> = wanted
+        .iter()
+        .map(|tok| json!({ "token_id": tok }))
+        .collect();
+    body.insert(3, json!({"token_id": "123"}));
+    let no_book = t
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::NoOrderBook)
+        .expect("no-book market");
+    body.push(json!({"token_id": no_book.token_ids[0]}));
+
+    let resp = reqwest::Client::new()
+        .post(format!("{}/books", sim.clob_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let books: Vec<Value> = resp.json().await.expect("json array");
+    let order: Vec<&str> = books
+        .iter()
+        .filter_map(|b| b["asset_id"].as_str())
+        .collect();
+    assert_eq!(order, wanted.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let truth = sim.truth();
+    for b in &books {
+        for k in [
+            "timestamp",
+            "hash",
+            "min_order_size",
+            "tick_size",
+            "last_trade_price",
+            "market",
+        ] {
+            assert!(b[k].is_string(), "{k} must be a string: {}", b[k]);
+        }
+        assert!(b["neg_risk"].is_boolean());
+        let bids = b["bids"].as_array().expect("bids");
+        let asks = b["asks"].as_array().expect("asks");
+        assert!((20..=120).contains(&bids.len()) && (20..=120).contains(&asks.len()));
+        let bp: Vec<Decimal> = bids.iter().map(|l| dec(&l["price"])).collect();
+        let ap: Vec<Decimal> = asks.iter().map(|l| dec(&l["price"])).collect();
+        assert!(
+            bp.windows(2).all(|w| w[0] < w[1]),
+            "bids ascending, best last"
+        );
+        assert!(
+            ap.windows(2).all(|w| w[0] > w[1]),
+            "asks descending, best last"
+        );
+        assert!(bp[bp.len() - 1] < ap[ap.len() - 1], "not crossed");
+        for l in bids.iter().chain(asks) {
+            assert!(dec(&l["size"]).scale() <= 2);
+        }
+        // Recorded in the truth under its hash, exactly as served.
+        let sb = &truth.served_books[b["hash"].as_str().expect("hash")];
+        assert_eq!(sb.bids.iter().map(|l| l.0).collect::<Vec<_>>(), bp);
+        assert_eq!(sb.asks.len(), ap.len());
+        assert_eq!(sb.tick_size, dec(&b["tick_size"]));
+    }
+    assert_eq!(sim.counters().items(Endpoint::ClobBooks), 12);
+
+    let too_many: Vec<Value> = (0..501)
+        .map(|i| json!({"token_id": i.to_string()}))
+        .collect();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/books", sim.clob_url()))
+        .json(&too_many)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/books", sim.clob_url()))
+        .body("{nope")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(resp.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn given_token_without_book_then_404_with_polymarket_error() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    for kind in [
+        MarketKind::NoOrderBook,
+        MarketKind::Closed,
+        MarketKind::Resolved,
+    ] {
+        let m = t.markets.iter().find(|m| m.kind == kind).expect("market");
+        let (status, body) = get_json(&format!(
+            "{}/book?token_id={}",
+            sim.clob_url(),
+            m.token_ids[0]
+        ))
+        .await;
+        assert_eq!(status, 404, "{kind:?}");
+        assert_eq!(
+            body,
+            json!({"error": "No orderbook exists for the requested token id"})
+        );
+    }
+    let (status, _) = get_json(&format!(
+        "{}/book?token_id={}",
+        sim.clob_url(),
+        book_tokens(&t)[0].0
+    ))
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn given_each_fault_kind_then_served_exactly_times_times_then_normal() {
+    let sim = sim(cfg(7)).await;
+    let tok = book_tokens(&sim.truth())[0].0.clone();
+    let book_url = format!("{}/book?token_id={tok}", sim.clob_url());
+
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBook),
+        kind: FaultKind::TooManyRequests { retry_after_s: 7 },
+        times: 2,
+    });
+    for _ in 0..2 {
+        let r = reqwest::get(&book_url).await.expect("req");
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(
+            r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("7")
+        );
+        let text = r.text().await.expect("body");
+        assert!(text.starts_with("<!DOCTYPE html>"), "HTML body");
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+    }
+    assert_eq!(
+        reqwest::get(&book_url)
+            .await
+            .expect("req")
+            .status()
+            .as_u16(),
+        200
+    );
+
+    // endpoint None: any HTTP endpoint.
+    sim.inject(Fault {
+        endpoint: None,
+        kind: FaultKind::ServerError(503),
+        times: 1,
+    });
+    let r = reqwest::get(format!("{}/markets/keyset", sim.gamma_url()))
+        .await
+        .expect("req");
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(
+        reqwest::get(format!("{}/markets/keyset", sim.gamma_url()))
+            .await
+            .expect("req")
+            .status()
+            .as_u16(),
+        200
+    );
+
+    // A fault for another endpoint does not touch this one.
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::DataTrades),
+        kind: FaultKind::ServerError(502),
+        times: 1,
+    });
+    assert_eq!(
+        reqwest::get(&book_url)
+            .await
+            .expect("req")
+            .status()
+            .as_u16(),
+        200
+    );
+
+    let url = format!("{}/markets/keyset?limit=3", sim.gamma_url());
+    let full = reqwest::get(&url)
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("body");
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::GammaKeyset),
+        kind: FaultKind::Truncate,
+        times: 1,
+    });
+    let r = reqwest::get(&url).await.expect("req");
+    assert_eq!(r.status().as_u16(), 200);
+    let declared: Option<usize> = r
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let cut = r.bytes().await.expect("body");
+    assert_eq!(declared, Some(cut.len()));
+    assert!(cut.len() < full.len() && cut.len() >= full.len() / 2 - 200);
+    assert!(serde_json::from_slice::<Value>(&cut).is_err());
+    let again = reqwest::get(&url)
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("body");
+    assert!(serde_json::from_str::<Value>(&again).is_ok());
+
+    let c = sim.counters();
+    assert_eq!(c.faults_served(), 4);
+    assert_eq!(c.requests(Endpoint::ClobBook), 4);
+    assert_eq!(
+        c.items(Endpoint::ClobBook),
+        2,
+        "faulted requests serve no items"
+    );
+    assert_eq!(c.log.iter().filter(|r| r.status == 429).count(), 2);
+}
+
+#[tokio::test]
+async fn given_requests_then_counters_and_log_count_requests_items_and_reset_clears() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    get_json(&format!("{}/markets/keyset?limit=4", sim.gamma_url())).await;
+    get_json(&format!(
+        "{}/markets/keyset?limit=6&closed=true",
+        sim.gamma_url()
+    ))
+    .await;
+    let tokens = book_tokens(&t);
+    let body = json!([{"token_id": tokens[0].0}, {"token_id": tokens[1].0}, {"token_id": "nope"}])
+        .to_string();
+    reqwest::Client::new()
+        .post(format!("{}/books", sim.clob_url()))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("req");
+    let (_, trades) = get_json(&format!(
+        "{}/trades?market={}&limit=5",
+        sim.data_url(),
+        tokens[0].1
+    ))
+    .await;
+    let n_trades = trades.as_array().map_or(0, Vec::len) as u64;
+
+    let c = sim.counters();
+    assert_eq!(c.requests(Endpoint::GammaKeyset), 2);
+    assert_eq!(c.items(Endpoint::GammaKeyset), 10);
+    assert_eq!(c.requests(Endpoint::ClobBooks), 1);
+    assert_eq!(c.items(Endpoint::ClobBooks), 2);
+    assert_eq!(c.items(Endpoint::DataTrades), n_trades);
+    assert_eq!(c.log.len(), 4);
+    assert_eq!(c.log[0].uri, "/gamma/markets/keyset?limit=4");
+    assert_eq!(c.log[0].method, "GET");
+    assert_eq!(
+        (c.log[2].method.as_str(), c.log[2].body_len, c.log[2].items),
+        ("POST", body.len(), 2)
+    );
+    assert!(c.log.iter().all(|r| r.status == 200));
+    assert_eq!(sim.truth().served_markets.len(), 10);
+
+    sim.reset();
+    let c = sim.counters();
+    assert_eq!(
+        (
+            c.log.len(),
+            c.requests(Endpoint::GammaKeyset),
+            c.items(Endpoint::ClobBooks)
+        ),
+        (0, 0, 0)
+    );
+    let after = sim.truth();
+    assert!(after.served_markets.is_empty() && after.served_books.is_empty());
+    assert_eq!(after.markets.len(), t.markets.len(), "the world stays");
+}
+
+#[tokio::test]
+async fn given_corrupted_market_and_book_then_served_with_bad_fields_and_flagged_in_truth() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let m = t
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::Tradeable)
+        .expect("tradeable");
+    sim.corrupt_market(&m.condition_id);
+    let (_, body) = get_json(&format!(
+        "{}/markets/keyset?condition_ids={}",
+        sim.gamma_url(),
+        m.condition_id
+    ))
+    .await;
+    assert_eq!(body["markets"][0]["endDate"], json!({"oops": 1}));
+    assert_eq!(body["markets"][0]["volume24hr"], json!("not a number"));
+    let truth = sim.truth();
+    assert!(truth
+        .markets
+        .iter()
+        .any(|x| x.condition_id == m.condition_id && x.corrupted));
+    assert_eq!(truth.markets.iter().filter(|x| x.corrupted).count(), 1);
+    assert_eq!(truth.served_markets[0].json["endDate"], json!({"oops": 1}));
+
+    let tok = &m.token_ids[0];
+    sim.corrupt_book(tok, BadLevel::PriceAboveOne);
+    let (_, b) = get_json(&format!("{}/book?token_id={tok}", sim.clob_url())).await;
+    let bids = b["bids"].as_array().expect("bids");
+    assert_eq!(bids.last(), Some(&json!({"price": "1.5", "size": "10"})));
+    let sb = &sim.truth().served_books[b["hash"].as_str().expect("hash")];
+    assert_eq!(
+        sb.bids.last(),
+        Some(&(Decimal::new(15, 1), Decimal::from(10)))
+    );
+
+    let no = &m.token_ids[1];
+    sim.corrupt_book(no, BadLevel::NegativeSize);
+    let (_, b) = get_json(&format!("{}/book?token_id={no}", sim.clob_url())).await;
+    let sizes: Vec<Decimal> = b["asks"]
+        .as_array()
+        .expect("asks")
+        .iter()
+        .map(|l| dec(&l["size"]))
+        .collect();
+    assert_eq!(sizes.iter().filter(|s| **s < Decimal::ZERO).count(), 1);
+    assert_eq!(sizes[0], Decimal::from(-3));
+}
+
+#[tokio::test]
+async fn given_latency_then_every_response_is_delayed() {
+    let mut c = cfg(7);
+    c.latency = Duration::from_millis(150);
+    let sim = sim(c).await;
+    let t0 = Instant::now();
+    get_json(&format!("{}/markets/keyset?limit=1", sim.gamma_url())).await;
+    assert!(t0.elapsed() >= Duration::from_millis(150));
+    sim.set_latency(Duration::ZERO);
+    sim.inject(Fault {
+        endpoint: None,
+        kind: FaultKind::ServerError(502),
+        times: 1,
+    });
+    sim.set_latency(Duration::from_millis(120));
+    let t0 = Instant::now();
+    let r = reqwest::get(format!("{}/markets/keyset", sim.gamma_url()))
+        .await
+        .expect("req");
+    assert_eq!(r.status().as_u16(), 502);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(120),
+        "faulted responses are delayed too"
+    );
+}
+
+#[tokio::test]
+async fn given_data_trades_then_newest_first_typed_like_the_data_api_and_limits_enforced() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let mut busy: Vec<&TruthMarket> = t
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .collect();
+    busy.sort_by_key(|m| std::cmp::Reverse(m.volume_24h));
+    let cids = format!("{},{}", busy[0].condition_id, busy[1].condition_id);
+    let (status, body) = get_json(&format!(
+        "{}/trades?market={cids}&limit=500",
+        sim.data_url()
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let trades = body.as_array().expect("array");
+    assert_eq!(trades.len(), 500);
+    let now_s = sim.now().timestamp();
+    let mut last = i64::MAX;
+    for tr in trades {
+        let ts = tr["timestamp"].as_i64().expect("integer seconds");
+        assert!(ts <= now_s && ts > now_s - 90 * 86_400);
+        assert!(ts <= last, "newest first");
+        last = ts;
+        assert!(tr["size"].is_number() && tr["price"].is_number());
+        assert!(tr["side"] == json!("BUY") || tr["side"] == json!("SELL"));
+        let cid = tr["conditionId"].as_str().expect("cid");
+        let m = if cid == busy[0].condition_id {
+            busy[0]
+        } else {
+            busy[1]
+        };
+        let idx = tr["outcomeIndex"].as_u64().expect("index") as usize;
+        assert_eq!(tr["asset"].as_str(), Some(m.token_ids[idx].as_str()));
+        assert_eq!(tr["outcome"].as_str(), Some(m.outcomes[idx].as_str()));
+        assert_eq!(tr["transactionHash"].as_str().map(str::len), Some(66));
+    }
+
+    // start/end window and offset paging are consistent with the full list.
+    let (_, page2) = get_json(&format!(
+        "{}/trades?market={cids}&limit=100&offset=100",
+        sim.data_url()
+    ))
+    .await;
+    assert_eq!(
+        &trades[100..200],
+        page2.as_array().expect("array").as_slice()
+    );
+    let end = trades[50]["timestamp"].as_i64().expect("ts");
+    let start = trades[150]["timestamp"].as_i64().expect("ts");
+    let (_, window) = get_json(&format!(
+        "{}/trades?market={cids}&start={start}&end={end}&limit=1000",
+        sim.data_url()
+    ))
+    .await;
+    let expected = trades
+        .iter()
+        .filter(|tr| (start..=end).contains(&tr["timestamp"].as_i64().unwrap_or(0)))
+        .count();
+    assert_eq!(window.as_array().map(Vec::len), Some(expected));
+
+    let (status, _) = get_json(&format!(
+        "{}/trades?market={cids}&offset=10001",
+        sim.data_url()
+    ))
+    .await;
+    assert_eq!(status, 400);
+    let (_, capped) = get_json(&format!(
+        "{}/trades?market={cids}&limit=20000",
+        sim.data_url()
+    ))
+    .await;
+    assert!(capped.as_array().map_or(0, Vec::len) <= 10_000);
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_connect(sim: &SimHandle) -> Ws {
+    tokio_tungstenite::connect_async(sim.ws_url())
+        .await
+        .expect("ws connect")
+        .0
+}
+
+async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame in time");
+        match msg.expect("open").expect("frame") {
+            Message::Text(t) => return t.to_string(),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn given_ping_before_subscribe_then_ws_closes_1008() {
+    let sim = sim(cfg(7)).await;
+    for first in [
+        "PING",
+        "{not json",
+        r#"{"asset_ids":["1"],"type":"market"}"#,
+    ] {
+        let mut ws = ws_connect(&sim).await;
+        ws.send(Message::Text(first.into())).await.expect("send");
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("in time");
+        match msg {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1008, "{first}");
+                assert_eq!(frame.reason.as_str(), "invalid subscription payload");
+            }
+            other => panic!("expected close 1008 after {first:?}, got {other:?}"),
+        }
+    }
+    assert_eq!(sim.counters().requests(Endpoint::Ws), 3);
+}
+
+#[tokio::test]
+async fn given_subscription_then_book_dump_array_pong_and_live_trades_matching_the_data_api() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let tokens = book_tokens(&t);
+    let mut assets: Vec<String> = tokens.iter().map(|(tok, _)| tok.clone()).collect();
+    assets.push("999".into()); // unknown: ignored
+    let mut ws = ws_connect(&sim).await;
+    let sub = json!({"assets_ids": assets, "type": "market"}).to_string();
+    ws.send(Message::Text(sub.into())).await.expect("send");
+
+    let dump: Value = serde_json::from_str(&next_text(&mut ws).await).expect("json");
+    let dump = dump.as_array().expect("the initial dump is one array");
+    assert_eq!(dump.len(), tokens.len());
+    assert!(dump
+        .iter()
+        .all(|e| e["event_type"] == json!("book") && e["timestamp"].is_string()));
+    let truth = sim.truth();
+    for e in dump {
+        assert!(truth
+            .served_books
+            .contains_key(e["hash"].as_str().expect("hash")));
+    }
+
+    ws.send(Message::Text("PING".into())).await.expect("send");
+    let mut got_pong = false;
+    let mut trades: Vec<Value> = Vec::new();
+    let mut changes = 0;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline && !(got_pong && !trades.is_empty() && changes > 0) {
+        let text = next_text(&mut ws).await;
+        if text == "PONG" {
+            got_pong = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(&text).expect("JSON frame");
+        let events = match v {
+            Value::Array(a) => a,
+            one => vec![one],
+        };
+        for e in events {
+            match e["event_type"].as_str() {
+                Some("last_trade_price") => trades.push(e),
+                Some("price_change") | Some("book") => changes += 1,
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    }
+    assert!(got_pong, "PONG after PING");
+    assert!(!trades.is_empty(), "live trades");
+    assert!(changes > 0, "book changes");
+
+    // Every live trade is also in the Data API (same tx, price, size, second).
+    for tr in trades.iter().take(5) {
+        let cid = tr["market"].as_str().expect("market");
+        let (_, hist) = get_json(&format!("{}/trades?market={cid}&limit=50", sim.data_url())).await;
+        let ms: i64 = tr["timestamp"]
+            .as_str()
+            .expect("ms string")
+            .parse()
+            .expect("ms");
+        let found = hist.as_array().expect("array").iter().any(|h| {
+            h["transactionHash"] == tr["transaction_hash"]
+                && h["asset"] == tr["asset_id"]
+                && h["timestamp"].as_i64() == Some(ms.div_euclid(1000))
+                && num_dec(&h["price"]) == dec(&tr["price"])
+                && num_dec(&h["size"]) == dec(&tr["size"])
+        });
+        assert!(found, "trade {tr} in Data API");
+    }
+    assert!(sim.counters().items(Endpoint::Ws) >= (tokens.len() + trades.len()) as u64);
+}
+
+#[tokio::test]
+async fn given_open_socket_when_subscribing_more_then_dump_for_new_assets_only() {
+    let sim = sim(cfg(7)).await;
+    let tokens = book_tokens(&sim.truth());
+    let mut ws = ws_connect(&sim).await;
+    ws.send(Message::Text(
+        json!({"assets_ids": [tokens[0].0], "type": "MARKET"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("send");
+    let first: Value = serde_json::from_str(&next_text(&mut ws).await).expect("json");
+    assert_eq!(first.as_array().map(Vec::len), Some(1));
+    let op =
+        json!({"operation": "subscribe", "assets_ids": [tokens[0].0, tokens[5].0]}).to_string();
+    ws.send(Message::Text(op.into())).await.expect("send");
+    loop {
+        let v: Value = serde_json::from_str(&next_text(&mut ws).await).expect("json");
+        if let Some(arr) = v.as_array() {
+            if arr.iter().all(|e| e["event_type"] == json!("book"))
+                && arr.len() == 1
+                && arr[0]["asset_id"] == json!(tokens[5].0)
+            {
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn given_shutdown_then_port_stops_accepting_and_ws_is_closed() {
+    let sim = sim(cfg(7)).await;
+    let tokens = book_tokens(&sim.truth());
+    let mut ws = ws_connect(&sim).await;
+    ws.send(Message::Text(
+        json!({"assets_ids": [tokens[0].0], "type": "market"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("send");
+    next_text(&mut ws).await;
+    let url = format!("{}/markets/keyset", sim.gamma_url());
+    sim.clone().shutdown().await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(f))) => return f.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("ws ends after shutdown");
+    assert_eq!(closed, Some(1001));
+    assert!(reqwest::get(&url).await.is_err());
+}
+
+#[tokio::test]
+async fn given_ws_fault_then_upgrade_refused_with_429() {
+    let sim = sim(cfg(7)).await;
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::Ws),
+        kind: FaultKind::TooManyRequests { retry_after_s: 1 },
+        times: 1,
+    });
+    assert!(tokio_tungstenite::connect_async(sim.ws_url())
+        .await
+        .is_err());
+    assert!(tokio_tungstenite::connect_async(sim.ws_url()).await.is_ok());
+    // A None-endpoint fault never applies to the WebSocket.
+    sim.inject(Fault {
+        endpoint: None,
+        kind: FaultKind::ServerError(503),
+        times: 1,
+    });
+    assert!(tokio_tungstenite::connect_async(sim.ws_url()).await.is_ok());
+    assert_eq!(sim.counters().faults_served(), 1);
+    let _: DateTime<Utc> = sim.now();
+}
