@@ -56,8 +56,8 @@ impl Book {
 
 /// Sorts bids descending and asks ascending by price (best first).
 pub fn sort_best_first(bids: &mut [Level], asks: &mut [Level]) {
-    bids.sort_unstable_by(|a, b| b.price.cmp(&a.price));
-    asks.sort_unstable_by(|a, b| a.price.cmp(&b.price));
+    bids.sort_unstable_by_key(|l| std::cmp::Reverse(l.price));
+    asks.sort_unstable_by_key(|l| l.price);
 }
 
 #[cfg(test)]

@@ -89,8 +89,8 @@ fn best_first(levels: &[Level], side: Side) -> Vec<Level> {
         return out;
     }
     match side {
-        Side::Bid => out.sort_by(|a, b| b.price.cmp(&a.price)),
-        Side::Ask => out.sort_by(|a, b| a.price.cmp(&b.price)),
+        Side::Bid => out.sort_by_key(|l| std::cmp::Reverse(l.price)),
+        Side::Ask => out.sort_by_key(|l| l.price),
     }
     out
 }

@@ -1,0 +1,1051 @@
+//! The HTTP client: Gamma keyset discovery, Gamma markets by condition id, CLOB books, Data API
+//! trades — with per-endpoint rate limits, bounded bodies, and retries that only happen when
+//! they can help (timeouts, connection failures, 429, 5xx, truncated bodies).
+
+use crate::clob::{decode_book, decode_books};
+use crate::data::{decode_trades, DataTrade};
+use crate::error::{FetchError, Rejected};
+use crate::gamma::{decode_keyset_page, GammaMarket};
+use crate::rate::{RateLimiter, RateLimits};
+use crate::Ts;
+use futures_util::stream::{self, StreamExt};
+use polytape_core::{Book, Trade};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Gamma's documented cap on `condition_ids` per request.
+pub const MAX_CONDITION_IDS_PER_REQUEST: usize = 100;
+/// URLs longer than ~8 KB are refused (414): every request URL stays below this many bytes.
+pub const MAX_URL_BYTES: usize = 8_192;
+/// Backoff between retries never exceeds this.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Data API `/trades` clamps `limit` to this.
+pub const MAX_TRADES_LIMIT: u32 = 10_000;
+/// Characters of an error body kept in [`FetchError::Status`].
+const STATUS_BODY_CHARS: usize = 300;
+/// Characters of a URL kept in errors and logs (condition-id URLs run to 8 KB).
+const URL_CHARS_IN_ERRORS: usize = 300;
+
+/// Base URLs of the four services, without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub gamma: String,
+    pub clob: String,
+    pub data: String,
+    pub ws: String,
+}
+
+impl Endpoints {
+    /// Polymarket's production endpoints.
+    pub fn polymarket() -> Self {
+        Endpoints {
+            gamma: "https://gamma-api.polymarket.com".into(),
+            clob: "https://clob.polymarket.com".into(),
+            data: "https://data-api.polymarket.com".into(),
+            ws: "wss://ws-subscriptions-clob.polymarket.com/ws/market".into(),
+        }
+    }
+
+    /// Production endpoints, each overridden by `POLYTAPE_GAMMA_URL`, `POLYTAPE_CLOB_URL`,
+    /// `POLYTAPE_DATA_URL`, `POLYTAPE_WS_URL` when set (so a proxy, a recorder or the simulator
+    /// can stand in). Trailing slashes are trimmed; an empty variable means the default.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`Endpoints::from_env`] over any variable source (testable without touching the
+    /// process environment).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let d = Endpoints::polymarket();
+        let pick = |var: &str, default: String| -> String {
+            match get(var) {
+                Some(v) if !v.trim().is_empty() => v.trim().trim_end_matches('/').to_owned(),
+                _ => default,
+            }
+        };
+        Endpoints {
+            gamma: pick("POLYTAPE_GAMMA_URL", d.gamma),
+            clob: pick("POLYTAPE_CLOB_URL", d.clob),
+            data: pick("POLYTAPE_DATA_URL", d.data),
+            ws: pick("POLYTAPE_WS_URL", d.ws),
+        }
+    }
+}
+
+/// Client settings. `Default` targets Polymarket with the documented limits.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub endpoints: Endpoints,
+    /// Whole-request timeout (connect, headers and body): 10 s.
+    pub request_timeout: Duration,
+    /// Retries after the first attempt: 3 (so at most 4 attempts).
+    pub max_retries: u32,
+    /// First backoff; doubles each retry, with jitter, capped at [`MAX_BACKOFF`]: 200 ms.
+    pub backoff_base: Duration,
+    /// A larger `Retry-After` is capped to this: 60 s.
+    pub max_retry_after: Duration,
+    /// Larger bodies fail with [`FetchError::TooLarge`]: 16 MiB.
+    pub max_body_bytes: usize,
+    /// Token ids per `POST /books`: 100.
+    pub books_batch: usize,
+    /// Concurrent requests per batched call: 4.
+    pub max_in_flight: usize,
+    /// Per-endpoint rate limits.
+    pub rate_limits: RateLimits,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            endpoints: Endpoints::polymarket(),
+            request_timeout: Duration::from_secs(10),
+            max_retries: 3,
+            backoff_base: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(60),
+            max_body_bytes: 16 * 1024 * 1024,
+            books_batch: 100,
+            max_in_flight: 4,
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+/// Server-side filters of a keyset listing.
+#[derive(Debug, Clone)]
+pub struct KeysetQuery {
+    /// `closed=`; Gamma applies `closed=false` when omitted (trap 15).
+    pub closed: Option<bool>,
+    /// `end_date_min=`, sent as RFC 3339 in whole seconds (`2026-03-12T09:25:00Z`).
+    pub end_date_min: Option<Ts>,
+    /// `end_date_max=`, same format.
+    pub end_date_max: Option<Ts>,
+    /// Page size asked for: 100 (0 means 100). The end is never inferred from a short page.
+    pub limit: u32,
+    /// Further query parameters, sent as given (repeat a key for array parameters).
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for KeysetQuery {
+    fn default() -> Self {
+        KeysetQuery {
+            closed: None,
+            end_date_min: None,
+            end_date_max: None,
+            limit: 100,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Items of a paged listing, with what was skipped.
+#[derive(Debug)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    /// Pages read.
+    pub pages: u32,
+    pub rejected: Vec<Rejected>,
+}
+
+// By hand: a derive would require `T: Default`, which `Trade` is not.
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            items: Vec::new(),
+            pages: 0,
+            rejected: Vec::new(),
+        }
+    }
+}
+
+/// Items of a batched call: the chunks that succeeded, the ones that failed (with their keys),
+/// and what was skipped.
+#[derive(Debug)]
+pub struct Batched<T> {
+    pub items: Vec<T>,
+    /// Requests made (pages; retries not counted).
+    pub requests: u32,
+    pub rejected: Vec<Rejected>,
+    pub failures: Vec<BatchFailure>,
+}
+
+impl<T> Default for Batched<T> {
+    fn default() -> Self {
+        Batched {
+            items: Vec::new(),
+            requests: 0,
+            rejected: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// A chunk whose request failed after the retries.
+#[derive(Debug)]
+pub struct BatchFailure {
+    /// The ids the chunk asked for.
+    pub keys: Vec<String>,
+    pub error: FetchError,
+}
+
+/// Cumulative counters since the client was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchStats {
+    /// HTTP attempts, retries included.
+    pub requests: u64,
+    pub retries: u64,
+    /// 429 responses.
+    pub rate_limited: u64,
+    /// 5xx responses.
+    pub server_errors: u64,
+    /// Bodies cut short.
+    pub truncated: u64,
+    pub timeouts: u64,
+    /// Records skipped (markets, books, levels, trades, values).
+    pub rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    server_errors: AtomicU64,
+    truncated: AtomicU64,
+    timeouts: AtomicU64,
+    rejected: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Which limiter a request goes through.
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    GammaMarkets,
+    ClobBooks,
+    ClobBook,
+    DataTrades,
+}
+
+struct Limiters {
+    gamma_markets: RateLimiter,
+    clob_books: RateLimiter,
+    clob_book: RateLimiter,
+    data_trades: RateLimiter,
+}
+
+struct Inner {
+    cfg: ClientConfig,
+    http: reqwest::Client,
+    limiters: Limiters,
+    stats: Counters,
+    /// State of the jitter generator (splitmix64).
+    rng: AtomicU64,
+}
+
+/// Polymarket's public market-data APIs. Cheap to clone: clones share the HTTP connection
+/// pool, the rate limiters and the counters.
+#[derive(Clone)]
+pub struct PolymarketClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PolymarketClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolymarketClient")
+            .field("endpoints", &self.inner.cfg.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request to make (possibly several times).
+struct Req {
+    url: Url,
+    /// JSON body of a POST; `None` for a GET.
+    body: Option<Vec<u8>>,
+}
+
+impl Req {
+    fn short_url(&self) -> String {
+        short(self.url.as_str())
+    }
+}
+
+fn short(url: &str) -> String {
+    if url.len() <= URL_CHARS_IN_ERRORS {
+        url.to_owned()
+    } else {
+        let cut: String = url.chars().take(URL_CHARS_IN_ERRORS).collect();
+        format!("{cut}…")
+    }
+}
+
+impl PolymarketClient {
+    /// Builds the client (one connection pool for its lifetime).
+    pub fn new(cfg: ClientConfig) -> Result<Self, FetchError> {
+        for (name, base) in [
+            ("gamma", &cfg.endpoints.gamma),
+            ("clob", &cfg.endpoints.clob),
+            ("data", &cfg.endpoints.data),
+        ] {
+            Url::parse(base).map_err(|e| FetchError::Config {
+                reason: format!("{name} URL {base:?}: {e}"),
+            })?;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(cfg.request_timeout)
+            .connect_timeout(cfg.request_timeout)
+            .user_agent(concat!("polytape/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Config {
+                reason: e.to_string(),
+            })?;
+        let l = &cfg.rate_limits;
+        let limiters = Limiters {
+            gamma_markets: RateLimiter::new(l.gamma_markets),
+            clob_books: RateLimiter::new(l.clob_books),
+            clob_book: RateLimiter::new(l.clob_book),
+            data_trades: RateLimiter::new(l.data_trades),
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x5EED, |d| d.as_nanos() as u64);
+        Ok(PolymarketClient {
+            inner: Arc::new(Inner {
+                cfg,
+                http,
+                limiters,
+                stats: Counters::default(),
+                rng: AtomicU64::new(seed),
+            }),
+        })
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.cfg
+    }
+
+    /// Cumulative counters since construction.
+    pub fn stats(&self) -> FetchStats {
+        let s = &self.inner.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        FetchStats {
+            requests: get(&s.requests),
+            retries: get(&s.retries),
+            rate_limited: get(&s.rate_limited),
+            server_errors: get(&s.server_errors),
+            truncated: get(&s.truncated),
+            timeouts: get(&s.timeouts),
+            rejected: get(&s.rejected),
+        }
+    }
+
+    /// `GET {gamma}/markets/keyset` with the query's server-side filters, following
+    /// `next_cursor` as `after_cursor` until it is absent or null (never inferring the end from
+    /// a short page). An empty or repeated cursor is [`FetchError::RepeatedCursor`]. Each
+    /// market is decoded on its own: a malformed one is skipped and listed in `rejected`.
+    pub async fn keyset_markets(
+        &self,
+        q: &KeysetQuery,
+    ) -> Result<Listing<GammaMarket>, FetchError> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        if let Some(c) = q.closed {
+            params.push(("closed".into(), c.to_string()));
+        }
+        if let Some(t) = q.end_date_min {
+            params.push(("end_date_min".into(), iso(t)));
+        }
+        if let Some(t) = q.end_date_max {
+            params.push(("end_date_max".into(), iso(t)));
+        }
+        let limit = if q.limit == 0 { 100 } else { q.limit };
+        params.push(("limit".into(), limit.to_string()));
+        params.extend(q.extra.iter().cloned());
+        let mut listing = Listing::default();
+        self.keyset_pages(params, &mut listing).await?;
+        Ok(listing)
+    }
+
+    /// Reads every page of a keyset listing into `out` (items, rejected, pages), also when a
+    /// later page fails.
+    async fn keyset_pages(
+        &self,
+        params: Vec<(String, String)>,
+        out: &mut Listing<GammaMarket>,
+    ) -> Result<(), FetchError> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = self.url(&self.inner.cfg.endpoints.gamma, "/markets/keyset")?;
+            {
+                let mut qp = url.query_pairs_mut();
+                for (k, v) in &params {
+                    qp.append_pair(k, v);
+                }
+                if let Some(c) = &cursor {
+                    qp.append_pair("after_cursor", c);
+                }
+            }
+            let req = Req { url, body: None };
+            let page = self
+                .fetch(Api::GammaMarkets, &req, |body, url| {
+                    decode_keyset_page(body).map_err(|e| FetchError::from_json(url, &e))
+                })
+                .await?;
+            out.pages += 1;
+            self.note_rejected(&page.rejected);
+            out.items.extend(page.markets);
+            out.rejected.extend(page.rejected);
+            match page.next_cursor {
+                None => return Ok(()),
+                Some(c) => {
+                    if c.is_empty() || !seen.insert(c.clone()) {
+                        return Err(FetchError::RepeatedCursor { cursor: c });
+                    }
+                    cursor = Some(c);
+                }
+            }
+        }
+    }
+
+    /// `GET {gamma}/markets/keyset?condition_ids=..&condition_ids=..&limit=100` — repeated keys,
+    /// at most 100 ids per request and every URL under 8,192 bytes, up to `max_in_flight`
+    /// requests at once. Duplicate and empty ids are dropped. A chunk that fails after the
+    /// retries is listed in `failures` with its ids; the others still return their markets.
+    ///
+    /// Gamma applies `closed=false` when `closed` is not sent (trap 15): a market missing from
+    /// the result may have closed. Use [`PolymarketClient::markets_by_condition_ids_filtered`]
+    /// with `Some(true)` to look closed markets up.
+    pub async fn markets_by_condition_ids(&self, ids: &[String]) -> Batched<GammaMarket> {
+        self.markets_by_condition_ids_filtered(ids, None).await
+    }
+
+    /// [`PolymarketClient::markets_by_condition_ids`] with an explicit `closed=` filter.
+    pub async fn markets_by_condition_ids_filtered(
+        &self,
+        ids: &[String],
+        closed: Option<bool>,
+    ) -> Batched<GammaMarket> {
+        let mut out = Batched::default();
+        let mut fixed: Vec<(String, String)> = Vec::new();
+        if let Some(c) = closed {
+            fixed.push(("closed".into(), c.to_string()));
+        }
+        fixed.push(("limit".into(), MAX_CONDITION_IDS_PER_REQUEST.to_string()));
+        let base = match self.url(&self.inner.cfg.endpoints.gamma, "/markets/keyset") {
+            Ok(mut u) => {
+                {
+                    let mut qp = u.query_pairs_mut();
+                    for (k, v) in &fixed {
+                        qp.append_pair(k, v);
+                    }
+                }
+                u
+            }
+            Err(error) => {
+                out.failures.push(BatchFailure {
+                    keys: ids.to_vec(),
+                    error,
+                });
+                return out;
+            }
+        };
+        let (chunks, too_long) = chunk_condition_ids(base.as_str().len(), &unique(ids));
+        for id in too_long {
+            out.failures.push(BatchFailure {
+                keys: vec![id],
+                error: FetchError::Config {
+                    reason: "condition id too long for a URL".into(),
+                },
+            });
+        }
+        let results: Vec<_> = stream::iter(chunks)
+            .map(|chunk| {
+                let mut params = fixed.clone();
+                params.extend(
+                    chunk
+                        .iter()
+                        .map(|id| ("condition_ids".to_string(), id.clone())),
+                );
+                async move {
+                    let mut listing = Listing::default();
+                    let res = self.keyset_pages(params, &mut listing).await;
+                    (chunk, listing, res)
+                }
+            })
+            .buffered(self.inner.cfg.max_in_flight.max(1))
+            .collect()
+            .await;
+        for (chunk, listing, res) in results {
+            out.items.extend(listing.items);
+            out.rejected.extend(listing.rejected);
+            // A page that failed for good was still requested; a refused cursor was not.
+            let failed_request =
+                matches!(&res, Err(e) if !matches!(e, FetchError::RepeatedCursor { .. }));
+            out.requests += listing.pages + u32::from(failed_request);
+            if let Err(error) = res {
+                out.failures.push(BatchFailure { keys: chunk, error });
+            }
+        }
+        out
+    }
+
+    /// `POST {clob}/books` with body `[{"token_id":".."},…]` in batches of `books_batch`,
+    /// `max_in_flight` at once. Levels with a price outside [0, 1] or a negative size are
+    /// dropped and listed in `rejected` (the rest of the book is kept); levels keep their
+    /// served order (best LAST). Duplicate and empty ids are dropped.
+    pub async fn books(&self, token_ids: &[String]) -> Batched<Book> {
+        let mut out = Batched::default();
+        let url = match self.url(&self.inner.cfg.endpoints.clob, "/books") {
+            Ok(u) => u,
+            Err(error) => {
+                out.failures.push(BatchFailure {
+                    keys: token_ids.to_vec(),
+                    error,
+                });
+                return out;
+            }
+        };
+        let ids = unique(token_ids);
+        let batch = self.inner.cfg.books_batch.max(1);
+        let chunks: Vec<Vec<String>> = ids.chunks(batch).map(<[String]>::to_vec).collect();
+        let results: Vec<_> = stream::iter(chunks)
+            .map(|chunk| {
+                let url = url.clone();
+                async move {
+                    let body: Vec<serde_json::Value> = chunk
+                        .iter()
+                        .map(|id| serde_json::json!({ "token_id": id }))
+                        .collect();
+                    let req = Req {
+                        url,
+                        body: Some(serde_json::to_vec(&body).unwrap_or_default()),
+                    };
+                    let res = self
+                        .fetch(Api::ClobBooks, &req, |body, url| {
+                            decode_books(body).map_err(|e| FetchError::from_json(url, &e))
+                        })
+                        .await;
+                    (chunk, res)
+                }
+            })
+            .buffered(self.inner.cfg.max_in_flight.max(1))
+            .collect()
+            .await;
+        for (chunk, res) in results {
+            out.requests += 1;
+            match res {
+                Ok(decoded) => {
+                    self.note_rejected(&decoded.rejected);
+                    out.items.extend(decoded.books);
+                    out.rejected.extend(decoded.rejected);
+                }
+                Err(error) => out.failures.push(BatchFailure { keys: chunk, error }),
+            }
+        }
+        out
+    }
+
+    /// `GET {clob}/book?token_id=` — one book, with its dropped levels.
+    pub async fn book(&self, token_id: &str) -> Result<(Book, Vec<Rejected>), FetchError> {
+        let mut url = self.url(&self.inner.cfg.endpoints.clob, "/book")?;
+        url.query_pairs_mut().append_pair("token_id", token_id);
+        let req = Req { url, body: None };
+        let (book, rejected) = self
+            .fetch(Api::ClobBook, &req, |body, url| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(body).map_err(|e| FetchError::from_json(url, &e))?;
+                decode_book(&v).map_err(|r| FetchError::Decode {
+                    url: url.to_owned(),
+                    reason: r.to_string(),
+                })
+            })
+            .await?;
+        self.note_rejected(&rejected);
+        Ok((book, rejected))
+    }
+
+    /// `GET {data}/trades?market=<comma-separated condition ids>&limit=…&takerOnly=true`
+    /// (Data API v1: epoch-seconds timestamps, numeric price/size, newest first). Rows that
+    /// cannot become a [`Trade`] are listed in `rejected`. No condition ids → no request
+    /// (an empty `market=` would return every market's trades).
+    pub async fn trades(
+        &self,
+        condition_ids: &[String],
+        limit: u32,
+    ) -> Result<Listing<Trade>, FetchError> {
+        let rows = self.trade_rows(condition_ids, limit).await?;
+        let mut out = Listing {
+            items: Vec::with_capacity(rows.items.len()),
+            pages: rows.pages,
+            rejected: rows.rejected,
+        };
+        let mut newly = Vec::new();
+        for row in rows.items {
+            match row.to_trade() {
+                Ok(t) => out.items.push(t),
+                Err(reason) => newly.push(Rejected::new(
+                    "trade",
+                    row.transaction_hash.clone().or(row.asset.clone()),
+                    reason,
+                )),
+            }
+        }
+        self.note_rejected(&newly);
+        out.rejected.extend(newly);
+        Ok(out)
+    }
+
+    /// [`PolymarketClient::trades`] as full Data API rows (with transaction hash, wallet,
+    /// condition id — what a dedup key needs).
+    pub async fn trade_rows(
+        &self,
+        condition_ids: &[String],
+        limit: u32,
+    ) -> Result<Listing<DataTrade>, FetchError> {
+        let ids = unique(condition_ids);
+        if ids.is_empty() {
+            return Ok(Listing::default());
+        }
+        let mut url = self.url(&self.inner.cfg.endpoints.data, "/trades")?;
+        url.query_pairs_mut()
+            .append_pair("market", &ids.join(","))
+            .append_pair("limit", &limit.clamp(1, MAX_TRADES_LIMIT).to_string())
+            // The server default today; sent so a changed default cannot double-count fills.
+            .append_pair("takerOnly", "true");
+        let req = Req { url, body: None };
+        let decoded = self
+            .fetch(Api::DataTrades, &req, |body, url| {
+                decode_trades(body).map_err(|e| FetchError::from_json(url, &e))
+            })
+            .await?;
+        self.note_rejected(&decoded.rejected);
+        Ok(Listing {
+            items: decoded.trades,
+            pages: 1,
+            rejected: decoded.rejected,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    fn url(&self, base: &str, path: &str) -> Result<Url, FetchError> {
+        Url::parse(&format!("{base}{path}")).map_err(|e| FetchError::Config {
+            reason: format!("URL {base}{path}: {e}"),
+        })
+    }
+
+    fn limiter(&self, api: Api) -> &RateLimiter {
+        let l = &self.inner.limiters;
+        match api {
+            Api::GammaMarkets => &l.gamma_markets,
+            Api::ClobBooks => &l.clob_books,
+            Api::ClobBook => &l.clob_book,
+            Api::DataTrades => &l.data_trades,
+        }
+    }
+
+    fn note_rejected(&self, rejected: &[Rejected]) {
+        if rejected.is_empty() {
+            return;
+        }
+        bump(&self.inner.stats.rejected, rejected.len() as u64);
+        for r in rejected {
+            tracing::warn!(what = r.what, key = ?r.key, reason = %r.reason, "rejected input");
+        }
+    }
+
+    /// Makes `req` until it succeeds, fails for good, or runs out of retries. `decode` sees
+    /// the complete body and the URL (for errors); a truncated-JSON error it returns is
+    /// retried like any other transient failure.
+    async fn fetch<T>(
+        &self,
+        api: Api,
+        req: &Req,
+        decode: impl Fn(&[u8], &str) -> Result<T, FetchError>,
+    ) -> Result<T, FetchError> {
+        let cfg = &self.inner.cfg;
+        let stats = &self.inner.stats;
+        let url = req.short_url();
+        let mut attempt: u32 = 0;
+        loop {
+            self.limiter(api).acquire().await;
+            bump(&stats.requests, 1);
+            let result = match self.attempt(req, &url).await {
+                Ok(body) => decode(&body, &url),
+                Err(e) => Err(e),
+            };
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            match &err {
+                FetchError::RateLimited { .. } => bump(&stats.rate_limited, 1),
+                FetchError::Server { .. } => bump(&stats.server_errors, 1),
+                FetchError::Truncated { .. } => bump(&stats.truncated, 1),
+                FetchError::Timeout { .. } => bump(&stats.timeouts, 1),
+                _ => {}
+            }
+            if !err.is_retryable() || attempt >= cfg.max_retries {
+                return Err(err);
+            }
+            let delay = self.retry_delay(&err, attempt);
+            attempt += 1;
+            bump(&stats.retries, 1);
+            tracing::warn!(
+                url = %url,
+                attempt,
+                cause = %err,
+                delay_ms = delay.as_millis() as u64,
+                "retrying Polymarket request"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One HTTP attempt: the body of a 2xx response, or the classified failure.
+    async fn attempt(&self, req: &Req, url: &str) -> Result<Vec<u8>, FetchError> {
+        let http = &self.inner.http;
+        let builder = match &req.body {
+            None => http.get(req.url.clone()),
+            Some(b) => http
+                .post(req.url.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(b.clone()),
+        };
+        let resp = builder.send().await.map_err(|e| send_error(url, &e))?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // The body is usually Cloudflare HTML: never parse it.
+            return Err(FetchError::RateLimited {
+                url: url.to_owned(),
+                retry_after: retry_after(resp.headers()),
+            });
+        }
+        if status.is_server_error() {
+            return Err(FetchError::Server {
+                url: url.to_owned(),
+                status: status.as_u16(),
+            });
+        }
+        if !status.is_success() {
+            let body = read_prefix(resp, STATUS_BODY_CHARS * 4).await;
+            let body: String = String::from_utf8_lossy(&body)
+                .chars()
+                .take(STATUS_BODY_CHARS)
+                .collect();
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                body,
+            });
+        }
+        read_capped(resp, self.inner.cfg.max_body_bytes, url).await
+    }
+
+    /// How long to wait before retry number `attempt + 1`.
+    fn retry_delay(&self, err: &FetchError, attempt: u32) -> Duration {
+        let cfg = &self.inner.cfg;
+        if let FetchError::RateLimited {
+            retry_after: Some(ra),
+            ..
+        } = err
+        {
+            return (*ra).min(cfg.max_retry_after);
+        }
+        let exp = cfg
+            .backoff_base
+            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+            .min(MAX_BACKOFF);
+        // "Equal jitter": half fixed, half random, so retries spread out but never collapse
+        // to zero.
+        exp.mul_f64(0.5 + 0.5 * self.unit_random())
+    }
+
+    /// A pseudo-random number in [0, 1) (splitmix64; jitter needs no more).
+    fn unit_random(&self) -> f64 {
+        let mut z = self
+            .inner
+            .rng
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// RFC 3339 with seconds and `Z`, as Gamma's date filters expect.
+fn iso(t: Ts) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The ids in first-seen order without duplicates or empty strings.
+fn unique(ids: &[String]) -> Vec<String> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.iter()
+        .filter(|id| !id.is_empty() && seen.insert(id.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Bytes `s` takes as an `application/x-www-form-urlencoded` value.
+fn form_encoded_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' | b' ' => 1,
+            _ => 3,
+        })
+        .sum()
+}
+
+/// Splits ids into chunks of at most [`MAX_CONDITION_IDS_PER_REQUEST`] whose URL (base of
+/// `base_len` bytes plus `&condition_ids=<id>` each) stays under [`MAX_URL_BYTES`]. Ids that
+/// cannot fit even alone are returned separately.
+fn chunk_condition_ids(base_len: usize, ids: &[String]) -> (Vec<Vec<String>>, Vec<String>) {
+    const KEY: usize = "&condition_ids=".len();
+    let mut chunks = Vec::new();
+    let mut too_long = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut len = base_len;
+    for id in ids {
+        let add = KEY + form_encoded_len(id);
+        if base_len + add >= MAX_URL_BYTES {
+            too_long.push(id.clone());
+            continue;
+        }
+        if cur.len() == MAX_CONDITION_IDS_PER_REQUEST || len + add >= MAX_URL_BYTES {
+            chunks.push(std::mem::take(&mut cur));
+            len = base_len;
+        }
+        cur.push(id.clone());
+        len += add;
+    }
+    if !cur.is_empty() {
+        chunks.push(cur);
+    }
+    (chunks, too_long)
+}
+
+/// Classifies a failure before any response arrived.
+fn send_error(url: &str, e: &reqwest::Error) -> FetchError {
+    if e.is_timeout() {
+        FetchError::Timeout {
+            url: url.to_owned(),
+        }
+    } else if e.is_builder() {
+        FetchError::Config {
+            reason: error_chain(e),
+        }
+    } else {
+        // Refused, reset, DNS, TLS, or closed before the headers: all worth another try.
+        FetchError::Connect {
+            url: url.to_owned(),
+            reason: error_chain(e),
+        }
+    }
+}
+
+/// The error and its sources, so "error sending request" says *why*.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    parse_retry_after(v, chrono::Utc::now())
+}
+
+/// Parses a `Retry-After` value (delta seconds, possibly fractional, or an HTTP date) at `now`.
+pub fn parse_retry_after(v: &str, now: Ts) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some(
+        (when.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Reads the body in chunks, failing as soon as it exceeds `limit` (never buffering an
+/// oversized body whole).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+    url: &str,
+) -> Result<Vec<u8>, FetchError> {
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.map_or(8 * 1024, |n| n as usize));
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => {
+                return Err(FetchError::Timeout {
+                    url: url.to_owned(),
+                })
+            }
+            // The connection dropped mid-body.
+            Err(_) => {
+                return Err(FetchError::Truncated {
+                    url: url.to_owned(),
+                })
+            }
+        }
+    }
+}
+
+/// Up to `max` bytes of a body (for error messages); errors just end the read.
+async fn read_prefix(mut resp: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < max {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(max - body.len())]),
+            _ => break,
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_env_overrides_when_building_endpoints_then_each_replaces_its_default_without_slash() {
+        let e = Endpoints::from_lookup(|k| match k {
+            "POLYTAPE_GAMMA_URL" => Some("http://127.0.0.1:9000/".into()),
+            "POLYTAPE_DATA_URL" => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(e.gamma, "http://127.0.0.1:9000");
+        assert_eq!(e.clob, "https://clob.polymarket.com");
+        assert_eq!(e.data, "https://data-api.polymarket.com");
+        assert_eq!(e.ws, "wss://ws-subscriptions-clob.polymarket.com/ws/market");
+    }
+
+    #[test]
+    fn given_250_condition_ids_when_chunked_then_3_chunks_of_at_most_100_under_8k() {
+        let ids: Vec<String> = (0..250).map(|i| format!("0x{i:064x}")).collect();
+        let base = "https://gamma-api.polymarket.com/markets/keyset?limit=100";
+        let (chunks, too_long) = chunk_condition_ids(base.len(), &ids);
+        assert!(too_long.is_empty());
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        for c in &chunks {
+            let mut u = Url::parse(base).unwrap();
+            for id in c {
+                u.query_pairs_mut().append_pair("condition_ids", id);
+            }
+            assert!(u.as_str().len() < MAX_URL_BYTES, "{}", u.as_str().len());
+        }
+    }
+
+    #[test]
+    fn given_long_ids_when_chunked_then_the_url_limit_splits_before_100() {
+        let ids: Vec<String> = (0..30).map(|i| format!("{i:0>400}")).collect();
+        let (chunks, _) = chunk_condition_ids(60, &ids);
+        assert!(chunks.len() > 1);
+        for c in &chunks {
+            let len = 60 + c.iter().map(|id| 15 + id.len()).sum::<usize>();
+            assert!(len < MAX_URL_BYTES);
+        }
+        assert_eq!(chunks.concat(), ids, "order kept, nothing lost");
+        let (_, too_long) = chunk_condition_ids(60, &["9".repeat(9000)]);
+        assert_eq!(too_long.len(), 1);
+    }
+
+    #[test]
+    fn given_retry_after_as_seconds_or_http_date_when_parsed_then_the_wait_is_right() {
+        let now: Ts = "2015-10-21T07:27:58Z".parse().unwrap();
+        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(
+            parse_retry_after("0.5", now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn given_backoff_settings_when_retrying_then_delays_double_with_jitter_and_cap() {
+        let client = PolymarketClient::new(ClientConfig::default()).unwrap();
+        let err = FetchError::Server {
+            url: "u".into(),
+            status: 503,
+        };
+        for attempt in 0..8 {
+            let full = Duration::from_millis(200 * (1 << attempt)).min(MAX_BACKOFF);
+            for _ in 0..20 {
+                let d = client.retry_delay(&err, attempt);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} vs {full:?}"
+                );
+            }
+        }
+        let ra = FetchError::RateLimited {
+            url: "u".into(),
+            retry_after: Some(Duration::from_secs(600)),
+        };
+        assert_eq!(
+            client.retry_delay(&ra, 0),
+            Duration::from_secs(60),
+            "capped by max_retry_after"
+        );
+        let ra = FetchError::RateLimited {
+            url: "u".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(client.retry_delay(&ra, 0), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn given_duplicates_and_blanks_when_deduped_then_first_seen_order_is_kept() {
+        let ids: Vec<String> = ["b", "a", "", "b", "c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(unique(&ids), ["b", "a", "c"]);
+    }
+}

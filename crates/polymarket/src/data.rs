@@ -1,0 +1,155 @@
+//! Data API (`GET /trades`, v1): public trade history for gap backfill.
+//!
+//! Unlike the CLOB, numbers here are JSON numbers and `timestamp` is epoch **seconds**
+//! (trap 6). Rows are newest first, have no trade id (one transaction can settle several fills
+//! sharing `transactionHash`), and by default contain only taker-side rows (`takerOnly=true`).
+
+use crate::decode::{self as d, decode_record, str_field};
+use crate::error::Rejected;
+use crate::Ts;
+use polytape_core::money::{is_valid_price, is_valid_size};
+use polytape_core::{Side, Trade};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One Data API trade row (camelCase), every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DataTrade {
+    #[serde(rename = "proxyWallet", deserialize_with = "d::string_opt")]
+    pub proxy_wallet: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub side: Option<String>,
+    /// Token id.
+    #[serde(deserialize_with = "d::string_opt")]
+    pub asset: Option<String>,
+    #[serde(rename = "conditionId", deserialize_with = "d::string_opt")]
+    pub condition_id: Option<String>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub size: Option<Decimal>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub price: Option<Decimal>,
+    /// Epoch seconds on the wire.
+    #[serde(deserialize_with = "d::ts_secs_opt")]
+    pub timestamp: Option<Ts>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub title: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub slug: Option<String>,
+    #[serde(rename = "eventSlug", deserialize_with = "d::string_opt")]
+    pub event_slug: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub outcome: Option<String>,
+    #[serde(rename = "outcomeIndex", deserialize_with = "d::u32_opt")]
+    pub outcome_index: Option<u32>,
+    #[serde(rename = "transactionHash", deserialize_with = "d::string_opt")]
+    pub transaction_hash: Option<String>,
+}
+
+/// Parses `"BUY"` / `"SELL"` (any case).
+pub fn parse_side(s: &str) -> Option<Side> {
+    if s.eq_ignore_ascii_case("BUY") {
+        Some(Side::Buy)
+    } else if s.eq_ignore_ascii_case("SELL") {
+        Some(Side::Sell)
+    } else {
+        None
+    }
+}
+
+/// Oldest plausible trade time: Polymarket did not exist before 2020, so anything earlier
+/// is a unit mix-up (milliseconds read as seconds never get here; seconds read as ms would).
+const EARLIEST_TRADE_SECS: i64 = 1_577_836_800; // 2020-01-01
+/// Latest plausible trade time (year 2100).
+const LATEST_TRADE_SECS: i64 = 4_102_444_800;
+
+impl DataTrade {
+    /// The trade as polytape records it. Needs asset, side, price in [0, 1], a non-negative
+    /// size and a plausible timestamp.
+    pub fn to_trade(&self) -> Result<Trade, String> {
+        let token_id = self
+            .asset
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or("no asset")?;
+        let side_text = self.side.as_deref().ok_or("no side")?;
+        let side = parse_side(side_text).ok_or_else(|| format!("unknown side {side_text:?}"))?;
+        let price = self.price.ok_or("no price")?;
+        if !is_valid_price(price) {
+            return Err(format!("price {price} outside [0,1]"));
+        }
+        let size = self.size.ok_or("no size")?;
+        if !is_valid_size(size) {
+            return Err(format!("negative size {size}"));
+        }
+        let ts = self.timestamp.ok_or("no timestamp")?;
+        let secs = ts.timestamp();
+        if !(EARLIEST_TRADE_SECS..LATEST_TRADE_SECS).contains(&secs) {
+            return Err(format!("implausible timestamp {secs} s"));
+        }
+        Ok(Trade {
+            token_id,
+            ts,
+            price,
+            size,
+            side,
+        })
+    }
+}
+
+/// Decoded trade rows of one response, with the rows that were dropped.
+#[derive(Debug, Default)]
+pub struct DecodedTrades {
+    pub trades: Vec<DataTrade>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Decodes a `GET /trades` response (a JSON array), each row on its own. Rows that decode but
+/// cannot become a [`Trade`] are kept here; [`DataTrade::to_trade`] decides.
+pub fn decode_trades(body: &[u8]) -> Result<DecodedTrades, serde_json::Error> {
+    let values: Vec<Value> = serde_json::from_slice(body)?;
+    let mut out = DecodedTrades::default();
+    for v in &values {
+        match decode_record::<DataTrade>(v) {
+            Ok(t) => out.trades.push(t),
+            Err(reason) => out.rejected.push(Rejected::new(
+                "trade",
+                str_field(v, "transactionHash").map(str::to_owned),
+                reason,
+            )),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(v: Value) -> DataTrade {
+        decode_record(&v).unwrap()
+    }
+
+    #[test]
+    fn given_a_row_when_converted_then_seconds_are_seconds_and_bad_rows_say_why() {
+        let t = row(json!({"asset": "1", "side": "BUY", "price": 0.52, "size": 94.37, "timestamp": 1729000120}))
+            .to_trade()
+            .unwrap();
+        assert_eq!(t.ts, "2024-10-15T13:48:40Z".parse::<Ts>().unwrap());
+        assert_eq!(t.side, Side::Buy);
+        let ms = row(
+            json!({"asset": "1", "side": "SELL", "price": 0.5, "size": 1, "timestamp": 1729000120000u64}),
+        );
+        assert!(ms.to_trade().unwrap_err().contains("implausible"));
+        let bad = row(
+            json!({"asset": "1", "side": "SELL", "price": 1.5, "size": 1, "timestamp": 1729000120}),
+        );
+        assert!(bad.to_trade().unwrap_err().contains("outside [0,1]"));
+        let side = row(
+            json!({"asset": "1", "side": "HOLD", "price": 0.5, "size": 1, "timestamp": 1729000120}),
+        );
+        assert!(side.to_trade().unwrap_err().contains("unknown side"));
+    }
+}

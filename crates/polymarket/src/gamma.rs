@@ -1,0 +1,681 @@
+//! Gamma API (market discovery): typed, tolerant markets, events, tags and search results, and
+//! the keyset page envelope.
+//!
+//! Every field is optional and unknown fields are ignored: Gamma adds and drops fields without
+//! notice, and the same field is a string on one market and a number on the next. Markets are
+//! decoded one at a time from a [`serde_json::Value`] so a single malformed market is rejected
+//! (with a reason) while the rest of its page is kept.
+
+use crate::decode::{self as d, decode_record, str_field};
+use crate::error::Rejected;
+use crate::Ts;
+use polytape_core::money::{is_valid_price, is_valid_size};
+use polytape_core::{Market, MarketQuote};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One Gamma market (camelCase on the wire). Fields hold what was sent, `None` when absent;
+/// the methods give the cleaned-up views the collector uses.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GammaMarket {
+    /// Gamma's numeric-looking id (`"1557558"`).
+    #[serde(deserialize_with = "d::string_opt")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub question: Option<String>,
+    /// `0x` + 64 hex; `""` for brand-new markets (see [`GammaMarket::condition_id`]).
+    #[serde(rename = "conditionId", deserialize_with = "d::string_opt")]
+    pub condition_id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub slug: Option<String>,
+    #[serde(rename = "questionID", deserialize_with = "d::string_opt")]
+    pub question_id: Option<String>,
+    /// Legacy markets only.
+    #[serde(deserialize_with = "d::string_opt")]
+    pub category: Option<String>,
+    #[serde(rename = "groupItemTitle", deserialize_with = "d::string_opt")]
+    pub group_item_title: Option<String>,
+    #[serde(rename = "marketType", deserialize_with = "d::string_opt")]
+    pub market_type: Option<String>,
+    #[serde(rename = "sportsMarketType", deserialize_with = "d::string_opt")]
+    pub sports_market_type: Option<String>,
+    #[serde(rename = "gameId", deserialize_with = "d::string_opt")]
+    pub game_id: Option<String>,
+    #[serde(rename = "feeType", deserialize_with = "d::string_opt")]
+    pub fee_type: Option<String>,
+    #[serde(rename = "negRiskMarketID", deserialize_with = "d::string_opt")]
+    pub neg_risk_market_id: Option<String>,
+
+    /// Outcome labels; a JSON array encoded in a string on the wire.
+    #[serde(deserialize_with = "d::string_array_opt")]
+    pub outcomes: Option<Vec<String>>,
+    /// Outcome prices, same order as `outcomes`.
+    #[serde(rename = "outcomePrices", deserialize_with = "d::decimal_array_opt")]
+    pub outcome_prices: Option<Vec<Decimal>>,
+    /// Raw token ids, possibly transient (`""`, `[]`, `["",""]`); see [`GammaMarket::token_ids`].
+    #[serde(rename = "clobTokenIds", deserialize_with = "d::string_array_opt")]
+    pub clob_token_ids: Option<Vec<String>>,
+    #[serde(rename = "umaResolutionStatus", deserialize_with = "d::string_opt")]
+    pub uma_resolution_status: Option<String>,
+    #[serde(
+        rename = "umaResolutionStatuses",
+        deserialize_with = "d::string_array_opt"
+    )]
+    pub uma_resolution_statuses: Option<Vec<String>>,
+
+    /// Total volume, USDC (a string on the wire).
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub volume: Option<Decimal>,
+    #[serde(rename = "volumeNum", deserialize_with = "d::decimal_opt")]
+    pub volume_num: Option<Decimal>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub liquidity: Option<Decimal>,
+    #[serde(rename = "liquidityNum", deserialize_with = "d::decimal_opt")]
+    pub liquidity_num: Option<Decimal>,
+    #[serde(rename = "volume24hr", deserialize_with = "d::decimal_opt")]
+    pub volume_24hr: Option<Decimal>,
+    #[serde(rename = "volume1wk", deserialize_with = "d::decimal_opt")]
+    pub volume_1wk: Option<Decimal>,
+    #[serde(rename = "volume1mo", deserialize_with = "d::decimal_opt")]
+    pub volume_1mo: Option<Decimal>,
+    #[serde(rename = "volume1yr", deserialize_with = "d::decimal_opt")]
+    pub volume_1yr: Option<Decimal>,
+    #[serde(rename = "bestBid", deserialize_with = "d::decimal_opt")]
+    pub best_bid: Option<Decimal>,
+    #[serde(rename = "bestAsk", deserialize_with = "d::decimal_opt")]
+    pub best_ask: Option<Decimal>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub spread: Option<Decimal>,
+    #[serde(rename = "lastTradePrice", deserialize_with = "d::decimal_opt")]
+    pub last_trade_price: Option<Decimal>,
+    #[serde(rename = "oneHourPriceChange", deserialize_with = "d::decimal_opt")]
+    pub one_hour_price_change: Option<Decimal>,
+    #[serde(rename = "oneDayPriceChange", deserialize_with = "d::decimal_opt")]
+    pub one_day_price_change: Option<Decimal>,
+    #[serde(rename = "oneWeekPriceChange", deserialize_with = "d::decimal_opt")]
+    pub one_week_price_change: Option<Decimal>,
+    #[serde(rename = "oneMonthPriceChange", deserialize_with = "d::decimal_opt")]
+    pub one_month_price_change: Option<Decimal>,
+    #[serde(rename = "oneYearPriceChange", deserialize_with = "d::decimal_opt")]
+    pub one_year_price_change: Option<Decimal>,
+    #[serde(rename = "orderPriceMinTickSize", deserialize_with = "d::decimal_opt")]
+    pub order_price_min_tick_size: Option<Decimal>,
+    #[serde(rename = "orderMinSize", deserialize_with = "d::decimal_opt")]
+    pub order_min_size: Option<Decimal>,
+    #[serde(deserialize_with = "d::f64_opt")]
+    pub competitive: Option<f64>,
+    /// Handicap / total line of a sports market.
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub line: Option<Decimal>,
+
+    /// Stays `true` after a market closes: use `closed`.
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub active: Option<bool>,
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub closed: Option<bool>,
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub archived: Option<bool>,
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub restricted: Option<bool>,
+    #[serde(rename = "enableOrderBook", deserialize_with = "d::bool_opt")]
+    pub enable_order_book: Option<bool>,
+    #[serde(rename = "acceptingOrders", deserialize_with = "d::bool_opt")]
+    pub accepting_orders: Option<bool>,
+    #[serde(rename = "negRisk", deserialize_with = "d::bool_opt")]
+    pub neg_risk: Option<bool>,
+    #[serde(rename = "negRiskOther", deserialize_with = "d::bool_opt")]
+    pub neg_risk_other: Option<bool>,
+
+    #[serde(rename = "endDate", deserialize_with = "d::ts_opt")]
+    pub end_date: Option<Ts>,
+    #[serde(rename = "startDate", deserialize_with = "d::ts_opt")]
+    pub start_date: Option<Ts>,
+    #[serde(rename = "createdAt", deserialize_with = "d::ts_opt")]
+    pub created_at: Option<Ts>,
+    #[serde(rename = "updatedAt", deserialize_with = "d::ts_opt")]
+    pub updated_at: Option<Ts>,
+    /// `"2026-03-19 23:20:15+00"` on the wire (not RFC 3339).
+    #[serde(rename = "closedTime", deserialize_with = "d::ts_opt")]
+    pub closed_time: Option<Ts>,
+    #[serde(rename = "umaEndDate", deserialize_with = "d::ts_opt")]
+    pub uma_end_date: Option<Ts>,
+    #[serde(rename = "acceptingOrdersTimestamp", deserialize_with = "d::ts_opt")]
+    pub accepting_orders_timestamp: Option<Ts>,
+    #[serde(rename = "eventStartTime", deserialize_with = "d::ts_opt")]
+    pub event_start_time: Option<Ts>,
+    /// `"2026-04-05 15:10:00+00"` on the wire (not RFC 3339).
+    #[serde(rename = "gameStartTime", deserialize_with = "d::ts_opt")]
+    pub game_start_time: Option<Ts>,
+    /// A date only (`"2026-03-12"`), midnight UTC.
+    #[serde(rename = "endDateIso", deserialize_with = "d::ts_opt")]
+    pub end_date_iso: Option<Ts>,
+    #[serde(rename = "startDateIso", deserialize_with = "d::ts_opt")]
+    pub start_date_iso: Option<Ts>,
+
+    /// Present with `include_tag=true`.
+    pub tags: Option<Vec<GammaTag>>,
+}
+
+impl GammaMarket {
+    /// The condition id; `None` when absent or `""` (a market still being created).
+    pub fn condition_id(&self) -> Option<&str> {
+        self.condition_id.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// The two token ids, first outcome first; `None` when absent, transient (`""`, `[]`,
+    /// `["",""]` while the CLOB side hydrates), not decimal digits, or not exactly two.
+    pub fn token_ids(&self) -> Option<[String; 2]> {
+        match self.clob_token_ids.as_deref()? {
+            [a, b] if is_token_id(a) && is_token_id(b) => Some([a.clone(), b.clone()]),
+            _ => None,
+        }
+    }
+
+    /// The outcome labels.
+    pub fn outcomes(&self) -> Option<&[String]> {
+        self.outcomes.as_deref()
+    }
+
+    /// Exactly two outcomes and two usable token ids, and not a legacy scalar market (those
+    /// have two outcomes too, "Long"/"Short" over a range, but no yes/no event).
+    pub fn is_binary(&self) -> bool {
+        !self.is_scalar()
+            && self.outcomes().is_some_and(|o| o.len() == 2)
+            && self.token_ids().is_some()
+    }
+
+    /// A legacy scalar market (`marketType: "scalar"`).
+    pub fn is_scalar(&self) -> bool {
+        self.market_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("scalar"))
+    }
+
+    /// Whether the market trades on the CLOB; absent means no (legacy AMM markets).
+    pub fn enable_order_book(&self) -> bool {
+        self.enable_order_book.unwrap_or(false)
+    }
+
+    /// The end date (`endDate`; `endDateIso` is only a date and is not used as a stand-in).
+    pub fn end_date(&self) -> Option<Ts> {
+        self.end_date
+    }
+
+    /// Volume of the last 24 hours, USDC.
+    pub fn volume_24h(&self) -> Option<Decimal> {
+        self.volume_24hr
+    }
+
+    /// `closed` as sent.
+    pub fn closed(&self) -> Option<bool> {
+        self.closed
+    }
+
+    /// `acceptingOrders` as sent.
+    pub fn accepting_orders(&self) -> Option<bool> {
+        self.accepting_orders
+    }
+
+    /// True when UMA reports the market resolved.
+    pub fn is_resolved(&self) -> bool {
+        self.uma_resolution_status.as_deref() == Some("resolved")
+    }
+
+    /// The winning outcome label of a resolved market: the outcome priced 1 while the other
+    /// is priced 0. `None` when not resolved or the prices do not say.
+    pub fn winning_outcome(&self) -> Option<&str> {
+        if !self.is_resolved() {
+            return None;
+        }
+        let outcomes = self.outcomes()?;
+        match self.outcome_prices.as_deref()? {
+            [a, b] if outcomes.len() == 2 => {
+                if *a == Decimal::ONE && b.is_zero() {
+                    Some(outcomes[0].as_str())
+                } else if a.is_zero() && *b == Decimal::ONE {
+                    Some(outcomes[1].as_str())
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The market as polytape tracks it. Needs a condition id, two usable token ids, two
+    /// outcomes and an end date. The tier is left `None` for the caller to assign.
+    pub fn to_market(&self, first_seen: Ts) -> Result<Market, String> {
+        let condition_id = self.condition_id().ok_or("no conditionId")?.to_owned();
+        if self.is_scalar() {
+            return Err("scalar market".into());
+        }
+        let [yes_token_id, no_token_id] = self
+            .token_ids()
+            .ok_or_else(|| format!("no usable clobTokenIds: {:?}", self.clob_token_ids))?;
+        let outcomes = match self.outcomes() {
+            Some([a, b]) => [a.clone(), b.clone()],
+            other => {
+                return Err(format!(
+                    "not exactly 2 outcomes: {:?}",
+                    other.map(<[String]>::len)
+                ))
+            }
+        };
+        let end_date = self.end_date().ok_or("no endDate")?;
+        Ok(Market {
+            condition_id,
+            question: self.question.clone().unwrap_or_default(),
+            slug: self.slug.clone().filter(|s| !s.is_empty()),
+            yes_token_id,
+            no_token_id,
+            outcomes,
+            end_date,
+            tier: None,
+            active: !self.closed.unwrap_or(false),
+            resolved: self.is_resolved(),
+            outcome: self.winning_outcome().map(str::to_owned),
+            first_seen,
+            category: self.category.clone().filter(|s| !s.is_empty()),
+            neg_risk: self.neg_risk.unwrap_or(false),
+            volume_24h: self.volume_24hr,
+        })
+    }
+
+    /// The values Gamma reports for this market at one tick. Prices outside [0, 1], price
+    /// changes outside [-1, 1] and negative volumes or liquidity become `None`, each with a
+    /// `Rejected("gamma value")` naming the field. A missing value is `None`, never a default.
+    pub fn quote(&self) -> (MarketQuote, Vec<Rejected>) {
+        let mut rejected = Vec::new();
+        let key = self.condition_id().map(str::to_owned);
+        let mut check = |field: &str, v: Option<Decimal>, rule: Rule| -> Option<Decimal> {
+            let v = v?;
+            let ok = match rule {
+                Rule::Price => is_valid_price(v),
+                Rule::Change => v >= -Decimal::ONE && v <= Decimal::ONE,
+                Rule::NonNegative => is_valid_size(v),
+            };
+            if ok {
+                Some(v)
+            } else {
+                rejected.push(Rejected::new(
+                    "gamma value",
+                    key.clone(),
+                    format!("{field} {v} {}", rule.describe()),
+                ));
+                None
+            }
+        };
+        let first_price = self
+            .outcome_prices
+            .as_deref()
+            .and_then(|p| p.first().copied());
+        let quote = MarketQuote {
+            condition_id: self.condition_id().unwrap_or_default().to_owned(),
+            price: check("outcomePrices[0]", first_price, Rule::Price),
+            best_bid: check("bestBid", self.best_bid, Rule::Price),
+            best_ask: check("bestAsk", self.best_ask, Rule::Price),
+            spread: check("spread", self.spread, Rule::Price),
+            last_trade_price: check("lastTradePrice", self.last_trade_price, Rule::Price),
+            price_change_1h: check(
+                "oneHourPriceChange",
+                self.one_hour_price_change,
+                Rule::Change,
+            ),
+            price_change_1d: check("oneDayPriceChange", self.one_day_price_change, Rule::Change),
+            price_change_1w: check(
+                "oneWeekPriceChange",
+                self.one_week_price_change,
+                Rule::Change,
+            ),
+            price_change_1m: check(
+                "oneMonthPriceChange",
+                self.one_month_price_change,
+                Rule::Change,
+            ),
+            volume_total: check(
+                "volumeNum",
+                self.volume_num.or(self.volume),
+                Rule::NonNegative,
+            ),
+            volume_24h: check("volume24hr", self.volume_24hr, Rule::NonNegative),
+            volume_1w: check("volume1wk", self.volume_1wk, Rule::NonNegative),
+            liquidity: check(
+                "liquidityNum",
+                self.liquidity_num.or(self.liquidity),
+                Rule::NonNegative,
+            ),
+            tick_size: check(
+                "orderPriceMinTickSize",
+                self.order_price_min_tick_size,
+                Rule::Price,
+            ),
+            competitive: self.competitive,
+            category: self.category.clone().filter(|s| !s.is_empty()),
+            neg_risk: self.neg_risk,
+            end_date: self.end_date,
+            closed: self.closed,
+        };
+        (quote, rejected)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Rule {
+    Price,
+    Change,
+    NonNegative,
+}
+
+impl Rule {
+    fn describe(self) -> &'static str {
+        match self {
+            Rule::Price => "outside [0,1]",
+            Rule::Change => "outside [-1,1]",
+            Rule::NonNegative => "is negative",
+        }
+    }
+}
+
+/// A usable token id: a non-empty string of decimal digits (~77 of them; never a u64).
+pub fn is_token_id(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A Gamma tag (`include_tag=true`, `/tags`, nested in events).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GammaTag {
+    #[serde(deserialize_with = "d::string_opt")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub label: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub slug: Option<String>,
+    /// `"2024-03-07 20:44:01.258+00"` style on the wire.
+    #[serde(rename = "publishedAt", deserialize_with = "d::ts_opt")]
+    pub published_at: Option<Ts>,
+    #[serde(rename = "updatedAt", deserialize_with = "d::ts_opt")]
+    pub updated_at: Option<Ts>,
+}
+
+/// A Gamma event: a group of markets (a neg-risk event holds one binary market per outcome).
+/// Event-level volumes and liquidity are JSON numbers, unlike the market-level strings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GammaEvent {
+    #[serde(deserialize_with = "d::string_opt")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub ticker: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub slug: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub title: Option<String>,
+    #[serde(rename = "startDate", deserialize_with = "d::ts_opt")]
+    pub start_date: Option<Ts>,
+    #[serde(rename = "creationDate", deserialize_with = "d::ts_opt")]
+    pub creation_date: Option<Ts>,
+    #[serde(rename = "endDate", deserialize_with = "d::ts_opt")]
+    pub end_date: Option<Ts>,
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub active: Option<bool>,
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub closed: Option<bool>,
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub archived: Option<bool>,
+    #[serde(rename = "negRisk", deserialize_with = "d::bool_opt")]
+    pub neg_risk: Option<bool>,
+    #[serde(rename = "negRiskMarketID", deserialize_with = "d::string_opt")]
+    pub neg_risk_market_id: Option<String>,
+    #[serde(rename = "enableOrderBook", deserialize_with = "d::bool_opt")]
+    pub enable_order_book: Option<bool>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub liquidity: Option<Decimal>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub volume: Option<Decimal>,
+    #[serde(rename = "openInterest", deserialize_with = "d::decimal_opt")]
+    pub open_interest: Option<Decimal>,
+    #[serde(rename = "volume24hr", deserialize_with = "d::decimal_opt")]
+    pub volume_24hr: Option<Decimal>,
+    #[serde(deserialize_with = "d::f64_opt")]
+    pub competitive: Option<f64>,
+    #[serde(rename = "commentCount", deserialize_with = "d::u32_opt")]
+    pub comment_count: Option<u32>,
+    #[serde(rename = "seriesSlug", deserialize_with = "d::string_opt")]
+    pub series_slug: Option<String>,
+    /// The event's markets, each a full Gamma market.
+    pub markets: Option<Vec<GammaMarket>>,
+    pub tags: Option<Vec<GammaTag>>,
+}
+
+/// `GET /public-search` response.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PublicSearch {
+    pub events: Option<Vec<GammaEvent>>,
+    pub pagination: Option<SearchPagination>,
+}
+
+/// Page information of a search response.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct SearchPagination {
+    #[serde(rename = "hasMore", deserialize_with = "d::bool_opt")]
+    pub has_more: Option<bool>,
+    #[serde(rename = "totalResults", deserialize_with = "d::decimal_opt")]
+    pub total_results: Option<Decimal>,
+}
+
+/// One page of `GET /markets/keyset`, markets decoded one by one.
+#[derive(Debug, Default)]
+pub struct KeysetPage {
+    pub markets: Vec<GammaMarket>,
+    /// Markets that could not be decoded, with the reason.
+    pub rejected: Vec<Rejected>,
+    /// The cursor of the next page; `None` on the last page. `Some("")` is kept as is: the
+    /// caller treats it as an error (it would loop).
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawKeysetPage {
+    markets: Vec<Value>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    next_cursor: Option<String>,
+}
+
+/// Decodes a keyset page body: the envelope strictly (a body without `markets` is an error),
+/// each market on its own.
+pub fn decode_keyset_page(body: &[u8]) -> Result<KeysetPage, serde_json::Error> {
+    let raw: RawKeysetPage = serde_json::from_slice(body)?;
+    let (markets, rejected) = decode_markets(&raw.markets);
+    Ok(KeysetPage {
+        markets,
+        rejected,
+        next_cursor: raw.next_cursor,
+    })
+}
+
+/// Decodes market objects one by one; a malformed one becomes a `Rejected("gamma market")`
+/// keyed by its condition id (or id) while the others are kept.
+pub fn decode_markets(values: &[Value]) -> (Vec<GammaMarket>, Vec<Rejected>) {
+    let mut markets = Vec::with_capacity(values.len());
+    let mut rejected = Vec::new();
+    for v in values {
+        match decode_record::<GammaMarket>(v) {
+            Ok(m) => markets.push(m),
+            Err(reason) => rejected.push(Rejected::new(
+                "gamma market",
+                str_field(v, "conditionId")
+                    .or_else(|| str_field(v, "id"))
+                    .map(str::to_owned),
+                reason,
+            )),
+        }
+    }
+    (markets, rejected)
+}
+
+/// Decodes one market object (`GET /markets/{id}`).
+pub fn decode_market(body: &[u8]) -> Result<GammaMarket, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    decode_record(&v)
+}
+
+/// Decodes a bare JSON array of events (`GET /events`).
+pub fn decode_events(body: &[u8]) -> Result<Vec<GammaEvent>, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// Decodes a bare JSON array of tags (`GET /tags`).
+pub fn decode_tags(body: &[u8]) -> Result<Vec<GammaTag>, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// Decodes a `GET /public-search` response.
+pub fn decode_public_search(body: &[u8]) -> Result<PublicSearch, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    const T1: &str =
+        "104239898038807136052399800151408521467737075933964991162589336683346093173875";
+    const T2: &str =
+        "71183960810705820955071415844881728181970340514894896943812046065452395013351";
+
+    fn market(v: Value) -> GammaMarket {
+        decode_record(&v).unwrap()
+    }
+
+    #[test]
+    fn given_transient_token_ids_when_asked_then_none_and_not_binary() {
+        for raw in [
+            json!(""),
+            json!("[]"),
+            json!("[\"\", \"\"]"),
+            json!(["", ""]),
+            json!(null),
+        ] {
+            let m = market(json!({"outcomes": "[\"Yes\",\"No\"]", "clobTokenIds": raw}));
+            assert_eq!(m.token_ids(), None, "{raw}");
+            assert!(!m.is_binary());
+        }
+        let m = market(json!({"outcomes": ["Yes", "No"], "clobTokenIds": [T1, T2]}));
+        assert_eq!(m.token_ids(), Some([T1.to_string(), T2.to_string()]));
+        assert!(m.is_binary());
+        let three = market(json!({"outcomes": ["A", "B", "C"], "clobTokenIds": [T1, T2, "3"]}));
+        assert_eq!(three.token_ids(), None);
+    }
+
+    #[test]
+    fn given_an_empty_condition_id_when_asked_then_none() {
+        assert_eq!(market(json!({"conditionId": ""})).condition_id(), None);
+        assert_eq!(market(json!({})).condition_id(), None);
+        assert!(!market(json!({})).enable_order_book());
+    }
+
+    #[test]
+    fn given_out_of_range_values_when_quoted_then_each_is_none_and_rejected() {
+        let m = market(json!({
+            "conditionId": "0xabc",
+            "outcomePrices": "[\"1.2\", \"-0.2\"]",
+            "bestBid": 0.5, "bestAsk": 1.5, "spread": 0.01,
+            "oneDayPriceChange": -1.5, "oneHourPriceChange": 0.2,
+            "volume24hr": -3, "volume": "100", "liquidity": "-1",
+        }));
+        let (q, rejected) = m.quote();
+        assert_eq!(q.price, None);
+        assert_eq!(q.best_bid, Some(dec("0.5")));
+        assert_eq!(q.best_ask, None);
+        assert_eq!(q.price_change_1d, None);
+        assert_eq!(q.price_change_1h, Some(dec("0.2")));
+        assert_eq!(q.volume_24h, None);
+        assert_eq!(
+            q.volume_total,
+            Some(dec("100")),
+            "volume when volumeNum is absent"
+        );
+        assert_eq!(q.liquidity, None);
+        assert_eq!(q.volume_1w, None, "missing stays missing");
+        let fields: Vec<&str> = rejected
+            .iter()
+            .map(|r| r.reason.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "outcomePrices[0]",
+                "bestAsk",
+                "oneDayPriceChange",
+                "volume24hr",
+                "liquidityNum"
+            ]
+        );
+        assert!(rejected
+            .iter()
+            .all(|r| r.what == "gamma value" && r.key.as_deref() == Some("0xabc")));
+    }
+
+    #[test]
+    fn given_a_malformed_market_when_decoded_then_the_reason_names_the_field() {
+        let e =
+            decode_record::<GammaMarket>(&json!({"id": "1", "endDate": {"oops": 1}})).unwrap_err();
+        assert!(e.starts_with("field `endDate`"), "{e}");
+        let e = decode_record::<GammaMarket>(&json!({"volume24hr": "not a number"})).unwrap_err();
+        assert!(e.starts_with("field `volume24hr`"), "{e}");
+    }
+
+    #[test]
+    fn given_a_page_with_one_bad_market_when_decoded_then_the_others_are_kept() {
+        let body = json!({
+            "markets": [
+                {"conditionId": "0x1", "volume24hr": 5},
+                {"conditionId": "0x2", "volume24hr": "not a number"},
+                {"conditionId": "0x3", "endDate": "2026-03-12T09:25:00Z"},
+            ],
+            "next_cursor": "abc"
+        })
+        .to_string();
+        let page = decode_keyset_page(body.as_bytes()).unwrap();
+        assert_eq!(page.markets.len(), 2);
+        assert_eq!(page.rejected.len(), 1);
+        assert_eq!(page.rejected[0].key.as_deref(), Some("0x2"));
+        assert_eq!(page.next_cursor.as_deref(), Some("abc"));
+        let last = decode_keyset_page(br#"{"markets":[],"next_cursor":null}"#).unwrap();
+        assert_eq!(last.next_cursor, None);
+        assert!(
+            decode_keyset_page(b"[]").is_err(),
+            "a legacy bare array is not a keyset page"
+        );
+    }
+
+    #[test]
+    fn given_a_resolved_market_when_converted_then_the_winner_comes_from_the_prices() {
+        let m = market(json!({
+            "conditionId": "0xabc", "question": "Q?", "outcomes": "[\"Yes\", \"No\"]",
+            "outcomePrices": "[\"0\", \"1\"]", "clobTokenIds": [T1, T2], "closed": true,
+            "umaResolutionStatus": "resolved", "endDate": "2026-03-12T09:25:00Z", "negRisk": true,
+        }));
+        let now: Ts = "2026-03-01T00:00:00Z".parse().unwrap();
+        let mk = m.to_market(now).unwrap();
+        assert!(mk.resolved && !mk.active && mk.neg_risk);
+        assert_eq!(mk.outcome.as_deref(), Some("No"));
+        assert_eq!(mk.tier, None);
+        assert_eq!(mk.yes_token_id, T1);
+        let no_end = market(
+            json!({"conditionId": "0xabc", "outcomes": ["Yes","No"], "clobTokenIds": [T1, T2]}),
+        );
+        assert_eq!(no_end.to_market(now).unwrap_err(), "no endDate");
+    }
+}

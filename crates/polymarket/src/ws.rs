@@ -1,0 +1,648 @@
+//! CLOB market WebSocket: decoding of frames (no connection code here).
+//!
+//! A text frame is a single event object, an array of them (the initial dump, mixed types), an
+//! empty array (an ack) or the bare text `PONG` (trap 7). Every event carries `event_type`;
+//! `timestamp` is epoch **milliseconds as a string** and prices/sizes are strings (trap 6).
+//!
+//! The hot path wants trades, not everything: [`split_frame`] classifies each event by its
+//! `event_type` with a probe that skips every other field, keeps the event's raw JSON (for the
+//! raw tape) and decodes nothing else; [`RawEvent::decode`] fully decodes one event on demand.
+//! [`parse_frame`] does both for every event.
+//!
+//! Semantics worth knowing when applying events: `price_change.size` is the level's new
+//! absolute size (`"0"` removes it), not a delta (trap 10), and one `price_change` can carry
+//! both tokens of a market (trap 11). Book levels keep their served order (best LAST).
+
+use crate::clob::{levels, RawLevel};
+use crate::data::parse_side;
+use crate::decode::{self as d, parse_decimal, Text};
+use crate::error::{FetchError, Rejected};
+use crate::Ts;
+use polytape_core::money::{is_valid_price, is_valid_size};
+use polytape_core::{Book, Side, Trade};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// What kind of event a frame element is, from its `event_type` alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Book,
+    PriceChange,
+    LastTradePrice,
+    TickSizeChange,
+    BestBidAsk,
+    NewMarket,
+    MarketResolved,
+    Unknown,
+}
+
+impl EventKind {
+    /// The kind named by an `event_type` value.
+    pub fn of(event_type: &str) -> EventKind {
+        match event_type {
+            "book" => EventKind::Book,
+            "price_change" => EventKind::PriceChange,
+            "last_trade_price" => EventKind::LastTradePrice,
+            "tick_size_change" => EventKind::TickSizeChange,
+            "best_bid_ask" => EventKind::BestBidAsk,
+            "new_market" => EventKind::NewMarket,
+            "market_resolved" => EventKind::MarketResolved,
+            _ => EventKind::Unknown,
+        }
+    }
+}
+
+/// One decoded market-channel event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsEvent {
+    /// Full book snapshot (on subscribe and after trades that change the book).
+    Book(BookEvent),
+    /// Level updates (v2 `price_changes[]`, legacy `changes[]` or legacy flat).
+    PriceChange(PriceChange),
+    /// A taker order's aggregate trade.
+    LastTradePrice(LastTradePrice),
+    /// The token's tick size changed: drop the local book and wait for a fresh `book`.
+    TickSizeChange(TickSizeChange),
+    /// `custom_feature_enabled`: best bid/ask changed.
+    BestBidAsk(BestBidAsk),
+    /// `custom_feature_enabled`: a market was created.
+    NewMarket(NewMarket),
+    /// `custom_feature_enabled`: a market resolved.
+    MarketResolved(MarketResolved),
+    /// An `event_type` this crate does not know (counted for liveness, kept on the raw tape).
+    Unknown { event_type: String },
+    /// A known `event_type` whose payload could not be used; the rest of the frame is kept.
+    Invalid { event_type: String, reason: String },
+}
+
+/// A `book` event with the levels that were dropped (price outside [0, 1], negative size).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookEvent {
+    pub book: Book,
+    pub rejected: Vec<Rejected>,
+}
+
+/// A `price_change` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceChange {
+    pub market: Option<String>,
+    pub timestamp: Option<Ts>,
+    /// Usable changes, in served order.
+    pub changes: Vec<LevelChange>,
+    /// Changes that were dropped, with the reason.
+    pub rejected: Vec<Rejected>,
+}
+
+/// One level of one token set to a new absolute size (`size == 0` removes the level).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelChange {
+    pub asset_id: String,
+    pub price: Decimal,
+    pub size: Decimal,
+    /// `Buy` = a bid level, `Sell` = an ask level.
+    pub side: Side,
+    pub hash: Option<String>,
+    /// v2 only, and not on every entry.
+    pub best_bid: Option<Decimal>,
+    pub best_ask: Option<Decimal>,
+}
+
+/// A `last_trade_price` event. There is no trade id: dedupe on (asset, time, price, size,
+/// side, transaction hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastTradePrice {
+    pub asset_id: String,
+    pub market: Option<String>,
+    pub price: Decimal,
+    pub side: Option<Side>,
+    pub size: Option<Decimal>,
+    pub fee_rate_bps: Option<Decimal>,
+    pub timestamp: Option<Ts>,
+    /// Sent since 2026.
+    pub transaction_hash: Option<String>,
+}
+
+impl LastTradePrice {
+    /// The trade, when side, size and timestamp were all sent.
+    pub fn to_trade(&self) -> Option<Trade> {
+        Some(Trade {
+            token_id: self.asset_id.clone(),
+            ts: self.timestamp?,
+            price: self.price,
+            size: self.size?,
+            side: self.side?,
+        })
+    }
+}
+
+/// A `tick_size_change` event (no side).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickSizeChange {
+    pub asset_id: String,
+    pub market: Option<String>,
+    pub old_tick_size: Option<Decimal>,
+    pub new_tick_size: Decimal,
+    pub timestamp: Option<Ts>,
+}
+
+/// A `best_bid_ask` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestBidAsk {
+    pub asset_id: String,
+    pub market: Option<String>,
+    pub best_bid: Option<Decimal>,
+    pub best_ask: Option<Decimal>,
+    pub spread: Option<Decimal>,
+    pub timestamp: Option<Ts>,
+}
+
+/// A `new_market` event (arrays are real arrays here, not JSON strings).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NewMarket {
+    #[serde(deserialize_with = "d::string_opt")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub question: Option<String>,
+    /// Condition id.
+    #[serde(deserialize_with = "d::string_opt")]
+    pub market: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub condition_id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub slug: Option<String>,
+    #[serde(deserialize_with = "d::string_array_opt")]
+    pub assets_ids: Option<Vec<String>>,
+    #[serde(deserialize_with = "d::string_array_opt")]
+    pub outcomes: Option<Vec<String>>,
+    #[serde(deserialize_with = "d::string_array_opt")]
+    pub clob_token_ids: Option<Vec<String>>,
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub active: Option<bool>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    pub order_price_min_tick_size: Option<Decimal>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub group_item_title: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub sports_market_type: Option<String>,
+    /// `""` when not a sports market.
+    #[serde(deserialize_with = "d::ts_opt")]
+    pub game_start_time: Option<Ts>,
+    #[serde(deserialize_with = "d::string_array_opt")]
+    pub tags: Option<Vec<String>>,
+    #[serde(deserialize_with = "d::ts_ms_opt")]
+    pub timestamp: Option<Ts>,
+}
+
+/// A `market_resolved` event.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MarketResolved {
+    #[serde(deserialize_with = "d::string_opt")]
+    pub id: Option<String>,
+    /// Condition id.
+    #[serde(deserialize_with = "d::string_opt")]
+    pub market: Option<String>,
+    #[serde(deserialize_with = "d::string_array_opt")]
+    pub assets_ids: Option<Vec<String>>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub winning_asset_id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub winning_outcome: Option<String>,
+    #[serde(deserialize_with = "d::string_array_opt")]
+    pub tags: Option<Vec<String>>,
+    #[serde(deserialize_with = "d::ts_ms_opt")]
+    pub timestamp: Option<Ts>,
+}
+
+/// One element of a frame, classified but not decoded.
+#[derive(Debug, Clone)]
+pub struct RawEvent<'a> {
+    pub kind: EventKind,
+    /// The `event_type` as sent (`""` when absent).
+    pub event_type: Cow<'a, str>,
+    /// The event's JSON exactly as received.
+    pub json: &'a RawValue,
+}
+
+impl RawEvent<'_> {
+    /// Fully decodes this event. Never fails: an unusable payload of a known type is
+    /// [`WsEvent::Invalid`] with the reason.
+    pub fn decode(&self) -> WsEvent {
+        let text = self.json.get();
+        let result = match self.kind {
+            EventKind::Book => decode_book(text).map(WsEvent::Book),
+            EventKind::PriceChange => decode_price_change(text).map(WsEvent::PriceChange),
+            EventKind::LastTradePrice => decode_last_trade(text).map(WsEvent::LastTradePrice),
+            EventKind::TickSizeChange => decode_tick_size(text).map(WsEvent::TickSizeChange),
+            EventKind::BestBidAsk => decode_best_bid_ask(text).map(WsEvent::BestBidAsk),
+            EventKind::NewMarket => from_text::<NewMarket>(text).map(WsEvent::NewMarket),
+            EventKind::MarketResolved => {
+                from_text::<MarketResolved>(text).map(WsEvent::MarketResolved)
+            }
+            EventKind::Unknown => Ok(WsEvent::Unknown {
+                event_type: self.event_type.clone().into_owned(),
+            }),
+        };
+        result.unwrap_or_else(|reason| WsEvent::Invalid {
+            event_type: self.event_type.clone().into_owned(),
+            reason,
+        })
+    }
+}
+
+/// The "url" of errors about frames, which have none.
+const WS: &str = "websocket";
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    event_type: Option<Cow<'a, str>>,
+}
+
+/// Splits a frame into classified raw events without decoding them: `PONG`, blank text and
+/// `[]` give none; a non-JSON frame is [`FetchError::Decode`].
+pub fn split_frame(text: &str) -> Result<Vec<RawEvent<'_>>, FetchError> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("PONG") {
+        return Ok(Vec::new());
+    }
+    let elements: Vec<&RawValue> = if t.starts_with('[') {
+        serde_json::from_str(t).map_err(|e| FetchError::from_json(WS, &e))?
+    } else {
+        vec![serde_json::from_str(t).map_err(|e| FetchError::from_json(WS, &e))?]
+    };
+    let mut out = Vec::with_capacity(elements.len());
+    for json in elements {
+        // A non-object element (e.g. a bare string in an array) has no event_type.
+        let event_type = serde_json::from_str::<Probe<'_>>(json.get())
+            .ok()
+            .and_then(|p| p.event_type)
+            .unwrap_or(Cow::Borrowed(""));
+        out.push(RawEvent {
+            kind: EventKind::of(&event_type),
+            event_type,
+            json,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes every event of a frame (single object or array; `PONG` and `[]` give none).
+pub fn parse_frame(text: &str) -> Result<Vec<WsEvent>, FetchError> {
+    Ok(split_frame(text)?.iter().map(RawEvent::decode).collect())
+}
+
+fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+#[derive(Deserialize)]
+struct RawBookEvent {
+    #[serde(default, deserialize_with = "d::string_opt")]
+    asset_id: Option<String>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    market: Option<String>,
+    #[serde(default)]
+    bids: Option<Vec<RawLevel>>,
+    #[serde(default)]
+    asks: Option<Vec<RawLevel>>,
+    #[serde(default, deserialize_with = "d::ts_ms_opt")]
+    timestamp: Option<Ts>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    hash: Option<String>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    tick_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    min_order_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::bool_opt")]
+    neg_risk: Option<bool>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    last_trade_price: Option<Decimal>,
+}
+
+fn decode_book(text: &str) -> Result<BookEvent, String> {
+    let raw: RawBookEvent = from_text(text)?;
+    let token_id = non_empty(raw.asset_id).ok_or("no asset_id")?;
+    let mut rejected = Vec::new();
+    let bids = levels(raw.bids, "bids", &token_id, &mut rejected);
+    let asks = levels(raw.asks, "asks", &token_id, &mut rejected);
+    Ok(BookEvent {
+        book: Book {
+            condition_id: non_empty(raw.market),
+            bids,
+            asks,
+            timestamp: raw.timestamp,
+            hash: non_empty(raw.hash),
+            tick_size: raw.tick_size,
+            min_order_size: raw.min_order_size,
+            last_trade_price: raw.last_trade_price,
+            neg_risk: raw.neg_risk,
+            token_id,
+        },
+        rejected,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawChange {
+    #[serde(deserialize_with = "d::string_opt")]
+    asset_id: Option<String>,
+    price: Option<Text>,
+    size: Option<Text>,
+    #[serde(deserialize_with = "d::string_opt")]
+    side: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    hash: Option<String>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    best_bid: Option<Decimal>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    best_ask: Option<Decimal>,
+}
+
+#[derive(Deserialize)]
+struct RawPriceChange {
+    #[serde(default, deserialize_with = "d::string_opt")]
+    market: Option<String>,
+    #[serde(default, deserialize_with = "d::ts_ms_opt")]
+    timestamp: Option<Ts>,
+    /// Since 2025-09-15.
+    #[serde(default)]
+    price_changes: Option<Vec<RawChange>>,
+    /// Legacy: `changes[]` under a top-level asset_id/hash.
+    #[serde(default)]
+    changes: Option<Vec<RawChange>>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    asset_id: Option<String>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    hash: Option<String>,
+    // Legacy flat shape: a single change at the top level.
+    #[serde(default)]
+    price: Option<Text>,
+    #[serde(default)]
+    size: Option<Text>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    side: Option<String>,
+}
+
+fn decode_price_change(text: &str) -> Result<PriceChange, String> {
+    let raw: RawPriceChange = from_text(text)?;
+    let entries: Vec<RawChange> = match (raw.price_changes, raw.changes) {
+        (Some(v2), _) => v2,
+        (None, Some(legacy)) => legacy,
+        (None, None) if raw.price.is_some() => vec![RawChange {
+            price: raw.price,
+            size: raw.size,
+            side: raw.side,
+            ..RawChange::default()
+        }],
+        (None, None) => return Err("no price_changes, changes or price".into()),
+    };
+    let mut out = PriceChange {
+        market: non_empty(raw.market),
+        timestamp: raw.timestamp,
+        changes: Vec::with_capacity(entries.len()),
+        rejected: Vec::new(),
+    };
+    for (i, c) in entries.into_iter().enumerate() {
+        let asset = non_empty(c.asset_id.clone()).or_else(|| non_empty(raw.asset_id.clone()));
+        match level_change(c, asset.clone(), raw.hash.as_deref()) {
+            Ok(ch) => out.changes.push(ch),
+            Err(why) => out.rejected.push(Rejected::new(
+                "ws event",
+                asset,
+                format!("price_change[{i}]: {why}"),
+            )),
+        }
+    }
+    Ok(out)
+}
+
+fn level_change(
+    c: RawChange,
+    asset: Option<String>,
+    top_hash: Option<&str>,
+) -> Result<LevelChange, String> {
+    let asset_id = asset.ok_or("no asset_id")?;
+    let price = parse_decimal(&c.price.ok_or("no price")?.0)?;
+    let size = parse_decimal(&c.size.ok_or("no size")?.0)?;
+    let side_text = c.side.ok_or("no side")?;
+    let side = parse_side(&side_text).ok_or_else(|| format!("unknown side {side_text:?}"))?;
+    if !is_valid_price(price) {
+        return Err(format!("price {price} outside [0,1]"));
+    }
+    if !is_valid_size(size) {
+        return Err(format!("negative size {size}"));
+    }
+    Ok(LevelChange {
+        asset_id,
+        price,
+        size,
+        side,
+        hash: non_empty(c.hash).or_else(|| top_hash.filter(|h| !h.is_empty()).map(str::to_owned)),
+        best_bid: c.best_bid,
+        best_ask: c.best_ask,
+    })
+}
+
+#[derive(Deserialize)]
+struct RawLastTrade {
+    #[serde(default, deserialize_with = "d::string_opt")]
+    asset_id: Option<String>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    market: Option<String>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    price: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    side: Option<String>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    size: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    fee_rate_bps: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::ts_ms_opt")]
+    timestamp: Option<Ts>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    transaction_hash: Option<String>,
+}
+
+fn decode_last_trade(text: &str) -> Result<LastTradePrice, String> {
+    let raw: RawLastTrade = from_text(text)?;
+    let asset_id = non_empty(raw.asset_id).ok_or("no asset_id")?;
+    let price = raw.price.ok_or("no price")?;
+    if !is_valid_price(price) {
+        return Err(format!("price {price} outside [0,1]"));
+    }
+    if let Some(size) = raw.size.filter(|s| !is_valid_size(*s)) {
+        return Err(format!("negative size {size}"));
+    }
+    let side = match raw.side.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(parse_side(s).ok_or_else(|| format!("unknown side {s:?}"))?),
+    };
+    Ok(LastTradePrice {
+        asset_id,
+        market: non_empty(raw.market),
+        price,
+        side,
+        size: raw.size,
+        fee_rate_bps: raw.fee_rate_bps,
+        timestamp: raw.timestamp,
+        transaction_hash: non_empty(raw.transaction_hash),
+    })
+}
+
+#[derive(Deserialize)]
+struct RawTickSize {
+    #[serde(default, deserialize_with = "d::string_opt")]
+    asset_id: Option<String>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    market: Option<String>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    old_tick_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    new_tick_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::ts_ms_opt")]
+    timestamp: Option<Ts>,
+}
+
+fn decode_tick_size(text: &str) -> Result<TickSizeChange, String> {
+    let raw: RawTickSize = from_text(text)?;
+    Ok(TickSizeChange {
+        asset_id: non_empty(raw.asset_id).ok_or("no asset_id")?,
+        market: non_empty(raw.market),
+        old_tick_size: raw.old_tick_size,
+        new_tick_size: raw.new_tick_size.ok_or("no new_tick_size")?,
+        timestamp: raw.timestamp,
+    })
+}
+
+#[derive(Deserialize)]
+struct RawBestBidAsk {
+    #[serde(default, deserialize_with = "d::string_opt")]
+    asset_id: Option<String>,
+    #[serde(default, deserialize_with = "d::string_opt")]
+    market: Option<String>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    best_bid: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    best_ask: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::decimal_opt")]
+    spread: Option<Decimal>,
+    #[serde(default, deserialize_with = "d::ts_ms_opt")]
+    timestamp: Option<Ts>,
+}
+
+fn decode_best_bid_ask(text: &str) -> Result<BestBidAsk, String> {
+    let raw: RawBestBidAsk = from_text(text)?;
+    for (name, v) in [("best_bid", raw.best_bid), ("best_ask", raw.best_ask)] {
+        if let Some(p) = v.filter(|p| !is_valid_price(*p)) {
+            return Err(format!("{name} {p} outside [0,1]"));
+        }
+    }
+    Ok(BestBidAsk {
+        asset_id: non_empty(raw.asset_id).ok_or("no asset_id")?,
+        market: non_empty(raw.market),
+        best_bid: raw.best_bid,
+        best_ask: raw.best_ask,
+        spread: raw.spread,
+        timestamp: raw.timestamp,
+    })
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn given_pong_blank_or_empty_array_when_parsed_then_no_events() {
+        assert!(parse_frame("PONG").unwrap().is_empty());
+        assert!(parse_frame("[]").unwrap().is_empty());
+        assert!(parse_frame("  ").unwrap().is_empty());
+        assert!(matches!(
+            parse_frame("hello"),
+            Err(FetchError::Decode { .. })
+        ));
+        assert!(matches!(
+            parse_frame("[{\"event_type\":"),
+            Err(FetchError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn given_a_mixed_array_when_split_then_each_is_classified_and_raw_json_kept() {
+        let frame = r#"[{"event_type":"book","asset_id":"1","bids":[],"asks":[]},
+                        {"event_type":"last_trade_price","asset_id":"1","price":"0.5","size":"2","side":"BUY","timestamp":"1724564136087"},
+                        {"event_type":"fancy_new_thing","x":1},
+                        {"no_type":true}]"#;
+        let raw = split_frame(frame).unwrap();
+        let kinds: Vec<EventKind> = raw.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Book,
+                EventKind::LastTradePrice,
+                EventKind::Unknown,
+                EventKind::Unknown
+            ]
+        );
+        assert_eq!(
+            raw[2].json.get(),
+            r#"{"event_type":"fancy_new_thing","x":1}"#
+        );
+        let WsEvent::LastTradePrice(t) = raw[1].decode() else {
+            panic!("{:?}", raw[1].decode())
+        };
+        let trade = t.to_trade().unwrap();
+        assert_eq!(
+            (trade.price, trade.size, trade.side),
+            (dec("0.5"), dec("2"), Side::Buy)
+        );
+        assert_eq!(
+            raw[2].decode(),
+            WsEvent::Unknown {
+                event_type: "fancy_new_thing".into()
+            }
+        );
+    }
+
+    #[test]
+    fn given_a_malformed_known_event_when_parsed_then_it_is_invalid_and_the_rest_kept() {
+        let frame = r#"[{"event_type":"last_trade_price","asset_id":"1","price":"1.5"},
+                        {"event_type":"tick_size_change","asset_id":"1","new_tick_size":"0.001"}]"#;
+        let events = parse_frame(frame).unwrap();
+        assert!(
+            matches!(&events[0], WsEvent::Invalid { event_type, reason } if event_type == "last_trade_price" && reason.contains("outside")),
+            "{events:?}"
+        );
+        assert!(
+            matches!(&events[1], WsEvent::TickSizeChange(t) if t.new_tick_size == dec("0.001"))
+        );
+    }
+
+    #[test]
+    fn given_a_price_change_with_a_bad_entry_when_decoded_then_the_entry_is_rejected() {
+        let frame = r#"{"event_type":"price_change","market":"0x1","timestamp":"1729084877448",
+            "price_changes":[{"asset_id":"1","price":"0.6","side":"BUY","size":"0"},
+                             {"asset_id":"2","price":"-0.1","side":"SELL","size":"5"}]}"#;
+        let WsEvent::PriceChange(pc) = &parse_frame(frame).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(pc.changes.len(), 1);
+        assert_eq!(pc.changes[0].size, Decimal::ZERO, "0 removes the level");
+        assert_eq!(pc.rejected.len(), 1);
+        assert_eq!(pc.rejected[0].key.as_deref(), Some("2"));
+    }
+}

@@ -1,0 +1,540 @@
+//! The client against the simulated Polymarket (`polytape-sim`) over real HTTP on 127.0.0.1:
+//! pagination, server-side filters, chunking, retries, fault classification, rejected records,
+//! and the response-size cap — asserted from the client's results *and* the simulator's request
+//! log and truth.
+
+// Test helpers unwrap too: a panic with the value is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
+use polytape_core::BookFeatures;
+use polytape_polymarket::{ClientConfig, Endpoints, FetchError, KeysetQuery, PolymarketClient};
+use polytape_sim::{BadLevel, Endpoint, Fault, FaultKind, MarketKind, SimConfig, SimHandle};
+use reqwest::Url;
+use std::collections::HashSet;
+use std::time::Duration;
+
+async fn sim_with(cfg: SimConfig) -> SimHandle {
+    polytape_sim::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn sim() -> SimHandle {
+    sim_with(SimConfig::new(42)).await
+}
+
+fn config(sim: &SimHandle) -> ClientConfig {
+    ClientConfig {
+        endpoints: Endpoints {
+            gamma: sim.gamma_url(),
+            clob: sim.clob_url(),
+            data: sim.data_url(),
+            ws: sim.ws_url(),
+        },
+        // Fast retries: the tests are about *whether* and *how often*, not the wait.
+        backoff_base: Duration::from_millis(5),
+        ..ClientConfig::default()
+    }
+}
+
+fn client(sim: &SimHandle) -> PolymarketClient {
+    PolymarketClient::new(config(sim)).unwrap()
+}
+
+/// Query pairs of a logged request URI.
+fn query(uri: &str) -> Vec<(String, String)> {
+    Url::parse(&format!("http://sim{uri}"))
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// Discovery's window: open markets ending within the next 336 h (whole seconds, as sent).
+fn discovery_query(sim: &SimHandle, limit: u32) -> KeysetQuery {
+    let now = sim.now().trunc_subsecs(0);
+    KeysetQuery {
+        closed: Some(false),
+        end_date_min: Some(now),
+        end_date_max: Some(now + ChronoDuration::hours(336)),
+        limit,
+        extra: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn given_filters_when_discovering_then_every_page_is_read_and_filters_are_sent_server_side() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let q = discovery_query(&sim, 25);
+    let listing = c.keyset_markets(&q).await.unwrap();
+
+    let (min, max) = (q.end_date_min.unwrap(), q.end_date_max.unwrap());
+    let expected: HashSet<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| !m.closed && m.end_date >= min && m.end_date <= max)
+        .map(|m| m.id.clone())
+        .collect();
+    let got: HashSet<String> = listing
+        .items
+        .iter()
+        .map(|m| m.id.clone().unwrap())
+        .collect();
+    assert!(
+        expected.len() > 50,
+        "the world is big enough to page: {}",
+        expected.len()
+    );
+    assert_eq!(got, expected, "exactly the markets matching the filters");
+    assert_eq!(listing.items.len(), expected.len(), "no duplicates");
+    assert!(listing.rejected.is_empty());
+
+    let log = sim.counters().log;
+    assert_eq!(log.len() as u32, listing.pages);
+    assert_eq!(
+        listing.pages as usize,
+        expected.len().div_ceil(25),
+        "no extra page, none missed"
+    );
+    let mut cursors = HashSet::new();
+    for (i, rec) in log.iter().enumerate() {
+        assert_eq!(rec.endpoint, Endpoint::GammaKeyset);
+        let p = query(&rec.uri);
+        assert_eq!(param(&p, "closed"), ["false"], "{}", rec.uri);
+        assert_eq!(param(&p, "limit"), ["25"]);
+        assert_eq!(param(&p, "end_date_min").len(), 1);
+        assert_eq!(at(param(&p, "end_date_min")[0]), min);
+        assert_eq!(at(param(&p, "end_date_max")[0]), max);
+        assert!(param(&p, "cursor").is_empty() && param(&p, "offset").is_empty());
+        let after = param(&p, "after_cursor");
+        if i == 0 {
+            assert!(after.is_empty(), "the first page has no cursor");
+        } else {
+            assert_eq!(
+                after.len(),
+                1,
+                "later pages follow next_cursor as after_cursor"
+            );
+            assert!(cursors.insert(after[0].to_string()), "each cursor once");
+        }
+    }
+    let served: u64 = log.iter().map(|r| u64::from(r.items)).sum();
+    assert_eq!(
+        served,
+        listing.items.len() as u64,
+        "every served market was kept"
+    );
+    assert_eq!(c.stats().requests, u64::from(listing.pages));
+    assert_eq!(c.stats().retries, 0);
+}
+
+#[tokio::test]
+async fn given_250_condition_ids_when_fetched_then_3_requests_of_at_most_100_repeated_keys_under_8k(
+) {
+    let sim = sim_with(SimConfig {
+        markets_per_tier: 60,
+        ..SimConfig::new(7)
+    })
+    .await;
+    let c = client(&sim);
+    let ids: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| !m.closed && !m.condition_id.is_empty())
+        .map(|m| m.condition_id.clone())
+        .take(250)
+        .collect();
+    assert_eq!(ids.len(), 250);
+
+    let out = c.markets_by_condition_ids(&ids).await;
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert_eq!(out.requests, 3);
+    let got: HashSet<&str> = out.items.iter().filter_map(|m| m.condition_id()).collect();
+    let want: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(got, want);
+    assert_eq!(out.items.len(), 250);
+
+    let counters = sim.counters();
+    assert_eq!(counters.requests(Endpoint::GammaKeyset), 3);
+    let base = format!("http://{}", sim.addr());
+    let mut sent = 0;
+    for rec in &counters.log {
+        let p = query(&rec.uri);
+        let cids = param(&p, "condition_ids");
+        assert!(!cids.is_empty() && cids.len() <= 100, "{} ids", cids.len());
+        assert!(
+            cids.iter().all(|c| !c.contains(',')),
+            "repeated keys, not a comma list"
+        );
+        assert!(
+            base.len() + rec.uri.len() < 8_192,
+            "URL of {} bytes",
+            base.len() + rec.uri.len()
+        );
+        sent += cids.len();
+    }
+    assert_eq!(sent, 250);
+}
+
+#[tokio::test]
+async fn given_n_tokens_when_fetching_books_then_ceil_n_over_batch_posts_and_levels_as_served() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.books_batch = 30;
+    let c = PolymarketClient::new(cfg).unwrap();
+    let tokens: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .flat_map(|m| m.token_ids.clone())
+        .take(100)
+        .collect();
+    assert_eq!(tokens.len(), 100);
+
+    let out = c.books(&tokens).await;
+    assert!(out.failures.is_empty());
+    assert_eq!(out.requests, 4, "⌈100/30⌉");
+    assert_eq!(sim.counters().requests(Endpoint::ClobBooks), 4);
+    assert_eq!(out.items.len(), 100);
+    assert!(out.rejected.is_empty());
+    let truth = sim.truth();
+    for book in &out.items {
+        let served = &truth.served_books[book.hash.as_deref().unwrap()];
+        assert_eq!(served.token_id, book.token_id);
+        let bids: Vec<_> = book.bids.iter().map(|l| (l.price, l.size)).collect();
+        let asks: Vec<_> = book.asks.iter().map(|l| (l.price, l.size)).collect();
+        assert_eq!(bids, served.bids, "every level, in served order");
+        assert_eq!(asks, served.asks);
+        assert_eq!(book.tick_size, Some(served.tick_size));
+        assert_eq!(
+            book.timestamp.unwrap().timestamp_millis(),
+            served.timestamp_ms
+        );
+        let f = BookFeatures::of(book);
+        assert!(f.best_bid < f.best_ask, "best bid below best ask");
+    }
+}
+
+#[tokio::test]
+async fn given_a_corrupted_market_when_discovering_then_it_is_rejected_and_counted_and_its_page_kept(
+) {
+    let sim = sim().await;
+    let c = client(&sim);
+    let q = discovery_query(&sim, 100);
+    let clean = c.keyset_markets(&q).await.unwrap();
+    let victim = clean.items[3].condition_id().unwrap().to_string();
+    sim.corrupt_market(&victim);
+    sim.reset();
+
+    let listing = c.keyset_markets(&q).await.unwrap();
+    assert_eq!(listing.items.len(), clean.items.len() - 1);
+    assert!(listing
+        .items
+        .iter()
+        .all(|m| m.condition_id() != Some(victim.as_str())));
+    assert_eq!(listing.rejected.len(), 1);
+    let r = &listing.rejected[0];
+    assert_eq!(
+        (r.what, r.key.as_deref()),
+        ("gamma market", Some(victim.as_str()))
+    );
+    assert!(
+        r.reason.contains("endDate") || r.reason.contains("volume24hr"),
+        "{}",
+        r.reason
+    );
+    assert_eq!(c.stats().rejected, 1);
+    // Every market served, the corrupted one included, was either kept or rejected.
+    let served: u32 = sim.counters().log.iter().map(|r| r.items).sum();
+    assert_eq!(served as usize, listing.items.len() + 1);
+}
+
+#[tokio::test]
+async fn given_a_429_with_retry_after_1_when_fetching_then_it_is_waited_out_and_succeeds() {
+    let sim = sim().await;
+    let c = client(&sim);
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::GammaKeyset),
+        kind: FaultKind::TooManyRequests { retry_after_s: 1 },
+        times: 1,
+    });
+    let listing = c.keyset_markets(&discovery_query(&sim, 100)).await.unwrap();
+    assert!(!listing.items.is_empty());
+    let log = sim.counters().log;
+    assert_eq!(log[0].status, 429);
+    assert_eq!(log[1].status, 200);
+    let waited = log[1].at - log[0].at;
+    assert!(
+        waited >= ChronoDuration::milliseconds(950),
+        "retried after {waited}"
+    );
+    let s = c.stats();
+    assert_eq!((s.rate_limited, s.retries), (1, 1));
+}
+
+#[tokio::test]
+async fn given_5xx_twice_when_fetching_books_then_retried_and_counted() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let token = sim
+        .truth()
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::Tradeable)
+        .unwrap()
+        .token_ids[0]
+        .clone();
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBooks),
+        kind: FaultKind::ServerError(503),
+        times: 2,
+    });
+    let out = c.books(std::slice::from_ref(&token)).await;
+    assert!(out.failures.is_empty());
+    assert_eq!(out.items[0].token_id, token);
+    let statuses: Vec<u16> = sim.counters().log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 200]);
+    let s = c.stats();
+    assert_eq!((s.server_errors, s.retries, s.requests), (2, 2, 3));
+}
+
+#[tokio::test]
+async fn given_a_truncated_body_when_fetching_then_it_is_retried_and_counted() {
+    let sim = sim().await;
+    let c = client(&sim);
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::GammaKeyset),
+        kind: FaultKind::Truncate,
+        times: 1,
+    });
+    let listing = c.keyset_markets(&discovery_query(&sim, 100)).await.unwrap();
+    assert!(!listing.items.is_empty());
+    assert_eq!(
+        sim.counters().requests(Endpoint::GammaKeyset),
+        u64::from(listing.pages) + 1,
+        "each page once, plus one retry"
+    );
+    let s = c.stats();
+    assert_eq!((s.truncated, s.retries), (1, 1));
+}
+
+#[tokio::test]
+async fn given_a_body_always_truncated_when_fetching_then_truncated_and_retryable_after_4_attempts()
+{
+    let sim = sim().await;
+    let c = client(&sim);
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::GammaKeyset),
+        kind: FaultKind::Truncate,
+        times: 4,
+    });
+    let err = c
+        .keyset_markets(&discovery_query(&sim, 100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Truncated { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(
+        sim.counters().requests(Endpoint::GammaKeyset),
+        4,
+        "1 + max_retries"
+    );
+    assert_eq!(c.stats().truncated, 4);
+}
+
+#[tokio::test]
+async fn given_a_400_when_fetching_then_it_is_not_retried() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let mut q = discovery_query(&sim, 100);
+    // Keyset pagination refuses `offset` with a 400.
+    q.extra.push(("offset".into(), "100".into()));
+    let err = c.keyset_markets(&q).await.unwrap_err();
+    match &err {
+        FetchError::Status { status, body, .. } => {
+            assert_eq!(*status, 400);
+            assert!(body.contains("offset"), "{body}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_retryable());
+    assert_eq!(sim.counters().log.len(), 1, "exactly one request");
+    assert_eq!(c.stats().retries, 0);
+}
+
+#[tokio::test]
+async fn given_books_with_a_price_above_one_and_a_negative_size_then_only_those_levels_are_dropped()
+{
+    let sim = sim().await;
+    let c = client(&sim);
+    let tokens: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .take(3)
+        .map(|m| m.token_ids[0].clone())
+        .collect();
+    sim.corrupt_book(&tokens[0], BadLevel::PriceAboveOne);
+    sim.corrupt_book(&tokens[1], BadLevel::NegativeSize);
+
+    let out = c.books(&tokens).await;
+    assert_eq!(out.items.len(), 3, "the books are kept");
+    assert_eq!(out.rejected.len(), 2);
+    assert!(out.rejected.iter().all(|r| r.what == "book level"));
+    assert_eq!(out.rejected[0].key.as_deref(), Some(tokens[0].as_str()));
+    assert!(
+        out.rejected[0].reason.contains("price outside [0,1]"),
+        "{}",
+        out.rejected[0].reason
+    );
+    assert_eq!(out.rejected[1].key.as_deref(), Some(tokens[1].as_str()));
+    assert!(
+        out.rejected[1].reason.contains("negative size"),
+        "{}",
+        out.rejected[1].reason
+    );
+    assert_eq!(c.stats().rejected, 2);
+
+    let truth = sim.truth();
+    for (i, book) in out.items.iter().enumerate() {
+        let served = &truth.served_books[book.hash.as_deref().unwrap()];
+        let dropped = usize::from(i < 2);
+        assert_eq!(
+            book.bids.len() + book.asks.len() + dropped,
+            served.bids.len() + served.asks.len(),
+            "book {i}: all other levels kept"
+        );
+        assert!(book
+            .bids
+            .iter()
+            .chain(&book.asks)
+            .all(|l| l.invalid_reason().is_none()));
+    }
+}
+
+#[tokio::test]
+async fn given_a_small_body_cap_when_fetching_then_too_large_without_retry() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.max_body_bytes = 1_000;
+    let c = PolymarketClient::new(cfg).unwrap();
+    let err = c
+        .keyset_markets(&discovery_query(&sim, 100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::TooLarge { limit: 1_000, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(sim.counters().log.len(), 1);
+}
+
+#[tokio::test]
+async fn given_slow_responses_when_the_timeout_is_shorter_then_timeout_is_counted() {
+    let sim = sim().await;
+    sim.set_latency(Duration::from_millis(400));
+    let mut cfg = config(&sim);
+    cfg.request_timeout = Duration::from_millis(100);
+    cfg.max_retries = 1;
+    let c = PolymarketClient::new(cfg).unwrap();
+    let err = c
+        .keyset_markets(&discovery_query(&sim, 100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    let s = c.stats();
+    assert_eq!((s.timeouts, s.retries, s.requests), (2, 1, 2));
+}
+
+#[tokio::test]
+async fn given_nothing_listening_when_fetching_then_connect_error_after_retries() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let c = PolymarketClient::new(ClientConfig {
+        endpoints: Endpoints {
+            gamma: base.clone(),
+            clob: base.clone(),
+            data: base.clone(),
+            ws: base,
+        },
+        backoff_base: Duration::from_millis(1),
+        max_retries: 2,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let err = c.keyset_markets(&KeysetQuery::default()).await.unwrap_err();
+    assert!(matches!(err, FetchError::Connect { .. }), "{err:?}");
+    assert_eq!((c.stats().requests, c.stats().retries), (3, 2));
+}
+
+#[tokio::test]
+async fn given_condition_ids_when_fetching_trades_then_rows_are_seconds_newest_first() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let ids: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .take(5)
+        .map(|m| m.condition_id.clone())
+        .collect();
+    let tokens: HashSet<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| ids.contains(&m.condition_id))
+        .flat_map(|m| m.token_ids.clone())
+        .collect();
+    let listing = c.trades(&ids, 200).await.unwrap();
+    assert!(listing.rejected.is_empty(), "{:?}", listing.rejected);
+    assert!(!listing.items.is_empty());
+    let now = sim.now();
+    for t in &listing.items {
+        assert!(tokens.contains(&t.token_id));
+        assert!(
+            t.ts <= now && t.ts > now - ChronoDuration::days(30),
+            "{} is epoch seconds",
+            t.ts
+        );
+    }
+    assert!(
+        listing.items.windows(2).all(|w| w[0].ts >= w[1].ts),
+        "newest first"
+    );
+    let rec = &sim.counters().log[0];
+    let p = query(&rec.uri);
+    assert_eq!(param(&p, "market"), [ids.join(",").as_str()]);
+    assert_eq!(param(&p, "limit"), ["200"]);
+    assert_eq!(rec.items as usize, listing.items.len());
+    assert!(
+        c.trades(&[], 10).await.unwrap().items.is_empty(),
+        "no ids, no request"
+    );
+    assert_eq!(sim.counters().log.len(), 1);
+}
