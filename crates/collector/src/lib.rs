@@ -1,1 +1,43 @@
-//! placeholder
+//! polytape's handlers and the local runtime that schedules them.
+//!
+//! The handlers are plain async functions over the storage ports of `polytape-store` and the
+//! Polymarket client of `polytape-polymarket`; the Lambda binaries wrap them one per function,
+//! and `polytape run` schedules them here with tokio timers that mirror the EventBridge
+//! schedules. Nothing else differs between laptop and cloud.
+//!
+//! # Layout
+//! * [`config`]: thresholds and intervals, from environment variables with defaults.
+//! * [`clock`]: where "now" comes from (the system clock, or a fixed one in tests).
+//! * [`discover`]: find tradeable markets closing within the lookahead and assign tiers.
+//! * [`snapshot`]: one tick of one tier: fetch, compute features, write Parquet and the latest values.
+//! * [`retier`]: move markets between tiers as their close nears; retire ended ones.
+//! * [`runner`]: the local scheduler (`polytape run`): discovery, re-tier and every tier's ticks.
+//! * [`stats`]: live counters of a local run, for the progress lines and the status API.
+//! * [`status`]: the HTTP status API (`GET /health`, `GET /api/stats`).
+//! * [`error`]: [`HandlerError`], which says whether a retry may help.
+
+pub mod clock;
+pub mod config;
+pub mod discover;
+pub mod error;
+pub mod retier;
+pub mod runner;
+pub mod snapshot;
+pub mod stats;
+pub mod status;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::Config;
+pub use error::HandlerError;
+
+use polytape_store::{LatestStore, MarketStore, ObjectStore, OpsStore};
+
+/// Every storage capability at once: what the local runner and the snapshot handler use.
+pub trait Store:
+    MarketStore + LatestStore + OpsStore + ObjectStore + Clone + Send + Sync + 'static
+{
+}
+impl<T> Store for T where
+    T: MarketStore + LatestStore + OpsStore + ObjectStore + Clone + Send + Sync + 'static
+{
+}

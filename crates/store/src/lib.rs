@@ -1,1 +1,27 @@
-//! placeholder
+//! polytape's storage: the ports the handlers write against, the local adapters behind them,
+//! the object key layout and the Parquet encoders. The domain (`polytape-core`) never sees a
+//! database or a bucket; a handler takes the narrowest port it needs (`&impl MarketStore`), so
+//! the same code runs on [`LocalStore`] in `polytape run` and tests, and on the AWS adapters in
+//! Lambda.
+//!
+//! # Layout
+//! * [`ports`]: one trait per capability — [`MarketStore`], [`LatestStore`], [`OpsStore`],
+//!   [`ObjectStore`].
+//! * [`local`]: [`LocalStore`], SQLite state (`<data_dir>/state.sqlite`, WAL) and objects as
+//!   files under `<data_dir>/<key>`.
+//! * [`keys`]: the S3 key layout (`snapshots/tier=2/dt=2026-11-20/20261120T223000Z.parquet`).
+//! * [`parquet`]: the `snapshots` and `orderbooks` encoders and their Athena column lists.
+//! * [`contract`]: the behaviour every adapter must show, as async functions that panic on a
+//!   violation; the local tests run them and the AWS adapters can run the same suite.
+//! * [`error`]: [`StoreError`] and its retry classifier.
+
+pub mod contract;
+pub mod error;
+pub mod keys;
+pub mod local;
+pub mod parquet;
+pub mod ports;
+
+pub use error::{Result, StoreError};
+pub use local::LocalStore;
+pub use ports::{LatestStore, MarketStore, ObjectStore, OpsStore};

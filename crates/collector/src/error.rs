@@ -1,0 +1,24 @@
+//! Handler errors, classified so a caller knows whether a retry may help.
+
+use polytape_polymarket::FetchError;
+use polytape_store::StoreError;
+
+/// Why a handler could not finish. Partial results (a failed request among many) are not
+/// errors: they are counted in the handler's report, which says whether a retry is worthwhile.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("polymarket: {0}")]
+    Fetch(#[from] FetchError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl HandlerError {
+    /// True when running the handler again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::Fetch(e) => e.is_retryable(),
+            HandlerError::Store(e) => e.is_retryable(),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Shared set-up of the end-to-end tests: a simulator on 127.0.0.1, a client pointed at it, a
+//! local store in a temp dir, and a Parquet reader that returns columns by name.
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test set-up: a failure should fail the test loudly
+
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use polytape_collector::FixedClock;
+use polytape_core::Ts;
+use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
+use polytape_sim::{SimConfig, SimHandle};
+use polytape_store::LocalStore;
+use rust_decimal::Decimal;
+use std::path::Path;
+use std::time::Duration;
+
+/// The moment the simulated world is anchored at: an hour boundary, so a test window starting
+/// there contains a tick of every tier.
+pub fn anchor() -> Ts {
+    "2026-11-20T10:00:00Z".parse().unwrap()
+}
+
+pub struct Env {
+    pub sim: SimHandle,
+    pub client: PolymarketClient,
+    pub store: LocalStore,
+    pub clock: FixedClock,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn env(markets_per_tier: usize, books_batch: usize) -> Env {
+    let mut cfg = SimConfig::new(42);
+    cfg.markets_per_tier = markets_per_tier;
+    cfg.now = anchor();
+    let sim = polytape_sim::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = client_for(&sim, books_batch);
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    Env {
+        sim,
+        client,
+        store,
+        clock: FixedClock::new(anchor()),
+        dir,
+    }
+}
+
+pub fn client_for(sim: &SimHandle, books_batch: usize) -> PolymarketClient {
+    PolymarketClient::new(ClientConfig {
+        endpoints: Endpoints {
+            gamma: sim.gamma_url(),
+            clob: sim.clob_url(),
+            data: sim.data_url(),
+            ws: sim.ws_url(),
+        },
+        books_batch,
+        backoff_base: Duration::from_millis(20),
+        ..ClientConfig::default()
+    })
+    .unwrap()
+}
+
+/// All record batches of one Parquet file.
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    reader.map(|b| b.unwrap()).collect()
+}
+
+pub fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+pub fn decimal(batch: &RecordBatch, name: &str, row: usize) -> Option<Decimal> {
+    let col = column(batch, name);
+    if col.is_null(row) {
+        return None;
+    }
+    if let Some(a) = col.as_any().downcast_ref::<arrow_array::Decimal128Array>() {
+        return Some(Decimal::from_i128_with_scale(
+            a.value(row),
+            a.scale() as u32,
+        ));
+    }
+    if let Some(a) = col.as_any().downcast_ref::<arrow_array::Decimal64Array>() {
+        return Some(Decimal::new(a.value(row), a.scale() as u32));
+    }
+    panic!("{name} is not a decimal column: {:?}", col.data_type())
+}
+
+pub fn string(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
+    let col = column(batch, name);
+    let a = col
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap_or_else(|| panic!("{name} is not utf8"));
+    (!a.is_null(row)).then(|| a.value(row).to_string())
+}
+
+pub fn f64_at(batch: &RecordBatch, name: &str, row: usize) -> Option<f64> {
+    let col = column(batch, name);
+    let a = col
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .unwrap_or_else(|| panic!("{name} is not f64"));
+    (!a.is_null(row)).then(|| a.value(row))
+}
+
+pub fn i32_at(batch: &RecordBatch, name: &str, row: usize) -> Option<i32> {
+    let col = column(batch, name);
+    let a = col
+        .as_any()
+        .downcast_ref::<arrow_array::Int32Array>()
+        .unwrap_or_else(|| panic!("{name} is not i32"));
+    (!a.is_null(row)).then(|| a.value(row))
+}
+
+pub fn ts_ms(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
+    let col = column(batch, name);
+    let a = col
+        .as_any()
+        .downcast_ref::<arrow_array::TimestampMillisecondArray>()
+        .unwrap_or_else(|| panic!("{name} is not ts(ms)"));
+    (!a.is_null(row)).then(|| a.value(row))
+}
+
+/// Every Parquet file under `dir/prefix`, sorted.
+pub fn files_under(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    fn walk(p: &Path, out: &mut Vec<std::path::PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(p) {
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|x| x == "parquet") {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join(prefix), &mut out);
+    out.sort();
+    out
+}

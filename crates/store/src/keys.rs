@@ -1,0 +1,75 @@
+//! The object key layout, identical in the data directory and on S3: Hive style
+//! `<table>/tier=<t>/dt=<yyyy-mm-dd>/<tick label>.parquet`, registered with Athena partition
+//! projection. A key is derived from the tick, so a retried write replaces its object.
+
+use polytape_core::TickId;
+
+/// Table name of the per-tick snapshot files.
+pub const SNAPSHOTS: &str = "snapshots";
+/// Table name of the per-tick order-book files.
+pub const ORDERBOOKS: &str = "orderbooks";
+
+/// `snapshots/tier=2/dt=2026-11-20/20261120T223000Z.parquet`.
+pub fn snapshots(tick: &TickId) -> String {
+    tier_tick_key(SNAPSHOTS, tick)
+}
+
+/// `orderbooks/tier=2/dt=2026-11-20/20261120T223000Z.parquet`.
+pub fn orderbooks(tick: &TickId) -> String {
+    tier_tick_key(ORDERBOOKS, tick)
+}
+
+/// The prefix under which every object of `table` lives: `snapshots/`.
+pub fn table_prefix(table: &str) -> String {
+    format!("{table}/")
+}
+
+fn tier_tick_key(table: &str, tick: &TickId) -> String {
+    format!(
+        "{table}/tier={}/dt={}/{}.parquet",
+        tick.tier.number(),
+        tick.tick_ts.format("%Y-%m-%d"),
+        tick.label()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polytape_core::Tier;
+
+    fn tick(tier: Tier, at: &str) -> TickId {
+        TickId {
+            tier,
+            tick_ts: at.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn given_a_tier2_tick_then_keys_are_hive_partitioned_by_tier_and_utc_day() {
+        let t = tick(Tier::T2, "2026-11-20T22:30:00Z");
+        assert_eq!(
+            snapshots(&t),
+            "snapshots/tier=2/dt=2026-11-20/20261120T223000Z.parquet"
+        );
+        assert_eq!(
+            orderbooks(&t),
+            "orderbooks/tier=2/dt=2026-11-20/20261120T223000Z.parquet"
+        );
+    }
+
+    #[test]
+    fn given_a_tier4_tick_just_before_midnight_then_dt_is_that_utc_day() {
+        let t = tick(Tier::T4, "2026-11-20T23:59:45Z");
+        assert_eq!(
+            snapshots(&t),
+            "snapshots/tier=4/dt=2026-11-20/20261120T235945Z.parquet"
+        );
+        assert_eq!(
+            orderbooks(&t),
+            "orderbooks/tier=4/dt=2026-11-20/20261120T235945Z.parquet"
+        );
+        assert!(snapshots(&t).starts_with(&table_prefix(SNAPSHOTS)));
+        assert_eq!(table_prefix("snapshots"), "snapshots/");
+    }
+}

@@ -1,0 +1,209 @@
+//! Parquet encoders for the per-tick files, with the types Athena engine v3 reads exactly as
+//! DESIGN.md declares them: timestamps INT64 TIMESTAMP(MILLIS, UTC); money DECIMAL(18,6) on
+//! INT64; ratios DOUBLE; counts INT/BIGINT; day and hour TINYINT; strings UTF8; Snappy.
+//!
+//! The partition columns (`tier`, `dt`) live in the object key (see [`crate::keys`]), never in
+//! the file: Athena rejects a column that is both a data and a partition column.
+
+mod columns;
+
+use crate::error::Result;
+use ::parquet::arrow::ArrowWriter;
+use ::parquet::basic::Compression;
+use ::parquet::file::properties::WriterProperties;
+use ::parquet::schema::types::ColumnPath;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use columns::{arrays_of, col, columns_of, schema_of, FieldSpec, Get};
+use polytape_core::snapshot::OrderbookRow;
+use polytape_core::Snapshot;
+use std::sync::{Arc, OnceLock};
+
+/// One column as the Glue table declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    /// The Athena (Hive DDL) type: `timestamp`, `decimal(18,6)`, `double`, `int`, `bigint`,
+    /// `smallint`, `tinyint`, `string`, `boolean` or the order-book level array.
+    pub athena_type: &'static str,
+}
+
+/// An encoded Parquet file.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub rows: usize,
+    /// Values stored NULL because they did not fit their column (over 18 digits for
+    /// DECIMAL(18,6), over the integer type's range for counts): the caller counts them.
+    pub nulled: usize,
+}
+
+const SNAPSHOT_FIELD_COUNT: usize = 58;
+
+static SNAPSHOT_FIELDS: [FieldSpec<Snapshot>; SNAPSHOT_FIELD_COUNT] = [
+    // keys (tier is the partition)
+    col("snapshot_ts", Get::Ts(|r| r.snapshot_ts)),
+    col("fetched_at", Get::Ts(|r| r.fetched_at)),
+    col("condition_id", Get::Str(|r| &r.condition_id)),
+    col("token_id", Get::Str(|r| &r.token_id)),
+    col("interval_s", Get::I32Req(|r| r.interval_s)),
+    // price
+    col("price", Get::Dec(|r| r.price)),
+    col("best_bid", Get::Dec(|r| r.best_bid)),
+    col("best_ask", Get::Dec(|r| r.best_ask)),
+    col("spread", Get::Dec(|r| r.spread)),
+    col("last_trade_price", Get::Dec(|r| r.last_trade_price)),
+    col("mid_price", Get::Dec(|r| r.mid_price)),
+    // momentum
+    col("price_change_1h", Get::Dec(|r| r.price_change_1h)),
+    col("price_change_1d", Get::Dec(|r| r.price_change_1d)),
+    col("price_change_1w", Get::Dec(|r| r.price_change_1w)),
+    col("price_change_1m", Get::Dec(|r| r.price_change_1m)),
+    // volume
+    col("volume_total", Get::Dec(|r| r.volume_total)),
+    col("volume_24h", Get::Dec(|r| r.volume_24h)),
+    col("volume_1w", Get::Dec(|r| r.volume_1w)),
+    col("liquidity", Get::Dec(|r| r.liquidity)),
+    // depth
+    col("bid_depth_5", Get::Dec(|r| r.bid_depth_5)),
+    col("bid_depth_10", Get::Dec(|r| r.bid_depth_10)),
+    col("bid_depth_20", Get::Dec(|r| r.bid_depth_20)),
+    col("bid_depth_50", Get::Dec(|r| r.bid_depth_50)),
+    col("ask_depth_5", Get::Dec(|r| r.ask_depth_5)),
+    col("ask_depth_10", Get::Dec(|r| r.ask_depth_10)),
+    col("ask_depth_20", Get::Dec(|r| r.ask_depth_20)),
+    col("ask_depth_50", Get::Dec(|r| r.ask_depth_50)),
+    // book
+    col("bid_levels", Get::I32(|r| r.bid_levels)),
+    col("ask_levels", Get::I32(|r| r.ask_levels)),
+    col("book_imbalance", Get::F64(|r| r.book_imbalance)),
+    col("bid_wall_price", Get::Dec(|r| r.bid_wall_price)),
+    col("bid_wall_size", Get::Dec(|r| r.bid_wall_size)),
+    col("ask_wall_price", Get::Dec(|r| r.ask_wall_price)),
+    col("ask_wall_size", Get::Dec(|r| r.ask_wall_size)),
+    col("tick_size", Get::Dec(|r| r.tick_size)),
+    // trade flow, last hour
+    col("trade_count_1h", Get::I32(|r| r.trade_count_1h)),
+    col("buy_count_1h", Get::I32(|r| r.buy_count_1h)),
+    col("sell_count_1h", Get::I32(|r| r.sell_count_1h)),
+    col("volume_1h", Get::Dec(|r| r.volume_1h)),
+    col("buy_volume_1h", Get::Dec(|r| r.buy_volume_1h)),
+    col("sell_volume_1h", Get::Dec(|r| r.sell_volume_1h)),
+    col("avg_trade_size_1h", Get::Dec(|r| r.avg_trade_size_1h)),
+    col("max_trade_size_1h", Get::Dec(|r| r.max_trade_size_1h)),
+    col("vwap_1h", Get::Dec(|r| r.vwap_1h)),
+    // whales, last hour
+    col("whale_count_1h", Get::I32(|r| r.whale_count_1h)),
+    col("whale_volume_1h", Get::Dec(|r| r.whale_volume_1h)),
+    col("whale_buy_volume_1h", Get::Dec(|r| r.whale_buy_volume_1h)),
+    col("whale_sell_volume_1h", Get::Dec(|r| r.whale_sell_volume_1h)),
+    col("whale_net_flow_1h", Get::Dec(|r| r.whale_net_flow_1h)),
+    col("whale_buy_ratio_1h", Get::F64(|r| r.whale_buy_ratio_1h)),
+    col("time_since_whale_s", Get::I64(|r| r.time_since_whale_s)),
+    col(
+        "pct_volume_from_whales",
+        Get::F64(|r| r.pct_volume_from_whales),
+    ),
+    // context
+    col("hours_to_close", Get::F64(|r| r.hours_to_close)),
+    col("day_of_week", Get::I8(|r| r.day_of_week)),
+    col("hour_of_day", Get::I8(|r| r.hour_of_day)),
+    col("category", Get::OptStr(|r| r.category.as_deref())),
+    col("neg_risk", Get::Bool(|r| r.neg_risk)),
+    col("competitive", Get::F64(|r| r.competitive)),
+];
+
+static SNAPSHOT_COLUMNS: [Column; SNAPSHOT_FIELD_COUNT] = columns_of(&SNAPSHOT_FIELDS);
+
+const ORDERBOOK_FIELD_COUNT: usize = 11;
+
+static ORDERBOOK_FIELDS: [FieldSpec<OrderbookRow>; ORDERBOOK_FIELD_COUNT] = [
+    col("snapshot_ts", Get::Ts(|r| r.snapshot_ts)),
+    col("fetched_at", Get::Ts(|r| r.fetched_at)),
+    col("condition_id", Get::Str(|r| &r.condition_id)),
+    col("token_id", Get::Str(|r| &r.token_id)),
+    col("book_ts", Get::OptTs(|r| r.book_ts)),
+    col("book_hash", Get::OptStr(|r| r.book_hash.as_deref())),
+    col("tick_size", Get::Dec(|r| r.tick_size)),
+    col("bids", Get::Levels(|r| &r.bids)),
+    col("asks", Get::Levels(|r| &r.asks)),
+    col("bid_levels", Get::I32(|r| u32::try_from(r.bids.len()).ok())),
+    col("ask_levels", Get::I32(|r| u32::try_from(r.asks.len()).ok())),
+];
+
+static ORDERBOOK_COLUMNS: [Column; ORDERBOOK_FIELD_COUNT] = columns_of(&ORDERBOOK_FIELDS);
+
+static TIER_DT: [Column; 2] = [
+    Column {
+        name: "tier",
+        athena_type: "smallint",
+    },
+    Column {
+        name: "dt",
+        athena_type: "string",
+    },
+];
+
+/// Every column of a `snapshots` file, in file order (the partition columns are not in it).
+pub fn snapshot_columns() -> &'static [Column] {
+    &SNAPSHOT_COLUMNS
+}
+
+/// Every column of an `orderbooks` file, in file order.
+pub fn orderbook_columns() -> &'static [Column] {
+    &ORDERBOOK_COLUMNS
+}
+
+/// The Hive partition columns of `table`, in key order: `tier`, `dt` for `snapshots` and
+/// `orderbooks`; none for a table this crate does not encode.
+pub fn partition_columns(table: &str) -> &'static [Column] {
+    match table {
+        crate::keys::SNAPSHOTS | crate::keys::ORDERBOOKS => &TIER_DT,
+        _ => &[],
+    }
+}
+
+/// The Arrow schema of a `snapshots` file.
+pub fn snapshots_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&SNAPSHOT_FIELDS))))
+}
+
+/// The Arrow schema of an `orderbooks` file.
+pub fn orderbooks_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&ORDERBOOK_FIELDS))))
+}
+
+/// One `snapshots` file holding `rows` (their `tier` goes in the key, not the file).
+pub fn encode_snapshots(rows: &[Snapshot]) -> Result<Encoded> {
+    encode(&SNAPSHOT_FIELDS, snapshots_schema(), rows)
+}
+
+/// One `orderbooks` file holding `rows`, levels in the order given (best first).
+pub fn encode_orderbooks(rows: &[OrderbookRow]) -> Result<Encoded> {
+    encode(&ORDERBOOK_FIELDS, orderbooks_schema(), rows)
+}
+
+fn encode<R>(fields: &[FieldSpec<R>], schema: SchemaRef, rows: &[R]) -> Result<Encoded> {
+    let mut nulled = 0;
+    let arrays = arrays_of(fields, rows, &mut nulled)?;
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        // One row group per file: a tick's file is small and read whole.
+        .set_max_row_group_row_count(Some(rows.len().max(1)));
+    for f in fields.iter().filter(|f| !f.dictionary()) {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(f.col.name), false);
+    }
+    // Roughly the encoded size of a populated snapshot row, to avoid regrowing the buffer.
+    let mut bytes = Vec::with_capacity(4096 + rows.len() * 256);
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(props.build()))?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(Encoded {
+        bytes,
+        rows: rows.len(),
+        nulled,
+    })
+}

@@ -1,0 +1,178 @@
+//! LocalStore against the port contracts, plus what only the local adapter promises:
+//! state survives a reopen, task runs expire, writes are atomic and keys stay inside the
+//! data directory.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure
+
+use polytape_core::ops::{Coverage, LatestTier, TaskStatus};
+use polytape_core::Tier;
+use polytape_store::contract::{self, at, market, task_run};
+use polytape_store::{LatestStore, LocalStore, MarketStore, ObjectStore, OpsStore};
+
+fn store() -> (tempfile::TempDir, LocalStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(&dir.path().join("data")).unwrap();
+    (dir, s)
+}
+
+#[tokio::test]
+async fn local_store_passes_the_market_contract() {
+    let (_d, s) = store();
+    contract::market_store_contract(&s).await;
+}
+
+#[tokio::test]
+async fn local_store_passes_the_latest_contract() {
+    let (_d, s) = store();
+    contract::latest_store_contract(&s).await;
+}
+
+#[tokio::test]
+async fn local_store_passes_the_ops_contract() {
+    let (_d, s) = store();
+    contract::ops_store_contract(&s).await;
+}
+
+#[tokio::test]
+async fn local_store_passes_the_object_contract() {
+    let (_d, s) = store();
+    contract::object_store_contract(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_store_passes_every_contract_on_one_handle_from_a_spawned_task() {
+    let (_d, s) = store();
+    // Spawning needs every port future to be Send, as a Lambda handler on tokio needs.
+    tokio::spawn(async move { contract::all(&s).await })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn given_state_and_objects_when_reopened_then_everything_is_still_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = market(9, Some(Tier::T4), true);
+    let latest = LatestTier {
+        tier: Tier::T4,
+        tick_ts: at("2026-11-20T17:59:45Z"),
+        markets: vec![],
+    };
+    let run = task_run("snapshot#x", "2026-11-20T17:59:45Z", TaskStatus::Ok, 1);
+    let cov = Coverage {
+        tier: Tier::T4,
+        tick_ts: at("2026-11-20T17:59:45Z"),
+        expected: 3,
+        written: 3,
+        missing: 0,
+        skipped: false,
+    };
+    {
+        let s = LocalStore::open(dir.path()).unwrap();
+        s.upsert_markets(std::slice::from_ref(&m)).await.unwrap();
+        s.put_latest(&latest).await.unwrap();
+        s.put_task_run(&run).await.unwrap();
+        s.put_coverage(&cov).await.unwrap();
+        s.put_object("a/b.parquet", vec![1, 2, 3], "application/octet-stream")
+            .await
+            .unwrap();
+    }
+    let s = LocalStore::open(dir.path()).unwrap();
+    assert_eq!(s.data_dir(), dir.path());
+    assert_eq!(s.markets_in_tier(Tier::T4).await.unwrap(), vec![m]);
+    assert_eq!(s.get_latest(Tier::T4).await.unwrap(), Some(latest));
+    assert_eq!(s.recent_task_runs(5).await.unwrap(), vec![run]);
+    assert_eq!(
+        s.coverage_since(at("2026-11-20T00:00:00Z")).await.unwrap(),
+        vec![cov]
+    );
+    assert_eq!(
+        s.get_object("a/b.parquet").await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    assert_eq!(
+        s.list_objects("").await.unwrap(),
+        vec!["a/b.parquet"],
+        "the state database is not an object"
+    );
+}
+
+#[tokio::test]
+async fn given_runs_older_than_7_days_when_a_run_is_written_then_they_expire() {
+    let (_d, s) = store();
+    let old = task_run("discovery#1", "2026-11-01T00:00:00Z", TaskStatus::Ok, 1);
+    let six_days = task_run("discovery#2", "2026-11-02T00:00:00Z", TaskStatus::Ok, 1);
+    let now = task_run("discovery#3", "2026-11-08T00:00:00Z", TaskStatus::Ok, 1);
+    for r in [&old, &six_days, &now] {
+        s.put_task_run(r).await.unwrap();
+    }
+    assert_eq!(
+        s.recent_task_runs(10).await.unwrap(),
+        vec![now, six_days],
+        "the run started exactly 7 days before the newest one expired"
+    );
+}
+
+#[tokio::test]
+async fn given_a_key_outside_the_data_dir_then_put_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(&dir.path().join("data")).unwrap();
+    for key in ["../escape", "/abs", "state.sqlite", "a/./b", "a//b"] {
+        let err = s.put_object(key, vec![1], "x").await.unwrap_err();
+        assert!(!err.is_retryable(), "{key}: {err}");
+    }
+    assert!(!dir.path().join("escape").exists());
+    assert_eq!(s.list_objects("").await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_concurrent_writers_on_clones_then_every_write_lands_and_no_temp_file_remains() {
+    let (_d, s) = store();
+    let mut tasks = Vec::new();
+    for n in 0..16u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.upsert_markets(&[market(n, Some(Tier::T1), true)])
+                .await
+                .unwrap();
+            // Every writer replaces the same key too: the last rename wins whole.
+            s.put_object("shared/obj", vec![n as u8; 4096], "x")
+                .await
+                .unwrap();
+            s.put_object(&format!("own/{n:02}"), vec![n as u8], "x")
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(s.markets_in_tier(Tier::T1).await.unwrap().len(), 16);
+    let shared = s.get_object("shared/obj").await.unwrap().unwrap();
+    assert_eq!(shared.len(), 4096);
+    assert!(
+        shared.iter().all(|b| *b == shared[0]),
+        "one writer's bytes, not a mix"
+    );
+    assert_eq!(s.list_objects("own/").await.unwrap().len(), 16);
+    let leftovers: Vec<_> = std::fs::read_dir(s.data_dir().join("shared"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("obj")]);
+}
+
+#[tokio::test]
+async fn given_the_state_database_then_it_is_in_wal_mode() {
+    let (_d, s) = store();
+    s.upsert_markets(&[market(1, Some(Tier::T0), true)])
+        .await
+        .unwrap();
+    let conn = rusqlite_open(&s.data_dir().join("state.sqlite"));
+    assert_eq!(conn, "wal");
+}
+
+fn rusqlite_open(path: &std::path::Path) -> String {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+        .unwrap()
+}
