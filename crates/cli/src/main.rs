@@ -124,6 +124,19 @@ async fn run(
     port: u16,
     seed: u64,
 ) -> anyhow::Result<()> {
+    // Listen for Ctrl-C from the very start, so a Ctrl-C during start-up or the first discovery
+    // is a clean stop too.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("Ctrl-C: stopping");
+            let _ = stop_tx.send(true);
+        }
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
     let config = Config::from_env()?;
     let data_dir =
         data_dir.unwrap_or_else(|| PathBuf::from(if simulate { "data/sim" } else { "data/live" }));
@@ -176,22 +189,13 @@ async fn run(
         "status API on http://{}/health and /api/stats — Ctrl-C to stop",
         listener.local_addr()?
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut api_stop = stop_rx.clone();
     let api = tokio::spawn(status::serve(
         listener,
         status::router(runtime.clone()),
-        async move {
-            let _ = api_stop.wait_for(|s| *s).await;
-        },
+        stopped(stop_rx.clone()),
     ));
 
-    runner::run(runtime, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("Ctrl-C: stopping");
-    })
-    .await;
-    let _ = stop_tx.send(true);
+    runner::run(runtime, stopped(stop_rx)).await;
     api.await??;
     if let Some(sim) = sim {
         sim.shutdown().await;

@@ -95,10 +95,8 @@ where
         limit: 100,
         extra: Vec::new(),
     };
+    // Rejected objects were logged by the client; here they are counted.
     let listing = client.keyset_markets(&query).await?;
-    for r in &listing.rejected {
-        tracing::warn!(what = r.what, key = ?r.key, reason = %r.reason, "discovery skipped a market object");
-    }
     let mut report = DiscoveryReport {
         pages: listing.pages,
         listed: listing.items.len(),
@@ -112,7 +110,13 @@ where
         .into_iter()
         .map(|m| (m.condition_id.clone(), m))
         .collect();
-    let mut listed_ids = HashSet::new();
+    // A market that was listed but could not be decoded this time is still listed: it must not
+    // be taken for closed (its tracked record is kept as it is).
+    let mut listed_ids: HashSet<String> = listing
+        .rejected
+        .iter()
+        .filter_map(|r| r.key.clone())
+        .collect();
     let mut writes = Vec::new();
     let mut transitions = Vec::new();
     for gm in &listing.items {

@@ -12,7 +12,7 @@ use crate::discover::task_run;
 use crate::error::HandlerError;
 use polytape_core::ops::{Coverage, LatestEntry, LatestTier, TaskStatus};
 use polytape_core::snapshot::{Observation, OrderbookRow};
-use polytape_core::{Book, Snapshot, TickId};
+use polytape_core::{Book, Market, Snapshot, TickId};
 use polytape_polymarket::{GammaMarket, PolymarketClient};
 use polytape_store::{keys, parquet, LatestStore, MarketStore, ObjectStore, OpsStore};
 use serde::Serialize;
@@ -155,7 +155,6 @@ where
     report.rejected += gamma.rejected.len();
     report.failed_requests += gamma.failures.len();
     let mut failures: Vec<_> = gamma.failures.iter().map(|f| &f.error).collect();
-    let mut rejected: Vec<_> = gamma.rejected.iter().collect();
     let by_id: HashMap<&str, &GammaMarket> = gamma
         .items
         .iter()
@@ -167,7 +166,6 @@ where
             report.rejected += b.rejected.len();
             report.failed_requests += b.failures.len();
             failures.extend(b.failures.iter().map(|f| &f.error));
-            rejected.extend(b.rejected.iter());
             b.items
                 .iter()
                 .map(|book| (book.token_id.as_str(), book))
@@ -178,9 +176,6 @@ where
     report.retryable_failure = failures.iter().any(|e| e.is_retryable());
     for e in &failures {
         tracing::warn!(tier = %tick.tier, tick = %tick.tick_ts, error = %e, "a request of the tick failed after its retries");
-    }
-    for r in &rejected {
-        tracing::warn!(what = r.what, key = ?r.key, reason = %r.reason, "rejected input");
     }
 
     let mut rows = Vec::with_capacity(markets.len());
@@ -224,7 +219,9 @@ where
         }
     }
 
-    if !rows.is_empty() {
+    // Objects are written whenever the tier has markets, even with no rows, so a retry of the
+    // tick always replaces what an earlier attempt wrote.
+    if !markets.is_empty() {
         let encoded = parquet::encode_snapshots(&rows)?;
         report.nulled += encoded.nulled;
         let key = keys::snapshots(&tick);
@@ -232,7 +229,7 @@ where
         report.rows = rows.len();
         report.snapshot_key = Some(key);
     }
-    if !orderbooks.is_empty() {
+    if with_books && !markets.is_empty() {
         let encoded = parquet::encode_orderbooks(&orderbooks)?;
         report.nulled += encoded.nulled;
         let key = keys::orderbooks(&tick);
@@ -240,7 +237,7 @@ where
         report.books = orderbooks.len();
         report.orderbook_key = Some(key);
     }
-    update_latest(store, tick, &rows).await?;
+    update_latest(store, tick, &markets, &rows).await?;
     store
         .put_coverage(&Coverage {
             tier: tick.tier,
@@ -267,53 +264,61 @@ where
 
 const PARQUET: &str = "application/vnd.apache.parquet";
 
-/// Rewrites the tier's Latest item from this tick's rows. Counts advance once per market per
-/// tick (a retry does not count twice), and an older tick never overwrites a newer one.
+/// Rewrites the tier's Latest item: this tick's values for the markets that have a row, the
+/// previous values (with their older tick time) for markets of the tier that missed this tick.
+/// Counts advance once per market per tick (a retry does not count twice), and an older tick
+/// never overwrites a newer one.
 async fn update_latest<S: LatestStore>(
     store: &S,
     tick: TickId,
+    markets: &[Market],
     rows: &[Snapshot],
 ) -> Result<(), HandlerError> {
     let previous = store.get_latest(tick.tier).await?;
     if previous.as_ref().is_some_and(|p| p.tick_ts > tick.tick_ts) {
         return Ok(());
     }
-    let counts: HashMap<String, (u64, polytape_core::Ts)> = previous
+    let mut previous: HashMap<String, LatestEntry> = previous
         .map(|p| {
             p.markets
                 .into_iter()
-                .map(|e| (e.condition_id, (e.snapshot_count, e.tick_ts)))
+                .map(|e| (e.condition_id.clone(), e))
                 .collect()
         })
         .unwrap_or_default();
-    let markets = rows
+    let rows: HashMap<&str, &Snapshot> =
+        rows.iter().map(|r| (r.condition_id.as_str(), r)).collect();
+    let entries = markets
         .iter()
-        .map(|r| {
-            let (count, last) = counts
-                .get(&r.condition_id)
-                .copied()
-                .unwrap_or((0, chrono::DateTime::<chrono::Utc>::MIN_UTC));
-            LatestEntry {
-                condition_id: r.condition_id.clone(),
+        .filter_map(|m| {
+            let before = previous.remove(&m.condition_id);
+            let Some(r) = rows.get(m.condition_id.as_str()) else {
+                return before;
+            };
+            let count = before.as_ref().map_or(0, |b| {
+                if b.tick_ts < tick.tick_ts {
+                    b.snapshot_count + 1
+                } else {
+                    b.snapshot_count
+                }
+            });
+            Some(LatestEntry {
+                condition_id: m.condition_id.clone(),
                 price: r.price,
                 best_bid: r.best_bid,
                 best_ask: r.best_ask,
                 spread: r.spread,
                 volume_24h: r.volume_24h,
                 tick_ts: r.snapshot_ts,
-                snapshot_count: if last < tick.tick_ts {
-                    count + 1
-                } else {
-                    count
-                },
-            }
+                snapshot_count: count.max(1),
+            })
         })
         .collect();
     store
         .put_latest(&LatestTier {
             tier: tick.tier,
             tick_ts: tick.tick_ts,
-            markets,
+            markets: entries,
         })
         .await?;
     Ok(())

@@ -44,6 +44,7 @@ pub struct RunStats {
     /// Handler runs that failed (storage or Polymarket errors), all kinds.
     pub errors: u64,
     pub last_error: Option<String>,
+    pub last_error_at: Option<Ts>,
 }
 
 /// Shared, cheaply cloned handle to the counters.
@@ -82,6 +83,7 @@ impl SharedStats {
         let mut s = self.lock();
         s.errors += 1;
         s.last_error = Some(what);
+        s.last_error_at = Some(chrono::Utc::now());
         if let Some(tier) = tier {
             s.tiers.entry(tier).or_default().failed_ticks += 1;
         }

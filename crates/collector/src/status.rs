@@ -47,10 +47,14 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 async fn health<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
     let s = rt.stats.snapshot();
     let now = chrono::Utc::now();
-    let status = match (&s.discovery, s.errors) {
+    // Degraded while an error is recent; it recovers once handlers run cleanly again.
+    let recent_error = s
+        .last_error_at
+        .is_some_and(|t| now - t < chrono::Duration::minutes(10));
+    let status = match (&s.discovery, recent_error) {
         (None, _) => "starting",
-        (Some(_), 0) => "ok",
-        (Some(_), _) => "degraded",
+        (Some(_), false) => "ok",
+        (Some(_), true) => "degraded",
     };
     Json(json!({
         "status": status,
@@ -60,6 +64,7 @@ async fn health<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
         "last_discovery_at": s.discovery.as_ref().map(|d| d.at),
         "errors": s.errors,
         "last_error": s.last_error,
+        "last_error_at": s.last_error_at,
     }))
     .into_response()
 }

@@ -510,17 +510,49 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         tier: Tier::T3,
         tick_ts: anchor() + chrono::Duration::seconds(30),
     };
+    // First attempt: the book endpoint fails on every try (4 = 1 + 3 retries).
+    e.sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBooks),
+        kind: FaultKind::ServerError(503),
+        times: 4,
+    });
     let first = run_tick(&e, tick).await;
+    assert_eq!(
+        (
+            first.rows,
+            first.books,
+            first.books_missing,
+            first.failed_requests
+        ),
+        (5, 0, 5, 1)
+    );
+    assert!(first.should_retry(), "a 503 may pass on a retry");
+    let ob_key = e.dir.path().join(keys_orderbooks(tick));
+    assert_eq!(
+        read_parquet(&ob_key)
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        0,
+        "an empty orderbooks file stands for the tick"
+    );
+
     let second = run_tick(&e, tick).await;
+    assert_eq!(
+        (second.rows, second.books, second.failed_requests),
+        (5, 5, 0)
+    );
     assert_eq!(first.snapshot_key, second.snapshot_key);
     assert_eq!(files_under(e.dir.path(), "snapshots/").len(), 1);
     assert_eq!(files_under(e.dir.path(), "orderbooks/").len(), 1);
-    let rows: usize = read_parquet(&e.dir.path().join(second.snapshot_key.unwrap()))
-        .iter()
-        .map(|b| b.num_rows())
-        .sum();
-    assert_eq!(rows, 5);
+    let file = e.dir.path().join(second.snapshot_key.unwrap());
+    assert_eq!(
+        check_book_values(e.dir.path(), &file, &e.sim.truth()),
+        5,
+        "the retry's rows, with their books, replaced the first attempt's"
+    );
     let latest = e.store.get_latest(Tier::T3).await.unwrap().unwrap();
+    assert_eq!(latest.markets.len(), 5);
     assert!(
         latest.markets.iter().all(|m| m.snapshot_count == 1),
         "a retry does not count twice"
@@ -533,6 +565,68 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         1,
         "the retry replaced the run record"
     );
+}
+
+fn keys_orderbooks(tick: TickId) -> String {
+    polytape_store::keys::orderbooks(&tick)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_keeps_a_market_that_missed_a_tick_with_its_last_values() {
+    let e = env(4, 100).await;
+    discover_at_anchor(&e).await;
+    let t1 = TickId {
+        tier: Tier::T2,
+        tick_ts: anchor(),
+    };
+    run_tick(&e, t1).await;
+    // Next tick: Gamma and the books both fail on every try: no market is observed.
+    e.sim.inject(Fault {
+        endpoint: Some(Endpoint::GammaKeyset),
+        kind: FaultKind::ServerError(502),
+        times: 4,
+    });
+    e.sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBooks),
+        kind: FaultKind::ServerError(502),
+        times: 4,
+    });
+    let r = run_tick(&e, t1.next()).await;
+    assert_eq!((r.rows, r.missing, r.failed_requests), (0, 4, 2));
+    let latest = e.store.get_latest(Tier::T2).await.unwrap().unwrap();
+    assert_eq!(latest.tick_ts, t1.next().tick_ts);
+    assert_eq!(
+        latest.markets.len(),
+        4,
+        "markets that missed the tick keep their last values"
+    );
+    assert!(latest
+        .markets
+        .iter()
+        .all(|m| m.tick_ts == t1.tick_ts && m.snapshot_count == 1 && m.best_bid.is_some()));
+    let cov = e.store.coverage_since(anchor()).await.unwrap();
+    let second = cov.iter().find(|c| c.tick_ts == t1.next().tick_ts).unwrap();
+    assert_eq!((second.expected, second.written, second.missing), (4, 0, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_market_that_fails_to_decode_once_stays_tracked() {
+    let e = env(3, 100).await;
+    discover_at_anchor(&e).await;
+    let tracked = e.store.active_markets().await.unwrap();
+    let victim = &tracked[0];
+    e.sim.corrupt_market(&victim.condition_id);
+    let r = discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    assert_eq!((r.rejected, r.retired_markets), (1, 0), "{r:?}");
+    let after = e
+        .store
+        .get_market(&victim.condition_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(after.active && after.tier == victim.tier && after.first_seen == victim.first_seen);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,12 +15,15 @@ pub struct Level {
 }
 
 impl Level {
-    /// Why this level cannot be used, if it cannot: a price outside [0, 1] or a negative size.
+    /// Why this level cannot be used, if it cannot: a price outside [0, 1], a negative size, or
+    /// a size too large to store (10^12 or more).
     pub fn invalid_reason(&self) -> Option<&'static str> {
         if !is_valid_price(self.price) {
             Some("price outside [0,1]")
-        } else if !is_valid_size(self.size) {
+        } else if self.size.is_sign_negative() && !self.size.is_zero() {
             Some("negative size")
+        } else if !is_valid_size(self.size) {
+            Some("size too large to store")
         } else {
             None
         }
@@ -47,17 +50,42 @@ pub struct Book {
 }
 
 impl Book {
-    /// Sorts the levels best first: bids by price descending, asks by price ascending.
+    /// The book with its levels best first: bids by price descending, asks ascending.
     pub fn normalized(mut self) -> Book {
-        sort_best_first(&mut self.bids, &mut self.asks);
+        self.bids = best_first(&self.bids, BookSide::Bid);
+        self.asks = best_first(&self.asks, BookSide::Ask);
         self
     }
 }
 
-/// Sorts bids descending and asks ascending by price (best first).
-pub fn sort_best_first(bids: &mut [Level], asks: &mut [Level]) {
-    bids.sort_unstable_by_key(|l| std::cmp::Reverse(l.price));
-    asks.sort_unstable_by_key(|l| l.price);
+/// The side of a book a level rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookSide {
+    Bid,
+    Ask,
+}
+
+/// The levels of one side, best first (bids by price descending, asks ascending). Input
+/// already in either order takes O(n) — Polymarket's order, best last, is the common case;
+/// anything else is sorted (stably, so equal prices keep their order).
+pub fn best_first(levels: &[Level], side: BookSide) -> Vec<Level> {
+    let better = |a: &Level, b: &Level| match side {
+        BookSide::Bid => a.price >= b.price,
+        BookSide::Ask => a.price <= b.price,
+    };
+    let mut out = levels.to_vec();
+    if levels.windows(2).all(|w| better(&w[0], &w[1])) {
+        return out;
+    }
+    if levels.windows(2).all(|w| better(&w[1], &w[0])) {
+        out.reverse();
+        return out;
+    }
+    match side {
+        BookSide::Bid => out.sort_by_key(|l| std::cmp::Reverse(l.price)),
+        BookSide::Ask => out.sort_by_key(|l| l.price),
+    }
+    out
 }
 
 #[cfg(test)]
@@ -93,5 +121,9 @@ mod tests {
         );
         assert_eq!(lvl("0.5", "-5").invalid_reason(), Some("negative size"));
         assert_eq!(lvl("0.5", "0").invalid_reason(), None);
+        assert_eq!(
+            lvl("0.5", "1000000000000").invalid_reason(),
+            Some("size too large to store")
+        );
     }
 }

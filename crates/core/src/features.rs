@@ -2,7 +2,7 @@
 //! order the input lists them in (Polymarket lists the best level LAST). An empty side is an
 //! observation (depth 0, no best price); a book that was never fetched has no features at all.
 
-use crate::book::{Book, Level};
+use crate::book::{best_first, Book, BookSide, Level};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -32,8 +32,8 @@ pub struct BookFeatures {
 impl BookFeatures {
     /// Computes the features of `book` without assuming any order of its levels.
     pub fn of(book: &Book) -> BookFeatures {
-        let bids = best_first(&book.bids, Side::Bid);
-        let asks = best_first(&book.asks, Side::Ask);
+        let bids = best_first(&book.bids, BookSide::Bid);
+        let asks = best_first(&book.asks, BookSide::Ask);
         let (bid_depth, bid_total) = depths(&bids);
         let (ask_depth, ask_total) = depths(&asks);
         let total = bid_total + ask_total;
@@ -65,34 +65,6 @@ impl BookFeatures {
     pub fn mid_price(&self) -> Option<Decimal> {
         Some((self.best_ask? + self.best_bid?) / Decimal::TWO)
     }
-}
-
-#[derive(Clone, Copy)]
-enum Side {
-    Bid,
-    Ask,
-}
-
-/// The levels of one side, best first. Input already in either order is handled in O(n)
-/// (Polymarket's order, best last, is the common case); anything else is sorted.
-fn best_first(levels: &[Level], side: Side) -> Vec<Level> {
-    let better = |a: &Level, b: &Level| match side {
-        Side::Bid => a.price >= b.price,
-        Side::Ask => a.price <= b.price,
-    };
-    let mut out = levels.to_vec();
-    if levels.windows(2).all(|w| better(&w[0], &w[1])) {
-        return out;
-    }
-    if levels.windows(2).all(|w| better(&w[1], &w[0])) {
-        out.reverse();
-        return out;
-    }
-    match side {
-        Side::Bid => out.sort_by_key(|l| std::cmp::Reverse(l.price)),
-        Side::Ask => out.sort_by_key(|l| l.price),
-    }
-    out
 }
 
 /// Cumulative size at each of [`DEPTH_LEVELS`] and the side's total size.

@@ -9,7 +9,7 @@ pub const SCALE: u32 = 6;
 pub const PRECISION: u8 = 18;
 
 /// The largest absolute mantissa DECIMAL(18,6) can hold.
-const MAX_MANTISSA: i128 = 999_999_999_999_999_999;
+pub const MAX_MANTISSA: i128 = 999_999_999_999_999_999;
 
 /// `d` rounded half-even to [`SCALE`] digits, as the i64 mantissa DECIMAL(18,6) stores; `None`
 /// when it does not fit 18 digits (the caller stores NULL and counts it).
@@ -34,9 +34,16 @@ pub fn is_valid_price(p: Decimal) -> bool {
     p >= Decimal::ZERO && p <= Decimal::ONE
 }
 
-/// True for a size or volume: not negative.
+/// True when `d` can be stored in a DECIMAL(18,6) column: |d| below 10^12 once rounded to
+/// [`SCALE`] digits. Larger values are refused at decode time, so nothing downstream sums
+/// sizes near `Decimal::MAX` (which panics with "Addition overflowed").
+pub fn fits_storage(d: Decimal) -> bool {
+    to_mantissa(d).is_some()
+}
+
+/// True for a size or volume: not negative and storable ([`fits_storage`], so below 10^12).
 pub fn is_valid_size(s: Decimal) -> bool {
-    s >= Decimal::ZERO
+    s >= Decimal::ZERO && fits_storage(s)
 }
 
 #[cfg(test)]
@@ -71,5 +78,18 @@ mod tests {
         assert!(!is_valid_price(Decimal::from_str("-0.01").unwrap()));
         assert!(is_valid_size(Decimal::ZERO));
         assert!(!is_valid_size(Decimal::from_str("-1").unwrap()));
+    }
+
+    #[test]
+    fn given_a_size_of_10_to_the_12_or_more_when_checked_then_it_is_not_valid() {
+        assert!(is_valid_size(
+            Decimal::from_str("999999999999.999999").unwrap()
+        ));
+        assert!(!is_valid_size(Decimal::from_str("1000000000000").unwrap()));
+        assert!(!is_valid_size(
+            Decimal::from_str("79000000000000000000000000000").unwrap()
+        ));
+        assert!(fits_storage(Decimal::from_str("-999999999999").unwrap()));
+        assert!(!fits_storage(Decimal::from_str("-1000000000000").unwrap()));
     }
 }

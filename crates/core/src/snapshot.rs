@@ -141,7 +141,7 @@ impl Snapshot {
             best_bid,
             best_ask,
             spread,
-            last_trade_price: q.last_trade_price.or(book.and_then(|b| b.last_trade_price)),
+            last_trade_price: book.and_then(|b| b.last_trade_price).or(q.last_trade_price),
             mid_price: None,
             price_change_1h: q.price_change_1h,
             price_change_1d: q.price_change_1d,
@@ -171,7 +171,7 @@ impl Snapshot {
             day_of_week: Some(snapshot_ts.weekday().number_from_monday() as u8),
             hour_of_day: Some(snapshot_ts.hour() as u8),
             category: q.category.clone().or_else(|| market.category.clone()),
-            neg_risk: q.neg_risk.or(Some(market.neg_risk)),
+            neg_risk: q.neg_risk,
             competitive: q.competitive,
             ..Snapshot::default()
         };

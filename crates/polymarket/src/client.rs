@@ -204,7 +204,7 @@ pub struct FetchStats {
     /// Bodies cut short.
     pub truncated: u64,
     pub timeouts: u64,
-    /// Records skipped (markets, books, levels, trades, values).
+    /// Records skipped (markets, books, levels, book values, trades), each also logged once.
     pub rejected: u64,
 }
 
@@ -368,18 +368,25 @@ impl PolymarketClient {
         params.push(("limit".into(), limit.to_string()));
         params.extend(q.extra.iter().cloned());
         let mut listing = Listing::default();
-        self.keyset_pages(params, &mut listing).await?;
+        self.keyset_pages(params, None, &mut listing).await?;
         Ok(listing)
     }
 
-    /// Reads every page of a keyset listing into `out` (items, rejected, pages), also when a
-    /// later page fails.
+    /// Reads the pages of a keyset listing into `out` (items, rejected, pages), also when a
+    /// later page fails. Without `wanted`, every page is read. With `wanted` (the condition ids
+    /// the request asked for), the cursor is no longer followed once each of them has come
+    /// back, as a market or as a rejected one: Gamma may hand out a `next_cursor` on a full
+    /// page whose next page is empty, and following it would cost a request per chunk.
     async fn keyset_pages(
         &self,
         params: Vec<(String, String)>,
+        wanted: Option<&[String]>,
         out: &mut Listing<GammaMarket>,
     ) -> Result<(), FetchError> {
         let mut seen: HashSet<String> = HashSet::new();
+        // Condition ids are hex: compare them without regard to case.
+        let mut missing: Option<HashSet<String>> =
+            wanted.map(|ids| ids.iter().map(|id| id.to_ascii_lowercase()).collect());
         let mut cursor: Option<String> = None;
         loop {
             let mut url = self.url(&self.inner.cfg.endpoints.gamma, "/markets/keyset")?;
@@ -399,9 +406,22 @@ impl PolymarketClient {
                 })
                 .await?;
             out.pages += 1;
-            self.note_rejected(&page.rejected);
+            self.note_rejected(&req.short_url(), &page.rejected);
+            if let Some(missing) = missing.as_mut() {
+                let returned = page
+                    .markets
+                    .iter()
+                    .filter_map(GammaMarket::condition_id)
+                    .chain(page.rejected.iter().filter_map(|r| r.key.as_deref()));
+                for id in returned {
+                    missing.remove(&id.to_ascii_lowercase());
+                }
+            }
             out.items.extend(page.markets);
             out.rejected.extend(page.rejected);
+            if missing.as_ref().is_some_and(HashSet::is_empty) {
+                return Ok(());
+            }
             match page.next_cursor {
                 None => return Ok(()),
                 Some(c) => {
@@ -418,6 +438,10 @@ impl PolymarketClient {
     /// at most 100 ids per request and every URL under 8,192 bytes, up to `max_in_flight`
     /// requests at once. Duplicate and empty ids are dropped. A chunk that fails after the
     /// retries is listed in `failures` with its ids; the others still return their markets.
+    ///
+    /// A chunk's `next_cursor` is followed only while some of its ids have not come back (as
+    /// a market or a rejected one): once all have, the chunk is done, so N ids cost ⌈N/100⌉
+    /// requests even when Gamma offers a cursor on a full page.
     ///
     /// Gamma applies `closed=false` when `closed` is not sent (trap 15): a market missing from
     /// the result may have closed. Use [`PolymarketClient::markets_by_condition_ids_filtered`]
@@ -475,7 +499,7 @@ impl PolymarketClient {
                 );
                 async move {
                     let mut listing = Listing::default();
-                    let res = self.keyset_pages(params, &mut listing).await;
+                    let res = self.keyset_pages(params, Some(&chunk), &mut listing).await;
                     (chunk, listing, res)
                 }
             })
@@ -497,7 +521,7 @@ impl PolymarketClient {
     }
 
     /// `POST {clob}/books` with body `[{"token_id":".."},…]` in batches of `books_batch`,
-    /// `max_in_flight` at once. Levels with a price outside [0, 1] or a negative size are
+    /// `max_in_flight` at once. Bad levels and bad scalar values (see [`crate::clob`]) are
     /// dropped and listed in `rejected` (the rest of the book is kept); levels keep their
     /// served order (best LAST). Duplicate and empty ids are dropped.
     pub async fn books(&self, token_ids: &[String]) -> Batched<Book> {
@@ -519,6 +543,7 @@ impl PolymarketClient {
             .map(|chunk| {
                 let url = url.clone();
                 async move {
+                    let short_url = short(url.as_str());
                     let body: Vec<serde_json::Value> = chunk
                         .iter()
                         .map(|id| serde_json::json!({ "token_id": id }))
@@ -532,17 +557,17 @@ impl PolymarketClient {
                             decode_books(body).map_err(|e| FetchError::from_json(url, &e))
                         })
                         .await;
-                    (chunk, res)
+                    (chunk, short_url, res)
                 }
             })
             .buffered(self.inner.cfg.max_in_flight.max(1))
             .collect()
             .await;
-        for (chunk, res) in results {
+        for (chunk, short_url, res) in results {
             out.requests += 1;
             match res {
                 Ok(decoded) => {
-                    self.note_rejected(&decoded.rejected);
+                    self.note_rejected(&short_url, &decoded.rejected);
                     out.items.extend(decoded.books);
                     out.rejected.extend(decoded.rejected);
                 }
@@ -567,7 +592,7 @@ impl PolymarketClient {
                 })
             })
             .await?;
-        self.note_rejected(&rejected);
+        self.note_rejected(&req.short_url(), &rejected);
         Ok((book, rejected))
     }
 
@@ -580,7 +605,7 @@ impl PolymarketClient {
         condition_ids: &[String],
         limit: u32,
     ) -> Result<Listing<Trade>, FetchError> {
-        let rows = self.trade_rows(condition_ids, limit).await?;
+        let (rows, url) = self.trade_rows_from(condition_ids, limit).await?;
         let mut out = Listing {
             items: Vec::with_capacity(rows.items.len()),
             pages: rows.pages,
@@ -597,7 +622,8 @@ impl PolymarketClient {
                 )),
             }
         }
-        self.note_rejected(&newly);
+        // The undecodable rows were logged by `trade_rows_from`; only the new ones here.
+        self.note_rejected(&url, &newly);
         out.rejected.extend(newly);
         Ok(out)
     }
@@ -609,9 +635,18 @@ impl PolymarketClient {
         condition_ids: &[String],
         limit: u32,
     ) -> Result<Listing<DataTrade>, FetchError> {
+        Ok(self.trade_rows_from(condition_ids, limit).await?.0)
+    }
+
+    /// The rows of [`PolymarketClient::trade_rows`] and the (shortened) URL they came from.
+    async fn trade_rows_from(
+        &self,
+        condition_ids: &[String],
+        limit: u32,
+    ) -> Result<(Listing<DataTrade>, String), FetchError> {
         let ids = unique(condition_ids);
         if ids.is_empty() {
-            return Ok(Listing::default());
+            return Ok((Listing::default(), String::new()));
         }
         let mut url = self.url(&self.inner.cfg.endpoints.data, "/trades")?;
         url.query_pairs_mut()
@@ -625,12 +660,16 @@ impl PolymarketClient {
                 decode_trades(body).map_err(|e| FetchError::from_json(url, &e))
             })
             .await?;
-        self.note_rejected(&decoded.rejected);
-        Ok(Listing {
-            items: decoded.trades,
-            pages: 1,
-            rejected: decoded.rejected,
-        })
+        let url = req.short_url();
+        self.note_rejected(&url, &decoded.rejected);
+        Ok((
+            Listing {
+                items: decoded.trades,
+                pages: 1,
+                rejected: decoded.rejected,
+            },
+            url,
+        ))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -651,13 +690,22 @@ impl PolymarketClient {
         }
     }
 
-    fn note_rejected(&self, rejected: &[Rejected]) {
+    /// Logs (warn, once per record, with the URL it came from) and counts what a response
+    /// had to drop. The one place rejections are logged: each is passed here exactly once,
+    /// right after it is produced, and callers of the client only count them.
+    fn note_rejected(&self, url: &str, rejected: &[Rejected]) {
         if rejected.is_empty() {
             return;
         }
         bump(&self.inner.stats.rejected, rejected.len() as u64);
         for r in rejected {
-            tracing::warn!(what = r.what, key = ?r.key, reason = %r.reason, "rejected input");
+            tracing::warn!(
+                url = %url,
+                what = r.what,
+                key = r.key.as_deref().unwrap_or(""),
+                reason = %r.reason,
+                "rejected input"
+            );
         }
     }
 

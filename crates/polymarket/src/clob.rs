@@ -4,18 +4,25 @@
 //! Books keep their levels in the order served (bids ascending and asks descending: best LAST);
 //! nothing here reorders them, and nothing downstream relies on the order either
 //! ([`polytape_core::BookFeatures`] computes best prices itself). A level with a price outside
-//! [0, 1], a negative size or an unparseable number is dropped and reported; the rest of the
-//! book is kept.
+//! [0, 1], a negative size, a size too large for DECIMAL(18,6) (≥ 10^12), or a price or size
+//! that is not a number (a bool, an object, garbage text) is dropped and reported
+//! (`"book level"`); so is a tick size outside (0, 1], a negative minimum order size or a last
+//! trade price outside [0, 1] (`"book value"`, the value becomes `None`). The rest of the book
+//! is kept.
 
-use crate::decode::{self as d, decode_record, parse_decimal, str_field, Text};
+use crate::decode::{self as d, decode_record, size_problem, str_field, Loose};
 use crate::error::Rejected;
 use crate::Ts;
+use polytape_core::money::is_valid_price;
 use polytape_core::{Book, Level};
 use rust_decimal::Decimal;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
+use std::fmt;
 
-/// A book as the CLOB serves it; numbers are strings on the wire.
+/// A book as the CLOB serves it; numbers are strings on the wire. Levels and the scalar
+/// values are [`Loose`] so a bad one is dropped on its own, not with the book.
 #[derive(Debug, Deserialize)]
 struct RawBook {
     #[serde(default, deserialize_with = "d::string_opt")]
@@ -30,28 +37,105 @@ struct RawBook {
     bids: Option<Vec<RawLevel>>,
     #[serde(default)]
     asks: Option<Vec<RawLevel>>,
-    #[serde(default, deserialize_with = "d::decimal_opt")]
-    min_order_size: Option<Decimal>,
-    #[serde(default, deserialize_with = "d::decimal_opt")]
-    tick_size: Option<Decimal>,
+    #[serde(default)]
+    min_order_size: Option<Loose>,
+    #[serde(default)]
+    tick_size: Option<Loose>,
     #[serde(default, deserialize_with = "d::bool_opt")]
     neg_risk: Option<bool>,
     /// May be `""` (no trade yet): `None`.
-    #[serde(default, deserialize_with = "d::decimal_opt")]
-    last_trade_price: Option<Decimal>,
+    #[serde(default)]
+    last_trade_price: Option<Loose>,
 }
 
-/// A level before validation: kept as text so one bad number drops one level, not the book.
-#[derive(Debug, Deserialize)]
+/// A level before validation: kept as [`Loose`] text so one bad number (or a level that is
+/// not even an object) drops one level, not the book.
+#[derive(Debug, Default)]
 pub(crate) struct RawLevel {
-    #[serde(default)]
-    price: Option<Text>,
-    #[serde(default)]
-    size: Option<Text>,
+    price: Option<Loose>,
+    size: Option<Loose>,
+    /// Set when the level was not a JSON object: what it was instead.
+    not_object: Option<&'static str>,
 }
 
-/// Validates raw levels: usable ones are returned in served order, the others become
-/// `Rejected("book level")` keyed by `token_id`.
+impl RawLevel {
+    fn wrong(what: &'static str) -> RawLevel {
+        RawLevel {
+            not_object: Some(what),
+            ..RawLevel::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum LevelField {
+    Price,
+    Size,
+    #[serde(other)]
+    Other,
+}
+
+struct RawLevelVisitor;
+
+impl<'de> Visitor<'de> for RawLevelVisitor {
+    type Value = RawLevel;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a book level")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawLevel, A::Error> {
+        let mut out = RawLevel::default();
+        while let Some(k) = map.next_key::<LevelField>()? {
+            match k {
+                LevelField::Price => out.price = map.next_value()?,
+                LevelField::Size => out.size = map.next_value()?,
+                LevelField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawLevel, E> {
+        Ok(RawLevel::wrong("a bool"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawLevel, E> {
+        Ok(RawLevel::wrong("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawLevel, E> {
+        Ok(RawLevel::wrong("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawLevel, E> {
+        Ok(RawLevel::wrong("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<RawLevel, E> {
+        Ok(RawLevel::wrong("a string"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<RawLevel, E> {
+        Ok(RawLevel::wrong("null"))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<RawLevel, E> {
+        Ok(RawLevel::wrong("null"))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawLevel, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawLevel, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RawLevel::wrong("an array"))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawLevelVisitor)
+    }
+}
+
+/// Validates raw levels: usable ones are returned in served order, the others (price outside
+/// [0, 1], negative or unstorable size, a number that is not one, a level that is not an
+/// object) become `Rejected("book level")` keyed by `token_id`.
 pub(crate) fn levels(
     raw: Option<Vec<RawLevel>>,
     side: &str,
@@ -61,22 +145,7 @@ pub(crate) fn levels(
     let raw = raw.unwrap_or_default();
     let mut out = Vec::with_capacity(raw.len());
     for (i, l) in raw.into_iter().enumerate() {
-        let parsed = (|| -> Result<Level, String> {
-            let price = l.price.ok_or("no price")?;
-            let size = l.size.ok_or("no size")?;
-            let level = Level {
-                price: parse_decimal(&price.0).map_err(|e| format!("price: {e}"))?,
-                size: parse_decimal(&size.0).map_err(|e| format!("size: {e}"))?,
-            };
-            match level.invalid_reason() {
-                Some(why) => Err(format!(
-                    "{why} (price {}, size {})",
-                    level.price, level.size
-                )),
-                None => Ok(level),
-            }
-        })();
-        match parsed {
+        match level(l) {
             Ok(level) => out.push(level),
             Err(why) => rejected.push(Rejected::new(
                 "book level",
@@ -88,8 +157,91 @@ pub(crate) fn levels(
     out
 }
 
+fn level(l: RawLevel) -> Result<Level, String> {
+    if let Some(what) = l.not_object {
+        return Err(format!("level is {what}, not an object"));
+    }
+    let price = l
+        .price
+        .as_ref()
+        .map(Loose::decimal)
+        .transpose()
+        .map_err(|e| format!("price: {e}"))?
+        .flatten()
+        .ok_or("no price")?;
+    let size = l
+        .size
+        .as_ref()
+        .map(Loose::decimal)
+        .transpose()
+        .map_err(|e| format!("size: {e}"))?
+        .flatten()
+        .ok_or("no size")?;
+    let why = if !is_valid_price(price) {
+        Some("price outside [0,1]")
+    } else {
+        size_problem(size)
+    };
+    match why {
+        Some(why) => Err(format!("{why} (price {price}, size {size})")),
+        None => Ok(Level { price, size }),
+    }
+}
+
+/// A book's scalar values as served, before their range checks.
+pub(crate) struct RawBookValues {
+    pub tick_size: Option<Loose>,
+    pub min_order_size: Option<Loose>,
+    pub last_trade_price: Option<Loose>,
+}
+
+/// A book's checked scalar values.
+pub(crate) struct BookValues {
+    pub tick_size: Option<Decimal>,
+    pub min_order_size: Option<Decimal>,
+    pub last_trade_price: Option<Decimal>,
+}
+
+/// Range-checks a book's scalar values: a tick size outside (0, 1], a negative or unstorable
+/// minimum order size, a last trade price outside [0, 1], or a value that is not a number
+/// becomes `None` and a `Rejected("book value")` keyed by `token_id` naming the field.
+pub(crate) fn book_values(
+    raw: RawBookValues,
+    token_id: &str,
+    rejected: &mut Vec<Rejected>,
+) -> BookValues {
+    let mut check = |field: &str, v: Option<Loose>, rule: fn(Decimal) -> Option<&'static str>| {
+        let problem = match v.as_ref().map(Loose::decimal).transpose() {
+            Ok(v) => match v.flatten() {
+                None => return None,
+                Some(v) => match rule(v) {
+                    None => return Some(v),
+                    Some(why) => format!("{field} {v} {why}"),
+                },
+            },
+            Err(e) => format!("{field}: {e}"),
+        };
+        rejected.push(Rejected::new(
+            "book value",
+            Some(token_id.to_owned()),
+            problem,
+        ));
+        None
+    };
+    BookValues {
+        tick_size: check("tick_size", raw.tick_size, |v| {
+            (v <= Decimal::ZERO || v > Decimal::ONE).then_some("outside (0,1]")
+        }),
+        min_order_size: check("min_order_size", raw.min_order_size, size_problem),
+        last_trade_price: check("last_trade_price", raw.last_trade_price, |v| {
+            (!is_valid_price(v)).then_some("outside [0,1]")
+        }),
+    }
+}
+
 /// Decodes one book object. `Err` (a `Rejected("book")`) when the object has no usable token
-/// id or is malformed; otherwise the book and the rejected levels.
+/// id or is malformed (e.g. `bids` is not an array); otherwise the book and what was dropped
+/// from it: levels (`"book level"`) and scalar values (`"book value"`).
 pub fn decode_book(v: &Value) -> Result<(Book, Vec<Rejected>), Rejected> {
     let key = str_field(v, "asset_id").map(str::to_owned);
     let raw: RawBook =
@@ -101,15 +253,24 @@ pub fn decode_book(v: &Value) -> Result<(Book, Vec<Rejected>), Rejected> {
     let mut rejected = Vec::new();
     let bids = levels(raw.bids, "bids", &token_id, &mut rejected);
     let asks = levels(raw.asks, "asks", &token_id, &mut rejected);
+    let values = book_values(
+        RawBookValues {
+            tick_size: raw.tick_size,
+            min_order_size: raw.min_order_size,
+            last_trade_price: raw.last_trade_price,
+        },
+        &token_id,
+        &mut rejected,
+    );
     let book = Book {
         condition_id: raw.market.filter(|s| !s.is_empty()),
         bids,
         asks,
         timestamp: raw.timestamp,
         hash: raw.hash.filter(|s| !s.is_empty()),
-        tick_size: raw.tick_size,
-        min_order_size: raw.min_order_size,
-        last_trade_price: raw.last_trade_price,
+        tick_size: values.tick_size,
+        min_order_size: values.min_order_size,
+        last_trade_price: values.last_trade_price,
         neg_risk: raw.neg_risk,
         token_id,
     };
@@ -310,6 +471,124 @@ mod tests {
         assert!(rejected
             .iter()
             .all(|r| r.what == "book level" && r.key.as_deref() == Some("123")));
+    }
+
+    #[test]
+    fn given_out_of_range_book_values_when_decoding_then_each_is_none_and_rejected() {
+        let v = json!({
+            "asset_id": "123", "bids": [{"price": "0.1", "size": "10"}], "asks": [],
+            "last_trade_price": "1.5", "tick_size": "0", "min_order_size": "-5"
+        });
+        let (book, rejected) = decode_book(&v).unwrap();
+        assert_eq!(book.last_trade_price, None);
+        assert_eq!(book.tick_size, None);
+        assert_eq!(book.min_order_size, None);
+        assert_eq!(book.bids.len(), 1, "the rest of the book is kept");
+        let fields: Vec<&str> = rejected
+            .iter()
+            .map(|r| r.reason.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(fields, ["tick_size", "min_order_size", "last_trade_price"]);
+        assert!(rejected
+            .iter()
+            .all(|r| r.what == "book value" && r.key.as_deref() == Some("123")));
+
+        for (tick, ok) in [
+            ("1.01", false),
+            ("-0.01", false),
+            ("1", true),
+            ("0.001", true),
+        ] {
+            let (book, rejected) =
+                decode_book(&json!({"asset_id": "1", "tick_size": tick})).unwrap();
+            assert_eq!(book.tick_size.is_some(), ok, "tick_size {tick}");
+            assert_eq!(rejected.len(), usize::from(!ok), "tick_size {tick}");
+        }
+        let (book, rejected) = decode_book(&json!({
+            "asset_id": "1", "last_trade_price": "0.42", "min_order_size": 5, "tick_size": 0.01
+        }))
+        .unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert_eq!(
+            (book.last_trade_price, book.min_order_size, book.tick_size),
+            (Some(dec("0.42")), Some(dec("5")), Some(dec("0.01")))
+        );
+    }
+
+    #[test]
+    fn given_book_values_of_the_wrong_type_when_decoding_then_only_those_values_are_dropped() {
+        let v = json!({
+            "asset_id": "123", "bids": [{"price": "0.1", "size": "10"}],
+            "last_trade_price": true, "tick_size": {"v": 1}, "min_order_size": "lots"
+        });
+        let (book, rejected) = decode_book(&v).unwrap();
+        assert_eq!(book.bids.len(), 1);
+        assert_eq!(
+            (book.last_trade_price, book.tick_size, book.min_order_size),
+            (None, None, None)
+        );
+        assert_eq!(rejected.len(), 3, "{rejected:?}");
+        assert!(rejected.iter().all(|r| r.what == "book value"));
+    }
+
+    #[test]
+    fn given_levels_with_bool_object_or_garbage_numbers_when_decoding_then_only_they_drop() {
+        let v = json!({
+            "asset_id": "123",
+            "bids": [{"price": true, "size": "1"}, {"price": "0.5", "size": {"x": 1}},
+                     {"price": "0.4", "size": "1"}, "oops", {"price": "zz", "size": "1"},
+                     {"price": "0.3", "size": [1]}, null],
+            "asks": [{"price": [0.6], "size": "1"}, {"price": "0.6", "size": "2", "extra": {}}]
+        });
+        let (book, rejected) = decode_book(&v).unwrap();
+        assert_eq!(
+            book.bids,
+            [Level {
+                price: dec("0.4"),
+                size: dec("1")
+            }]
+        );
+        assert_eq!(
+            book.asks,
+            [Level {
+                price: dec("0.6"),
+                size: dec("2")
+            }]
+        );
+        let places: Vec<&str> = rejected
+            .iter()
+            .map(|r| r.reason.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            places,
+            ["bids[0]", "bids[1]", "bids[3]", "bids[4]", "bids[5]", "bids[6]", "asks[0]"]
+        );
+        assert!(rejected.iter().all(|r| r.what == "book level"));
+    }
+
+    #[test]
+    fn given_sizes_that_do_not_fit_decimal_18_6_when_decoding_then_those_levels_drop() {
+        let v = json!({
+            "asset_id": "123",
+            "bids": [{"price": "0.5", "size": "79000000000000000000000000000"},
+                     {"price": "0.4", "size": "1000000000000"},
+                     {"price": "0.3", "size": "999999999999.5"}],
+            "asks": [{"price": "0.6", "size": "79000000000000000000000000000"}]
+        });
+        let (book, rejected) = decode_book(&v).unwrap();
+        assert_eq!(
+            book.bids,
+            [Level {
+                price: dec("0.3"),
+                size: dec("999999999999.5")
+            }]
+        );
+        assert!(book.asks.is_empty());
+        assert_eq!(rejected.len(), 3);
+        assert!(
+            rejected.iter().all(|r| r.reason.contains("too large")),
+            "{rejected:?}"
+        );
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! (trap 6). Rows are newest first, have no trade id (one transaction can settle several fills
 //! sharing `transactionHash`), and by default contain only taker-side rows (`takerOnly=true`).
 
-use crate::decode::{self as d, decode_record, str_field};
+use crate::decode::{self as d, decode_record, size_problem, str_field};
 use crate::error::Rejected;
 use crate::Ts;
-use polytape_core::money::{is_valid_price, is_valid_size};
+use polytape_core::money::is_valid_price;
 use polytape_core::{Side, Trade};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -66,7 +66,7 @@ const LATEST_TRADE_SECS: i64 = 4_102_444_800;
 
 impl DataTrade {
     /// The trade as polytape records it. Needs asset, side, price in [0, 1], a non-negative
-    /// size and a plausible timestamp.
+    /// size that fits DECIMAL(18,6) (below 10^12) and a plausible timestamp.
     pub fn to_trade(&self) -> Result<Trade, String> {
         let token_id = self
             .asset
@@ -80,8 +80,8 @@ impl DataTrade {
             return Err(format!("price {price} outside [0,1]"));
         }
         let size = self.size.ok_or("no size")?;
-        if !is_valid_size(size) {
-            return Err(format!("negative size {size}"));
+        if let Some(why) = size_problem(size) {
+            return Err(format!("{why} {size}"));
         }
         let ts = self.timestamp.ok_or("no timestamp")?;
         let secs = ts.timestamp();
@@ -151,5 +151,12 @@ mod tests {
             json!({"asset": "1", "side": "HOLD", "price": 0.5, "size": 1, "timestamp": 1729000120}),
         );
         assert!(side.to_trade().unwrap_err().contains("unknown side"));
+        let huge = row(
+            json!({"asset": "1", "side": "BUY", "price": 0.5, "size": 1e12, "timestamp": 1729000120}),
+        );
+        assert!(
+            huge.to_trade().unwrap_err().contains("too large"),
+            "a size DECIMAL(18,6) cannot hold is refused"
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::Ts;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -107,6 +107,93 @@ impl<'de> Deserialize<'de> for Text {
             Some(t) => Ok(Text(t.into_owned())),
             None => Err(de::Error::custom("expected a string or number")),
         }
+    }
+}
+
+/// A value that never fails its parent record: a string or number kept as text, or what it
+/// was instead (a bool, an object, an array). A book level's `price` of `true` then drops that
+/// level, and a book's `tick_size` of `{}` drops that value, instead of failing the whole book.
+/// As an `Option<Loose>` field, `null` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loose {
+    Text(String),
+    /// Not a string or number: `"a bool"`, `"an object"`, `"an array"`, `"null"`.
+    Wrong(&'static str),
+}
+
+impl Loose {
+    /// The decimal it holds ([`parse_decimal`]); `Ok(None)` for `""` or blank text (absent, as
+    /// [`decimal_opt`] treats it), `Err` with a short reason for a wrong type or garbage.
+    pub fn decimal(&self) -> Result<Option<Decimal>, String> {
+        match self {
+            Loose::Text(t) if t.trim().is_empty() => Ok(None),
+            Loose::Text(t) => parse_decimal(t).map(Some),
+            Loose::Wrong(what) => Err(format!("expected a string or number, got {what}")),
+        }
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose, E> {
+        Ok(Loose::Wrong("a bool"))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
+        Ok(Loose::Text(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
+        Ok(Loose::Text(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose, E> {
+        // Same text as `Scalar::to_text`: shortest round-trip digits, no exponent.
+        Ok(Loose::Text(format!("{v}")))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+        Ok(Loose::Text(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
+        Ok(Loose::Text(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Wrong("null"))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Wrong("null"))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Wrong("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Wrong("an object"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor)
+    }
+}
+
+/// Why a size or volume cannot be kept: negative, or too large for DECIMAL(18,6) (sums of
+/// such values would overflow `Decimal` downstream). `None` when it can be kept.
+pub fn size_problem(size: Decimal) -> Option<&'static str> {
+    if polytape_core::money::is_valid_size(size) {
+        None
+    } else if size < Decimal::ZERO {
+        Some("negative size")
+    } else {
+        Some("size too large to store (>= 1e12)")
     }
 }
 

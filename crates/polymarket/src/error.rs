@@ -94,10 +94,19 @@ impl FetchError {
 }
 
 /// One input record that was skipped (and counted) while the rest of its batch was kept.
+///
+/// Logging happens once, at the source. Every `Rejected` returned by a
+/// [`PolymarketClient`](crate::PolymarketClient) method (markets, books, book levels, book
+/// values, trades) has **already been logged by the client** (a `warn` with the URL, `what`,
+/// `key` and `reason`) and counted in [`FetchStats::rejected`](crate::FetchStats): callers
+/// count them, they do not log again. Called directly, the pure decoders log nothing: the
+/// `decode_*` functions, [`GammaMarket::quote`](crate::GammaMarket::quote) (`"gamma value"`,
+/// called by the collector, which logs those) and the WebSocket decoders (`"ws event"`, and
+/// the levels and values dropped from a WebSocket `book`) leave logging to their caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    /// What was rejected: "gamma market", "book", "book level", "gamma value", "trade",
-    /// "clob market", "ws event".
+    /// What was rejected: "gamma market", "book", "book level", "book value", "gamma value",
+    /// "trade", "clob market", "ws event".
     pub what: &'static str,
     /// The record's key when known (condition id, token id, field name…).
     pub key: Option<String>,

@@ -284,8 +284,12 @@ impl GammaMarket {
     }
 
     /// The values Gamma reports for this market at one tick. Prices outside [0, 1], price
-    /// changes outside [-1, 1] and negative volumes or liquidity become `None`, each with a
-    /// `Rejected("gamma value")` naming the field. A missing value is `None`, never a default.
+    /// changes outside [-1, 1] and negative (or ≥ 10^12, unstorable) volumes or liquidity
+    /// become `None`, each with a `Rejected("gamma value")` naming the field. A missing value
+    /// is `None`, never a default (`neg_risk` too: `None` when `negRisk` was not sent).
+    ///
+    /// The client never calls this, so these rejections are NOT logged by this crate: the
+    /// caller (the collector) logs and counts them.
     pub fn quote(&self) -> (MarketQuote, Vec<Rejected>) {
         let mut rejected = Vec::new();
         let key = self.condition_id().map(str::to_owned);
@@ -373,7 +377,7 @@ impl Rule {
         match self {
             Rule::Price => "outside [0,1]",
             Rule::Change => "outside [-1,1]",
-            Rule::NonNegative => "is negative",
+            Rule::NonNegative => "is negative or too large to store (>= 1e12)",
         }
     }
 }
@@ -677,5 +681,44 @@ mod tests {
             json!({"conditionId": "0xabc", "outcomes": ["Yes","No"], "clobTokenIds": [T1, T2]}),
         );
         assert_eq!(no_end.to_market(now).unwrap_err(), "no endDate");
+    }
+
+    #[test]
+    fn given_no_neg_risk_sent_when_quoted_then_none_while_the_market_record_says_false() {
+        let base = json!({
+            "conditionId": "0xabc", "outcomes": ["Yes", "No"], "clobTokenIds": [T1, T2],
+            "endDate": "2026-03-12T09:25:00Z",
+        });
+        let now: Ts = "2026-03-01T00:00:00Z".parse().unwrap();
+        let absent = market(base.clone());
+        assert_eq!(
+            absent.quote().0.neg_risk,
+            None,
+            "absent is unknown, not false"
+        );
+        assert!(!absent.to_market(now).unwrap().neg_risk);
+        for (sent, want) in [(json!(false), Some(false)), (json!("true"), Some(true))] {
+            let mut v = base.clone();
+            v["negRisk"] = sent;
+            assert_eq!(market(v).quote().0.neg_risk, want);
+        }
+    }
+
+    #[test]
+    fn given_an_undecodable_market_with_a_condition_id_when_decoded_then_rejected_under_it() {
+        let (markets, rejected) = decode_markets(&[
+            json!({"id": "11", "conditionId": "0xfeed", "endDate": {"oops": 1}}),
+            json!({"id": "12", "conditionId": "", "endDate": {"oops": 1}}),
+            json!({"id": "13", "conditionId": 42, "endDate": {"oops": 1}}),
+            json!({"endDate": {"oops": 1}}),
+        ]);
+        assert!(markets.is_empty());
+        let keys: Vec<Option<&str>> = rejected.iter().map(|r| r.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            [Some("0xfeed"), Some("12"), Some("13"), None],
+            "the conditionId when it is a non-empty string, else the id"
+        );
+        assert!(rejected.iter().all(|r| r.what == "gamma market"));
     }
 }

@@ -13,12 +13,12 @@
 //! absolute size (`"0"` removes it), not a delta (trap 10), and one `price_change` can carry
 //! both tokens of a market (trap 11). Book levels keep their served order (best LAST).
 
-use crate::clob::{levels, RawLevel};
+use crate::clob::{book_values, levels, RawBookValues, RawLevel};
 use crate::data::parse_side;
-use crate::decode::{self as d, parse_decimal, Text};
+use crate::decode::{self as d, parse_decimal, size_problem, Loose, Text};
 use crate::error::{FetchError, Rejected};
 use crate::Ts;
-use polytape_core::money::{is_valid_price, is_valid_size};
+use polytape_core::money::is_valid_price;
 use polytape_core::{Book, Side, Trade};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
@@ -78,7 +78,8 @@ pub enum WsEvent {
     Invalid { event_type: String, reason: String },
 }
 
-/// A `book` event with the levels that were dropped (price outside [0, 1], negative size).
+/// A `book` event with what was dropped from it: levels (`"book level"`: price outside
+/// [0, 1], negative or unstorable size, not a number) and scalar values (`"book value"`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookEvent {
     pub book: Book,
@@ -314,14 +315,14 @@ struct RawBookEvent {
     timestamp: Option<Ts>,
     #[serde(default, deserialize_with = "d::string_opt")]
     hash: Option<String>,
-    #[serde(default, deserialize_with = "d::decimal_opt")]
-    tick_size: Option<Decimal>,
-    #[serde(default, deserialize_with = "d::decimal_opt")]
-    min_order_size: Option<Decimal>,
+    #[serde(default)]
+    tick_size: Option<Loose>,
+    #[serde(default)]
+    min_order_size: Option<Loose>,
     #[serde(default, deserialize_with = "d::bool_opt")]
     neg_risk: Option<bool>,
-    #[serde(default, deserialize_with = "d::decimal_opt")]
-    last_trade_price: Option<Decimal>,
+    #[serde(default)]
+    last_trade_price: Option<Loose>,
 }
 
 fn decode_book(text: &str) -> Result<BookEvent, String> {
@@ -330,6 +331,15 @@ fn decode_book(text: &str) -> Result<BookEvent, String> {
     let mut rejected = Vec::new();
     let bids = levels(raw.bids, "bids", &token_id, &mut rejected);
     let asks = levels(raw.asks, "asks", &token_id, &mut rejected);
+    let values = book_values(
+        RawBookValues {
+            tick_size: raw.tick_size,
+            min_order_size: raw.min_order_size,
+            last_trade_price: raw.last_trade_price,
+        },
+        &token_id,
+        &mut rejected,
+    );
     Ok(BookEvent {
         book: Book {
             condition_id: non_empty(raw.market),
@@ -337,9 +347,9 @@ fn decode_book(text: &str) -> Result<BookEvent, String> {
             asks,
             timestamp: raw.timestamp,
             hash: non_empty(raw.hash),
-            tick_size: raw.tick_size,
-            min_order_size: raw.min_order_size,
-            last_trade_price: raw.last_trade_price,
+            tick_size: values.tick_size,
+            min_order_size: values.min_order_size,
+            last_trade_price: values.last_trade_price,
             neg_risk: raw.neg_risk,
             token_id,
         },
@@ -435,8 +445,8 @@ fn level_change(
     if !is_valid_price(price) {
         return Err(format!("price {price} outside [0,1]"));
     }
-    if !is_valid_size(size) {
-        return Err(format!("negative size {size}"));
+    if let Some(why) = size_problem(size) {
+        return Err(format!("{why} {size}"));
     }
     Ok(LevelChange {
         asset_id,
@@ -476,8 +486,8 @@ fn decode_last_trade(text: &str) -> Result<LastTradePrice, String> {
     if !is_valid_price(price) {
         return Err(format!("price {price} outside [0,1]"));
     }
-    if let Some(size) = raw.size.filter(|s| !is_valid_size(*s)) {
-        return Err(format!("negative size {size}"));
+    if let Some((why, size)) = raw.size.and_then(|s| size_problem(s).map(|why| (why, s))) {
+        return Err(format!("{why} {size}"));
     }
     let side = match raw.side.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -644,5 +654,40 @@ mod tests {
         assert_eq!(pc.changes[0].size, Decimal::ZERO, "0 removes the level");
         assert_eq!(pc.rejected.len(), 1);
         assert_eq!(pc.rejected[0].key.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn given_a_book_event_with_a_bool_price_and_a_zero_tick_when_decoded_then_only_they_drop() {
+        let frame = r#"{"event_type":"book","asset_id":"7","market":"0x1",
+            "bids":[{"price":true,"size":"1"},{"price":"0.4","size":"3"}],
+            "asks":[{"price":"0.6","size":"79000000000000000000000000000"}],
+            "tick_size":"0","last_trade_price":"0.5"}"#;
+        let WsEvent::Book(b) = &parse_frame(frame).unwrap()[0] else {
+            panic!("{:?}", parse_frame(frame))
+        };
+        assert_eq!(b.book.bids.len(), 1);
+        assert!(b.book.asks.is_empty());
+        assert_eq!(b.book.tick_size, None);
+        assert_eq!(b.book.last_trade_price, Some(dec("0.5")));
+        let whats: Vec<&str> = b.rejected.iter().map(|r| r.what).collect();
+        assert_eq!(whats, ["book level", "book level", "book value"]);
+    }
+
+    #[test]
+    fn given_a_size_of_1e12_or_more_when_decoding_changes_and_trades_then_they_are_rejected() {
+        let frame = r#"{"event_type":"price_change","market":"0x1",
+            "price_changes":[{"asset_id":"1","price":"0.6","side":"BUY","size":"1000000000000"}]}"#;
+        let WsEvent::PriceChange(pc) = &parse_frame(frame).unwrap()[0] else {
+            panic!()
+        };
+        assert!(pc.changes.is_empty());
+        assert!(pc.rejected[0].reason.contains("too large"), "{pc:?}");
+        let frame = r#"{"event_type":"last_trade_price","asset_id":"1","price":"0.5",
+            "size":"79000000000000000000000000000","side":"BUY"}"#;
+        assert!(
+            matches!(&parse_frame(frame).unwrap()[0], WsEvent::Invalid { reason, .. } if reason.contains("too large")),
+            "{:?}",
+            parse_frame(frame)
+        );
     }
 }

@@ -1,11 +1,11 @@
 //! Protocol edge cases the simulator does not produce, against small servers on 127.0.0.1:
-//! cursor loops, short pages that are not the last, a connection dropped mid-body, and an
-//! oversized body sent without a Content-Length.
+//! cursor loops, short pages that are not the last, cursors on full condition-id pages, a
+//! connection dropped mid-body, and an oversized body sent without a Content-Length.
 
 // Test helpers unwrap too: a panic with the value is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use polytape_polymarket::{ClientConfig, Endpoints, FetchError, KeysetQuery, PolymarketClient};
@@ -229,4 +229,90 @@ async fn given_an_html_200_when_fetching_then_decode_error_without_retry() {
         .unwrap_err();
     assert!(matches!(err, FetchError::Decode { .. }), "{err:?}");
     assert_eq!(*hits.lock().unwrap(), 1);
+}
+
+/// The `condition_ids` and `after_cursor` of a raw query string.
+fn condition_query(q: Option<&str>) -> (Vec<String>, Option<String>) {
+    let url = reqwest::Url::parse(&format!("http://x/?{}", q.unwrap_or_default())).unwrap();
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "condition_ids" => ids.push(v.into_owned()),
+            "after_cursor" => cursor = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    (ids, cursor)
+}
+
+/// Serves `/markets/keyset?condition_ids=…` like Gamma may: the first page holds the requested
+/// markets except those in `withheld`, and always carries `next_cursor: "more"`; the `"more"`
+/// page holds the withheld ones that were asked for and ends the listing. Records every query.
+async fn condition_server(withheld: Vec<String>) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    type Shared = (Arc<Vec<String>>, Arc<Mutex<Vec<Option<String>>>>);
+    let hits = Arc::new(Mutex::new(Vec::new()));
+    let state: Shared = (Arc::new(withheld), hits.clone());
+    let app = Router::new()
+        .route(
+            "/markets/keyset",
+            get(
+                |State((withheld, hits)): State<Shared>, RawQuery(q): RawQuery| async move {
+                    let (ids, cursor) = condition_query(q.as_deref());
+                    hits.lock().unwrap().push(cursor.clone());
+                    let first_page = cursor.is_none();
+                    let markets: Vec<Value> = ids
+                        .iter()
+                        .filter(|id| withheld.contains(id) != first_page)
+                        .map(|id| market(id))
+                        .collect();
+                    let next = if first_page {
+                        json!("more")
+                    } else {
+                        json!(null)
+                    };
+                    Json(json!({"markets": markets, "next_cursor": next}))
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}
+
+fn condition_ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("0x{i:064x}")).collect()
+}
+
+#[tokio::test]
+async fn given_full_pages_with_a_next_cursor_when_every_id_came_back_then_one_request_per_chunk() {
+    let (base, hits) = condition_server(Vec::new()).await;
+    let ids = condition_ids(250);
+    let out = client_for(&base).markets_by_condition_ids(&ids).await;
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert_eq!(out.items.len(), 250);
+    assert_eq!(out.requests, 3, "⌈250/100⌉ requests");
+    assert_eq!(
+        *hits.lock().unwrap(),
+        [None, None, None],
+        "the cursor of a chunk whose ids all came back is not followed"
+    );
+}
+
+#[tokio::test]
+async fn given_a_chunk_with_ids_missing_and_a_cursor_when_fetched_then_the_cursor_is_followed() {
+    let ids = condition_ids(100);
+    let (base, hits) = condition_server(vec![ids[99].clone()]).await;
+    let out = client_for(&base).markets_by_condition_ids(&ids).await;
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert_eq!(
+        out.items.len(),
+        100,
+        "the withheld market came on the next page"
+    );
+    assert_eq!(out.items[99].condition_id(), Some(ids[99].as_str()));
+    assert_eq!(out.requests, 2);
+    assert_eq!(*hits.lock().unwrap(), [None, Some("more".to_string())]);
 }

@@ -10,7 +10,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, ListArray, StructArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, FieldRef, Fields, TimeUnit};
-use polytape_core::money::{to_mantissa, PRECISION, SCALE};
+use polytape_core::money::{to_mantissa, MAX_MANTISSA, PRECISION, SCALE};
 use polytape_core::{Level, Ts};
 use rust_decimal::Decimal;
 use std::sync::{Arc, OnceLock};
@@ -238,9 +238,6 @@ impl<R> Get<R> {
 fn mantissa(d: Decimal, nulled: &mut usize) -> Option<i64> {
     fit(fast_mantissa(d), nulled)
 }
-
-/// The largest absolute mantissa of DECIMAL(18,6).
-const MAX_MANTISSA: i128 = 999_999_999_999_999_999;
 
 /// [`to_mantissa`] without its rounding and rescaling work in the common case: a value with
 /// at most 6 places (every price and size Polymarket sends) only needs its mantissa scaled up.

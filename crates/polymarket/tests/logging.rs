@@ -1,0 +1,180 @@
+//! Every record the client rejects is logged exactly once, by the client, with the URL it came
+//! from (callers only count): markets, books, book levels, book values and trades, against a
+//! small server on 127.0.0.1.
+
+// Test helpers unwrap too: a panic with the value is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Log output, shared between the subscriber and the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The `fields` of every "rejected input" event.
+    fn rejections(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| e["fields"]["message"] == "rejected input")
+            .map(|e| e["fields"].clone())
+            .collect()
+    }
+}
+
+const GOOD_MARKET: &str = "0x01";
+const BAD_MARKET: &str = "0x02";
+
+async fn server() -> String {
+    let app = Router::new()
+        .route(
+            "/markets/keyset",
+            get(|| async {
+                Json(json!({
+                    "markets": [
+                        {"conditionId": GOOD_MARKET, "outcomes": ["Yes", "No"]},
+                        {"conditionId": BAD_MARKET, "endDate": {"oops": 1}},
+                    ],
+                    "next_cursor": null
+                }))
+            }),
+        )
+        .route(
+            "/books",
+            post(|| async {
+                Json(json!([
+                    {"asset_id": "1", "bids": [{"price": "0.4", "size": "1"},
+                                               {"price": true, "size": "1"}],
+                     "tick_size": "0"},
+                    {"market": "0x2", "bids": []},
+                ]))
+            }),
+        )
+        .route(
+            "/book",
+            get(|| async {
+                Json(
+                    json!({"asset_id": "9", "asks": [{"price": "0.5", "size": "-1"}],
+                            "last_trade_price": "2"}),
+                )
+            }),
+        )
+        .route(
+            "/trades",
+            get(|| async {
+                Json(json!([
+                    {"asset": "1", "side": "BUY", "price": 0.5, "size": 1,
+                     "timestamp": 1729000120, "transactionHash": "0xa"},
+                    {"asset": "1", "side": "HOLD", "price": 0.5, "size": 1,
+                     "timestamp": 1729000120, "transactionHash": "0xb"},
+                    {"asset": "1", "price": {"oops": 1}, "transactionHash": "0xc"},
+                ]))
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn given_rejections_on_every_path_when_fetched_then_each_is_logged_once_with_its_url() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let base = server().await;
+    let c = PolymarketClient::new(ClientConfig {
+        endpoints: Endpoints {
+            gamma: base.clone(),
+            clob: base.clone(),
+            data: base.clone(),
+            ws: base.clone(),
+        },
+        backoff_base: Duration::from_millis(1),
+        ..ClientConfig::default()
+    })
+    .unwrap();
+
+    let mut rejected = Vec::new();
+    let by_id = c
+        .markets_by_condition_ids(&[GOOD_MARKET.into(), BAD_MARKET.into()])
+        .await;
+    rejected.extend(by_id.rejected);
+    let books = c.books(&["1".into(), "2".into()]).await;
+    rejected.extend(books.rejected);
+    let (_, book_rejected) = c.book("9").await.unwrap();
+    rejected.extend(book_rejected);
+    let trades = c.trades(&["0x1".into()], 10).await.unwrap();
+    assert_eq!(trades.items.len(), 1);
+    rejected.extend(trades.rejected);
+
+    let whats: Vec<&str> = rejected.iter().map(|r| r.what).collect();
+    assert_eq!(
+        whats,
+        [
+            "gamma market",
+            "book level",
+            "book value",
+            "book",
+            "book level",
+            "book value",
+            "trade",
+            "trade"
+        ]
+    );
+    let logged = captured.rejections();
+    assert_eq!(logged.len(), rejected.len(), "once each: {logged:#?}");
+    assert_eq!(c.stats().rejected, rejected.len() as u64);
+    for (r, log) in rejected.iter().zip(&logged) {
+        assert_eq!(log["what"], r.what);
+        assert_eq!(log["key"], r.key.clone().unwrap_or_default());
+        assert_eq!(log["reason"], r.reason);
+        let url = log["url"].as_str().unwrap_or_default();
+        assert!(url.starts_with(&base), "{log}");
+    }
+    let urls: Vec<&str> = logged
+        .iter()
+        .map(|l| {
+            let u = l["url"].as_str().unwrap();
+            let path = &u[base.len()..];
+            path.split('?').next().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "/markets/keyset",
+            "/books",
+            "/books",
+            "/books",
+            "/book",
+            "/book",
+            "/trades",
+            "/trades"
+        ]
+    );
+}
