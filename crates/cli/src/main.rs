@@ -50,6 +50,10 @@ enum Command {
         /// Seed of the simulated world (with --simulate).
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// New simulated markets per hour (with --simulate): markets keep arriving, close and
+        /// resolve, so every tier stays populated however long it runs.
+        #[arg(long, default_value_t = 20.0)]
+        sim_markets_per_hour: f64,
     },
     /// Run the simulated Polymarket alone (Gamma under /gamma, CLOB under /clob, Data API under
     /// /data, market WebSocket at /ws/market) until Ctrl-C.
@@ -65,6 +69,9 @@ enum Command {
         /// Latency added to every HTTP response, in milliseconds.
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+        /// New markets per hour (0: a fixed world generated at start).
+        #[arg(long, default_value_t = 0.0)]
+        new_markets_per_hour: f64,
     },
     /// Measure one T2 tick of N markets against the simulator (run as a separate process) with
     /// added latency: wall time, requests made, peak RSS of the collector. See BENCHMARKS.md.
@@ -93,13 +100,24 @@ fn main() -> anyhow::Result<()> {
                 data_dir,
                 port,
                 seed,
-            } => run(simulate, data_dir, port, seed).await,
+                sim_markets_per_hour,
+            } => run(simulate, data_dir, port, seed, sim_markets_per_hour).await,
             Command::Sim {
                 port,
                 seed,
                 markets_per_tier,
                 latency_ms,
-            } => sim(port, seed, markets_per_tier, latency_ms).await,
+                new_markets_per_hour,
+            } => {
+                sim(
+                    port,
+                    seed,
+                    markets_per_tier,
+                    latency_ms,
+                    new_markets_per_hour,
+                )
+                .await
+            }
             Command::Bench {
                 markets,
                 latency_ms,
@@ -123,6 +141,7 @@ async fn run(
     data_dir: Option<PathBuf>,
     port: u16,
     seed: u64,
+    sim_markets_per_hour: f64,
 ) -> anyhow::Result<()> {
     // Listen for Ctrl-C from the very start, so a Ctrl-C during start-up or the first discovery
     // is a clean stop too.
@@ -155,11 +174,9 @@ async fn run(
             .context("POLYTAPE_BOOKS_BATCH must be a positive whole number")?;
     }
     let sim = if simulate {
-        let handle = polytape_sim::start(
-            polytape_sim::SimConfig::new(seed),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        )
-        .await?;
+        let mut sim_config = polytape_sim::SimConfig::new(seed);
+        sim_config.new_markets_per_hour = sim_markets_per_hour;
+        let handle = polytape_sim::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         client_config.endpoints = Endpoints {
             gamma: handle.gamma_url(),
             clob: handle.clob_url(),
@@ -203,9 +220,16 @@ async fn run(
     Ok(())
 }
 
-async fn sim(port: u16, seed: u64, markets_per_tier: usize, latency_ms: u64) -> anyhow::Result<()> {
+async fn sim(
+    port: u16,
+    seed: u64,
+    markets_per_tier: usize,
+    latency_ms: u64,
+    new_markets_per_hour: f64,
+) -> anyhow::Result<()> {
     let mut cfg = polytape_sim::SimConfig::new(seed);
     cfg.markets_per_tier = markets_per_tier;
+    cfg.new_markets_per_hour = new_markets_per_hour;
     cfg.latency = std::time::Duration::from_millis(latency_ms);
     let handle = polytape_sim::start(cfg, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     // The first line is machine-read by `polytape bench`.

@@ -320,13 +320,13 @@ fn serve_markets(
 ) -> Vec<Value> {
     markets
         .iter()
-        .map(|&(idx, m)| {
+        .map(|&(_, m)| {
             let v = market_json(
                 ctx.world,
                 m,
                 ctx.step,
                 ctx.now,
-                ctx.corrupt_markets.contains(&idx),
+                ctx.corrupt_markets.contains(&m.id),
             );
             pending.markets.push(ServedMarket {
                 condition_id: m.condition_id.clone(),

@@ -10,9 +10,38 @@
 //! [`SimConfig::now`]; prices, books and trades are pure functions of (seed, market, sim-clock
 //! second), so a book served twice in the same second is identical and carries the same hash.
 //!
+//! # Static and rolling worlds
+//!
+//! By default ([`SimConfig::new_markets_per_hour`] = 0) the world is generated once: its T4
+//! markets end within the first hour and every market within 336 h, and nothing ever changes
+//! state. With a rate > 0 the world *rolls*, for runs of days:
+//! * **Arrivals.** New markets keep appearing, arrival `i` at a deterministic jittered time in
+//!   the slot `[now − 336 h + i/rate, now − 336 h + (i+1)/rate)` hours, each a pure function of
+//!   (seed, i). The stream starts 336 h *before* [`SimConfig::now`], so the tiers are already in
+//!   steady state at start: each arrival's end is its arrival time + a time-to-close uniform in
+//!   (1 h, 336 h], so about `rate × 1 h` markets sit in T4, `rate × 3 h` in T3, `rate × 7.8 h` in
+//!   T2, `rate × 33 h` in T1, `rate × 124 h` in T0 (≈ `rate × 170` open in all). 90 % are
+//!   tradeable, 5 % LowVolume and 5 % NoOrderBook traps; they come in events of 1–4 (some
+//!   neg-risk), with ids above every generated one.
+//! * **Resolution.** A market whose end passed more than [`SimConfig::resolve_after`] ago
+//!   becomes `closed`, `umaResolutionStatus: "resolved"`, outcome prices `["1","0"]` or
+//!   `["0","1"]` (winner drawn from the seed), `closedTime` = end + `resolve_after`, and its
+//!   book is gone (404, left out of `POST /books`, no WebSocket events). This applies to the
+//!   generated markets that have not ended yet too; traps already past their end stay as they
+//!   are. Until it resolves, an ended market is served open (`closed=false`), like Gamma.
+//! * **Bounded memory.** A resolved market is dropped from the world 48 h (sim time) after it
+//!   resolved (`closed=false` listings stopped showing it long before), so a rolling world holds
+//!   about `rate × 220` markets however long it runs (≈ 4,400 at 20/h). The rate is capped at
+//!   600/h.
+//!
+//! The world is brought up to the sim clock lazily — before each request is handled, on each
+//! WebSocket tick, and in [`SimHandle::truth`] — in work proportional to what changed. Starting
+//! with `now` in the past fast-forwards: the clock reads `now + real time elapsed`.
+//!
 //! # Layout
 //! * [`rng`]: SplitMix64 and the hash mixers every deterministic value is drawn from.
-//! * `world`: generation of events and markets, one [`MarketKind`] each (tradeable or a trap).
+//! * `world`: generation of events and markets, one [`MarketKind`] each (tradeable or a trap),
+//!   and the rolling world's arrivals, resolutions and pruning.
 //! * `book`: the per-token price walk, top of book and full books (Polymarket order: best LAST).
 //! * `gamma`: Gamma market and event objects and the keyset / legacy listing endpoints.
 //! * `clob`: `GET /book` and `POST /books`.
@@ -60,11 +89,18 @@ pub struct SimConfig {
     /// Minimum and maximum number of levels per book side (fewer only when a tick grid cannot hold
     /// that many prices on one side).
     pub book_levels: (usize, usize),
+    /// Markets arriving per hour of sim time. 0 (the default) keeps the static world exactly as
+    /// generated; > 0 makes it roll: markets keep arriving, ended markets resolve and old ones
+    /// are dropped (see the crate docs). Capped at 600; NaN or negative is 0.
+    pub new_markets_per_hour: f64,
+    /// In a rolling world, how long after its end date a market resolves (default 1 h). Ignored
+    /// by the static world.
+    pub resolve_after: Duration,
 }
 
 impl SimConfig {
-    /// The defaults (20 markets per tier, now = `Utc::now()`, no latency, 20–120 levels) with
-    /// this seed.
+    /// The defaults (20 markets per tier, now = `Utc::now()`, no latency, 20–120 levels, a
+    /// static world, resolution 1 h after the end) with this seed.
     pub fn new(seed: u64) -> Self {
         SimConfig {
             seed,
@@ -72,6 +108,8 @@ impl SimConfig {
             now: Utc::now(),
             latency: Duration::ZERO,
             book_levels: (20, 120),
+            new_markets_per_hour: 0.0,
+            resolve_after: Duration::from_secs(3_600),
         }
     }
 
@@ -197,11 +235,13 @@ impl Counters {
 pub enum MarketKind {
     /// Discoverable: order book, token ids, volume ≥ 100, end within 336 h, open.
     Tradeable,
-    /// End date 1–30 h ago but `closed=false`.
+    /// End date 1–30 h ago but `closed=false` (in a rolling world also any open market whose end
+    /// passed and which has not resolved yet).
     PastEnd,
     /// `closed=true` (end in the future or the past); no book.
     Closed,
-    /// `closed=true`, `umaResolutionStatus: "resolved"`, outcome prices 1/0; no book.
+    /// `closed=true`, `umaResolutionStatus: "resolved"`, outcome prices 1/0 (or 0/1 for a market
+    /// a rolling world resolved); no book.
     Resolved,
     /// `enableOrderBook=false`; no book, no bestBid/bestAsk.
     NoOrderBook,
@@ -242,10 +282,13 @@ pub struct TruthMarket {
     pub volume_24h: Decimal,
     /// `negRisk`.
     pub neg_risk: bool,
-    /// Tradeable or which trap.
+    /// Tradeable or which trap, as of the sim clock when the truth was taken (in a rolling world
+    /// a market moves Tradeable → PastEnd → Resolved; the static world keeps generated kinds).
     pub kind: MarketKind,
     /// Marked by [`SimHandle::corrupt_market`].
     pub corrupted: bool,
+    /// Sim time it arrived, for arrivals of a rolling world; `None` for generated markets.
+    pub arrived_at: Option<DateTime<Utc>>,
 }
 
 /// A book as served (REST or WebSocket `book` event).
@@ -283,7 +326,8 @@ pub struct ServedMarket {
 /// The world and what was served from it (a snapshot copy).
 #[derive(Clone, Debug)]
 pub struct Truth {
-    /// Every market of the world, in id order.
+    /// Every market of the world as of the sim clock, in id order (a rolling world: arrivals
+    /// included, markets resolved more than 48 h ago dropped).
     pub markets: Vec<TruthMarket>,
     /// Books served since start / last reset, by hash (bounded: 8,192 distinct, oldest dropped).
     pub served_books: HashMap<String, ServedBook>,
@@ -350,7 +394,7 @@ impl SimHandle {
         self.app.counters()
     }
 
-    /// A copy of the world and of what was served.
+    /// A copy of the world (brought up to the sim clock first) and of what was served.
     pub fn truth(&self) -> Truth {
         self.app.truth()
     }

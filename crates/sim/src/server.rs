@@ -3,7 +3,7 @@
 //! into the truth (only when it reached the client intact: a truncated body records nothing).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -31,8 +31,11 @@ const MARKET_LOG_CAP: usize = 50_000;
 const BOOK_CAP: usize = 8_192;
 
 /// Shared simulator state.
+///
+/// Lock order: `world` before `state`, never the other way round.
 pub(crate) struct App {
-    pub world: World,
+    /// Written only to bring a rolling world up to the clock ([`App::world_at`]).
+    world: RwLock<World>,
     started: Instant,
     now0: DateTime<Utc>,
     state: Mutex<Mutable>,
@@ -47,7 +50,8 @@ struct Mutable {
     served_markets: VecDeque<ServedMarket>,
     faults: VecDeque<Fault>,
     latency: Duration,
-    corrupt_markets: HashSet<usize>,
+    /// Market ids (stable, unlike indices, when a rolling world drops markets).
+    corrupt_markets: HashSet<u64>,
     corrupt_books: HashMap<String, BadLevel>,
 }
 
@@ -59,7 +63,8 @@ pub(crate) struct Ctx<'a> {
     pub step: i64,
     pub query: Query,
     pub body: &'a [u8],
-    pub corrupt_markets: HashSet<usize>,
+    /// Market ids.
+    pub corrupt_markets: HashSet<u64>,
     pub corrupt_books: HashMap<String, BadLevel>,
 }
 
@@ -105,10 +110,13 @@ type BoxedResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Response
 
 impl App {
     pub fn new(cfg: SimConfig) -> App {
-        let world = World::generate(&cfg);
+        let mut world = World::generate(&cfg);
+        // A rolling world's warm start (up to rate × 336 h of arrivals) is built here, not in
+        // the first request, so no client waits on it.
+        world.advance(cfg.now);
         let (shutdown, _) = watch::channel(false);
         App {
-            world,
+            world: RwLock::new(world),
             started: Instant::now(),
             now0: cfg.now,
             state: Mutex::new(Mutable {
@@ -125,6 +133,26 @@ impl App {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The world brought up to `now` (a no-op for the static world), read-locked.
+    pub fn world_at(&self, now: DateTime<Utc>) -> RwLockReadGuard<'_, World> {
+        {
+            let w = self.read_world();
+            if !w.due(now) {
+                return w;
+            }
+        }
+        self.write_world().advance(now);
+        self.read_world()
+    }
+
+    fn read_world(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_world(&self) -> RwLockWriteGuard<'_, World> {
+        self.world.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The sim clock.
     pub fn now(&self) -> DateTime<Utc> {
         let elapsed =
@@ -137,13 +165,13 @@ impl App {
     }
 
     pub fn truth(&self) -> Truth {
+        let now = self.now();
+        let world = self.world_at(now);
         let st = self.lock();
-        let markets = self
-            .world
+        let markets = world
             .markets
             .iter()
-            .enumerate()
-            .map(|(idx, m)| TruthMarket {
+            .map(|m| TruthMarket {
                 id: m.id.to_string(),
                 condition_id: m.condition_id.clone(),
                 question: m.question.clone(),
@@ -156,8 +184,9 @@ impl App {
                 accepting_orders: m.accepting_orders,
                 volume_24h: m.volume_24h,
                 neg_risk: m.neg_risk,
-                kind: m.kind,
-                corrupted: st.corrupt_markets.contains(&idx),
+                kind: world.kind_at(m, now),
+                corrupted: st.corrupt_markets.contains(&m.id),
+                arrived_at: m.arrived_at,
             })
             .collect();
         Truth {
@@ -186,8 +215,13 @@ impl App {
     }
 
     pub fn corrupt_market(&self, condition_id: &str) {
-        if let Some(&idx) = self.world.by_condition.get(condition_id) {
-            self.lock().corrupt_markets.insert(idx);
+        let world = self.world_at(self.now());
+        if let Some(m) = world
+            .by_condition
+            .get(condition_id)
+            .map(|&i| &world.markets[i])
+        {
+            self.lock().corrupt_markets.insert(m.id);
         }
     }
 
@@ -280,13 +314,19 @@ impl App {
         }
     }
 
-    fn ctx<'a>(&'a self, now: DateTime<Utc>, uri: &Uri, body: &'a [u8]) -> Ctx<'a> {
+    fn ctx<'a>(
+        &'a self,
+        world: &'a World,
+        now: DateTime<Utc>,
+        uri: &Uri,
+        body: &'a [u8],
+    ) -> Ctx<'a> {
         let (corrupt_markets, corrupt_books) = {
             let st = self.lock();
             (st.corrupt_markets.clone(), st.corrupt_books.clone())
         };
         Ctx {
-            world: &self.world,
+            world,
             now,
             step: now.timestamp(),
             query: Query::parse(uri.query()),
@@ -412,7 +452,9 @@ async fn handle(
         }
         Some(FaultKind::Truncate) | None => {
             let served = {
-                let ctx = app.ctx(at, &uri, &body);
+                // Held only for this synchronous block: the handler runs on one consistent world.
+                let world = app.world_at(at);
+                let ctx = app.ctx(&world, at, &uri, &body);
                 f(&ctx).unwrap_or_else(|e| Served::error(&e))
             };
             let truncate = fault.is_some();

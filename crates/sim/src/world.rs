@@ -3,14 +3,42 @@
 //!
 //! Generation order is fixed (slots shuffled, then grouped into events), ids increase with
 //! generation order, so `markets` and `events` are sorted by id.
+//!
+//! A rolling world (`SimConfig::new_markets_per_hour > 0`) then evolves with the sim clock in
+//! [`World::advance`]: arrivals are appended (ids keep increasing, so both lists stay sorted),
+//! markets resolve `resolve_after` past their end, and resolved markets are dropped
+//! [`PRUNE_AFTER_H`] later. Each arrival is a pure function of (seed, arrival index), never of when
+//! requests came, so the same seed gives the same stream.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rust_decimal::Decimal;
 
 use crate::rng::{mix, SplitMix64};
 use crate::{MarketKind, SimConfig};
+
+/// Longest time-to-close of an arrival, hours; also how far before `SimConfig::now` the arrival
+/// stream starts, so the tiers are already in steady state at `now` instead of filling up over
+/// two weeks.
+pub(crate) const MAX_TTC_H: f64 = 336.0;
+/// Shortest time-to-close of an arrival, hours (exclusive).
+const MIN_TTC_H: f64 = 1.0;
+/// A rolling world drops a market this many hours after it resolved (Gamma's `closed=false`
+/// filter hides it long before), so a run of weeks holds a bounded number of markets.
+pub(crate) const PRUNE_AFTER_H: i64 = 48;
+/// Dropping re-indexes the world (O(markets)), so it runs at most once per sim hour.
+const PRUNE_EVERY_H: i64 = 1;
+/// A guard: the warm start materialises up to `rate × 336 h` arrivals at once.
+pub(crate) const MAX_ARRIVALS_PER_HOUR: f64 = 600.0;
+/// Share of arrivals that are LowVolume traps, and of NoOrderBook traps.
+const ARRIVAL_TRAP_SHARE: f64 = 0.05;
+
+/// Independent lanes of the seed, so rolling draws never disturb the static world's sequence.
+const ARRIVAL_LANE: u64 = 0xA881_7A15_0000_0001;
+const GROUP_LANE: u64 = 0xA881_7A15_0000_0002;
+const WINNER_LANE: u64 = 0xA881_7A15_0000_0003;
 
 /// Hours-to-close buckets of the tier table, (lo, hi].
 pub(crate) const BUCKETS: [(f64, f64); 5] = [
@@ -50,6 +78,8 @@ pub(crate) struct World {
     pub by_condition: HashMap<String, usize>,
     /// Token id of a market with a live book → (market index, outcome index).
     pub books: HashMap<String, (usize, usize)>,
+    /// Arrivals, resolutions and pruning; `None` for the static world.
+    rolling: Option<Rolling>,
 }
 
 /// One generated market.
@@ -103,6 +133,8 @@ pub(crate) struct SimMarket {
     /// Closed markets: prices frozen at this sim second.
     pub frozen_step: Option<i64>,
     pub omit: Omit,
+    /// Sim time a rolling-world arrival appeared; `None` for the generated world.
+    pub arrived_at: Option<DateTime<Utc>>,
 }
 
 /// Optional Gamma fields left out of this market's object.
@@ -270,6 +302,7 @@ impl World {
                         } else {
                             0
                         },
+                        hours: None,
                     },
                 );
                 event.markets.push(markets.len());
@@ -278,31 +311,429 @@ impl World {
             events.push(event);
         }
 
-        let mut by_condition = HashMap::new();
-        let mut books = HashMap::new();
-        for (idx, m) in markets.iter().enumerate() {
-            if !m.condition_id.is_empty() {
-                by_condition.insert(m.condition_id.clone(), idx);
-            }
-            for (o, t) in m.token_ids.iter().enumerate() {
-                if t.is_empty() {
-                    continue;
-                }
-                if m.has_book {
-                    books.insert(t.clone(), (idx, o));
-                }
-            }
-        }
-        World {
+        let mut world = World {
             seed: cfg.seed,
             now,
             book_levels: cfg.book_levels,
             markets,
             events,
-            by_condition,
-            books,
+            by_condition: HashMap::new(),
+            books: HashMap::new(),
+            rolling: None,
+        };
+        world.reindex();
+        world.rolling = Rolling::new(cfg, &world);
+        world
+    }
+
+    /// Rebuilds the condition-id and book indices from `markets`.
+    fn reindex(&mut self) {
+        self.by_condition.clear();
+        self.books.clear();
+        for idx in 0..self.markets.len() {
+            self.index_market(idx);
         }
     }
+
+    fn index_market(&mut self, idx: usize) {
+        let m = &self.markets[idx];
+        if !m.condition_id.is_empty() {
+            self.by_condition.insert(m.condition_id.clone(), idx);
+        }
+        if m.has_book {
+            for (o, t) in m.token_ids.iter().enumerate() {
+                if !t.is_empty() {
+                    self.books.insert(t.clone(), (idx, o));
+                }
+            }
+        }
+    }
+
+    /// Whether [`World::advance`] to `now` would change anything (checked under a read lock, so
+    /// the write lock is taken only when needed).
+    pub fn due(&self, now: DateTime<Utc>) -> bool {
+        let Some(r) = &self.rolling else {
+            return false;
+        };
+        r.next_at <= now
+            || r.due.peek().is_some_and(|Reverse((t, _))| *t <= now)
+            || r.prune_due(now)
+    }
+
+    /// Brings a rolling world to `now`: adds every arrival up to `now`, resolves every market
+    /// whose end passed more than `resolve_after` ago, and drops markets resolved more than
+    /// [`PRUNE_AFTER_H`] ago. Work is proportional to what changed (pruning, at most hourly, is
+    /// O(markets)). A static world is left as generated.
+    pub fn advance(&mut self, now: DateTime<Utc>) {
+        let Some(mut r) = self.rolling.take() else {
+            return;
+        };
+        self.arrive(&mut r, now);
+        self.resolve(&mut r, now);
+        self.prune(&mut r, now);
+        self.rolling = Some(r);
+    }
+
+    /// The kind of `m` as of `now`: in a rolling world an open market past its end reads
+    /// `PastEnd` (until it resolves), and a `BeyondLookahead` one inside the lookahead reads
+    /// `Tradeable`; the static world keeps the kinds it was generated with.
+    pub fn kind_at(&self, m: &SimMarket, now: DateTime<Utc>) -> MarketKind {
+        if self.rolling.is_none() || m.closed {
+            return m.kind;
+        }
+        if m.end_date <= now {
+            MarketKind::PastEnd
+        } else if m.kind == MarketKind::BeyondLookahead && m.end_date <= now + hours(MAX_TTC_H) {
+            MarketKind::Tradeable
+        } else {
+            m.kind
+        }
+    }
+
+    fn arrive(&mut self, r: &mut Rolling, now: DateTime<Utc>) {
+        while r.next_at <= now {
+            let i = r.next;
+            let head = r.head(self.seed, i);
+            if i >= r.group.first + r.group.size {
+                r.group = Group::new(self.seed, r.group.index + 1, i, head.at, r.event_base);
+            }
+            let end = head.at + hours(head.ttc_h);
+            // Arrivals of the warm start that would already be dropped are never built.
+            if end + r.resolve_after + Duration::hours(PRUNE_AFTER_H) > now {
+                self.materialise(r, i, head);
+            }
+            r.next = i + 1;
+            r.next_at = r.head(self.seed, r.next).at;
+        }
+    }
+
+    fn materialise(&mut self, r: &mut Rolling, i: u64, head: Head) {
+        let Head {
+            mut rng,
+            at,
+            ttc_h,
+            id,
+        } = head;
+        let u = rng.next_f64();
+        let kind = if u < ARRIVAL_TRAP_SHARE {
+            MarketKind::LowVolume
+        } else if u < 2.0 * ARRIVAL_TRAP_SHARE {
+            MarketKind::NoOrderBook
+        } else {
+            MarketKind::Tradeable
+        };
+        let g = &r.group;
+        let j = (i - g.first) as usize;
+        let (question, group_item_title) = match &g.competition {
+            Some(comp) => {
+                let name = g.names[j % g.names.len()];
+                (format!("Will {name} win {comp}?"), Some(name.to_string()))
+            }
+            None if g.size == 1 => (g.title.clone(), None),
+            None => {
+                let verb = rng.pick(VERBS);
+                let by = (at + Duration::days(j as i64 + 1)).format("%B %-d");
+                (format!("Will {} {verb} by {by}?", g.subject), None)
+            }
+        };
+        let outcomes: Vec<String> = if g.up_down {
+            vec!["Up".into(), "Down".into()]
+        } else {
+            vec!["Yes".into(), "No".into()]
+        };
+        let event = self.event_of(g);
+        let mut m = make_market(
+            &mut rng,
+            at,
+            MarketSeed {
+                id,
+                event,
+                kind,
+                bucket: None,
+                question,
+                group_item_title,
+                outcomes,
+                neg_risk: g.neg_risk,
+                neg_risk_market_id: g.neg_risk_market_id.clone(),
+                created_at: at - Duration::minutes(10),
+                transient_variant: 0,
+                hours: Some(ttc_h),
+            },
+        );
+        m.arrived_at = Some(at);
+        r.due.push(Reverse((m.end_date + r.resolve_after, m.id)));
+        let idx = self.markets.len();
+        self.events[event].markets.push(idx);
+        self.markets.push(m);
+        self.index_market(idx);
+    }
+
+    /// The index of `g`'s event, created on its first materialised member (or again, if all its
+    /// earlier members were dropped). Its id is the largest so far, so `events` stays sorted.
+    fn event_of(&mut self, g: &Group) -> usize {
+        if let Ok(k) = self.events.binary_search_by_key(&g.event_id, |e| e.id) {
+            return k;
+        }
+        self.events.push(SimEvent {
+            id: g.event_id,
+            slug: slugify(&g.title, g.event_id),
+            title: g.title.clone(),
+            description: format!(
+                "This event is about: {}. Markets resolve per the rules of each market.",
+                g.title
+            ),
+            neg_risk: g.neg_risk,
+            neg_risk_market_id: g.neg_risk_market_id.clone(),
+            created_at: g.created_at,
+            comment_count: g.comment_count,
+            markets: Vec::new(),
+        });
+        self.events.len() - 1
+    }
+
+    fn resolve(&mut self, r: &mut Rolling, now: DateTime<Utc>) {
+        while let Some(&Reverse((t, id))) = r.due.peek() {
+            if t > now {
+                break;
+            }
+            r.due.pop();
+            let Ok(idx) = self.markets.binary_search_by_key(&id, |m| m.id) else {
+                continue;
+            };
+            let m = &mut self.markets[idx];
+            if m.resolved {
+                continue;
+            }
+            let at = t.trunc_subsecs(0);
+            m.closed = true;
+            m.resolved = true;
+            m.kind = MarketKind::Resolved;
+            m.accepting_orders = false;
+            m.winner =
+                (mix(&[self.seed, WINNER_LANE, id]) % m.outcomes.len().max(1) as u64) as usize;
+            m.closed_time = Some(at);
+            m.frozen_step = Some(at.timestamp());
+            if m.has_book {
+                m.has_book = false;
+                for tok in &m.token_ids {
+                    self.books.remove(tok);
+                }
+            }
+            r.resolved.push_back((t, id));
+        }
+    }
+
+    fn prune(&mut self, r: &mut Rolling, now: DateTime<Utc>) {
+        if !r.prune_due(now) {
+            return;
+        }
+        let cutoff = now - Duration::hours(PRUNE_AFTER_H);
+        let mut gone = HashSet::new();
+        while let Some(&(t, id)) = r.resolved.front() {
+            if t > cutoff {
+                break;
+            }
+            r.resolved.pop_front();
+            gone.insert(id);
+        }
+        r.last_prune = Some(now);
+        self.drop_markets(&gone);
+    }
+
+    /// Removes the markets with these ids, events left without markets, and re-indexes.
+    fn drop_markets(&mut self, gone: &HashSet<u64>) {
+        if gone.is_empty() {
+            return;
+        }
+        let old_event_ids: Vec<u64> = self.events.iter().map(|e| e.id).collect();
+        let event_id_of = |m: &SimMarket| old_event_ids.get(m.event).copied();
+        self.markets.retain(|m| !gone.contains(&m.id));
+        let live: HashSet<u64> = self.markets.iter().filter_map(event_id_of).collect();
+        self.events.retain(|e| live.contains(&e.id));
+        let pos: HashMap<u64, usize> = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(k, e)| (e.id, k))
+            .collect();
+        for e in &mut self.events {
+            e.markets.clear();
+        }
+        for (idx, m) in self.markets.iter_mut().enumerate() {
+            if let Some(&k) = event_id_of(m).and_then(|id| pos.get(&id)) {
+                m.event = k;
+                self.events[k].markets.push(idx);
+            }
+        }
+        self.reindex();
+    }
+}
+
+/// The arrival stream of a rolling world.
+#[derive(Debug)]
+struct Rolling {
+    per_hour: f64,
+    /// Arrival `i` appears in the slot `[origin + i/rate h, origin + (i+1)/rate h)`.
+    origin: DateTime<Utc>,
+    resolve_after: Duration,
+    market_base: u64,
+    event_base: u64,
+    /// The next arrival not yet added, and its time.
+    next: u64,
+    next_at: DateTime<Utc>,
+    /// The event the current arrivals join.
+    group: Group,
+    /// (resolution time, market id) of every market still to resolve.
+    due: BinaryHeap<Reverse<(DateTime<Utc>, u64)>>,
+    /// (resolution time, market id) of resolved markets not yet dropped, oldest first.
+    resolved: VecDeque<(DateTime<Utc>, u64)>,
+    last_prune: Option<DateTime<Utc>>,
+}
+
+/// What an arrival's own generator yields first: enough to skip it cheaply.
+struct Head {
+    rng: SplitMix64,
+    at: DateTime<Utc>,
+    ttc_h: f64,
+    id: u64,
+}
+
+impl Rolling {
+    fn new(cfg: &SimConfig, world: &World) -> Option<Rolling> {
+        let rate = cfg.new_markets_per_hour;
+        if rate.is_nan() || rate <= 0.0 {
+            return None;
+        }
+        let resolve_after = Duration::from_std(cfg.resolve_after).unwrap_or(Duration::hours(1));
+        let max_market = world.markets.last().map_or(0, |m| m.id);
+        let max_event = world.events.last().map_or(0, |e| e.id);
+        let mut r = Rolling {
+            per_hour: rate.min(MAX_ARRIVALS_PER_HOUR),
+            origin: cfg.now - hours(MAX_TTC_H),
+            resolve_after,
+            market_base: (max_market / 100_000 + 1) * 100_000,
+            event_base: (max_event / 10_000 + 1) * 10_000,
+            next: 0,
+            next_at: cfg.now,
+            group: Group::empty(),
+            due: BinaryHeap::new(),
+            resolved: VecDeque::new(),
+            last_prune: None,
+        };
+        let first = r.head(cfg.seed, 0).at;
+        r.next_at = first;
+        r.group = Group::new(cfg.seed, 0, 0, first, r.event_base);
+        // Generated markets still to end resolve too; traps already past their end (PastEnd,
+        // closed ones) stay as generated so discovery keeps meeting them.
+        for m in &world.markets {
+            let at = m.end_date + resolve_after;
+            if !m.resolved && m.kind != MarketKind::PastEnd && at > cfg.now {
+                r.due.push(Reverse((at, m.id)));
+            }
+        }
+        Some(r)
+    }
+
+    fn head(&self, seed: u64, i: u64) -> Head {
+        let mut rng = SplitMix64::new(mix(&[seed, ARRIVAL_LANE, i]));
+        let slot_h = (i as f64 + rng.next_f64()) / self.per_hour;
+        let at = self.origin + hours(slot_h);
+        let ttc_h = MAX_TTC_H - (MAX_TTC_H - MIN_TTC_H) * rng.next_f64();
+        let id = self.market_base + i * 8 + rng.range(0, 7);
+        Head { rng, at, ttc_h, id }
+    }
+
+    fn prune_due(&self, now: DateTime<Utc>) -> bool {
+        self.last_prune
+            .is_none_or(|t| now - t >= Duration::hours(PRUNE_EVERY_H))
+            && self
+                .resolved
+                .front()
+                .is_some_and(|(t, _)| *t + Duration::hours(PRUNE_AFTER_H) <= now)
+    }
+}
+
+/// The event a run of consecutive arrivals shares (1–4 of them, like the generated world).
+#[derive(Debug)]
+struct Group {
+    index: u64,
+    /// Arrival index of its first member.
+    first: u64,
+    size: u64,
+    event_id: u64,
+    neg_risk: bool,
+    up_down: bool,
+    subject: String,
+    title: String,
+    competition: Option<String>,
+    names: Vec<&'static str>,
+    comment_count: u64,
+    neg_risk_market_id: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl Group {
+    /// A placeholder, replaced by group 0 as soon as the stream is set up.
+    fn empty() -> Group {
+        Group {
+            index: 0,
+            first: 0,
+            size: 0,
+            event_id: 0,
+            neg_risk: false,
+            up_down: false,
+            subject: String::new(),
+            title: String::new(),
+            competition: None,
+            names: Vec::new(),
+            comment_count: 0,
+            neg_risk_market_id: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn new(seed: u64, index: u64, first: u64, first_at: DateTime<Utc>, event_base: u64) -> Group {
+        let mut rng = SplitMix64::new(mix(&[seed, GROUP_LANE, index]));
+        let size = *rng.pick(&[1u64, 1, 1, 1, 1, 2, 2, 3, 3, 4]);
+        let neg_risk = size >= 2 && rng.chance(0.5);
+        let up_down = size == 1 && rng.chance(0.2);
+        let subject = rng.pick(SUBJECTS).to_string();
+        let event_id = event_base + index * 4 + rng.range(0, 3);
+        let neg_risk_market_id = neg_risk.then(|| hex_id(&mut rng, 64));
+        let (title, competition) = if neg_risk {
+            let comp = rng.pick(COMPETITIONS).to_string();
+            (format!("Who will win {comp}?"), Some(comp))
+        } else if up_down {
+            let asset = rng.pick(ASSETS);
+            let hour = (first_at + Duration::hours(1)).format("%B %-d, %-I%p ET");
+            (format!("{asset} Up or Down - {hour}"), None)
+        } else {
+            let verb = rng.pick(VERBS);
+            (format!("Will {subject} {verb}?"), None)
+        };
+        let mut names: Vec<&'static str> = CANDIDATES.to_vec();
+        rng.shuffle(&mut names);
+        Group {
+            index,
+            first,
+            size,
+            event_id,
+            neg_risk,
+            up_down,
+            subject,
+            title,
+            competition,
+            names,
+            comment_count: rng.range(0, 900),
+            neg_risk_market_id,
+            created_at: (first_at - Duration::minutes(10)).trunc_subsecs(0),
+        }
+    }
+}
+
+/// A duration of fractional hours (microsecond precision).
+fn hours(h: f64) -> Duration {
+    Duration::microseconds((h * 3_600_000_000.0) as i64)
 }
 
 struct MarketSeed {
@@ -317,15 +748,18 @@ struct MarketSeed {
     neg_risk_market_id: Option<String>,
     created_at: DateTime<Utc>,
     transient_variant: usize,
+    /// Hours from `now` to the end date; `None` draws it from the kind (generated world).
+    hours: Option<f64>,
 }
 
 fn make_market(rng: &mut SplitMix64, now: DateTime<Utc>, s: MarketSeed) -> SimMarket {
     use MarketKind as K;
     let kind = s.kind;
-    let hours = match kind {
-        K::Tradeable => in_bucket(rng, s.bucket.unwrap_or(0)),
-        K::PastEnd => -rng.uniform(1.0, 30.0),
-        K::Closed => {
+    let hours = match (s.hours, kind) {
+        (Some(h), _) => h,
+        (None, K::Tradeable) => in_bucket(rng, s.bucket.unwrap_or(0)),
+        (None, K::PastEnd) => -rng.uniform(1.0, 30.0),
+        (None, K::Closed) => {
             if rng.chance(0.5) {
                 let b = rng.range(0, 4) as usize;
                 in_bucket(rng, b)
@@ -333,9 +767,9 @@ fn make_market(rng: &mut SplitMix64, now: DateTime<Utc>, s: MarketSeed) -> SimMa
                 -rng.uniform(1.0, 100.0)
             }
         }
-        K::Resolved => -rng.uniform(2.0, 200.0),
-        K::BeyondLookahead => rng.uniform(400.0, 900.0),
-        _ => {
+        (None, K::Resolved) => -rng.uniform(2.0, 200.0),
+        (None, K::BeyondLookahead) => rng.uniform(400.0, 900.0),
+        (None, _) => {
             let b = rng.range(0, 4) as usize;
             in_bucket(rng, b)
         }
@@ -463,6 +897,7 @@ fn make_market(rng: &mut SplitMix64, now: DateTime<Utc>, s: MarketSeed) -> SimMa
         has_book,
         frozen_step,
         omit,
+        arrived_at: None,
     }
 }
 
@@ -602,3 +1037,160 @@ const CATEGORIES: &[&str] = &[
     "Business",
     "Science",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rolling(seed: u64, rate: f64) -> (SimConfig, World) {
+        let mut cfg = SimConfig::new(seed);
+        cfg.markets_per_tier = 2;
+        cfg.now = "2026-03-15T12:00:00Z".parse().expect("date");
+        cfg.new_markets_per_hour = rate;
+        let w = World::generate(&cfg);
+        (cfg, w)
+    }
+
+    /// The lookups every endpoint relies on agree with `markets` and `events`.
+    fn assert_indexed(w: &World) {
+        for (tok, &(idx, o)) in &w.books {
+            let m = &w.markets[idx];
+            assert!(m.has_book && &m.token_ids[o] == tok);
+        }
+        let with_book: usize = w
+            .markets
+            .iter()
+            .filter(|m| m.has_book)
+            .map(|m| m.token_ids.iter().filter(|t| !t.is_empty()).count())
+            .sum();
+        assert_eq!(w.books.len(), with_book);
+        for (cid, &idx) in &w.by_condition {
+            assert_eq!(&w.markets[idx].condition_id, cid);
+        }
+        for (idx, m) in w.markets.iter().enumerate() {
+            assert!(w.events[m.event].markets.contains(&idx));
+        }
+        assert!(w.events.iter().all(|e| !e.markets.is_empty()));
+        assert!(w.markets.windows(2).all(|p| p[0].id < p[1].id));
+        assert!(w.events.windows(2).all(|p| p[0].id < p[1].id));
+    }
+
+    #[test]
+    fn given_rolling_world_over_three_weeks_then_every_tier_stays_populated_in_proportion_and_memory_is_bounded(
+    ) {
+        let rate = 20.0;
+        let (cfg, mut w) = rolling(3, rate);
+        let steps = 21 * 24 * 6;
+        let mut sums = [0usize; 5];
+        let mut most = 0;
+        for k in 0..=steps {
+            let now = cfg.now + Duration::minutes(10 * k);
+            w.advance(now);
+            let mut counts = [0usize; 5];
+            for m in &w.markets {
+                if m.arrived_at.is_none() || m.closed || m.kind != MarketKind::Tradeable {
+                    continue;
+                }
+                let h = (m.end_date - now).num_milliseconds() as f64 / 3_600_000.0;
+                if let Some(b) = BUCKETS.iter().position(|&(lo, hi)| h > lo && h <= hi) {
+                    counts[b] += 1;
+                }
+            }
+            assert!(counts.iter().all(|&c| c > 0), "step {k}: {counts:?}");
+            for (s, c) in sums.iter_mut().zip(counts) {
+                *s += c;
+            }
+            most = most.max(w.markets.len());
+            for m in &w.markets {
+                // Ended more than resolve_after ago ⇒ resolved (generated traps that had already
+                // ended at start aside: they stay as generated).
+                if m.end_date + Duration::hours(1) > cfg.now {
+                    assert!(m.resolved || m.end_date + Duration::hours(1) > now, "{m:?}");
+                }
+                // Resolved by the rolling world ⇒ dropped within 48 h (+ the hourly pruning).
+                if m.resolved && m.end_date + Duration::hours(1) > cfg.now {
+                    let closed = m.closed_time.expect("closed time");
+                    assert!(now - closed <= Duration::hours(PRUNE_AFTER_H + PRUNE_EVERY_H));
+                }
+            }
+            if k % 36 == 0 {
+                assert_indexed(&w);
+            }
+        }
+        // Steady state: T4 ≈ rate × 1 h, T3 ≈ rate × 3 h … (90 % of arrivals are tradeable).
+        let expected = [1.0, 2.99, 7.83, 32.9, 123.8];
+        for (b, (s, e)) in sums.iter().zip(expected).enumerate() {
+            let mean = *s as f64 / (steps + 1) as f64;
+            let want = rate * 0.9 * e;
+            assert!(
+                (mean - want).abs() <= 0.2 * want,
+                "bucket {b}: mean {mean:.1}, want ≈ {want:.1}"
+            );
+        }
+        // rate × (168.5 open + 1 ended + 48–49 resolved) plus the 2-per-tier generated world.
+        assert!(most <= 4_700, "{most} markets held");
+    }
+
+    #[test]
+    fn given_same_seed_when_advanced_in_one_jump_or_many_steps_then_same_world() {
+        let (cfg, mut a) = rolling(5, 12.0);
+        let (_, mut b) = rolling(5, 12.0);
+        let end = cfg.now + Duration::hours(100);
+        a.advance(end);
+        let mut t = cfg.now;
+        while t < end {
+            t = (t + Duration::minutes(37)).min(end);
+            b.advance(t);
+        }
+        // Pruning runs at most hourly, so only compare what neither may have dropped yet.
+        let view = |w: &World| -> Vec<String> {
+            w.markets
+                .iter()
+                .filter(|m| m.closed_time.is_none_or(|c| c > end - Duration::hours(47)))
+                .map(|m| {
+                    format!(
+                        "{} {} {:?} {} {} {} {} {:?} {} {} {}",
+                        m.id,
+                        m.condition_id,
+                        m.token_ids,
+                        m.question,
+                        m.end_date,
+                        m.closed,
+                        m.winner,
+                        m.kind,
+                        m.volume_24h,
+                        w.events[m.event].id,
+                        m.has_book
+                    )
+                })
+                .collect()
+        };
+        let (va, vb) = (view(&a), view(&b));
+        assert!(va.len() > 1_000, "{}", va.len());
+        assert_eq!(va, vb);
+        assert_indexed(&a);
+        assert_indexed(&b);
+        let winners: HashSet<usize> = a
+            .markets
+            .iter()
+            .filter(|m| m.resolved && m.arrived_at.is_some())
+            .map(|m| m.winner)
+            .collect();
+        assert_eq!(winners, HashSet::from([0, 1]));
+    }
+
+    #[test]
+    fn given_static_world_when_advanced_a_month_then_nothing_changes() {
+        let (cfg, mut w) = rolling(7, 0.0);
+        let before = format!("{:?}", w.markets);
+        let later = cfg.now + Duration::days(30);
+        assert!(!w.due(later));
+        w.advance(later);
+        assert_eq!(format!("{:?}", w.markets), before);
+        assert_eq!(
+            w.kind_at(&w.markets[0], later),
+            w.markets[0].kind,
+            "static kinds do not follow the clock"
+        );
+    }
+}

@@ -24,6 +24,7 @@ use crate::clob::served_record;
 use crate::data::trades_between;
 use crate::rng::{key_of, mix};
 use crate::server::{fault_response, fault_status, App, Pending};
+use crate::world::World;
 use crate::{Endpoint, FaultKind, RequestRecord};
 
 /// Assets per connection beyond which the initial dump is silently skipped.
@@ -261,8 +262,10 @@ async fn session(app: Arc<App>, mut socket: WebSocket, truncate: bool) {
 impl Session {
     /// One text frame: a JSON array of `book` events for the known assets among `assets`.
     fn dump(&mut self, assets: &[String], record: bool) -> String {
-        let world = &self.app.world;
-        let now = self.app.now();
+        let app = self.app.clone();
+        let now = app.now();
+        let guard = app.world_at(now);
+        let world: &World = &guard;
         let step = now.timestamp();
         let ts_ms = now.timestamp_millis();
         let corrupt = self.app.corrupt_books();
@@ -296,8 +299,10 @@ impl Session {
 
     /// The frames of one tick: trades since the last tick, book changes of the assets due.
     fn live_frames(&mut self) -> Vec<String> {
-        let world = &self.app.world;
-        let now = self.app.now();
+        let app = self.app.clone();
+        let now = app.now();
+        let guard = app.world_at(now);
+        let world: &World = &guard;
         let now_ms = now.timestamp_millis();
         let step = now.timestamp();
         let corrupt = self.app.corrupt_books();

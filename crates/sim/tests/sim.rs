@@ -1178,3 +1178,280 @@ async fn given_ws_fault_then_upgrade_refused_with_429() {
     assert_eq!(sim.counters().faults_served(), 1);
     let _: DateTime<Utc> = sim.now();
 }
+
+/// A rolling world at 20 markets/hour anchored at `now`. (The clock reads `now` + real time
+/// elapsed, so an anchor in the past does not fast-forward; the stream's 336 h warm start is what
+/// gives it arrivals, resolved markets and steady-state tiers from the first request.)
+fn rolling_cfg(seed: u64, now: DateTime<Utc>) -> SimConfig {
+    let mut c = SimConfig::new(seed);
+    c.now = now;
+    c.new_markets_per_hour = 20.0;
+    c
+}
+
+fn hours_to(end: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    (end - now).num_milliseconds() as f64 / 3_600_000.0
+}
+
+#[tokio::test]
+async fn given_rolling_world_when_discovery_lists_then_arrivals_fill_every_tier_in_proportion() {
+    let anchor = Utc::now() - chrono::Duration::hours(30);
+    let sim = sim(rolling_cfg(5, anchor)).await;
+    let now = sim.now();
+    let q = format!(
+        "closed=false&limit=100&end_date_min={}&end_date_max={}",
+        urlencode(&now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        urlencode(
+            &(now + chrono::Duration::hours(336))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )
+    );
+    let (listed, _) = page_all(&sim, &q).await;
+    let t = sim.truth();
+    let arrivals: HashMap<&str, &TruthMarket> = t
+        .markets
+        .iter()
+        .filter(|m| m.arrived_at.is_some())
+        .map(|m| (m.condition_id.as_str(), m))
+        .collect();
+
+    let buckets = [
+        (0.0, 1.0),
+        (1.0, 4.0),
+        (4.0, 12.0),
+        (12.0, 48.0),
+        (48.0, 336.0),
+    ];
+    let mut counts = [0usize; 5];
+    let mut listed_arrivals = HashSet::new();
+    for m in &listed {
+        assert_eq!(m["closed"], json!(false));
+        let cid = m["conditionId"].as_str().expect("conditionId");
+        let Some(a) = arrivals.get(cid) else { continue };
+        listed_arrivals.insert(cid.to_string());
+        let end: DateTime<Utc> = m["endDate"]
+            .as_str()
+            .expect("endDate")
+            .parse()
+            .expect("date");
+        assert_eq!(end, a.end_date);
+        let h = hours_to(end, now);
+        let b = buckets
+            .iter()
+            .position(|&(lo, hi)| h > lo && h <= hi)
+            .expect("inside the lookahead");
+        counts[b] += 1;
+        assert!(
+            matches!(
+                a.kind,
+                MarketKind::Tradeable | MarketKind::LowVolume | MarketKind::NoOrderBook
+            ),
+            "{a:?}"
+        );
+        // Each arrival lived (1 h, 336 h] from arrival to end.
+        let ttc = hours_to(a.end_date, a.arrived_at.expect("arrived"));
+        assert!(ttc > 0.99 && ttc <= 336.0, "{ttc}");
+    }
+    // Steady state already (the stream starts 336 h before the anchor): about rate × hours spent
+    // in each tier, so T4 ≈ 20 and each longer tier holds more.
+    assert!((8..=40).contains(&counts[0]), "{counts:?}");
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
+    assert!(counts[4] > 1_800, "{counts:?}");
+
+    // The truth holds exactly the listed arrivals among those open and inside the window.
+    let want: HashSet<String> = t
+        .markets
+        .iter()
+        .filter(|m| m.arrived_at.is_some_and(|a| a <= now))
+        .filter(|m| {
+            !m.closed && m.end_date >= now && m.end_date <= now + chrono::Duration::hours(336)
+        })
+        .map(|m| m.condition_id.clone())
+        .collect();
+    assert!(want.is_subset(&listed_arrivals));
+    assert!(
+        listed_arrivals.len() - want.len() <= 2,
+        "only arrivals during the paging"
+    );
+    // Materialised right up to the clock (one arrival per 3-minute slot at 20/h), none ahead.
+    let newest = arrivals
+        .values()
+        .filter_map(|m| m.arrived_at)
+        .max()
+        .expect("arrivals");
+    assert!(newest <= sim.now() && newest > now - chrono::Duration::minutes(7));
+    assert!(arrivals.len() > 3_000, "{}", arrivals.len());
+}
+
+#[tokio::test]
+async fn given_same_seed_then_same_arrivals_and_other_seed_differs() {
+    let anchor = Utc::now() - chrono::Duration::hours(30);
+    let a = sim(rolling_cfg(11, anchor)).await;
+    let b = sim(rolling_cfg(11, anchor)).await;
+    let c = sim(rolling_cfg(12, anchor)).await;
+    let (ta, tb, tc) = (a.truth(), b.truth(), c.truth());
+    let cutoff = a.now().min(b.now()) - chrono::Duration::minutes(1);
+    // Immutable facts of arrivals both clocks have passed and neither may have dropped.
+    let view = |t: &Truth| -> Vec<String> {
+        t.markets
+            .iter()
+            .filter(|m| m.arrived_at.is_some_and(|at| at <= cutoff))
+            .filter(|m| m.end_date > cutoff - chrono::Duration::hours(40))
+            .map(|m| {
+                let settled = m.end_date + chrono::Duration::hours(1) < cutoff;
+                format!(
+                    "{} {} {:?} {} {} {} {:?} {}",
+                    m.id,
+                    m.condition_id,
+                    m.token_ids,
+                    m.question,
+                    m.end_date,
+                    m.volume_24h,
+                    m.arrived_at,
+                    if settled {
+                        m.resolved.to_string()
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect()
+    };
+    let (va, vb) = (view(&ta), view(&tb));
+    assert!(va.len() > 3_000, "{}", va.len());
+    assert_eq!(va, vb);
+    let cids = |t: &Truth| -> HashSet<String> {
+        t.markets
+            .iter()
+            .filter(|m| m.arrived_at.is_some())
+            .map(|m| m.condition_id.clone())
+            .collect()
+    };
+    assert!(cids(&ta).is_disjoint(&cids(&tc)));
+}
+
+#[tokio::test]
+async fn given_rolling_world_when_a_market_ended_over_1h_ago_then_served_closed_resolved_without_book(
+) {
+    let anchor = Utc::now() - chrono::Duration::hours(30);
+    let sim = sim(rolling_cfg(8, anchor)).await;
+    let t = sim.truth();
+    let now = sim.now();
+    let hour = chrono::Duration::hours(1);
+    let ended: Vec<&TruthMarket> = t
+        .markets
+        .iter()
+        .filter(|m| {
+            m.arrived_at.is_some() && m.end_date + hour < now - chrono::Duration::minutes(1)
+        })
+        .collect();
+    assert!(ended.len() > 500, "{}", ended.len());
+    assert!(ended
+        .iter()
+        .all(|m| m.closed && m.resolved && m.kind == MarketKind::Resolved));
+    // Dropped 48 h after resolving: nothing older is still held.
+    assert!(ended
+        .iter()
+        .all(|m| m.end_date + chrono::Duration::hours(50) > now));
+    // Ended less than an hour ago: still open, no longer discoverable.
+    let grace: Vec<&TruthMarket> = t
+        .markets
+        .iter()
+        .filter(|m| m.arrived_at.is_some() && m.end_date < now && m.end_date + hour > now)
+        .collect();
+    assert!(grace
+        .iter()
+        .all(|m| !m.closed && m.kind == MarketKind::PastEnd));
+
+    let picked: Vec<&TruthMarket> = ended.iter().step_by(7).take(60).copied().collect();
+    let q: String = picked
+        .iter()
+        .map(|m| format!("condition_ids={}&", m.condition_id))
+        .collect();
+    let (_, open) = get_json(&format!("{}/markets/keyset?{q}limit=100", sim.gamma_url())).await;
+    assert_eq!(
+        open["markets"],
+        json!([]),
+        "closed=false (the default) leaves them out"
+    );
+    let (_, closed) = get_json(&format!(
+        "{}/markets/keyset?{q}closed=true&limit=100",
+        sim.gamma_url()
+    ))
+    .await;
+    let served = closed["markets"].as_array().expect("markets");
+    assert_eq!(served.len(), picked.len());
+    let mut winners = HashSet::new();
+    for m in served {
+        assert_eq!(m["closed"], json!(true));
+        assert_eq!(m["umaResolutionStatus"], json!("resolved"));
+        assert_eq!(m["acceptingOrders"], json!(false));
+        let prices = m["outcomePrices"].as_str().expect("outcomePrices");
+        assert!(
+            prices == "[\"1\", \"0\"]" || prices == "[\"0\", \"1\"]",
+            "{prices}"
+        );
+        winners.insert(prices.to_string());
+        let tm = picked
+            .iter()
+            .find(|p| m["conditionId"] == json!(p.condition_id))
+            .expect("picked");
+        // Resolved exactly resolve_after (1 h) past the end, in Gamma's closedTime form.
+        let want = (tm.end_date + hour)
+            .format("%Y-%m-%d %H:%M:%S+00")
+            .to_string();
+        assert_eq!(m["closedTime"], json!(want));
+    }
+    assert_eq!(winners.len(), 2, "both outcomes win sometimes");
+
+    let tok = &picked[0].token_ids[0];
+    let (status, _) = get_json(&format!("{}/book?token_id={tok}", sim.clob_url())).await;
+    assert_eq!(status, 404);
+    let body: Vec<Value> = picked
+        .iter()
+        .map(|m| json!({"token_id": m.token_ids[0]}))
+        .collect();
+    let books: Value = reqwest::Client::new()
+        .post(format!("{}/books", sim.clob_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(books, json!([]));
+}
+
+#[tokio::test]
+async fn given_rate_zero_then_static_world_only_and_rolling_world_adds_to_it_without_changing_it() {
+    let anchor = Utc::now() - chrono::Duration::hours(30);
+    let mut c = SimConfig::new(7);
+    c.now = anchor;
+    let static_sim = sim(c).await;
+    let rolling = sim(rolling_cfg(7, anchor)).await;
+    let (st, rt) = (static_sim.truth(), rolling.truth());
+    assert!(st.markets.iter().all(|m| m.arrived_at.is_none()));
+    assert_eq!(st.markets.len(), 100 + 8 * 3);
+    // At start nothing generated has resolved yet (each ends ≥ 2 min after the anchor, or was a
+    // trap already), so the generated part of the rolling world is the static world.
+    let generated: Vec<&TruthMarket> = rt
+        .markets
+        .iter()
+        .filter(|m| m.arrived_at.is_none())
+        .collect();
+    assert_eq!(generated, st.markets.iter().collect::<Vec<_>>());
+    let max_static: u64 = st
+        .markets
+        .iter()
+        .map(|m| m.id.parse::<u64>().expect("id"))
+        .max()
+        .expect("markets");
+    assert!(rt
+        .markets
+        .iter()
+        .filter(|m| m.arrived_at.is_some())
+        .all(|m| m.id.parse::<u64>().expect("id") > max_static));
+    let (listed, _) = page_all(&static_sim, "limit=100").await;
+    assert_eq!(listed.len(), open_markets(&st).len());
+}
