@@ -162,17 +162,7 @@ async fn run(
     let store = LocalStore::open(&data_dir)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
 
-    let mut client_config = ClientConfig {
-        endpoints: Endpoints::from_env(),
-        ..ClientConfig::default()
-    };
-    if let Ok(b) = std::env::var("POLYTAPE_BOOKS_BATCH") {
-        client_config.books_batch = b
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .context("POLYTAPE_BOOKS_BATCH must be a positive whole number")?;
-    }
+    let mut client_config = ClientConfig::from_env()?;
     let sim = if simulate {
         let mut sim_config = polytape_sim::SimConfig::new(seed);
         sim_config.new_markets_per_hour = sim_markets_per_hour;

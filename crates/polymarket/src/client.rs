@@ -114,6 +114,25 @@ impl Default for ClientConfig {
     }
 }
 
+impl ClientConfig {
+    /// Defaults with the endpoints of [`Endpoints::from_env`] and `POLYTAPE_BOOKS_BATCH`
+    /// (token ids per `POST /books`) when set.
+    pub fn from_env() -> Result<Self, FetchError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`ClientConfig::from_env`] over any variable source.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, FetchError> {
+        let mut cfg = ClientConfig { endpoints: Endpoints::from_lookup(&get), ..ClientConfig::default() };
+        if let Some(v) = get("POLYTAPE_BOOKS_BATCH") {
+            cfg.books_batch = v.trim().parse().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| FetchError::Config {
+                reason: format!("POLYTAPE_BOOKS_BATCH={v:?}: expected a whole number from 1 to 500"),
+            })?;
+        }
+        Ok(cfg)
+    }
+}
+
 /// Server-side filters of a keyset listing.
 #[derive(Debug, Clone)]
 pub struct KeysetQuery {
@@ -987,6 +1006,15 @@ async fn read_prefix(mut resp: reqwest::Response, max: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn books_batch_comes_from_the_environment_and_is_checked() {
+        let get = |v: &'static str| move |k: &str| (k == "POLYTAPE_BOOKS_BATCH").then(|| v.to_string());
+        assert_eq!(ClientConfig::from_lookup(get("40")).unwrap().books_batch, 40);
+        assert!(ClientConfig::from_lookup(get("0")).is_err());
+        assert!(ClientConfig::from_lookup(get("many")).is_err());
+        assert_eq!(ClientConfig::from_lookup(|_| None).unwrap().books_batch, 100);
+    }
 
     #[test]
     fn given_env_overrides_when_building_endpoints_then_each_replaces_its_default_without_slash() {
