@@ -123,11 +123,21 @@ impl ClientConfig {
 
     /// [`ClientConfig::from_env`] over any variable source.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, FetchError> {
-        let mut cfg = ClientConfig { endpoints: Endpoints::from_lookup(&get), ..ClientConfig::default() };
+        let mut cfg = ClientConfig {
+            endpoints: Endpoints::from_lookup(&get),
+            ..ClientConfig::default()
+        };
         if let Some(v) = get("POLYTAPE_BOOKS_BATCH") {
-            cfg.books_batch = v.trim().parse().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| FetchError::Config {
-                reason: format!("POLYTAPE_BOOKS_BATCH={v:?}: expected a whole number from 1 to 500"),
-            })?;
+            cfg.books_batch = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=500).contains(n))
+                .ok_or_else(|| FetchError::Config {
+                    reason: format!(
+                        "POLYTAPE_BOOKS_BATCH={v:?}: expected a whole number from 1 to 500"
+                    ),
+                })?;
         }
         Ok(cfg)
     }
@@ -1009,11 +1019,18 @@ mod tests {
 
     #[test]
     fn books_batch_comes_from_the_environment_and_is_checked() {
-        let get = |v: &'static str| move |k: &str| (k == "POLYTAPE_BOOKS_BATCH").then(|| v.to_string());
-        assert_eq!(ClientConfig::from_lookup(get("40")).unwrap().books_batch, 40);
+        let get =
+            |v: &'static str| move |k: &str| (k == "POLYTAPE_BOOKS_BATCH").then(|| v.to_string());
+        assert_eq!(
+            ClientConfig::from_lookup(get("40")).unwrap().books_batch,
+            40
+        );
         assert!(ClientConfig::from_lookup(get("0")).is_err());
         assert!(ClientConfig::from_lookup(get("many")).is_err());
-        assert_eq!(ClientConfig::from_lookup(|_| None).unwrap().books_batch, 100);
+        assert_eq!(
+            ClientConfig::from_lookup(|_| None).unwrap().books_batch,
+            100
+        );
     }
 
     #[test]
