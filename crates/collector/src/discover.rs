@@ -196,7 +196,7 @@ where
     } else {
         TaskStatus::Ok
     };
-    let id = format!("discovery#{}", now.format("%Y%m%dT%H%M%SZ"));
+    let id = format!("{}#discovery", now.format("%Y%m%dT%H%M%SZ"));
     store
         .put_task_run(&task_run(
             id,

@@ -57,7 +57,7 @@ where
         store.upsert_markets(&writes).await?;
         store.put_transitions(&transitions).await?;
     }
-    let id = format!("retier#{}", now.format("%Y%m%dT%H%M%SZ"));
+    let id = format!("{}#retier", now.format("%Y%m%dT%H%M%SZ"));
     store
         .put_task_run(&task_run(
             id,

@@ -104,7 +104,7 @@ where
     S: MarketStore + LatestStore + OpsStore + ObjectStore,
 {
     let started = clock.now();
-    let run_id = format!("snapshot#{}#{}", tick.tier, tick.label());
+    let run_id = format!("{}#snapshot#{}", tick.label(), tick.tier);
     let mut report = TickReport::new(tick);
     if tick.is_stale_at(started) {
         report.skipped = true;

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 /// Outcome of one run of a task (discovery, a snapshot tick, re-tier, …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRun {
-    /// Deterministic id: `<task>#<scheduled time>` so a retried run replaces its record.
+    /// Deterministic id, time first: `<scheduled time %Y%m%dT%H%M%SZ>#<task>[#<detail>]`, e.g.
+    /// `20261120T223015Z#snapshot#T4`. A retried run replaces its record, and ids sort by time
+    /// (the DynamoDB adapter keys task runs by their id and lists them newest first).
     pub id: String,
     pub task: String,
     pub started_at: Ts,

@@ -6,9 +6,10 @@
 //!
 //! # Layout
 //! * [`ports`]: one trait per capability — [`MarketStore`], [`LatestStore`], [`OpsStore`],
-//!   [`ObjectStore`].
+//!   [`ObjectStore`], [`TickQueue`].
 //! * [`local`]: [`LocalStore`], SQLite state (`<data_dir>/state.sqlite`, WAL) and objects as
 //!   files under `<data_dir>/<key>`.
+//! * [`queue`]: the tick message and [`LocalQueue`], the in-process [`TickQueue`].
 //! * [`keys`]: the S3 key layout (`snapshots/tier=2/dt=2026-11-20/20261120T223000Z.parquet`).
 //! * [`parquet`]: the `snapshots` and `orderbooks` encoders and their Athena column lists.
 //! * [`contract`]: the behaviour every adapter must show, as async functions that panic on a
@@ -21,7 +22,9 @@ pub mod keys;
 pub mod local;
 pub mod parquet;
 pub mod ports;
+pub mod queue;
 
 pub use error::{Result, StoreError};
 pub use local::LocalStore;
-pub use ports::{LatestStore, MarketStore, ObjectStore, OpsStore};
+pub use ports::{LatestStore, MarketStore, ObjectStore, OpsStore, TickQueue};
+pub use queue::LocalQueue;

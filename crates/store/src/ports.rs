@@ -83,3 +83,15 @@ pub trait ObjectStore: Send + Sync {
     /// Every key starting with `prefix` (a plain string prefix, as S3's), sorted.
     fn list_objects(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
+
+/// The ticks queue: the once-a-minute dispatcher enqueues every tick due in the minute, each
+/// delayed to its second, and the snapshot function receives one message per tick. The body of
+/// a message is [`crate::queue::encode_tick`].
+pub trait TickQueue: Send + Sync {
+    /// Enqueues each tick delayed by [`polytape_core::TickId::delay_s`] seconds, in as few
+    /// requests as the service allows (SQS: 10 messages per batch).
+    fn enqueue_ticks(
+        &self,
+        ticks: &[polytape_core::TickId],
+    ) -> impl Future<Output = Result<()>> + Send;
+}
