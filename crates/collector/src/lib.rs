@@ -10,15 +10,19 @@
 //! * [`clock`]: where "now" comes from (the system clock, or a fixed one in tests).
 //! * [`discover`]: find tradeable markets closing within the lookahead and assign tiers.
 //! * [`snapshot`]: one tick of one tier: fetch, compute features, write Parquet and the latest values.
+//! * [`dispatch`]: the snapshot function's once-a-minute dispatcher and per-message tick runner.
+//! * [`emf`]: CloudWatch Embedded Metric Format lines (coverage per tier, a few totals).
 //! * [`retier`]: move markets between tiers as their close nears; retire ended ones.
 //! * [`runner`]: the local scheduler (`polytape run`): discovery, re-tier and every tier's ticks.
 //! * [`stats`]: live counters of a local run, for the progress lines and the status API.
-//! * [`status`]: the HTTP status API (`GET /health`, `GET /api/stats`).
+//! * [`status`]: the HTTP status API (`GET /health`, `GET /api/stats`), local and over the stores.
 //! * [`error`]: [`HandlerError`], which says whether a retry may help.
 
 pub mod clock;
 pub mod config;
 pub mod discover;
+pub mod dispatch;
+pub mod emf;
 pub mod error;
 pub mod retier;
 pub mod runner;

@@ -78,7 +78,7 @@ pub fn due_in_minute(minute: Ts) -> Vec<TickId> {
             t += interval;
         }
     }
-    due.sort();
+    due.sort_by_key(|t| (t.tick_ts, t.tier));
     due
 }
 

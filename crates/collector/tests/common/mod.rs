@@ -28,9 +28,14 @@ pub struct Env {
 }
 
 pub async fn env(markets_per_tier: usize, books_batch: usize) -> Env {
+    env_at(markets_per_tier, books_batch, anchor()).await
+}
+
+/// [`env`] with the simulated world (and the fixed clock) anchored at `at`.
+pub async fn env_at(markets_per_tier: usize, books_batch: usize, at: Ts) -> Env {
     let mut cfg = SimConfig::new(42);
     cfg.markets_per_tier = markets_per_tier;
-    cfg.now = anchor();
+    cfg.now = at;
     let sim = polytape_sim::start(cfg, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -41,7 +46,7 @@ pub async fn env(markets_per_tier: usize, books_batch: usize) -> Env {
         sim,
         client,
         store,
-        clock: FixedClock::new(anchor()),
+        clock: FixedClock::new(at),
         dir,
     }
 }

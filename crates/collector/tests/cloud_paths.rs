@@ -1,0 +1,155 @@
+//! The code paths the Lambda functions wrap, on the local adapters: the minute's dispatch, one
+//! tick per queue message with its failure modes, and the status API over the stores alone.
+
+#![allow(clippy::unwrap_used)] // a test: any failure should fail it loudly
+
+mod common;
+
+use common::*;
+use polytape_collector::discover::discover;
+use polytape_collector::dispatch::{dispatch_minute, run_tick_message, TickMessageError};
+use polytape_collector::{status, Config};
+use polytape_core::{TickId, Tier};
+use polytape_sim::{Endpoint, Fault, FaultKind};
+use polytape_store::{queue, LocalQueue};
+
+#[tokio::test]
+async fn the_dispatcher_enqueues_exactly_the_minutes_ticks_with_their_delays() {
+    let (q, _rx) = LocalQueue::new();
+    // 10:05: T1 (every 5 min), T2, T3 ×2, T4 ×4 — no T0 (hourly).
+    let ticks = dispatch_minute(&q, "2026-11-20T10:05:07Z".parse().unwrap())
+        .await
+        .unwrap();
+    let sent: Vec<(Tier, String, u32)> = q
+        .sent()
+        .into_iter()
+        .map(|(t, d)| (t.tier, t.tick_ts.format("%H:%M:%S").to_string(), d))
+        .collect();
+    let expect = |t, s: &str, d| (t, s.to_string(), d);
+    assert_eq!(
+        sent,
+        vec![
+            expect(Tier::T1, "10:05:00", 0),
+            expect(Tier::T2, "10:05:00", 0),
+            expect(Tier::T3, "10:05:00", 0),
+            expect(Tier::T4, "10:05:00", 0),
+            expect(Tier::T4, "10:05:15", 15),
+            expect(Tier::T3, "10:05:30", 30),
+            expect(Tier::T4, "10:05:30", 30),
+            expect(Tier::T4, "10:05:45", 45),
+        ]
+    );
+    assert_eq!(ticks.len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_message_runs_its_tick_and_reports_what_cannot_complete() {
+    let e = env(3, 100).await;
+    discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    let tick = TickId {
+        tier: Tier::T2,
+        tick_ts: anchor(),
+    };
+    e.clock.set(anchor() + chrono::Duration::seconds(1));
+
+    // Given a message that is not a tick, then it is refused as bad (it belongs in the DLQ).
+    let bad = run_tick_message(&e.client, &e.store, "{\"tier\":\"x\"}", &e.clock).await;
+    assert!(matches!(bad, Err(TickMessageError::BadMessage(_))));
+
+    // Given the book endpoint failing through both attempts (2 × 4 tries), the message must be retried.
+    e.sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBooks),
+        kind: FaultKind::ServerError(503),
+        times: 8,
+    });
+    let incomplete =
+        run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock).await;
+    match incomplete {
+        Err(TickMessageError::Incomplete { failed, report, .. }) => {
+            assert_eq!(failed, 1);
+            assert_eq!(report.rows, 3, "what was observed is still written");
+        }
+        other => panic!("expected Incomplete, got {other:?}"),
+    }
+
+    // Given one failing attempt only, the in-place second attempt completes the tick.
+    e.sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBooks),
+        kind: FaultKind::ServerError(503),
+        times: 4,
+    });
+    let ok = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock)
+        .await
+        .unwrap();
+    assert_eq!((ok.rows, ok.books, ok.failed_requests), (3, 3, 0));
+
+    // Given a message that arrives after its interval, it is skipped (not an error: retrying cannot help).
+    e.clock.set(anchor() + chrono::Duration::seconds(61));
+    let late = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock)
+        .await
+        .unwrap();
+    assert!(late.skipped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_status_api_reports_tiers_coverage_and_health() {
+    // The router reads the real clock, so the simulated world is anchored at it.
+    let now = chrono::Utc::now();
+    let e = env_at(3, 100, now).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(status::serve(
+        listener,
+        status::store_router(e.store.clone()),
+        std::future::pending(),
+    ));
+
+    let health: serde_json::Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "starting", "no discovery yet");
+
+    // Discovery and a tick written "now", as the other functions would.
+    discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    let tick = TickId::floor(Tier::T4, now);
+    polytape_collector::snapshot::snapshot_tick(&e.client, &e.store, tick, &e.clock)
+        .await
+        .unwrap();
+
+    let health: serde_json::Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    let stats: serde_json::Value = reqwest::get(format!("{base}/api/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["markets_tracked"], 15, "{stats}");
+    let t4 = &stats["tiers"]["T4"];
+    assert_eq!(
+        (
+            t4["markets"].as_u64(),
+            t4["rows_last_hour"].as_u64(),
+            t4["latest_markets"].as_u64()
+        ),
+        (Some(3), Some(3), Some(3)),
+        "{stats}"
+    );
+    assert_eq!(t4["coverage_pct_last_hour"], 100.0);
+    let missing = reqwest::get(format!("{base}/api/nope")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+}
