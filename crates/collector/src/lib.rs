@@ -12,6 +12,7 @@
 //! * [`snapshot`]: one tick of one tier: fetch, compute features, write Parquet and the latest values.
 //! * [`dispatch`]: the snapshot function's once-a-minute dispatcher and per-message tick runner.
 //! * [`emf`]: CloudWatch Embedded Metric Format lines (coverage per tier, a few totals).
+//! * [`maintenance`]: the maintenance function's duties (re-tier, the daily `markets` table).
 //! * [`retier`]: move markets between tiers as their close nears; retire ended ones.
 //! * [`runner`]: the local scheduler (`polytape run`): discovery, re-tier and every tier's ticks.
 //! * [`stats`]: live counters of a local run, for the progress lines and the status API.
@@ -24,6 +25,7 @@ pub mod discover;
 pub mod dispatch;
 pub mod emf;
 pub mod error;
+pub mod maintenance;
 pub mod retier;
 pub mod runner;
 pub mod snapshot;

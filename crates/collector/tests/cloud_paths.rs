@@ -153,3 +153,39 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_run_of_an_hour() {
+    let e = env(2, 100).await;
+    discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    // 10:07: re-tier only.
+    e.clock.set(anchor() + chrono::Duration::minutes(7));
+    let r = polytape_collector::maintenance::run(&e.store, &e.clock)
+        .await
+        .unwrap();
+    assert!(r.markets_dimension.is_none());
+    // 11:02, the first run of the hour: the T4 markets (< 1 h to close at 10:00) have ended, and
+    // the day's dimension holds the markets still active.
+    e.clock.set(anchor() + chrono::Duration::minutes(62));
+    let r = polytape_collector::maintenance::run(&e.store, &e.clock)
+        .await
+        .unwrap();
+    assert!(r.retier.ended >= 2, "{r:?}");
+    let key = r.markets_dimension.unwrap();
+    assert_eq!(key, "markets/dt=2026-11-20/markets.parquet");
+    let rows: usize = read_parquet(&e.dir.path().join(&key))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    let active = polytape_store::MarketStore::active_markets(&e.store)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(rows, active);
+    assert!(
+        rows < 10,
+        "ended markets are not in today's dimension: {rows}"
+    );
+}

@@ -200,9 +200,13 @@ fn level_size(seed: u64, key: u64, side: u64, p: i64, step: i64) -> Decimal {
     let epoch = (step + phase).div_euclid(5);
     let r = mix(&[seed, key, 0x517e, side, p as u64, epoch as u64]);
     let v = (5f64.ln() + (5000f64.ln() - 5f64.ln()) * unit(r)).exp();
-    let v = if (r >> 7) % 50 == 0 { v * 20.0 } else { v };
+    let v = if (r >> 7).is_multiple_of(50) {
+        v * 20.0
+    } else {
+        v
+    };
     let cents = (v * 100.0).round() as i64;
-    let cents = if (r >> 13) % 3 == 0 {
+    let cents = if (r >> 13).is_multiple_of(3) {
         cents
     } else {
         (cents / 100).max(1) * 100

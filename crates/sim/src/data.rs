@@ -58,7 +58,7 @@ pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec
         let r = mix(&[h, j as u64, 2]);
         let prev = out.last();
         // One transaction settling two fills: same time, same token and tx hash.
-        let shared = prev.filter(|_| r % 10 == 0);
+        let shared = prev.filter(|_| r.is_multiple_of(10));
         let ms = shared.map_or(minute * 60_000 + offset, |p| p.ms);
         let outcome = shared.map_or(((r >> 8) % m.outcomes.len() as u64) as usize, |p| p.outcome);
         let tx = shared.map_or_else(
@@ -75,7 +75,7 @@ pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec
         let p_ticks = if buy { q.ask } else { q.bid };
         let px = price(p_ticks, m.tick_scale);
         let u = unit(mix(&[r, 3]));
-        let shares = if (r >> 24) % 25 == 0 {
+        let shares = if (r >> 24).is_multiple_of(25) {
             // A whale: $2k–$20k notional.
             let notional = (2_000f64.ln() + (20_000f64.ln() - 2_000f64.ln()) * u).exp();
             notional / px.to_f64().unwrap_or(0.5).max(0.001)

@@ -340,7 +340,7 @@ impl Session {
 
             let mut changes: Vec<String> = Vec::new();
             for (outcome, asset) in outcomes {
-                if (key_of(asset).wrapping_add(tick)) % BOOK_EVERY_TICKS != 0 {
+                if !(key_of(asset).wrapping_add(tick)).is_multiple_of(BOOK_EVERY_TICKS) {
                     continue;
                 }
                 let Some(prev) = self.last_books.get(asset) else {
@@ -419,7 +419,7 @@ fn frames(seed: u64, tick: u64, events: Vec<String>) -> Vec<String> {
         let r = mix(&[seed, 0xf4a3e, tick, i as u64]);
         let k = (1 + (r % 3) as usize).min(events.len() - i);
         let chunk = &events[i..i + k];
-        if k == 1 && (r >> 8) % 4 != 0 {
+        if k == 1 && !(r >> 8).is_multiple_of(4) {
             out.push(chunk[0].clone());
         } else {
             out.push(format!("[{}]", chunk.join(",")));

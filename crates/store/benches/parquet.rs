@@ -78,7 +78,7 @@ fn snapshot(i: usize) -> Snapshot {
         day_of_week: Some(5),
         hour_of_day: Some(22),
         category: Some(["Crypto", "Sports", "Politics"][i % 3].to_string()),
-        neg_risk: Some(i % 2 == 0),
+        neg_risk: Some(i.is_multiple_of(2)),
         competitive: Some((i % 1000) as f64 / 1000.0),
     }
 }

@@ -1,6 +1,8 @@
 //! The contract of the ports, as async functions that panic on a violation. Each expects a
 //! store with no records of its own kind (a fresh data directory, an empty test table) and
-//! uses fixed timestamps with millisecond precision, the precision every adapter keeps.
+//! uses fixed timestamps with millisecond precision, the precision every adapter keeps. The
+//! records are dated 2026-11-20: an adapter that reads "recent" records by day (the DynamoDB
+//! Ops table) runs the contract with its clock on that day.
 //!
 //! ```no_run
 //! # async fn f(store: &polytape_store::LocalStore) {
@@ -8,11 +10,12 @@
 //! # }
 //! ```
 
-use crate::ports::{LatestStore, MarketStore, ObjectStore, OpsStore};
+use crate::ports::{LatestStore, MarketStore, ObjectStore, OpsStore, TickQueue};
 use polytape_core::ops::{Coverage, LatestEntry, LatestTier, TaskRun, TaskStatus, TierTransition};
-use polytape_core::{Market, Tier, Ts};
+use polytape_core::{Market, TickId, Tier, Ts};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::str::FromStr;
 
 /// Runs every contract against a store that implements all four ports.
@@ -52,7 +55,7 @@ pub fn market(n: u32, tier: Option<Tier>, active: bool) -> Market {
         outcome: None,
         first_seen: at("2026-11-19T08:15:30.123Z"),
         category: Some("Crypto".into()),
-        neg_risk: n % 2 == 0,
+        neg_risk: n.is_multiple_of(2),
         volume_24h: Some(dec("123456.789012345678")),
     }
 }
@@ -183,13 +186,66 @@ pub async fn latest_store_contract(s: &impl LatestStore) {
     );
     assert_eq!(s.get_latest(Tier::T4).await.expect("get_latest"), Some(t4));
     assert_eq!(s.get_latest(Tier::T3).await.expect("get_latest"), None);
+
+    let big = many_latest(Tier::T0, 3000);
+    s.put_latest(&big)
+        .await
+        .expect("put_latest of 3,000 markets");
+    assert_eq!(
+        s.get_latest(Tier::T0).await.expect("get_latest"),
+        Some(big),
+        "a tier of 3,000 markets fits one item"
+    );
 }
 
-/// A task run of the contract, started at `started`.
+/// A Latest item of `n` markets with realistic values: condition ids as incompressible as
+/// real ones (64 pseudo-random hex digits), 3-place prices, 6-place volumes, counts.
+pub fn many_latest(tier: Tier, n: u32) -> LatestTier {
+    let tick = at("2026-11-20T22:00:00Z");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift64
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let markets = (0..n)
+        .map(|_| {
+            let condition_id = format!(
+                "0x{:016x}{:016x}{:016x}{:016x}",
+                next(),
+                next(),
+                next(),
+                next()
+            );
+            let p = i64::try_from(next() % 1000).unwrap_or(500);
+            let volume = i64::try_from(next() % 1_000_000_000_000).unwrap_or(0);
+            LatestEntry {
+                condition_id,
+                price: Some(Decimal::new(p, 3)),
+                best_bid: Some(Decimal::new((p - 5).max(0), 3)),
+                best_ask: Some(Decimal::new((p + 5).min(1000), 3)),
+                spread: Some(Decimal::new(1, 2)),
+                volume_24h: Some(Decimal::new(volume, 6)),
+                tick_ts: tick,
+                snapshot_count: next() % 5000,
+            }
+        })
+        .collect();
+    LatestTier {
+        tier,
+        tick_ts: tick,
+        markets,
+    }
+}
+
+/// A task run of the contract, started at `started`. `id` is time first, as every task's is
+/// (`20261120T120000Z#snapshot#T2`); the task is its second part.
 pub fn task_run(id: &str, started: &str, status: TaskStatus, written: u64) -> TaskRun {
     TaskRun {
         id: id.to_string(),
-        task: id.split('#').next().unwrap_or(id).to_string(),
+        task: id.split('#').nth(1).unwrap_or(id).to_string(),
         started_at: at(started),
         finished_at: at(started) + chrono::Duration::milliseconds(1234),
         status,
@@ -222,13 +278,13 @@ fn coverage(tier: Tier, tick: &str, written: u32) -> Coverage {
 /// replaces by (tier, tick) and lists by tick then tier.
 pub async fn ops_store_contract(s: &impl OpsStore) {
     let run1 = task_run(
-        "snapshot#2026-11-20T12:00:00Z",
+        "20261120T120000Z#snapshot#T2",
         "2026-11-20T12:00:00.250Z",
         TaskStatus::Partial,
         99,
     );
     let run2 = task_run(
-        "discovery#2026-11-20T12:05:00Z",
+        "20261120T120500Z#discovery",
         "2026-11-20T12:05:00.100Z",
         TaskStatus::Ok,
         5,
@@ -356,5 +412,41 @@ pub async fn object_store_contract(s: &impl ObjectStore) {
         s.get_object("snapshots/tier=2").await.expect("get_object"),
         None,
         "a prefix is not an object"
+    );
+}
+
+/// Every tick enqueued arrives once, delayed by its second within its minute; an empty call
+/// is fine. `received(n)` returns the `(tick, delay in seconds)` pairs that arrived, waiting
+/// for up to `n` of them: a local queue measures the delay, an SQS test reports the
+/// `DelaySeconds` each message was sent with (SQS cannot report it back).
+pub async fn tick_queue_contract<Q, F, Fut>(q: &Q, mut received: F)
+where
+    Q: TickQueue,
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Vec<(TickId, u32)>>,
+{
+    q.enqueue_ticks(&[]).await.expect("empty enqueue");
+    // Two minutes at the top of an hour: 9 + 7 ticks, more than one SQS batch.
+    let minute = at("2026-11-20T10:00:00Z");
+    let mut ticks = polytape_core::schedule::due_in_minute(minute);
+    ticks.extend(polytape_core::schedule::due_in_minute(
+        minute + chrono::Duration::minutes(1),
+    ));
+    assert_eq!(ticks.len(), 16);
+    q.enqueue_ticks(&ticks).await.expect("enqueue_ticks");
+
+    let mut got = received(ticks.len()).await;
+    got.sort();
+    let mut want: Vec<(TickId, u32)> = ticks.iter().map(|t| (*t, t.delay_s())).collect();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "each tick arrives once, delayed to its second within the minute"
+    );
+    let delays: std::collections::BTreeSet<u32> = got.iter().map(|(_, d)| *d).collect();
+    assert_eq!(
+        delays,
+        [0, 15, 30, 45].into(),
+        "T4 ticks spread over the minute"
     );
 }

@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A conditional write lost to a concurrent one.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The adapter is not configured: a missing environment variable, a bad resource name.
+    #[error("configuration: {0}")]
+    Config(String),
     /// A remote backend (DynamoDB, S3, …) refused or failed the call.
     #[error("backend: {reason}")]
     Backend {
@@ -50,7 +53,8 @@ impl StoreError {
             StoreError::Parquet(_)
             | StoreError::Encode(_)
             | StoreError::NotFound(_)
-            | StoreError::Conflict(_) => false,
+            | StoreError::Conflict(_)
+            | StoreError::Config(_) => false,
         }
     }
 }

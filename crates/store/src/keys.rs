@@ -1,6 +1,8 @@
 //! The object key layout, identical in the data directory and on S3: Hive style
-//! `<table>/tier=<t>/dt=<yyyy-mm-dd>/<tick label>.parquet`, registered with Athena partition
-//! projection. A key is derived from the tick, so a retried write replaces its object.
+//! `<table>/tier=<t>/dt=<yyyy-mm-dd>/<tick label>.parquet` for per-tick files and
+//! `markets/dt=<yyyy-mm-dd>/markets.parquet` for the daily markets dimension, registered with
+//! Athena partition projection. A key is derived from the tick (or the day), so a retried
+//! write replaces its object.
 
 use polytape_core::TickId;
 
@@ -8,6 +10,14 @@ use polytape_core::TickId;
 pub const SNAPSHOTS: &str = "snapshots";
 /// Table name of the per-tick order-book files.
 pub const ORDERBOOKS: &str = "orderbooks";
+
+/// Table name of the daily markets dimension.
+pub const MARKETS: &str = "markets";
+
+/// `markets/dt=2026-11-20/markets.parquet`: one file per UTC day, rewritten during the day.
+pub fn markets(date: chrono::NaiveDate) -> String {
+    format!("{MARKETS}/dt={}/markets.parquet", date.format("%Y-%m-%d"))
+}
 
 /// `snapshots/tier=2/dt=2026-11-20/20261120T223000Z.parquet`.
 pub fn snapshots(tick: &TickId) -> String {
@@ -70,6 +80,10 @@ mod tests {
             "orderbooks/tier=4/dt=2026-11-20/20261120T235945Z.parquet"
         );
         assert!(snapshots(&t).starts_with(&table_prefix(SNAPSHOTS)));
+        assert_eq!(
+            markets(t.tick_ts.date_naive()),
+            "markets/dt=2026-11-20/markets.parquet"
+        );
         assert_eq!(table_prefix("snapshots"), "snapshots/");
     }
 }

@@ -10,12 +10,18 @@
 //! * [`local`]: [`LocalStore`], SQLite state (`<data_dir>/state.sqlite`, WAL) and objects as
 //!   files under `<data_dir>/<key>`.
 //! * [`queue`]: the tick message and [`LocalQueue`], the in-process [`TickQueue`].
+//! * `aws` (feature `aws`, off by default so the local CLI does not compile the AWS SDK):
+//!   `AwsStore`, every port on DynamoDB, S3 and SQS, and `aws::provision` to create the
+//!   resources (tests run it against moto). The design is in `docs/aws.md`.
 //! * [`keys`]: the S3 key layout (`snapshots/tier=2/dt=2026-11-20/20261120T223000Z.parquet`).
-//! * [`parquet`]: the `snapshots` and `orderbooks` encoders and their Athena column lists.
+//! * [`parquet`]: the `snapshots`, `orderbooks` and `markets` encoders and their Athena column
+//!   lists.
 //! * [`contract`]: the behaviour every adapter must show, as async functions that panic on a
 //!   violation; the local tests run them and the AWS adapters can run the same suite.
 //! * [`error`]: [`StoreError`] and its retry classifier.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod contract;
 pub mod error;
 pub mod keys;
@@ -24,6 +30,8 @@ pub mod parquet;
 pub mod ports;
 pub mod queue;
 
+#[cfg(feature = "aws")]
+pub use aws::AwsStore;
 pub use error::{Result, StoreError};
 pub use local::LocalStore;
 pub use ports::{LatestStore, MarketStore, ObjectStore, OpsStore, TickQueue};

@@ -7,7 +7,7 @@
 use polytape_core::ops::{Coverage, LatestTier, TaskStatus};
 use polytape_core::Tier;
 use polytape_store::contract::{self, at, market, task_run};
-use polytape_store::{LatestStore, LocalStore, MarketStore, ObjectStore, OpsStore};
+use polytape_store::{LatestStore, LocalQueue, LocalStore, MarketStore, ObjectStore, OpsStore};
 
 fn store() -> (tempfile::TempDir, LocalStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -39,6 +39,29 @@ async fn local_store_passes_the_object_contract() {
     contract::object_store_contract(&s).await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn local_queue_passes_the_tick_queue_contract_with_measured_delays() {
+    let (q, rx) = LocalQueue::new();
+    let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+    contract::tick_queue_contract(&q, |n| {
+        let rx = std::sync::Arc::clone(&rx);
+        async move {
+            // Time is paused: each tick arrives exactly when its timer fires, so the elapsed
+            // time since the enqueue is the delay the queue applied.
+            let started = tokio::time::Instant::now();
+            let mut rx = rx.lock().await;
+            let mut got = Vec::new();
+            for _ in 0..n {
+                let tick = rx.recv().await.unwrap();
+                got.push((tick, u32::try_from(started.elapsed().as_secs()).unwrap()));
+            }
+            got
+        }
+    })
+    .await;
+    assert_eq!(q.sent().len(), 16);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_store_passes_every_contract_on_one_handle_from_a_spawned_task() {
     let (_d, s) = store();
@@ -57,7 +80,12 @@ async fn given_state_and_objects_when_reopened_then_everything_is_still_there() 
         tick_ts: at("2026-11-20T17:59:45Z"),
         markets: vec![],
     };
-    let run = task_run("snapshot#x", "2026-11-20T17:59:45Z", TaskStatus::Ok, 1);
+    let run = task_run(
+        "20261120T175945Z#snapshot#T4",
+        "2026-11-20T17:59:45Z",
+        TaskStatus::Ok,
+        1,
+    );
     let cov = Coverage {
         tier: Tier::T4,
         tick_ts: at("2026-11-20T17:59:45Z"),
@@ -99,9 +127,24 @@ async fn given_state_and_objects_when_reopened_then_everything_is_still_there() 
 #[tokio::test]
 async fn given_runs_older_than_7_days_when_a_run_is_written_then_they_expire() {
     let (_d, s) = store();
-    let old = task_run("discovery#1", "2026-11-01T00:00:00Z", TaskStatus::Ok, 1);
-    let six_days = task_run("discovery#2", "2026-11-02T00:00:00Z", TaskStatus::Ok, 1);
-    let now = task_run("discovery#3", "2026-11-08T00:00:00Z", TaskStatus::Ok, 1);
+    let old = task_run(
+        "20261101T000000Z#discovery",
+        "2026-11-01T00:00:00Z",
+        TaskStatus::Ok,
+        1,
+    );
+    let six_days = task_run(
+        "20261102T000000Z#discovery",
+        "2026-11-02T00:00:00Z",
+        TaskStatus::Ok,
+        1,
+    );
+    let now = task_run(
+        "20261108T000000Z#discovery",
+        "2026-11-08T00:00:00Z",
+        TaskStatus::Ok,
+        1,
+    );
     for r in [&old, &six_days, &now] {
         s.put_task_run(r).await.unwrap();
     }

@@ -17,8 +17,9 @@ use polytape_core::money::from_mantissa;
 use polytape_core::snapshot::OrderbookRow;
 use polytape_core::{Level, Snapshot, Tier, Ts};
 use polytape_store::parquet::{
-    encode_orderbooks, encode_snapshots, orderbook_columns, orderbooks_schema, partition_columns,
-    snapshot_columns, snapshots_schema, Column,
+    encode_markets, encode_orderbooks, encode_snapshots, market_columns, markets_schema,
+    orderbook_columns, orderbooks_schema, partition_columns, snapshot_columns, snapshots_schema,
+    Column,
 };
 use rust_decimal::Decimal;
 use std::io::Write;
@@ -288,6 +289,7 @@ fn expected_parquet_type(athena_type: &str) -> (Physical, Option<LogicalType>) {
         "int" => (Physical::INT32, None),
         "bigint" => (Physical::INT64, None),
         "tinyint" => (Physical::INT32, Some(LogicalType::integer(8, true))),
+        "smallint" => (Physical::INT32, Some(LogicalType::integer(16, true))),
         "string" => (Physical::BYTE_ARRAY, Some(LogicalType::String)),
         "boolean" => (Physical::BOOLEAN, None),
         other => panic!("unexpected athena type {other}"),
@@ -642,4 +644,131 @@ fn orderbook_columns_are_the_row_fields_without_the_tier_partition_plus_level_co
     fields.retain(|f| f != "tier");
     fields.extend(["bid_levels".to_string(), "ask_levels".to_string()]);
     assert_eq!(names(orderbook_columns()), fields);
+}
+
+fn i16c(b: &RecordBatch, name: &str, i: usize) -> Option<i16> {
+    let c = col(b, name);
+    assert_eq!(c.data_type(), &DataType::Int16, "{name}");
+    let a = c.as_primitive::<arrow_array::types::Int16Type>();
+    a.is_valid(i).then(|| a.value(i))
+}
+
+#[test]
+fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types() {
+    use polytape_store::contract::market;
+    let full = {
+        let mut m = market(7, Some(Tier::T3), true);
+        m.outcomes = ["Yes".into(), "No".into()];
+        m.volume_24h = Some(d("123456.789012"));
+        m
+    };
+    let ended = {
+        let mut m = market(8, None, false);
+        m.slug = None;
+        m.category = None;
+        m.volume_24h = None;
+        m.resolved = true;
+        m.outcome = Some("Down".into());
+        m
+    };
+    let enc = encode_markets(&[full.clone(), ended.clone()]).unwrap();
+    assert_eq!((enc.rows, enc.nulled), (2, 0));
+    let (meta, schema, b) = read(&enc.bytes);
+    assert_eq!(schema.as_ref(), markets_schema().as_ref());
+
+    let file_columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        file_columns,
+        vec![
+            "condition_id",
+            "question",
+            "slug",
+            "yes_token_id",
+            "no_token_id",
+            "yes_outcome",
+            "no_outcome",
+            "end_date",
+            "tier",
+            "active",
+            "resolved",
+            "outcome",
+            "first_seen",
+            "category",
+            "neg_risk",
+            "volume_24h"
+        ]
+    );
+    assert_eq!(names(market_columns()), file_columns);
+    for c in market_columns() {
+        assert_eq!(
+            leaf_type(&meta, c.name),
+            expected_parquet_type(c.athena_type),
+            "{}",
+            c.name
+        );
+    }
+    assert_eq!(
+        leaf_type(&meta, "tier"),
+        (Physical::INT32, Some(LogicalType::integer(16, true))),
+        "tier is smallint, as the partition column of the other tables"
+    );
+    assert_eq!(
+        partition_columns("markets"),
+        &[Column {
+            name: "dt",
+            athena_type: "string"
+        }]
+    );
+    assert!(!file_columns.contains(&"dt"));
+    for c in meta.row_group(0).columns() {
+        assert_eq!(c.compression(), Compression::SNAPPY, "{}", c.column_path());
+    }
+
+    for (i, m) in [&full, &ended].into_iter().enumerate() {
+        assert_eq!(strc(&b, "condition_id", i).as_ref(), Some(&m.condition_id));
+        assert_eq!(strc(&b, "question", i).as_ref(), Some(&m.question));
+        assert_eq!(strc(&b, "slug", i), m.slug);
+        assert_eq!(strc(&b, "yes_token_id", i).as_ref(), Some(&m.yes_token_id));
+        assert_eq!(strc(&b, "no_token_id", i).as_ref(), Some(&m.no_token_id));
+        assert_eq!(strc(&b, "yes_outcome", i).as_ref(), Some(&m.outcomes[0]));
+        assert_eq!(strc(&b, "no_outcome", i).as_ref(), Some(&m.outcomes[1]));
+        assert_eq!(ts(&b, "end_date", i), Some(m.end_date));
+        assert_eq!(i16c(&b, "tier", i), m.tier.map(|t| i16::from(t.number())));
+        assert_eq!(boolc(&b, "active", i), Some(m.active));
+        assert_eq!(boolc(&b, "resolved", i), Some(m.resolved));
+        assert_eq!(strc(&b, "outcome", i), m.outcome);
+        assert_eq!(ts(&b, "first_seen", i), Some(m.first_seen));
+        assert_eq!(strc(&b, "category", i), m.category);
+        assert_eq!(boolc(&b, "neg_risk", i), Some(m.neg_risk));
+        assert_eq!(dec(&b, "volume_24h", i), m.volume_24h);
+    }
+    assert_eq!(i16c(&b, "tier", 0), Some(3));
+    assert_eq!(i16c(&b, "tier", 1), None, "no tier is NULL, not 0");
+    assert_eq!(
+        ts(&b, "first_seen", 0),
+        Some(at("2026-11-19T08:15:30.123Z")),
+        "milliseconds kept"
+    );
+    assert_eq!(
+        polytape_store::keys::markets("2026-11-20".parse().unwrap()),
+        "markets/dt=2026-11-20/markets.parquet"
+    );
+}
+
+#[test]
+fn market_columns_are_the_market_fields_with_the_outcome_pair_split() {
+    let m = polytape_store::contract::market(1, None, true);
+    // The outcome pair prints as `["Up", "Down"]`: drop it before splitting on ", ".
+    let debug = format!("{m:?}").replace(r#"["Up", "Down"]"#, "pair");
+    let mut fields = debug_field_names(&debug);
+    let at = fields.iter().position(|f| f == "outcomes").unwrap();
+    fields.splice(
+        at..=at,
+        ["yes_outcome".to_string(), "no_outcome".to_string()],
+    );
+    assert_eq!(
+        names(market_columns()),
+        fields,
+        "a new Market field breaks this test until the encoder writes it"
+    );
 }

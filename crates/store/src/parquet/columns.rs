@@ -5,8 +5,8 @@
 use super::Column;
 use crate::error::Result;
 use arrow_array::builder::{
-    BooleanBuilder, Decimal64Builder, Float64Builder, Int32Builder, Int64Builder, Int8Builder,
-    OffsetBufferBuilder, StringBuilder,
+    BooleanBuilder, Decimal64Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    Int8Builder, OffsetBufferBuilder, StringBuilder,
 };
 use arrow_array::{ArrayRef, ListArray, StructArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, FieldRef, Fields, TimeUnit};
@@ -37,6 +37,8 @@ pub(crate) enum Get<R> {
     I64(fn(&R) -> Option<i64>),
     /// Small number (day, hour) → `tinyint`; a value over 127 is stored NULL and counted.
     I8(fn(&R) -> Option<u8>),
+    /// Small number (a tier) → `smallint`, the type of the `tier` partition column.
+    I16(fn(&R) -> Option<u8>),
     /// Flag → `boolean`.
     Bool(fn(&R) -> Option<bool>),
     /// Book side, best first → `array<struct<price:decimal(18,6),size:decimal(18,6)>>`.
@@ -53,7 +55,16 @@ impl<R> FieldSpec<R> {
     /// Whether the writer should try a dictionary: not for ids and hashes, which are
     /// distinct on every row (hashing them is a fifth of the encode time for nothing).
     pub fn dictionary(&self) -> bool {
-        !matches!(self.col.name, "condition_id" | "token_id" | "book_hash")
+        !matches!(
+            self.col.name,
+            "condition_id"
+                | "token_id"
+                | "book_hash"
+                | "question"
+                | "slug"
+                | "yes_token_id"
+                | "no_token_id"
+        )
     }
 }
 
@@ -67,6 +78,7 @@ pub(crate) const fn col<R>(name: &'static str, get: Get<R>) -> FieldSpec<R> {
         Get::I32(_) | Get::I32Req(_) => "int",
         Get::I64(_) => "bigint",
         Get::I8(_) => "tinyint",
+        Get::I16(_) => "smallint",
         Get::Bool(_) => "boolean",
         Get::Levels(_) => "array<struct<price:decimal(18,6),size:decimal(18,6)>>",
     };
@@ -128,6 +140,7 @@ impl<R> Get<R> {
             Get::I32(_) | Get::I32Req(_) => DataType::Int32,
             Get::I64(_) => DataType::Int64,
             Get::I8(_) => DataType::Int8,
+            Get::I16(_) => DataType::Int16,
             Get::Bool(_) => DataType::Boolean,
             Get::Levels(_) => DataType::List(level_item()),
         }
@@ -218,6 +231,13 @@ impl<R> Get<R> {
                 let mut b = Int8Builder::with_capacity(n);
                 for r in rows {
                     b.append_option(f(r).and_then(|v| fit(i8::try_from(v).ok(), nulled)));
+                }
+                Arc::new(b.finish())
+            }
+            Get::I16(f) => {
+                let mut b = Int16Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(f(r).map(i16::from));
                 }
                 Arc::new(b.finish())
             }

@@ -1,4 +1,4 @@
-//! Parquet encoders for the per-tick files, with the types Athena engine v3 reads exactly as
+//! Parquet encoders for the per-tick files and the daily `markets` dimension, with the types Athena engine v3 reads exactly as
 //! DESIGN.md declares them: timestamps INT64 TIMESTAMP(MILLIS, UTC); money DECIMAL(18,6) on
 //! INT64; ratios DOUBLE; counts INT/BIGINT; day and hour TINYINT; strings UTF8; Snappy.
 //!
@@ -16,7 +16,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use columns::{arrays_of, col, columns_of, schema_of, FieldSpec, Get};
 use polytape_core::snapshot::OrderbookRow;
-use polytape_core::Snapshot;
+use polytape_core::{Market, Snapshot};
 use std::sync::{Arc, OnceLock};
 
 /// One column as the Glue table declares it.
@@ -133,6 +133,35 @@ static ORDERBOOK_FIELDS: [FieldSpec<OrderbookRow>; ORDERBOOK_FIELD_COUNT] = [
 
 static ORDERBOOK_COLUMNS: [Column; ORDERBOOK_FIELD_COUNT] = columns_of(&ORDERBOOK_FIELDS);
 
+const MARKET_FIELD_COUNT: usize = 16;
+
+/// The `markets` dimension: one row per market known on the day (see [`crate::keys::markets`]).
+static MARKET_FIELDS: [FieldSpec<Market>; MARKET_FIELD_COUNT] = [
+    col("condition_id", Get::Str(|m| &m.condition_id)),
+    col("question", Get::Str(|m| &m.question)),
+    col("slug", Get::OptStr(|m| m.slug.as_deref())),
+    col("yes_token_id", Get::Str(|m| &m.yes_token_id)),
+    col("no_token_id", Get::Str(|m| &m.no_token_id)),
+    col("yes_outcome", Get::Str(|m| &m.outcomes[0])),
+    col("no_outcome", Get::Str(|m| &m.outcomes[1])),
+    col("end_date", Get::Ts(|m| m.end_date)),
+    col("tier", Get::I16(|m| m.tier.map(|t| t.number()))),
+    col("active", Get::Bool(|m| Some(m.active))),
+    col("resolved", Get::Bool(|m| Some(m.resolved))),
+    col("outcome", Get::OptStr(|m| m.outcome.as_deref())),
+    col("first_seen", Get::Ts(|m| m.first_seen)),
+    col("category", Get::OptStr(|m| m.category.as_deref())),
+    col("neg_risk", Get::Bool(|m| Some(m.neg_risk))),
+    col("volume_24h", Get::Dec(|m| m.volume_24h)),
+];
+
+static MARKET_COLUMNS: [Column; MARKET_FIELD_COUNT] = columns_of(&MARKET_FIELDS);
+
+static DT: [Column; 1] = [Column {
+    name: "dt",
+    athena_type: "string",
+}];
+
 static TIER_DT: [Column; 2] = [
     Column {
         name: "tier",
@@ -154,11 +183,17 @@ pub fn orderbook_columns() -> &'static [Column] {
     &ORDERBOOK_COLUMNS
 }
 
+/// Every column of a `markets` file, in file order (`dt` is the partition, not in it).
+pub fn market_columns() -> &'static [Column] {
+    &MARKET_COLUMNS
+}
+
 /// The Hive partition columns of `table`, in key order: `tier`, `dt` for `snapshots` and
-/// `orderbooks`; none for a table this crate does not encode.
+/// `orderbooks`; `dt` for `markets`; none for a table this crate does not encode.
 pub fn partition_columns(table: &str) -> &'static [Column] {
     match table {
         crate::keys::SNAPSHOTS | crate::keys::ORDERBOOKS => &TIER_DT,
+        crate::keys::MARKETS => &DT,
         _ => &[],
     }
 }
@@ -173,6 +208,18 @@ pub fn snapshots_schema() -> SchemaRef {
 pub fn orderbooks_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&ORDERBOOK_FIELDS))))
+}
+
+/// The Arrow schema of a `markets` file.
+pub fn markets_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&MARKET_FIELDS))))
+}
+
+/// One `markets` file holding `markets` in the order given: the day's dimension table that
+/// Athena joins to `snapshots` on `condition_id`.
+pub fn encode_markets(markets: &[Market]) -> Result<Encoded> {
+    encode(&MARKET_FIELDS, markets_schema(), markets)
 }
 
 /// One `snapshots` file holding `rows` (their `tier` goes in the key, not the file).

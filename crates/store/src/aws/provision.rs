@@ -1,0 +1,209 @@
+//! Creates the resources the adapters expect, exactly as template.yaml declares them: the
+//! three tables (on-demand, the Markets `by_tier` index, TTL on Ops `expires_at`), the bucket
+//! and the ticks queue. Tests run it against moto with [`super::AwsNames::unique`] names; a
+//! developer can point it at moto too. Idempotent: what already exists is left alone.
+//!
+//! ```no_run
+//! # async fn f() -> polytape_store::Result<()> {
+//! use polytape_store::aws::{provision, AwsNames, AwsStore};
+//! let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let names = provision::create_all(&cfg, &AwsNames::unique("dev")).await?;
+//! let store = AwsStore::new(&cfg, names);
+//! # Ok(()) }
+//! ```
+
+use super::error::backend;
+use super::markets::BY_TIER_INDEX;
+use super::AwsNames;
+use crate::error::{Result, StoreError};
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use std::time::Duration;
+
+fn built<T>(r: std::result::Result<T, BuildError>) -> Result<T> {
+    r.map_err(|e| StoreError::Encode(format!("request: {e}")))
+}
+
+fn attr(name: &str, t: ScalarAttributeType) -> Result<AttributeDefinition> {
+    built(
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(t)
+            .build(),
+    )
+}
+
+fn key(name: &str, t: KeyType) -> Result<KeySchemaElement> {
+    built(
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(t)
+            .build(),
+    )
+}
+
+/// Creates every resource of `names` and returns the names with the queue URL SQS reports
+/// (`names.ticks_queue_url` may be a bare queue name or a URL; its last path segment is the
+/// queue's name).
+pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result<AwsNames> {
+    let ddb = aws_sdk_dynamodb::Client::new(cfg);
+    use ScalarAttributeType::{N, S};
+
+    // Markets: condition_id, plus the sparse by_tier index over the active markets.
+    let markets = ddb
+        .create_table()
+        .table_name(&names.markets_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("condition_id", S)?)
+        .attribute_definitions(attr("tier_key", S)?)
+        .key_schema(key("condition_id", KeyType::Hash)?)
+        .global_secondary_indexes(built(
+            GlobalSecondaryIndex::builder()
+                .index_name(BY_TIER_INDEX)
+                .key_schema(key("tier_key", KeyType::Hash)?)
+                .key_schema(key("condition_id", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build(),
+        )?);
+    create_table(&ddb, &names.markets_table, markets.send().await).await?;
+
+    let latest = ddb
+        .create_table()
+        .table_name(&names.latest_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("tier", N)?)
+        .key_schema(key("tier", KeyType::Hash)?);
+    create_table(&ddb, &names.latest_table, latest.send().await).await?;
+
+    let ops = ddb
+        .create_table()
+        .table_name(&names.ops_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", S)?)
+        .attribute_definitions(attr("sk", S)?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?);
+    create_table(&ddb, &names.ops_table, ops.send().await).await?;
+    enable_ttl(&ddb, &names.ops_table, "expires_at").await?;
+
+    create_bucket(cfg, &names.bucket).await?;
+
+    let queue_name = names
+        .ticks_queue_url
+        .rsplit('/')
+        .next()
+        .unwrap_or(&names.ticks_queue_url);
+    let sqs = aws_sdk_sqs::Client::new(cfg);
+    let queue = sqs
+        .create_queue()
+        .queue_name(queue_name)
+        .send()
+        .await
+        .map_err(|e| backend("CreateQueue", queue_name, e))?;
+    let url = queue.queue_url.ok_or_else(|| StoreError::Backend {
+        reason: format!("CreateQueue on {queue_name}: no queue URL in the response"),
+        retryable: false,
+    })?;
+    Ok(AwsNames {
+        ticks_queue_url: url,
+        ..names.clone()
+    })
+}
+
+/// Accepts a created table or one that already exists, then waits until it is ACTIVE.
+async fn create_table<E>(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    created: std::result::Result<
+        aws_sdk_dynamodb::operation::create_table::CreateTableOutput,
+        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+) -> Result<()>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    match created {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("ResourceInUseException") => {}
+        Err(e) => return Err(backend("CreateTable", table, e)),
+    }
+    // Real DynamoDB takes seconds to create a table; moto is ACTIVE at once.
+    for _ in 0..120 {
+        let d = ddb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| backend("DescribeTable", table, e))?;
+        if d.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(StoreError::Backend {
+        reason: format!("CreateTable on {table}: not ACTIVE after 120 s"),
+        retryable: true,
+    })
+}
+
+async fn enable_ttl(ddb: &aws_sdk_dynamodb::Client, table: &str, attribute: &str) -> Result<()> {
+    let current = ddb
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| backend("DescribeTimeToLive", table, e))?;
+    let status = current
+        .time_to_live_description
+        .and_then(|d| d.time_to_live_status);
+    if matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        return Ok(());
+    }
+    ddb.update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(built(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(attribute)
+                .build(),
+        )?)
+        .send()
+        .await
+        .map_err(|e| backend("UpdateTimeToLive", table, e))?;
+    Ok(())
+}
+
+async fn create_bucket(cfg: &aws_config::SdkConfig, bucket: &str) -> Result<()> {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    let s3 = super::s3_client(cfg);
+    let mut req = s3.create_bucket().bucket(bucket);
+    // us-east-1 is the one region that refuses an explicit location constraint.
+    if let Some(region) = cfg
+        .region()
+        .map(|r| r.as_ref())
+        .filter(|r| *r != "us-east-1")
+    {
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    match req.send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
+        Err(e) => Err(backend("CreateBucket", bucket, e)),
+    }
+}

@@ -1,0 +1,642 @@
+//! template.yaml against the code it mirrors: each Glue table's columns, types, partition keys
+//! and projection against the Parquet writer (`polytape_store::parquet`), and the EventBridge
+//! schedules and the `TierTable` mapping against the tier table (`polytape_core::TIERS`).
+//! Changing one side without the other fails here.
+//!
+//! The template is read by `infra/checks/template_json.py` with the SAM venv's python
+//! (`POLYTAPE_PYTHON_SAM`, exported by `infra/tools.sh`), which decodes the short-form tags
+//! (`!Ref`, `!Sub`) the way cfn-lint does. Without it the template tests skip with a line,
+//! unless `POLYTAPE_REQUIRE_TOOLS` is set (infra/test.sh), when they fail. The checks themselves
+//! are plain functions over JSON; the `given_a_drifted_…` tests run them on a template built
+//! from the code and then changed, so each check is shown to fail when one side moves.
+
+use polytape_core::schedule::ticks_per_hour;
+use polytape_core::{TierSpec, TIERS};
+use polytape_store::parquet::{
+    market_columns, orderbook_columns, partition_columns, snapshot_columns, Column,
+};
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+// ---------------------------------------------------------------------------------------------
+// Reading the template
+// ---------------------------------------------------------------------------------------------
+
+/// The decoded template.yaml, or `None` (after printing why) when the SAM venv is not set up.
+fn template() -> Option<&'static Value> {
+    static TEMPLATE: OnceLock<Option<Value>> = OnceLock::new();
+    TEMPLATE.get_or_init(load_template).as_ref()
+}
+
+fn load_template() -> Option<Value> {
+    let Ok(python) = std::env::var("POLYTAPE_PYTHON_SAM") else {
+        assert!(
+            std::env::var("POLYTAPE_REQUIRE_TOOLS").is_err(),
+            "POLYTAPE_PYTHON_SAM is not set: run infra/test.sh (or eval \"$(infra/tools.sh)\")"
+        );
+        eprintln!(
+            "skipped the template checks: POLYTAPE_PYTHON_SAM not set (infra/test.sh sets it)"
+        );
+        return None;
+    };
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let out = std::process::Command::new(&python)
+        .arg(format!("{root}/infra/checks/template_json.py"))
+        .arg(format!("{root}/template.yaml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    assert!(
+        out.status.success(),
+        "template_json.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("template_json.py prints JSON"))
+}
+
+/// A scalar as text: YAML `60`, `"60"` and `true`/`"true"` compare alike.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The text of a plain string or of a `!Sub` (either form), else empty.
+fn sub_text(v: &Value) -> String {
+    let sub = &v["Fn::Sub"];
+    let s = if sub.is_array() { &sub[0] } else { sub };
+    s.as_str().or(v.as_str()).unwrap_or_default().to_string()
+}
+
+/// The one resource of type `ty` whose property at `name_path` is `name`.
+fn resource_named<'a>(t: &'a Value, ty: &str, name_path: &str, name: &str) -> Option<&'a Value> {
+    let resources = t["Resources"].as_object()?;
+    let mut found = resources
+        .values()
+        .filter(|r| r["Type"] == ty && r["Properties"].pointer(name_path) == Some(&json!(name)));
+    let first = found.next();
+    assert!(found.next().is_none(), "two {ty} resources named {name}");
+    first
+}
+
+// ---------------------------------------------------------------------------------------------
+// Glue tables against the Parquet writer
+// ---------------------------------------------------------------------------------------------
+
+/// What the Glue table `table` must declare: the writer's columns, its partition columns, and
+/// for a `tier` partition the projected range of tier numbers.
+struct Expected {
+    table: &'static str,
+    columns: &'static [Column],
+    partitions: &'static [Column],
+    tier_range: Option<(u8, u8)>,
+}
+
+/// The tier range a table's files exist for: every tier for `snapshots`, the order-book tiers
+/// for `orderbooks` (they must be contiguous for an integer projection).
+fn tier_range(filter: impl Fn(&TierSpec) -> bool) -> (u8, u8) {
+    let tiers: Vec<u8> = TIERS
+        .iter()
+        .filter(|s| filter(s))
+        .map(|s| s.tier.number())
+        .collect();
+    let (lo, hi) = (tiers[0], tiers[tiers.len() - 1]);
+    assert_eq!(
+        tiers,
+        (lo..=hi).collect::<Vec<_>>(),
+        "the tiers are not contiguous"
+    );
+    (lo, hi)
+}
+
+fn expected_tables() -> Vec<Expected> {
+    vec![
+        Expected {
+            table: "snapshots",
+            columns: snapshot_columns(),
+            partitions: partition_columns("snapshots"),
+            tier_range: Some(tier_range(|_| true)),
+        },
+        Expected {
+            table: "orderbooks",
+            columns: orderbook_columns(),
+            partitions: partition_columns("orderbooks"),
+            tier_range: Some(tier_range(|s| s.order_book)),
+        },
+        Expected {
+            table: "markets",
+            columns: market_columns(),
+            partitions: partition_columns("markets"),
+            tier_range: None,
+        },
+    ]
+}
+
+fn pairs(list: &Value) -> Vec<(String, String)> {
+    list.as_array()
+        .map(|cols| {
+            cols.iter()
+                .map(|c| (text(&c["Name"]), text(&c["Type"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn of(columns: &[Column]) -> Vec<(String, String)> {
+    columns
+        .iter()
+        .map(|c| (c.name.to_string(), c.athena_type.to_string()))
+        .collect()
+}
+
+/// Every way the Glue table of `e.table` in `t` differs from the writer (empty when it agrees).
+fn glue_problems(t: &Value, e: &Expected) -> Vec<String> {
+    let Some(res) = resource_named(t, "AWS::Glue::Table", "/TableInput/Name", e.table) else {
+        return vec![format!("no AWS::Glue::Table named {}", e.table)];
+    };
+    let input = &res["Properties"]["TableInput"];
+    let mut problems = Vec::new();
+
+    let declared = pairs(&input["StorageDescriptor"]["Columns"]);
+    let written = of(e.columns);
+    if declared != written {
+        let n = declared.len().max(written.len());
+        for i in 0..n {
+            if declared.get(i) != written.get(i) {
+                problems.push(format!(
+                    "{}: column {i} is {:?} in template.yaml but {:?} in the writer",
+                    e.table,
+                    declared.get(i),
+                    written.get(i)
+                ));
+                break;
+            }
+        }
+        if declared.len() != written.len() {
+            problems.push(format!(
+                "{}: {} columns in template.yaml, {} in the writer",
+                e.table,
+                declared.len(),
+                written.len()
+            ));
+        }
+    }
+
+    let keys = pairs(&input["PartitionKeys"]);
+    if keys != of(e.partitions) {
+        problems.push(format!(
+            "{}: partition keys {keys:?} in template.yaml, {:?} in the writer",
+            e.table,
+            of(e.partitions)
+        ));
+    }
+
+    // Partition projection: one projection per key, and the location template walks the keys
+    // in the writer's order (`<table>/tier=${tier}/dt=${dt}/`, `${!x}` escaping `${x}` in !Sub).
+    let params = &input["Parameters"];
+    if text(&params["projection.enabled"]) != "true" {
+        problems.push(format!("{}: projection.enabled is not \"true\"", e.table));
+    }
+    let mut suffix = format!("/{}/", e.table);
+    for p in e.partitions {
+        suffix.push_str(&format!("{0}=${{!{0}}}/", p.name));
+        let ty = text(&params[format!("projection.{}.type", p.name)]);
+        let ok = match p.name {
+            "tier" => {
+                let range = e.tier_range.map(|(lo, hi)| format!("{lo},{hi}"));
+                let declared = text(&params["projection.tier.range"]);
+                if range.as_deref() != Some(declared.as_str()) {
+                    problems.push(format!(
+                        "{}: projection.tier.range is {declared:?}, the tier table says {range:?}",
+                        e.table
+                    ));
+                }
+                ty == "integer"
+            }
+            "dt" => {
+                ty == "date"
+                    && text(&params["projection.dt.format"]) == "yyyy-MM-dd"
+                    && params["projection.dt.range"].to_string().contains(",NOW")
+            }
+            _ => false,
+        };
+        if !ok {
+            problems.push(format!(
+                "{}: partition {} has no matching projection (type {ty:?})",
+                e.table, p.name
+            ));
+        }
+    }
+    let location = sub_text(&params["storage.location.template"]);
+    if !location.ends_with(&suffix) {
+        problems.push(format!(
+            "{}: storage.location.template {location} does not end with {suffix}",
+            e.table
+        ));
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules and the TierTable mapping against the tier table
+// ---------------------------------------------------------------------------------------------
+
+/// The schedule expressions of the `Schedule`/`ScheduleV2` events of function `logical_id`.
+fn schedules(t: &Value, logical_id: &str) -> Vec<String> {
+    let events = &t["Resources"][logical_id]["Properties"]["Events"];
+    events
+        .as_object()
+        .map(|evs| {
+            evs.values()
+                .filter(|e| e["Type"] == "Schedule" || e["Type"] == "ScheduleV2")
+                .map(|e| text(&e["Properties"]["Schedule"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Seconds between firings of `rate(N unit)`; `None` for anything else (a cron, a typo).
+fn rate_seconds(expr: &str) -> Option<u32> {
+    let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.split_once(' ')?;
+    let n: u32 = n.parse().ok()?;
+    let unit_s = match unit {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    // EventBridge wants the singular exactly for 1 and the plural otherwise.
+    (unit.ends_with('s') == (n != 1)).then_some(n * unit_s)
+}
+
+/// Whether a dispatcher firing every `period_s` seconds can start every tick of a tier ticking
+/// every `interval_s`: either ticks fall on firings, or they divide the period and each is
+/// reached with an SQS delay of 0/15/30/45 s.
+fn servable(period_s: u32, interval_s: u32) -> bool {
+    if interval_s == 0 || period_s == 0 {
+        return false;
+    }
+    if interval_s.is_multiple_of(period_s) {
+        return true;
+    }
+    period_s.is_multiple_of(interval_s)
+        && (0..period_s)
+            .step_by(interval_s as usize)
+            .all(|delay| delay % 15 == 0 && delay <= 45)
+}
+
+/// Every way the schedules of `t` disagree with the tier table and the fixed cadences.
+fn schedule_problems(t: &Value, tiers: &[TierSpec]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (function, want) in [
+        ("SnapshotFunction", "rate(1 minute)"),
+        ("MaintenanceFunction", "rate(5 minutes)"),
+        ("DiscoveryFunction", "rate(1 hour)"),
+    ] {
+        let got = schedules(t, function);
+        if got != [want] {
+            problems.push(format!(
+                "{function}: schedules {got:?}, expected [{want:?}]"
+            ));
+        }
+    }
+    let dispatch = schedules(t, "SnapshotFunction");
+    match dispatch.first().and_then(|s| rate_seconds(s)) {
+        None => problems.push(format!(
+            "the dispatcher's schedule {dispatch:?} is not a rate"
+        )),
+        Some(period) => {
+            for s in tiers {
+                if !servable(period, s.interval_s) {
+                    problems.push(format!(
+                        "{}: a tick every {} s cannot be dispatched by a schedule every {period} s",
+                        s.tier, s.interval_s
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Every way the `TierTable` mapping of `t` differs from `tiers`.
+fn mapping_problems(t: &Value, tiers: &[TierSpec]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(table) = t["Mappings"]["TierTable"].as_object() else {
+        return vec!["no Mappings.TierTable".to_string()];
+    };
+    let names: Vec<String> = tiers.iter().map(|s| s.tier.to_string()).collect();
+    let mut keys: Vec<&String> = table.keys().collect();
+    keys.sort();
+    if keys != names.iter().collect::<Vec<_>>() {
+        problems.push(format!(
+            "TierTable has tiers {keys:?}, the tier table {names:?}"
+        ));
+    }
+    for s in tiers {
+        let row = &table.get(&s.tier.to_string()).cloned().unwrap_or_default();
+        let want = [
+            ("IntervalSeconds", s.interval_s.to_string()),
+            ("TicksPerHour", (3600 / s.interval_s).to_string()),
+            ("OrderBook", s.order_book.to_string()),
+            ("WebSocket", s.websocket.to_string()),
+            ("AlarmPeriodSeconds", s.interval_s.max(300).to_string()),
+        ];
+        for (key, value) in want {
+            let got = text(&row[key]);
+            if got != value {
+                problems.push(format!(
+                    "TierTable.{}.{key} is {got:?}, the tier table says {value:?}",
+                    s.tier
+                ));
+            }
+        }
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// The template as it is
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn given_template_yaml_then_each_glue_table_equals_the_parquet_writer_schema() {
+    let Some(t) = template() else { return };
+    let problems: Vec<String> = expected_tables()
+        .iter()
+        .flat_map(|e| glue_problems(t, e))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn given_template_yaml_then_the_schedules_serve_every_tier_of_the_tier_table() {
+    let Some(t) = template() else { return };
+    let problems = schedule_problems(t, &TIERS);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn given_template_yaml_then_the_tier_table_mapping_equals_core_tiers() {
+    let Some(t) = template() else { return };
+    let problems = mapping_problems(t, &TIERS);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    for s in TIERS {
+        assert_eq!(3600 / s.interval_s, ticks_per_hour(s.tier));
+    }
+}
+
+#[test]
+fn given_template_yaml_then_each_function_runs_the_prebuilt_binary_on_the_chosen_architecture() {
+    let Some(t) = template() else { return };
+    assert_eq!(t["Parameters"]["Architecture"]["Default"], "arm64");
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(globals["Architectures"], json!([{"Ref": "Architecture"}]));
+    for (logical_id, binary) in [
+        ("DiscoveryFunction", "discovery"),
+        ("SnapshotFunction", "snapshot"),
+        ("MaintenanceFunction", "maintenance"),
+        ("StatusFunction", "status"),
+    ] {
+        assert_eq!(
+            t["Resources"][logical_id]["Properties"]["CodeUri"],
+            format!("build/lambda/{binary}/"),
+            "{logical_id} must point at infra/build-lambdas.sh's output"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks fail when one side moves (no tools needed)
+// ---------------------------------------------------------------------------------------------
+
+/// A template that agrees with the code, built from it: what the checks must accept.
+fn template_from_code() -> Value {
+    let mut resources = serde_json::Map::new();
+    for e in expected_tables() {
+        let cols = |c: &[Column]| {
+            c.iter()
+                .map(|c| json!({"Name": c.name, "Type": c.athena_type}))
+                .collect::<Vec<_>>()
+        };
+        let mut params = json!({
+            "projection.enabled": "true",
+            "projection.dt.type": "date",
+            "projection.dt.format": "yyyy-MM-dd",
+            "projection.dt.range": {"Fn::Sub": "${ProjectionStartDate},NOW"},
+        });
+        let mut location = format!("s3://${{DataBucket}}/{}/", e.table);
+        for p in e.partitions {
+            location.push_str(&format!("{0}=${{!{0}}}/", p.name));
+        }
+        params["storage.location.template"] = json!({ "Fn::Sub": location });
+        if let Some((lo, hi)) = e.tier_range {
+            params["projection.tier.type"] = json!("integer");
+            params["projection.tier.range"] = json!(format!("{lo},{hi}"));
+        }
+        resources.insert(
+            format!("{}GlueTable", e.table),
+            json!({"Type": "AWS::Glue::Table", "Properties": {"TableInput": {
+                "Name": e.table,
+                "Parameters": params,
+                "PartitionKeys": cols(e.partitions),
+                "StorageDescriptor": {"Columns": cols(e.columns)},
+            }}}),
+        );
+    }
+    for (id, rate) in [
+        ("SnapshotFunction", "rate(1 minute)"),
+        ("MaintenanceFunction", "rate(5 minutes)"),
+        ("DiscoveryFunction", "rate(1 hour)"),
+    ] {
+        resources.insert(
+            id.to_string(),
+            json!({"Type": "AWS::Serverless::Function", "Properties": {"Events": {
+                "Tick": {"Type": "Schedule", "Properties": {"Schedule": rate}},
+                "Queue": {"Type": "SQS", "Properties": {}},
+            }}}),
+        );
+    }
+    let mut mapping = serde_json::Map::new();
+    for s in TIERS {
+        mapping.insert(
+            s.tier.to_string(),
+            json!({
+                "IntervalSeconds": s.interval_s,
+                "TicksPerHour": 3600 / s.interval_s,
+                "OrderBook": s.order_book.to_string(),
+                "WebSocket": s.websocket.to_string(),
+                "AlarmPeriodSeconds": s.interval_s.max(300),
+            }),
+        );
+    }
+    json!({"Resources": resources, "Mappings": {"TierTable": mapping}})
+}
+
+/// One way to make a template drift from the code.
+type Change<T> = fn(&mut T);
+
+fn all_problems(t: &Value, tiers: &[TierSpec]) -> Vec<String> {
+    let mut p: Vec<String> = expected_tables()
+        .iter()
+        .flat_map(|e| glue_problems(t, e))
+        .collect();
+    p.extend(schedule_problems(t, tiers));
+    p.extend(mapping_problems(t, tiers));
+    p
+}
+
+#[test]
+fn given_a_template_built_from_the_code_then_no_check_complains() {
+    let problems = all_problems(&template_from_code(), &TIERS);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn given_a_drifted_glue_column_then_the_check_names_it() {
+    let cols = "/Resources/snapshotsGlueTable/Properties/TableInput/StorageDescriptor/Columns";
+    let changes: [(&str, Change<Vec<Value>>); 4] = [
+        ("a type", |c| c[5]["Type"] = json!("double")),
+        ("a missing column", |c| {
+            c.pop();
+        }),
+        ("an extra column", |c| {
+            c.push(json!({"Name": "extra", "Type": "int"}))
+        }),
+        ("two columns swapped", |c| c.swap(0, 1)),
+    ];
+    for (what, change) in changes {
+        let mut t = template_from_code();
+        let c = t.pointer_mut(cols).unwrap().as_array_mut().unwrap();
+        change(c);
+        let problems = all_problems(&t, &TIERS);
+        assert!(
+            problems.iter().any(|p| p.starts_with("snapshots: ")),
+            "{what} was not reported: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn given_drifted_partitions_or_projection_then_the_check_names_them() {
+    let input = "/Resources/orderbooksGlueTable/Properties/TableInput";
+    let changes: [(&str, Change<Value>); 4] = [
+        ("a partition key type", |i| {
+            i["PartitionKeys"][0]["Type"] = json!("string")
+        }),
+        ("the tier range", |i| {
+            i["Parameters"]["projection.tier.range"] = json!("0,4")
+        }),
+        ("the dt projection format", |i| {
+            i["Parameters"]["projection.dt.format"] = json!("yyyy/MM/dd")
+        }),
+        ("the key layout", |i| {
+            i["Parameters"]["storage.location.template"] =
+                json!({"Fn::Sub": "s3://${DataBucket}/orderbooks/dt=${!dt}/tier=${!tier}/"})
+        }),
+    ];
+    for (what, change) in changes {
+        let mut t = template_from_code();
+        change(t.pointer_mut(input).unwrap());
+        let problems = all_problems(&t, &TIERS);
+        assert!(
+            problems.iter().any(|p| p.starts_with("orderbooks: ")),
+            "{what} was not reported: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn given_a_writer_column_the_template_lacks_then_the_check_names_it() {
+    // The other side moving: the writer gains a column the template does not declare.
+    static MORE: OnceLock<Vec<Column>> = OnceLock::new();
+    let more = MORE.get_or_init(|| {
+        let mut c = market_columns().to_vec();
+        c.push(Column {
+            name: "resolved_at",
+            athena_type: "timestamp",
+        });
+        c
+    });
+    let e = Expected {
+        table: "markets",
+        columns: more,
+        partitions: partition_columns("markets"),
+        tier_range: None,
+    };
+    let problems = glue_problems(&template_from_code(), &e);
+    assert!(
+        problems.iter().any(|p| p.contains("resolved_at")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn given_a_drifted_schedule_then_the_check_names_the_function() {
+    for (id, bad) in [
+        ("SnapshotFunction", "rate(2 minutes)"),
+        ("MaintenanceFunction", "rate(10 minutes)"),
+        ("DiscoveryFunction", "cron(0 * * * ? *)"),
+    ] {
+        let mut t = template_from_code();
+        t["Resources"][id]["Properties"]["Events"]["Tick"]["Properties"]["Schedule"] = json!(bad);
+        let problems = schedule_problems(&t, &TIERS);
+        assert!(
+            problems.iter().any(|p| p.starts_with(id)),
+            "{id} {bad}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn given_a_tier_the_minute_dispatcher_cannot_serve_then_the_check_names_it() {
+    // The tier table moving: a 20 s or a 90 s tier cannot be reached from a once-a-minute
+    // dispatcher with delays of 0/15/30/45 s.
+    for interval_s in [20, 90, 7] {
+        let mut tiers = TIERS;
+        tiers[4].interval_s = interval_s;
+        let problems = schedule_problems(&template_from_code(), &tiers);
+        assert!(
+            problems.iter().any(|p| p.starts_with("T4: a tick every")),
+            "{interval_s} s: {problems:?}"
+        );
+    }
+    assert!(servable(60, 15) && servable(60, 30) && servable(60, 60) && servable(60, 3600));
+    assert!(
+        !servable(300, 60),
+        "a 5-minute dispatcher cannot start minute ticks"
+    );
+    assert_eq!(rate_seconds("rate(1 minute)"), Some(60));
+    assert_eq!(rate_seconds("rate(1 minutes)"), None);
+    assert_eq!(rate_seconds("rate(5 minutes)"), Some(300));
+}
+
+#[test]
+fn given_a_tier_table_change_then_the_mapping_check_names_the_value() {
+    let mut tiers = TIERS;
+    tiers[3].interval_s = 20;
+    tiers[1].order_book = true;
+    let problems = mapping_problems(&template_from_code(), &tiers);
+    for want in [
+        "TierTable.T3.IntervalSeconds",
+        "TierTable.T3.TicksPerHour",
+        "TierTable.T1.OrderBook",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(want)),
+            "{want}: {problems:?}"
+        );
+    }
+    let mut t = template_from_code();
+    t["Mappings"]["TierTable"]["T2"]["WebSocket"] = json!("false");
+    let problems = mapping_problems(&t, &TIERS);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("TierTable.T2.WebSocket")),
+        "{problems:?}"
+    );
+}

@@ -1,0 +1,90 @@
+//! The snapshot function, on two triggers:
+//! * the once-a-minute EventBridge schedule: enqueue every tick due in that minute on the ticks
+//!   queue, each delayed to its second (0/15/30/45);
+//! * an SQS batch of tick messages: run each tick, reporting the messages that must be retried
+//!   as batch item failures (the others are deleted by Lambda).
+//!
+//! Thin: clients are built once per cold start; the work is in `polytape_collector::dispatch`.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use polytape_collector::dispatch::{dispatch_minute, run_tick_message, TickMessageError};
+use polytape_collector::{emf, SystemClock};
+use polytape_polymarket::{ClientConfig, PolymarketClient};
+use polytape_store::aws::AwsStore;
+use serde_json::{json, Value};
+
+struct Ctx {
+    store: AwsStore,
+    client: PolymarketClient,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let ctx = Ctx {
+        store: AwsStore::from_env().await?,
+        client: PolymarketClient::new(ClientConfig::from_env()?)?,
+    };
+    let ctx = &ctx;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        handle(ctx, event.payload)
+    }))
+    .await
+}
+
+async fn handle(ctx: &Ctx, payload: Value) -> Result<Value, Error> {
+    if payload.get("Records").is_some() {
+        let batch: SqsEvent = serde_json::from_value(payload)?;
+        return Ok(serde_json::to_value(run_ticks(ctx, batch).await)?);
+    }
+    // A scheduled event: its `time` is the minute EventBridge fired for.
+    let minute = payload
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(chrono::Utc::now);
+    let ticks = dispatch_minute(&ctx.store, minute).await.inspect_err(|e| {
+        emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));
+        tracing::error!(error = %e, "dispatch failed");
+    })?;
+    tracing::info!(minute = %minute, ticks = ticks.len(), "dispatched the minute's ticks");
+    Ok(json!({ "minute": minute, "enqueued": ticks }))
+}
+
+/// Runs every record of the batch concurrently; a record that did not complete is reported so
+/// SQS delivers it again (or, after its receive count, to the dead-letter queue).
+async fn run_ticks(ctx: &Ctx, batch: SqsEvent) -> SqsBatchResponse {
+    let runs = batch.records.iter().map(|record| async move {
+        let id = record.message_id.clone().unwrap_or_default();
+        let body = record.body.as_deref().unwrap_or_default();
+        let now_ms = || chrono::Utc::now().timestamp_millis();
+        match run_tick_message(&ctx.client, &ctx.store, body, &SystemClock).await {
+            Ok(report) => {
+                emf::emit(&emf::tick_metrics(&report, now_ms()));
+                tracing::info!(tier = %report.tick.tier, tick = %report.tick.tick_ts, rows = report.rows, skipped = report.skipped, "tick done");
+                None
+            }
+            Err(e) => {
+                if let TickMessageError::Incomplete { report, .. } = &e {
+                    emf::emit(&emf::tick_metrics(report, now_ms()));
+                }
+                emf::emit(&emf::task_failure(now_ms()));
+                tracing::error!(message_id = %id, error = %e, "tick message failed: reported for retry");
+                Some(id)
+            }
+        }
+    });
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
