@@ -47,16 +47,6 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings   # --all-features: the AWS adapters too
 
-step "doc tests"
-cargo test --workspace --all-features --locked --doc
-
-step "tests"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --locked --no-fail-fast
-else
-  cargo test --workspace --all-features --locked --no-fail-fast
-fi
-
 # --- AWS template and Lambda build (offline: pinned tools from infra/tools.sh, no AWS account) ---
 # Runs a step's command quietly: its output is shown only when it fails.
 quiet() {
@@ -78,3 +68,13 @@ quiet "$POLYTAPE_SAM" validate --lint -t template.yaml
 quiet "$POLYTAPE_PYTHON_SAM" infra/checks/checkov_skips.py template.yaml
 quiet "$POLYTAPE_CHECKOV" -f template.yaml --framework cloudformation --skip-download --compact --quiet
 echo "template clean"
+
+step "doc tests"
+cargo test --workspace --all-features --locked --doc
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --locked --no-fail-fast
+else
+  cargo test --workspace --all-features --locked --no-fail-fast
+fi

@@ -5,7 +5,7 @@ error) on 127.0.0.1, starts the function's `bootstrap` with AWS_LAMBDA_RUNTIME_A
 at it, and measures:
   init_ms   process start -> first GET /runtime/invocation/next (client set-up, config)
   invoke_ms that GET's answer (one recorded event) -> the function's POST of its result
-  peak_rss  the process's maximum resident set (getrusage of the child), MiB
+  peak_rss  the process's maximum resident set (VmHWM from /proc, read before it is stopped), MiB
   size      the bootstrap binary, MiB
 Usage: lambda_coldstart.py <lambda-dir> <name>=<event.json> ...   (environment is inherited)
 Prints one JSON object per function.
@@ -13,11 +13,20 @@ Prints one JSON object per function.
 import http.server
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
 import time
+
+
+def peak_kib(pid):
+    # VmHWM of the process itself: getrusage of children would also count the Python image the
+    # child was forked from before it exec'd the bootstrap.
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def measure(bootstrap, event):
@@ -63,22 +72,19 @@ def measure(bootstrap, event):
     env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}",
                AWS_LAMBDA_FUNCTION_NAME="coldstart", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512",
                AWS_LAMBDA_FUNCTION_VERSION="$LATEST", AWS_LAMBDA_LOG_FORMAT="JSON")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
     proc = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     finished = done.wait(120)
+    hwm_kib = peak_kib(proc.pid)
     proc.terminate()
     _, err = proc.communicate(timeout=10)
     server.shutdown()
-    rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if not finished or state["next_at"] is None:
         return {"error": "no invocation completed", "stderr": err.decode(errors="replace")[-800:]}
     return {
         "init_ms": round((state["next_at"] - start) * 1000, 1),
         "invoke_ms": round((state["done_at"] - state["sent_at"]) * 1000, 1),
-        # ru_maxrss of RUSAGE_CHILDREN is the largest child so far; measure one function per run
-        # for an exact figure (the caller does), a larger earlier child would mask a smaller one.
-        "peak_rss_mib": round(max(rss_kib, before) / 1024, 1),
+        "peak_rss_mib": round(hwm_kib / 1024, 1),
         "size_mib": round(os.path.getsize(bootstrap) / 2**20, 2),
         "result": state["result"][0],
         "response": state["result"][1],

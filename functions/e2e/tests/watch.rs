@@ -1,6 +1,7 @@
-//! Each Lambda binary run the way Lambda runs it — through `cargo lambda watch`, cargo-lambda's
-//! emulator of the Lambda runtime API — on recorded EventBridge and SQS events, against moto
-//! (DynamoDB, S3, SQS) and the Polymarket simulator over real sockets.
+//! Each Lambda binary (discovery, snapshot, maintenance, status) run the way Lambda runs it —
+//! through `cargo lambda watch`, cargo-lambda's emulator of the Lambda runtime API — on recorded
+//! EventBridge, SQS and HTTP API events, against moto (DynamoDB, S3, SQS) and the Polymarket
+//! simulator over real sockets.
 //!
 //! Needs `POLYTAPE_MOTO_URL` (a running moto server) and `POLYTAPE_CARGO_LAMBDA` (the
 //! cargo-lambda binary); infra/test.sh provides both. Without them the test prints a skip line,
@@ -263,6 +264,49 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         .iter()
         .all(|m| m.snapshot_count == 1 && m.best_bid.is_some()));
     duckdb_reads_what_moto_holds(&store, &tick.tick_ts).await;
+
+    // Maintenance on its 5-minute event re-tiers (nothing is due to move yet) and records its run.
+    let m = watch
+        .invoke(
+            "maintenance",
+            &event("functions/maintenance/events/eventbridge-schedule.json"),
+        )
+        .await;
+    assert_eq!(
+        (
+            m["retier"]["active"].as_u64(),
+            m["retier"]["moved"].as_u64()
+        ),
+        (Some(25), Some(0)),
+        "{m}"
+    );
+
+    // The status API through an HTTP API event: the markets per tier and the T2 tick just written.
+    let health = watch
+        .invoke(
+            "status",
+            &event("functions/status/events/http-get-health.json"),
+        )
+        .await;
+    assert_eq!(health["statusCode"], 200, "{health}");
+    let body: Value = serde_json::from_str(health["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    let mut stats_event = event("functions/status/events/http-get-health.json");
+    stats_event["rawPath"] = json!("/api/stats");
+    stats_event["routeKey"] = json!("GET /api/stats");
+    stats_event["requestContext"]["http"]["path"] = json!("/api/stats");
+    stats_event["requestContext"]["routeKey"] = json!("GET /api/stats");
+    let stats = watch.invoke("status", &stats_event).await;
+    let body: Value = serde_json::from_str(stats["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["markets_tracked"], 25, "{body}");
+    assert_eq!(
+        (
+            body["tiers"]["T2"]["markets"].as_u64(),
+            body["tiers"]["T2"]["latest_markets"].as_u64()
+        ),
+        (Some(5), Some(5)),
+        "{body}"
+    );
 
     // An S3 failure fails the tick: reported as a batch item failure, not dropped.
     let s3 = aws_sdk_s3::Client::from_conf(
