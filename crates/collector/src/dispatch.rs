@@ -15,13 +15,16 @@ use polytape_store::{
     queue, LatestStore, MarketStore, ObjectStore, OpsStore, StoreError, TickQueue,
 };
 
-/// Enqueues every tick due in the minute of `minute` (seconds are ignored) and returns them.
+/// Enqueues every tick due in the minute of `minute` (seconds are ignored), each delayed until
+/// its time as seen from `now` (so a dispatch that runs late does not deliver every tick late),
+/// and returns them.
 pub async fn dispatch_minute<Q: TickQueue>(
     queue: &Q,
     minute: Ts,
+    now: Ts,
 ) -> Result<Vec<TickId>, HandlerError> {
     let ticks = due_in_minute(minute);
-    queue.enqueue_ticks(&ticks).await?;
+    queue.enqueue_ticks(&ticks, now).await?;
     Ok(ticks)
 }
 

@@ -10,8 +10,11 @@ use serde_json::{json, Map, Value};
 pub const NAMESPACE: &str = "Polytape";
 
 /// The EMF document of one tick: coverage of its tier, rows written, skipped ticks and
-/// rejected inputs.
-pub fn tick_metrics(r: &TickReport, timestamp_ms: i64) -> Value {
+/// rejected inputs; none for a late duplicate of a completed tick (it was counted when it ran).
+pub fn tick_metrics(r: &TickReport, timestamp_ms: i64) -> Option<Value> {
+    if r.already_done {
+        return None;
+    }
     let mut dimensioned = Map::new();
     let mut totals = Map::new();
     if r.skipped {
@@ -26,12 +29,12 @@ pub fn tick_metrics(r: &TickReport, timestamp_ms: i64) -> Value {
         totals.insert("RowsWritten".into(), json!(r.rows));
         totals.insert("RejectedInputs".into(), json!(r.rejected + r.nulled));
     }
-    document(
+    Some(document(
         timestamp_ms,
         Some(("Tier", r.tick.tier.to_string())),
         dimensioned,
         totals,
-    )
+    ))
 }
 
 /// The EMF document of a failed task.
@@ -112,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_tick_reports_its_tier_coverage_and_totals_in_emf() {
-        let doc = tick_metrics(&report(40, 38, false), 1_700_000_000_000);
+        let doc = tick_metrics(&report(40, 38, false), 1_700_000_000_000).unwrap();
         assert_eq!(doc["Tier"], "T3");
         assert_eq!(doc["CoveragePct"], 95.0);
         assert_eq!(
@@ -138,9 +141,15 @@ mod tests {
 
     #[test]
     fn a_skipped_tick_counts_as_skipped_without_coverage() {
-        let doc = tick_metrics(&report(0, 0, true), 1);
+        let doc = tick_metrics(&report(0, 0, true), 1).unwrap();
         assert_eq!(doc["TicksSkipped"], 1);
         assert!(doc.get("CoveragePct").is_none() && doc.get("Tier").is_none());
         assert_eq!(task_failure(1)["TaskFailures"], 1);
+        let mut dup = report(0, 0, true);
+        dup.already_done = true;
+        assert!(
+            tick_metrics(&dup, 1).is_none(),
+            "a late duplicate is not a skipped tick"
+        );
     }
 }

@@ -18,7 +18,8 @@ pub struct MaintenanceReport {
 }
 
 /// Re-tiers, then (in the first five minutes of an hour) rewrites today's `markets` file from
-/// the active markets — one object per day, replaced each hour.
+/// every market, active or not — one object per day, replaced each hour — so markets that ended
+/// (and, once resolutions are tracked, their outcomes) stay joinable with their snapshots.
 pub async fn run<S>(store: &S, clock: &impl Clock) -> Result<MaintenanceReport, HandlerError>
 where
     S: MarketStore + OpsStore + ObjectStore,
@@ -36,12 +37,12 @@ where
     })
 }
 
-/// Writes `markets/dt=<today>/markets.parquet` from the active markets and returns its key.
+/// Writes `markets/dt=<today>/markets.parquet` from every market and returns its key.
 pub async fn write_markets_dimension<S: MarketStore + ObjectStore>(
     store: &S,
     now: polytape_core::Ts,
 ) -> Result<String, HandlerError> {
-    let markets = store.active_markets().await?;
+    let markets = store.all_markets().await?;
     let encoded = parquet::encode_markets(&markets)?;
     let key = keys::markets(now.date_naive());
     store

@@ -24,6 +24,10 @@ pub struct TickReport {
     pub tick: TickId,
     /// Started later than its interval: nothing fetched or written.
     pub skipped: bool,
+    /// Skipped because it is a late duplicate of a tick that already completed (its records
+    /// are left as they are, not counted as a skipped tick).
+    #[serde(default)]
+    pub already_done: bool,
     /// Markets in the tier when the tick ran.
     pub markets: usize,
     /// Snapshot rows written.
@@ -56,6 +60,7 @@ impl TickReport {
         TickReport {
             tick,
             skipped: false,
+            already_done: false,
             markets: 0,
             rows: 0,
             books: 0,
@@ -108,6 +113,18 @@ where
     let mut report = TickReport::new(tick);
     if tick.is_stale_at(started) {
         report.skipped = true;
+        // A late redelivery of a tick that already completed (SQS delivers at least once) must
+        // not overwrite its records: only a tick that never ran is recorded as skipped.
+        let done = store
+            .coverage_since(tick.tick_ts)
+            .await?
+            .into_iter()
+            .any(|c| c.tier == tick.tier && c.tick_ts == tick.tick_ts && !c.skipped);
+        if done {
+            report.already_done = true;
+            tracing::info!(tier = %tick.tier, tick = %tick.tick_ts, "late duplicate of a completed tick: nothing to do");
+            return Ok(report);
+        }
         tracing::warn!(tier = %tick.tier, tick = %tick.tick_ts, started = %started, "tick started later than its interval: skipped");
         store
             .put_coverage(&Coverage {
@@ -314,12 +331,16 @@ async fn update_latest<S: LatestStore>(
             })
         })
         .collect();
-    store
+    // Conditional: a newer tick's item that landed meanwhile is kept (false = not written).
+    let written = store
         .put_latest(&LatestTier {
             tier: tick.tier,
             tick_ts: tick.tick_ts,
             markets: entries,
         })
         .await?;
+    if !written {
+        tracing::info!(tier = %tick.tier, tick = %tick.tick_ts, "a newer tick's Latest item is already stored: kept");
+    }
     Ok(())
 }

@@ -63,6 +63,9 @@ impl SharedStats {
 
     pub(crate) fn record_tick(&self, r: &TickReport) {
         let mut s = self.lock();
+        if r.already_done {
+            return;
+        }
         let t = s.tiers.entry(r.tick.tier).or_default();
         if r.skipped {
             t.skipped_ticks += 1;

@@ -140,7 +140,8 @@ async fn store_health<S>(State(store): State<S>) -> Response
 where
     S: MarketStore + LatestStore + OpsStore + Clone + Send + Sync + 'static,
 {
-    let runs = match store.recent_task_runs(200).await {
+    // ~450 runs an hour (ticks, dispatch-free): 1,000 reach past the last hourly discovery.
+    let runs = match store.recent_task_runs(1000).await {
         Ok(r) => r,
         Err(e) => {
             return error(

@@ -659,6 +659,36 @@ async fn a_tick_that_starts_later_than_its_interval_is_skipped_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_duplicate_of_a_completed_tick_leaves_its_records_alone() {
+    let e = env(3, 100).await;
+    discover_at_anchor(&e).await;
+    let tick = TickId {
+        tier: Tier::T4,
+        tick_ts: anchor(),
+    };
+    let done = run_tick(&e, tick).await;
+    assert_eq!(done.rows, 3);
+    // The queue delivers the same tick again, a minute later.
+    e.clock.set(anchor() + chrono::Duration::seconds(60));
+    let again = snapshot_tick(&e.client, &e.store, tick, &e.clock)
+        .await
+        .unwrap();
+    assert!(again.skipped && again.already_done);
+    let cov = e.store.coverage_since(anchor()).await.unwrap();
+    assert_eq!(cov.len(), 1);
+    assert!(
+        !cov[0].skipped && cov[0].written == 3,
+        "the completed tick's coverage stands: {cov:?}"
+    );
+    let runs = e.store.recent_task_runs(10).await.unwrap();
+    let run = runs
+        .iter()
+        .find(|r| r.id.ends_with("#snapshot#T4"))
+        .unwrap();
+    assert_eq!(run.status, polytape_core::ops::TaskStatus::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
     let e = env(6, 100).await;
     discover_at_anchor(&e).await;

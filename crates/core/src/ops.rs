@@ -79,3 +79,20 @@ pub struct LatestTier {
     pub tick_ts: Ts,
     pub markets: Vec<LatestEntry>,
 }
+
+/// The last sign of life of one WebSocket shard: written every few seconds while the shard
+/// runs, one record per shard (the newest replaces the previous), read by the status API and
+/// the heartbeat-missing alarm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardHeartbeat {
+    /// The shard's stable id within the supervisor (`shard-03`).
+    pub shard_id: String,
+    /// When the heartbeat was written.
+    pub at: Ts,
+    /// Asset ids the shard is subscribed to.
+    pub assets: u32,
+    /// When the shard last received a market event, if it ever did.
+    pub last_event_at: Option<Ts>,
+    /// Reconnects since the shard started.
+    pub reconnects: u64,
+}

@@ -1,8 +1,9 @@
 //! The contract of the ports, as async functions that panic on a violation. Each expects a
 //! store with no records of its own kind (a fresh data directory, an empty test table) and
 //! uses fixed timestamps with millisecond precision, the precision every adapter keeps. The
-//! records are dated 2026-11-20: an adapter that reads "recent" records by day (the DynamoDB
-//! Ops table) runs the contract with its clock on that day.
+//! records are dated 2026-11-20 (up to 12:01): an adapter that reads "recent" records by day
+//! or leaves out expired ones by its clock (the DynamoDB Ops table) runs the contract with its
+//! clock later on that day.
 //!
 //! ```no_run
 //! # async fn f(store: &polytape_store::LocalStore) {
@@ -11,7 +12,9 @@
 //! ```
 
 use crate::ports::{LatestStore, MarketStore, ObjectStore, OpsStore, TickQueue};
-use polytape_core::ops::{Coverage, LatestEntry, LatestTier, TaskRun, TaskStatus, TierTransition};
+use polytape_core::ops::{
+    Coverage, LatestEntry, LatestTier, ShardHeartbeat, TaskRun, TaskStatus, TierTransition,
+};
 use polytape_core::{Market, TickId, Tier, Ts};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -61,7 +64,7 @@ pub fn market(n: u32, tier: Option<Tier>, active: bool) -> Market {
 }
 
 /// Upserts are one idempotent batch that fully replaces each market; tier queries see only
-/// active markets of that tier, ordered by condition id.
+/// active markets of that tier, ordered by condition id; `all_markets` sees every market.
 pub async fn market_store_contract(s: &impl MarketStore) {
     let a = market(1, Some(Tier::T2), true);
     let b = market(2, Some(Tier::T2), true);
@@ -74,6 +77,7 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     let all = vec![c.clone(), a.clone(), e.clone(), d.clone(), b.clone()];
 
     s.upsert_markets(&[]).await.expect("empty upsert");
+    assert_eq!(s.all_markets().await.expect("all_markets"), vec![]);
     for round in 0..2 {
         s.upsert_markets(&all).await.expect("upsert markets");
         assert_eq!(
@@ -93,6 +97,11 @@ pub async fn market_store_contract(s: &impl MarketStore) {
             s.active_markets().await.expect("active_markets"),
             vec![a.clone(), b.clone(), c.clone(), e.clone()],
             "round {round}: inactive markets are not active"
+        );
+        assert_eq!(
+            s.all_markets().await.expect("all_markets"),
+            vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone()],
+            "round {round}: every market, active or not, by condition_id, once"
         );
         assert_eq!(
             s.count_by_tier().await.expect("count_by_tier"),
@@ -133,7 +142,12 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     );
     assert_eq!(
         s.get_market(&b2.condition_id).await.expect("get_market"),
-        Some(b2)
+        Some(b2.clone())
+    );
+    assert_eq!(
+        s.all_markets().await.expect("all_markets"),
+        vec![a2, b2, c, d, e],
+        "the ended market is still in the dimension, with its new values"
     );
 }
 
@@ -166,31 +180,62 @@ fn latest(tier: Tier, tick: &str, price: &str, count: u64) -> LatestTier {
     }
 }
 
-/// One Latest item per tier; a put replaces the tier's item and leaves other tiers alone.
+/// One Latest item per tier; a put replaces the tier's item when its tick is the same or newer,
+/// keeps a newer tick's item (and says so), and leaves other tiers alone.
 pub async fn latest_store_contract(s: &impl LatestStore) {
     assert_eq!(s.get_latest(Tier::T2).await.expect("get_latest"), None);
     let first = latest(Tier::T2, "2026-11-20T12:00:00Z", "0.42", 7);
-    s.put_latest(&first).await.expect("put_latest");
+    assert!(
+        s.put_latest(&first).await.expect("put_latest"),
+        "the first item is written"
+    );
     assert_eq!(
         s.get_latest(Tier::T2).await.expect("get_latest"),
-        Some(first)
+        Some(first.clone())
     );
     let second = latest(Tier::T2, "2026-11-20T12:01:00Z", "0.45", 8);
-    s.put_latest(&second).await.expect("put_latest");
+    assert!(s.put_latest(&second).await.expect("put_latest"));
     let t4 = latest(Tier::T4, "2026-11-20T12:01:15Z", "0.9", 1);
-    s.put_latest(&t4).await.expect("put_latest");
+    assert!(s.put_latest(&t4).await.expect("put_latest"));
     assert_eq!(
         s.get_latest(Tier::T2).await.expect("get_latest"),
-        Some(second),
+        Some(second.clone()),
         "the newer tick replaced the tier's item"
     );
     assert_eq!(s.get_latest(Tier::T4).await.expect("get_latest"), Some(t4));
     assert_eq!(s.get_latest(Tier::T3).await.expect("get_latest"), None);
 
+    // A late tick (a slow run, a redelivered message) after a newer one: kept out.
+    assert!(
+        !s.put_latest(&first)
+            .await
+            .expect("put_latest of an older tick"),
+        "an older tick is not written and says so"
+    );
+    assert_eq!(
+        s.get_latest(Tier::T2).await.expect("get_latest"),
+        Some(second.clone()),
+        "the newer tick's item is kept"
+    );
+    // A retry of the same tick replaces it (its values may have changed).
+    let retry = latest(Tier::T2, "2026-11-20T12:01:00Z", "0.46", 9);
+    assert!(
+        s.put_latest(&retry)
+            .await
+            .expect("put_latest of the same tick"),
+        "the same tick is written again"
+    );
+    assert_eq!(
+        s.get_latest(Tier::T2).await.expect("get_latest"),
+        Some(retry),
+        "a retry of the same tick replaced the item"
+    );
+
     let big = many_latest(Tier::T0, 3000);
-    s.put_latest(&big)
+    assert!(s
+        .put_latest(&big)
         .await
-        .expect("put_latest of 3,000 markets");
+        .expect("put_latest of 3,000 markets"));
     assert_eq!(
         s.get_latest(Tier::T0).await.expect("get_latest"),
         Some(big),
@@ -274,8 +319,20 @@ fn coverage(tier: Tier, tick: &str, written: u32) -> Coverage {
     }
 }
 
+/// A shard heartbeat of the contract's day.
+pub fn heartbeat(shard: &str, when: &str, assets: u32, reconnects: u64) -> ShardHeartbeat {
+    ShardHeartbeat {
+        shard_id: shard.to_string(),
+        at: at(when),
+        assets,
+        last_event_at: Some(at(when) - chrono::Duration::milliseconds(1500)),
+        reconnects,
+    }
+}
+
 /// Task runs replace by id and list newest first; transitions list newest first; coverage
-/// replaces by (tier, tick) and lists by tick then tier.
+/// replaces by (tier, tick) and lists by tick then tier; heartbeats are one per shard, the
+/// newest replacing, listed by shard id.
 pub async fn ops_store_contract(s: &impl OpsStore) {
     let run1 = task_run(
         "20261120T120000Z#snapshot#T2",
@@ -354,6 +411,32 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
             .expect("coverage_since"),
         vec![t2_b]
     );
+
+    assert_eq!(s.heartbeats().await.expect("heartbeats"), vec![]);
+    let mut idle = heartbeat("shard-00", "2026-11-20T12:00:00.500Z", 0, 0);
+    idle.last_event_at = None;
+    let s02 = heartbeat("shard-02", "2026-11-20T12:00:01Z", 200, 3);
+    let s01 = heartbeat(
+        "shard-01",
+        "2026-11-20T12:00:02Z",
+        200,
+        u64::from(u32::MAX) + 1,
+    );
+    for hb in [&s02, &idle, &s01] {
+        s.put_heartbeat(hb).await.expect("put_heartbeat");
+    }
+    assert_eq!(
+        s.heartbeats().await.expect("heartbeats"),
+        vec![idle, s01.clone(), s02.clone()],
+        "one per shard, by shard id, every field kept"
+    );
+    let s00 = heartbeat("shard-00", "2026-11-20T12:00:30.500Z", 120, 1);
+    s.put_heartbeat(&s00).await.expect("put_heartbeat");
+    assert_eq!(
+        s.heartbeats().await.expect("heartbeats"),
+        vec![s00, s01, s02],
+        "a shard's next heartbeat replaces its previous one"
+    );
 }
 
 /// Objects replace by key, list by plain string prefix in sorted order, and a missing key is
@@ -415,8 +498,8 @@ pub async fn object_store_contract(s: &impl ObjectStore) {
     );
 }
 
-/// Every tick enqueued arrives once, delayed by its second within its minute; an empty call
-/// is fine. `received(n)` returns the `(tick, delay in seconds)` pairs that arrived, waiting
+/// Every tick enqueued arrives once, delayed from the dispatch time to its own time (a tick
+/// already due at once); an empty call is fine. `received(n)` returns the `(tick, delay in seconds)` pairs that arrived, waiting
 /// for up to `n` of them: a local queue measures the delay, an SQS test reports the
 /// `DelaySeconds` each message was sent with (SQS cannot report it back).
 pub async fn tick_queue_contract<Q, F, Fut>(q: &Q, mut received: F)
@@ -425,28 +508,36 @@ where
     F: FnMut(usize) -> Fut,
     Fut: Future<Output = Vec<(TickId, u32)>>,
 {
-    q.enqueue_ticks(&[]).await.expect("empty enqueue");
-    // Two minutes at the top of an hour: 9 + 7 ticks, more than one SQS batch.
     let minute = at("2026-11-20T10:00:00Z");
+    // The dispatcher runs 10 s late.
+    let now = minute + chrono::Duration::seconds(10);
+    q.enqueue_ticks(&[], now).await.expect("empty enqueue");
+    // Two minutes at the top of an hour: 9 + 7 ticks, more than one SQS batch.
     let mut ticks = polytape_core::schedule::due_in_minute(minute);
     ticks.extend(polytape_core::schedule::due_in_minute(
         minute + chrono::Duration::minutes(1),
     ));
     assert_eq!(ticks.len(), 16);
-    q.enqueue_ticks(&ticks).await.expect("enqueue_ticks");
+    q.enqueue_ticks(&ticks, now).await.expect("enqueue_ticks");
 
     let mut got = received(ticks.len()).await;
     got.sort();
-    let mut want: Vec<(TickId, u32)> = ticks.iter().map(|t| (*t, t.delay_s())).collect();
+    let mut want: Vec<(TickId, u32)> = ticks
+        .iter()
+        .map(|t| {
+            let until = (t.tick_ts.timestamp() - now.timestamp()).max(0);
+            (*t, u32::try_from(until).unwrap_or(u32::MAX))
+        })
+        .collect();
     want.sort();
     assert_eq!(
         got, want,
-        "each tick arrives once, delayed to its second within the minute"
+        "each tick arrives once, at its own time counted from the dispatch"
     );
     let delays: std::collections::BTreeSet<u32> = got.iter().map(|(_, d)| *d).collect();
     assert_eq!(
         delays,
-        [0, 15, 30, 45].into(),
-        "T4 ticks spread over the minute"
+        [0, 5, 20, 35, 50, 65, 80, 95].into(),
+        "10 s late: the :00 tick at once, the rest at their second, not 10 s after it"
     );
 }

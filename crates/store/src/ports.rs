@@ -6,7 +6,7 @@
 //! implementations may simply write `async fn`.
 
 use crate::error::Result;
-use polytape_core::ops::{Coverage, LatestTier, TaskRun, TierTransition};
+use polytape_core::ops::{Coverage, LatestTier, ShardHeartbeat, TaskRun, TierTransition};
 use polytape_core::{Market, Tier, Ts};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,6 +23,11 @@ pub trait MarketStore: Send + Sync {
     /// All active markets, ordered by `condition_id`.
     fn active_markets(&self) -> impl Future<Output = Result<Vec<Market>>> + Send;
 
+    /// Every market, active or not, ordered by `condition_id`: for the daily `markets`
+    /// dimension only, which is rebuilt about once an hour. It reads the whole table (a Scan
+    /// on DynamoDB), so no per-tick path may call it.
+    fn all_markets(&self) -> impl Future<Output = Result<Vec<Market>>> + Send;
+
     /// One market by its condition id, active or not.
     fn get_market(&self, condition_id: &str)
         -> impl Future<Output = Result<Option<Market>>> + Send;
@@ -37,11 +42,14 @@ pub trait LatestStore: Send + Sync {
     /// The item of `tier`, if one was ever written.
     fn get_latest(&self, tier: Tier) -> impl Future<Output = Result<Option<LatestTier>>> + Send;
 
-    /// Writes the item of `latest.tier`, replacing the previous one.
-    fn put_latest(&self, latest: &LatestTier) -> impl Future<Output = Result<()>> + Send;
+    /// Writes the item of `latest.tier` unless the stored one is of a newer tick, in one
+    /// conditional write (a late or redelivered tick must not replace a newer tick's values).
+    /// Returns `true` when written — also when the stored item is of the same tick, which a
+    /// retry replaces — and `false` when a newer tick's item was already there and was kept.
+    fn put_latest(&self, latest: &LatestTier) -> impl Future<Output = Result<bool>> + Send;
 }
 
-/// The Ops table: task runs, tier transitions and per-tick coverage.
+/// The Ops table: task runs, tier transitions, per-tick coverage and shard heartbeats.
 pub trait OpsStore: Send + Sync {
     /// Writes a task run keyed by `run.id`: a retried run replaces its record. Runs expire
     /// 7 days after `started_at`.
@@ -65,6 +73,13 @@ pub trait OpsStore: Send + Sync {
 
     /// Coverage of every tier tick at or after `since`, ordered by `tick_ts` then tier.
     fn coverage_since(&self, since: Ts) -> impl Future<Output = Result<Vec<Coverage>>> + Send;
+
+    /// Writes the heartbeat of `hb.shard_id`, replacing that shard's previous one. A shard
+    /// silent for a day drops out: its heartbeat expires 1 day after `hb.at`.
+    fn put_heartbeat(&self, hb: &ShardHeartbeat) -> impl Future<Output = Result<()>> + Send;
+
+    /// The current heartbeat of every shard (expired ones left out), ordered by `shard_id`.
+    fn heartbeats(&self) -> impl Future<Output = Result<Vec<ShardHeartbeat>>> + Send;
 }
 
 /// The object store (S3, or the data directory locally), addressed by [`crate::keys`].
@@ -85,13 +100,16 @@ pub trait ObjectStore: Send + Sync {
 }
 
 /// The ticks queue: the once-a-minute dispatcher enqueues every tick due in the minute, each
-/// delayed to its second, and the snapshot function receives one message per tick. The body of
-/// a message is [`crate::queue::encode_tick`].
+/// delayed until its time, and the snapshot function receives one message per tick. The body
+/// of a message is [`crate::queue::encode_tick`].
 pub trait TickQueue: Send + Sync {
-    /// Enqueues each tick delayed by [`polytape_core::TickId::delay_s`] seconds, in as few
-    /// requests as the service allows (SQS: 10 messages per batch).
+    /// Enqueues each tick delayed by [`crate::queue::delay_for`]`(tick, now)` seconds — the
+    /// time from `now` (when the dispatcher runs) to the tick, so a dispatcher that runs late
+    /// does not make every tick late by as much — in as few requests as the service allows
+    /// (SQS: 10 messages per batch).
     fn enqueue_ticks(
         &self,
         ticks: &[polytape_core::TickId],
+        now: Ts,
     ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -1,15 +1,28 @@
 //! The ticks queue's message body and the local, in-process queue.
 //!
 //! A message is one tick as JSON (`{"tier":2,"tick_ts":"2026-11-20T22:30:15Z"}`); the cloud
-//! adapter sends it to SQS with `DelaySeconds` = the tick's second within its minute, and
-//! [`LocalQueue`] delivers it after the same delay on a tokio channel.
+//! adapter sends it to SQS with `DelaySeconds` = [`delay_for`] (the time from the dispatch to
+//! the tick), and [`LocalQueue`] delivers it after the same delay on a tokio channel.
 
 use crate::error::{Result, StoreError};
 use crate::ports::TickQueue;
-use polytape_core::TickId;
+use polytape_core::{TickId, Ts};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// SQS's longest `DelaySeconds` (15 minutes).
+pub const MAX_DELAY_S: u32 = 900;
+
+/// The delay, in whole seconds, that makes a tick enqueued at `now` arrive at its time:
+/// `tick.tick_ts − now`, rounded down, clamped to `0..=`[`MAX_DELAY_S`]. Measured from the
+/// dispatch rather than the top of the minute, so a dispatcher that runs 10 s late delays the
+/// ticks at :00/:15/:30/:45 by 0/5/20/35 s instead of delivering each of them 10 s late; a
+/// tick already due goes at once.
+pub fn delay_for(tick: &TickId, now: Ts) -> u32 {
+    let s = (tick.tick_ts - now).num_seconds();
+    u32::try_from(s.clamp(0, i64::from(MAX_DELAY_S))).unwrap_or(0)
+}
 
 /// The message body of a tick.
 pub fn encode_tick(tick: &TickId) -> String {
@@ -42,16 +55,16 @@ impl LocalQueue {
         )
     }
 
-    /// Every tick enqueued so far with its delay in seconds, in order.
+    /// Every tick enqueued so far with the delay in seconds it was given, in order.
     pub fn sent(&self) -> Vec<(TickId, u32)> {
         self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 impl TickQueue for LocalQueue {
-    async fn enqueue_ticks(&self, ticks: &[TickId]) -> Result<()> {
+    async fn enqueue_ticks(&self, ticks: &[TickId], now: Ts) -> Result<()> {
         for tick in ticks.iter().copied() {
-            let delay = tick.delay_s();
+            let delay = delay_for(&tick, now);
             self.sent
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -87,12 +100,48 @@ mod tests {
         ));
     }
 
+    fn t4_ticks(minute: Ts) -> Vec<TickId> {
+        polytape_core::schedule::due_in_minute(minute)
+            .into_iter()
+            .filter(|t| t.tier == Tier::T4)
+            .collect()
+    }
+
+    fn delays(ticks: &[TickId], now: Ts) -> Vec<u32> {
+        ticks.iter().map(|t| delay_for(t, now)).collect()
+    }
+
+    #[test]
+    fn given_the_dispatch_time_then_each_tick_is_delayed_until_its_time_and_never_negative() {
+        let minute: Ts = "2026-11-20T22:30:00Z".parse().unwrap();
+        let ticks = t4_ticks(minute);
+        let s = chrono::Duration::seconds;
+        assert_eq!(delays(&ticks, minute), vec![0, 15, 30, 45], "on time");
+        assert_eq!(
+            delays(&ticks, minute + s(10)),
+            vec![0, 5, 20, 35],
+            "10 s late: the :00 tick goes at once, the others still arrive at their second"
+        );
+        assert_eq!(
+            delays(&ticks, minute + chrono::Duration::milliseconds(10_400)),
+            vec![0, 4, 19, 34],
+            "whole seconds, rounded down"
+        );
+        assert_eq!(delays(&ticks, minute + s(90)), vec![0, 0, 0, 0], "all past");
+        assert_eq!(
+            delays(&ticks, minute - s(3600)),
+            vec![900, 900, 900, 900],
+            "SQS delays at most 15 minutes"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_local_queue_delivers_each_tick_after_its_delay() {
         let (q, mut rx) = LocalQueue::new();
         let minute: polytape_core::Ts = "2026-11-20T22:30:00Z".parse().unwrap();
         let ticks = polytape_core::schedule::due_in_minute(minute);
-        q.enqueue_ticks(&ticks).await.unwrap();
+        let now = minute + chrono::Duration::seconds(10);
+        q.enqueue_ticks(&ticks, now).await.unwrap();
         let started = tokio::time::Instant::now();
         let mut got = Vec::new();
         for _ in 0..ticks.len() {
@@ -100,9 +149,15 @@ mod tests {
             got.push((t, started.elapsed().as_secs()));
         }
         assert!(
-            got.iter().all(|(t, s)| u64::from(t.delay_s()) == *s),
+            got.iter().all(|(t, s)| u64::from(delay_for(t, now)) == *s),
             "{got:?}"
         );
-        assert_eq!(q.sent().len(), ticks.len());
+        let sent_delays: std::collections::BTreeSet<u32> =
+            q.sent().iter().map(|(_, d)| *d).collect();
+        assert_eq!(
+            sent_delays,
+            [0, 5, 20, 35].into(),
+            "sent() has the delays used"
+        );
     }
 }

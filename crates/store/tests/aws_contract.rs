@@ -14,7 +14,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier};
 use polytape_store::aws::{provision, AwsNames, AwsStore};
-use polytape_store::contract::{self, at, market};
+use polytape_store::contract::{self, at, heartbeat, market};
 use polytape_store::queue::decode_tick;
 use polytape_store::{LatestStore, MarketStore, ObjectStore, OpsStore, StoreError, TickQueue};
 
@@ -88,8 +88,12 @@ async fn given_ticks_of_a_minute_when_received_at_once_then_only_the_undelayed_o
         return;
     };
     let cfg = moto_config().await.unwrap();
-    let ticks = due_in_minute(at("2026-11-20T10:00:00Z"));
-    s.enqueue_ticks(&ticks).await.unwrap();
+    // The dispatcher runs 15 s late: the ticks at :00 and :15 are due, the rest are not.
+    let minute = at("2026-11-20T10:00:00Z");
+    let ticks = due_in_minute(minute);
+    s.enqueue_ticks(&ticks, minute + chrono::Duration::seconds(15))
+        .await
+        .unwrap();
 
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let mut got: Vec<TickId> = Vec::new();
@@ -107,11 +111,16 @@ async fn given_ticks_of_a_minute_when_received_at_once_then_only_the_undelayed_o
         }
     }
     got.sort();
-    let undelayed: Vec<TickId> = ticks.iter().copied().filter(|t| t.delay_s() == 0).collect();
-    assert_eq!(undelayed.len(), 5, "T0, T1, T2, T3, T4 at second 0");
+    let mut undelayed: Vec<TickId> = ticks
+        .iter()
+        .copied()
+        .filter(|t| t.tick_ts <= minute + chrono::Duration::seconds(15))
+        .collect();
+    undelayed.sort();
+    assert_eq!(undelayed.len(), 6, "T0…T4 at second 0 and T4 at second 15");
     assert_eq!(
         got, undelayed,
-        "ticks at :15, :30 and :45 wait for their DelaySeconds"
+        "ticks already due go at once; those at :30 and :45 wait for their DelaySeconds"
     );
 }
 
@@ -127,6 +136,11 @@ async fn given_60_markets_when_upserted_then_3_batch_writes_of_at_most_25_items(
     assert_eq!(after.batch_write_calls - before.batch_write_calls, 3);
     assert_eq!(after.max_batch_items, 25);
     assert_eq!(s.markets_in_tier(Tier::T1).await.unwrap(), markets);
+    assert_eq!(
+        s.all_markets().await.unwrap(),
+        markets,
+        "the Scan sees them all, by id"
+    );
     assert_eq!(
         s.count_by_tier().await.unwrap(),
         [(Some(Tier::T1), 60)].into()
@@ -163,7 +177,7 @@ async fn given_23_ticks_when_enqueued_then_3_send_message_batches_of_at_most_10(
         ticks.extend(due_in_minute(minute + chrono::Duration::minutes(m))); // 7 each
     }
     assert_eq!(ticks.len(), 23);
-    s.enqueue_ticks(&ticks).await.unwrap();
+    s.enqueue_ticks(&ticks, minute).await.unwrap();
     let stats = s.write_stats();
     assert_eq!(stats.sqs_batch_calls, 3);
     assert_eq!(stats.max_sqs_entries, 10);
@@ -287,4 +301,20 @@ async fn given_runs_on_several_days_then_recent_runs_walk_back_from_today_newest
         s.coverage_since(at("2026-11-19T23:59:31Z")).await.unwrap(),
         vec![late, early]
     );
+}
+
+#[tokio::test]
+async fn given_a_heartbeat_past_its_expiry_then_it_is_left_out_before_ttl_deletes_it() {
+    let Some(s) = fresh_store("heartbeat").await else {
+        return;
+    };
+    // The store's clock says 2026-11-20T23:00Z; moto never applies TTL, as real DynamoDB may
+    // not for up to two days.
+    let expired = heartbeat("shard-00", "2026-11-19T22:59:59Z", 200, 0);
+    let last_second = heartbeat("shard-01", "2026-11-19T23:00:01Z", 200, 0);
+    let live = heartbeat("shard-02", "2026-11-20T22:59:30Z", 150, 4);
+    for hb in [&live, &expired, &last_second] {
+        s.put_heartbeat(hb).await.unwrap();
+    }
+    assert_eq!(s.heartbeats().await.unwrap(), vec![last_second, live]);
 }

@@ -6,7 +6,7 @@
 
 use polytape_core::ops::{Coverage, LatestTier, TaskStatus};
 use polytape_core::Tier;
-use polytape_store::contract::{self, at, market, task_run};
+use polytape_store::contract::{self, at, heartbeat, market, task_run};
 use polytape_store::{LatestStore, LocalQueue, LocalStore, MarketStore, ObjectStore, OpsStore};
 
 fn store() -> (tempfile::TempDir, LocalStore) {
@@ -152,6 +152,22 @@ async fn given_runs_older_than_7_days_when_a_run_is_written_then_they_expire() {
         s.recent_task_runs(10).await.unwrap(),
         vec![now, six_days],
         "the run started exactly 7 days before the newest one expired"
+    );
+}
+
+#[tokio::test]
+async fn given_a_shard_silent_for_a_day_when_another_beats_then_its_heartbeat_expires() {
+    let (_d, s) = store();
+    let gone = heartbeat("shard-00", "2026-11-19T12:00:00Z", 200, 0);
+    let quiet = heartbeat("shard-01", "2026-11-19T12:00:00.001Z", 200, 0);
+    let live = heartbeat("shard-02", "2026-11-20T12:00:00Z", 180, 2);
+    for hb in [&gone, &quiet, &live] {
+        s.put_heartbeat(hb).await.unwrap();
+    }
+    assert_eq!(
+        s.heartbeats().await.unwrap(),
+        vec![quiet, live],
+        "the heartbeat written exactly a day before the newest one expired"
     );
 }
 

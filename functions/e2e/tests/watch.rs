@@ -207,14 +207,55 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         "{per_tier:?}"
     );
 
-    // The minute's dispatch enqueues exactly the due ticks with their delays.
-    let minute = TickId::floor(Tier::T2, now).tick_ts;
+    // Compile the snapshot binary first (an empty batch), so the timed steps below are not
+    // slowed by the emulator's first-invoke build.
+    let warm = watch.invoke("snapshot", &json!({"Records": []})).await;
+    assert!(failures(&warm).is_empty());
+
+    // The next minute's dispatch enqueues exactly its due ticks, each delayed to its second.
+    let minute = TickId::floor(Tier::T2, chrono::Utc::now()).tick_ts + chrono::Duration::minutes(1);
     let mut schedule = event("functions/snapshot/events/eventbridge-schedule.json");
     schedule["time"] = json!(minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let dispatched = watch.invoke("snapshot", &schedule).await;
+    let dispatched_by = chrono::Utc::now();
     let expected = due_in_minute(minute);
     let got: Vec<TickId> = serde_json::from_value(dispatched["enqueued"].clone()).unwrap();
     assert_eq!(got, expected);
+    assert_eq!(
+        expected
+            .iter()
+            .map(|t| (t.tier.number(), t.delay_s()))
+            .collect::<Vec<_>>(),
+        if minute.format("%M").to_string().parse::<u32>().unwrap() % 5 == 0 {
+            if minute.format("%M").to_string() == "00" {
+                vec![
+                    (0, 0),
+                    (1, 0),
+                    (2, 0),
+                    (3, 0),
+                    (4, 0),
+                    (4, 15),
+                    (3, 30),
+                    (4, 30),
+                    (4, 45),
+                ]
+            } else {
+                vec![
+                    (1, 0),
+                    (2, 0),
+                    (3, 0),
+                    (4, 0),
+                    (4, 15),
+                    (3, 30),
+                    (4, 30),
+                    (4, 45),
+                ]
+            }
+        } else {
+            vec![(2, 0), (3, 0), (4, 0), (4, 15), (3, 30), (4, 30), (4, 45)]
+        },
+        "the minute's ticks and their seconds"
+    );
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let attrs = sqs
         .get_queue_attributes()
@@ -235,13 +276,22 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     let visible = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages);
     let delayed = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed);
     assert_eq!(
-        (visible + delayed, visible),
-        (
-            expected.len(),
-            expected.iter().filter(|t| t.delay_s() == 0).count()
-        )
+        visible + delayed,
+        expected.len(),
+        "every tick is on the queue"
     );
+    if dispatched_by < minute - chrono::Duration::seconds(1) {
+        assert_eq!(
+            visible, 0,
+            "dispatched ahead of the minute: every tick waits for its second"
+        );
+    }
 
+    // Run the T2 tick early in a minute, so neither run below starts late.
+    let into_minute = chrono::Utc::now().timestamp().rem_euclid(60);
+    if into_minute > 30 {
+        tokio::time::sleep(Duration::from_secs((61 - into_minute) as u64)).await;
+    }
     // A T2 tick from its SQS message writes Parquet under the tick's keys and the Latest item;
     // run twice, it leaves one copy.
     let tick = TickId::floor(Tier::T2, chrono::Utc::now());
@@ -308,7 +358,30 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         "{body}"
     );
 
-    // An S3 failure fails the tick: reported as a batch item failure, not dropped.
+    // A DynamoDB failure after the Parquet is written (the Latest table is gone) fails the
+    // tick: it is reported as a batch item failure for SQS to deliver again, not dropped.
+    // (T1 and T0 ticks: minutes of slack, so they cannot turn stale while the test runs.)
+    aws_sdk_dynamodb::Client::new(&cfg)
+        .delete_table()
+        .table_name(&names.latest_table)
+        .send()
+        .await
+        .unwrap();
+    let t1 = TickId::floor(Tier::T1, chrono::Utc::now());
+    let r = watch
+        .invoke("snapshot", &sqs_event(&t1, "m-ddb-down"))
+        .await;
+    assert_eq!(failures(&r), vec!["m-ddb-down".to_string()], "{r}");
+    assert!(
+        store
+            .list_objects("snapshots/tier=1/")
+            .await
+            .unwrap()
+            .contains(&keys::snapshots(&t1)),
+        "the S3 write came first"
+    );
+
+    // An S3 failure fails the tick the same way.
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&cfg)
             .force_path_style(true)
@@ -327,22 +400,9 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         .send()
         .await
         .unwrap();
-    let t3 = TickId::floor(Tier::T3, chrono::Utc::now());
-    let r = watch.invoke("snapshot", &sqs_event(&t3, "m-s3-down")).await;
+    let t0 = TickId::floor(Tier::T0, chrono::Utc::now());
+    let r = watch.invoke("snapshot", &sqs_event(&t0, "m-s3-down")).await;
     assert_eq!(failures(&r), vec!["m-s3-down".to_string()], "{r}");
-
-    // A DynamoDB failure fails the tick the same way.
-    aws_sdk_dynamodb::Client::new(&cfg)
-        .delete_table()
-        .table_name(&names.markets_table)
-        .send()
-        .await
-        .unwrap();
-    let t4 = TickId::floor(Tier::T4, chrono::Utc::now());
-    let r = watch
-        .invoke("snapshot", &sqs_event(&t4, "m-ddb-down"))
-        .await;
-    assert_eq!(failures(&r), vec!["m-ddb-down".to_string()], "{r}");
     drop(watch);
     sim.shutdown().await;
 }

@@ -44,10 +44,12 @@ async fn handle(ctx: &Ctx, payload: Value) -> Result<Value, Error> {
         .and_then(Value::as_str)
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(chrono::Utc::now);
-    let ticks = dispatch_minute(&ctx.store, minute).await.inspect_err(|e| {
-        emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));
-        tracing::error!(error = %e, "dispatch failed");
-    })?;
+    let ticks = dispatch_minute(&ctx.store, minute, chrono::Utc::now())
+        .await
+        .inspect_err(|e| {
+            emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));
+            tracing::error!(error = %e, "dispatch failed");
+        })?;
     tracing::info!(minute = %minute, ticks = ticks.len(), "dispatched the minute's ticks");
     Ok(json!({ "minute": minute, "enqueued": ticks }))
 }
@@ -61,13 +63,17 @@ async fn run_ticks(ctx: &Ctx, batch: SqsEvent) -> SqsBatchResponse {
         let now_ms = || chrono::Utc::now().timestamp_millis();
         match run_tick_message(&ctx.client, &ctx.store, body, &SystemClock).await {
             Ok(report) => {
-                emf::emit(&emf::tick_metrics(&report, now_ms()));
+                if let Some(doc) = emf::tick_metrics(&report, now_ms()) {
+                    emf::emit(&doc);
+                }
                 tracing::info!(tier = %report.tick.tier, tick = %report.tick.tick_ts, rows = report.rows, skipped = report.skipped, "tick done");
                 None
             }
             Err(e) => {
                 if let TickMessageError::Incomplete { report, .. } = &e {
-                    emf::emit(&emf::tick_metrics(report, now_ms()));
+                    if let Some(doc) = emf::tick_metrics(report, now_ms()) {
+                        emf::emit(&doc);
+                    }
                 }
                 emf::emit(&emf::task_failure(now_ms()));
                 tracing::error!(message_id = %id, error = %e, "tick message failed: reported for retry");

@@ -134,10 +134,17 @@ impl<'a> Read<'a> {
         }
     }
 
+    pub fn opt_ts(&self, name: &str) -> Result<Option<Ts>> {
+        self.opt_n::<i64>(name)?
+            .map(|v| {
+                chrono::DateTime::from_timestamp_millis(v)
+                    .ok_or_else(|| self.bad(name, format!("{v} is not a time")))
+            })
+            .transpose()
+    }
+
     pub fn ts(&self, name: &str) -> Result<Ts> {
-        let v: i64 = self.n(name)?;
-        chrono::DateTime::from_timestamp_millis(v)
-            .ok_or_else(|| self.bad(name, format!("{v} is not a time")))
+        self.opt_ts(name)?.ok_or_else(|| self.bad(name, "missing"))
     }
 
     pub fn opt_tier(&self, name: &str) -> Result<Option<Tier>> {

@@ -1,8 +1,10 @@
 //! The Latest table: partition key `tier` (N), one item per tier rewritten every tick.
 //!
 //! The body is the [`LatestTier`] as JSON, gzip-compressed into the binary attribute `body`;
-//! `tick_ts` (epoch ms) and `markets` (the entry count) sit beside it for a human reading the
-//! table. A DynamoDB item is at most 400 KB ([`MAX_ITEM_BYTES`]): compressed, an entry takes
+//! `tick_ts` (N, epoch ms) and `markets` (the entry count) sit beside it. `tick_ts` is what the
+//! conditional put compares: `attribute_not_exists(tier) OR tick_ts <= :t`, so a late or
+//! redelivered tick never replaces a newer tick's item (a `ConditionalCheckFailedException`
+//! is that case: success, nothing written), while a retry of the same tick does replace it. A DynamoDB item is at most 400 KB ([`MAX_ITEM_BYTES`]): compressed, an entry takes
 //! about 65 bytes (the random condition id dominates), so a tier holds about 6,000 markets
 //! before the write is refused — 3,000 markets are ~190 KB. Compression also divides the
 //! per-tick write cost (DynamoDB bills each started KB written) by about 3.7.
@@ -65,7 +67,7 @@ impl LatestStore for AwsStore {
         decode_body(r.blob("body")?).map(Some)
     }
 
-    async fn put_latest(&self, latest: &LatestTier) -> Result<()> {
+    async fn put_latest(&self, latest: &LatestTier) -> Result<bool> {
         let table = &self.names.latest_table;
         let body = encode_body(latest)?;
         if body.len() + ITEM_OVERHEAD > MAX_ITEM_BYTES {
@@ -83,14 +85,28 @@ impl LatestStore for AwsStore {
             .set("markets", n(latest.markets.len()))
             .set("body", b(body))
             .build();
-        self.ddb
+        let sent = self
+            .ddb
             .put_item()
             .table_name(table)
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#tier) OR #tick <= :tick")
+            .expression_attribute_names("#tier", "tier")
+            .expression_attribute_names("#tick", "tick_ts")
+            .expression_attribute_values(":tick", ms(latest.tick_ts))
             .send()
-            .await
-            .map_err(|e| backend("PutItem", table, e))?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                tracing::debug!(tier = %latest.tier, tick = %latest.tick_ts, "a newer tick's Latest item is already there: kept");
+                Ok(false)
+            }
+            Err(e) => Err(backend("PutItem", table, e)),
+        }
     }
 }
 

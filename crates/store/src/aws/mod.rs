@@ -12,8 +12,9 @@
 //! * this module: [`AwsStore`], [`AwsNames`] (resource names from the environment) and
 //!   [`WriteStats`] (request counters the tests and the cost notes rely on).
 //! * `markets`: the Markets table and its sparse `by_tier` index.
-//! * `latest`: the Latest table, one gzip-compressed item per tier.
-//! * `ops`: the Ops table: task runs, tier transitions, coverage, in day partitions.
+//! * `latest`: the Latest table, one gzip-compressed item per tier, put only over an older tick.
+//! * `ops`: the Ops table: task runs, tier transitions, coverage (in day partitions) and
+//!   shard heartbeats (one item per shard).
 //! * `objects`: S3.
 //! * `queue`: the ticks queue on SQS.
 //! * `batch`: chunking and the bounded retry of partially processed batches.
@@ -229,7 +230,7 @@ impl AwsStore {
     }
 
     /// The last ticks SQS accepted (up to 1,024), each with the `DelaySeconds` it was sent
-    /// with, oldest first. SQS cannot report a message's delay back, so this is what checks it.
+    /// with ([`crate::queue::delay_for`] of the dispatch time), oldest first. SQS cannot report a message's delay back, so this is what checks it.
     pub fn sent_ticks(&self) -> Vec<(TickId, u32)> {
         self.sent
             .lock()

@@ -1,17 +1,24 @@
 //! The Ops table, single-table: partition key `pk` (S), sort key `sk` (S), TTL attribute
-//! `expires_at` (N, epoch seconds). Every record kind lives in day partitions, so "the recent
-//! ones" is a Query on today's partition (walking back a day at a time) and no partition grows
-//! without bound or gets hot for longer than a day:
+//! `expires_at` (N, epoch seconds). Every record kind that accumulates lives in day
+//! partitions, so "the recent ones" is a Query on today's partition (walking back a day at a
+//! time) and no partition grows without bound or gets hot for longer than a day:
 //!
 //! | record     | pk                      | sk                                  | expires        |
 //! |------------|-------------------------|-------------------------------------|----------------|
 //! | task run   | `run#<yyyymmdd of id>`  | the run id (`20261120T223015Z#…`)   | started + 7 d  |
 //! | transition | `transition#<yyyymmdd>` | `<at ms, 13 digits>#<condition_id>` | at + 90 d      |
 //! | coverage   | `coverage#<yyyymmdd>`   | `<tick ms, 13 digits>#<tier>`       | tick + 35 d    |
+//! | heartbeat  | `heartbeat`             | the shard id                        | at + 1 d       |
+//!
+//! Heartbeats do not accumulate: one item per shard, replaced on each beat, so the one
+//! `heartbeat` partition holds as many items as there are shards and one Query reads them all
+//! (in shard-id order). TTL deletes a shard silent for a day; since TTL deletes lazily (up to
+//! two days late), the read also leaves out items whose `expires_at` has passed.
 //!
 //! Task run ids start with their scheduled time, so within a day `sk` order is time order;
 //! millisecond times are zero-padded so string order is numeric order. Reads pick the day
-//! partitions from [`AwsStore::with_clock`]'s clock (the wall clock by default).
+//! partitions (and what has expired) from [`AwsStore::with_clock`]'s clock (the wall clock by
+//! default).
 
 use super::error::backend;
 use super::item::{ms, n, s, Item, ItemBuilder, Read};
@@ -20,7 +27,7 @@ use crate::error::{Result, StoreError};
 use crate::ports::OpsStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Days, NaiveDate};
-use polytape_core::ops::{Coverage, TaskRun, TaskStatus, TierTransition};
+use polytape_core::ops::{Coverage, ShardHeartbeat, TaskRun, TaskStatus, TierTransition};
 use polytape_core::Ts;
 
 /// Task runs are kept 7 days after they started.
@@ -29,6 +36,10 @@ pub(crate) const TASK_RUN_TTL_DAYS: u64 = 7;
 pub(crate) const TRANSITION_TTL_DAYS: u64 = 90;
 /// Coverage counters are kept 35 days (a month of daily reports plus slack).
 pub(crate) const COVERAGE_TTL_DAYS: u64 = 35;
+/// A shard's heartbeat is kept 1 day after it was written.
+pub(crate) const HEARTBEAT_TTL_DAYS: u64 = 1;
+/// The partition of the heartbeats.
+pub(crate) const HEARTBEAT_PK: &str = "heartbeat";
 /// "Recent" reads look at today's partition and at most 7 days before it.
 pub(crate) const RECENT_DAYS: u64 = 8;
 
@@ -138,6 +149,29 @@ fn coverage_from_item(item: &Item, what: String) -> Result<Coverage> {
         written: r.n("written")?,
         missing: r.n("missing")?,
         skipped: r.bool("skipped")?,
+    })
+}
+
+pub(crate) fn heartbeat_item(hb: &ShardHeartbeat) -> Item {
+    ItemBuilder::default()
+        .set("pk", s(HEARTBEAT_PK))
+        .set("sk", s(&hb.shard_id))
+        .set("at", ms(hb.at))
+        .set("assets", n(hb.assets))
+        .opt("last_event_at", hb.last_event_at.map(ms))
+        .set("reconnects", n(hb.reconnects))
+        .set("expires_at", expires(hb.at, HEARTBEAT_TTL_DAYS))
+        .build()
+}
+
+fn heartbeat_from_item(item: &Item, what: String) -> Result<ShardHeartbeat> {
+    let r = Read::new(item, what);
+    Ok(ShardHeartbeat {
+        shard_id: r.s("sk")?,
+        at: r.ts("at")?,
+        assets: r.n("assets")?,
+        last_event_at: r.opt_ts("last_event_at")?,
+        reconnects: r.n("reconnects")?,
     })
 }
 
@@ -290,6 +324,28 @@ impl OpsStore for AwsStore {
         }
         Ok(out)
     }
+
+    async fn put_heartbeat(&self, hb: &ShardHeartbeat) -> Result<()> {
+        self.put_ops_item(heartbeat_item(hb)).await
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<ShardHeartbeat>> {
+        let table = &self.names.ops_table;
+        let now = self.now().timestamp();
+        let mut out = Vec::new();
+        for item in self
+            .query_partition(HEARTBEAT_PK, None, false, usize::MAX)
+            .await?
+        {
+            let what = what(table, &item);
+            // TTL deletes late; an item past its expiry is a shard that stopped a day ago.
+            let expires: i64 = Read::new(&item, what.clone()).n("expires_at")?;
+            if expires > now {
+                out.push(heartbeat_from_item(&item, what)?);
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -349,6 +405,21 @@ mod tests {
         // Zero padding keeps string order numeric for early times too.
         assert!(ms_key(at("1970-01-01T00:00:01Z")) < ms_key(at("2026-11-20T00:00:00Z")));
         assert_eq!(ms_key(at("1970-01-01T00:00:01Z")), "0000000001000");
+    }
+
+    #[test]
+    fn given_a_heartbeat_then_it_is_keyed_by_shard_in_one_partition_and_expires_a_day_later() {
+        let mut hb = crate::contract::heartbeat("shard-07", "2026-11-20T22:30:15.250Z", 200, 9);
+        let item = heartbeat_item(&hb);
+        assert_eq!(item["pk"].as_s().unwrap(), "heartbeat");
+        assert_eq!(item["sk"].as_s().unwrap(), "shard-07");
+        let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+        assert_eq!(expires, at("2026-11-21T22:30:15Z").timestamp());
+        assert_eq!(heartbeat_from_item(&item, "x".into()).unwrap(), hb);
+        hb.last_event_at = None;
+        let item = heartbeat_item(&hb);
+        assert!(!item.contains_key("last_event_at"), "absent, not NULL");
+        assert_eq!(heartbeat_from_item(&item, "x".into()).unwrap(), hb);
     }
 
     #[test]

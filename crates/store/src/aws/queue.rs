@@ -1,5 +1,5 @@
 //! The ticks queue on SQS: one message per tick, body [`crate::queue::encode_tick`],
-//! `DelaySeconds` the tick's second within its minute, sent in `SendMessageBatch`es of at most
+//! `DelaySeconds` [`crate::queue::delay_for`] (from the dispatch time to the tick), sent in `SendMessageBatch`es of at most
 //! 10 entries and 256 KiB. Entry ids are the tick's index in the call, so a failed entry maps
 //! back to its tick; failed entries are resent (bounded) unless SQS says the request itself is
 //! wrong (`SenderFault`), which no resend can fix.
@@ -9,9 +9,9 @@ use super::error::backend;
 use super::AwsStore;
 use crate::error::{Result, StoreError};
 use crate::ports::TickQueue;
-use crate::queue::encode_tick;
+use crate::queue::{delay_for, encode_tick};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use polytape_core::TickId;
+use polytape_core::{TickId, Ts};
 use std::collections::HashMap;
 
 /// One message waiting to be sent.
@@ -73,14 +73,14 @@ impl AwsStore {
 }
 
 impl TickQueue for AwsStore {
-    async fn enqueue_ticks(&self, ticks: &[TickId]) -> Result<()> {
+    async fn enqueue_ticks(&self, ticks: &[TickId], now: Ts) -> Result<()> {
         let pending = ticks
             .iter()
             .enumerate()
             .map(|(i, t)| Pending {
                 id: i.to_string(),
                 tick: *t,
-                delay_s: t.delay_s(),
+                delay_s: delay_for(t, now),
                 body: encode_tick(t),
             })
             .collect();

@@ -4,7 +4,9 @@
 use super::LocalStore;
 use crate::error::{Result, StoreError};
 use crate::ports::{LatestStore, MarketStore, OpsStore};
-use polytape_core::ops::{Coverage, LatestTier, TaskRun, TaskStatus, TierTransition};
+use polytape_core::ops::{
+    Coverage, LatestTier, ShardHeartbeat, TaskRun, TaskStatus, TierTransition,
+};
 use polytape_core::{Market, Tier, Ts};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
@@ -15,6 +17,8 @@ use std::time::Duration;
 
 /// Task runs are kept this long after they started (DynamoDB TTL in the cloud).
 const TASK_RUN_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+/// A shard's heartbeat is kept this long after it was written (DynamoDB TTL in the cloud).
+const HEARTBEAT_TTL_MS: i64 = 24 * 3600 * 1000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS markets (
@@ -75,6 +79,15 @@ CREATE TABLE IF NOT EXISTS coverage (
     PRIMARY KEY (tier, tick_ts)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS coverage_tick_ts ON coverage (tick_ts, tier);
+
+CREATE TABLE IF NOT EXISTS heartbeats (
+    shard_id      TEXT PRIMARY KEY,
+    at            INTEGER NOT NULL,
+    assets        INTEGER NOT NULL,
+    last_event_at INTEGER,
+    reconnects    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Opens the database in WAL mode (readers do not block the writer; a crash loses nothing
@@ -360,6 +373,69 @@ fn coverage_since(conn: &Connection, since: Ts) -> Result<Vec<Coverage>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// Writes the tier's Latest row unless the stored one is of a newer tick, in one statement;
+/// true when the row was written.
+fn put_latest(conn: &Connection, tier: u8, tick_ms: i64, body: &str) -> Result<bool> {
+    let changed = conn.execute(
+        "INSERT INTO latest (tier, tick_ts, body) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (tier) DO UPDATE SET tick_ts = excluded.tick_ts, body = excluded.body \
+         WHERE latest.tick_ts <= excluded.tick_ts",
+        params![tier, tick_ms, body],
+    )?;
+    Ok(changed > 0)
+}
+
+fn put_heartbeat(conn: &mut Connection, hb: &ShardHeartbeat) -> Result<()> {
+    let reconnects = i64::try_from(hb.reconnects).map_err(|_| {
+        StoreError::Encode(format!(
+            "heartbeat of {}: {} reconnects do not fit SQLite's INTEGER",
+            hb.shard_id, hb.reconnects
+        ))
+    })?;
+    let at = ms(hb.at);
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO heartbeats \
+         (shard_id, at, assets, last_event_at, reconnects, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            hb.shard_id,
+            at,
+            hb.assets,
+            hb.last_event_at.map(ms),
+            reconnects,
+            at.saturating_add(HEARTBEAT_TTL_MS)
+        ],
+    )?;
+    // As for task runs, expiry is measured against the heartbeat just written, not the wall
+    // clock: a shard silent for a day drops out, whatever clock the simulator runs on.
+    tx.execute("DELETE FROM heartbeats WHERE expires_at <= ?1", params![at])?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn heartbeats(conn: &Connection) -> Result<Vec<ShardHeartbeat>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT shard_id, at, assets, last_event_at, reconnects FROM heartbeats \
+         ORDER BY shard_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let reconnects: i64 = r.get(4)?;
+        Ok(ShardHeartbeat {
+            shard_id: r.get(0)?,
+            at: ts("at", r.get(1)?)?,
+            assets: u32_of("assets", r.get(2)?)?,
+            last_event_at: r
+                .get::<_, Option<i64>>(3)?
+                .map(|v| ts("last_event_at", v))
+                .transpose()?,
+            reconnects: u64::try_from(reconnects)
+                .map_err(|_| bad_column("reconnects", reconnects))?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 impl MarketStore for LocalStore {
     async fn upsert_markets(&self, markets: &[Market]) -> Result<()> {
         if markets.is_empty() {
@@ -378,6 +454,10 @@ impl MarketStore for LocalStore {
 
     async fn active_markets(&self) -> Result<Vec<Market>> {
         self.with_conn(|c| query_markets(c, "active = 1", [])).await
+    }
+
+    async fn all_markets(&self) -> Result<Vec<Market>> {
+        self.with_conn(|c| query_markets(c, "1 = 1", [])).await
     }
 
     async fn get_market(&self, condition_id: &str) -> Result<Option<Market>> {
@@ -412,17 +492,11 @@ impl LatestStore for LocalStore {
         .await
     }
 
-    async fn put_latest(&self, latest: &LatestTier) -> Result<()> {
+    async fn put_latest(&self, latest: &LatestTier) -> Result<bool> {
         let body = serde_json::to_string(latest)?;
-        let (tier, tick_ts) = (latest.tier.number(), ms(latest.tick_ts));
-        self.with_conn(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO latest (tier, tick_ts, body) VALUES (?1, ?2, ?3)",
-                params![tier, tick_ts, body],
-            )?;
-            Ok(())
-        })
-        .await
+        let (tier, tick_ms) = (latest.tier.number(), ms(latest.tick_ts));
+        self.with_conn(move |c| put_latest(c, tier, tick_ms, &body))
+            .await
     }
 }
 
@@ -455,5 +529,14 @@ impl OpsStore for LocalStore {
 
     async fn coverage_since(&self, since: Ts) -> Result<Vec<Coverage>> {
         self.with_conn(move |c| coverage_since(c, since)).await
+    }
+
+    async fn put_heartbeat(&self, hb: &ShardHeartbeat) -> Result<()> {
+        let hb = hb.clone();
+        self.with_conn(move |c| put_heartbeat(c, &hb)).await
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<ShardHeartbeat>> {
+        self.with_conn(|c| heartbeats(c)).await
     }
 }
