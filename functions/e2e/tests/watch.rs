@@ -13,7 +13,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
 use polytape_store::aws::{provision, AwsNames, AwsStore};
-use polytape_store::{keys, queue, LatestStore, MarketStore, ObjectStore};
+use polytape_store::{keys, parquet, queue, LatestStore, MarketStore, ObjectStore};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -438,19 +438,51 @@ async fn duckdb_reads_what_moto_holds(store: &AwsStore, tick_ts: &Ts) {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["snapshots"]["types"]["price"], "DECIMAL(18,6)");
-    assert_eq!(
-        v["snapshots"]["types"]["snapshot_ts"],
-        "TIMESTAMP WITH TIME ZONE"
-    );
-    assert_eq!(v["snapshots"]["types"]["tier"], "SMALLINT");
+    // Every column, as DuckDB reads it, has the type the Glue table declares (the template test
+    // holds the Glue tables equal to these column lists).
+    for table in ["snapshots", "orderbooks"] {
+        let declared = match table {
+            "snapshots" => parquet::snapshot_columns(),
+            _ => parquet::orderbook_columns(),
+        };
+        let read = v[table]["types"].as_object().unwrap();
+        let partitions = parquet::partition_columns(table);
+        assert_eq!(
+            read.len(),
+            declared.len() + partitions.len(),
+            "{table}: {read:?}"
+        );
+        for c in declared.iter().chain(partitions) {
+            assert_eq!(
+                read[c.name],
+                duckdb_type(c.athena_type),
+                "{table}.{}",
+                c.name
+            );
+        }
+    }
     assert_eq!(v["snapshots"]["rows_per_tier"]["2"], 5);
     assert_eq!(
         v["snapshots"]["dt"],
         json!([tick_ts.format("%Y-%m-%d").to_string()])
     );
-    assert_eq!(
-        v["orderbooks"]["types"]["bids"],
-        "STRUCT(price DECIMAL(18,6), size DECIMAL(18,6))[]"
-    );
+}
+
+/// DuckDB's name for an Athena (Glue) column type.
+fn duckdb_type(athena: &str) -> String {
+    match athena {
+        "timestamp" => "TIMESTAMP WITH TIME ZONE".into(),
+        "double" => "DOUBLE".into(),
+        "int" => "INTEGER".into(),
+        "bigint" => "BIGINT".into(),
+        "smallint" => "SMALLINT".into(),
+        "tinyint" => "TINYINT".into(),
+        "string" => "VARCHAR".into(),
+        "boolean" => "BOOLEAN".into(),
+        t if t.starts_with("decimal(") => t.to_uppercase(),
+        "array<struct<price:decimal(18,6),size:decimal(18,6)>>" => {
+            "STRUCT(price DECIMAL(18,6), size DECIMAL(18,6))[]".into()
+        }
+        other => panic!("no DuckDB name for {other}"),
+    }
 }
