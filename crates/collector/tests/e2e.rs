@@ -60,6 +60,12 @@ fn expected_by_tier(truth: &Truth, now: Ts) -> BTreeMap<u8, BTreeSet<String>> {
     out
 }
 
+/// Condition ids of the store's active markets.
+async fn active_ids(e: &Env) -> BTreeSet<String> {
+    let markets = e.store.active_markets().await.unwrap();
+    markets.into_iter().map(|m| m.condition_id).collect()
+}
+
 async fn discover_at_anchor(e: &Env) {
     discover(&e.client, &e.store, &Config::default(), &e.clock)
         .await
@@ -89,14 +95,7 @@ async fn discovery_keeps_exactly_the_markets_that_pass_the_filters_reading_only_
         .filter(|m| passes_filters(m, now))
         .map(|m| m.condition_id.clone())
         .collect();
-    let kept: BTreeSet<String> = e
-        .store
-        .active_markets()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.condition_id)
-        .collect();
+    let kept = active_ids(&e).await;
     assert_eq!(kept, expected);
     assert_eq!(
         expected.len(),
@@ -781,14 +780,7 @@ async fn retier_moves_markets_toward_faster_tiers_and_retires_ended_ones() {
     e.clock.set(anchor() + chrono::Duration::hours(2));
     let r = retier(&e.store, &e.clock).await.unwrap();
     assert!(r.ended >= 4, "{r:?}");
-    let active: BTreeSet<String> = e
-        .store
-        .active_markets()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.condition_id)
-        .collect();
+    let active = active_ids(&e).await;
     assert!(t4_before.iter().all(|m| !active.contains(&m.condition_id)));
     let now = e.clock.now();
     for m in e.store.active_markets().await.unwrap() {

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
 use crate::book::{price, quote};
-use crate::query::{decode_cursor, encode_cursor, Query};
+use crate::query::{encode_cursor, keyset_after, Query};
 use crate::server::{Ctx, Pending, Served};
 use crate::world::{json_array_string, SimEvent, SimMarket, World};
 use crate::{ServedMarket, SimError};
@@ -341,16 +341,8 @@ fn serve_markets(
 /// `GET /markets/keyset`: `{"markets":[…],"next_cursor":"…"}`, `next_cursor` absent on the last page.
 pub(crate) fn markets_keyset(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     let q = &ctx.query;
-    if q.has("offset") {
-        return Err(SimError::BadRequest(
-            "offset is not supported by keyset pagination; use after_cursor".into(),
-        ));
-    }
+    let after = keyset_after(q, "m")?;
     let limit = page_limit(q, 20, 100)?;
-    let after = match q.get("after_cursor") {
-        None | Some("") => None,
-        Some(c) => Some(decode_cursor("m", c)?),
-    };
     let filter = MarketFilter::parse(q)?;
     let markets = &ctx.world.markets;
     let start = after.map_or(0, |a| markets.partition_point(|m| m.id <= a));
@@ -497,16 +489,8 @@ fn event_json(ctx: &Ctx<'_>, e: &SimEvent, pending: &mut Pending) -> Value {
 /// `GET /events/keyset`: `{"events":[…],"next_cursor":"…"}`.
 pub(crate) fn events_keyset(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     let q = &ctx.query;
-    if q.has("offset") {
-        return Err(SimError::BadRequest(
-            "offset is not supported by keyset pagination; use after_cursor".into(),
-        ));
-    }
+    let after = keyset_after(q, "e")?;
     let limit = page_limit(q, 20, 500)?;
-    let after = match q.get("after_cursor") {
-        None | Some("") => None,
-        Some(c) => Some(decode_cursor("e", c)?),
-    };
     let filter = EventFilter::parse(q)?;
     let events = &ctx.world.events;
     let start = after.map_or(0, |a| events.partition_point(|e| e.id <= a));

@@ -166,6 +166,20 @@ pub(crate) fn encode_cursor(kind: &str, last_id: u64) -> String {
     out
 }
 
+/// Where a keyset page of `kind` starts: `None` for the first page, else the id after which it
+/// continues. Keyset endpoints refuse `offset` (400), as Polymarket's do.
+pub(crate) fn keyset_after(q: &Query, kind: &str) -> Result<Option<u64>, SimError> {
+    if q.has("offset") {
+        return Err(SimError::BadRequest(
+            "offset is not supported by keyset pagination; use after_cursor".into(),
+        ));
+    }
+    match q.get("after_cursor") {
+        None | Some("") => Ok(None),
+        Some(c) => decode_cursor(kind, c).map(Some),
+    }
+}
+
 /// Decodes a cursor made by [`encode_cursor`] for `kind`; anything else → 400.
 pub(crate) fn decode_cursor(kind: &str, cursor: &str) -> Result<u64, SimError> {
     let bad = || SimError::BadRequest(format!("invalid after_cursor: {cursor:?}"));
