@@ -31,6 +31,11 @@ pub struct Market {
     pub neg_risk: bool,
     /// 24 h volume at discovery, USDC.
     pub volume_24h: Option<Decimal>,
+    /// The stored record's version, for writes that must not undo another writer's: a write
+    /// succeeds only while the stored version is still this one (0: not stored yet), and the
+    /// store keeps it incremented. Read it, decide, write; on a conflict read again.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// What Gamma says about a market at one tick. Every value is optional: a value Gamma did not

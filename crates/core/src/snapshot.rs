@@ -267,6 +267,7 @@ mod tests {
             category: Some("Crypto".into()),
             neg_risk: false,
             volume_24h: None,
+            version: 0,
         }
     }
 

@@ -33,6 +33,12 @@ pub struct TierSpec {
 
 const HOUR_S: i64 = 3600;
 
+/// How long past its end date a market that is neither closed nor resolved keeps being sampled
+/// (in T4): 24 h. Polymarket markets often stay open well past `endDate` until their result is
+/// proposed; their last hours are the most valuable samples, and `hours_to_close` is honestly
+/// negative. After this the market expires: sampling stops (resolution polling goes on).
+pub const SAMPLED_PAST_END_S: i64 = 24 * HOUR_S;
+
 /// The tier table, fastest tier last. Boundaries are in seconds to close:
 /// T0 > 48 h, T1 (12 h, 48 h], T2 (4 h, 12 h], T3 (1 h, 4 h], T4 (0, 1 h].
 pub const TIERS: [TierSpec; 5] = [
@@ -87,18 +93,45 @@ impl Tier {
         self.spec().interval_s
     }
 
-    /// The tier for a market `secs_to_close` seconds before its end date; `None` once the end
-    /// date has passed (the market is no longer sampled).
+    /// The tier for a market `secs_to_close` seconds before its end date. At and past its end
+    /// date a market stays in T4 for [`SAMPLED_PAST_END_S`] (while it is neither closed nor
+    /// resolved, which the caller knows); `None` after that: it has expired.
     pub fn for_secs_to_close(secs_to_close: i64) -> Option<Tier> {
-        TIERS
-            .iter()
-            .find(|s| secs_to_close > s.above_s)
-            .map(|s| s.tier)
+        if secs_to_close <= -SAMPLED_PAST_END_S {
+            return None;
+        }
+        Some(
+            TIERS
+                .iter()
+                .find(|s| secs_to_close > s.above_s)
+                .map_or(Tier::T4, |s| s.tier),
+        )
     }
 
-    /// The tier of a market ending at `end` as seen at `now`.
+    /// The tier of a market ending at `end` as seen at `now` (to the millisecond, so a market
+    /// is in its new tier from the first instant after it crosses).
     pub fn at(now: crate::Ts, end: crate::Ts) -> Option<Tier> {
-        Tier::for_secs_to_close((end - now).num_seconds())
+        let ms = (end - now).num_milliseconds();
+        // Whole seconds rounded up: 0.4 s before the end is still "more than 0 s to close".
+        Tier::for_secs_to_close(ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0))
+    }
+
+    /// The end dates that put a market in this tier at `at`: `(after, up_to)` with
+    /// `after < end_date <= up_to`; `up_to` is `None` for T0 (no upper bound). T4's window
+    /// reaches [`SAMPLED_PAST_END_S`] into the past. Exactly the markets for which
+    /// [`Tier::at`]`(at, end_date) == Some(self)`: what a tick of this tier samples.
+    pub fn end_window(self, at: crate::Ts) -> (crate::Ts, Option<crate::Ts>) {
+        let secs = |s: i64| chrono::Duration::seconds(s);
+        let after = if self == Tier::T4 {
+            at - secs(SAMPLED_PAST_END_S)
+        } else {
+            at + secs(self.spec().above_s)
+        };
+        let up_to = match self {
+            Tier::T0 => None,
+            slower => Some(at + secs(TIERS[slower as usize - 1].above_s)),
+        };
+        (after, up_to)
     }
 
     /// The tier's number (0–4), as stored in Parquet and in S3 keys.
@@ -163,10 +196,45 @@ mod tests {
         assert_eq!(Tier::for_secs_to_close(1), Some(Tier::T4));
         assert_eq!(
             Tier::for_secs_to_close(0),
-            None,
-            "a market at its end date is no longer sampled"
+            Some(Tier::T4),
+            "a market at its end date is still sampled, in T4"
         );
-        assert_eq!(Tier::for_secs_to_close(-5), None);
+        assert_eq!(Tier::for_secs_to_close(-23 * h), Some(Tier::T4));
+        assert_eq!(
+            Tier::for_secs_to_close(-24 * h),
+            None,
+            "24 h past its end date a market expires"
+        );
+    }
+
+    #[test]
+    fn given_a_market_crossing_a_boundary_when_tiered_to_the_millisecond_then_it_moves_at_once() {
+        let end: crate::Ts = "2026-11-20T12:00:00Z".parse().unwrap();
+        let at = |s: &str| -> crate::Ts { s.parse().unwrap() };
+        assert_eq!(Tier::at(at("2026-11-20T11:00:00Z"), end), Some(Tier::T4));
+        assert_eq!(Tier::at(at("2026-11-20T10:59:59.999Z"), end), Some(Tier::T3));
+        assert_eq!(Tier::at(at("2026-11-20T11:00:00.001Z"), end), Some(Tier::T4));
+        assert_eq!(Tier::at(at("2026-11-21T11:59:59Z"), end), Some(Tier::T4));
+        assert_eq!(Tier::at(at("2026-11-21T12:00:00Z"), end), None);
+    }
+
+    #[test]
+    fn given_any_end_date_then_it_is_in_exactly_the_window_of_its_tier() {
+        let now: crate::Ts = "2026-11-20T12:00:07.250Z".parse().unwrap();
+        // Every 97 s from 30 h in the past to 60 h ahead, plus each boundary and its neighbours.
+        let mut offsets_ms: Vec<i64> = (-30 * 3600..60 * 3600).step_by(97).map(|s| s * 1000).collect();
+        for b in [-24 * 3600, 0, 3600, 4 * 3600, 12 * 3600, 48 * 3600] {
+            offsets_ms.extend([b * 1000 - 1, b * 1000, b * 1000 + 1]);
+        }
+        for off in offsets_ms {
+            let end = now + chrono::Duration::milliseconds(off);
+            let tier = Tier::at(now, end);
+            for t in Tier::ALL {
+                let (after, up_to) = t.end_window(now);
+                let inside = end > after && up_to.is_none_or(|u| end <= u);
+                assert_eq!(inside, tier == Some(t), "end {end} ({off} ms): tier {tier:?}, window of {t}");
+            }
+        }
     }
 
     #[test]

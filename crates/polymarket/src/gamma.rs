@@ -280,6 +280,7 @@ impl GammaMarket {
             category: self.category.clone().filter(|s| !s.is_empty()),
             neg_risk: self.neg_risk.unwrap_or(false),
             volume_24h: self.volume_24hr,
+            version: 0,
         })
     }
 

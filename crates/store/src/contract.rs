@@ -13,7 +13,8 @@
 
 use crate::ports::{LatestStore, MarketStore, ObjectStore, OpsStore, TickQueue};
 use polytape_core::ops::{
-    Coverage, LatestEntry, LatestTier, ShardHeartbeat, TaskRun, TaskStatus, TierTransition,
+    Coverage, LatestEntry, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskStatus,
+    TierTransition,
 };
 use polytape_core::{Market, TickId, Tier, Ts};
 use rust_decimal::Decimal;
@@ -60,55 +61,107 @@ pub fn market(n: u32, tier: Option<Tier>, active: bool) -> Market {
         category: Some("Crypto".into()),
         neg_risk: n.is_multiple_of(2),
         volume_24h: Some(dec("123456.789012345678")),
+        version: 0,
     }
 }
 
-/// Upserts are one idempotent batch that fully replaces each market; tier queries see only
-/// active markets of that tier, ordered by condition id; `all_markets` sees every market.
+/// `m` as a store returns it after `writes` successful writes.
+fn stored(m: &Market, writes: u64) -> Market {
+    Market {
+        version: writes,
+        ..m.clone()
+    }
+}
+
+/// Writes are conditional on the version read (a new market on its absence) and bump it;
+/// `markets_due` returns the active markets whose end date puts them in the tier at the given
+/// time (past-end ones in T4 for 24 h), by condition id; `all_markets` sees every market.
 pub async fn market_store_contract(s: &impl MarketStore) {
-    let a = market(1, Some(Tier::T2), true);
-    let b = market(2, Some(Tier::T2), true);
-    let c = market(3, Some(Tier::T3), true);
-    let d = market(4, Some(Tier::T2), false);
-    let mut e = market(5, None, true);
+    let now = at("2026-11-20T12:00:00Z");
+    let ends = |m: Market, hours: f64| Market {
+        end_date: now + chrono::Duration::milliseconds((hours * 3_600_000.0) as i64),
+        ..m
+    };
+    // By end date at `now`: a, b T2 (8 h, 5 h); c T3 (2 h); d would be T2 but is inactive;
+    // e ended 3 h ago (T4 until 24 h past its end); f ended 25 h ago (expired); g T0 (100 h).
+    let a = ends(market(1, Some(Tier::T2), true), 8.0);
+    let b = ends(market(2, Some(Tier::T2), true), 5.0);
+    let c = ends(market(3, Some(Tier::T3), true), 2.0);
+    let d = ends(market(4, Some(Tier::T2), false), 6.0);
+    let mut e = ends(market(5, None, true), -3.0);
     e.slug = None;
     e.category = None;
     e.volume_24h = None;
-    let all = vec![c.clone(), a.clone(), e.clone(), d.clone(), b.clone()];
+    let f = ends(market(6, Some(Tier::T4), true), -25.0);
+    let g = ends(market(7, Some(Tier::T0), true), 100.0);
+    let all = vec![c.clone(), a.clone(), e.clone(), d.clone(), b.clone(), g.clone(), f.clone()];
 
-    s.upsert_markets(&[]).await.expect("empty upsert");
+    assert_eq!(s.write_markets(&[]).await.expect("empty write"), Vec::<String>::new());
     assert_eq!(s.all_markets().await.expect("all_markets"), vec![]);
-    for round in 0..2 {
-        s.upsert_markets(&all).await.expect("upsert markets");
-        assert_eq!(
-            s.markets_in_tier(Tier::T2).await.expect("markets_in_tier"),
-            vec![a.clone(), b.clone()],
-            "round {round}: T2 holds the active T2 markets, by condition_id, every field kept"
-        );
-        assert_eq!(
-            s.markets_in_tier(Tier::T3).await.expect("markets_in_tier"),
-            vec![c.clone()]
-        );
-        assert_eq!(
-            s.markets_in_tier(Tier::T0).await.expect("markets_in_tier"),
-            vec![]
-        );
-        assert_eq!(
-            s.active_markets().await.expect("active_markets"),
-            vec![a.clone(), b.clone(), c.clone(), e.clone()],
-            "round {round}: inactive markets are not active"
-        );
-        assert_eq!(
-            s.all_markets().await.expect("all_markets"),
-            vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone()],
-            "round {round}: every market, active or not, by condition_id, once"
-        );
-        assert_eq!(
-            s.count_by_tier().await.expect("count_by_tier"),
-            BTreeMap::from([(None, 1), (Some(Tier::T2), 2), (Some(Tier::T3), 1)]),
-            "round {round}"
-        );
-    }
+    assert_eq!(
+        s.write_markets(&all).await.expect("write markets"),
+        Vec::<String>::new(),
+        "new markets are written"
+    );
+    let (a, b, c, d, e, f, g) = (
+        stored(&a, 1),
+        stored(&b, 1),
+        stored(&c, 1),
+        stored(&d, 1),
+        stored(&e, 1),
+        stored(&f, 1),
+        stored(&g, 1),
+    );
+    assert_eq!(
+        s.markets_due(Tier::T2, now).await.expect("markets_due"),
+        vec![a.clone(), b.clone()],
+        "T2 holds the active markets 4-12 h from their end, by condition_id, every field kept"
+    );
+    assert_eq!(
+        s.markets_due(Tier::T3, now).await.expect("markets_due"),
+        vec![c.clone()]
+    );
+    assert_eq!(
+        s.markets_due(Tier::T4, now).await.expect("markets_due"),
+        vec![e.clone()],
+        "a market past its end stays in T4 for 24 h, whatever tier was stored"
+    );
+    assert_eq!(
+        s.markets_due(Tier::T0, now).await.expect("markets_due"),
+        vec![g.clone()]
+    );
+    // Two hours later b (then 3 h from its end) is in T3, at once.
+    let later = now + chrono::Duration::hours(2);
+    assert_eq!(
+        s.markets_due(Tier::T3, later).await.expect("markets_due"),
+        vec![b.clone()],
+        "b crossed into T3 without any write"
+    );
+    assert_eq!(
+        s.markets_due(Tier::T4, later).await.expect("markets_due"),
+        vec![c.clone(), e.clone()]
+    );
+    assert_eq!(
+        s.active_markets().await.expect("active_markets"),
+        vec![a.clone(), b.clone(), c.clone(), e.clone(), f.clone(), g.clone()],
+        "inactive markets are not active"
+    );
+    assert_eq!(
+        s.all_markets().await.expect("all_markets"),
+        vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone(), f.clone(), g.clone()],
+        "every market, active or not, by condition_id, once"
+    );
+    assert_eq!(
+        s.count_due(now).await.expect("count_due"),
+        BTreeMap::from([
+            (None, 1),
+            (Some(Tier::T0), 1),
+            (Some(Tier::T2), 2),
+            (Some(Tier::T3), 1),
+            (Some(Tier::T4), 1)
+        ]),
+        "counted by end date at the time asked; the expired one apart"
+    );
     assert_eq!(
         s.get_market(&d.condition_id).await.expect("get_market"),
         Some(d.clone()),
@@ -116,136 +169,129 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     );
     assert_eq!(s.get_market("0xmissing").await.expect("get_market"), None);
 
-    // Re-tier: a moves to T3, b ends (no tier, inactive) and resolves.
-    let mut a2 = a.clone();
-    a2.tier = Some(Tier::T3);
-    let mut b2 = b.clone();
-    b2.tier = None;
-    b2.active = false;
-    b2.resolved = true;
-    b2.outcome = Some("Up".into());
-    s.upsert_markets(&[a2.clone(), b2.clone()])
-        .await
-        .expect("upsert changes");
+    // Two writers read a at version 1. The first closes it; the second, still holding
+    // version 1, tries to move it to T3: refused, so the market stays closed.
+    let mut closed = a.clone();
+    closed.active = false;
+    closed.tier = None;
+    let mut moved = a.clone();
+    moved.tier = Some(Tier::T3);
     assert_eq!(
-        s.markets_in_tier(Tier::T2).await.expect("markets_in_tier"),
-        vec![],
-        "a left T2 and b is no longer active"
+        s.write_markets(std::slice::from_ref(&closed)).await.expect("write"),
+        Vec::<String>::new()
     );
     assert_eq!(
-        s.markets_in_tier(Tier::T3).await.expect("markets_in_tier"),
-        vec![a2.clone(), c.clone()]
+        s.write_markets(&[moved.clone(), b.clone()]).await.expect("write"),
+        vec![a.condition_id.clone()],
+        "a stale version is a conflict, reported by id; b (current) is written"
     );
     assert_eq!(
-        s.count_by_tier().await.expect("count_by_tier"),
-        BTreeMap::from([(None, 1), (Some(Tier::T3), 2)])
+        s.get_market(&a.condition_id).await.expect("get_market"),
+        Some(stored(&closed, 2)),
+        "the market closed by one writer stays closed"
     );
     assert_eq!(
-        s.get_market(&b2.condition_id).await.expect("get_market"),
-        Some(b2.clone())
+        s.write_markets(&[market(1, Some(Tier::T2), true)]).await.expect("write"),
+        vec![a.condition_id.clone()],
+        "a new record (version 0) never replaces an existing market"
+    );
+    assert_eq!(
+        s.markets_due(Tier::T2, now).await.expect("markets_due"),
+        vec![stored(&b, 2)],
+        "a closed market leaves sampling"
     );
     assert_eq!(
         s.all_markets().await.expect("all_markets"),
-        vec![a2, b2, c, d, e],
-        "the ended market is still in the dimension, with its new values"
+        vec![stored(&closed, 2), stored(&b, 2), c, d, e, f, g],
+        "the closed market is still in the dimension, with its new values"
     );
 }
 
-fn latest(tier: Tier, tick: &str, price: &str, count: u64) -> LatestTier {
-    LatestTier {
-        tier,
-        tick_ts: at(tick),
-        markets: vec![
-            LatestEntry {
-                condition_id: format!("0x{:064x}", 1),
-                price: Some(dec(price)),
-                best_bid: Some(dec("0.41")),
-                best_ask: Some(dec("0.43")),
-                spread: Some(dec("0.02")),
-                volume_24h: Some(dec("98765.4321")),
-                tick_ts: at(tick),
-                snapshot_count: count,
-            },
-            LatestEntry {
-                condition_id: format!("0x{:064x}", 2),
-                price: None,
-                best_bid: None,
-                best_ask: None,
-                spread: None,
-                volume_24h: None,
-                tick_ts: at(tick),
-                snapshot_count: 0,
-            },
-        ],
+fn entry(n: u32, price: &str) -> LatestEntry {
+    LatestEntry {
+        condition_id: format!("0x{n:064x}"),
+        price: Some(dec(price)),
+        best_bid: Some(dec("0.41")),
+        best_ask: Some(dec("0.43")),
+        spread: Some(dec("0.02")),
+        volume_24h: Some(dec("98765.4321")),
+        tick_ts: at("2026-11-20T00:00:00Z"),
+        snapshot_count: 0,
+        counted: 0,
     }
 }
 
-/// One Latest item per tier; a put replaces the tier's item when its tick is the same or newer,
-/// keeps a newer tick's item (and says so), and leaves other tiers alone.
+fn update(tier: Tier, tick: &str, members: &[u32], rows: &[(u32, &str)]) -> LatestUpdate {
+    LatestUpdate {
+        tier,
+        tick_ts: at(tick),
+        members: members.iter().map(|n| format!("0x{n:064x}")).collect(),
+        rows: rows.iter().map(|(n, p)| entry(*n, p)).collect(),
+    }
+}
+
+/// (condition id number, count, price) of each market of a tier's Latest values.
+fn latest_counts(l: &LatestTier) -> Vec<(String, u64, Option<Decimal>)> {
+    l.markets
+        .iter()
+        .map(|e| (e.condition_id.clone(), e.snapshot_count, e.price))
+        .collect()
+}
+
+/// Each tick is applied once per market whatever the order ticks land in, a retry is not
+/// counted twice, tiers are apart, and a tier holds 50,000 markets.
 pub async fn latest_store_contract(s: &impl LatestStore) {
     assert_eq!(s.get_latest(Tier::T2).await.expect("get_latest"), None);
-    let first = latest(Tier::T2, "2026-11-20T12:00:00Z", "0.42", 7);
-    assert!(
-        s.put_latest(&first).await.expect("put_latest"),
-        "the first item is written"
+    let t0 = update(Tier::T2, "2026-11-20T12:00:00Z", &[1, 2], &[(1, "0.42"), (2, "0.5")]);
+    let t1 = update(Tier::T2, "2026-11-20T12:01:00Z", &[1, 2], &[(1, "0.45")]);
+    let t2 = update(Tier::T2, "2026-11-20T12:02:00Z", &[1], &[(1, "0.46")]);
+    s.apply_latest(&t0).await.expect("apply_latest");
+    let first = s.get_latest(Tier::T2).await.expect("get_latest").expect("written");
+    assert_eq!(first.tick_ts, at("2026-11-20T12:00:00Z"));
+    assert_eq!(
+        latest_counts(&first),
+        vec![
+            (format!("0x{:064x}", 1), 1, Some(dec("0.42"))),
+            (format!("0x{:064x}", 2), 1, Some(dec("0.5")))
+        ]
+    );
+    // 12:02 lands before the slower 12:01 (overlapping ticks), and 12:02 is retried.
+    s.apply_latest(&t2).await.expect("apply_latest");
+    s.apply_latest(&t1).await.expect("apply_latest");
+    s.apply_latest(&t2).await.expect("apply_latest retry");
+    s.apply_latest(&update(Tier::T4, "2026-11-20T12:01:15Z", &[9], &[(9, "0.9")]))
+        .await
+        .expect("apply_latest");
+    let t2_latest = s.get_latest(Tier::T2).await.expect("get_latest").expect("written");
+    assert_eq!(t2_latest.tick_ts, at("2026-11-20T12:02:00Z"));
+    assert_eq!(
+        latest_counts(&t2_latest),
+        vec![(format!("0x{:064x}", 1), 3, Some(dec("0.46")))],
+        "three ticks counted once each, the newest values kept; market 2 left the tier at 12:02"
     );
     assert_eq!(
-        s.get_latest(Tier::T2).await.expect("get_latest"),
-        Some(first.clone())
+        latest_counts(&s.get_latest(Tier::T4).await.expect("get_latest").expect("T4")),
+        vec![(format!("0x{:064x}", 9), 1, Some(dec("0.9")))]
     );
-    let second = latest(Tier::T2, "2026-11-20T12:01:00Z", "0.45", 8);
-    assert!(s.put_latest(&second).await.expect("put_latest"));
-    let t4 = latest(Tier::T4, "2026-11-20T12:01:15Z", "0.9", 1);
-    assert!(s.put_latest(&t4).await.expect("put_latest"));
-    assert_eq!(
-        s.get_latest(Tier::T2).await.expect("get_latest"),
-        Some(second.clone()),
-        "the newer tick replaced the tier's item"
-    );
-    assert_eq!(s.get_latest(Tier::T4).await.expect("get_latest"), Some(t4));
     assert_eq!(s.get_latest(Tier::T3).await.expect("get_latest"), None);
 
-    // A late tick (a slow run, a redelivered message) after a newer one: kept out.
+    // 50,000 markets in one tier, then a second tick over all of them.
+    let big = many_latest(Tier::T0, 50_000);
+    s.apply_latest(&big).await.expect("apply_latest of 50,000 markets");
+    let mut next = big.clone();
+    next.tick_ts = big.tick_ts + chrono::Duration::hours(1);
+    s.apply_latest(&next).await.expect("apply_latest of 50,000 markets");
+    let got = s.get_latest(Tier::T0).await.expect("get_latest").expect("T0");
+    assert_eq!(got.markets.len(), 50_000, "a tier holds 50,000 markets");
     assert!(
-        !s.put_latest(&first)
-            .await
-            .expect("put_latest of an older tick"),
-        "an older tick is not written and says so"
-    );
-    assert_eq!(
-        s.get_latest(Tier::T2).await.expect("get_latest"),
-        Some(second.clone()),
-        "the newer tick's item is kept"
-    );
-    // A retry of the same tick replaces it (its values may have changed).
-    let retry = latest(Tier::T2, "2026-11-20T12:01:00Z", "0.46", 9);
-    assert!(
-        s.put_latest(&retry)
-            .await
-            .expect("put_latest of the same tick"),
-        "the same tick is written again"
-    );
-    assert_eq!(
-        s.get_latest(Tier::T2).await.expect("get_latest"),
-        Some(retry),
-        "a retry of the same tick replaced the item"
-    );
-
-    let big = many_latest(Tier::T0, 3000);
-    assert!(s
-        .put_latest(&big)
-        .await
-        .expect("put_latest of 3,000 markets"));
-    assert_eq!(
-        s.get_latest(Tier::T0).await.expect("get_latest"),
-        Some(big),
-        "a tier of 3,000 markets fits one item"
+        got.markets.iter().all(|e| e.snapshot_count == 2 && e.tick_ts == next.tick_ts),
+        "every one of them counted twice, at the second tick"
     );
 }
 
-/// A Latest item of `n` markets with realistic values: condition ids as incompressible as
-/// real ones (64 pseudo-random hex digits), 3-place prices, 6-place volumes, counts.
-pub fn many_latest(tier: Tier, n: u32) -> LatestTier {
+/// A tick of `n` markets with realistic values: condition ids as incompressible as real ones
+/// (64 pseudo-random hex digits), 3-place prices, 6-place volumes.
+pub fn many_latest(tier: Tier, n: u32) -> LatestUpdate {
     let tick = at("2026-11-20T22:00:00Z");
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -255,7 +301,7 @@ pub fn many_latest(tier: Tier, n: u32) -> LatestTier {
         x ^= x << 17;
         x
     };
-    let markets = (0..n)
+    let rows: Vec<LatestEntry> = (0..n)
         .map(|_| {
             let condition_id = format!(
                 "0x{:016x}{:016x}{:016x}{:016x}",
@@ -274,14 +320,16 @@ pub fn many_latest(tier: Tier, n: u32) -> LatestTier {
                 spread: Some(Decimal::new(1, 2)),
                 volume_24h: Some(Decimal::new(volume, 6)),
                 tick_ts: tick,
-                snapshot_count: next() % 5000,
+                snapshot_count: 0,
+                counted: 0,
             }
         })
         .collect();
-    LatestTier {
+    LatestUpdate {
         tier,
         tick_ts: tick,
-        markets,
+        members: rows.iter().map(|r| r.condition_id.clone()).collect(),
+        rows,
     }
 }
 
@@ -295,6 +343,7 @@ pub fn task_run(id: &str, started: &str, status: TaskStatus, written: u64) -> Ta
         finished_at: at(started) + chrono::Duration::milliseconds(1234),
         status,
         detail: serde_json::json!({ "rows_written": written, "rejected": { "price": 1 } }),
+        error: (status == TaskStatus::Failed).then(|| "gamma: timeout".to_string()),
     }
 }
 
@@ -316,6 +365,7 @@ fn coverage(tier: Tier, tick: &str, written: u32) -> Coverage {
         written,
         missing: 120 - written,
         skipped: false,
+        failed: written == 0,
     }
 }
 
@@ -348,8 +398,9 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
     );
     s.put_task_run(&run1).await.expect("put_task_run");
     s.put_task_run(&run2).await.expect("put_task_run");
+    let day = at("2026-11-20T00:00:00Z");
     assert_eq!(
-        s.recent_task_runs(10).await.expect("recent_task_runs"),
+        s.task_runs_since(day).await.expect("task_runs_since"),
         vec![run2.clone(), run1.clone()],
         "newest started_at first"
     );
@@ -358,13 +409,62 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
     retry.detail = serde_json::json!({ "rows_written": 120 });
     s.put_task_run(&retry).await.expect("put_task_run");
     assert_eq!(
-        s.recent_task_runs(10).await.expect("recent_task_runs"),
-        vec![run2.clone(), retry],
+        s.task_runs_since(day).await.expect("task_runs_since"),
+        vec![run2.clone(), retry.clone()],
         "a retry with the same id replaces the run"
     );
     assert_eq!(
-        s.recent_task_runs(1).await.expect("recent_task_runs"),
-        vec![run2]
+        s.task_runs_since(at("2026-11-20T12:05:00.100Z"))
+            .await
+            .expect("task_runs_since"),
+        vec![run2.clone()],
+        "since is inclusive and reads by time"
+    );
+
+    // Task states: the lease keeps a second run out until the first records its run.
+    assert_eq!(s.task_state("discovery").await.expect("task_state").map(|t| t.last_run_id), Some(Some(run2.id.clone())));
+    let t = at("2026-11-20T12:10:00Z");
+    assert!(s.claim_task("discovery", t, t + chrono::Duration::minutes(5)).await.expect("claim"));
+    assert!(
+        !s.claim_task("discovery", t + chrono::Duration::seconds(30), t + chrono::Duration::minutes(6))
+            .await
+            .expect("claim"),
+        "held by the first run"
+    );
+    let mut failed = task_run("20261120T121000Z#discovery", "2026-11-20T12:10:00Z", TaskStatus::Failed, 0);
+    s.put_task_run(&failed).await.expect("put_task_run");
+    failed.id = "20261120T121200Z#discovery".into();
+    failed.started_at = at("2026-11-20T12:12:00Z");
+    failed.finished_at = at("2026-11-20T12:12:01Z");
+    s.put_task_run(&failed).await.expect("put_task_run");
+    let state = s.task_state("discovery").await.expect("task_state").expect("state");
+    assert_eq!(state.consecutive_failures, 2);
+    assert_eq!(state.last_status, Some(TaskStatus::Failed));
+    assert_eq!(state.last_error.as_deref(), Some("gamma: timeout"));
+    assert_eq!(state.last_success_at, Some(run2.finished_at), "the last run that did not fail");
+    assert_eq!(state.first_seen_at, Some(run2.started_at));
+    assert!(
+        s.claim_task("discovery", t + chrono::Duration::seconds(31), t + chrono::Duration::minutes(6))
+            .await
+            .expect("claim"),
+        "recording a run released the lease"
+    );
+    assert!(
+        s.claim_task("retier", t, t + chrono::Duration::minutes(1)).await.expect("claim"),
+        "a task never seen can be claimed"
+    );
+    let names: Vec<String> = s
+        .task_states()
+        .await
+        .expect("task_states")
+        .into_iter()
+        .map(|t| t.task)
+        .collect();
+    assert_eq!(names, ["discovery", "retier", "snapshot"], "every task, by name");
+    assert_eq!(
+        s.task_state("snapshot").await.expect("task_state").and_then(|t| t.last_status),
+        Some(TaskStatus::Ok),
+        "the retried snapshot run is its task's last run"
     );
 
     let x = transition(1, Some(Tier::T1), Some(Tier::T2), "2026-11-20T06:00:00Z");

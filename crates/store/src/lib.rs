@@ -5,7 +5,8 @@
 //! Lambda.
 //!
 //! # Layout
-//! * [`ports`]: one trait per capability — [`MarketStore`], [`LatestStore`], [`OpsStore`],
+//! * [`ports`]: one trait per capability — [`MarketStore`], [`LatestStore`], [`TaskStore`],
+//!   [`TransitionStore`], [`CoverageStore`], [`HeartbeatStore`] (together [`OpsStore`]),
 //!   [`ObjectStore`], [`TickQueue`].
 //! * [`local`]: [`LocalStore`], SQLite state (`<data_dir>/state.sqlite`, WAL) and objects as
 //!   files under `<data_dir>/<key>`.
@@ -34,5 +35,8 @@ pub mod queue;
 pub use aws::AwsStore;
 pub use error::{Result, StoreError};
 pub use local::LocalStore;
-pub use ports::{LatestStore, MarketStore, ObjectStore, OpsStore, TickQueue};
+pub use ports::{
+    CoverageStore, HeartbeatStore, LatestStore, MarketStore, ObjectStore, OpsStore, TaskStore,
+    TickQueue, TransitionStore,
+};
 pub use queue::LocalQueue;

@@ -6,19 +6,28 @@
 //! implementations may simply write `async fn`.
 
 use crate::error::Result;
-use polytape_core::ops::{Coverage, LatestTier, ShardHeartbeat, TaskRun, TierTransition};
+use polytape_core::ops::{
+    Coverage, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskState, TierTransition,
+};
 use polytape_core::{Market, Tier, Ts};
 use std::collections::BTreeMap;
 use std::future::Future;
 
-/// The Markets table: what discovery found and which tier each market is in.
+/// The Markets table: what discovery found, and which markets are sampled when.
 pub trait MarketStore: Send + Sync {
-    /// Inserts or fully replaces each market (keyed by `condition_id`) in one batch write.
-    /// The record is replaced as given: a caller that wants to keep `first_seen` reads it first.
-    fn upsert_markets(&self, markets: &[Market]) -> impl Future<Output = Result<()>> + Send;
+    /// Writes each market unless another writer changed it since it was read: a market is
+    /// written only while its stored version is still `market.version` (0: it must not exist
+    /// yet), and is stored with the version incremented. Returns the condition ids that were
+    /// NOT written because of such a conflict, for the caller to read again and decide anew
+    /// (so discovery, re-tier and resolutions never undo each other's updates).
+    fn write_markets(&self, markets: &[Market])
+        -> impl Future<Output = Result<Vec<String>>> + Send;
 
-    /// Active markets whose tier is `tier`, ordered by `condition_id`.
-    fn markets_in_tier(&self, tier: Tier) -> impl Future<Output = Result<Vec<Market>>> + Send;
+    /// The active markets whose end date puts them in `tier` at `at`
+    /// ([`Tier::end_window`]): what a tick of `tier` at `at` samples, whatever tier re-tier
+    /// last stored. Ordered by `condition_id`.
+    fn markets_due(&self, tier: Tier, at: Ts)
+        -> impl Future<Output = Result<Vec<Market>>> + Send;
 
     /// All active markets, ordered by `condition_id`.
     fn active_markets(&self) -> impl Future<Output = Result<Vec<Market>>> + Send;
@@ -32,32 +41,54 @@ pub trait MarketStore: Send + Sync {
     fn get_market(&self, condition_id: &str)
         -> impl Future<Output = Result<Option<Market>>> + Send;
 
-    /// The number of active markets per tier; `None` counts active markets without a tier.
-    /// Tiers with no active market are absent.
-    fn count_by_tier(&self) -> impl Future<Output = Result<BTreeMap<Option<Tier>, u64>>> + Send;
+    /// The number of active markets per tier at `at`, by end date as [`MarketStore::markets_due`]
+    /// counts them; `None` counts active markets past the sampling window (expired, not yet
+    /// retired). Tiers with no market are absent.
+    fn count_due(&self, at: Ts)
+        -> impl Future<Output = Result<BTreeMap<Option<Tier>, u64>>> + Send;
 }
 
-/// The Latest table: one item per tier with each market's headline values, for the status API.
+/// The Latest values: per tier, each market's headline values at its newest tick, for the
+/// status API.
 pub trait LatestStore: Send + Sync {
-    /// The item of `tier`, if one was ever written.
+    /// The Latest values of `tier`, if a tick of it was ever applied.
     fn get_latest(&self, tier: Tier) -> impl Future<Output = Result<Option<LatestTier>>> + Send;
 
-    /// Writes the item of `latest.tier` unless the stored one is of a newer tick, in one
-    /// conditional write (a late or redelivered tick must not replace a newer tick's values).
-    /// Returns `true` when written — also when the stored item is of the same tick, which a
-    /// retry replaces — and `false` when a newer tick's item was already there and was kept.
-    fn put_latest(&self, latest: &LatestTier) -> impl Future<Output = Result<bool>> + Send;
+    /// Applies one tick ([`LatestTier::apply`]) atomically against concurrent updates of the
+    /// same tier: overlapping ticks are all applied (a conflict is retried on a fresh read),
+    /// so no count is lost, and a retried tick is counted once. Holds at least 50,000
+    /// markets per tier.
+    fn apply_latest(&self, update: &LatestUpdate) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// The Ops table: task runs, tier transitions, per-tick coverage and shard heartbeats.
-pub trait OpsStore: Send + Sync {
-    /// Writes a task run keyed by `run.id`: a retried run replaces its record. Runs expire
-    /// 7 days after `started_at`.
+/// Task runs and, per task, its state ([`TaskState`]) and lease.
+pub trait TaskStore: Send + Sync {
+    /// Writes a task run keyed by `run.id` (a retried run replaces its record; runs expire
+    /// 7 days after `started_at`) and records it in its task's state ([`TaskState::record`],
+    /// which also releases the task's lease).
     fn put_task_run(&self, run: &TaskRun) -> impl Future<Output = Result<()>> + Send;
 
-    /// Up to `limit` task runs, newest `started_at` first.
-    fn recent_task_runs(&self, limit: usize) -> impl Future<Output = Result<Vec<TaskRun>>> + Send;
+    /// Every task run that started at or after `since`, newest `started_at` first.
+    fn task_runs_since(&self, since: Ts) -> impl Future<Output = Result<Vec<TaskRun>>> + Send;
 
+    /// The state of one task, if it ever recorded a run or took its lease.
+    fn task_state(&self, task: &str) -> impl Future<Output = Result<Option<TaskState>>> + Send;
+
+    /// The state of every task, ordered by task name.
+    fn task_states(&self) -> impl Future<Output = Result<Vec<TaskState>>> + Send;
+
+    /// Takes the task's lease until `until` when no run holds it at `now`, in one conditional
+    /// write; false when another run holds it. [`TaskStore::put_task_run`] releases it.
+    fn claim_task(
+        &self,
+        task: &str,
+        now: Ts,
+        until: Ts,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Tier transitions: every change of a tracked market's tier, with its reason.
+pub trait TransitionStore: Send + Sync {
     /// Writes tier transitions in one batch, keyed by `(condition_id, at)`: a retried batch
     /// replaces rather than duplicates.
     fn put_transitions(&self, t: &[TierTransition]) -> impl Future<Output = Result<()>> + Send;
@@ -67,13 +98,19 @@ pub trait OpsStore: Send + Sync {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<TierTransition>>> + Send;
+}
 
+/// The coverage ledger: expected vs written rows of every tier tick.
+pub trait CoverageStore: Send + Sync {
     /// Writes the coverage of one tier tick, keyed by `(tier, tick_ts)`: a retry replaces.
     fn put_coverage(&self, c: &Coverage) -> impl Future<Output = Result<()>> + Send;
 
     /// Coverage of every tier tick at or after `since`, ordered by `tick_ts` then tier.
     fn coverage_since(&self, since: Ts) -> impl Future<Output = Result<Vec<Coverage>>> + Send;
+}
 
+/// WebSocket shard heartbeats.
+pub trait HeartbeatStore: Send + Sync {
     /// Writes the heartbeat of `hb.shard_id`, replacing that shard's previous one. A shard
     /// silent for a day drops out: its heartbeat expires 1 day after `hb.at`.
     fn put_heartbeat(&self, hb: &ShardHeartbeat) -> impl Future<Output = Result<()>> + Send;
@@ -81,6 +118,11 @@ pub trait OpsStore: Send + Sync {
     /// The current heartbeat of every shard (expired ones left out), ordered by `shard_id`.
     fn heartbeats(&self) -> impl Future<Output = Result<Vec<ShardHeartbeat>>> + Send;
 }
+
+/// Every operational record (the Ops table): task runs and states, transitions, coverage,
+/// heartbeats. A handler should ask for the narrower port it uses.
+pub trait OpsStore: TaskStore + TransitionStore + CoverageStore + HeartbeatStore {}
+impl<T: TaskStore + TransitionStore + CoverageStore + HeartbeatStore> OpsStore for T {}
 
 /// The object store (S3, or the data directory locally), addressed by [`crate::keys`].
 pub trait ObjectStore: Send + Sync {

@@ -4,10 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure
 
-use polytape_core::ops::{Coverage, LatestTier, TaskStatus};
+use polytape_core::ops::{Coverage, LatestUpdate, TaskStatus};
 use polytape_core::Tier;
 use polytape_store::contract::{self, at, heartbeat, market, task_run};
-use polytape_store::{LatestStore, LocalQueue, LocalStore, MarketStore, ObjectStore, OpsStore};
+use polytape_store::{
+    CoverageStore, HeartbeatStore, LatestStore, LocalQueue, LocalStore, MarketStore, ObjectStore,
+    TaskStore,
+};
 
 fn store() -> (tempfile::TempDir, LocalStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -75,10 +78,11 @@ async fn local_store_passes_every_contract_on_one_handle_from_a_spawned_task() {
 async fn given_state_and_objects_when_reopened_then_everything_is_still_there() {
     let dir = tempfile::tempdir().unwrap();
     let m = market(9, Some(Tier::T4), true);
-    let latest = LatestTier {
+    let latest = LatestUpdate {
         tier: Tier::T4,
         tick_ts: at("2026-11-20T17:59:45Z"),
-        markets: vec![],
+        members: vec![],
+        rows: vec![],
     };
     let run = task_run(
         "20261120T175945Z#snapshot#T4",
@@ -93,11 +97,12 @@ async fn given_state_and_objects_when_reopened_then_everything_is_still_there() 
         written: 3,
         missing: 0,
         skipped: false,
+        failed: false,
     };
     {
         let s = LocalStore::open(dir.path()).unwrap();
-        s.upsert_markets(std::slice::from_ref(&m)).await.unwrap();
-        s.put_latest(&latest).await.unwrap();
+        s.write_markets(std::slice::from_ref(&m)).await.unwrap();
+        s.apply_latest(&latest).await.unwrap();
         s.put_task_run(&run).await.unwrap();
         s.put_coverage(&cov).await.unwrap();
         s.put_object("a/b.parquet", vec![1, 2, 3], "application/octet-stream")
@@ -106,9 +111,19 @@ async fn given_state_and_objects_when_reopened_then_everything_is_still_there() 
     }
     let s = LocalStore::open(dir.path()).unwrap();
     assert_eq!(s.data_dir(), dir.path());
-    assert_eq!(s.markets_in_tier(Tier::T4).await.unwrap(), vec![m]);
-    assert_eq!(s.get_latest(Tier::T4).await.unwrap(), Some(latest));
-    assert_eq!(s.recent_task_runs(5).await.unwrap(), vec![run]);
+    let m = polytape_core::Market { version: 1, ..m };
+    assert_eq!(
+        s.markets_due(Tier::T4, at("2026-11-20T17:30:00Z")).await.unwrap(),
+        vec![m]
+    );
+    assert_eq!(
+        s.get_latest(Tier::T4).await.unwrap().map(|l| l.tick_ts),
+        Some(latest.tick_ts)
+    );
+    assert_eq!(
+        s.task_runs_since(at("2026-11-20T00:00:00Z")).await.unwrap(),
+        vec![run]
+    );
     assert_eq!(
         s.coverage_since(at("2026-11-20T00:00:00Z")).await.unwrap(),
         vec![cov]
@@ -149,7 +164,7 @@ async fn given_runs_older_than_7_days_when_a_run_is_written_then_they_expire() {
         s.put_task_run(r).await.unwrap();
     }
     assert_eq!(
-        s.recent_task_runs(10).await.unwrap(),
+        s.task_runs_since(at("2026-10-01T00:00:00Z")).await.unwrap(),
         vec![now, six_days],
         "the run started exactly 7 days before the newest one expired"
     );
@@ -190,9 +205,18 @@ async fn given_concurrent_writers_on_clones_then_every_write_lands_and_no_temp_f
     for n in 0..16u32 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.upsert_markets(&[market(n, Some(Tier::T1), true)])
+            s.write_markets(&[market(n, Some(Tier::T1), true)])
                 .await
                 .unwrap();
+            // Overlapping ticks of one tier: each must be counted.
+            s.apply_latest(&LatestUpdate {
+                tier: Tier::T4,
+                tick_ts: at("2026-11-20T12:00:00Z") + chrono::Duration::seconds(15 * i64::from(n)),
+                members: vec!["0xa".into()],
+                rows: vec![contract_entry("0xa")],
+            })
+            .await
+            .unwrap();
             // Every writer replaces the same key too: the last rename wins whole.
             s.put_object("shared/obj", vec![n as u8; 4096], "x")
                 .await
@@ -205,7 +229,12 @@ async fn given_concurrent_writers_on_clones_then_every_write_lands_and_no_temp_f
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(s.markets_in_tier(Tier::T1).await.unwrap().len(), 16);
+    assert_eq!(s.active_markets().await.unwrap().len(), 16);
+    let latest = s.get_latest(Tier::T4).await.unwrap().unwrap();
+    assert_eq!(
+        latest.markets[0].snapshot_count, 16,
+        "16 overlapping ticks, in whatever order they landed, each counted once"
+    );
     let shared = s.get_object("shared/obj").await.unwrap().unwrap();
     assert_eq!(shared.len(), 4096);
     assert!(
@@ -223,7 +252,7 @@ async fn given_concurrent_writers_on_clones_then_every_write_lands_and_no_temp_f
 #[tokio::test]
 async fn given_the_state_database_then_it_is_in_wal_mode() {
     let (_d, s) = store();
-    s.upsert_markets(&[market(1, Some(Tier::T0), true)])
+    s.write_markets(&[market(1, Some(Tier::T0), true)])
         .await
         .unwrap();
     let conn = rusqlite_open(&s.data_dir().join("state.sqlite"));
@@ -234,4 +263,55 @@ fn rusqlite_open(path: &std::path::Path) -> String {
     let c = rusqlite::Connection::open(path).unwrap();
     c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
         .unwrap()
+}
+
+fn contract_entry(id: &str) -> polytape_core::ops::LatestEntry {
+    polytape_core::ops::LatestEntry {
+        condition_id: id.to_string(),
+        price: None,
+        best_bid: None,
+        best_ask: None,
+        spread: None,
+        volume_24h: None,
+        tick_ts: at("2026-11-20T00:00:00Z"),
+        snapshot_count: 0,
+        counted: 0,
+    }
+}
+
+#[tokio::test]
+async fn given_a_database_from_before_versions_when_opened_then_its_markets_are_stored_version_1() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The first release's markets, task_runs and coverage tables, with one market.
+        let c = rusqlite::Connection::open(dir.path().join("state.sqlite")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE markets (condition_id TEXT PRIMARY KEY, question TEXT NOT NULL, \
+             slug TEXT, yes_token_id TEXT NOT NULL, no_token_id TEXT NOT NULL, \
+             outcome_0 TEXT NOT NULL, outcome_1 TEXT NOT NULL, end_date INTEGER NOT NULL, \
+             tier INTEGER, active INTEGER NOT NULL, resolved INTEGER NOT NULL, outcome TEXT, \
+             first_seen INTEGER NOT NULL, category TEXT, neg_risk INTEGER NOT NULL, \
+             volume_24h TEXT) WITHOUT ROWID;
+             CREATE INDEX markets_active_tier ON markets (active, tier, condition_id);
+             CREATE TABLE task_runs (id TEXT PRIMARY KEY, task TEXT NOT NULL, \
+             started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL, status TEXT NOT NULL, \
+             detail TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE coverage (tier INTEGER NOT NULL, tick_ts INTEGER NOT NULL, \
+             expected INTEGER NOT NULL, written INTEGER NOT NULL, missing INTEGER NOT NULL, \
+             skipped INTEGER NOT NULL, PRIMARY KEY (tier, tick_ts)) WITHOUT ROWID;
+             INSERT INTO markets VALUES ('0xold', 'Q?', NULL, '11', '12', 'Yes', 'No', \
+             1763661600000, 2, 1, 0, NULL, 1763600000000, NULL, 0, NULL);",
+        )
+        .unwrap();
+    }
+    let s = LocalStore::open(dir.path()).unwrap();
+    let old = s.get_market("0xold").await.unwrap().unwrap();
+    assert_eq!(old.version, 1, "an existing row is a stored market");
+    let closed = polytape_core::Market {
+        active: false,
+        ..old
+    };
+    assert_eq!(s.write_markets(&[closed]).await.unwrap(), Vec::<String>::new());
+    assert!(!s.get_market("0xold").await.unwrap().unwrap().active);
+    contract::ops_store_contract(&s).await;
 }

@@ -3,9 +3,12 @@
 
 use super::LocalStore;
 use crate::error::{Result, StoreError};
-use crate::ports::{LatestStore, MarketStore, OpsStore};
+use crate::ports::{
+    CoverageStore, HeartbeatStore, LatestStore, MarketStore, TaskStore, TransitionStore,
+};
 use polytape_core::ops::{
-    Coverage, LatestTier, ShardHeartbeat, TaskRun, TaskStatus, TierTransition,
+    Coverage, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskState, TaskStatus,
+    TierTransition,
 };
 use polytape_core::{Market, Tier, Ts};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -37,9 +40,11 @@ CREATE TABLE IF NOT EXISTS markets (
     first_seen   INTEGER NOT NULL,
     category     TEXT,
     neg_risk     INTEGER NOT NULL,
-    volume_24h   TEXT
+    volume_24h   TEXT,
+    version      INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS markets_active_tier ON markets (active, tier, condition_id);
+DROP INDEX IF EXISTS markets_active_tier;
+CREATE INDEX IF NOT EXISTS markets_active_end ON markets (active, end_date);
 
 CREATE TABLE IF NOT EXISTS latest (
     tier    INTEGER PRIMARY KEY,
@@ -54,7 +59,8 @@ CREATE TABLE IF NOT EXISTS task_runs (
     finished_at INTEGER NOT NULL,
     status      TEXT NOT NULL,
     detail      TEXT NOT NULL,
-    expires_at  INTEGER NOT NULL
+    expires_at  INTEGER NOT NULL,
+    error       TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS task_runs_started_at ON task_runs (started_at);
 CREATE INDEX IF NOT EXISTS task_runs_expires_at ON task_runs (expires_at);
@@ -76,7 +82,13 @@ CREATE TABLE IF NOT EXISTS coverage (
     written  INTEGER NOT NULL,
     missing  INTEGER NOT NULL,
     skipped  INTEGER NOT NULL,
+    failed   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tier, tick_ts)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS task_states (
+    task TEXT PRIMARY KEY,
+    body TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS coverage_tick_ts ON coverage (tick_ts, tier);
 
@@ -104,8 +116,33 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
     // NORMAL is durable in WAL mode except for the last transactions on power loss.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    migrate(&conn)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
+}
+
+/// Columns added since the first release, for databases created before them (`CREATE TABLE
+/// IF NOT EXISTS` leaves an existing table as it was).
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+    // Rows stored before versions existed are stored rows: version 1, not 0 ("not stored").
+    ("markets", "version", "INTEGER NOT NULL DEFAULT 1"),
+    ("task_runs", "error", "TEXT"),
+    ("coverage", "failed", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Adds the [`ADDED_COLUMNS`] an existing database lacks; a new database gets them from
+/// [`SCHEMA`].
+fn migrate(conn: &Connection) -> Result<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let columns = stmt
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if !columns.is_empty() && !columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn ms(t: Ts) -> i64 {
@@ -144,7 +181,7 @@ fn bad_column(column: &str, value: impl std::fmt::Display) -> rusqlite::Error {
 
 const MARKET_COLUMNS: &str = "condition_id, question, slug, yes_token_id, no_token_id, \
     outcome_0, outcome_1, end_date, tier, active, resolved, outcome, first_seen, category, \
-    neg_risk, volume_24h";
+    neg_risk, volume_24h, version";
 
 fn market_from_row(r: &Row<'_>) -> rusqlite::Result<Market> {
     let volume_24h: Option<String> = r.get(15)?;
@@ -175,18 +212,32 @@ fn market_from_row(r: &Row<'_>) -> rusqlite::Result<Market> {
         category: r.get(13)?,
         neg_risk: r.get(14)?,
         volume_24h,
+        version: u64::try_from(r.get::<_, i64>(16)?).map_err(|_| bad_column("version", "negative"))?,
     })
 }
 
-fn upsert_markets(conn: &mut Connection, markets: &[Market]) -> Result<()> {
+/// Writes each market whose stored version is still `m.version` (absent when 0), storing it
+/// with the version incremented, in one transaction; returns the ids left unwritten.
+fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String>> {
     let tx = conn.transaction()?;
+    let mut conflicts = Vec::new();
     {
-        let mut stmt = tx.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO markets ({MARKET_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO markets ({MARKET_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1) \
+             ON CONFLICT (condition_id) DO NOTHING"
         ))?;
+        let mut update = tx.prepare_cached(
+            "UPDATE markets SET question = ?2, slug = ?3, yes_token_id = ?4, no_token_id = ?5, \
+             outcome_0 = ?6, outcome_1 = ?7, end_date = ?8, tier = ?9, active = ?10, \
+             resolved = ?11, outcome = ?12, first_seen = ?13, category = ?14, neg_risk = ?15, \
+             volume_24h = ?16, version = ?17 + 1 WHERE condition_id = ?1 AND version = ?17",
+        )?;
         for m in markets {
-            stmt.execute(params![
+            let version = i64::try_from(m.version).map_err(|_| {
+                StoreError::Encode(format!("market {}: version {} too large", m.condition_id, m.version))
+            })?;
+            let values = params![
                 m.condition_id,
                 m.question,
                 m.slug,
@@ -203,11 +254,21 @@ fn upsert_markets(conn: &mut Connection, markets: &[Market]) -> Result<()> {
                 m.category,
                 m.neg_risk,
                 m.volume_24h.map(|d| d.to_string()),
-            ])?;
+            ];
+            let written = if m.version == 0 {
+                insert.execute(values)?
+            } else {
+                let mut with_version: Vec<&dyn rusqlite::ToSql> = values.to_vec();
+                with_version.push(&version);
+                update.execute(with_version.as_slice())?
+            };
+            if written == 0 {
+                conflicts.push(m.condition_id.clone());
+            }
         }
     }
     tx.commit()?;
-    Ok(())
+    Ok(conflicts)
 }
 
 fn query_markets(
@@ -222,29 +283,50 @@ fn query_markets(
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-fn count_by_tier(conn: &Connection) -> Result<BTreeMap<Option<Tier>, u64>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT tier, COUNT(*) FROM markets WHERE active = 1 GROUP BY tier")?;
-    let rows = stmt.query_map([], |r| {
-        let tier = tier_of("tier", r.get(0)?)?;
-        let n: i64 = r.get(1)?;
-        Ok((tier, n.unsigned_abs()))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()?)
+/// The `WHERE` clause and bounds of the active markets in `tier` at `at`.
+fn due_filter(tier: Tier, at: Ts) -> (&'static str, i64, i64) {
+    let (after, up_to) = tier.end_window(at);
+    (
+        "active = 1 AND end_date > ?1 AND end_date <= ?2",
+        ms(after),
+        up_to.map_or(i64::MAX, ms),
+    )
+}
+
+fn count_due(conn: &Connection, at: Ts) -> Result<BTreeMap<Option<Tier>, u64>> {
+    let mut out = BTreeMap::new();
+    for tier in Tier::ALL {
+        let (filter, after, up_to) = due_filter(tier, at);
+        let n: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM markets WHERE {filter}"),
+            params![after, up_to],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            out.insert(Some(tier), n.unsigned_abs());
+        }
+    }
+    let (expired_up_to, _) = Tier::T4.end_window(at);
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM markets WHERE active = 1 AND end_date <= ?1",
+        params![ms(expired_up_to)],
+        |r| r.get(0),
+    )?;
+    if n > 0 {
+        out.insert(None, n.unsigned_abs());
+    }
+    Ok(out)
 }
 
 fn put_task_run(conn: &mut Connection, run: &TaskRun) -> Result<()> {
-    let status = match serde_json::to_value(run.status)? {
-        serde_json::Value::String(s) => s,
-        other => return Err(StoreError::Encode(format!("task status as {other}"))),
-    };
+    let status = status_text(run.status)?;
     let detail = serde_json::to_string(&run.detail)?;
     let started = ms(run.started_at);
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT OR REPLACE INTO task_runs \
-         (id, task, started_at, finished_at, status, detail, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         (id, task, started_at, finished_at, status, detail, expires_at, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             run.id,
             run.task,
@@ -252,7 +334,8 @@ fn put_task_run(conn: &mut Connection, run: &TaskRun) -> Result<()> {
             ms(run.finished_at),
             status,
             detail,
-            started.saturating_add(TASK_RUN_TTL_MS)
+            started.saturating_add(TASK_RUN_TTL_MS),
+            run.error,
         ],
     )?;
     // Expiry is measured against the run just written rather than the wall clock, so the
@@ -261,16 +344,69 @@ fn put_task_run(conn: &mut Connection, run: &TaskRun) -> Result<()> {
         "DELETE FROM task_runs WHERE expires_at <= ?1",
         params![started],
     )?;
+    let mut state = task_state(&tx, &run.task)?.unwrap_or_else(|| TaskState::new(&run.task));
+    state.record(run);
+    put_task_state(&tx, &state)?;
     tx.commit()?;
     Ok(())
 }
 
-fn recent_task_runs(conn: &Connection, limit: usize) -> Result<Vec<TaskRun>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, task, started_at, finished_at, status, detail FROM task_runs \
-         ORDER BY started_at DESC, id DESC LIMIT ?1",
+fn status_text(status: TaskStatus) -> Result<String> {
+    match serde_json::to_value(status)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(StoreError::Encode(format!("task status as {other}"))),
+    }
+}
+
+fn task_state(conn: &Connection, task: &str) -> Result<Option<TaskState>> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM task_states WHERE task = ?1",
+            params![task],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+}
+
+fn put_task_state(conn: &Connection, state: &TaskState) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO task_states (task, body) VALUES (?1, ?2)",
+        params![state.task, serde_json::to_string(state)?],
     )?;
-    let rows = stmt.query_map(params![sql_limit(limit)], |r| {
+    Ok(())
+}
+
+fn task_states(conn: &Connection) -> Result<Vec<TaskState>> {
+    let mut stmt = conn.prepare_cached("SELECT body FROM task_states ORDER BY task")?;
+    let bodies = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    bodies
+        .iter()
+        .map(|b| Ok(serde_json::from_str(b)?))
+        .collect()
+}
+
+/// Takes the lease when nobody holds it at `now`, in one transaction.
+fn claim_task(conn: &mut Connection, task: &str, now: Ts, until: Ts) -> Result<bool> {
+    let tx = conn.transaction()?;
+    let mut state = task_state(&tx, task)?.unwrap_or_else(|| TaskState::new(task));
+    if state.is_leased_at(now) {
+        return Ok(false);
+    }
+    state.lease_until = Some(until);
+    put_task_state(&tx, &state)?;
+    tx.commit()?;
+    Ok(true)
+}
+
+fn task_runs_since(conn: &Connection, since: Ts) -> Result<Vec<TaskRun>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, task, started_at, finished_at, status, detail, error FROM task_runs \
+         WHERE started_at >= ?1 ORDER BY started_at DESC, id DESC",
+    )?;
+    let rows = stmt.query_map(params![ms(since)], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -278,11 +414,12 @@ fn recent_task_runs(conn: &Connection, limit: usize) -> Result<Vec<TaskRun>> {
             ts("finished_at", r.get(3)?)?,
             r.get::<_, String>(4)?,
             r.get::<_, String>(5)?,
+            r.get::<_, Option<String>>(6)?,
         ))
     })?;
     let mut runs = Vec::new();
     for row in rows {
-        let (id, task, started_at, finished_at, status, detail) = row?;
+        let (id, task, started_at, finished_at, status, detail, error) = row?;
         let status: TaskStatus = serde_json::from_value(serde_json::Value::String(status))?;
         runs.push(TaskRun {
             id,
@@ -291,6 +428,7 @@ fn recent_task_runs(conn: &Connection, limit: usize) -> Result<Vec<TaskRun>> {
             finished_at,
             status,
             detail: serde_json::from_str(&detail)?,
+            error,
         });
     }
     Ok(runs)
@@ -340,15 +478,17 @@ fn recent_transitions(conn: &Connection, limit: usize) -> Result<Vec<TierTransit
 
 fn put_coverage(conn: &Connection, c: &Coverage) -> Result<()> {
     conn.execute(
-        "INSERT OR REPLACE INTO coverage (tier, tick_ts, expected, written, missing, skipped) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR REPLACE INTO coverage \
+         (tier, tick_ts, expected, written, missing, skipped, failed) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             c.tier.number(),
             ms(c.tick_ts),
             c.expected,
             c.written,
             c.missing,
-            c.skipped
+            c.skipped,
+            c.failed
         ],
     )?;
     Ok(())
@@ -356,7 +496,7 @@ fn put_coverage(conn: &Connection, c: &Coverage) -> Result<()> {
 
 fn coverage_since(conn: &Connection, since: Ts) -> Result<Vec<Coverage>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT tier, tick_ts, expected, written, missing, skipped FROM coverage \
+        "SELECT tier, tick_ts, expected, written, missing, skipped, failed FROM coverage \
          WHERE tick_ts >= ?1 ORDER BY tick_ts, tier",
     )?;
     let rows = stmt.query_map(params![ms(since)], |r| {
@@ -368,21 +508,38 @@ fn coverage_since(conn: &Connection, since: Ts) -> Result<Vec<Coverage>> {
             written: u32_of("written", r.get(3)?)?,
             missing: u32_of("missing", r.get(4)?)?,
             skipped: r.get(5)?,
+            failed: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Writes the tier's Latest row unless the stored one is of a newer tick, in one statement;
-/// true when the row was written.
-fn put_latest(conn: &Connection, tier: u8, tick_ms: i64, body: &str) -> Result<bool> {
-    let changed = conn.execute(
-        "INSERT INTO latest (tier, tick_ts, body) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (tier) DO UPDATE SET tick_ts = excluded.tick_ts, body = excluded.body \
-         WHERE latest.tick_ts <= excluded.tick_ts",
-        params![tier, tick_ms, body],
+fn get_latest(conn: &Connection, tier: Tier) -> Result<Option<LatestTier>> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM latest WHERE tier = ?1",
+            params![tier.number()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+}
+
+/// Read, apply, write in one transaction: the connection's lock serialises overlapping ticks.
+fn apply_latest(conn: &mut Connection, update: &LatestUpdate) -> Result<()> {
+    let tx = conn.transaction()?;
+    let mut latest = get_latest(&tx, update.tier)?.unwrap_or_else(|| LatestTier::empty(update.tier));
+    latest.apply(update);
+    tx.execute(
+        "INSERT OR REPLACE INTO latest (tier, tick_ts, body) VALUES (?1, ?2, ?3)",
+        params![
+            update.tier.number(),
+            ms(latest.tick_ts),
+            serde_json::to_string(&latest)?
+        ],
     )?;
-    Ok(changed > 0)
+    tx.commit()?;
+    Ok(())
 }
 
 fn put_heartbeat(conn: &mut Connection, hb: &ShardHeartbeat) -> Result<()> {
@@ -437,17 +594,18 @@ fn heartbeats(conn: &Connection) -> Result<Vec<ShardHeartbeat>> {
 }
 
 impl MarketStore for LocalStore {
-    async fn upsert_markets(&self, markets: &[Market]) -> Result<()> {
+    async fn write_markets(&self, markets: &[Market]) -> Result<Vec<String>> {
         if markets.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let markets = markets.to_vec();
-        self.with_conn(move |c| upsert_markets(c, &markets)).await
+        self.with_conn(move |c| write_markets(c, &markets)).await
     }
 
-    async fn markets_in_tier(&self, tier: Tier) -> Result<Vec<Market>> {
+    async fn markets_due(&self, tier: Tier, at: Ts) -> Result<Vec<Market>> {
         self.with_conn(move |c| {
-            query_markets(c, "active = 1 AND tier = ?1", params![tier.number()])
+            let (filter, after, up_to) = due_filter(tier, at);
+            query_markets(c, filter, params![after, up_to])
         })
         .await
     }
@@ -470,46 +628,48 @@ impl MarketStore for LocalStore {
         .await
     }
 
-    async fn count_by_tier(&self) -> Result<BTreeMap<Option<Tier>, u64>> {
-        self.with_conn(|c| count_by_tier(c)).await
+    async fn count_due(&self, at: Ts) -> Result<BTreeMap<Option<Tier>, u64>> {
+        self.with_conn(move |c| count_due(c, at)).await
     }
 }
 
 impl LatestStore for LocalStore {
     async fn get_latest(&self, tier: Tier) -> Result<Option<LatestTier>> {
-        self.with_conn(move |c| {
-            let body: Option<String> = c
-                .query_row(
-                    "SELECT body FROM latest WHERE tier = ?1",
-                    params![tier.number()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(body
-                .map(|b| serde_json::from_str::<LatestTier>(&b))
-                .transpose()?)
-        })
-        .await
+        self.with_conn(move |c| get_latest(c, tier)).await
     }
 
-    async fn put_latest(&self, latest: &LatestTier) -> Result<bool> {
-        let body = serde_json::to_string(latest)?;
-        let (tier, tick_ms) = (latest.tier.number(), ms(latest.tick_ts));
-        self.with_conn(move |c| put_latest(c, tier, tick_ms, &body))
-            .await
+    async fn apply_latest(&self, update: &LatestUpdate) -> Result<()> {
+        let update = update.clone();
+        self.with_conn(move |c| apply_latest(c, &update)).await
     }
 }
 
-impl OpsStore for LocalStore {
+impl TaskStore for LocalStore {
     async fn put_task_run(&self, run: &TaskRun) -> Result<()> {
         let run = run.clone();
         self.with_conn(move |c| put_task_run(c, &run)).await
     }
 
-    async fn recent_task_runs(&self, limit: usize) -> Result<Vec<TaskRun>> {
-        self.with_conn(move |c| recent_task_runs(c, limit)).await
+    async fn task_runs_since(&self, since: Ts) -> Result<Vec<TaskRun>> {
+        self.with_conn(move |c| task_runs_since(c, since)).await
     }
 
+    async fn task_state(&self, task: &str) -> Result<Option<TaskState>> {
+        let task = task.to_string();
+        self.with_conn(move |c| task_state(c, &task)).await
+    }
+
+    async fn task_states(&self) -> Result<Vec<TaskState>> {
+        self.with_conn(|c| task_states(c)).await
+    }
+
+    async fn claim_task(&self, task: &str, now: Ts, until: Ts) -> Result<bool> {
+        let task = task.to_string();
+        self.with_conn(move |c| claim_task(c, &task, now, until)).await
+    }
+}
+
+impl TransitionStore for LocalStore {
     async fn put_transitions(&self, t: &[TierTransition]) -> Result<()> {
         if t.is_empty() {
             return Ok(());
@@ -521,7 +681,9 @@ impl OpsStore for LocalStore {
     async fn recent_transitions(&self, limit: usize) -> Result<Vec<TierTransition>> {
         self.with_conn(move |c| recent_transitions(c, limit)).await
     }
+}
 
+impl CoverageStore for LocalStore {
     async fn put_coverage(&self, c: &Coverage) -> Result<()> {
         let cov = c.clone();
         self.with_conn(move |c| put_coverage(c, &cov)).await
@@ -530,7 +692,9 @@ impl OpsStore for LocalStore {
     async fn coverage_since(&self, since: Ts) -> Result<Vec<Coverage>> {
         self.with_conn(move |c| coverage_since(c, since)).await
     }
+}
 
+impl HeartbeatStore for LocalStore {
     async fn put_heartbeat(&self, hb: &ShardHeartbeat) -> Result<()> {
         let hb = hb.clone();
         self.with_conn(move |c| put_heartbeat(c, &hb)).await
