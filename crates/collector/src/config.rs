@@ -10,10 +10,47 @@ pub struct Config {
     pub lookahead_hours: i64,
     /// Minimum 24 h volume in USDC to be tracked (`POLYTAPE_MIN_VOLUME_24H`, 100).
     pub min_volume_24h: rust_decimal::Decimal,
-    /// How often the local runner re-runs discovery (`POLYTAPE_DISCOVERY_EVERY_S`, 3600).
+    /// How often discovery runs after a success (`POLYTAPE_DISCOVERY_EVERY_S`, 3600).
     pub discovery_every: Duration,
-    /// How often the local runner re-tiers (`POLYTAPE_RETIER_EVERY_S`, 300).
-    pub retier_every: Duration,
+    /// After a failed discovery it is retried 30 s, 1 min, 2 min … later, never more than
+    /// this (`POLYTAPE_DISCOVERY_RETRY_CAP_S`, 180).
+    pub discovery_retry_cap: Duration,
+    /// How long a discovery run holds its lease, so two never overlap (the discovery
+    /// function's timeout; `POLYTAPE_DISCOVERY_LEASE_S`, 300).
+    pub discovery_lease: Duration,
+    /// How often the local runner runs maintenance (re-tier, the `markets` dimension)
+    /// (`POLYTAPE_MAINTENANCE_EVERY_S`, 300; the cloud schedule is template.yaml's).
+    pub maintenance_every: Duration,
+    /// A tick's requests stop this long before the Lambda's own deadline, leaving time for its
+    /// writes (`POLYTAPE_TICK_MARGIN_S`, 20).
+    pub tick_margin: Duration,
+    /// `/health` thresholds.
+    pub health: HealthConfig,
+}
+
+/// When `/health` reports a check failing (`/health/critical` answers 503).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthConfig {
+    /// Discovery has not succeeded for this long (`POLYTAPE_HEALTH_DISCOVERY_MAX_AGE_S`, 7200).
+    pub discovery_max_age: Duration,
+    /// …or never since start, this long after the start (`POLYTAPE_HEALTH_STARTUP_GRACE_S`, 120).
+    pub startup_grace: Duration,
+    /// Over this share of a tier's ticks in the last hour failed or were skipped
+    /// (`POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT`, 10).
+    pub max_tick_failure_pct: f64,
+    /// A task failed this many times in a row (`POLYTAPE_HEALTH_MAX_TASK_FAILURES`, 3).
+    pub max_task_failures: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            discovery_max_age: Duration::from_secs(2 * 3600),
+            startup_grace: Duration::from_secs(120),
+            max_tick_failure_pct: 10.0,
+            max_task_failures: 3,
+        }
+    }
 }
 
 impl Default for Config {
@@ -22,7 +59,11 @@ impl Default for Config {
             lookahead_hours: 336,
             min_volume_24h: rust_decimal::Decimal::ONE_HUNDRED,
             discovery_every: Duration::from_secs(3600),
-            retier_every: Duration::from_secs(300),
+            discovery_retry_cap: Duration::from_secs(180),
+            discovery_lease: Duration::from_secs(300),
+            maintenance_every: Duration::from_secs(300),
+            tick_margin: Duration::from_secs(20),
+            health: HealthConfig::default(),
         }
     }
 }
@@ -59,13 +100,34 @@ impl Config {
                     reason: "expected a non-negative number of USDC",
                 })?;
         }
-        if let Some(v) = lookup("POLYTAPE_DISCOVERY_EVERY_S") {
-            c.discovery_every =
-                Duration::from_secs(parse_positive(&v, "POLYTAPE_DISCOVERY_EVERY_S")? as u64);
+        let secs = |var: &'static str, into: &mut Duration| -> Result<(), ConfigError> {
+            if let Some(v) = lookup(var) {
+                *into = Duration::from_secs(parse_positive(&v, var)? as u64);
+            }
+            Ok(())
+        };
+        secs("POLYTAPE_DISCOVERY_EVERY_S", &mut c.discovery_every)?;
+        secs("POLYTAPE_DISCOVERY_RETRY_CAP_S", &mut c.discovery_retry_cap)?;
+        secs("POLYTAPE_DISCOVERY_LEASE_S", &mut c.discovery_lease)?;
+        secs("POLYTAPE_MAINTENANCE_EVERY_S", &mut c.maintenance_every)?;
+        secs("POLYTAPE_TICK_MARGIN_S", &mut c.tick_margin)?;
+        secs("POLYTAPE_HEALTH_DISCOVERY_MAX_AGE_S", &mut c.health.discovery_max_age)?;
+        secs("POLYTAPE_HEALTH_STARTUP_GRACE_S", &mut c.health.startup_grace)?;
+        if let Some(v) = lookup("POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT") {
+            c.health.max_tick_failure_pct = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or(ConfigError {
+                    var: "POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT",
+                    value: v.clone(),
+                    reason: "expected a percentage from 0 to 100",
+                })?;
         }
-        if let Some(v) = lookup("POLYTAPE_RETIER_EVERY_S") {
-            c.retier_every =
-                Duration::from_secs(parse_positive(&v, "POLYTAPE_RETIER_EVERY_S")? as u64);
+        if let Some(v) = lookup("POLYTAPE_HEALTH_MAX_TASK_FAILURES") {
+            c.health.max_task_failures =
+                u32::try_from(parse_positive(&v, "POLYTAPE_HEALTH_MAX_TASK_FAILURES")?).unwrap_or(u32::MAX);
         }
         Ok(c)
     }

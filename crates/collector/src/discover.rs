@@ -1,14 +1,16 @@
 //! Discovery: page Gamma's keyset listing with server-side filters (open markets ending within
 //! the lookahead), keep the markets polytape can sample, assign tiers, and write only what
-//! changed.
+//! changed — each write conditional on the version read, so discovery never undoes what
+//! re-tier or another writer changed meanwhile.
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::HandlerError;
-use polytape_core::ops::{TaskRun, TaskStatus, TierTransition};
+use crate::tasks;
+use polytape_core::ops::{TaskStatus, TierTransition};
 use polytape_core::{Market, Tier, Ts};
 use polytape_polymarket::{GammaMarket, KeysetQuery, PolymarketClient};
-use polytape_store::{MarketStore, OpsStore};
+use polytape_store::{MarketStore, TaskStore, TransitionStore};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -44,6 +46,10 @@ pub struct DiscoveryReport {
     /// Tracked markets no longer listed although their end date is still ahead: closed early.
     pub retired_markets: usize,
     pub per_tier: BTreeMap<Tier, usize>,
+    /// Fields that failed to decode and were taken as absent, per record kind and field.
+    pub drifted: BTreeMap<String, usize>,
+    /// Markets another writer kept changing while this run decided them: left for the next.
+    pub unresolved_conflicts: usize,
 }
 
 /// Decides whether a listed market is one polytape samples, and why not.
@@ -76,8 +82,62 @@ pub fn exclusion(m: &GammaMarket, now: Ts, cfg: &Config) -> Option<Exclusion> {
     }
 }
 
-/// Runs discovery at `now`: one keyset listing, one read of the tracked markets, one batch
-/// write of what is new or changed, one batch of tier transitions, one task run.
+/// Discovery as a scheduled task: runs [`discover`] when it is due ([`crate::tasks::is_due`]:
+/// hourly, and after a failure again within minutes, with backoff) and no other run holds its
+/// lease, and records the run — failed ones too — so `/health`, the task status and the next
+/// decision see it. `None` when it was not due. The same call serves `polytape run` (every
+/// minute) and the discovery function (on its schedule).
+pub async fn run_if_due<S>(
+    client: &PolymarketClient,
+    store: &S,
+    cfg: &Config,
+    clock: &impl Clock,
+) -> Result<Option<DiscoveryReport>, HandlerError>
+where
+    S: MarketStore + TaskStore + TransitionStore,
+{
+    let now = clock.now();
+    let state = store.task_state(TASK).await?;
+    if !tasks::is_due(state.as_ref(), now, cfg.discovery_every, cfg.discovery_retry_cap) {
+        return Ok(None);
+    }
+    let lease = chrono::Duration::from_std(cfg.discovery_lease).unwrap_or(chrono::Duration::minutes(5));
+    if !store.claim_task(TASK, now, now + lease).await? {
+        return Ok(None);
+    }
+    let outcome = discover(client, store, cfg, clock).await;
+    tasks::finish(store, TASK, tasks::run_id(now, TASK), now, clock.now(), outcome)
+        .await
+        .map(Some)
+}
+
+/// The task name of discovery runs.
+pub const TASK: &str = "discovery";
+
+impl tasks::RunOutcome for DiscoveryReport {
+    fn status(&self) -> TaskStatus {
+        if self.rejected > 0 || self.unresolved_conflicts > 0 || !self.drifted.is_empty() {
+            TaskStatus::Partial
+        } else {
+            TaskStatus::Ok
+        }
+    }
+}
+
+/// What Gamma's listing says about one market.
+enum Listed {
+    /// Listed and kept: the market as discovery would store it (tier and activity set).
+    Kept(Market),
+    /// Listed, but not kept (excluded, unusable, or undecodable): left as it is.
+    Excluded,
+    /// Not in the listing.
+    Absent,
+}
+
+/// Runs discovery at `now`: one keyset listing, one read of the tracked markets, writes of
+/// what is new or changed (each conditional on the version read, so a concurrent writer's
+/// change is never undone: a conflicting market is read again and decided anew), one batch
+/// of tier transitions. Recording the run is the caller's ([`run_if_due`]).
 pub async fn discover<S>(
     client: &PolymarketClient,
     store: &S,
@@ -85,17 +145,18 @@ pub async fn discover<S>(
     clock: &impl Clock,
 ) -> Result<DiscoveryReport, HandlerError>
 where
-    S: MarketStore + OpsStore,
+    S: MarketStore + TransitionStore,
 {
     let now = clock.now();
+    let horizon = now + chrono::Duration::hours(cfg.lookahead_hours);
     let query = KeysetQuery {
         closed: Some(false),
         end_date_min: Some(now),
-        end_date_max: Some(now + chrono::Duration::hours(cfg.lookahead_hours)),
+        end_date_max: Some(horizon),
         limit: 100,
         extra: Vec::new(),
     };
-    // Rejected objects were logged by the client; here they are counted.
+    // Rejected objects and drifted fields were logged by the client; here they are counted.
     let listing = client.keyset_markets(&query).await?;
     let mut report = DiscoveryReport {
         pages: listing.pages,
@@ -103,6 +164,44 @@ where
         rejected: listing.rejected.len(),
         ..Default::default()
     };
+    for d in &listing.drifts {
+        *report.drifted.entry(d.stat_key()).or_default() += 1;
+    }
+
+    // A market that was listed but could not be decoded this time is still listed: it must not
+    // be taken for closed (its tracked record is kept as it is).
+    let mut listed: HashMap<String, Listed> = listing
+        .rejected
+        .iter()
+        .filter_map(|r| Some((r.key.clone()?, Listed::Excluded)))
+        .collect();
+    for gm in &listing.items {
+        let Some(id) = gm.condition_id() else {
+            *report.excluded.entry(Exclusion::NoConditionId).or_default() += 1;
+            continue;
+        };
+        if let Some(why) = exclusion(gm, now, cfg) {
+            *report.excluded.entry(why).or_default() += 1;
+            listed.insert(id.to_string(), Listed::Excluded);
+            continue;
+        }
+        match gm.to_market(now) {
+            Ok(mut market) => {
+                market.tier = Tier::at(now, market.end_date);
+                market.active = market.tier.is_some();
+                report.kept += 1;
+                if let Some(t) = market.tier {
+                    *report.per_tier.entry(t).or_default() += 1;
+                }
+                listed.insert(id.to_string(), Listed::Kept(market));
+            }
+            Err(reason) => {
+                tracing::warn!(condition_id = id, %reason, "discovery could not use a market");
+                *report.excluded.entry(Exclusion::Unusable).or_default() += 1;
+                listed.insert(id.to_string(), Listed::Excluded);
+            }
+        }
+    }
 
     let tracked: HashMap<String, Market> = store
         .active_markets()
@@ -110,104 +209,148 @@ where
         .into_iter()
         .map(|m| (m.condition_id.clone(), m))
         .collect();
-    // A market that was listed but could not be decoded this time is still listed: it must not
-    // be taken for closed (its tracked record is kept as it is).
-    let mut listed_ids: HashSet<String> = listing
-        .rejected
-        .iter()
-        .filter_map(|r| r.key.clone())
+    let decide = |id: &str, old: Option<&Market>| -> Option<Decision> {
+        decide(listed.get(id).unwrap_or(&Listed::Absent), old, now, horizon)
+    };
+    // Every listed market and every tracked one, decided on what was read.
+    let mut ids: Vec<&String> = listed.keys().chain(tracked.keys()).collect();
+    ids.sort();
+    ids.dedup();
+    let decisions: Vec<Decision> = ids
+        .into_iter()
+        .filter_map(|id| decide(id, tracked.get(id.as_str())))
         .collect();
-    let mut writes = Vec::new();
-    let mut transitions = Vec::new();
-    for gm in &listing.items {
-        if let Some(id) = gm.condition_id() {
-            listed_ids.insert(id.to_string());
-        }
-        if let Some(why) = exclusion(gm, now, cfg) {
-            *report.excluded.entry(why).or_default() += 1;
-            continue;
-        }
-        let mut market = match gm.to_market(now) {
-            Ok(m) => m,
-            Err(reason) => {
-                tracing::warn!(condition_id = ?gm.condition_id(), %reason, "discovery could not use a market");
-                *report.excluded.entry(Exclusion::Unusable).or_default() += 1;
-                continue;
-            }
-        };
-        market.tier = Tier::at(now, market.end_date);
-        market.active = market.tier.is_some();
-        report.kept += 1;
-        if let Some(t) = market.tier {
-            *report.per_tier.entry(t).or_default() += 1;
-        }
-        match tracked.get(&market.condition_id) {
-            None => {
-                report.new_markets += 1;
-                transitions.push(transition(
-                    &market.condition_id,
-                    None,
-                    market.tier,
-                    now,
-                    "discovered",
-                ));
-                writes.push(market);
-            }
-            Some(old) => {
-                market.first_seen = old.first_seen;
-                if old.tier != market.tier {
-                    transitions.push(transition(
-                        &market.condition_id,
-                        old.tier,
-                        market.tier,
-                        now,
-                        "discovery",
-                    ));
-                }
-                if differs(old, &market) {
-                    report.updated_markets += 1;
-                    writes.push(market);
-                }
-            }
+    let written = write_decided(store, decisions, &decide).await?;
+    for d in &written.decisions {
+        match d.change {
+            Change::New => report.new_markets += 1,
+            Change::Updated | Change::Relisted => report.updated_markets += 1,
+            Change::Closed => report.retired_markets += 1,
         }
     }
-    // The listing is complete (keyset_markets fails rather than return part of it), so an
-    // active market missing from it while its end date is still inside the window was closed.
-    let horizon = now + chrono::Duration::hours(cfg.lookahead_hours);
-    for old in tracked.values() {
-        if !listed_ids.contains(&old.condition_id) && old.end_date > now && old.end_date <= horizon
-        {
-            let mut gone = old.clone();
-            gone.active = false;
-            gone.tier = None;
-            transitions.push(transition(&old.condition_id, old.tier, None, now, "closed"));
-            report.retired_markets += 1;
-            writes.push(gone);
-        }
-    }
-    if !writes.is_empty() {
-        store.upsert_markets(&writes).await?;
-    }
+    report.unresolved_conflicts = written.unresolved;
+    let transitions: Vec<TierTransition> =
+        written.decisions.into_iter().filter_map(|d| d.transition).collect();
     if !transitions.is_empty() {
         store.put_transitions(&transitions).await?;
     }
-    let status = if report.rejected > 0 {
-        TaskStatus::Partial
-    } else {
-        TaskStatus::Ok
-    };
-    let id = format!("{}#discovery", now.format("%Y%m%dT%H%M%SZ"));
-    store
-        .put_task_run(&task_run(
-            id,
-            "discovery",
-            now,
-            clock.now(),
-            status,
-            &report,
-        ))
-        .await?;
     Ok(report)
+}
+
+/// What a writer changes about one market.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    New,
+    Updated,
+    /// Inactive, and listed open again.
+    Relisted,
+    /// Tracked, no longer listed although its end date is still inside the window.
+    Closed,
+}
+
+/// A market to write, why, and its transition.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub market: Market,
+    pub change: Change,
+    pub transition: Option<TierTransition>,
+}
+
+/// Discovery's decision for one market, from the listing and the stored record `old`.
+fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option<Decision> {
+    match (listed, old) {
+        (Listed::Kept(m), None) => Some(Decision {
+            market: m.clone(),
+            change: Change::New,
+            transition: Some(transition(&m.condition_id, None, m.tier, now, "discovered")),
+        }),
+        (Listed::Kept(m), Some(old)) => {
+            let mut market = m.clone();
+            market.first_seen = old.first_seen;
+            market.version = old.version;
+            // An outcome another writer recorded is not discovery's to undo.
+            market.resolved |= old.resolved;
+            market.outcome = market.outcome.or_else(|| old.outcome.clone());
+            let change = if !old.active {
+                Change::Relisted
+            } else if differs(old, &market) {
+                Change::Updated
+            } else {
+                return None;
+            };
+            let reason = if change == Change::Relisted { "relisted" } else { "discovery" };
+            let transition = (old.tier != market.tier || !old.active)
+                .then(|| transition(&market.condition_id, old.tier, market.tier, now, reason));
+            Some(Decision {
+                market,
+                change,
+                transition,
+            })
+        }
+        // The listing is complete (keyset_markets fails rather than return part of it), so an
+        // active market missing from it while its end date is still inside the window was
+        // closed. Past its end date it is re-tier's to judge (it asks Gamma).
+        (Listed::Absent, Some(old)) if old.active && old.end_date > now && old.end_date <= horizon => {
+            let mut gone = old.clone();
+            gone.active = false;
+            gone.tier = None;
+            Some(Decision {
+                transition: Some(transition(&old.condition_id, old.tier, None, now, "closed")),
+                market: gone,
+                change: Change::Closed,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// What [`write_decided`] wrote.
+pub(crate) struct Written {
+    /// The decisions written (the last one made for each market).
+    pub decisions: Vec<Decision>,
+    /// Markets still changing under us after every round: left for the next run.
+    pub unresolved: usize,
+}
+
+/// Rounds of re-reading markets another writer changed before giving up until the next run.
+const CONFLICT_ROUNDS: usize = 5;
+
+/// Writes `decisions`; a market that another writer changed since it was read (a version
+/// conflict) is read again and decided anew with `redecide` (which may decide to leave it),
+/// for a few rounds.
+pub(crate) async fn write_decided<S: MarketStore>(
+    store: &S,
+    mut decisions: Vec<Decision>,
+    redecide: &impl Fn(&str, Option<&Market>) -> Option<Decision>,
+) -> Result<Written, HandlerError> {
+    let mut written = Vec::with_capacity(decisions.len());
+    for _ in 0..CONFLICT_ROUNDS {
+        if decisions.is_empty() {
+            break;
+        }
+        let markets: Vec<Market> = decisions.iter().map(|d| d.market.clone()).collect();
+        let conflicts: HashSet<String> = store.write_markets(&markets).await?.into_iter().collect();
+        let mut again = Vec::new();
+        for d in decisions {
+            if !conflicts.contains(&d.market.condition_id) {
+                written.push(d);
+                continue;
+            }
+            let fresh = store.get_market(&d.market.condition_id).await?;
+            tracing::info!(condition_id = %d.market.condition_id, "changed by another writer since it was read: deciding again");
+            if let Some(next) = redecide(&d.market.condition_id, fresh.as_ref()) {
+                again.push(next);
+            }
+        }
+        decisions = again;
+    }
+    if !decisions.is_empty() {
+        tracing::warn!(markets = decisions.len(), "markets kept changing under this run: left for the next one");
+    }
+    Ok(Written {
+        decisions: written,
+        unresolved: decisions.len(),
+    })
 }
 
 /// True when a stored market must be rewritten: what sampling depends on changed (not the
@@ -234,24 +377,5 @@ pub(crate) fn transition(
         to_tier: to,
         at,
         reason: reason.to_string(),
-    }
-}
-
-/// A task run record; `id` is deterministic for the unit of work so a retry replaces it.
-pub(crate) fn task_run(
-    id: String,
-    task: &str,
-    started: Ts,
-    finished: Ts,
-    status: TaskStatus,
-    report: &impl Serialize,
-) -> TaskRun {
-    TaskRun {
-        id,
-        task: task.to_string(),
-        started_at: started,
-        finished_at: finished,
-        status,
-        detail: serde_json::to_value(report).unwrap_or(serde_json::Value::Null),
     }
 }

@@ -8,15 +8,23 @@
 //! # Layout
 //! * [`config`]: thresholds and intervals, from environment variables with defaults.
 //! * [`clock`]: where "now" comes from (the system clock, or a fixed one in tests).
-//! * [`discover`]: find tradeable markets closing within the lookahead and assign tiers.
-//! * [`snapshot`]: one tick of one tier: fetch, compute features, write Parquet and the latest values.
+//! * [`discover`]: find tradeable markets closing within the lookahead and assign tiers; run it
+//!   when due, with retries after a failure ([`discover::run_if_due`]).
+//! * [`snapshot`]: one tick of one tier within its deadline: fetch, compute features, write
+//!   Parquet, the Latest values, coverage and the task run.
 //! * [`dispatch`]: the snapshot function's once-a-minute dispatcher and per-message tick runner.
 //! * [`emf`]: CloudWatch Embedded Metric Format lines (coverage per tier, a few totals).
-//! * [`maintenance`]: the maintenance function's duties (re-tier, the daily `markets` table).
-//! * [`retier`]: move markets between tiers as their close nears; retire ended ones.
-//! * [`runner`]: the local scheduler (`polytape run`): discovery, re-tier and every tier's ticks.
+//! * [`maintenance`]: the maintenance duties (re-tier, the daily `markets` table), one handler
+//!   for the maintenance function and `polytape run`.
+//! * [`retier`]: record tier moves as a market's close nears; end sampling of markets that
+//!   closed (asked on Gamma) or expired.
+//! * [`tasks`]: task runs, failed ones included, and when a periodic task is due.
+//! * [`health`]: the health checks behind `/health` and `/health/critical`.
+//! * [`runner`]: the local scheduler (`polytape run`): discovery, maintenance and every tier's
+//!   ticks.
 //! * [`stats`]: live counters of a local run, for the progress lines and the status API.
-//! * [`status`]: the HTTP status API (`GET /health`, `GET /api/stats`), local and over the stores.
+//! * [`status`]: the HTTP status API (`GET /health`, `/health/critical`, `/api/stats`), local
+//!   and over the stores.
 //! * [`error`]: [`HandlerError`], which says whether a retry may help.
 
 pub mod clock;
@@ -25,18 +33,21 @@ pub mod discover;
 pub mod dispatch;
 pub mod emf;
 pub mod error;
+pub mod health;
 pub mod maintenance;
 pub mod retier;
 pub mod runner;
 pub mod snapshot;
 pub mod stats;
 pub mod status;
+pub mod tasks;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::Config;
 pub use error::HandlerError;
 
 use polytape_store::{LatestStore, MarketStore, ObjectStore, OpsStore};
+
 
 /// Every storage capability at once: what the local runner and the snapshot handler use.
 pub trait Store:

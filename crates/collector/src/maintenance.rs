@@ -1,13 +1,20 @@
-//! The maintenance function's duties: re-tier (every run) and the day's `markets` dimension
-//! table (refreshed in the first run of each hour). Resolutions and hourly compaction are not
-//! built yet.
+//! The maintenance duties, run every 5 minutes by the maintenance function and by
+//! `polytape run` through this one handler: re-tier (with the closed-check of markets past
+//! their end date) every run, and the day's `markets` dimension table in the first run of each
+//! hour. Resolutions and hourly compaction are not built yet.
 
 use crate::clock::Clock;
 use crate::error::HandlerError;
 use crate::retier::{retier, RetierReport};
+use crate::tasks::{self, RunOutcome};
 use chrono::Timelike;
-use polytape_store::{keys, parquet, MarketStore, ObjectStore, OpsStore};
+use polytape_core::ops::TaskStatus;
+use polytape_polymarket::PolymarketClient;
+use polytape_store::{keys, parquet, MarketStore, ObjectStore, TaskStore, TransitionStore};
 use serde::Serialize;
+
+/// The task name of maintenance runs.
+pub const TASK: &str = "maintenance";
 
 /// What one maintenance run did.
 #[derive(Debug, Clone, Serialize)]
@@ -17,14 +24,57 @@ pub struct MaintenanceReport {
     pub markets_dimension: Option<String>,
 }
 
+impl RunOutcome for MaintenanceReport {
+    fn status(&self) -> TaskStatus {
+        if self.retier.closed_check_error.is_some() || self.retier.unresolved_conflicts > 0 {
+            TaskStatus::Partial
+        } else {
+            TaskStatus::Ok
+        }
+    }
+
+    fn error(&self) -> Option<String> {
+        self.retier
+            .closed_check_error
+            .as_ref()
+            .map(|e| format!("closed-check of markets past their end: {e}"))
+    }
+}
+
+/// Runs every duty and records the run (a failed one too).
+pub async fn run<S>(
+    client: &PolymarketClient,
+    store: &S,
+    clock: &impl Clock,
+) -> Result<MaintenanceReport, HandlerError>
+where
+    S: MarketStore + TransitionStore + TaskStore + ObjectStore,
+{
+    let started = clock.now();
+    let outcome = duties(client, store, clock).await;
+    tasks::finish(
+        store,
+        TASK,
+        tasks::run_id(started, TASK),
+        started,
+        clock.now(),
+        outcome,
+    )
+    .await
+}
+
 /// Re-tiers, then (in the first five minutes of an hour) rewrites today's `markets` file from
 /// every market, active or not — one object per day, replaced each hour — so markets that ended
 /// (and, once resolutions are tracked, their outcomes) stay joinable with their snapshots.
-pub async fn run<S>(store: &S, clock: &impl Clock) -> Result<MaintenanceReport, HandlerError>
+async fn duties<S>(
+    client: &PolymarketClient,
+    store: &S,
+    clock: &impl Clock,
+) -> Result<MaintenanceReport, HandlerError>
 where
-    S: MarketStore + OpsStore + ObjectStore,
+    S: MarketStore + TransitionStore + ObjectStore,
 {
-    let retier = retier(store, clock).await?;
+    let retier = retier(client, store, clock).await?;
     let now = clock.now();
     let markets_dimension = if now.minute() < 5 {
         Some(write_markets_dimension(store, now).await?)

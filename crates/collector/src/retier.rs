@@ -1,29 +1,53 @@
-//! Re-tier: as a market's close nears it moves to faster tiers; once its end date has passed it
-//! leaves sampling. Runs every 5 minutes (and discovery assigns tiers too), so a market is at
-//! most 5 minutes late into a faster tier.
+//! Re-tier: records each market's move to a faster tier as its close nears, and ends sampling
+//! of markets that closed or expired. Sampling itself does not wait for it — a tick samples
+//! the markets whose end date puts them in its tier at the tick time — so re-tier keeps the
+//! stored tiers and the transitions true, and decides what only it can: a market past its end
+//! date is asked about on Gamma (`closed=true`) and leaves sampling once Gamma says it closed;
+//! one still open 24 h past its end expires. Runs every 5 minutes as part of maintenance.
 
 use crate::clock::Clock;
-use crate::discover::{task_run, transition};
+use crate::discover::{transition, write_decided, Decision};
 use crate::error::HandlerError;
-use polytape_core::ops::TaskStatus;
-use polytape_core::Tier;
-use polytape_store::{MarketStore, OpsStore};
+use polytape_core::{Market, Tier, Ts};
+use polytape_polymarket::PolymarketClient;
+use polytape_store::{MarketStore, TransitionStore};
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 /// What one re-tier run changed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetierReport {
     pub active: usize,
     pub moved: usize,
-    /// Markets whose end date passed: no longer sampled.
-    pub ended: usize,
+    /// Past their end date and reported closed by Gamma: no longer sampled.
+    pub closed: usize,
+    /// Still open 24 h past their end date: no longer sampled.
+    pub expired: usize,
+    /// Active markets past their end date, asked about on Gamma.
+    pub past_end: usize,
+    /// Why the closed-check on Gamma failed, if it did (those markets stay sampled).
+    pub closed_check_error: Option<String>,
+    /// Markets another writer kept changing while this run decided them: left for the next.
+    pub unresolved_conflicts: usize,
 }
 
-/// Recomputes every active market's tier at the clock's time and writes only the markets that
-/// moved, in one batch, with their transitions.
-pub async fn retier<S>(store: &S, clock: &impl Clock) -> Result<RetierReport, HandlerError>
+/// What Gamma said of a market past its end date.
+#[derive(Debug, Clone)]
+struct ClosedInfo {
+    resolved: bool,
+    outcome: Option<String>,
+}
+
+/// Recomputes every active market's tier at the clock's time, asks Gamma about the ones past
+/// their end date, and writes only the markets that changed (each conditional on the version
+/// read), with their transitions.
+pub async fn retier<S>(
+    client: &PolymarketClient,
+    store: &S,
+    clock: &impl Clock,
+) -> Result<RetierReport, HandlerError>
 where
-    S: MarketStore + OpsStore,
+    S: MarketStore + TransitionStore,
 {
     let now = clock.now();
     let markets = store.active_markets().await?;
@@ -31,42 +55,96 @@ where
         active: markets.len(),
         ..Default::default()
     };
-    let mut writes = Vec::new();
-    let mut transitions = Vec::new();
-    for mut m in markets {
-        let tier = Tier::at(now, m.end_date);
-        if tier == m.tier {
-            continue;
+    let past_end: Vec<String> = markets
+        .iter()
+        .filter(|m| m.end_date <= now && Tier::at(now, m.end_date).is_some())
+        .map(|m| m.condition_id.clone())
+        .collect();
+    report.past_end = past_end.len();
+    let closed = closed_on_gamma(client, &past_end, &mut report).await;
+    let decide = |_: &str, m: Option<&Market>| decide(m?, now, &closed);
+    let decisions: Vec<Decision> = markets.iter().filter_map(|m| decide("", Some(m))).collect();
+    let written = write_decided(store, decisions, &decide).await?;
+    report.unresolved_conflicts = written.unresolved;
+    let mut transitions = Vec::with_capacity(written.decisions.len());
+    for d in written.decisions {
+        let Some(t) = d.transition else { continue };
+        match t.reason.as_str() {
+            "closed" => report.closed += 1,
+            "expired" => report.expired += 1,
+            _ => report.moved += 1,
         }
-        let reason = if tier.is_none() {
-            "ended"
-        } else {
-            "time to close"
-        };
-        transitions.push(transition(&m.condition_id, m.tier, tier, now, reason));
-        if tier.is_none() {
-            report.ended += 1;
-            m.active = false;
-        } else {
-            report.moved += 1;
-        }
-        m.tier = tier;
-        writes.push(m);
+        transitions.push(t);
     }
-    if !writes.is_empty() {
-        store.upsert_markets(&writes).await?;
+    if !transitions.is_empty() {
         store.put_transitions(&transitions).await?;
     }
-    let id = format!("{}#retier", now.format("%Y%m%dT%H%M%SZ"));
-    store
-        .put_task_run(&task_run(
-            id,
-            "retier",
-            now,
-            clock.now(),
-            TaskStatus::Ok,
-            &report,
-        ))
-        .await?;
     Ok(report)
+}
+
+/// Which of `ids` Gamma reports closed (one `closed=true` lookup in batches of 100). A failed
+/// lookup is reported and leaves those markets sampled: they are asked about again next run.
+async fn closed_on_gamma(
+    client: &PolymarketClient,
+    ids: &[String],
+    report: &mut RetierReport,
+) -> HashMap<String, ClosedInfo> {
+    if ids.is_empty() {
+        return HashMap::new();
+    }
+    let found = client.markets_by_condition_ids_filtered(ids, Some(true)).await;
+    if let Some(f) = found.failures.first() {
+        tracing::warn!(markets = ids.len(), error = %f.error, "could not ask Gamma whether markets past their end closed");
+        report.closed_check_error = Some(f.error.to_string());
+    }
+    let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    found
+        .items
+        .iter()
+        .filter(|g| g.closed() == Some(true))
+        .filter_map(|g| {
+            let id = g.condition_id()?;
+            asked.contains(id).then(|| {
+                (
+                    id.to_string(),
+                    ClosedInfo {
+                        resolved: g.is_resolved(),
+                        outcome: g.winning_outcome().map(str::to_owned),
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+/// Re-tier's decision for one stored market at `now`.
+fn decide(m: &Market, now: Ts, closed: &HashMap<String, ClosedInfo>) -> Option<Decision> {
+    if !m.active {
+        return None;
+    }
+    let mut next = m.clone();
+    let reason = if let Some(info) = closed.get(&m.condition_id) {
+        next.active = false;
+        next.tier = None;
+        next.resolved |= info.resolved;
+        next.outcome = next.outcome.or_else(|| info.outcome.clone());
+        "closed"
+    } else {
+        let tier = Tier::at(now, m.end_date);
+        if tier == m.tier {
+            return None;
+        }
+        next.tier = tier;
+        if tier.is_none() {
+            next.active = false;
+            "expired"
+        } else {
+            "time to close"
+        }
+    };
+    Some(Decision {
+        transition: Some(transition(&m.condition_id, m.tier, next.tier, now, reason)),
+        market: next,
+        change: crate::discover::Change::Updated,
+    })
 }

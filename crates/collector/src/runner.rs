@@ -1,23 +1,23 @@
 //! The local scheduler behind `polytape run`: the same handlers the Lambdas run, scheduled by
 //! tokio timers that mirror the EventBridge rules. At every minute boundary it does what the
 //! cloud's once-a-minute dispatcher does — asks [`due_in_minute`] for that minute's ticks and
-//! starts each at its second (0/15/30/45) — and starts re-tier (every 5 minutes) and discovery
-//! (hourly) when they are due.
+//! starts each at its second (0/15/30/45) — runs discovery when it is due (hourly, and after a
+//! failure within minutes, with backoff: [`discover::run_if_due`], as the discovery function
+//! does) and maintenance every 5 minutes ([`maintenance::run`], as the maintenance function).
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::discover::discover;
-use crate::retier::retier;
-use crate::snapshot::{snapshot_tick, TickReport};
+use crate::discover::{self, DiscoveryReport};
+use crate::maintenance::{self, MaintenanceReport};
+use crate::snapshot::{snapshot_tick, TickDeadline, TickReport};
 use crate::stats::{LastRun, SharedStats};
 use crate::Store;
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
 use polytape_polymarket::PolymarketClient;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Everything a local run shares between its tasks and its status API.
@@ -26,11 +26,6 @@ pub struct Runtime<S> {
     pub store: S,
     pub config: Config,
     pub stats: SharedStats,
-    /// Held by discovery and re-tier, the two writers of the markets table, so one never
-    /// overwrites what the other just wrote from an older read.
-    markets_writer: Mutex<()>,
-    /// True while a discovery runs: a slow one is not started twice.
-    discovering: AtomicBool,
 }
 
 impl<S: Store> Runtime<S> {
@@ -40,8 +35,6 @@ impl<S: Store> Runtime<S> {
             store,
             config,
             stats: SharedStats::default(),
-            markets_writer: Mutex::new(()),
-            discovering: AtomicBool::new(false),
         })
     }
 }
@@ -54,7 +47,8 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
     let start = clock.now();
     rt.stats.lock().started_at = Some(start);
 
-    // The first discovery runs before any tick: ticks need the tiers it assigns.
+    // The first discovery runs before any tick: ticks need the markets it finds. If it fails,
+    // ticks start anyway (with what an earlier run stored) and discovery is retried shortly.
     tokio::select! {
         _ = &mut shutdown => {
             tracing::info!("stopped during the first discovery");
@@ -62,8 +56,7 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
         }
         _ = run_discovery(&rt) => {}
     }
-    let mut next_discovery = start + to_chrono(rt.config.discovery_every);
-    let mut next_retier = start + to_chrono(rt.config.retier_every);
+    let mut next_maintenance = start + to_chrono(rt.config.maintenance_every);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut in_flight = JoinSet::new();
     let mut minute = floor_minute(clock.now());
@@ -74,7 +67,7 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
             .into_iter()
             .filter(|t| t.tick_ts >= start)
             .collect();
-        publish_next(&rt, minute, next_discovery);
+        publish_next(&rt, minute);
         for tick in ticks {
             let (rt, mut stop) = (rt.clone(), stop_rx.clone());
             in_flight.spawn(async move {
@@ -84,16 +77,14 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
                 }
             });
         }
-        if now >= next_retier {
+        if now >= next_maintenance {
             let task_rt = rt.clone();
-            in_flight.spawn(async move { run_retier(&task_rt).await });
-            next_retier = now + to_chrono(rt.config.retier_every);
+            in_flight.spawn(async move { run_maintenance(&task_rt).await });
+            next_maintenance = now + to_chrono(rt.config.maintenance_every);
         }
-        if now >= next_discovery {
-            let task_rt = rt.clone();
-            in_flight.spawn(async move { run_discovery(&task_rt).await });
-            next_discovery = now + to_chrono(rt.config.discovery_every);
-        }
+        // Due or not is decided from the recorded runs (and a lease keeps runs apart).
+        let task_rt = rt.clone();
+        in_flight.spawn(async move { run_discovery(&task_rt).await });
         while let Some(done) = in_flight.try_join_next() {
             report_panic(&rt, done);
         }
@@ -131,8 +122,8 @@ fn report_panic<S>(rt: &Runtime<S>, done: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Publishes each tier's next tick (from this minute on) and the next discovery.
-fn publish_next<S>(rt: &Runtime<S>, minute: Ts, discovery: Ts) {
+/// Publishes each tier's next tick (from this minute on).
+fn publish_next<S>(rt: &Runtime<S>, minute: Ts) {
     let mut s = rt.stats.lock();
     for tier in Tier::ALL {
         let floor = TickId::floor(tier, minute);
@@ -143,78 +134,75 @@ fn publish_next<S>(rt: &Runtime<S>, minute: Ts, discovery: Ts) {
         };
         s.tiers.entry(tier).or_default().next_tick = Some(next.tick_ts);
     }
-    s.next_discovery = Some(discovery);
 }
 
 async fn run_discovery<S: Store>(rt: &Runtime<S>) {
-    if rt.discovering.swap(true, Ordering::SeqCst) {
-        tracing::warn!("discovery still running from its last start: not started again");
-        return;
-    }
-    let result = {
-        let _writer = rt.markets_writer.lock().await;
-        discover(&rt.client, &rt.store, &rt.config, &SystemClock).await
-    };
-    rt.discovering.store(false, Ordering::SeqCst);
-    match result {
-        Ok(r) => {
-            let tiers: Vec<String> = r.per_tier.iter().map(|(t, n)| format!("{t} {n}")).collect();
-            tracing::info!(
-                "discovery: {} markets listed in {} pages ({} rejected), {} kept [{}], {} new, {} updated, {} closed",
-                r.listed,
-                r.pages,
-                r.rejected,
-                r.kept,
-                tiers.join(" · "),
-                r.new_markets,
-                r.updated_markets,
-                r.retired_markets
-            );
+    match discover::run_if_due(&rt.client, &rt.store, &rt.config, &SystemClock).await {
+        Ok(None) => {}
+        Ok(Some(r)) => {
+            log_discovery(&r);
             rt.stats.lock().discovery = Some(LastRun {
                 at: SystemClock.now(),
                 report: r,
             });
         }
         Err(e) => {
-            tracing::error!(error = %e, retryable = e.is_retryable(), "discovery failed; it runs again at its next time");
+            tracing::error!(error = %e, retryable = e.is_retryable(), "discovery failed; it is retried within minutes");
             rt.stats.record_error(None, format!("discovery: {e}"));
         }
     }
 }
 
-async fn run_retier<S: Store>(rt: &Runtime<S>) {
-    let result = {
-        let _writer = rt.markets_writer.lock().await;
-        retier(&rt.store, &SystemClock).await
-    };
-    match result {
+fn log_discovery(r: &DiscoveryReport) {
+    let tiers: Vec<String> = r.per_tier.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    tracing::info!(
+        "discovery: {} markets listed in {} pages ({} rejected), {} kept [{}], {} new, {} updated, {} closed",
+        r.listed,
+        r.pages,
+        r.rejected,
+        r.kept,
+        tiers.join(" · "),
+        r.new_markets,
+        r.updated_markets,
+        r.retired_markets
+    );
+}
+
+async fn run_maintenance<S: Store>(rt: &Runtime<S>) {
+    match maintenance::run(&rt.client, &rt.store, &SystemClock).await {
         Ok(r) => {
-            if r.moved + r.ended > 0 {
-                tracing::info!("re-tier: {} markets moved tier, {} ended", r.moved, r.ended);
-            }
-            rt.stats.lock().retier = Some(LastRun {
+            log_maintenance(&r);
+            rt.stats.lock().maintenance = Some(LastRun {
                 at: SystemClock.now(),
                 report: r,
             });
         }
         Err(e) => {
-            tracing::error!(error = %e, "re-tier failed");
-            rt.stats.record_error(None, format!("retier: {e}"));
+            tracing::error!(error = %e, "maintenance failed");
+            rt.stats.record_error(None, format!("maintenance: {e}"));
         }
     }
 }
 
-async fn run_tick<S: Store>(rt: &Runtime<S>, tick: TickId) {
-    let mut report = snapshot_tick(&rt.client, &rt.store, tick, &SystemClock).await;
-    // Part of the tick was lost to a transient failure: run it once more while it is still
-    // current; the retry replaces the first attempt's output (its keys derive from the tick).
-    if let Ok(r) = &report {
-        if r.should_retry() && !tick.is_stale_at(SystemClock.now()) {
-            tracing::warn!(tier = %tick.tier, tick = %tick.tick_ts, "tick incomplete after a transient failure: running it again");
-            report = snapshot_tick(&rt.client, &rt.store, tick, &SystemClock).await;
-        }
+fn log_maintenance(r: &MaintenanceReport) {
+    let t = &r.retier;
+    if t.moved + t.closed + t.expired > 0 {
+        tracing::info!(
+            "re-tier: {} markets moved tier, {} closed, {} expired ({} past their end)",
+            t.moved,
+            t.closed,
+            t.expired,
+            t.past_end
+        );
     }
-    match report {
+    if let Some(key) = &r.markets_dimension {
+        tracing::info!("markets dimension written: {key}");
+    }
+}
+
+async fn run_tick<S: Store>(rt: &Runtime<S>, tick: TickId) {
+    let deadline = TickDeadline::of(tick, None, rt.config.tick_margin);
+    match snapshot_tick(&rt.client, &rt.store, tick, &SystemClock, deadline).await {
         Ok(r) => {
             rt.stats.record_tick(&r);
             log_tick(rt, &r);

@@ -1,22 +1,33 @@
 //! One tick of one tier: the unit of work of the snapshot function.
 //!
-//! A tick reads its tier's markets, fetches them from Gamma by `condition_ids` (≤100 per
+//! A tick samples every tracked market whose end date puts it in its tier at the tick time
+//! ([`MarketStore::markets_due`]) — not the tier re-tier last stored, so a market is sampled at
+//! its new tier from the first tick after it crosses, and a market past its end date stays in
+//! T4 until it is closed or expires. It fetches them from Gamma by `condition_ids` (≤100 per
 //! request) and, on order-book tiers, their books by `POST /books` in batches — never the whole
 //! market list, never one request per market — builds one row per market, and writes one
-//! Parquet object per table and one Latest item for the tier. Object keys derive from the tick,
-//! so a retry replaces its output. A tick that starts later than its interval is skipped and
-//! counted.
+//! Parquet object per table, the tier's Latest values, its coverage and its task run.
+//!
+//! Time: a tick never observes Polymarket before its tick time (an early delivery waits), and
+//! it has a deadline ([`TickDeadline`]) — the next tick of its tier, or the invocation's end
+//! less a margin, whichever is first. Requests, retries and waits stop in time to write what
+//! arrived before the deadline; what did not arrive is counted missing. Object keys derive
+//! from the tick, so a retry replaces its output. A tick that starts later than its interval
+//! is skipped and counted.
 
 use crate::clock::Clock;
-use crate::discover::task_run;
 use crate::error::HandlerError;
-use polytape_core::ops::{Coverage, LatestEntry, LatestTier, TaskStatus};
+use crate::tasks::{record_run, task_run};
+use polytape_core::ops::{Coverage, LatestEntry, LatestUpdate, TaskStatus};
 use polytape_core::snapshot::{Observation, OrderbookRow};
-use polytape_core::{Book, Market, Snapshot, TickId};
-use polytape_polymarket::{GammaMarket, PolymarketClient};
-use polytape_store::{keys, parquet, LatestStore, MarketStore, ObjectStore, OpsStore};
+use polytape_core::{Book, Market, Snapshot, TickId, Ts};
+use polytape_polymarket::{Batched, GammaMarket, PolymarketClient};
+use polytape_store::{
+    keys, parquet, CoverageStore, LatestStore, MarketStore, ObjectStore, TaskStore,
+};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// What one tick did.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -28,7 +39,7 @@ pub struct TickReport {
     /// are left as they are, not counted as a skipped tick).
     #[serde(default)]
     pub already_done: bool,
-    /// Markets in the tier when the tick ran.
+    /// Markets in the tier at the tick time: the rows expected.
     pub markets: usize,
     /// Snapshot rows written.
     pub rows: usize,
@@ -38,20 +49,38 @@ pub struct TickReport {
     pub gamma_missing: usize,
     /// Order-book tier markets whose book was not returned.
     pub books_missing: usize,
+    /// Books served with an impossible or crossed level: their row has no book features and
+    /// no `orderbooks` row is written for them.
+    #[serde(default)]
+    pub books_invalid: usize,
     /// Markets with no observation at all: no row written.
     pub missing: usize,
     /// Records and values rejected as invalid (skipped or stored NULL), see the logs.
     pub rejected: usize,
     /// Values that did not fit DECIMAL(18,6) and were stored NULL.
     pub nulled: usize,
+    /// Fields that failed to decode (schema drift) and were stored NULL, per record kind and
+    /// field (`"gamma market.volume1wk"`).
+    #[serde(default)]
+    pub drifted: BTreeMap<String, usize>,
     pub gamma_requests: u32,
     pub book_requests: u32,
-    /// Requests that failed after their retries.
+    /// Requests that failed for good (after the retries the deadline allowed).
     pub failed_requests: usize,
-    /// True when a failed request may succeed if the tick runs again.
-    pub retryable_failure: bool,
+    /// Rounds of requests for what failed, after the first (bounded by the deadline).
+    #[serde(default)]
+    pub refetch_rounds: u32,
+    /// True when the deadline stopped the requests with some still failing or unanswered.
+    #[serde(default)]
+    pub deadline_hit: bool,
+    /// Why the tick failed, when it did (a storage error, or nothing observed at all).
+    #[serde(default)]
+    pub error: Option<String>,
     pub snapshot_key: Option<String>,
     pub orderbook_key: Option<String>,
+    /// When the tick observed Polymarket (never before its tick time).
+    #[serde(default)]
+    pub fetched_at: Option<Ts>,
     pub elapsed_ms: u64,
 }
 
@@ -66,134 +95,214 @@ impl TickReport {
             books: 0,
             gamma_missing: 0,
             books_missing: 0,
+            books_invalid: 0,
             missing: 0,
             rejected: 0,
             nulled: 0,
+            drifted: BTreeMap::new(),
             gamma_requests: 0,
             book_requests: 0,
             failed_requests: 0,
-            retryable_failure: false,
+            refetch_rounds: 0,
+            deadline_hit: false,
+            error: None,
             snapshot_key: None,
             orderbook_key: None,
+            fetched_at: None,
             elapsed_ms: 0,
         }
+    }
+
+    /// True when the tick counts as failed: it ended with an error, or it expected markets
+    /// and observed none of them.
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || (!self.skipped && self.markets > 0 && self.rows == 0)
     }
 
     /// How the run is recorded.
     pub fn status(&self) -> TaskStatus {
         if self.skipped {
             TaskStatus::Skipped
-        } else if self.failed_requests > 0 || self.rejected > 0 || self.nulled > 0 {
+        } else if self.failed() {
+            TaskStatus::Failed
+        } else if self.failed_requests > 0
+            || self.rejected > 0
+            || self.nulled > 0
+            || self.books_invalid > 0
+            || !self.drifted.is_empty()
+        {
             TaskStatus::Partial
         } else {
             TaskStatus::Ok
         }
     }
 
-    /// True when the tick wrote what it had but lost part of it to a transient failure, so
-    /// running it again (which replaces its output) would give a more complete result.
-    pub fn should_retry(&self) -> bool {
-        self.failed_requests > 0 && self.retryable_failure
+    fn coverage(&self) -> Coverage {
+        Coverage {
+            tier: self.tick.tier,
+            tick_ts: self.tick.tick_ts,
+            expected: u32::try_from(self.markets).unwrap_or(u32::MAX),
+            written: u32::try_from(self.rows).unwrap_or(u32::MAX),
+            missing: u32::try_from(self.missing).unwrap_or(u32::MAX),
+            skipped: self.skipped,
+            failed: self.failed(),
+        }
     }
 }
 
-/// Runs one tick. Storage failures fail the tick (so the caller retries) rather than drop
-/// rows; Polymarket request failures are counted in the report after the rest is written.
+/// When a tick must be done, and how much of that time its writes keep for themselves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TickDeadline {
+    /// The tick ends (writes included) by this time.
+    pub at: Ts,
+    /// Requests stop this long before `at`, so the writes finish in time.
+    pub write_reserve: Duration,
+}
+
+impl TickDeadline {
+    /// The deadline of `tick`: its tier's next tick, or `invocation_end` (the Lambda's own
+    /// deadline) less `margin` when that comes first.
+    pub fn of(tick: TickId, invocation_end: Option<Ts>, margin: Duration) -> TickDeadline {
+        let next = tick.next().tick_ts;
+        let at = match invocation_end {
+            Some(end) => next.min(end - to_chrono(margin)),
+            None => next,
+        };
+        TickDeadline {
+            at,
+            write_reserve: DEFAULT_WRITE_RESERVE,
+        }
+    }
+
+    /// When requests must stop, given that the tick started at `started`: `at` less the write
+    /// reserve, but never less than a quarter of the time the tick has.
+    fn fetch_until(&self, started: Ts) -> Ts {
+        let total = (self.at - started).max(chrono::Duration::zero());
+        let reserve = to_chrono(self.write_reserve).min(total / 4);
+        self.at - reserve
+    }
+}
+
+/// Time kept for the writes of a tick after its requests stop.
+pub const DEFAULT_WRITE_RESERVE: Duration = Duration::from_secs(2);
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// A tokio instant `t − now` from now (now if `t` has passed).
+fn instant_at(t: Ts, now: Ts) -> tokio::time::Instant {
+    tokio::time::Instant::now() + (t - now).to_std().unwrap_or_default()
+}
+
+/// Runs one tick and always records it: its coverage and its task run are written whether
+/// the tick succeeded, was skipped or failed. Storage failures fail the tick (the caller's
+/// retry replaces its output) rather than drop rows; Polymarket failures are counted.
 pub async fn snapshot_tick<S>(
     client: &PolymarketClient,
     store: &S,
     tick: TickId,
     clock: &impl Clock,
+    deadline: TickDeadline,
 ) -> Result<TickReport, HandlerError>
 where
-    S: MarketStore + LatestStore + OpsStore + ObjectStore,
+    S: MarketStore + LatestStore + TaskStore + CoverageStore + ObjectStore,
 {
+    // Never early: a message delivered before its tick waits for it.
+    let early = tick.tick_ts - clock.now();
+    if early > chrono::Duration::zero() {
+        tokio::time::sleep(early.to_std().unwrap_or_default()).await;
+    }
     let started = clock.now();
     let run_id = format!("{}#snapshot#{}", tick.label(), tick.tier);
     let mut report = TickReport::new(tick);
     if tick.is_stale_at(started) {
-        report.skipped = true;
-        // A late redelivery of a tick that already completed (SQS delivers at least once) must
-        // not overwrite its records: only a tick that never ran is recorded as skipped.
-        let done = store
-            .coverage_since(tick.tick_ts)
-            .await?
-            .into_iter()
-            .any(|c| c.tier == tick.tier && c.tick_ts == tick.tick_ts && !c.skipped);
-        if done {
-            report.already_done = true;
-            tracing::info!(tier = %tick.tier, tick = %tick.tick_ts, "late duplicate of a completed tick: nothing to do");
-            return Ok(report);
-        }
-        tracing::warn!(tier = %tick.tier, tick = %tick.tick_ts, started = %started, "tick started later than its interval: skipped");
-        store
-            .put_coverage(&Coverage {
-                tier: tick.tier,
-                tick_ts: tick.tick_ts,
-                expected: 0,
-                written: 0,
-                missing: 0,
-                skipped: true,
-            })
-            .await?;
-        store
-            .put_task_run(&task_run(
-                run_id,
-                "snapshot",
-                started,
-                clock.now(),
-                TaskStatus::Skipped,
-                &report,
-            ))
-            .await?;
+        return skip_stale(store, tick, started, clock, run_id, report).await;
+    }
+    let result = sample(client, store, tick, clock, deadline, started, &mut report).await;
+    report.elapsed_ms = (clock.now() - started).num_milliseconds().max(0) as u64;
+    if let Err(e) = &result {
+        report.error = Some(e.to_string());
+        tracing::error!(tier = %tick.tier, tick = %tick.tick_ts, error = %e, "tick failed");
+    }
+    // Recorded in every case; when storage itself fails, the original error is the one returned.
+    let recorded = async {
+        store.put_coverage(&report.coverage()).await?;
+        record_run(store, &task_run(run_id, "snapshot", started, clock.now(), &report)).await
+    }
+    .await;
+    result?;
+    recorded?;
+    Ok(report)
+}
+
+/// A tick that started after its interval: recorded as skipped, unless it is a late
+/// redelivery of a tick that already completed (SQS delivers at least once), whose records
+/// must not be overwritten.
+async fn skip_stale<S>(
+    store: &S,
+    tick: TickId,
+    started: Ts,
+    clock: &impl Clock,
+    run_id: String,
+    mut report: TickReport,
+) -> Result<TickReport, HandlerError>
+where
+    S: TaskStore + CoverageStore,
+{
+    report.skipped = true;
+    let done = store
+        .coverage_since(tick.tick_ts)
+        .await?
+        .into_iter()
+        .any(|c| c.tier == tick.tier && c.tick_ts == tick.tick_ts && !c.skipped);
+    if done {
+        report.already_done = true;
+        tracing::info!(tier = %tick.tier, tick = %tick.tick_ts, "late duplicate of a completed tick: nothing to do");
         return Ok(report);
     }
+    tracing::warn!(tier = %tick.tier, tick = %tick.tick_ts, started = %started, "tick started later than its interval: skipped");
+    store.put_coverage(&report.coverage()).await?;
+    record_run(
+        store,
+        &task_run(run_id, "snapshot", started, clock.now(), &report),
+    )
+    .await?;
+    Ok(report)
+}
 
-    let markets = store.markets_in_tier(tick.tier).await?;
+/// Fetches the tier's markets (within the deadline), builds the rows, writes the objects and
+/// the Latest values.
+async fn sample<S>(
+    client: &PolymarketClient,
+    store: &S,
+    tick: TickId,
+    clock: &impl Clock,
+    deadline: TickDeadline,
+    started: Ts,
+    report: &mut TickReport,
+) -> Result<(), HandlerError>
+where
+    S: MarketStore + LatestStore + ObjectStore,
+{
+    let markets = store.markets_due(tick.tier, tick.tick_ts).await?;
     report.markets = markets.len();
     let with_books = tick.tier.spec().order_book;
-    let ids: Vec<String> = markets.iter().map(|m| m.condition_id.clone()).collect();
-    let tokens: Vec<String> = if with_books {
-        markets.iter().map(|m| m.yes_token_id.clone()).collect()
-    } else {
-        Vec::new()
-    };
-
-    let (gamma, books) = tokio::join!(client.markets_by_condition_ids(&ids), async {
-        if tokens.is_empty() {
-            None
-        } else {
-            Some(client.books(&tokens).await)
-        }
-    });
+    let fetch_until = deadline.fetch_until(started);
+    let fetched = fetch(client, &markets, with_books, instant_at(fetch_until, clock.now()), report).await;
     let fetched_at = clock.now();
+    report.fetched_at = Some(fetched_at);
 
-    report.gamma_requests = gamma.requests;
-    report.rejected += gamma.rejected.len();
-    report.failed_requests += gamma.failures.len();
-    let mut failures: Vec<_> = gamma.failures.iter().map(|f| &f.error).collect();
-    let by_id: HashMap<&str, &GammaMarket> = gamma
-        .items
+    let by_id: HashMap<&str, &GammaMarket> = fetched
+        .gamma
         .iter()
         .filter_map(|g| Some((g.condition_id()?, g)))
         .collect();
-    let by_token: HashMap<&str, &Book> = match &books {
-        Some(b) => {
-            report.book_requests = b.requests;
-            report.rejected += b.rejected.len();
-            report.failed_requests += b.failures.len();
-            failures.extend(b.failures.iter().map(|f| &f.error));
-            b.items
-                .iter()
-                .map(|book| (book.token_id.as_str(), book))
-                .collect()
-        }
-        None => HashMap::new(),
-    };
-    report.retryable_failure = failures.iter().any(|e| e.is_retryable());
-    for e in &failures {
-        tracing::warn!(tier = %tick.tier, tick = %tick.tick_ts, error = %e, "a request of the tick failed after its retries");
-    }
+    let by_token: HashMap<&str, &Book> = fetched
+        .books
+        .iter()
+        .map(|book| (book.token_id.as_str(), book))
+        .collect();
 
     let mut rows = Vec::with_capacity(markets.len());
     let mut orderbooks = Vec::new();
@@ -227,12 +336,12 @@ where
             flow: None,
         }));
         if let Some(book) = book {
-            orderbooks.push(OrderbookRow::new(
-                tick,
-                fetched_at,
-                &market.condition_id,
-                book,
-            ));
+            if let Some(problem) = &book.problem {
+                report.books_invalid += 1;
+                tracing::warn!(condition_id = %market.condition_id, token_id = %book.token_id, %problem, "book not trusted: no book features, no orderbooks row");
+            } else {
+                orderbooks.push(OrderbookRow::new(tick, fetched_at, &market.condition_id, book));
+            }
         }
     }
 
@@ -254,93 +363,136 @@ where
         report.books = orderbooks.len();
         report.orderbook_key = Some(key);
     }
-    update_latest(store, tick, &markets, &rows).await?;
-    store
-        .put_coverage(&Coverage {
-            tier: tick.tier,
-            tick_ts: tick.tick_ts,
-            expected: report.markets as u32,
-            written: report.rows as u32,
-            missing: report.missing as u32,
-            skipped: false,
-        })
-        .await?;
-    report.elapsed_ms = (clock.now() - started).num_milliseconds().max(0) as u64;
-    store
-        .put_task_run(&task_run(
-            run_id,
-            "snapshot",
-            started,
-            clock.now(),
-            report.status(),
-            &report,
-        ))
-        .await?;
-    Ok(report)
+    if report.markets > 0 && report.rows == 0 {
+        report.error = Some(format!(
+            "no market of the {} expected was observed ({} requests failed)",
+            report.markets, report.failed_requests
+        ));
+    }
+    store.apply_latest(&latest_update(tick, &markets, &rows)).await?;
+    Ok(())
 }
 
 const PARQUET: &str = "application/vnd.apache.parquet";
 
-/// Rewrites the tier's Latest item: this tick's values for the markets that have a row, the
-/// previous values (with their older tick time) for markets of the tier that missed this tick.
-/// Counts advance once per market per tick (a retry does not count twice), and an older tick
-/// never overwrites a newer one.
-async fn update_latest<S: LatestStore>(
-    store: &S,
-    tick: TickId,
+/// What arrived from Polymarket for one tick.
+struct Fetched {
+    gamma: Vec<GammaMarket>,
+    books: Vec<Book>,
+}
+
+/// Pause between rounds of requests for what failed (doubling, within the deadline).
+const REFETCH_PAUSE: Duration = Duration::from_millis(500);
+
+/// Fetches the markets (and books) of a tick until everything arrived or `until`: a round of
+/// requests, then, while some failed for a reason a retry may cure and time remains, another
+/// round for just those ids. What never arrived is left out (and counted by the caller).
+async fn fetch(
+    client: &PolymarketClient,
     markets: &[Market],
-    rows: &[Snapshot],
-) -> Result<(), HandlerError> {
-    let previous = store.get_latest(tick.tier).await?;
-    if previous.as_ref().is_some_and(|p| p.tick_ts > tick.tick_ts) {
-        return Ok(());
-    }
-    let mut previous: HashMap<String, LatestEntry> = previous
-        .map(|p| {
-            p.markets
-                .into_iter()
-                .map(|e| (e.condition_id.clone(), e))
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows: HashMap<&str, &Snapshot> =
-        rows.iter().map(|r| (r.condition_id.as_str(), r)).collect();
-    let entries = markets
-        .iter()
-        .filter_map(|m| {
-            let before = previous.remove(&m.condition_id);
-            let Some(r) = rows.get(m.condition_id.as_str()) else {
-                return before;
-            };
-            let count = before.as_ref().map_or(0, |b| {
-                if b.tick_ts < tick.tick_ts {
-                    b.snapshot_count + 1
+    with_books: bool,
+    until: tokio::time::Instant,
+    report: &mut TickReport,
+) -> Fetched {
+    let client = client.with_deadline(until);
+    let mut ids: Vec<String> = markets.iter().map(|m| m.condition_id.clone()).collect();
+    let mut tokens: Vec<String> = if with_books {
+        markets.iter().map(|m| m.yes_token_id.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut out = Fetched {
+        gamma: Vec::with_capacity(ids.len()),
+        books: Vec::with_capacity(tokens.len()),
+    };
+    let mut pause = REFETCH_PAUSE;
+    loop {
+        let (gamma, books) = tokio::join!(
+            async {
+                if ids.is_empty() {
+                    Batched::default()
                 } else {
-                    b.snapshot_count
+                    client.markets_by_condition_ids(&ids).await
                 }
-            });
-            Some(LatestEntry {
-                condition_id: m.condition_id.clone(),
+            },
+            async {
+                if tokens.is_empty() {
+                    Batched::default()
+                } else {
+                    client.books(&tokens).await
+                }
+            }
+        );
+        report.gamma_requests += gamma.requests;
+        report.book_requests += books.requests;
+        report.rejected += gamma.rejected.len() + books.rejected.len();
+        note_drift(report, &gamma);
+        note_drift(report, &books);
+        let (retry_ids, lost_ids) = split_failures(&gamma);
+        let (retry_tokens, lost_tokens) = split_failures(&books);
+        out.gamma.extend(gamma.items);
+        out.books.extend(books.items);
+        let left = tokio::time::Instant::now() + pause;
+        if retry_ids.is_empty() && retry_tokens.is_empty() || left >= until {
+            report.failed_requests += gamma.failures.len() + books.failures.len();
+            report.deadline_hit = !(retry_ids.is_empty() && retry_tokens.is_empty());
+            for f in gamma.failures.iter().chain(&books.failures) {
+                tracing::warn!(tier = %report.tick.tier, tick = %report.tick.tick_ts, ids = f.keys.len(), error = %f.error, "requests of the tick failed for good");
+            }
+            return out;
+        }
+        // Lost for good (a request that cannot succeed) is counted now; the rest is retried.
+        report.failed_requests += lost_ids + lost_tokens;
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        report.refetch_rounds += 1;
+        ids = retry_ids;
+        tokens = retry_tokens;
+    }
+}
+
+/// The ids of failed requests a retry may cure, and how many failed requests cannot be.
+fn split_failures<T>(b: &Batched<T>) -> (Vec<String>, usize) {
+    let mut retry = Vec::new();
+    let mut lost = 0;
+    for f in &b.failures {
+        if f.error.is_retryable() {
+            retry.extend(f.keys.iter().cloned());
+        } else {
+            lost += 1;
+        }
+    }
+    (retry, lost)
+}
+
+fn note_drift<T>(report: &mut TickReport, b: &Batched<T>) {
+    for d in &b.drifts {
+        *report
+            .drifted
+            .entry(d.stat_key())
+            .or_default() += 1;
+    }
+}
+
+/// The tick's contribution to its tier's Latest values.
+fn latest_update(tick: TickId, markets: &[Market], rows: &[Snapshot]) -> LatestUpdate {
+    LatestUpdate {
+        tier: tick.tier,
+        tick_ts: tick.tick_ts,
+        members: markets.iter().map(|m| m.condition_id.clone()).collect(),
+        rows: rows
+            .iter()
+            .map(|r| LatestEntry {
+                condition_id: r.condition_id.clone(),
                 price: r.price,
                 best_bid: r.best_bid,
                 best_ask: r.best_ask,
                 spread: r.spread,
                 volume_24h: r.volume_24h,
                 tick_ts: r.snapshot_ts,
-                snapshot_count: count.max(1),
+                snapshot_count: 0,
+                counted: 0,
             })
-        })
-        .collect();
-    // Conditional: a newer tick's item that landed meanwhile is kept (false = not written).
-    let written = store
-        .put_latest(&LatestTier {
-            tier: tick.tier,
-            tick_ts: tick.tick_ts,
-            markets: entries,
-        })
-        .await?;
-    if !written {
-        tracing::info!(tier = %tick.tier, tick = %tick.tick_ts, "a newer tick's Latest item is already stored: kept");
+            .collect(),
     }
-    Ok(())
 }

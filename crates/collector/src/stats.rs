@@ -1,7 +1,7 @@
 //! Live counters of a local run: what the progress lines print and `/api/stats` serves.
 
 use crate::discover::DiscoveryReport;
-use crate::retier::RetierReport;
+use crate::maintenance::MaintenanceReport;
 use crate::snapshot::TickReport;
 use polytape_core::{Tier, Ts};
 use serde::Serialize;
@@ -39,8 +39,7 @@ pub struct RunStats {
     pub started_at: Option<Ts>,
     pub tiers: BTreeMap<Tier, TierStats>,
     pub discovery: Option<LastRun<DiscoveryReport>>,
-    pub next_discovery: Option<Ts>,
-    pub retier: Option<LastRun<RetierReport>>,
+    pub maintenance: Option<LastRun<MaintenanceReport>>,
     /// Handler runs that failed (storage or Polymarket errors), all kinds.
     pub errors: u64,
     pub last_error: Option<String>,

@@ -1,8 +1,11 @@
-//! The status API: `GET /health` and `GET /api/stats` as JSON, over two sources:
-//! [`router`] for a local run (the store plus the run's live counters) and [`store_router`] for
-//! the status Lambda (the store alone: task runs, coverage and Latest items written by the other
-//! functions). The rest of DESIGN.md's endpoints are not built yet.
+//! The status API: `GET /health`, `GET /health/critical` and `GET /api/stats` as JSON, over two
+//! sources: [`router`] for a local run (the store plus the run's live counters) and
+//! [`store_router`] for the status Lambda (the store alone: task states, coverage and Latest
+//! values written by the other functions). Both answer the health endpoints from the same
+//! checks over the store ([`crate::health`]). The rest of DESIGN.md's endpoints are not built
+//! yet.
 
+use crate::config::HealthConfig;
 use crate::runner::Runtime;
 use crate::Store;
 use axum::extract::State;
@@ -10,9 +13,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use polytape_core::ops::TaskStatus;
 use polytape_core::Tier;
-use polytape_store::{LatestStore, MarketStore, OpsStore};
+use polytape_store::{CoverageStore, LatestStore, MarketStore, TaskStore};
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +22,8 @@ use std::sync::Arc;
 /// The router over a runtime's store and counters.
 pub fn router<S: Store>(rt: Arc<Runtime<S>>) -> Router {
     Router::new()
-        .route("/health", get(health::<S>))
+        .route("/health", get(local_health::<S>))
+        .route("/health/critical", get(local_critical::<S>))
         .route("/api/stats", get(stats::<S>))
         .fallback(not_found)
         .with_state(rt)
@@ -49,33 +52,58 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn health<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
-    let s = rt.stats.snapshot();
-    let now = chrono::Utc::now();
-    // Degraded while an error is recent; it recovers once handlers run cleanly again.
-    let recent_error = s
-        .last_error_at
-        .is_some_and(|t| now - t < chrono::Duration::minutes(10));
-    let status = match (&s.discovery, recent_error) {
-        (None, _) => "starting",
-        (Some(_), false) => "ok",
-        (Some(_), true) => "degraded",
+async fn local_health<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
+    let started = rt.stats.snapshot().started_at;
+    health_response(&rt.store, &rt.config.health, started, false).await
+}
+
+async fn local_critical<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
+    let started = rt.stats.snapshot().started_at;
+    health_response(&rt.store, &rt.config.health, started, true).await
+}
+
+/// `/health` (always 200, with the status and the failing checks) or, `critical`,
+/// `/health/critical` (503 listing the failing checks, 200 when none fail).
+async fn health_response<S>(
+    store: &S,
+    cfg: &HealthConfig,
+    started_at: Option<polytape_core::Ts>,
+    critical: bool,
+) -> Response
+where
+    S: TaskStore + CoverageStore,
+{
+    let h = match crate::health::check(store, cfg, chrono::Utc::now(), started_at).await {
+        Ok(h) => h,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                &e.to_string(),
+            )
+        }
     };
-    Json(json!({
-        "status": status,
-        "now": now,
-        "started_at": s.started_at,
-        "uptime_s": s.started_at.map(|t| (now - t).num_seconds()),
-        "last_discovery_at": s.discovery.as_ref().map(|d| d.at),
-        "errors": s.errors,
-        "last_error": s.last_error,
-        "last_error_at": s.last_error_at,
-    }))
-    .into_response()
+    let code = if critical && !h.failing.is_empty() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        Json(json!({
+            "status": h.status,
+            "now": h.now,
+            "started_at": started_at,
+            "failing": h.failing,
+            "last_discovery_at": h.last_discovery_at,
+            "ticks_last_hour": h.ticks_last_hour,
+        })),
+    )
+        .into_response()
 }
 
 async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
-    let markets = match rt.store.count_by_tier().await {
+    let markets = match rt.store.count_due(chrono::Utc::now()).await {
         Ok(m) => m,
         Err(e) => {
             return error(
@@ -109,8 +137,7 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
         "rows_written": s.tiers.values().map(|t| t.rows).sum::<u64>(),
         "tiers": tiers,
         "discovery": s.discovery,
-        "next_discovery": s.next_discovery,
-        "retier": s.retier,
+        "maintenance": s.maintenance,
         "errors": s.errors,
         "last_error": s.last_error,
         "requests": {
@@ -122,68 +149,41 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
 }
 
 /// The status API over the stores alone, as the status Lambda serves it.
-pub fn store_router<S>(store: S) -> Router
+pub fn store_router<S>(store: S, health: HealthConfig) -> Router
 where
-    S: MarketStore + LatestStore + OpsStore + Clone + Send + Sync + 'static,
+    S: MarketStore + LatestStore + TaskStore + CoverageStore + Clone + Send + Sync + 'static,
 {
+    let state = Arc::new((store, health));
     Router::new()
         .route("/health", get(store_health::<S>))
+        .route("/health/critical", get(store_critical::<S>))
         .route("/api/stats", get(store_stats::<S>))
         .fallback(not_found)
-        .with_state(store)
+        .with_state(state)
 }
 
-/// Discovery runs hourly: older than this, something is wrong.
-const DISCOVERY_MAX_AGE: chrono::Duration = chrono::Duration::hours(2);
-
-async fn store_health<S>(State(store): State<S>) -> Response
+async fn store_health<S>(State(state): State<Arc<(S, HealthConfig)>>) -> Response
 where
-    S: MarketStore + LatestStore + OpsStore + Clone + Send + Sync + 'static,
+    S: TaskStore + CoverageStore,
 {
-    // ~450 runs an hour (ticks, dispatch-free): 1,000 reach past the last hourly discovery.
-    let runs = match store.recent_task_runs(1000).await {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                &e.to_string(),
-            )
-        }
-    };
-    let now = chrono::Utc::now();
-    let last_discovery = runs
-        .iter()
-        .find(|r| r.task == "discovery" && r.status != TaskStatus::Failed)
-        .map(|r| r.finished_at);
-    let failed = runs
-        .iter()
-        .filter(|r| {
-            r.status == TaskStatus::Failed && now - r.finished_at < chrono::Duration::minutes(10)
-        })
-        .count();
-    let status = match last_discovery {
-        None => "starting",
-        Some(t) if now - t > DISCOVERY_MAX_AGE || failed > 0 => "degraded",
-        Some(_) => "ok",
-    };
-    Json(json!({
-        "status": status,
-        "now": now,
-        "last_discovery_at": last_discovery,
-        "failed_runs_10m": failed,
-        "recent_runs": runs.len(),
-    }))
-    .into_response()
+    health_response(&state.0, &state.1, None, false).await
 }
 
-async fn store_stats<S>(State(store): State<S>) -> Response
+async fn store_critical<S>(State(state): State<Arc<(S, HealthConfig)>>) -> Response
 where
-    S: MarketStore + LatestStore + OpsStore + Clone + Send + Sync + 'static,
+    S: TaskStore + CoverageStore,
 {
+    health_response(&state.0, &state.1, None, true).await
+}
+
+async fn store_stats<S>(State(state): State<Arc<(S, HealthConfig)>>) -> Response
+where
+    S: MarketStore + LatestStore + CoverageStore,
+{
+    let store = &state.0;
     let now = chrono::Utc::now();
     let (markets, coverage) = match tokio::try_join!(
-        store.count_by_tier(),
+        store.count_due(now),
         store.coverage_since(now - chrono::Duration::hours(1))
     ) {
         Ok(x) => x,

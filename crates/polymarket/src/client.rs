@@ -177,6 +177,8 @@ pub struct Listing<T> {
     /// Pages read.
     pub pages: u32,
     pub rejected: Vec<Rejected>,
+    /// SHIM
+    pub drifts: Vec<crate::error::Drift>,
 }
 
 // By hand: a derive would require `T: Default`, which `Trade` is not.
@@ -186,6 +188,7 @@ impl<T> Default for Listing<T> {
             items: Vec::new(),
             pages: 0,
             rejected: Vec::new(),
+            drifts: Vec::new(),
         }
     }
 }
@@ -198,6 +201,8 @@ pub struct Batched<T> {
     /// Requests made (pages; retries not counted).
     pub requests: u32,
     pub rejected: Vec<Rejected>,
+    /// SHIM
+    pub drifts: Vec<crate::error::Drift>,
     pub failures: Vec<BatchFailure>,
 }
 
@@ -207,6 +212,7 @@ impl<T> Default for Batched<T> {
             items: Vec::new(),
             requests: 0,
             rejected: Vec::new(),
+            drifts: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -353,6 +359,11 @@ impl PolymarketClient {
                 rng: AtomicU64::new(seed),
             }),
         })
+    }
+
+    /// SHIM
+    pub fn with_deadline(&self, _deadline: tokio::time::Instant) -> PolymarketClient {
+        self.clone()
     }
 
     /// The configuration the client was built with.
@@ -639,6 +650,7 @@ impl PolymarketClient {
             items: Vec::with_capacity(rows.items.len()),
             pages: rows.pages,
             rejected: rows.rejected,
+            drifts: Vec::new(),
         };
         let mut newly = Vec::new();
         for row in rows.items {
@@ -696,6 +708,7 @@ impl PolymarketClient {
                 items: decoded.trades,
                 pages: 1,
                 rejected: decoded.rejected,
+                drifts: Vec::new(),
             },
             url,
         ))

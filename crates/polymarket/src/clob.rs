@@ -273,6 +273,7 @@ pub fn decode_book(v: &Value) -> Result<(Book, Vec<Rejected>), Rejected> {
         last_trade_price: values.last_trade_price,
         neg_risk: raw.neg_risk,
         token_id,
+        problem: None,
     };
     Ok((book, rejected))
 }

@@ -197,3 +197,17 @@ mod tests {
         assert!(!e.is_retryable());
     }
 }
+
+/// SHIM
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub what: &'static str,
+    pub key: Option<String>,
+    pub field: String,
+    pub reason: String,
+}
+impl Drift {
+    pub fn stat_key(&self) -> String {
+        format!("{}.{}", self.what, self.field)
+    }
+}

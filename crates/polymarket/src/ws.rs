@@ -352,6 +352,7 @@ fn decode_book(text: &str) -> Result<BookEvent, String> {
             last_trade_price: values.last_trade_price,
             neg_risk: raw.neg_risk,
             token_id,
+            problem: None,
         },
         rejected,
     })
