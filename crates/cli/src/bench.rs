@@ -3,7 +3,7 @@
 //! reported is the collector's alone. Figures and method: BENCHMARKS.md.
 
 use anyhow::{bail, Context};
-use polytape_collector::snapshot::snapshot_tick;
+use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
 use polytape_collector::{discover::discover, Config, SystemClock};
 use polytape_core::{TickId, Tier};
 use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
@@ -66,7 +66,7 @@ pub async fn run(markets: usize, latency_ms: u64, ticks: u32) -> anyhow::Result<
         d.kept,
         t.elapsed().as_secs_f64()
     );
-    let in_t2 = store.markets_in_tier(Tier::T2).await?.len();
+    let in_t2 = store.markets_due(Tier::T2, chrono::Utc::now()).await?.len();
     println!(
         "T2 markets: {in_t2}   latency per response: {latency_ms} ms   books batch: {}",
         client.config().books_batch
@@ -80,7 +80,8 @@ pub async fn run(markets: usize, latency_ms: u64, ticks: u32) -> anyhow::Result<
         let tick = TickId::floor(Tier::T2, chrono::Utc::now());
         let before = client.stats().requests;
         let t = Instant::now();
-        let r = snapshot_tick(&client, &store, tick, &SystemClock).await?;
+        let deadline = TickDeadline::of(tick, None, Config::default().tick_margin);
+        let r = snapshot_tick(&client, &store, tick, &SystemClock, deadline).await?;
         let wall = t.elapsed();
         walls.push(wall.as_secs_f64() * 1000.0);
         println!(

@@ -50,7 +50,7 @@ async fn the_dispatcher_enqueues_exactly_the_minutes_ticks_with_their_delays() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tick_message_runs_its_tick_and_reports_what_cannot_complete() {
+async fn a_tick_message_runs_its_tick_within_the_invocations_deadline() {
     let e = env(3, 100).await;
     discover(&e.client, &e.store, &Config::default(), &e.clock)
         .await
@@ -59,45 +59,78 @@ async fn a_tick_message_runs_its_tick_and_reports_what_cannot_complete() {
         tier: Tier::T2,
         tick_ts: anchor(),
     };
-    e.clock.set(anchor() + chrono::Duration::seconds(1));
+    let start = anchor() + chrono::Duration::seconds(1);
+    e.clock.set(start);
+    let margin = std::time::Duration::from_secs(1);
 
     // Given a message that is not a tick, then it is refused as bad (it belongs in the DLQ).
-    let bad = run_tick_message(&e.client, &e.store, "{\"tier\":\"x\"}", &e.clock).await;
+    let bad = run_tick_message(&e.client, &e.store, "{\"tier\":\"x\"}", &e.clock, None, margin).await;
     assert!(matches!(bad, Err(TickMessageError::BadMessage(_))));
 
-    // Given the book endpoint failing through both attempts (2 × 4 tries), the message must be retried.
+    // Given the book endpoint failing on every try and an invocation ending 1.5 s from now
+    // (1 s of margin): the tick writes what it observed and ends in time; the message is
+    // done (a redelivery would come after the tick's interval, too late to help).
     e.sim.inject(Fault {
         endpoint: Some(Endpoint::ClobBooks),
         kind: FaultKind::ServerError(503),
-        times: 8,
+        times: 1000,
     });
-    let incomplete =
-        run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock).await;
-    match incomplete {
-        Err(TickMessageError::Incomplete { failed, report, .. }) => {
-            assert_eq!(failed, 1);
-            assert_eq!(report.rows, 3, "what was observed is still written");
-        }
-        other => panic!("expected Incomplete, got {other:?}"),
-    }
-
-    // Given one failing attempt only, the in-place second attempt completes the tick.
-    e.sim.inject(Fault {
-        endpoint: Some(Endpoint::ClobBooks),
-        kind: FaultKind::ServerError(503),
-        times: 4,
-    });
-    let ok = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock)
+    let lambda_end = start + chrono::Duration::milliseconds(1500);
+    let wall = std::time::Instant::now();
+    let r = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock, Some(lambda_end), margin)
         .await
         .unwrap();
-    assert_eq!((ok.rows, ok.books, ok.failed_requests), (3, 3, 0));
+    assert!(
+        wall.elapsed() < std::time::Duration::from_millis(1500),
+        "ended before the invocation's end: {:?}",
+        wall.elapsed()
+    );
+    assert_eq!((r.rows, r.books, r.books_missing), (3, 0, 3), "Gamma's values are written");
+    assert!(r.failed_requests >= 1 && r.deadline_hit, "{r:?}");
+    let cov = polytape_store::CoverageStore::coverage_since(&e.store, anchor()).await.unwrap();
+    assert_eq!((cov[0].expected, cov[0].written, cov[0].failed), (3, 3, false));
 
     // Given a message that arrives after its interval, it is skipped (not an error: retrying cannot help).
     e.clock.set(anchor() + chrono::Duration::seconds(61));
-    let late = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock)
+    let late = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock, None, margin)
         .await
         .unwrap();
-    assert!(late.skipped);
+    assert!(late.skipped && late.already_done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_message_delivered_early_waits_for_its_tick() {
+    // The real clock: the message for a tick 1.5 s ahead arrives now.
+    let now = chrono::Utc::now();
+    let e = env_at(2, 100, now).await;
+    polytape_collector::discover::discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    let tick = TickId {
+        tier: Tier::T4,
+        tick_ts: chrono::DateTime::from_timestamp_millis(
+            (now + chrono::Duration::milliseconds(1500)).timestamp_millis(),
+        )
+        .unwrap(),
+    };
+    let r = run_tick_message(
+        &e.client,
+        &e.store,
+        &queue::encode_tick(&tick),
+        &polytape_collector::SystemClock,
+        None,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.rows, 2);
+    let file = e.dir.path().join(r.snapshot_key.unwrap());
+    for b in read_parquet(&file) {
+        for i in 0..b.num_rows() {
+            let (snap, fetched) = (ts_ms(&b, "snapshot_ts", i).unwrap(), ts_ms(&b, "fetched_at", i).unwrap());
+            assert!(fetched >= snap, "fetched_at {fetched} before snapshot_ts {snap}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +142,7 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(status::serve(
         listener,
-        status::store_router(e.store.clone()),
+        status::store_router(e.store.clone(), Config::default().health),
         std::future::pending(),
     ));
 
@@ -122,11 +155,13 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
     assert_eq!(health["status"], "starting", "no discovery yet");
 
     // Discovery and a tick written "now", as the other functions would.
-    discover(&e.client, &e.store, &Config::default(), &e.clock)
+    polytape_collector::discover::run_if_due(&e.client, &e.store, &Config::default(), &e.clock)
         .await
+        .unwrap()
         .unwrap();
     let tick = TickId::floor(Tier::T4, now);
-    polytape_collector::snapshot::snapshot_tick(&e.client, &e.store, tick, &e.clock)
+    let deadline = polytape_collector::snapshot::TickDeadline::of(tick, None, Config::default().tick_margin);
+    polytape_collector::snapshot::snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
         .await
         .unwrap();
 
@@ -169,19 +204,28 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
         .unwrap();
     // 10:07: re-tier only.
     e.clock.set(anchor() + chrono::Duration::minutes(7));
-    let r = polytape_collector::maintenance::run(&e.store, &e.clock)
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
         .await
         .unwrap();
     assert!(r.markets_dimension.is_none());
-    // 11:02, the first run of the hour: the T4 markets (< 1 h to close at 10:00) have ended, and
-    // the day's dimension holds the markets still active.
+    // 11:02, the first run of the hour: the T4 markets (< 1 h to close at 10:00) are past
+    // their end but open on Gamma: still sampled. The day's dimension holds every market.
     e.clock.set(anchor() + chrono::Duration::minutes(62));
-    let r = polytape_collector::maintenance::run(&e.store, &e.clock)
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
         .await
         .unwrap();
-    assert!(r.retier.ended >= 2, "{r:?}");
+    let past = r.retier.past_end;
+    assert!(past >= 2 && (r.retier.closed, r.retier.expired) == (0, 0), "{r:?}");
+    assert_eq!(r.markets_dimension.as_deref(), Some("markets/dt=2026-11-20/markets.parquet"));
+    // The next day at 11:02: those markets are 24 h past their end: expired, and the day's
+    // dimension still holds them.
+    e.clock.set(anchor() + chrono::Duration::minutes(25 * 60 + 2));
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
+        .await
+        .unwrap();
+    assert!(r.retier.expired >= past, "{r:?}");
     let key = r.markets_dimension.unwrap();
-    assert_eq!(key, "markets/dt=2026-11-20/markets.parquet");
+    assert_eq!(key, "markets/dt=2026-11-21/markets.parquet");
     let rows: usize = read_parquet(&e.dir.path().join(&key))
         .iter()
         .map(|b| b.num_rows())
@@ -194,9 +238,15 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
         .await
         .unwrap()
         .len();
-    assert_eq!(rows, all, "every market, ended ones included");
+    assert_eq!(rows, all, "every market, expired ones included");
     assert!(
         active < all,
-        "the ended markets are in the dimension too ({active} active of {all})"
+        "the expired markets are in the dimension too ({active} active of {all})"
+    );
+    let runs = polytape_store::TaskStore::task_runs_since(&e.store, anchor()).await.unwrap();
+    assert_eq!(
+        runs.iter().filter(|r| r.task == "maintenance").count(),
+        3,
+        "every run recorded"
     );
 }

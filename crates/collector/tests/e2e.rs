@@ -9,12 +9,12 @@ mod common;
 use common::*;
 use polytape_collector::discover::discover;
 use polytape_collector::retier::retier;
-use polytape_collector::snapshot::snapshot_tick;
+use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
 use polytape_collector::{Clock, Config};
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
 use polytape_sim::{BadLevel, Endpoint, Fault, FaultKind, ServedBook, Truth, TruthMarket};
-use polytape_store::{LatestStore, MarketStore, OpsStore};
+use polytape_store::{CoverageStore, LatestStore, MarketStore, TaskStore, TransitionStore};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -72,12 +72,45 @@ async fn discover_at_anchor(e: &Env) {
         .unwrap();
 }
 
-/// Runs `tick` as if it started two seconds after its scheduled time.
+/// Runs `tick` as if it started two seconds after its scheduled time, with its own deadline.
 async fn run_tick(e: &Env, tick: TickId) -> polytape_collector::snapshot::TickReport {
     e.clock.set(tick.tick_ts + chrono::Duration::seconds(2));
-    snapshot_tick(&e.client, &e.store, tick, &e.clock)
+    snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline(tick))
         .await
         .unwrap()
+}
+
+/// Runs `tick` two seconds after its time with only `budget` (real time) before its deadline.
+async fn run_tick_within(
+    e: &Env,
+    tick: TickId,
+    budget: std::time::Duration,
+) -> polytape_collector::snapshot::TickReport {
+    let start = tick.tick_ts + chrono::Duration::seconds(2);
+    e.clock.set(start);
+    let deadline = TickDeadline {
+        at: start + chrono::Duration::from_std(budget).unwrap(),
+        write_reserve: std::time::Duration::from_millis(100),
+    };
+    snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
+        .await
+        .unwrap()
+}
+
+/// A tick's deadline in `polytape run` (its tier's next tick).
+fn deadline(tick: TickId) -> TickDeadline {
+    TickDeadline::of(tick, None, Config::default().tick_margin)
+}
+
+/// The markets due in `tier` at `at`, by condition id.
+async fn due_ids(e: &Env, tier: Tier, at: Ts) -> BTreeSet<String> {
+    e.store
+        .markets_due(tier, at)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.condition_id)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,14 +136,7 @@ async fn discovery_keeps_exactly_the_markets_that_pass_the_filters_reading_only_
         "every tradeable market and no trap market"
     );
     for (tier, ids) in expected_by_tier(&truth, now) {
-        let stored: BTreeSet<String> = e
-            .store
-            .markets_in_tier(Tier::try_from(tier).unwrap())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.condition_id)
-            .collect();
+        let stored = due_ids(&e, Tier::try_from(tier).unwrap(), now).await;
         assert_eq!(stored, ids, "tier {tier}");
     }
 
@@ -462,7 +488,7 @@ async fn a_tick_makes_one_gamma_request_per_100_markets_and_one_book_request_per
     for (per_tier, batch) in [(250usize, 100usize), (250, 40), (7, 100)] {
         let e = env(per_tier, batch).await;
         discover_at_anchor(&e).await;
-        let n = e.store.markets_in_tier(Tier::T2).await.unwrap().len();
+        let n = e.store.markets_due(Tier::T2, anchor()).await.unwrap().len();
         assert_eq!(n, per_tier);
         e.sim.reset();
         let r = run_tick(
@@ -509,13 +535,14 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         tier: Tier::T3,
         tick_ts: anchor() + chrono::Duration::seconds(30),
     };
-    // First attempt: the book endpoint fails on every try (4 = 1 + 3 retries).
+    // First attempt: the book endpoint fails on every try (4 = 1 + 3 retries) and the
+    // deadline leaves no time for another round.
     e.sim.inject(Fault {
         endpoint: Some(Endpoint::ClobBooks),
         kind: FaultKind::ServerError(503),
         times: 4,
     });
-    let first = run_tick(&e, tick).await;
+    let first = run_tick_within(&e, tick, std::time::Duration::from_millis(500)).await;
     assert_eq!(
         (
             first.rows,
@@ -525,7 +552,7 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         ),
         (5, 0, 5, 1)
     );
-    assert!(first.should_retry(), "a 503 may pass on a retry");
+    assert!(first.deadline_hit, "a 503 may pass on a retry, but the deadline came first");
     let ob_key = e.dir.path().join(keys_orderbooks(tick));
     assert_eq!(
         read_parquet(&ob_key)
@@ -556,7 +583,7 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         latest.markets.iter().all(|m| m.snapshot_count == 1),
         "a retry does not count twice"
     );
-    let runs = e.store.recent_task_runs(50).await.unwrap();
+    let runs = e.store.task_runs_since(anchor() - chrono::Duration::hours(1)).await.unwrap();
     assert_eq!(
         runs.iter()
             .filter(|r| r.id.ends_with("#snapshot#T3"))
@@ -590,8 +617,9 @@ async fn latest_keeps_a_market_that_missed_a_tick_with_its_last_values() {
         kind: FaultKind::ServerError(502),
         times: 4,
     });
-    let r = run_tick(&e, t1.next()).await;
+    let r = run_tick_within(&e, t1.next(), std::time::Duration::from_millis(500)).await;
     assert_eq!((r.rows, r.missing, r.failed_requests), (0, 4, 2));
+    assert!(r.failed(), "nothing observed: a failed tick");
     let latest = e.store.get_latest(Tier::T2).await.unwrap().unwrap();
     assert_eq!(latest.tick_ts, t1.next().tick_ts);
     assert_eq!(
@@ -605,7 +633,10 @@ async fn latest_keeps_a_market_that_missed_a_tick_with_its_last_values() {
         .all(|m| m.tick_ts == t1.tick_ts && m.snapshot_count == 1 && m.best_bid.is_some()));
     let cov = e.store.coverage_since(anchor()).await.unwrap();
     let second = cov.iter().find(|c| c.tick_ts == t1.next().tick_ts).unwrap();
-    assert_eq!((second.expected, second.written, second.missing), (4, 0, 4));
+    assert_eq!(
+        (second.expected, second.written, second.missing, second.failed),
+        (4, 0, 4, true)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -638,7 +669,7 @@ async fn a_tick_that_starts_later_than_its_interval_is_skipped_and_counted() {
     };
     e.clock.set(anchor() + chrono::Duration::seconds(16));
     let before = e.sim.counters().requests(Endpoint::GammaKeyset);
-    let r = snapshot_tick(&e.client, &e.store, tick, &e.clock)
+    let r = snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline(tick))
         .await
         .unwrap();
     assert!(r.skipped);
@@ -669,7 +700,7 @@ async fn a_late_duplicate_of_a_completed_tick_leaves_its_records_alone() {
     assert_eq!(done.rows, 3);
     // The queue delivers the same tick again, a minute later.
     e.clock.set(anchor() + chrono::Duration::seconds(60));
-    let again = snapshot_tick(&e.client, &e.store, tick, &e.clock)
+    let again = snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline(tick))
         .await
         .unwrap();
     assert!(again.skipped && again.already_done);
@@ -679,7 +710,7 @@ async fn a_late_duplicate_of_a_completed_tick_leaves_its_records_alone() {
         !cov[0].skipped && cov[0].written == 3,
         "the completed tick's coverage stands: {cov:?}"
     );
-    let runs = e.store.recent_task_runs(10).await.unwrap();
+    let runs = e.store.task_runs_since(anchor() - chrono::Duration::hours(1)).await.unwrap();
     let run = runs
         .iter()
         .find(|r| r.id.ends_with("#snapshot#T4"))
@@ -691,7 +722,7 @@ async fn a_late_duplicate_of_a_completed_tick_leaves_its_records_alone() {
 async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
     let e = env(6, 100).await;
     discover_at_anchor(&e).await;
-    let t2 = e.store.markets_in_tier(Tier::T2).await.unwrap();
+    let t2 = e.store.markets_due(Tier::T2, anchor()).await.unwrap();
     let (bad_market, bad_book) = (&t2[0], &t2[1]);
     e.sim.corrupt_market(&bad_market.condition_id);
     e.sim
@@ -771,21 +802,29 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retier_moves_markets_toward_faster_tiers_and_retires_ended_ones() {
+async fn retier_records_moves_keeps_past_end_markets_in_t4_and_expires_them_after_a_day() {
     let e = env(4, 100).await;
     discover_at_anchor(&e).await;
-    let t4_before = e.store.markets_in_tier(Tier::T4).await.unwrap();
+    let t4_before = due_ids(&e, Tier::T4, anchor()).await;
     assert_eq!(t4_before.len(), 4);
-    // Two hours on: every T4 market (< 1 h to close) has ended; some T3 markets are now T4.
+    // Two hours on: every T4 market (< 1 h to close) is past its end, open on Gamma (the
+    // static world never closes a market): still sampled, in T4; some T3 markets are now T4.
     e.clock.set(anchor() + chrono::Duration::hours(2));
-    let r = retier(&e.store, &e.clock).await.unwrap();
-    assert!(r.ended >= 4, "{r:?}");
-    let active = active_ids(&e).await;
-    assert!(t4_before.iter().all(|m| !active.contains(&m.condition_id)));
+    let r = retier(&e.client, &e.store, &e.clock).await.unwrap();
+    assert!(r.past_end >= 4 && (r.closed, r.expired) == (0, 0), "{r:?}");
+    assert!(r.moved >= 4, "{r:?}");
     let now = e.clock.now();
+    let t4_now = due_ids(&e, Tier::T4, now).await;
+    assert!(t4_before.is_subset(&t4_now), "past their end, still in T4");
     for m in e.store.active_markets().await.unwrap() {
         assert_eq!(m.tier, Tier::at(now, m.end_date), "{}", m.condition_id);
     }
+    // A day and two hours on: the first T4 markets are 24 h past their end: expired.
+    e.clock.set(anchor() + chrono::Duration::hours(26));
+    let r = retier(&e.client, &e.store, &e.clock).await.unwrap();
+    assert!(r.expired >= 4, "{r:?}");
+    let active = active_ids(&e).await;
+    assert!(t4_before.iter().all(|id| !active.contains(id)));
     let transitions = e.store.recent_transitions(1000).await.unwrap();
-    assert!(transitions.iter().filter(|t| t.reason == "ended").count() >= 4);
+    assert!(transitions.iter().filter(|t| t.reason == "expired").count() >= 4);
 }
