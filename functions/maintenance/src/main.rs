@@ -1,8 +1,11 @@
-//! The maintenance function (every 5 minutes): re-tiers markets as their close nears and
-//! refreshes the day's `markets` dimension table. (Resolutions and compaction: not built yet.)
+//! The maintenance function (every 5 minutes): the same handler as `polytape run`'s
+//! maintenance — re-tier (asking Gamma whether markets past their end closed), and the day's
+//! `markets` dimension table. Every run, failed ones too, is recorded as a task run.
+//! (Resolutions and compaction: not built yet.)
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use polytape_collector::{emf, maintenance, SystemClock};
+use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
 use serde_json::Value;
 
@@ -10,9 +13,10 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let store = AwsStore::from_env().await?;
-    let store = &store;
+    let client = PolymarketClient::new(ClientConfig::from_env()?)?;
+    let (store, client) = (&store, &client);
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        match maintenance::run(store, &SystemClock).await {
+        match maintenance::run(client, store, &SystemClock).await {
             Ok(report) => Ok::<Value, Error>(serde_json::to_value(report)?),
             Err(e) => {
                 emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));

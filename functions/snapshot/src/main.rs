@@ -1,15 +1,16 @@
 //! The snapshot function, on two triggers:
 //! * the once-a-minute EventBridge schedule: enqueue every tick due in that minute on the ticks
 //!   queue, each delayed to its second (0/15/30/45);
-//! * an SQS batch of tick messages: run each tick, reporting the messages that must be retried
-//!   as batch item failures (the others are deleted by Lambda).
+//! * an SQS batch of tick messages: run each tick within its deadline (its tier's next tick, or
+//!   this invocation's deadline less `POLYTAPE_TICK_MARGIN_S`), reporting the messages whose
+//!   tick failed as batch item failures (the others are deleted by Lambda).
 //!
 //! Thin: clients are built once per cold start; the work is in `polytape_collector::dispatch`.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use polytape_collector::dispatch::{dispatch_minute, run_tick_message, TickMessageError};
-use polytape_collector::{emf, SystemClock};
+use polytape_collector::dispatch::{dispatch_minute, run_tick_message};
+use polytape_collector::{emf, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
 use serde_json::{json, Value};
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 struct Ctx {
     store: AwsStore,
     client: PolymarketClient,
+    config: Config,
 }
 
 #[tokio::main]
@@ -25,18 +27,25 @@ async fn main() -> Result<(), Error> {
     let ctx = Ctx {
         store: AwsStore::from_env().await?,
         client: PolymarketClient::new(ClientConfig::from_env()?)?,
+        config: Config::from_env()?,
     };
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        handle(ctx, event.payload)
+        // The invocation's own deadline: every tick of the batch ends, writes included,
+        // `POLYTAPE_TICK_MARGIN_S` before it, so the Lambda timeout never cuts one off.
+        let end = i64::try_from(event.context.deadline)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .and_then(chrono::DateTime::from_timestamp_millis);
+        handle(ctx, event.payload, end)
     }))
     .await
 }
 
-async fn handle(ctx: &Ctx, payload: Value) -> Result<Value, Error> {
+async fn handle(ctx: &Ctx, payload: Value, end: Option<chrono::DateTime<chrono::Utc>>) -> Result<Value, Error> {
     if payload.get("Records").is_some() {
         let batch: SqsEvent = serde_json::from_value(payload)?;
-        return Ok(serde_json::to_value(run_ticks(ctx, batch).await)?);
+        return Ok(serde_json::to_value(run_ticks(ctx, batch, end).await)?);
     }
     // A scheduled event: its `time` is the minute EventBridge fired for.
     let minute = payload
@@ -54,14 +63,15 @@ async fn handle(ctx: &Ctx, payload: Value) -> Result<Value, Error> {
     Ok(json!({ "minute": minute, "enqueued": ticks }))
 }
 
-/// Runs every record of the batch concurrently; a record that did not complete is reported so
-/// SQS delivers it again (or, after its receive count, to the dead-letter queue).
-async fn run_ticks(ctx: &Ctx, batch: SqsEvent) -> SqsBatchResponse {
+/// Runs every record of the batch concurrently, each within its deadline; a record whose tick
+/// failed (storage) is reported so SQS delivers it again (or, after its receive count, to the
+/// dead-letter queue).
+async fn run_ticks(ctx: &Ctx, batch: SqsEvent, end: Option<chrono::DateTime<chrono::Utc>>) -> SqsBatchResponse {
     let runs = batch.records.iter().map(|record| async move {
         let id = record.message_id.clone().unwrap_or_default();
         let body = record.body.as_deref().unwrap_or_default();
         let now_ms = || chrono::Utc::now().timestamp_millis();
-        match run_tick_message(&ctx.client, &ctx.store, body, &SystemClock).await {
+        match run_tick_message(&ctx.client, &ctx.store, body, &SystemClock, end, ctx.config.tick_margin).await {
             Ok(report) => {
                 if let Some(doc) = emf::tick_metrics(&report, now_ms()) {
                     emf::emit(&doc);
@@ -70,11 +80,6 @@ async fn run_ticks(ctx: &Ctx, batch: SqsEvent) -> SqsBatchResponse {
                 None
             }
             Err(e) => {
-                if let TickMessageError::Incomplete { report, .. } = &e {
-                    if let Some(doc) = emf::tick_metrics(report, now_ms()) {
-                        emf::emit(&doc);
-                    }
-                }
                 emf::emit(&emf::task_failure(now_ms()));
                 tracing::error!(message_id = %id, error = %e, "tick message failed: reported for retry");
                 Some(id)
