@@ -45,7 +45,7 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
     let clock = SystemClock;
     tokio::pin!(shutdown);
     let start = clock.now();
-    rt.stats.lock().started_at = Some(start);
+    rt.stats.mark_started(start);
 
     // The first discovery runs before any tick: ticks need the markets it finds. If it fails,
     // ticks start anyway (with what an earlier run stored) and discovery is retried shortly.

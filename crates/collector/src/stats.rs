@@ -56,6 +56,11 @@ impl SharedStats {
         self.lock().clone()
     }
 
+    /// Records when the run started (`/health` judges "since start" from it).
+    pub fn mark_started(&self, at: Ts) {
+        self.lock().started_at = Some(at);
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, RunStats> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }

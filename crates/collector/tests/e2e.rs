@@ -828,3 +828,109 @@ async fn retier_records_moves_keeps_past_end_markets_in_t4_and_expires_them_afte
     let transitions = e.store.recent_transitions(1000).await.unwrap();
     assert!(transitions.iter().filter(|t| t.reason == "expired").count() >= 4);
 }
+
+/// Condition ids with a row in a tick's snapshot file (none when the tier had no market).
+fn row_ids(e: &Env, r: &polytape_collector::snapshot::TickReport) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let Some(key) = &r.snapshot_key else {
+        return ids;
+    };
+    for b in read_parquet(&e.dir.path().join(key)) {
+        for i in 0..b.num_rows() {
+            ids.insert(string(&b, "condition_id", i).unwrap());
+        }
+    }
+    ids
+}
+
+/// The first tick of `tier` at or after `t`.
+fn first_tick_from(tier: Tier, t: Ts) -> TickId {
+    let floor = TickId::floor(tier, t);
+    if floor.tick_ts == t {
+        floor
+    } else {
+        floor.next()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_crossing_into_a_faster_tier_is_sampled_there_from_the_first_tick_after_the_crossing(
+) {
+    let e = env(3, 100).await;
+    discover_at_anchor(&e).await;
+    for (slower, faster, boundary_h) in [
+        (Tier::T1, Tier::T2, 12),
+        (Tier::T2, Tier::T3, 4),
+        (Tier::T3, Tier::T4, 1),
+    ] {
+        // A market stored in the slower tier at discovery, and the moment it crosses.
+        let m = e
+            .store
+            .markets_due(slower, anchor())
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
+        let crossing = m.end_date - chrono::Duration::hours(boundary_h);
+        let first = first_tick_from(faster, crossing);
+        // No re-tier runs: the stored tier is still the slower one.
+        assert_eq!(
+            e.store.get_market(&m.condition_id).await.unwrap().unwrap().tier,
+            Some(slower)
+        );
+        let r = run_tick(&e, first).await;
+        assert!(
+            row_ids(&e, &r).contains(&m.condition_id),
+            "{faster} tick at {} (crossing at {crossing}) samples {}",
+            first.tick_ts,
+            m.condition_id
+        );
+        for b in read_parquet(&e.dir.path().join(r.snapshot_key.unwrap())) {
+            for i in 0..b.num_rows() {
+                if string(&b, "condition_id", i).unwrap() == m.condition_id {
+                    let htc = f64_at(&b, "hours_to_close", i).unwrap();
+                    assert!(htc <= boundary_h as f64 && htc > 0.0, "{htc}");
+                }
+            }
+        }
+        // The slower tier's ticks: its last one before the crossing has it, none after.
+        let last_slow = TickId::floor(slower, crossing - chrono::Duration::milliseconds(1));
+        assert!(row_ids(&e, &run_tick(&e, last_slow).await).contains(&m.condition_id));
+        let after = run_tick(&e, last_slow.next()).await;
+        assert!(
+            !row_ids(&e, &after).contains(&m.condition_id),
+            "{slower} tick at {} no longer samples it",
+            last_slow.next().tick_ts
+        );
+        // Coverage counts it where it was sampled: expected = the tier's markets at the tick.
+        assert_eq!(after.markets, after.rows + after.missing);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_past_its_end_keeps_t4_rows_with_negative_hours_to_close() {
+    let e = env(3, 100).await;
+    discover_at_anchor(&e).await;
+    let m = e
+        .store
+        .markets_due(Tier::T4, anchor())
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    // Half an hour after its end date, still open on Gamma, and no re-tier in between.
+    let tick = first_tick_from(Tier::T4, m.end_date + chrono::Duration::minutes(30));
+    let r = run_tick(&e, tick).await;
+    assert!(row_ids(&e, &r).contains(&m.condition_id));
+    for b in read_parquet(&e.dir.path().join(r.snapshot_key.unwrap())) {
+        for i in 0..b.num_rows() {
+            if string(&b, "condition_id", i).unwrap() == m.condition_id {
+                let htc = f64_at(&b, "hours_to_close", i).unwrap();
+                assert!((-0.76..=-0.5).contains(&htc), "{htc}");
+                assert!(decimal(&b, "best_bid", i).is_some(), "its book was sampled");
+            }
+        }
+    }
+}

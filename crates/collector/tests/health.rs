@@ -1,0 +1,138 @@
+//! Failures that are seen: Gamma failing from the start makes `/health` degraded and
+//! `/health/critical` answer 503 naming discovery within 2 minutes; discovery is retried with
+//! backoff and succeeds within 5 minutes of Gamma's recovery, and the checks clear.
+
+#![allow(clippy::unwrap_used)] // a test: any failure should fail it loudly
+
+mod common;
+
+use common::*;
+use polytape_collector::discover::run_if_due;
+use polytape_collector::health;
+use polytape_collector::runner::Runtime;
+use polytape_collector::{status, Clock, Config};
+use polytape_core::ops::TaskStatus;
+use polytape_core::Ts;
+use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
+use polytape_store::TaskStore;
+use std::time::Duration;
+
+/// A client whose Gamma is a closed port: every request is refused, as when Gamma is down.
+fn refused_client() -> PolymarketClient {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    PolymarketClient::new(ClientConfig {
+        endpoints: Endpoints {
+            gamma: dead.clone(),
+            clob: dead.clone(),
+            data: dead.clone(),
+            ws: dead,
+        },
+        backoff_base: Duration::from_millis(5),
+        ..ClientConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gamma_down_from_the_start_is_seen_within_2_minutes_and_recovery_within_5() {
+    let e = env(2, 100).await;
+    let cfg = Config::default();
+    let t0 = anchor();
+    let down = refused_client();
+    let recovery: Ts = t0 + chrono::Duration::seconds(7 * 60 + 30);
+    let mut attempts = Vec::new();
+    let mut first_success = None;
+    // What the runner does: every minute, discovery if due (on a closed port until `recovery`).
+    for minute in 0..20 {
+        let now = t0 + chrono::Duration::minutes(minute) + chrono::Duration::seconds(1);
+        e.clock.set(now);
+        let client = if now < recovery { &down } else { &e.client };
+        match run_if_due(client, &e.store, &cfg, &e.clock).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                first_success = Some(now);
+                break;
+            }
+            Err(err) => {
+                assert!(err.is_retryable(), "{err}");
+                attempts.push(minute);
+            }
+        }
+        let h = health::check(&e.store, &cfg.health, now, Some(t0)).await.unwrap();
+        let discovery_failing = h.failing.iter().any(|f| f.check == "discovery");
+        if now - t0 >= chrono::Duration::minutes(2) {
+            assert_eq!(h.status, "degraded", "at {now}: {h:?}");
+            assert!(discovery_failing, "{h:?}");
+        } else {
+            assert_eq!(h.status, "starting", "within the grace period: {h:?}");
+        }
+    }
+    assert_eq!(attempts, [0, 1, 2, 4, 7], "retried with backoff 30 s, 1, 2, 3 min");
+    let ok_at = first_success.expect("discovery succeeded after Gamma recovered");
+    assert!(
+        ok_at - recovery <= chrono::Duration::minutes(5),
+        "succeeded {} after the recovery",
+        ok_at - recovery
+    );
+    let h = health::check(&e.store, &cfg.health, ok_at, Some(t0)).await.unwrap();
+    assert_eq!((h.status, h.failing.len()), ("ok", 0), "{h:?}");
+
+    // Every run, the failed ones too, is recorded with its error.
+    let runs = e.store.task_runs_since(t0).await.unwrap();
+    let failed: Vec<_> = runs.iter().filter(|r| r.status == TaskStatus::Failed).collect();
+    assert_eq!(failed.len(), 5);
+    assert!(failed.iter().all(|r| r.error.as_deref().is_some_and(|e| e.contains("connection"))), "{failed:?}");
+}
+
+/// GET `url`: status code and JSON body.
+async fn get(url: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_local_and_cloud() {
+    // The routers read the real clock: Gamma went down 3 minutes ago, at the start.
+    let start = chrono::Utc::now() - chrono::Duration::minutes(3);
+    let e = env_at(2, 100, start).await;
+    let cfg = Config::default();
+    e.clock.set(start);
+    assert!(run_if_due(&refused_client(), &e.store, &cfg, &e.clock).await.is_err());
+
+    let rt = Runtime::new(e.client.clone(), e.store.clone(), cfg.clone());
+    rt.stats.mark_started(start);
+    let local = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cloud = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bases = [
+        format!("http://{}", local.local_addr().unwrap()),
+        format!("http://{}", cloud.local_addr().unwrap()),
+    ];
+    tokio::spawn(status::serve(local, status::router(rt), std::future::pending()));
+    tokio::spawn(status::serve(
+        cloud,
+        status::store_router(e.store.clone(), cfg.health.clone()),
+        std::future::pending(),
+    ));
+    for base in &bases {
+        let (code, body) = get(&format!("{base}/health/critical")).await;
+        assert_eq!(code, 503, "{base}: {body}");
+        assert_eq!(body["failing"][0]["check"], "discovery", "{body}");
+        let (code, body) = get(&format!("{base}/health")).await;
+        assert_eq!((code, body["status"].as_str()), (200, Some("degraded")), "{body}");
+    }
+
+    // Gamma is back: the retry (due 30 s after the failure) succeeds.
+    e.clock.set(e.clock.now() + chrono::Duration::seconds(31));
+    assert!(run_if_due(&e.client, &e.store, &cfg, &e.clock).await.unwrap().is_some());
+    for base in &bases {
+        let (code, body) = get(&format!("{base}/health/critical")).await;
+        assert_eq!(code, 200, "{base}: {body}");
+        assert_eq!(body["failing"], serde_json::json!([]));
+        assert_eq!(get(&format!("{base}/health")).await.1["status"], "ok");
+    }
+}
