@@ -24,6 +24,9 @@ pub struct Config {
     /// A tick's requests stop this long before the Lambda's own deadline, leaving time for its
     /// writes (`POLYTAPE_TICK_MARGIN_S`, 20).
     pub tick_margin: Duration,
+    /// The function's configured timeout, when running as a Lambda function
+    /// (`POLYTAPE_FUNCTION_TIMEOUT_S`, set by template.yaml to the function's `Timeout`).
+    pub function_timeout: Option<Duration>,
     /// `/health` thresholds.
     pub health: HealthConfig,
 }
@@ -63,6 +66,7 @@ impl Default for Config {
             discovery_lease: Duration::from_secs(300),
             maintenance_every: Duration::from_secs(300),
             tick_margin: Duration::from_secs(20),
+            function_timeout: None,
             health: HealthConfig::default(),
         }
     }
@@ -111,6 +115,11 @@ impl Config {
         secs("POLYTAPE_DISCOVERY_LEASE_S", &mut c.discovery_lease)?;
         secs("POLYTAPE_MAINTENANCE_EVERY_S", &mut c.maintenance_every)?;
         secs("POLYTAPE_TICK_MARGIN_S", &mut c.tick_margin)?;
+        if lookup("POLYTAPE_FUNCTION_TIMEOUT_S").is_some() {
+            let mut t = Duration::ZERO;
+            secs("POLYTAPE_FUNCTION_TIMEOUT_S", &mut t)?;
+            c.function_timeout = Some(t);
+        }
         secs("POLYTAPE_HEALTH_DISCOVERY_MAX_AGE_S", &mut c.health.discovery_max_age)?;
         secs("POLYTAPE_HEALTH_STARTUP_GRACE_S", &mut c.health.startup_grace)?;
         if let Some(v) = lookup("POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT") {

@@ -11,6 +11,10 @@ pub enum HandlerError {
     Fetch(#[from] FetchError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The work was abandoned before it finished, so a timeout outside it would not cut it off
+    /// at a worse moment (a tick whose writes hang as the invocation ends).
+    #[error("abandoned: {0}")]
+    Abandoned(String),
 }
 
 impl HandlerError {
@@ -19,6 +23,7 @@ impl HandlerError {
         match self {
             HandlerError::Fetch(e) => e.is_retryable(),
             HandlerError::Store(e) => e.is_retryable(),
+            HandlerError::Abandoned(_) => true,
         }
     }
 }

@@ -153,15 +153,22 @@ impl TickReport {
 /// When a tick must be done, and how much of that time its writes keep for themselves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TickDeadline {
-    /// The tick ends (writes included) by this time.
+    /// The tick's requests are over and its writes done by this time (normally).
     pub at: Ts,
     /// Requests stop this long before `at`, so the writes finish in time.
     pub write_reserve: Duration,
+    /// Nothing of the tick runs past this (the invocation's end less [`HARD_STOP_MARGIN`]):
+    /// writes that hang (a storage outage) are abandoned and the tick fails, rather than the
+    /// Lambda timeout killing it mid-write. `None` locally.
+    pub hard_stop: Option<Ts>,
 }
+
+/// How long before the invocation's end everything of a tick stops.
+pub const HARD_STOP_MARGIN: Duration = Duration::from_secs(2);
 
 impl TickDeadline {
     /// The deadline of `tick`: its tier's next tick, or `invocation_end` (the Lambda's own
-    /// deadline) less `margin` when that comes first.
+    /// deadline) less `margin` when that comes first; the margin is the writes' time.
     pub fn of(tick: TickId, invocation_end: Option<Ts>, margin: Duration) -> TickDeadline {
         let next = tick.next().tick_ts;
         let at = match invocation_end {
@@ -171,6 +178,7 @@ impl TickDeadline {
         TickDeadline {
             at,
             write_reserve: DEFAULT_WRITE_RESERVE,
+            hard_stop: invocation_end.map(|end| end - to_chrono(HARD_STOP_MARGIN)),
         }
     }
 
@@ -219,21 +227,39 @@ where
     if tick.is_stale_at(started) {
         return skip_stale(store, tick, started, clock, run_id, report).await;
     }
-    let result = sample(client, store, tick, clock, deadline, started, &mut report).await;
+    let hard_stop = deadline.hard_stop.map(|t| instant_at(t, clock.now()));
+    let result = until(
+        hard_stop,
+        sample(client, store, tick, clock, deadline, started, &mut report),
+    )
+    .await;
     report.elapsed_ms = (clock.now() - started).num_milliseconds().max(0) as u64;
     if let Err(e) = &result {
         report.error = Some(e.to_string());
         tracing::error!(tier = %tick.tier, tick = %tick.tick_ts, error = %e, "tick failed");
     }
     // Recorded in every case; when storage itself fails, the original error is the one returned.
-    let recorded = async {
+    let recorded = until(hard_stop, async {
         store.put_coverage(&report.coverage()).await?;
         record_run(store, &task_run(run_id, "snapshot", started, clock.now(), &report)).await
-    }
+    })
     .await;
     result?;
     recorded?;
     Ok(report)
+}
+
+/// `work`, abandoned at `stop` (if any) with an error saying so.
+async fn until<T>(
+    stop: Option<tokio::time::Instant>,
+    work: impl std::future::Future<Output = Result<T, HandlerError>>,
+) -> Result<T, HandlerError> {
+    match stop {
+        None => work.await,
+        Some(stop) => tokio::time::timeout_at(stop, work)
+            .await
+            .unwrap_or_else(|_| Err(HandlerError::Abandoned("the invocation ends: the tick's writes did not finish in time".into()))),
+    }
 }
 
 /// A tick that started after its interval: recorded as skipped, unless it is a late

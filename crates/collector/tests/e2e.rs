@@ -91,6 +91,7 @@ async fn run_tick_within(
     let deadline = TickDeadline {
         at: start + chrono::Duration::from_std(budget).unwrap(),
         write_reserve: std::time::Duration::from_millis(100),
+        hard_stop: None,
     };
     snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
         .await

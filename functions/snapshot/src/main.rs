@@ -9,7 +9,7 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use polytape_collector::dispatch::{dispatch_minute, run_tick_message};
+use polytape_collector::dispatch::{dispatch_minute, invocation_end, run_tick_message};
 use polytape_collector::{emf, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
@@ -31,12 +31,14 @@ async fn main() -> Result<(), Error> {
     };
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        // The invocation's own deadline: every tick of the batch ends, writes included,
-        // `POLYTAPE_TICK_MARGIN_S` before it, so the Lambda timeout never cuts one off.
-        let end = i64::try_from(event.context.deadline)
-            .ok()
-            .filter(|ms| *ms > 0)
-            .and_then(chrono::DateTime::from_timestamp_millis);
+        // The invocation's own end: every tick of the batch stops its requests
+        // `POLYTAPE_TICK_MARGIN_S` before it, and everything 2 s before it, so the Lambda
+        // timeout never cuts a tick off.
+        let end = invocation_end(
+            event.context.deadline,
+            chrono::Utc::now(),
+            ctx.config.function_timeout,
+        );
         handle(ctx, event.payload, end)
     }))
     .await
