@@ -127,7 +127,7 @@ impl tasks::RunOutcome for DiscoveryReport {
 /// What Gamma's listing says about one market.
 enum Listed {
     /// Listed and kept: the market as discovery would store it (tier and activity set).
-    Kept(Market),
+    Kept(Box<Market>),
     /// Listed, but not kept (excluded, unusable, or undecodable): left as it is.
     Excluded,
     /// Not in the listing.
@@ -193,7 +193,7 @@ where
                 if let Some(t) = market.tier {
                     *report.per_tier.entry(t).or_default() += 1;
                 }
-                listed.insert(id.to_string(), Listed::Kept(market));
+                listed.insert(id.to_string(), Listed::Kept(Box::new(market)));
             }
             Err(reason) => {
                 tracing::warn!(condition_id = id, %reason, "discovery could not use a market");
@@ -212,6 +212,16 @@ where
     let decide = |id: &str, old: Option<&Market>| -> Option<Decision> {
         decide(listed.get(id).unwrap_or(&Listed::Absent), old, now, horizon)
     };
+    // Decided again after a conflict: a market another writer closed since it was read as
+    // active stays closed — this run's listing is older than that writer's observation; the
+    // next run's listing decides whether it is open again.
+    let redecide = |id: &str, fresh: Option<&Market>| -> Option<Decision> {
+        let closed_meanwhile = fresh.is_some_and(|f| !f.active) && tracked.get(id).is_some_and(|t| t.active);
+        if closed_meanwhile {
+            return None;
+        }
+        decide(id, fresh)
+    };
     // Every listed market and every tracked one, decided on what was read.
     let mut ids: Vec<&String> = listed.keys().chain(tracked.keys()).collect();
     ids.sort();
@@ -220,7 +230,7 @@ where
         .into_iter()
         .filter_map(|id| decide(id, tracked.get(id.as_str())))
         .collect();
-    let written = write_decided(store, decisions, &decide).await?;
+    let written = write_decided(store, decisions, &redecide).await?;
     for d in &written.decisions {
         match d.change {
             Change::New => report.new_markets += 1,
@@ -260,12 +270,12 @@ pub(crate) struct Decision {
 fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option<Decision> {
     match (listed, old) {
         (Listed::Kept(m), None) => Some(Decision {
-            market: m.clone(),
+            market: (**m).clone(),
             change: Change::New,
             transition: Some(transition(&m.condition_id, None, m.tier, now, "discovered")),
         }),
         (Listed::Kept(m), Some(old)) => {
-            let mut market = m.clone();
+            let mut market = (**m).clone();
             market.first_seen = old.first_seen;
             market.version = old.version;
             // An outcome another writer recorded is not discovery's to undo.
