@@ -9,6 +9,7 @@
 use crate::clock::Clock;
 use crate::error::HandlerError;
 use crate::snapshot::{snapshot_tick, TickDeadline, TickReport};
+use crate::tasks;
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Ts};
 use polytape_polymarket::PolymarketClient;
@@ -20,15 +21,41 @@ use std::time::Duration;
 
 /// Enqueues every tick due in the minute of `minute` (seconds are ignored), each delayed until
 /// its time as seen from `now` (so a dispatch that runs late does not deliver every tick late),
-/// and returns them.
-pub async fn dispatch_minute<Q: TickQueue>(
+/// records the run (a failed one too, with its error) and returns the ticks.
+pub async fn dispatch_minute<Q: TickQueue, S: TaskStore>(
     queue: &Q,
+    store: &S,
     minute: Ts,
     now: Ts,
 ) -> Result<Vec<TickId>, HandlerError> {
     let ticks = due_in_minute(minute);
-    queue.enqueue_ticks(&ticks, now).await?;
+    let sent = queue
+        .enqueue_ticks(&ticks, now)
+        .await
+        .map(|()| Dispatched {
+            minute,
+            ticks: ticks.len(),
+        })
+        .map_err(HandlerError::from);
+    let id = tasks::run_id(minute, TASK);
+    tasks::finish(store, TASK, id, now, now, sent).await?;
     Ok(ticks)
+}
+
+/// The task name of dispatcher runs.
+pub const TASK: &str = "dispatch";
+
+/// What one dispatch did.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Dispatched {
+    minute: Ts,
+    ticks: usize,
+}
+
+impl tasks::RunOutcome for Dispatched {
+    fn status(&self) -> polytape_core::ops::TaskStatus {
+        polytape_core::ops::TaskStatus::Ok
+    }
 }
 
 /// Why a tick message did not complete.

@@ -16,9 +16,11 @@ use polytape_store::{queue, LocalQueue};
 #[tokio::test]
 async fn the_dispatcher_enqueues_exactly_the_minutes_ticks_with_their_delays() {
     let (q, _rx) = LocalQueue::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store = polytape_store::LocalStore::open(dir.path()).unwrap();
     // 10:05: T1 (every 5 min), T2, T3 ×2, T4 ×4 — no T0 (hourly); dispatched on time.
     let minute: polytape_core::Ts = "2026-11-20T10:05:00Z".parse().unwrap();
-    let ticks = dispatch_minute(&q, minute, minute).await.unwrap();
+    let ticks = dispatch_minute(&q, &store, minute, minute).await.unwrap();
     let sent: Vec<(Tier, String, u32)> = q
         .sent()
         .into_iter()
@@ -42,11 +44,17 @@ async fn the_dispatcher_enqueues_exactly_the_minutes_ticks_with_their_delays() {
 
     // Dispatched 10 s late (a slow start): each tick still arrives at its own second.
     let (late, _rx) = LocalQueue::new();
-    dispatch_minute(&late, minute, minute + chrono::Duration::seconds(10))
+    dispatch_minute(&late, &store, minute, minute + chrono::Duration::seconds(10))
         .await
         .unwrap();
     let delays: Vec<u32> = late.sent().into_iter().map(|(_, d)| d).collect();
     assert_eq!(delays, vec![0, 0, 0, 0, 5, 20, 20, 35]);
+    let runs = polytape_store::TaskStore::task_runs_since(&store, minute).await.unwrap();
+    assert_eq!(
+        (runs.len(), runs[0].task.as_str(), runs[0].status),
+        (1, "dispatch", polytape_core::ops::TaskStatus::Ok),
+        "one dispatch run per minute, the late one replacing the first"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,7 +55,7 @@ async fn handle(ctx: &Ctx, payload: Value, end: Option<chrono::DateTime<chrono::
         .and_then(Value::as_str)
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(chrono::Utc::now);
-    let ticks = dispatch_minute(&ctx.store, minute, chrono::Utc::now())
+    let ticks = dispatch_minute(&ctx.store, &ctx.store, minute, chrono::Utc::now())
         .await
         .inspect_err(|e| {
             emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));
