@@ -157,7 +157,8 @@ pub struct TickDeadline {
     pub at: Ts,
     /// Requests stop this long before `at`, so the writes finish in time.
     pub write_reserve: Duration,
-    /// Nothing of the tick runs past this (the invocation's end less [`HARD_STOP_MARGIN`]):
+    /// Nothing of the tick runs past this (the invocation's end less [`HARD_STOP_MARGIN`], or
+    /// half the margin when that is shorter):
     /// writes that hang (a storage outage) are abandoned and the tick fails, rather than the
     /// Lambda timeout killing it mid-write. `None` locally.
     pub hard_stop: Option<Ts>,
@@ -178,7 +179,7 @@ impl TickDeadline {
         TickDeadline {
             at,
             write_reserve: DEFAULT_WRITE_RESERVE,
-            hard_stop: invocation_end.map(|end| end - to_chrono(HARD_STOP_MARGIN)),
+            hard_stop: invocation_end.map(|end| end - to_chrono(HARD_STOP_MARGIN.min(margin / 2))),
         }
     }
 
