@@ -1,6 +1,11 @@
 //! Order books. Polymarket lists bids ascending and asks descending (best LAST); nothing in
 //! polytape relies on that: [`Book::normalized`] and the feature functions order levels
 //! themselves.
+//!
+//! A book can be served broken: a level with an impossible price or size, a side that is not a
+//! list, or bids above asks. The decoder keeps such a book (its server values are still
+//! useful) but says why its levels cannot be trusted in [`Book::problem`]; a depth computed
+//! over what is left would be a wrong number, so nothing derives book features from it.
 
 use crate::money::{is_valid_price, is_valid_size};
 use crate::Ts;
@@ -47,9 +52,36 @@ pub struct Book {
     pub min_order_size: Option<Decimal>,
     pub last_trade_price: Option<Decimal>,
     pub neg_risk: Option<bool>,
+    /// Why this book's levels cannot be trusted, when they cannot: a level was left out
+    /// because it was impossible (price outside [0, 1], negative or unstorable size, not a
+    /// number, not an object), a side was not a list, or the book is crossed (best bid ≥ best
+    /// ask). `None` for a sound book. A book with a problem gives no book features.
+    pub problem: Option<String>,
 }
 
 impl Book {
+    /// The highest bid price, whatever the order of the levels.
+    pub fn best_bid(&self) -> Option<Decimal> {
+        self.bids.iter().map(|l| l.price).max()
+    }
+
+    /// The lowest ask price, whatever the order of the levels.
+    pub fn best_ask(&self) -> Option<Decimal> {
+        self.asks.iter().map(|l| l.price).min()
+    }
+
+    /// `(best bid, best ask)` when the book is crossed: the best bid is at or above the best
+    /// ask, which a live order book cannot be (the orders would have matched).
+    pub fn crossed(&self) -> Option<(Decimal, Decimal)> {
+        let (bid, ask) = (self.best_bid()?, self.best_ask()?);
+        (bid >= ask).then_some((bid, ask))
+    }
+
+    /// True when the levels can be used: no [`Book::problem`].
+    pub fn is_sound(&self) -> bool {
+        self.problem.is_none()
+    }
+
     /// The book with its levels best first: bids by price descending, asks ascending.
     pub fn normalized(mut self) -> Book {
         self.bids = best_first(&self.bids, BookSide::Bid);
@@ -111,6 +143,46 @@ mod tests {
         .normalized();
         assert_eq!(book.bids[0], lvl("0.1", "125"));
         assert_eq!(book.asks[0], lvl("0.14", "705"));
+    }
+
+    #[test]
+    fn given_bids_at_or_above_the_best_ask_in_any_order_then_the_book_is_crossed() {
+        let book = |bids: Vec<Level>, asks: Vec<Level>| Book {
+            bids,
+            asks,
+            ..Book::default()
+        };
+        // Polymarket order (best last) and shuffled give the same answer.
+        let sound = book(
+            vec![lvl("0.1", "1"), lvl("0.44", "1"), lvl("0.2", "1")],
+            vec![lvl("0.9", "1"), lvl("0.45", "1"), lvl("0.6", "1")],
+        );
+        assert_eq!(sound.crossed(), None);
+        assert_eq!(
+            (sound.best_bid(), sound.best_ask()),
+            (
+                Some(Decimal::from_str("0.44").unwrap()),
+                Some(Decimal::from_str("0.45").unwrap())
+            )
+        );
+        let crossed = book(
+            vec![lvl("0.5", "1"), lvl("0.1", "1")],
+            vec![lvl("0.45", "1"), lvl("0.9", "1")],
+        );
+        assert_eq!(
+            crossed.crossed(),
+            Some((
+                Decimal::from_str("0.5").unwrap(),
+                Decimal::from_str("0.45").unwrap()
+            ))
+        );
+        let locked = book(vec![lvl("0.45", "1")], vec![lvl("0.45", "1")]);
+        assert!(locked.crossed().is_some(), "bid = ask is crossed too");
+        assert_eq!(
+            book(vec![lvl("0.5", "1")], vec![]).crossed(),
+            None,
+            "one side only"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Order-book features. Depth is the sum of sizes at the N *best* levels of a side, whatever
 //! order the input lists them in (Polymarket lists the best level LAST). An empty side is an
-//! observation (depth 0, no best price); a book that was never fetched has no features at all.
+//! observation (depth 0, no best price); a book that was never fetched has no features at all,
+//! and neither has a book whose levels cannot be trusted ([`Book::problem`](crate::Book::problem):
+//! [`crate::Snapshot::build`] does not compute features for it).
 
 use crate::book::{best_first, Book, BookSide, Level};
 use rust_decimal::prelude::ToPrimitive;
@@ -30,7 +32,8 @@ pub struct BookFeatures {
 }
 
 impl BookFeatures {
-    /// Computes the features of `book` without assuming any order of its levels.
+    /// Computes the features of `book` without assuming any order of its levels. It does not
+    /// look at [`Book::problem`]: callers skip books with one.
     pub fn of(book: &Book) -> BookFeatures {
         let bids = best_first(&book.bids, BookSide::Bid);
         let asks = best_first(&book.asks, BookSide::Ask);

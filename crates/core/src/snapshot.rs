@@ -94,7 +94,8 @@ pub struct Observation<'a> {
     pub market: &'a Market,
     /// Gamma's values, when the market came back from Gamma.
     pub quote: Option<&'a MarketQuote>,
-    /// The first outcome's book, on tiers with order books, when it was served.
+    /// The first outcome's book, on tiers with order books, when it was served. A book with a
+    /// [`Book::problem`] gives no book features (see [`Snapshot::build`]).
     pub book: Option<&'a Book>,
     /// Last-hour flow, only where the live feed covered the whole hour.
     pub flow: Option<&'a TradeFlow>,
@@ -103,6 +104,12 @@ pub struct Observation<'a> {
 impl Snapshot {
     /// Builds the row. Book-derived prices win over Gamma's when a book was observed; a value
     /// neither source gave stays NULL.
+    ///
+    /// A book whose levels cannot be trusted ([`Book::problem`]: a level was left out as
+    /// impossible, or the book is crossed) gives no book features: depth, levels, imbalance
+    /// and walls are NULL, and best bid, best ask and spread come from Gamma exactly as when no
+    /// book was observed — a depth with a level missing is a wrong number, not a NULL. Its
+    /// tick size and last trade price, checked on their own when decoded, are still used.
     pub fn build(obs: Observation<'_>) -> Snapshot {
         let Observation {
             tick,
@@ -113,7 +120,7 @@ impl Snapshot {
             flow,
         } = obs;
         let q = quote.cloned().unwrap_or_default();
-        let features = book.map(BookFeatures::of);
+        let features = book.filter(|b| b.is_sound()).map(BookFeatures::of);
         let f = features.as_ref();
         let snapshot_ts = tick.tick_ts;
         let end_date = q.end_date.unwrap_or(market.end_date);
@@ -353,5 +360,107 @@ mod tests {
             (Some(d("0.03")), Some(d("0.455")))
         );
         assert_eq!((row.bid_depth_50, row.ask_levels), (Some(d("10")), Some(1)));
+    }
+
+    #[test]
+    fn given_a_book_with_a_problem_then_no_book_features_and_gamma_prices_as_without_a_book() {
+        let m = market();
+        let tick = TickId {
+            tier: Tier::T2,
+            tick_ts: at("2026-11-20T12:00:00Z"),
+        };
+        let quote = MarketQuote {
+            best_bid: Some(d("0.40")),
+            best_ask: Some(d("0.60")),
+            spread: Some(d("0.2")),
+            ..MarketQuote::default()
+        };
+        let book = Book {
+            token_id: "111".into(),
+            bids: vec![Level {
+                price: d("0.44"),
+                size: d("10"),
+            }],
+            asks: vec![Level {
+                price: d("0.47"),
+                size: d("20"),
+            }],
+            tick_size: Some(d("0.01")),
+            last_trade_price: Some(d("0.45")),
+            problem: Some("bids[1]: price outside [0,1] (price 1.5, size 10)".into()),
+            ..Book::default()
+        };
+        let row = |book: Option<&Book>| {
+            Snapshot::build(Observation {
+                tick,
+                fetched_at: tick.tick_ts,
+                market: &m,
+                quote: Some(&quote),
+                book,
+                flow: None,
+            })
+        };
+        let with_problem = row(Some(&book));
+        let without_book = row(None);
+        assert_eq!(
+            (
+                with_problem.best_bid,
+                with_problem.best_ask,
+                with_problem.spread,
+                with_problem.mid_price
+            ),
+            (
+                Some(d("0.40")),
+                Some(d("0.60")),
+                Some(d("0.2")),
+                Some(d("0.50"))
+            ),
+            "Gamma's prices, as without a book"
+        );
+        assert_eq!(
+            (
+                with_problem.best_bid,
+                with_problem.best_ask,
+                with_problem.spread
+            ),
+            (
+                without_book.best_bid,
+                without_book.best_ask,
+                without_book.spread
+            )
+        );
+        assert_eq!(
+            (
+                with_problem.bid_depth_5,
+                with_problem.ask_depth_50,
+                with_problem.bid_levels,
+                with_problem.ask_levels
+            ),
+            (None, None, None, None)
+        );
+        assert_eq!(with_problem.book_imbalance, None);
+        assert_eq!(
+            (
+                with_problem.bid_wall_price,
+                with_problem.bid_wall_size,
+                with_problem.ask_wall_price,
+                with_problem.ask_wall_size
+            ),
+            (None, None, None, None)
+        );
+        assert_eq!(
+            (with_problem.tick_size, with_problem.last_trade_price),
+            (Some(d("0.01")), Some(d("0.45"))),
+            "values checked on their own are still the book's"
+        );
+        let sound = Book {
+            problem: None,
+            ..book
+        };
+        assert_eq!(
+            row(Some(&sound)).bid_depth_5,
+            Some(d("10")),
+            "the same book without a problem has depth"
+        );
     }
 }
