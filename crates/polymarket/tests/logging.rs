@@ -1,6 +1,7 @@
 //! Every record the client rejects is logged exactly once, by the client, with the URL it came
-//! from (callers only count): markets, books, book levels, book values and trades, against a
-//! small server on 127.0.0.1.
+//! from (callers only count): markets, books, book levels, book values and trades; and each kind
+//! of drifted field is logged once per client lifetime and counted every time — against a small
+//! server on 127.0.0.1.
 
 // Test helpers unwrap too: a panic with the value is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -29,19 +30,29 @@ impl Write for Captured {
 }
 
 impl Captured {
-    /// The `fields` of every "rejected input" event.
-    fn rejections(&self) -> Vec<Value> {
+    /// The `fields` of every event whose message starts with `message`.
+    fn events(&self, message: &str) -> Vec<Value> {
         let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
         text.lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|e| e["fields"]["message"] == "rejected input")
+            .filter(|e| {
+                e["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(message))
+            })
             .map(|e| e["fields"].clone())
             .collect()
+    }
+
+    /// The `fields` of every "rejected input" event.
+    fn rejections(&self) -> Vec<Value> {
+        self.events("rejected input")
     }
 }
 
 const GOOD_MARKET: &str = "0x01";
 const BAD_MARKET: &str = "0x02";
+const DRIFTED_MARKET: &str = "0x03";
 
 async fn server() -> String {
     let app = Router::new()
@@ -50,8 +61,11 @@ async fn server() -> String {
             get(|| async {
                 Json(json!({
                     "markets": [
-                        {"conditionId": GOOD_MARKET, "outcomes": ["Yes", "No"]},
-                        {"conditionId": BAD_MARKET, "endDate": {"oops": 1}},
+                        {"conditionId": GOOD_MARKET, "outcomes": ["Yes", "No"],
+                         "updatedAt": "yesterday"},
+                        {"id": "2", "conditionId": {"oops": 1}},
+                        {"conditionId": DRIFTED_MARKET, "updatedAt": "yesterday",
+                         "endDate": {"oops": 1}},
                     ],
                     "next_cursor": null
                 }))
@@ -63,7 +77,7 @@ async fn server() -> String {
                 Json(json!([
                     {"asset_id": "1", "bids": [{"price": "0.4", "size": "1"},
                                                {"price": true, "size": "1"}],
-                     "tick_size": "0"},
+                     "tick_size": "0", "timestamp": {"ms": 1}},
                     {"market": "0x2", "bids": []},
                 ]))
             }),
@@ -120,14 +134,20 @@ async fn given_rejections_on_every_path_when_fetched_then_each_is_logged_once_wi
     .unwrap();
 
     let mut rejected = Vec::new();
-    let by_id = c
-        .markets_by_condition_ids(&[GOOD_MARKET.into(), BAD_MARKET.into()])
-        .await;
+    let mut drifts = Vec::new();
+    let ids: Vec<String> = [GOOD_MARKET, BAD_MARKET, DRIFTED_MARKET]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let by_id = c.markets_by_condition_ids(&ids).await;
+    assert_eq!(by_id.items.len(), 2, "the drifted markets are kept");
     rejected.extend(by_id.rejected);
+    drifts.extend(by_id.drifts);
     let books = c.books(&["1".into(), "2".into()]).await;
     rejected.extend(books.rejected);
-    let (_, book_rejected) = c.book("9").await.unwrap();
-    rejected.extend(book_rejected);
+    drifts.extend(books.drifts);
+    let book = c.book("9").await.unwrap();
+    rejected.extend(book.rejected);
     let trades = c.trades(&["0x1".into()], 10).await.unwrap();
     assert_eq!(trades.items.len(), 1);
     rejected.extend(trades.rejected);
@@ -146,6 +166,7 @@ async fn given_rejections_on_every_path_when_fetched_then_each_is_logged_once_wi
             "trade"
         ]
     );
+    assert_eq!(rejected[0].key.as_deref(), Some("2"));
     let logged = captured.rejections();
     assert_eq!(logged.len(), rejected.len(), "once each: {logged:#?}");
     assert_eq!(c.stats().rejected, rejected.len() as u64);
@@ -176,5 +197,77 @@ async fn given_rejections_on_every_path_when_fetched_then_each_is_logged_once_wi
             "/trades",
             "/trades"
         ]
+    );
+
+    // Drifts: counted every time, logged once per (record kind, field).
+    let mut keys: Vec<String> = drifts.iter().map(|d| d.stat_key()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "book.timestamp",
+            "gamma market.endDate",
+            "gamma market.updatedAt",
+            "gamma market.updatedAt"
+        ]
+    );
+    let counted =
+        |c: &PolymarketClient| -> Vec<(String, u64)> { c.stats().drifts.into_iter().collect() };
+    assert_eq!(
+        counted(&c),
+        [
+            ("book.timestamp".to_string(), 1),
+            ("gamma market.endDate".to_string(), 1),
+            ("gamma market.updatedAt".to_string(), 2)
+        ]
+    );
+    let drift_logs = captured.events("schema drift");
+    let mut logged_keys: Vec<String> = drift_logs
+        .iter()
+        .map(|l| {
+            format!(
+                "{}.{}",
+                l["what"].as_str().unwrap(),
+                l["field"].as_str().unwrap()
+            )
+        })
+        .collect();
+    logged_keys.sort();
+    assert_eq!(
+        logged_keys,
+        [
+            "book.timestamp",
+            "gamma market.endDate",
+            "gamma market.updatedAt"
+        ],
+        "once per kind of drift"
+    );
+    let updated = drift_logs
+        .iter()
+        .find(|l| l["field"] == "updatedAt")
+        .unwrap();
+    assert!(
+        updated["reason"].as_str().unwrap().contains("yesterday"),
+        "{updated}"
+    );
+    assert!(updated["url"].as_str().unwrap().starts_with(&base));
+
+    // The same drifts again, from a clone: counted, not logged again.
+    let again = c.with_deadline(tokio::time::Instant::now() + Duration::from_secs(30));
+    let second = again.markets_by_condition_ids(&ids).await;
+    assert_eq!(second.drifts.len(), 3);
+    assert_eq!(
+        counted(&c),
+        [
+            ("book.timestamp".to_string(), 1),
+            ("gamma market.endDate".to_string(), 2),
+            ("gamma market.updatedAt".to_string(), 4)
+        ]
+    );
+    assert_eq!(c.stats().drift_total(), 7);
+    assert_eq!(
+        captured.events("schema drift").len(),
+        3,
+        "no new drift logs"
     );
 }

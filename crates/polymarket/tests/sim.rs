@@ -233,7 +233,7 @@ async fn given_n_tokens_when_fetching_books_then_ceil_n_over_batch_posts_and_lev
 }
 
 #[tokio::test]
-async fn given_a_corrupted_market_when_discovering_then_it_is_rejected_and_counted_and_its_page_kept(
+async fn given_a_corrupted_market_when_discovering_then_it_is_kept_with_the_bad_fields_absent_and_counted(
 ) {
     let sim = sim().await;
     let c = client(&sim);
@@ -244,26 +244,30 @@ async fn given_a_corrupted_market_when_discovering_then_it_is_rejected_and_count
     sim.reset();
 
     let listing = c.keyset_markets(&q).await.unwrap();
-    assert_eq!(listing.items.len(), clean.items.len() - 1);
-    assert!(listing
+    assert_eq!(listing.items.len(), clean.items.len(), "nothing rejected");
+    assert!(listing.rejected.is_empty());
+    let kept = listing
         .items
         .iter()
-        .all(|m| m.condition_id() != Some(victim.as_str())));
-    assert_eq!(listing.rejected.len(), 1);
-    let r = &listing.rejected[0];
+        .find(|m| m.condition_id() == Some(victim.as_str()))
+        .unwrap();
+    let before = &clean.items[3];
+    assert_eq!((kept.end_date, kept.volume_24hr), (None, None));
     assert_eq!(
-        (r.what, r.key.as_deref()),
-        ("gamma market", Some(victim.as_str()))
+        (kept.best_bid, &kept.clob_token_ids, kept.volume_1wk),
+        (before.best_bid, &before.clob_token_ids, before.volume_1wk),
+        "the rest of the market as before"
     );
-    assert!(
-        r.reason.contains("endDate") || r.reason.contains("volume24hr"),
-        "{}",
-        r.reason
-    );
-    assert_eq!(c.stats().rejected, 1);
-    // Every market served, the corrupted one included, was either kept or rejected.
-    let served: u32 = sim.counters().log.iter().map(|r| r.items).sum();
-    assert_eq!(served as usize, listing.items.len() + 1);
+    let mut keys: Vec<String> = listing.drifts.iter().map(|d| d.stat_key()).collect();
+    keys.sort();
+    assert_eq!(keys, ["gamma market.endDate", "gamma market.volume24hr"]);
+    assert!(listing
+        .drifts
+        .iter()
+        .all(|d| d.key.as_deref() == Some(victim.as_str())));
+    let stats = c.stats();
+    assert_eq!((stats.rejected, stats.drift_total()), (0, 2));
+    assert_eq!(stats.drifts["gamma market.endDate"], 1);
 }
 
 #[tokio::test]
@@ -380,8 +384,8 @@ async fn given_a_400_when_fetching_then_it_is_not_retried() {
 }
 
 #[tokio::test]
-async fn given_books_with_a_price_above_one_and_a_negative_size_then_only_those_levels_are_dropped()
-{
+async fn given_books_with_a_price_above_one_and_a_negative_size_then_only_those_levels_are_dropped_and_the_books_marked(
+) {
     let sim = sim().await;
     let c = client(&sim);
     let tokens: Vec<String> = sim
@@ -397,6 +401,12 @@ async fn given_books_with_a_price_above_one_and_a_negative_size_then_only_those_
 
     let out = c.books(&tokens).await;
     assert_eq!(out.items.len(), 3, "the books are kept");
+    let marked: Vec<bool> = out.items.iter().map(|b| b.problem.is_some()).collect();
+    assert_eq!(
+        marked,
+        [true, true, false],
+        "a book with a level left out cannot be trusted"
+    );
     assert_eq!(out.rejected.len(), 2);
     assert!(out.rejected.iter().all(|r| r.what == "book level"));
     assert_eq!(out.rejected[0].key.as_deref(), Some(tokens[0].as_str()));
