@@ -271,3 +271,74 @@ async fn given_rejections_on_every_path_when_fetched_then_each_is_logged_once_wi
         "no new drift logs"
     );
 }
+
+#[tokio::test]
+async fn given_a_books_batch_refused_for_one_id_when_fetched_then_that_id_alone_is_logged_once() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Refuses any batch holding "bad" (400, a JSON error), answers the others with one
+    // empty book per id.
+    let app = Router::new().route(
+        "/books",
+        post(|Json(body): Json<Vec<Value>>| async move {
+            let ids: Vec<String> = body
+                .iter()
+                .filter_map(|e| e["token_id"].as_str().map(str::to_string))
+                .collect();
+            if ids.iter().any(|id| id == "bad") {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "Invalid token id: bad"})),
+                );
+            }
+            let books: Vec<Value> = ids
+                .iter()
+                .map(|id| json!({"asset_id": id, "bids": [], "asks": []}))
+                .collect();
+            (axum::http::StatusCode::OK, Json(Value::Array(books)))
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let base = format!("http://{addr}");
+    let c = PolymarketClient::new(ClientConfig {
+        endpoints: Endpoints {
+            gamma: base.clone(),
+            clob: base.clone(),
+            data: base.clone(),
+            ws: base,
+        },
+        ..ClientConfig::default()
+    })
+    .unwrap();
+
+    let ids: Vec<String> = ["a", "b", "bad", "c", "d"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = c.books(&ids).await;
+    let got: Vec<&str> = out.items.iter().map(|b| b.token_id.as_str()).collect();
+    assert_eq!(got, ["a", "b", "c", "d"]);
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].keys, ["bad"]);
+    let logged = captured.events("id refused");
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(logged[0]["key"], "bad");
+    assert!(
+        logged[0]["error"].as_str().unwrap().contains("400"),
+        "{}",
+        logged[0]
+    );
+    assert_eq!(c.stats().refused_ids, 1);
+    // [a b bad c d] refused → [a b] ok, [bad c d] refused → [bad] refused, [c d] ok.
+    assert_eq!(out.requests, 5);
+    assert_eq!(c.stats().requests, 5);
+}
