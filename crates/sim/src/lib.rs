@@ -59,9 +59,10 @@
 //! * [`rng`]: SplitMix64 and the hash mixers every deterministic value is drawn from.
 //! * `world`: generation of events and markets, one [`MarketKind`] each (tradeable or a trap),
 //!   and the rolling world's arrivals, resolutions and pruning.
-//! * `book`: the per-token price walk, top of book and full books (Polymarket order: best LAST).
+//! * `book`: the per-token price walk, top of book and full books (Polymarket order: best LAST),
+//!   with the [`BadLevel`]s and the drifted `timestamp`/`hash` of a drifted market's books.
 //! * `gamma`: Gamma market and event objects and the keyset / legacy listing endpoints.
-//! * `clob`: `GET /book` and `POST /books`.
+//! * `clob`: `GET /book` and `POST /books` (a refused token id answers 400).
 //! * `data`: the Data API trade stream and `GET /trades` (the same trades the WebSocket reports).
 //! * `ws`: the market WebSocket (`/ws/market`): subscribe, PING/PONG, book dumps, live events.
 //! * `server`: the axum router, fault injection, latency, request log and truth recording.
