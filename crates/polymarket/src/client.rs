@@ -587,10 +587,11 @@ impl PolymarketClient {
     /// `GET {gamma}/markets/keyset?condition_ids=..&condition_ids=..&limit=100` — repeated keys,
     /// at most 100 ids per request and every URL under 8,192 bytes with room left for the
     /// `after_cursor` of a follow-up page ([`MAX_CURSOR_BYTES`]; 97 real condition ids fit),
-    /// up to `max_in_flight`
-    /// requests at once. Duplicate and empty ids are dropped. A chunk that fails (after the
-    /// retries, at the deadline, past [`MAX_PAGES_PER_CHUNK`] pages, or with a cursor too long
-    /// for its URL) is listed in `failures` with its ids; the others still return their markets.
+    /// up to `max_in_flight` requests at once. Duplicate and empty ids are dropped. A chunk
+    /// that fails (after the retries, at the deadline, past [`MAX_PAGES_PER_CHUNK`] pages, or
+    /// with a cursor too long for its URL) is listed in `failures` with the ids that had not
+    /// come back (what its earlier pages returned is kept); the other chunks still return their
+    /// markets.
     ///
     /// A chunk's `next_cursor` is followed only while some of its ids have not come back (as
     /// a market or a rejected one): once all have, the chunk is done, so N ids cost ⌈N/100⌉
@@ -663,14 +664,26 @@ impl PolymarketClient {
             .collect()
             .await;
         for (chunk, listing, res) in results {
-            out.items.extend(listing.items);
-            out.rejected.extend(listing.rejected);
-            out.drifts.extend(listing.drifts);
             let failed_request = matches!(&res, Err(e) if was_sent(e));
             out.requests += listing.pages + u32::from(failed_request);
             if let Err(error) = res {
-                out.failures.push(BatchFailure { keys: chunk, error });
+                // Condition ids are hex: compare them without regard to case.
+                let returned: HashSet<String> = listing
+                    .items
+                    .iter()
+                    .filter_map(GammaMarket::condition_id)
+                    .chain(listing.rejected.iter().filter_map(|r| r.key.as_deref()))
+                    .map(str::to_ascii_lowercase)
+                    .collect();
+                let keys: Vec<String> = chunk
+                    .into_iter()
+                    .filter(|id| !returned.contains(&id.to_ascii_lowercase()))
+                    .collect();
+                out.failures.push(BatchFailure { keys, error });
             }
+            out.items.extend(listing.items);
+            out.rejected.extend(listing.rejected);
+            out.drifts.extend(listing.drifts);
         }
         out
     }
