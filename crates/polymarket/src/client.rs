@@ -1,10 +1,11 @@
 //! The HTTP client: Gamma keyset discovery, Gamma markets by condition id, CLOB books, Data API
-//! trades — with per-endpoint rate limits, bounded bodies, and retries that only happen when
-//! they can help (timeouts, connection failures, 429, 5xx, truncated bodies).
+//! trades — with per-endpoint rate limits, bounded bodies and URLs, a page cap, retries that
+//! only happen when they can help (timeouts, connection failures, 429, 5xx, truncated bodies),
+//! and an optional deadline ([`PolymarketClient::with_deadline`]) that bounds every wait.
 
-use crate::clob::{decode_book, decode_books};
+use crate::clob::{decode_book, decode_books, DecodedBook};
 use crate::data::{decode_trades, DataTrade};
-use crate::error::{FetchError, Rejected};
+use crate::error::{Drift, FetchError, Rejected};
 use crate::gamma::{decode_keyset_page, GammaMarket};
 use crate::rate::{RateLimiter, RateLimits};
 use crate::Ts;
@@ -12,15 +13,27 @@ use futures_util::stream::{self, StreamExt};
 use polytape_core::{Book, Trade};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Gamma's documented cap on `condition_ids` per request.
 pub const MAX_CONDITION_IDS_PER_REQUEST: usize = 100;
 /// URLs longer than ~8 KB are refused (414): every request URL stays below this many bytes.
+/// A URL that would not is not sent ([`FetchError::UrlTooLong`]).
 pub const MAX_URL_BYTES: usize = 8_192;
+/// The longest keyset cursor (form-encoded bytes) a condition-id URL keeps room for: a chunk
+/// of ids leaves space for the `&after_cursor=<cursor>` of its follow-up page. Gamma's cursors
+/// are short opaque tokens (tens of bytes; 256 is a wide margin). The room costs a few ids
+/// per chunk: 100 condition ids of 66 characters take 8,100 bytes, so a chunk holds 97 of
+/// them. A longer cursor is still followed when the URL has room, else the chunk fails with
+/// [`FetchError::UrlTooLong`] rather than sending an over-long URL.
+pub const MAX_CURSOR_BYTES: usize = 256;
+/// Pages one chunk of ≤100 condition ids may take: a chunk fits one page of 100, so needing
+/// more means the server is not filtering (then [`FetchError::TooManyPages`]).
+pub const MAX_PAGES_PER_CHUNK: u32 = 10;
 /// Backoff between retries never exceeds this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Data API `/trades` clamps `limit` to this.
@@ -94,6 +107,10 @@ pub struct ClientConfig {
     pub books_batch: usize,
     /// Concurrent requests per batched call: 4.
     pub max_in_flight: usize,
+    /// Pages a keyset listing may read: 1,000 (100,000 markets at 100 a page). A listing with
+    /// a next page past it fails with [`FetchError::TooManyPages`] instead of paging on.
+    /// Condition-id lookups are capped at [`MAX_PAGES_PER_CHUNK`] per chunk.
+    pub max_pages: u32,
     /// Per-endpoint rate limits.
     pub rate_limits: RateLimits,
 }
@@ -109,6 +126,7 @@ impl Default for ClientConfig {
             max_body_bytes: 16 * 1024 * 1024,
             books_batch: 100,
             max_in_flight: 4,
+            max_pages: 1_000,
             rate_limits: RateLimits::default(),
         }
     }
@@ -170,15 +188,16 @@ impl Default for KeysetQuery {
     }
 }
 
-/// Items of a paged listing, with what was skipped.
+/// Items of a paged listing, with what was skipped and what drifted.
 #[derive(Debug)]
 pub struct Listing<T> {
     pub items: Vec<T>,
     /// Pages read.
     pub pages: u32,
+    /// Records that could not be used (already logged and counted by the client).
     pub rejected: Vec<Rejected>,
-    /// SHIM
-    pub drifts: Vec<crate::error::Drift>,
+    /// Fields of kept records read as absent (already counted by the client).
+    pub drifts: Vec<Drift>,
 }
 
 // By hand: a derive would require `T: Default`, which `Trade` is not.
@@ -194,15 +213,17 @@ impl<T> Default for Listing<T> {
 }
 
 /// Items of a batched call: the chunks that succeeded, the ones that failed (with their keys),
-/// and what was skipped.
+/// what was skipped and what drifted.
 #[derive(Debug)]
 pub struct Batched<T> {
     pub items: Vec<T>,
-    /// Requests made (pages; retries not counted).
+    /// Requests made (pages, and the halves of a refused batch; retries not counted, nor the
+    /// requests a deadline or a cap kept from being sent).
     pub requests: u32,
+    /// Records that could not be used (already logged and counted by the client).
     pub rejected: Vec<Rejected>,
-    /// SHIM
-    pub drifts: Vec<crate::error::Drift>,
+    /// Fields of kept records read as absent (already counted by the client).
+    pub drifts: Vec<Drift>,
     pub failures: Vec<BatchFailure>,
 }
 
@@ -218,15 +239,20 @@ impl<T> Default for Batched<T> {
     }
 }
 
-/// A chunk whose request failed after the retries.
+/// Ids whose request failed for good: after the retries, refused by the server (a 4xx that
+/// the client narrowed down to these ids), or cut off by the deadline
+/// ([`FetchError::Deadline`], or the error of the last attempt).
+///
+/// The client does not log failures (the caller does, once), except refused ids, which it
+/// logs once each at `warn` and counts in [`FetchStats::refused_ids`].
 #[derive(Debug)]
 pub struct BatchFailure {
-    /// The ids the chunk asked for.
+    /// The ids the failed request asked for.
     pub keys: Vec<String>,
     pub error: FetchError,
 }
 
-/// Cumulative counters since the client was built.
+/// Cumulative counters since the client was built (shared by its clones).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchStats {
     /// HTTP attempts, retries included.
@@ -241,6 +267,22 @@ pub struct FetchStats {
     pub timeouts: u64,
     /// Records skipped (markets, books, levels, book values, trades), each also logged once.
     pub rejected: u64,
+    /// Fields read as absent because their type drifted, by `"<record kind>.<field>"`
+    /// ([`Drift::stat_key`], e.g. `"gamma market.updatedAt"`); the first of each key was
+    /// logged.
+    pub drifts: BTreeMap<String, u64>,
+    /// Token ids a server refused with a 4xx (narrowed down by splitting their batch), each
+    /// logged once.
+    pub refused_ids: u64,
+    /// Times the deadline cut a request off: an attempt not started, or a retry not waited for.
+    pub deadline_cutoffs: u64,
+}
+
+impl FetchStats {
+    /// All drifts, whatever the field.
+    pub fn drift_total(&self) -> u64 {
+        self.drifts.values().sum()
+    }
 }
 
 #[derive(Default)]
@@ -252,6 +294,10 @@ struct Counters {
     truncated: AtomicU64,
     timeouts: AtomicU64,
     rejected: AtomicU64,
+    refused_ids: AtomicU64,
+    deadline_cutoffs: AtomicU64,
+    /// Drifts by [`Drift::stat_key`]; a key's first drift is logged when it is inserted.
+    drifts: Mutex<BTreeMap<String, u64>>,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -284,16 +330,20 @@ struct Inner {
 }
 
 /// Polymarket's public market-data APIs. Cheap to clone: clones share the HTTP connection
-/// pool, the rate limiters and the counters.
+/// pool, the rate limiters and the counters. A clone made by
+/// [`PolymarketClient::with_deadline`] also carries a deadline that bounds all its calls.
 #[derive(Clone)]
 pub struct PolymarketClient {
     inner: Arc<Inner>,
+    /// No attempt starts at or after it and no wait runs past it; `None`: unbounded.
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for PolymarketClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolymarketClient")
             .field("endpoints", &self.inner.cfg.endpoints)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -358,12 +408,34 @@ impl PolymarketClient {
                 stats: Counters::default(),
                 rng: AtomicU64::new(seed),
             }),
+            deadline: None,
         })
     }
 
-    /// SHIM
-    pub fn with_deadline(&self, _deadline: tokio::time::Instant) -> PolymarketClient {
-        self.clone()
+    /// A clone (sharing the connection pool, rate limiters and counters) whose calls all end
+    /// by `deadline`:
+    /// * no attempt starts at or after it, and each attempt's timeout is the request timeout
+    ///   or the time left, whichever is shorter;
+    /// * a rate-limiter wait, a backoff or a `Retry-After` that would end at or past it is not
+    ///   waited for: the call fails with the last attempt's error, or [`FetchError::Deadline`]
+    ///   when nothing was attempted (each such cut-off counted in
+    ///   [`FetchStats::deadline_cutoffs`]);
+    /// * batched calls ([`PolymarketClient::markets_by_condition_ids`],
+    ///   [`PolymarketClient::books`]) return with what arrived in time and list the rest in
+    ///   `failures` with their ids; a keyset listing fails (a part of it would pass for all of
+    ///   it).
+    ///
+    /// A deadline already past is allowed: every call then fails at once without a request.
+    pub fn with_deadline(&self, deadline: Instant) -> PolymarketClient {
+        PolymarketClient {
+            inner: self.inner.clone(),
+            deadline: Some(deadline),
+        }
+    }
+
+    /// The deadline of this clone, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// The configuration the client was built with.
@@ -383,13 +455,25 @@ impl PolymarketClient {
             truncated: get(&s.truncated),
             timeouts: get(&s.timeouts),
             rejected: get(&s.rejected),
+            drifts: s
+                .drifts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            refused_ids: get(&s.refused_ids),
+            deadline_cutoffs: get(&s.deadline_cutoffs),
         }
     }
 
     /// `GET {gamma}/markets/keyset` with the query's server-side filters, following
     /// `next_cursor` as `after_cursor` until it is absent or null (never inferring the end from
-    /// a short page). An empty or repeated cursor is [`FetchError::RepeatedCursor`]. Each
-    /// market is decoded on its own: a malformed one is skipped and listed in `rejected`.
+    /// a short page). An empty or repeated cursor is [`FetchError::RepeatedCursor`]; a next
+    /// page past [`ClientConfig::max_pages`] is [`FetchError::TooManyPages`]; a cursor that
+    /// would make the URL too long is [`FetchError::UrlTooLong`] (both logged at `error`). Each
+    /// market is decoded on its own: a market whose `conditionId` is unusable is skipped and
+    /// listed in `rejected`; a field that drifted is read as absent and listed in `drifts`.
+    ///
+    /// The listing is all or nothing: any page that fails (a deadline included) fails it.
     pub async fn keyset_markets(
         &self,
         q: &KeysetQuery,
@@ -408,19 +492,22 @@ impl PolymarketClient {
         params.push(("limit".into(), limit.to_string()));
         params.extend(q.extra.iter().cloned());
         let mut listing = Listing::default();
-        self.keyset_pages(params, None, &mut listing).await?;
+        self.keyset_pages(params, None, self.inner.cfg.max_pages, &mut listing)
+            .await?;
         Ok(listing)
     }
 
-    /// Reads the pages of a keyset listing into `out` (items, rejected, pages), also when a
-    /// later page fails. Without `wanted`, every page is read. With `wanted` (the condition ids
-    /// the request asked for), the cursor is no longer followed once each of them has come
-    /// back, as a market or as a rejected one: Gamma may hand out a `next_cursor` on a full
-    /// page whose next page is empty, and following it would cost a request per chunk.
+    /// Reads the pages of a keyset listing into `out` (items, rejected, drifts, pages), also
+    /// when a later page fails. Without `wanted`, every page is read. With `wanted` (the
+    /// condition ids the request asked for), the cursor is no longer followed once each of
+    /// them has come back, as a market or as a rejected one: Gamma may hand out a
+    /// `next_cursor` on a full page whose next page is empty, and following it would cost a
+    /// request per chunk. At most `max_pages` pages are read.
     async fn keyset_pages(
         &self,
         params: Vec<(String, String)>,
         wanted: Option<&[String]>,
+        max_pages: u32,
         out: &mut Listing<GammaMarket>,
     ) -> Result<(), FetchError> {
         let mut seen: HashSet<String> = HashSet::new();
@@ -428,6 +515,7 @@ impl PolymarketClient {
         let mut missing: Option<HashSet<String>> =
             wanted.map(|ids| ids.iter().map(|id| id.to_ascii_lowercase()).collect());
         let mut cursor: Option<String> = None;
+        let mut read: u32 = 0;
         loop {
             let mut url = self.url(&self.inner.cfg.endpoints.gamma, "/markets/keyset")?;
             {
@@ -439,14 +527,35 @@ impl PolymarketClient {
                     qp.append_pair("after_cursor", c);
                 }
             }
+            if read >= max_pages.max(1) {
+                let err = FetchError::TooManyPages {
+                    url: short(url.as_str()),
+                    pages: read,
+                };
+                tracing::error!(error = %err, "keyset listing stopped at its page cap");
+                return Err(err);
+            }
+            let bytes = url.as_str().len();
+            if bytes >= MAX_URL_BYTES {
+                let err = FetchError::UrlTooLong {
+                    url: short(url.as_str()),
+                    bytes,
+                    limit: MAX_URL_BYTES,
+                };
+                tracing::error!(error = %err, cursor_bytes = cursor.as_ref().map_or(0, String::len), "keyset page not requested: its URL is too long");
+                return Err(err);
+            }
             let req = Req { url, body: None };
             let page = self
                 .fetch(Api::GammaMarkets, &req, |body, url| {
                     decode_keyset_page(body).map_err(|e| FetchError::from_json(url, &e))
                 })
                 .await?;
+            read += 1;
             out.pages += 1;
-            self.note_rejected(&req.short_url(), &page.rejected);
+            let short_url = req.short_url();
+            self.note_rejected(&short_url, &page.rejected);
+            self.note_drifts(&short_url, &page.drifts);
             if let Some(missing) = missing.as_mut() {
                 let returned = page
                     .markets
@@ -459,6 +568,7 @@ impl PolymarketClient {
             }
             out.items.extend(page.markets);
             out.rejected.extend(page.rejected);
+            out.drifts.extend(page.drifts);
             if missing.as_ref().is_some_and(HashSet::is_empty) {
                 return Ok(());
             }
@@ -475,9 +585,13 @@ impl PolymarketClient {
     }
 
     /// `GET {gamma}/markets/keyset?condition_ids=..&condition_ids=..&limit=100` — repeated keys,
-    /// at most 100 ids per request and every URL under 8,192 bytes, up to `max_in_flight`
-    /// requests at once. Duplicate and empty ids are dropped. A chunk that fails after the
-    /// retries is listed in `failures` with its ids; the others still return their markets.
+    /// at most 100 ids per request and every URL under 8,192 bytes with room left for the
+    /// `after_cursor` of a follow-up page ([`MAX_CURSOR_BYTES`]; 97 real condition ids fit),
+    /// up to `max_in_flight` requests at once. Duplicate and empty ids are dropped. A chunk
+    /// that fails (after the retries, at the deadline, past [`MAX_PAGES_PER_CHUNK`] pages, or
+    /// with a cursor too long for its URL) is listed in `failures` with the ids that had not
+    /// come back (what its earlier pages returned is kept); the other chunks still return their
+    /// markets.
     ///
     /// A chunk's `next_cursor` is followed only while some of its ids have not come back (as
     /// a market or a rejected one): once all have, the chunk is done, so N ids cost ⌈N/100⌉
@@ -529,6 +643,7 @@ impl PolymarketClient {
                 },
             });
         }
+        let max_pages = MAX_PAGES_PER_CHUNK.min(self.inner.cfg.max_pages);
         let results: Vec<_> = stream::iter(chunks)
             .map(|chunk| {
                 let mut params = fixed.clone();
@@ -539,7 +654,9 @@ impl PolymarketClient {
                 );
                 async move {
                     let mut listing = Listing::default();
-                    let res = self.keyset_pages(params, Some(&chunk), &mut listing).await;
+                    let res = self
+                        .keyset_pages(params, Some(&chunk), max_pages, &mut listing)
+                        .await;
                     (chunk, listing, res)
                 }
             })
@@ -547,23 +664,41 @@ impl PolymarketClient {
             .collect()
             .await;
         for (chunk, listing, res) in results {
-            out.items.extend(listing.items);
-            out.rejected.extend(listing.rejected);
-            // A page that failed for good was still requested; a refused cursor was not.
-            let failed_request =
-                matches!(&res, Err(e) if !matches!(e, FetchError::RepeatedCursor { .. }));
+            let failed_request = matches!(&res, Err(e) if was_sent(e));
             out.requests += listing.pages + u32::from(failed_request);
             if let Err(error) = res {
-                out.failures.push(BatchFailure { keys: chunk, error });
+                // Condition ids are hex: compare them without regard to case.
+                let returned: HashSet<String> = listing
+                    .items
+                    .iter()
+                    .filter_map(GammaMarket::condition_id)
+                    .chain(listing.rejected.iter().filter_map(|r| r.key.as_deref()))
+                    .map(str::to_ascii_lowercase)
+                    .collect();
+                let keys: Vec<String> = chunk
+                    .into_iter()
+                    .filter(|id| !returned.contains(&id.to_ascii_lowercase()))
+                    .collect();
+                out.failures.push(BatchFailure { keys, error });
             }
+            out.items.extend(listing.items);
+            out.rejected.extend(listing.rejected);
+            out.drifts.extend(listing.drifts);
         }
         out
     }
 
     /// `POST {clob}/books` with body `[{"token_id":".."},…]` in batches of `books_batch`,
-    /// `max_in_flight` at once. Bad levels and bad scalar values (see [`crate::clob`]) are
-    /// dropped and listed in `rejected` (the rest of the book is kept); levels keep their
-    /// served order (best LAST). Duplicate and empty ids are dropped.
+    /// `max_in_flight` at once. Duplicate and empty ids are dropped. Each book is decoded on its
+    /// own (see [`crate::clob`]): levels keep their served order (best LAST), levels of size 0
+    /// are left out, bad levels and values are dropped and listed in `rejected` and a book
+    /// whose levels cannot be trusted is kept with [`Book::problem`] set; drifted fields are
+    /// listed in `drifts`.
+    ///
+    /// A batch the server refuses with a 4xx (other than 429) is split in halves and each half
+    /// asked again, recursively, so only the offending ids lose their book: each ends up in
+    /// `failures` with its 4xx error, logged once at `warn` and counted in
+    /// [`FetchStats::refused_ids`]. `requests` counts every request made, halves included.
     pub async fn books(&self, token_ids: &[String]) -> Batched<Book> {
         let mut out = Batched::default();
         let url = match self.url(&self.inner.cfg.endpoints.clob, "/books") {
@@ -579,50 +714,76 @@ impl PolymarketClient {
         let ids = unique(token_ids);
         let batch = self.inner.cfg.books_batch.max(1);
         let chunks: Vec<Vec<String>> = ids.chunks(batch).map(<[String]>::to_vec).collect();
-        let results: Vec<_> = stream::iter(chunks)
-            .map(|chunk| {
-                let url = url.clone();
-                async move {
-                    let short_url = short(url.as_str());
-                    let body: Vec<serde_json::Value> = chunk
-                        .iter()
-                        .map(|id| serde_json::json!({ "token_id": id }))
-                        .collect();
-                    let req = Req {
-                        url,
-                        body: Some(serde_json::to_vec(&body).unwrap_or_default()),
-                    };
-                    let res = self
-                        .fetch(Api::ClobBooks, &req, |body, url| {
-                            decode_books(body).map_err(|e| FetchError::from_json(url, &e))
-                        })
-                        .await;
-                    (chunk, short_url, res)
-                }
-            })
+        let results: Vec<Batched<Book>> = stream::iter(chunks)
+            .map(|chunk| self.books_batch(url.clone(), chunk))
             .buffered(self.inner.cfg.max_in_flight.max(1))
             .collect()
             .await;
-        for (chunk, short_url, res) in results {
-            out.requests += 1;
+        for r in results {
+            out.items.extend(r.items);
+            out.requests += r.requests;
+            out.rejected.extend(r.rejected);
+            out.drifts.extend(r.drifts);
+            out.failures.extend(r.failures);
+        }
+        out
+    }
+
+    /// One batch of [`PolymarketClient::books`], split in halves while the server refuses it.
+    async fn books_batch(&self, url: Url, batch: Vec<String>) -> Batched<Book> {
+        let mut out = Batched::default();
+        let short_url = short(url.as_str());
+        // Parts still to ask for, the next one last.
+        let mut parts = vec![batch];
+        while let Some(part) = parts.pop() {
+            let body: Vec<serde_json::Value> = part
+                .iter()
+                .map(|id| serde_json::json!({ "token_id": id }))
+                .collect();
+            let req = Req {
+                url: url.clone(),
+                body: Some(serde_json::to_vec(&body).unwrap_or_default()),
+            };
+            let res = self
+                .fetch(Api::ClobBooks, &req, |body, url| {
+                    decode_books(body).map_err(|e| FetchError::from_json(url, &e))
+                })
+                .await;
             match res {
                 Ok(decoded) => {
+                    out.requests += 1;
                     self.note_rejected(&short_url, &decoded.rejected);
+                    self.note_drifts(&short_url, &decoded.drifts);
                     out.items.extend(decoded.books);
                     out.rejected.extend(decoded.rejected);
+                    out.drifts.extend(decoded.drifts);
                 }
-                Err(error) => out.failures.push(BatchFailure { keys: chunk, error }),
+                Err(error) if error.is_refusal() && part.len() > 1 => {
+                    out.requests += 1;
+                    let mut first = part;
+                    let second = first.split_off(first.len() / 2);
+                    parts.push(second);
+                    parts.push(first);
+                }
+                Err(error) => {
+                    out.requests += u32::from(was_sent(&error));
+                    if error.is_refusal() {
+                        self.note_refused(&short_url, &part, &error);
+                    }
+                    out.failures.push(BatchFailure { keys: part, error });
+                }
             }
         }
         out
     }
 
-    /// `GET {clob}/book?token_id=` — one book, with its dropped levels.
-    pub async fn book(&self, token_id: &str) -> Result<(Book, Vec<Rejected>), FetchError> {
+    /// `GET {clob}/book?token_id=` — one book, with its dropped levels and values and its
+    /// drifted fields (see [`PolymarketClient::books`]).
+    pub async fn book(&self, token_id: &str) -> Result<DecodedBook, FetchError> {
         let mut url = self.url(&self.inner.cfg.endpoints.clob, "/book")?;
         url.query_pairs_mut().append_pair("token_id", token_id);
         let req = Req { url, body: None };
-        let (book, rejected) = self
+        let decoded = self
             .fetch(Api::ClobBook, &req, |body, url| {
                 let v: serde_json::Value =
                     serde_json::from_slice(body).map_err(|e| FetchError::from_json(url, &e))?;
@@ -632,13 +793,16 @@ impl PolymarketClient {
                 })
             })
             .await?;
-        self.note_rejected(&req.short_url(), &rejected);
-        Ok((book, rejected))
+        let short_url = req.short_url();
+        self.note_rejected(&short_url, &decoded.rejected);
+        self.note_drifts(&short_url, &decoded.drifts);
+        Ok(decoded)
     }
 
     /// `GET {data}/trades?market=<comma-separated condition ids>&limit=…&takerOnly=true`
     /// (Data API v1: epoch-seconds timestamps, numeric price/size, newest first). Rows that
-    /// cannot become a [`Trade`] are listed in `rejected`. No condition ids → no request
+    /// cannot become a [`Trade`] are listed in `rejected`; drifted fields of kept rows in
+    /// `drifts`. No condition ids → no request
     /// (an empty `market=` would return every market's trades).
     pub async fn trades(
         &self,
@@ -650,7 +814,7 @@ impl PolymarketClient {
             items: Vec::with_capacity(rows.items.len()),
             pages: rows.pages,
             rejected: rows.rejected,
-            drifts: Vec::new(),
+            drifts: rows.drifts,
         };
         let mut newly = Vec::new();
         for row in rows.items {
@@ -703,12 +867,13 @@ impl PolymarketClient {
             .await?;
         let url = req.short_url();
         self.note_rejected(&url, &decoded.rejected);
+        self.note_drifts(&url, &decoded.drifts);
         Ok((
             Listing {
                 items: decoded.trades,
                 pages: 1,
                 rejected: decoded.rejected,
-                drifts: Vec::new(),
+                drifts: decoded.drifts,
             },
             url,
         ))
@@ -751,9 +916,64 @@ impl PolymarketClient {
         }
     }
 
-    /// Makes `req` until it succeeds, fails for good, or runs out of retries. `decode` sees
-    /// the complete body and the URL (for errors); a truncated-JSON error it returns is
-    /// retried like any other transient failure.
+    /// Counts drifted fields by [`Drift::stat_key`] and logs the first drift of each key in the
+    /// client's lifetime (warn, with the URL): a changed schema repeats on every record, so
+    /// later ones are only counted. The one place drifts are logged, like
+    /// [`PolymarketClient::note_rejected`].
+    fn note_drifts(&self, url: &str, drifts: &[Drift]) {
+        if drifts.is_empty() {
+            return;
+        }
+        let mut first = Vec::new();
+        {
+            let mut counts = self
+                .inner
+                .stats
+                .drifts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for d in drifts {
+                let n = counts.entry(d.stat_key()).or_insert(0);
+                if *n == 0 {
+                    first.push(d);
+                }
+                *n += 1;
+            }
+        }
+        for d in first {
+            tracing::warn!(
+                url = %url,
+                what = d.what,
+                field = %d.field,
+                key = d.key.as_deref().unwrap_or(""),
+                reason = %d.reason,
+                "schema drift: field read as absent (logged once per field; later ones only counted)"
+            );
+        }
+    }
+
+    /// Logs and counts ids a server refused (a 4xx narrowed down to them).
+    fn note_refused(&self, url: &str, ids: &[String], error: &FetchError) {
+        bump(&self.inner.stats.refused_ids, ids.len() as u64);
+        for id in ids {
+            tracing::warn!(url = %url, key = %id, error = %error, "id refused by the server");
+        }
+    }
+
+    /// Counts one deadline cut-off and gives the error to return: the last attempt's, or
+    /// [`FetchError::Deadline`] when nothing was attempted.
+    fn cut_off(&self, last: Option<FetchError>, url: &str) -> FetchError {
+        bump(&self.inner.stats.deadline_cutoffs, 1);
+        last.unwrap_or_else(|| FetchError::Deadline {
+            url: url.to_owned(),
+        })
+    }
+
+    /// Makes `req` until it succeeds, fails for good, or runs out of retries or time. `decode`
+    /// sees the complete body and the URL (for errors); a truncated-JSON error it returns is
+    /// retried like any other transient failure. Under a deadline no attempt starts at or
+    /// after it, each attempt's timeout is cut to the time left, and no wait (rate limiter,
+    /// backoff, `Retry-After`) that would end at or past it is begun.
     async fn fetch<T>(
         &self,
         api: Api,
@@ -764,10 +984,26 @@ impl PolymarketClient {
         let stats = &self.inner.stats;
         let url = req.short_url();
         let mut attempt: u32 = 0;
+        let mut last: Option<FetchError> = None;
         loop {
-            self.limiter(api).acquire().await;
+            let timeout = match self.deadline {
+                None => {
+                    self.limiter(api).acquire().await;
+                    cfg.request_timeout
+                }
+                Some(deadline) => {
+                    if !self.limiter(api).acquire_before(deadline).await {
+                        return Err(self.cut_off(last, &url));
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.cut_off(last, &url));
+                    }
+                    cfg.request_timeout.min(left)
+                }
+            };
             bump(&stats.requests, 1);
-            let result = match self.attempt(req, &url).await {
+            let result = match self.attempt(req, &url, timeout).await {
                 Ok(body) => decode(&body, &url),
                 Err(e) => Err(e),
             };
@@ -786,6 +1022,12 @@ impl PolymarketClient {
                 return Err(err);
             }
             let delay = self.retry_delay(&err, attempt);
+            if self
+                .deadline
+                .is_some_and(|deadline| Instant::now() + delay >= deadline)
+            {
+                return Err(self.cut_off(Some(err), &url));
+            }
             attempt += 1;
             bump(&stats.retries, 1);
             tracing::warn!(
@@ -795,12 +1037,19 @@ impl PolymarketClient {
                 delay_ms = delay.as_millis() as u64,
                 "retrying Polymarket request"
             );
+            last = Some(err);
             tokio::time::sleep(delay).await;
         }
     }
 
-    /// One HTTP attempt: the body of a 2xx response, or the classified failure.
-    async fn attempt(&self, req: &Req, url: &str) -> Result<Vec<u8>, FetchError> {
+    /// One HTTP attempt within `timeout` (connect, headers and body): the body of a 2xx
+    /// response, or the classified failure.
+    async fn attempt(
+        &self,
+        req: &Req,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, FetchError> {
         let http = &self.inner.http;
         let builder = match &req.body {
             None => http.get(req.url.clone()),
@@ -809,7 +1058,11 @@ impl PolymarketClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(b.clone()),
         };
-        let resp = builder.send().await.map_err(|e| send_error(url, &e))?;
+        let resp = builder
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| send_error(url, &e))?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             // The body is usually Cloudflare HTML: never parse it.
@@ -877,6 +1130,19 @@ fn iso(t: Ts) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Whether a failed request was sent at all (a deadline, a page cap, a refused cursor or an
+/// over-long URL stop it before).
+fn was_sent(e: &FetchError) -> bool {
+    !matches!(
+        e,
+        FetchError::Deadline { .. }
+            | FetchError::TooManyPages { .. }
+            | FetchError::RepeatedCursor { .. }
+            | FetchError::UrlTooLong { .. }
+            | FetchError::Config { .. }
+    )
+}
+
 /// The ids in first-seen order without duplicates or empty strings.
 fn unique(ids: &[String]) -> Vec<String> {
     let mut seen = HashSet::with_capacity(ids.len());
@@ -896,11 +1162,16 @@ fn form_encoded_len(s: &str) -> usize {
         .sum()
 }
 
+/// Room a condition-id URL keeps for the `&after_cursor=<cursor>` of a follow-up page.
+const CURSOR_RESERVE: usize = "&after_cursor=".len() + MAX_CURSOR_BYTES;
+
 /// Splits ids into chunks of at most [`MAX_CONDITION_IDS_PER_REQUEST`] whose URL (base of
-/// `base_len` bytes plus `&condition_ids=<id>` each) stays under [`MAX_URL_BYTES`]. Ids that
-/// cannot fit even alone are returned separately.
+/// `base_len` bytes plus `&condition_ids=<id>` each, plus a follow-up page's
+/// `&after_cursor=<cursor>` of up to [`MAX_CURSOR_BYTES`]) stays under [`MAX_URL_BYTES`]. Ids
+/// that cannot fit even alone are returned separately.
 fn chunk_condition_ids(base_len: usize, ids: &[String]) -> (Vec<Vec<String>>, Vec<String>) {
     const KEY: usize = "&condition_ids=".len();
+    let base_len = base_len + CURSOR_RESERVE;
     let mut chunks = Vec::new();
     let mut too_long = Vec::new();
     let mut cur: Vec<String> = Vec::new();
@@ -1060,22 +1331,29 @@ mod tests {
     }
 
     #[test]
-    fn given_250_condition_ids_when_chunked_then_3_chunks_of_at_most_100_under_8k() {
+    fn given_250_condition_ids_when_chunked_then_3_chunks_under_8k_with_room_for_a_cursor() {
         let ids: Vec<String> = (0..250).map(|i| format!("0x{i:064x}")).collect();
         let base = "https://gamma-api.polymarket.com/markets/keyset?limit=100";
         let (chunks, too_long) = chunk_condition_ids(base.len(), &ids);
         assert!(too_long.is_empty());
         assert_eq!(
             chunks.iter().map(Vec::len).collect::<Vec<_>>(),
-            [100, 100, 50]
+            [97, 97, 56],
+            "100 real ids leave no room for a cursor"
         );
+        let longest_cursor = "~".repeat(MAX_CURSOR_BYTES / 3);
         for c in &chunks {
             let mut u = Url::parse(base).unwrap();
             for id in c {
                 u.query_pairs_mut().append_pair("condition_ids", id);
             }
+            // The follow-up page of the chunk, with a cursor of the longest documented size
+            // (each `~` is form-encoded as 3 bytes).
+            u.query_pairs_mut()
+                .append_pair("after_cursor", &longest_cursor);
             assert!(u.as_str().len() < MAX_URL_BYTES, "{}", u.as_str().len());
         }
+        assert_eq!(chunks.concat(), ids);
     }
 
     #[test]
@@ -1084,7 +1362,7 @@ mod tests {
         let (chunks, _) = chunk_condition_ids(60, &ids);
         assert!(chunks.len() > 1);
         for c in &chunks {
-            let len = 60 + c.iter().map(|id| 15 + id.len()).sum::<usize>();
+            let len = 60 + CURSOR_RESERVE + c.iter().map(|id| 15 + id.len()).sum::<usize>();
             assert!(len < MAX_URL_BYTES);
         }
         assert_eq!(chunks.concat(), ids, "order kept, nothing lost");

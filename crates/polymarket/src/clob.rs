@@ -3,15 +3,26 @@
 //!
 //! Books keep their levels in the order served (bids ascending and asks descending: best LAST);
 //! nothing here reorders them, and nothing downstream relies on the order either
-//! ([`polytape_core::BookFeatures`] computes best prices itself). A level with a price outside
-//! [0, 1], a negative size, a size too large for DECIMAL(18,6) (≥ 10^12), or a price or size
-//! that is not a number (a bool, an object, garbage text) is dropped and reported
-//! (`"book level"`); so is a tick size outside (0, 1], a negative minimum order size or a last
-//! trade price outside [0, 1] (`"book value"`, the value becomes `None`). The rest of the book
-//! is kept.
+//! ([`polytape_core::BookFeatures`] computes best prices itself).
+//!
+//! A book is rejected only when its `asset_id` is absent or unusable. Otherwise it is kept,
+//! honestly:
+//! * A level of size 0 is not a level: it is left out silently.
+//! * A level with a price outside [0, 1], a negative size, a size too large for DECIMAL(18,6)
+//!   (≥ 10^12), a price or size that is not a number (a bool, an object, garbage text), or that
+//!   is not an object at all is dropped and reported (`"book level"`), and the book is marked
+//!   ([`Book::problem`]): the levels left cannot be trusted (a depth with a level missing is a
+//!   wrong number). So is a book whose `bids` or `asks` is not a list, and a crossed book (best
+//!   bid ≥ best ask, computed without relying on the order).
+//! * A tick size outside (0, 1], a negative minimum order size or a last trade price outside
+//!   [0, 1] becomes `None` and is reported (`"book value"`); the levels are not affected.
+//! * Any other field that fails to decode (`timestamp`, `hash`, `market`, `neg_risk`…) is read
+//!   as absent and reported as a [`Drift`].
 
-use crate::decode::{self as d, decode_record, size_problem, str_field, Loose};
-use crate::error::Rejected;
+use crate::decode::{
+    self as d, decode_record, decode_records, size_problem, Loose, Record, Records,
+};
+use crate::error::{Drift, Rejected};
 use crate::Ts;
 use polytape_core::money::is_valid_price;
 use polytape_core::{Book, Level};
@@ -21,10 +32,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 
-/// A book as the CLOB serves it; numbers are strings on the wire. Levels and the scalar
-/// values are [`Loose`] so a bad one is dropped on its own, not with the book.
+/// A book as the CLOB serves it (REST, and the WebSocket `book` event, which has the same
+/// fields); numbers are strings on the wire. Levels and the scalar values are [`Loose`] so a bad
+/// one is dropped on its own, not with the book.
 #[derive(Debug, Deserialize)]
-struct RawBook {
+pub(crate) struct RawBook {
     #[serde(default, deserialize_with = "d::string_opt")]
     market: Option<String>,
     #[serde(default, deserialize_with = "d::string_opt")]
@@ -48,10 +60,18 @@ struct RawBook {
     last_trade_price: Option<Loose>,
 }
 
+impl Record for RawBook {
+    const WHAT: &'static str = "book";
+    const KEY: &'static [&'static str] = &["asset_id"];
+    /// Only the token id: a bad `timestamp`, `hash`, `market` or `neg_risk` must not cost the
+    /// levels, and a bad `bids`/`asks` marks the book instead ([`Book::problem`]).
+    const ESSENTIAL: &'static [&'static str] = &["asset_id"];
+}
+
 /// A level before validation: kept as [`Loose`] text so one bad number (or a level that is
 /// not even an object) drops one level, not the book.
 #[derive(Debug, Default)]
-pub(crate) struct RawLevel {
+struct RawLevel {
     price: Option<Loose>,
     size: Option<Loose>,
     /// Set when the level was not a JSON object: what it was instead.
@@ -133,10 +153,11 @@ impl<'de> Deserialize<'de> for RawLevel {
     }
 }
 
-/// Validates raw levels: usable ones are returned in served order, the others (price outside
-/// [0, 1], negative or unstorable size, a number that is not one, a level that is not an
-/// object) become `Rejected("book level")` keyed by `token_id`.
-pub(crate) fn levels(
+/// Validates raw levels: usable ones are returned in served order, levels of size 0 are left
+/// out silently (they are not levels), the others (price outside [0, 1], negative or
+/// unstorable size, a number that is not one, a level that is not an object) become
+/// `Rejected("book level")` keyed by `token_id`.
+fn levels(
     raw: Option<Vec<RawLevel>>,
     side: &str,
     token_id: &str,
@@ -146,7 +167,8 @@ pub(crate) fn levels(
     let mut out = Vec::with_capacity(raw.len());
     for (i, l) in raw.into_iter().enumerate() {
         match level(l) {
-            Ok(level) => out.push(level),
+            Ok(Some(level)) => out.push(level),
+            Ok(None) => {}
             Err(why) => rejected.push(Rejected::new(
                 "book level",
                 Some(token_id.to_owned()),
@@ -157,7 +179,8 @@ pub(crate) fn levels(
     out
 }
 
-fn level(l: RawLevel) -> Result<Level, String> {
+/// One level: `Ok(None)` for a level of size 0, `Err` with the reason for an impossible one.
+fn level(l: RawLevel) -> Result<Option<Level>, String> {
     if let Some(what) = l.not_object {
         return Err(format!("level is {what}, not an object"));
     }
@@ -177,6 +200,9 @@ fn level(l: RawLevel) -> Result<Level, String> {
         .map_err(|e| format!("size: {e}"))?
         .flatten()
         .ok_or("no size")?;
+    if size.is_zero() {
+        return Ok(None);
+    }
     let why = if !is_valid_price(price) {
         Some("price outside [0,1]")
     } else {
@@ -184,19 +210,19 @@ fn level(l: RawLevel) -> Result<Level, String> {
     };
     match why {
         Some(why) => Err(format!("{why} (price {price}, size {size})")),
-        None => Ok(Level { price, size }),
+        None => Ok(Some(Level { price, size })),
     }
 }
 
 /// A book's scalar values as served, before their range checks.
-pub(crate) struct RawBookValues {
+struct RawBookValues {
     pub tick_size: Option<Loose>,
     pub min_order_size: Option<Loose>,
     pub last_trade_price: Option<Loose>,
 }
 
 /// A book's checked scalar values.
-pub(crate) struct BookValues {
+struct BookValues {
     pub tick_size: Option<Decimal>,
     pub min_order_size: Option<Decimal>,
     pub last_trade_price: Option<Decimal>,
@@ -205,11 +231,7 @@ pub(crate) struct BookValues {
 /// Range-checks a book's scalar values: a tick size outside (0, 1], a negative or unstorable
 /// minimum order size, a last trade price outside [0, 1], or a value that is not a number
 /// becomes `None` and a `Rejected("book value")` keyed by `token_id` naming the field.
-pub(crate) fn book_values(
-    raw: RawBookValues,
-    token_id: &str,
-    rejected: &mut Vec<Rejected>,
-) -> BookValues {
+fn book_values(raw: RawBookValues, token_id: &str, rejected: &mut Vec<Rejected>) -> BookValues {
     let mut check = |field: &str, v: Option<Loose>, rule: fn(Decimal) -> Option<&'static str>| {
         let problem = match v.as_ref().map(Loose::decimal).transpose() {
             Ok(v) => match v.flatten() {
@@ -239,13 +261,27 @@ pub(crate) fn book_values(
     }
 }
 
+/// One decoded book with what was dropped from it and the fields read as absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedBook {
+    /// The book; [`Book::problem`] says when its levels cannot be trusted.
+    pub book: Book,
+    /// Levels (`"book level"`) and scalar values (`"book value"`) that were dropped.
+    pub rejected: Vec<Rejected>,
+    /// Fields read as absent (`timestamp`, `hash`…; a bad `bids`/`asks` also marks the book).
+    pub drifts: Vec<Drift>,
+}
+
 /// Decodes one book object. `Err` (a `Rejected("book")`) when the object has no usable token
-/// id or is malformed (e.g. `bids` is not an array); otherwise the book and what was dropped
-/// from it: levels (`"book level"`) and scalar values (`"book value"`).
-pub fn decode_book(v: &Value) -> Result<(Book, Vec<Rejected>), Rejected> {
-    let key = str_field(v, "asset_id").map(str::to_owned);
-    let raw: RawBook =
-        decode_record(v).map_err(|reason| Rejected::new("book", key.clone(), reason))?;
+/// id (or is not an object); otherwise the book, what was dropped from it (levels and scalar
+/// values) and what drifted. See the module docs for when the book is marked.
+pub fn decode_book(v: &Value) -> Result<DecodedBook, Rejected> {
+    let (raw, drifts) = decode_record::<RawBook>(v)?;
+    book_from_raw(raw, drifts)
+}
+
+/// The checked book of a decoded raw book (REST or WebSocket).
+pub(crate) fn book_from_raw(raw: RawBook, drifts: Vec<Drift>) -> Result<DecodedBook, Rejected> {
     let token_id = raw
         .asset_id
         .filter(|s| !s.is_empty())
@@ -253,6 +289,7 @@ pub fn decode_book(v: &Value) -> Result<(Book, Vec<Rejected>), Rejected> {
     let mut rejected = Vec::new();
     let bids = levels(raw.bids, "bids", &token_id, &mut rejected);
     let asks = levels(raw.asks, "asks", &token_id, &mut rejected);
+    let bad_levels = rejected.len();
     let values = book_values(
         RawBookValues {
             tick_size: raw.tick_size,
@@ -262,7 +299,7 @@ pub fn decode_book(v: &Value) -> Result<(Book, Vec<Rejected>), Rejected> {
         &token_id,
         &mut rejected,
     );
-    let book = Book {
+    let mut book = Book {
         condition_id: raw.market.filter(|s| !s.is_empty()),
         bids,
         asks,
@@ -275,15 +312,48 @@ pub fn decode_book(v: &Value) -> Result<(Book, Vec<Rejected>), Rejected> {
         token_id,
         problem: None,
     };
-    Ok((book, rejected))
+    book.problem = problem(&book, &rejected[..bad_levels], &drifts);
+    Ok(DecodedBook {
+        book,
+        rejected,
+        drifts,
+    })
+}
+
+/// Why the levels of `book` cannot be trusted: a side that was not a list, levels left out as
+/// impossible, or bids at or above asks.
+fn problem(book: &Book, bad_levels: &[Rejected], drifts: &[Drift]) -> Option<String> {
+    let mut why = Vec::new();
+    for d in drifts
+        .iter()
+        .filter(|d| d.field == "bids" || d.field == "asks")
+    {
+        why.push(format!("{} is not a list of levels: {}", d.field, d.reason));
+    }
+    match bad_levels {
+        [] => {}
+        [one] => why.push(format!("level left out: {}", one.reason)),
+        [first, ..] => why.push(format!(
+            "{} levels left out, first {}",
+            bad_levels.len(),
+            first.reason
+        )),
+    }
+    if let Some((bid, ask)) = book.crossed() {
+        why.push(format!("crossed: best bid {bid} >= best ask {ask}"));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// Decoded books of one response, with everything that was dropped.
 #[derive(Debug, Default)]
 pub struct DecodedBooks {
     pub books: Vec<Book>,
-    /// Whole books ("book") and single levels ("book level") that were dropped.
+    /// Whole books ("book"), single levels ("book level") and values ("book value") that were
+    /// dropped.
     pub rejected: Vec<Rejected>,
+    /// Fields of kept books read as absent.
+    pub drifts: Vec<Drift>,
 }
 
 /// Decodes a `POST /books` response (a JSON array of books), each book on its own.
@@ -291,13 +361,14 @@ pub fn decode_books(body: &[u8]) -> Result<DecodedBooks, serde_json::Error> {
     let values: Vec<Value> = serde_json::from_slice(body)?;
     let mut out = DecodedBooks {
         books: Vec::with_capacity(values.len()),
-        rejected: Vec::new(),
+        ..DecodedBooks::default()
     };
     for v in &values {
         match decode_book(v) {
-            Ok((book, rejected)) => {
-                out.books.push(book);
-                out.rejected.extend(rejected);
+            Ok(d) => {
+                out.books.push(d.book);
+                out.rejected.extend(d.rejected);
+                out.drifts.extend(d.drifts);
             }
             Err(r) => out.rejected.push(r),
         }
@@ -360,6 +431,13 @@ pub struct ClobMarket {
     pub tags: Option<Vec<String>>,
 }
 
+impl Record for ClobMarket {
+    const WHAT: &'static str = "clob market";
+    const KEY: &'static [&'static str] = &["condition_id"];
+    /// A CLOB market is referred to by its condition id.
+    const ESSENTIAL: &'static [&'static str] = &["condition_id"];
+}
+
 impl ClobMarket {
     /// The winning token of a resolved market, when exactly one token is marked winner.
     pub fn winner(&self) -> Option<&ClobToken> {
@@ -377,6 +455,8 @@ impl ClobMarket {
 pub struct ClobMarketsPage {
     pub markets: Vec<ClobMarket>,
     pub rejected: Vec<Rejected>,
+    /// Fields of kept markets read as absent.
+    pub drifts: Vec<Drift>,
     pub next_cursor: Option<String>,
     pub limit: Option<u32>,
     pub count: Option<u32>,
@@ -396,29 +476,25 @@ struct RawClobMarketsPage {
 /// Decodes a `GET /markets` page, each market on its own.
 pub fn decode_clob_markets_page(body: &[u8]) -> Result<ClobMarketsPage, serde_json::Error> {
     let raw: RawClobMarketsPage = serde_json::from_slice(body)?;
-    let mut page = ClobMarketsPage {
-        markets: Vec::with_capacity(raw.data.len()),
-        rejected: Vec::new(),
+    let Records {
+        items,
+        rejected,
+        drifts,
+    } = decode_records::<ClobMarket>(&raw.data);
+    Ok(ClobMarketsPage {
+        markets: items,
+        rejected,
+        drifts,
         next_cursor: raw.next_cursor,
         limit: raw.limit,
         count: raw.count,
-    };
-    for v in &raw.data {
-        match decode_record::<ClobMarket>(v) {
-            Ok(m) => page.markets.push(m),
-            Err(reason) => page.rejected.push(Rejected::new(
-                "clob market",
-                str_field(v, "condition_id").map(str::to_owned),
-                reason,
-            )),
-        }
-    }
-    Ok(page)
+    })
 }
 
-/// Decodes a single CLOB market (`GET /markets/{condition_id}`).
-pub fn decode_clob_market(body: &[u8]) -> Result<ClobMarket, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+/// Decodes a single CLOB market (`GET /markets/{condition_id}`), with the fields read as absent.
+pub fn decode_clob_market(body: &[u8]) -> Result<(ClobMarket, Vec<Drift>), Rejected> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Rejected::new(ClobMarket::WHAT, None, e.to_string()))?;
     decode_record(&v)
 }
 
@@ -442,7 +518,12 @@ mod tests {
                      {"price": "0.7"}, {"price": "0.6", "size": 3}],
             "last_trade_price": "", "tick_size": "0.01", "neg_risk": false
         });
-        let (book, rejected) = decode_book(&v).unwrap();
+        let DecodedBook {
+            book,
+            rejected,
+            drifts,
+        } = decode_book(&v).unwrap();
+        assert!(drifts.is_empty(), "{drifts:?}");
         assert_eq!(
             book.bids.iter().map(|l| l.price).collect::<Vec<_>>(),
             [dec("0.1"), dec("0.2")]
@@ -472,6 +553,11 @@ mod tests {
         assert!(rejected
             .iter()
             .all(|r| r.what == "book level" && r.key.as_deref() == Some("123")));
+        let problem = book.problem.unwrap_or_default();
+        assert!(
+            problem.starts_with("4 levels left out, first bids[1]: price outside [0,1]"),
+            "{problem}"
+        );
     }
 
     #[test]
@@ -480,7 +566,12 @@ mod tests {
             "asset_id": "123", "bids": [{"price": "0.1", "size": "10"}], "asks": [],
             "last_trade_price": "1.5", "tick_size": "0", "min_order_size": "-5"
         });
-        let (book, rejected) = decode_book(&v).unwrap();
+        let DecodedBook {
+            book,
+            rejected,
+            drifts,
+        } = decode_book(&v).unwrap();
+        assert!(drifts.is_empty(), "{drifts:?}");
         assert_eq!(book.last_trade_price, None);
         assert_eq!(book.tick_size, None);
         assert_eq!(book.min_order_size, None);
@@ -493,6 +584,7 @@ mod tests {
         assert!(rejected
             .iter()
             .all(|r| r.what == "book value" && r.key.as_deref() == Some("123")));
+        assert_eq!(book.problem, None, "bad values do not touch the levels");
 
         for (tick, ok) in [
             ("1.01", false),
@@ -500,12 +592,12 @@ mod tests {
             ("1", true),
             ("0.001", true),
         ] {
-            let (book, rejected) =
+            let DecodedBook { book, rejected, .. } =
                 decode_book(&json!({"asset_id": "1", "tick_size": tick})).unwrap();
             assert_eq!(book.tick_size.is_some(), ok, "tick_size {tick}");
             assert_eq!(rejected.len(), usize::from(!ok), "tick_size {tick}");
         }
-        let (book, rejected) = decode_book(&json!({
+        let DecodedBook { book, rejected, .. } = decode_book(&json!({
             "asset_id": "1", "last_trade_price": "0.42", "min_order_size": 5, "tick_size": 0.01
         }))
         .unwrap();
@@ -522,7 +614,12 @@ mod tests {
             "asset_id": "123", "bids": [{"price": "0.1", "size": "10"}],
             "last_trade_price": true, "tick_size": {"v": 1}, "min_order_size": "lots"
         });
-        let (book, rejected) = decode_book(&v).unwrap();
+        let DecodedBook {
+            book,
+            rejected,
+            drifts,
+        } = decode_book(&v).unwrap();
+        assert!(drifts.is_empty(), "{drifts:?}");
         assert_eq!(book.bids.len(), 1);
         assert_eq!(
             (book.last_trade_price, book.tick_size, book.min_order_size),
@@ -541,7 +638,12 @@ mod tests {
                      {"price": "0.3", "size": [1]}, null],
             "asks": [{"price": [0.6], "size": "1"}, {"price": "0.6", "size": "2", "extra": {}}]
         });
-        let (book, rejected) = decode_book(&v).unwrap();
+        let DecodedBook {
+            book,
+            rejected,
+            drifts,
+        } = decode_book(&v).unwrap();
+        assert!(drifts.is_empty(), "{drifts:?}");
         assert_eq!(
             book.bids,
             [Level {
@@ -565,6 +667,7 @@ mod tests {
             ["bids[0]", "bids[1]", "bids[3]", "bids[4]", "bids[5]", "bids[6]", "asks[0]"]
         );
         assert!(rejected.iter().all(|r| r.what == "book level"));
+        assert!(book.problem.is_some());
     }
 
     #[test]
@@ -576,7 +679,12 @@ mod tests {
                      {"price": "0.3", "size": "999999999999.5"}],
             "asks": [{"price": "0.6", "size": "79000000000000000000000000000"}]
         });
-        let (book, rejected) = decode_book(&v).unwrap();
+        let DecodedBook {
+            book,
+            rejected,
+            drifts,
+        } = decode_book(&v).unwrap();
+        assert!(drifts.is_empty(), "{drifts:?}");
         assert_eq!(
             book.bids,
             [Level {
@@ -590,6 +698,7 @@ mod tests {
             rejected.iter().all(|r| r.reason.contains("too large")),
             "{rejected:?}"
         );
+        assert!(book.problem.unwrap_or_default().contains("too large"));
     }
 
     #[test]
@@ -597,13 +706,109 @@ mod tests {
         let body = json!([
             {"asset_id": "1", "bids": [], "asks": []},
             {"market": "0x2", "bids": []},
-            {"asset_id": "3", "bids": "oops"},
+            {"asset_id": "3", "bids": "oops", "asks": [{"price": "0.6", "size": "1"}]},
+            {"asset_id": {"x": 4}, "bids": []},
         ])
         .to_string();
         let out = decode_books(body.as_bytes()).unwrap();
-        assert_eq!(out.books.len(), 1);
+        let kept: Vec<&str> = out.books.iter().map(|b| b.token_id.as_str()).collect();
+        assert_eq!(kept, ["1", "3"]);
         assert_eq!(out.rejected.len(), 2);
-        assert_eq!(out.rejected[1].key.as_deref(), Some("3"));
         assert!(out.rejected.iter().all(|r| r.what == "book"));
+        assert!(
+            out.rejected[1].reason.starts_with("field `asset_id`"),
+            "{}",
+            out.rejected[1].reason
+        );
+        let three = &out.books[1];
+        assert!(three.bids.is_empty() && three.asks.len() == 1);
+        assert!(
+            three
+                .problem
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("bids is not a list of levels"),
+            "{:?}",
+            three.problem
+        );
+        assert_eq!(out.drifts.len(), 1);
+        assert_eq!(out.drifts[0].stat_key(), "book.bids");
+    }
+
+    #[test]
+    fn given_zero_size_levels_when_decoding_then_they_are_left_out_silently() {
+        let v = json!({
+            "asset_id": "5",
+            "bids": [{"price": "0.1", "size": "0"}, {"price": "0.2", "size": "7"}],
+            "asks": [{"price": "0.9", "size": "0.000"}, {"price": "0.5", "size": 0}, {"price": "0.3", "size": "2"}]
+        });
+        let DecodedBook {
+            book,
+            rejected,
+            drifts,
+        } = decode_book(&v).unwrap();
+        assert_eq!(
+            book.bids,
+            [Level {
+                price: dec("0.2"),
+                size: dec("7")
+            }]
+        );
+        assert_eq!(book.asks.len(), 1);
+        assert!(rejected.is_empty() && drifts.is_empty());
+        assert_eq!(
+            book.problem, None,
+            "a book without its empty levels is still sound"
+        );
+    }
+
+    #[test]
+    fn given_a_crossed_book_in_any_order_when_decoding_then_it_is_kept_and_marked() {
+        let v = json!({
+            "asset_id": "6",
+            "bids": [{"price": "0.2", "size": "1"}, {"price": "0.55", "size": "3"}, {"price": "0.4", "size": "1"}],
+            "asks": [{"price": "0.9", "size": "1"}, {"price": "0.5", "size": "2"}]
+        });
+        let d = decode_book(&v).unwrap();
+        assert!(d.rejected.is_empty());
+        assert_eq!(
+            (d.book.bids.len(), d.book.asks.len()),
+            (3, 2),
+            "levels kept as served"
+        );
+        assert_eq!(
+            d.book.problem.as_deref(),
+            Some("crossed: best bid 0.55 >= best ask 0.5")
+        );
+    }
+
+    #[test]
+    fn given_a_wrong_typed_timestamp_hash_market_and_neg_risk_when_decoding_then_the_book_is_kept()
+    {
+        let v = json!({
+            "asset_id": "7", "market": ["0x1"], "timestamp": {"ms": 1}, "hash": {"h": 1},
+            "neg_risk": "perhaps", "bids": [{"price": "0.4", "size": "3"}],
+            "asks": [{"price": "0.6", "size": "2"}], "tick_size": "0.01"
+        });
+        let DecodedBook {
+            book,
+            rejected,
+            drifts,
+        } = decode_book(&v).unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(book.problem, None);
+        assert_eq!((book.bids.len(), book.asks.len()), (1, 1));
+        assert_eq!(book.tick_size, Some(dec("0.01")));
+        assert_eq!(
+            (book.timestamp, book.condition_id, book.neg_risk),
+            (None, None, None)
+        );
+        assert_eq!(book.hash, None);
+        let mut fields: Vec<&str> = drifts.iter().map(|d| d.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["hash", "market", "neg_risk", "timestamp"]);
+        assert!(drifts
+            .iter()
+            .all(|d| d.what == "book" && d.key.as_deref() == Some("7")));
     }
 }

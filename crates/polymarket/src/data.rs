@@ -3,9 +3,13 @@
 //! Unlike the CLOB, numbers here are JSON numbers and `timestamp` is epoch **seconds**
 //! (trap 6). Rows are newest first, have no trade id (one transaction can settle several fills
 //! sharing `transactionHash`), and by default contain only taker-side rows (`takerOnly=true`).
+//!
+//! Rows are decoded one at a time ([`decode_record`]): a row whose asset, side, price, size or
+//! timestamp is unusable is rejected (it cannot be recorded as a trade); any other field whose
+//! type drifted (`title`, `outcomeIndex`, `transactionHash`…) is read as absent and reported.
 
-use crate::decode::{self as d, decode_record, size_problem, str_field};
-use crate::error::Rejected;
+use crate::decode::{self as d, decode_records, size_problem, Record, Records};
+use crate::error::{Drift, Rejected};
 use crate::Ts;
 use polytape_core::money::is_valid_price;
 use polytape_core::{Side, Trade};
@@ -45,6 +49,13 @@ pub struct DataTrade {
     pub outcome_index: Option<u32>,
     #[serde(rename = "transactionHash", deserialize_with = "d::string_opt")]
     pub transaction_hash: Option<String>,
+}
+
+impl Record for DataTrade {
+    const WHAT: &'static str = "trade";
+    const KEY: &'static [&'static str] = &["transactionHash", "asset"];
+    /// What [`DataTrade::to_trade`] needs: without any of them the row is not a trade.
+    const ESSENTIAL: &'static [&'static str] = &["asset", "side", "price", "size", "timestamp"];
 }
 
 /// Parses `"BUY"` / `"SELL"` (any case).
@@ -98,29 +109,29 @@ impl DataTrade {
     }
 }
 
-/// Decoded trade rows of one response, with the rows that were dropped.
+/// Decoded trade rows of one response, with the rows that were dropped and the fields read as
+/// absent.
 #[derive(Debug, Default)]
 pub struct DecodedTrades {
     pub trades: Vec<DataTrade>,
     pub rejected: Vec<Rejected>,
+    pub drifts: Vec<Drift>,
 }
 
 /// Decodes a `GET /trades` response (a JSON array), each row on its own. Rows that decode but
 /// cannot become a [`Trade`] are kept here; [`DataTrade::to_trade`] decides.
 pub fn decode_trades(body: &[u8]) -> Result<DecodedTrades, serde_json::Error> {
     let values: Vec<Value> = serde_json::from_slice(body)?;
-    let mut out = DecodedTrades::default();
-    for v in &values {
-        match decode_record::<DataTrade>(v) {
-            Ok(t) => out.trades.push(t),
-            Err(reason) => out.rejected.push(Rejected::new(
-                "trade",
-                str_field(v, "transactionHash").map(str::to_owned),
-                reason,
-            )),
-        }
-    }
-    Ok(out)
+    let Records {
+        items,
+        rejected,
+        drifts,
+    } = decode_records::<DataTrade>(&values);
+    Ok(DecodedTrades {
+        trades: items,
+        rejected,
+        drifts,
+    })
 }
 
 #[cfg(test)]
@@ -129,7 +140,7 @@ mod tests {
     use serde_json::json;
 
     fn row(v: Value) -> DataTrade {
-        decode_record(&v).unwrap()
+        crate::decode::decode_record::<DataTrade>(&v).unwrap().0
     }
 
     #[test]
@@ -157,6 +168,47 @@ mod tests {
         assert!(
             huge.to_trade().unwrap_err().contains("too large"),
             "a size DECIMAL(18,6) cannot hold is refused"
+        );
+    }
+
+    #[test]
+    fn given_rows_with_drifted_and_unusable_fields_when_decoded_then_only_unusable_ones_drop() {
+        let body = json!([
+            {"asset": "1", "side": "BUY", "price": 0.5, "size": 2, "timestamp": 1729000120,
+             "outcomeIndex": "first", "title": {"x": 1}, "transactionHash": "0xa"},
+            {"asset": "1", "side": "BUY", "price": {"oops": 1}, "size": 2,
+             "timestamp": 1729000120, "transactionHash": "0xb"},
+            {"asset": "1", "side": "SELL", "price": 0.5, "size": 2, "timestamp": "soon",
+             "transactionHash": "0xc"},
+        ])
+        .to_string();
+        let out = decode_trades(body.as_bytes()).unwrap();
+        assert_eq!(out.trades.len(), 1);
+        let t = out.trades[0].to_trade().unwrap();
+        assert_eq!((t.price, t.size), (Decimal::new(5, 1), Decimal::from(2)));
+        assert_eq!(
+            (out.trades[0].outcome_index, out.trades[0].title.as_deref()),
+            (None, None)
+        );
+        let mut drifts: Vec<String> = out.drifts.iter().map(Drift::stat_key).collect();
+        drifts.sort();
+        assert_eq!(drifts, ["trade.outcomeIndex", "trade.title"]);
+        let rejected: Vec<(Option<&str>, &str)> = out
+            .rejected
+            .iter()
+            .map(|r| {
+                (
+                    r.key.as_deref(),
+                    r.reason.split(':').next().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (Some("0xb"), "field `price`"),
+                (Some("0xc"), "field `timestamp`")
+            ]
         );
     }
 }

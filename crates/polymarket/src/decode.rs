@@ -9,7 +9,14 @@
 //!
 //! The `*_opt` functions are meant for `#[serde(default, deserialize_with = "…")]` on `Option`
 //! fields; the `parse_*` functions work on plain strings.
+//!
+//! Records are decoded one at a time by the one shared mechanism, [`decode_record`]: a field
+//! whose type drifted is read as absent and reported ([`Drift`]); the record is rejected
+//! ([`Rejected`]) only when one of its type's essential fields ([`Record::ESSENTIAL`]) is
+//! unusable. Every decoder of the crate (Gamma markets, events and tags, CLOB books and
+//! markets, Data API trades, WebSocket events) goes through it.
 
+use crate::error::{Drift, Rejected};
 use crate::Ts;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -546,20 +553,96 @@ pub fn ts_secs_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ts>, D::Err
 }
 
 // ---------------------------------------------------------------------------------------------
-// Records, one at a time
+// Records, one at a time, tolerant of drifting fields
 
-/// Decodes one record of type `T` from its own JSON value, so a malformed record can be
-/// rejected while the rest of its page is kept. On failure the reason names the first field
-/// that fails on its own (for types whose fields are all optional), e.g.
-/// ``field `endDate`: invalid type: map, expected a string or number``.
-pub fn decode_record<T: DeserializeOwned>(v: &Value) -> Result<T, String> {
+/// A record type decoded one record at a time by [`decode_record`]: every field optional
+/// (`#[serde(default)]`), so a field can be taken out and the record still decodes.
+///
+/// A field that fails to decode (Polymarket changed its type) is read as absent and reported
+/// as a [`Drift`]; only a failure in one of [`Record::ESSENTIAL`] rejects the record. Whether
+/// an *absent* essential field rejects it is up to the decoder (a book without `asset_id` is
+/// rejected by [`crate::clob::decode_book`]; a Gamma market without `conditionId` is kept for
+/// discovery to filter out).
+pub trait Record: DeserializeOwned {
+    /// What the record is, in [`Rejected::what`] and [`Drift::what`]: `"gamma market"`.
+    const WHAT: &'static str;
+    /// Wire names of the fields that identify a record in reports, tried in order (the first
+    /// that is a non-empty string or a number is the key).
+    const KEY: &'static [&'static str];
+    /// Wire names of the fields without which a record cannot be used: a failure to decode
+    /// one of them rejects the record instead of reading it as absent.
+    const ESSENTIAL: &'static [&'static str];
+}
+
+/// Decodes one record of type `T` from its own JSON value, tolerating drift: a field that
+/// fails to decode is taken out (read as absent, `None`) and reported as a [`Drift`], and the
+/// record is decoded again, until it decodes. It is rejected when it is not an object, when an
+/// [essential](Record::ESSENTIAL) field is the one that fails, or when the failure cannot be
+/// pinned on one field; the reason then names the field when it can, e.g.
+/// ``field `conditionId`: invalid type: map, expected a string or number``.
+///
+/// A record that decodes costs one deserialization; the search for failing fields (each field
+/// decoded alone) only runs on the error path.
+pub fn decode_record<T: Record>(v: &Value) -> Result<(T, Vec<Drift>), Rejected> {
     match T::deserialize(v) {
-        Ok(t) => Ok(t),
-        Err(e) => Err(match culprit_field::<T>(v) {
-            Some((field, reason)) => format!("field `{field}`: {reason}"),
-            None => e.to_string(),
-        }),
+        Ok(t) => Ok((t, Vec::new())),
+        Err(e) => decode_drifted(v.clone(), e),
     }
+}
+
+/// [`decode_record`] from the record's JSON text (the WebSocket hot path: a record that
+/// decodes is read straight from the text, without building a [`Value`]).
+pub fn decode_record_str<T: Record>(text: &str) -> Result<(T, Vec<Drift>), Rejected> {
+    match serde_json::from_str::<T>(text) {
+        Ok(t) => Ok((t, Vec::new())),
+        Err(e) => match serde_json::from_str::<Value>(text) {
+            Ok(v) => decode_drifted(v, e),
+            // Not JSON at all: nothing to key it by.
+            Err(_) => Err(Rejected::new(T::WHAT, None, e.to_string())),
+        },
+    }
+}
+
+/// The error path of [`decode_record`]: takes failing fields out of `v` one by one.
+fn decode_drifted<T: Record>(
+    mut v: Value,
+    first: serde_json::Error,
+) -> Result<(T, Vec<Drift>), Rejected> {
+    let key = record_key::<T>(&v);
+    let reject = |reason: String| Rejected::new(T::WHAT, key.clone(), reason);
+    let mut drifts = Vec::new();
+    let mut err = first;
+    loop {
+        let Some((field, reason)) = culprit_field::<T>(&v) else {
+            return Err(reject(err.to_string()));
+        };
+        if T::ESSENTIAL.contains(&field.as_str()) {
+            return Err(reject(format!("field `{field}`: {reason}")));
+        }
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove(&field);
+        }
+        drifts.push(Drift {
+            what: T::WHAT,
+            key: key.clone(),
+            field,
+            reason,
+        });
+        match T::deserialize(&v) {
+            Ok(t) => return Ok((t, drifts)),
+            Err(e) => err = e,
+        }
+    }
+}
+
+/// The key of a record for reports: the first of `T::KEY` that is a non-empty string or a
+/// number.
+pub fn record_key<T: Record>(v: &Value) -> Option<String> {
+    T::KEY.iter().find_map(|name| match v.get(*name)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 /// The first field of `v` that fails to decode as `T` when it is the only field (error path
@@ -578,6 +661,43 @@ fn culprit_field<T: DeserializeOwned>(v: &Value) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// The records of one response: the kept ones, the rejected ones and the drifts of the kept
+/// ones.
+#[derive(Debug)]
+pub struct Records<T> {
+    pub items: Vec<T>,
+    pub rejected: Vec<Rejected>,
+    pub drifts: Vec<Drift>,
+}
+
+impl<T> Default for Records<T> {
+    fn default() -> Self {
+        Records {
+            items: Vec::new(),
+            rejected: Vec::new(),
+            drifts: Vec::new(),
+        }
+    }
+}
+
+/// Decodes each value with [`decode_record`].
+pub fn decode_records<T: Record>(values: &[Value]) -> Records<T> {
+    let mut out = Records {
+        items: Vec::with_capacity(values.len()),
+        ..Records::default()
+    };
+    for v in values {
+        match decode_record::<T>(v) {
+            Ok((t, drifts)) => {
+                out.items.push(t);
+                out.drifts.extend(drifts);
+            }
+            Err(r) => out.rejected.push(r),
+        }
+    }
+    out
 }
 
 /// The text of string field `name` of a JSON object, when present and not empty.
@@ -618,6 +738,61 @@ mod tests {
         id: Option<String>,
         #[serde(deserialize_with = "bool_opt")]
         flag: Option<bool>,
+    }
+
+    impl Record for Probe {
+        const WHAT: &'static str = "probe";
+        const KEY: &'static [&'static str] = &["id"];
+        const ESSENTIAL: &'static [&'static str] = &["dec"];
+    }
+
+    #[test]
+    fn given_fields_of_the_wrong_type_when_decoded_then_each_is_none_and_a_drift_and_the_rest_kept()
+    {
+        let v = json!({
+            "id": 1557558, "dec": "0.5", "ts": "yesterday", "flag": true,
+            "f": true, "arr": {"not": "an array"}, "secs": 1729000180, "unknown": [1]
+        });
+        let (p, drifts) = decode_record::<Probe>(&v).unwrap();
+        assert_eq!(p.dec, Some(d("0.5")));
+        assert_eq!(p.flag, Some(true));
+        assert_eq!(p.id.as_deref(), Some("1557558"));
+        assert!(p.secs.is_some());
+        assert_eq!((p.ts, p.f, p.arr), (None, None, None));
+        let mut fields: Vec<&str> = drifts.iter().map(|d| d.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["arr", "f", "ts"], "each failing field once");
+        assert!(drifts
+            .iter()
+            .all(|d| d.what == "probe" && d.key.as_deref() == Some("1557558")));
+        let ts = drifts.iter().find(|d| d.field == "ts").unwrap();
+        assert!(ts.reason.contains("yesterday"), "{}", ts.reason);
+        assert_eq!(ts.stat_key(), "probe.ts");
+        let (clean, none) = decode_record::<Probe>(&json!({"dec": 1})).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(clean.dec, Some(Decimal::ONE));
+    }
+
+    #[test]
+    fn given_an_essential_field_of_the_wrong_type_when_decoded_then_the_record_is_rejected() {
+        let r = decode_record::<Probe>(&json!({"id": "7", "ts": "yesterday", "dec": true}))
+            .unwrap_err();
+        assert_eq!((r.what, r.key.as_deref()), ("probe", Some("7")));
+        assert!(r.reason.starts_with("field `dec`"), "{}", r.reason);
+        let r = decode_record::<Probe>(&json!(["not", "an", "object"])).unwrap_err();
+        assert_eq!(r.key, None);
+        let r = decode_record_str::<Probe>("{\"dec\": ").unwrap_err();
+        assert_eq!(r.what, "probe");
+    }
+
+    #[test]
+    fn given_record_text_when_decoded_from_str_then_the_same_as_from_a_value() {
+        let v = json!({"id": "x", "dec": "0.25", "ms": {"oops": 1}, "flag": "maybe"});
+        let (a, da) = decode_record::<Probe>(&v).unwrap();
+        let (b, db) = decode_record_str::<Probe>(&v.to_string()).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(da, db);
+        assert_eq!(da.len(), 2);
     }
 
     fn probe(v: serde_json::Value) -> Result<Probe, serde_json::Error> {

@@ -2,12 +2,16 @@
 //! the keyset page envelope.
 //!
 //! Every field is optional and unknown fields are ignored: Gamma adds and drops fields without
-//! notice, and the same field is a string on one market and a number on the next. Markets are
-//! decoded one at a time from a [`serde_json::Value`] so a single malformed market is rejected
-//! (with a reason) while the rest of its page is kept.
+//! notice, and the same field is a string on one market and a number on the next. Markets,
+//! events and tags are decoded one at a time with [`decode_record`]: a field whose type drifted
+//! is read as absent and reported as a [`Drift`] while the record is kept; a record is rejected
+//! (with a reason) only when an essential field is unusable — for a market only `conditionId`
+//! (discovery applies its own filters afterwards: a market whose `endDate`, `clobTokenIds` or
+//! `outcomes` drifted is kept here and is simply not discoverable) — and the rest of its page
+//! is kept either way.
 
-use crate::decode::{self as d, decode_record, str_field};
-use crate::error::Rejected;
+use crate::decode::{self as d, decode_record, decode_records, Record, Records};
+use crate::error::{Drift, Rejected};
 use crate::Ts;
 use polytape_core::money::{is_valid_price, is_valid_size};
 use polytape_core::{Market, MarketQuote};
@@ -156,6 +160,14 @@ pub struct GammaMarket {
 
     /// Present with `include_tag=true`.
     pub tags: Option<Vec<GammaTag>>,
+}
+
+impl Record for GammaMarket {
+    const WHAT: &'static str = "gamma market";
+    const KEY: &'static [&'static str] = &["conditionId", "id"];
+    /// Only the key: every other value is optional downstream (discovery filters on end date,
+    /// token ids and outcomes; a tick stores NULL for what is missing).
+    const ESSENTIAL: &'static [&'static str] = &["conditionId"];
 }
 
 impl GammaMarket {
@@ -405,6 +417,13 @@ pub struct GammaTag {
     pub updated_at: Option<Ts>,
 }
 
+impl Record for GammaTag {
+    const WHAT: &'static str = "gamma tag";
+    const KEY: &'static [&'static str] = &["id", "slug"];
+    /// A tag is referred to by its id.
+    const ESSENTIAL: &'static [&'static str] = &["id"];
+}
+
 /// A Gamma event: a group of markets (a neg-risk event holds one binary market per outcome).
 /// Event-level volumes and liquidity are JSON numbers, unlike the market-level strings.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -450,17 +469,29 @@ pub struct GammaEvent {
     pub comment_count: Option<u32>,
     #[serde(rename = "seriesSlug", deserialize_with = "d::string_opt")]
     pub series_slug: Option<String>,
-    /// The event's markets, each a full Gamma market.
+    /// The event's markets, each a full Gamma market, decoded one by one by
+    /// [`decode_event`] (a bad one is rejected on its own, not with its event).
+    #[serde(skip)]
     pub markets: Option<Vec<GammaMarket>>,
     pub tags: Option<Vec<GammaTag>>,
 }
 
-/// `GET /public-search` response.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
+impl Record for GammaEvent {
+    const WHAT: &'static str = "gamma event";
+    const KEY: &'static [&'static str] = &["id", "slug"];
+    /// An event is referred to by its id.
+    const ESSENTIAL: &'static [&'static str] = &["id"];
+}
+
+/// `GET /public-search` response: events decoded one by one, with what was dropped.
+#[derive(Debug, Default)]
 pub struct PublicSearch {
-    pub events: Option<Vec<GammaEvent>>,
+    pub events: Vec<GammaEvent>,
     pub pagination: Option<SearchPagination>,
+    /// Events and nested markets that could not be used.
+    pub rejected: Vec<Rejected>,
+    /// Fields of kept events and markets read as absent.
+    pub drifts: Vec<Drift>,
 }
 
 /// Page information of a search response.
@@ -473,12 +504,20 @@ pub struct SearchPagination {
     pub total_results: Option<Decimal>,
 }
 
+impl Record for SearchPagination {
+    const WHAT: &'static str = "search pagination";
+    const KEY: &'static [&'static str] = &[];
+    const ESSENTIAL: &'static [&'static str] = &[];
+}
+
 /// One page of `GET /markets/keyset`, markets decoded one by one.
 #[derive(Debug, Default)]
 pub struct KeysetPage {
     pub markets: Vec<GammaMarket>,
-    /// Markets that could not be decoded, with the reason.
+    /// Markets that could not be used, with the reason.
     pub rejected: Vec<Rejected>,
+    /// Fields of kept markets that failed to decode and were read as absent.
+    pub drifts: Vec<Drift>,
     /// The cursor of the next page; `None` on the last page. `Some("")` is kept as is: the
     /// caller treats it as an error (it would loop).
     pub next_cursor: Option<String>,
@@ -495,53 +534,133 @@ struct RawKeysetPage {
 /// each market on its own.
 pub fn decode_keyset_page(body: &[u8]) -> Result<KeysetPage, serde_json::Error> {
     let raw: RawKeysetPage = serde_json::from_slice(body)?;
-    let (markets, rejected) = decode_markets(&raw.markets);
-    Ok(KeysetPage {
-        markets,
+    let Records {
+        items,
         rejected,
+        drifts,
+    } = decode_markets(&raw.markets);
+    Ok(KeysetPage {
+        markets: items,
+        rejected,
+        drifts,
         next_cursor: raw.next_cursor,
     })
 }
 
-/// Decodes market objects one by one; a malformed one becomes a `Rejected("gamma market")`
-/// keyed by its condition id (or id) while the others are kept.
-pub fn decode_markets(values: &[Value]) -> (Vec<GammaMarket>, Vec<Rejected>) {
-    let mut markets = Vec::with_capacity(values.len());
-    let mut rejected = Vec::new();
-    for v in values {
-        match decode_record::<GammaMarket>(v) {
-            Ok(m) => markets.push(m),
-            Err(reason) => rejected.push(Rejected::new(
-                "gamma market",
-                str_field(v, "conditionId")
-                    .or_else(|| str_field(v, "id"))
-                    .map(str::to_owned),
-                reason,
-            )),
-        }
-    }
-    (markets, rejected)
+/// Decodes market objects one by one ([`decode_record`]): a market whose `conditionId` is
+/// unusable becomes a `Rejected("gamma market")` keyed by its id; a field that drifted is
+/// `None` and a [`Drift`]; the others are kept.
+pub fn decode_markets(values: &[Value]) -> Records<GammaMarket> {
+    decode_records(values)
 }
 
-/// Decodes one market object (`GET /markets/{id}`).
-pub fn decode_market(body: &[u8]) -> Result<GammaMarket, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+/// Decodes one market object (`GET /markets/{id}`), with the fields read as absent.
+pub fn decode_market(body: &[u8]) -> Result<(GammaMarket, Vec<Drift>), Rejected> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Rejected::new(GammaMarket::WHAT, None, e.to_string()))?;
     decode_record(&v)
 }
 
-/// Decodes a bare JSON array of events (`GET /events`).
-pub fn decode_events(body: &[u8]) -> Result<Vec<GammaEvent>, serde_json::Error> {
-    serde_json::from_slice(body)
+/// Decodes one event object and, one by one, its nested markets: a bad market is rejected
+/// on its own while its event is kept. `rejected` receives the rejected markets and `drifts`
+/// the drifts of the event and its markets; the event itself is rejected only when its `id` is
+/// unusable.
+pub fn decode_event(
+    mut v: Value,
+    rejected: &mut Vec<Rejected>,
+    drifts: &mut Vec<Drift>,
+) -> Result<GammaEvent, Rejected> {
+    let markets = v.as_object_mut().and_then(|o| o.remove("markets"));
+    let (mut event, event_drifts) = decode_record::<GammaEvent>(&v)?;
+    drifts.extend(event_drifts);
+    match markets {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(values)) => {
+            let Records {
+                items,
+                rejected: bad,
+                drifts: market_drifts,
+            } = decode_markets(&values);
+            event.markets = Some(items);
+            rejected.extend(bad);
+            drifts.extend(market_drifts);
+        }
+        Some(other) => drifts.push(Drift {
+            what: GammaEvent::WHAT,
+            key: event.id.clone(),
+            field: "markets".into(),
+            reason: format!("expected an array of markets, got {}", json_type(&other)),
+        }),
+    }
+    Ok(event)
 }
 
-/// Decodes a bare JSON array of tags (`GET /tags`).
-pub fn decode_tags(body: &[u8]) -> Result<Vec<GammaTag>, serde_json::Error> {
-    serde_json::from_slice(body)
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
-/// Decodes a `GET /public-search` response.
+fn decode_event_values(values: Vec<Value>) -> Records<GammaEvent> {
+    let mut out = Records {
+        items: Vec::with_capacity(values.len()),
+        ..Records::default()
+    };
+    for v in values {
+        match decode_event(v, &mut out.rejected, &mut out.drifts) {
+            Ok(e) => out.items.push(e),
+            Err(r) => out.rejected.push(r),
+        }
+    }
+    out
+}
+
+/// Decodes a bare JSON array of events (`GET /events`), each event (and each of its markets)
+/// on its own.
+pub fn decode_events(body: &[u8]) -> Result<Records<GammaEvent>, serde_json::Error> {
+    let values: Vec<Value> = serde_json::from_slice(body)?;
+    Ok(decode_event_values(values))
+}
+
+/// Decodes a bare JSON array of tags (`GET /tags`), each tag on its own.
+pub fn decode_tags(body: &[u8]) -> Result<Records<GammaTag>, serde_json::Error> {
+    let values: Vec<Value> = serde_json::from_slice(body)?;
+    Ok(decode_records(&values))
+}
+
+#[derive(Deserialize)]
+struct RawSearch {
+    #[serde(default)]
+    events: Option<Vec<Value>>,
+    #[serde(default)]
+    pagination: Option<Value>,
+}
+
+/// Decodes a `GET /public-search` response: the envelope strictly, each event on its own.
 pub fn decode_public_search(body: &[u8]) -> Result<PublicSearch, serde_json::Error> {
-    serde_json::from_slice(body)
+    let raw: RawSearch = serde_json::from_slice(body)?;
+    let events = decode_event_values(raw.events.unwrap_or_default());
+    let mut out = PublicSearch {
+        events: events.items,
+        pagination: None,
+        rejected: events.rejected,
+        drifts: events.drifts,
+    };
+    if let Some(p) = raw.pagination.filter(|p| !p.is_null()) {
+        match decode_record::<SearchPagination>(&p) {
+            Ok((p, drifts)) => {
+                out.pagination = Some(p);
+                out.drifts.extend(drifts);
+            }
+            Err(r) => out.rejected.push(r),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -560,7 +679,9 @@ mod tests {
         "71183960810705820955071415844881728181970340514894896943812046065452395013351";
 
     fn market(v: Value) -> GammaMarket {
-        decode_record(&v).unwrap()
+        let (m, drifts) = decode_record::<GammaMarket>(&v).unwrap();
+        assert!(drifts.is_empty(), "{drifts:?}");
+        m
     }
 
     #[test]
@@ -633,12 +754,44 @@ mod tests {
     }
 
     #[test]
-    fn given_a_malformed_market_when_decoded_then_the_reason_names_the_field() {
-        let e =
-            decode_record::<GammaMarket>(&json!({"id": "1", "endDate": {"oops": 1}})).unwrap_err();
-        assert!(e.starts_with("field `endDate`"), "{e}");
-        let e = decode_record::<GammaMarket>(&json!({"volume24hr": "not a number"})).unwrap_err();
-        assert!(e.starts_with("field `volume24hr`"), "{e}");
+    fn given_drifted_fields_when_decoded_then_the_market_is_kept_with_those_fields_absent() {
+        let (m, drifts) = decode_record::<GammaMarket>(&json!({
+            "id": "1", "conditionId": "0xabc", "updatedAt": "yesterday", "volume1yr": true,
+            "endDate": {"oops": 1}, "volume24hr": "not a number", "outcomes": ["Yes", "No"],
+            "clobTokenIds": [T1, T2], "bestBid": 0.4,
+        }))
+        .unwrap();
+        assert_eq!(m.condition_id(), Some("0xabc"));
+        assert_eq!(
+            (m.updated_at, m.volume_1yr, m.end_date, m.volume_24hr),
+            (None, None, None, None)
+        );
+        assert_eq!(
+            m.best_bid,
+            Some(dec("0.4")),
+            "the rest of the market is kept"
+        );
+        assert_eq!(m.token_ids(), Some([T1.to_string(), T2.to_string()]));
+        let mut fields: Vec<&str> = drifts.iter().map(|d| d.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["endDate", "updatedAt", "volume1yr", "volume24hr"]);
+        assert!(drifts
+            .iter()
+            .all(|d| d.what == "gamma market" && d.key.as_deref() == Some("0xabc")));
+        let now: Ts = "2026-03-01T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            m.to_market(now).unwrap_err(),
+            "no endDate",
+            "a market whose endDate drifted is not discoverable"
+        );
+    }
+
+    #[test]
+    fn given_an_unusable_condition_id_when_decoded_then_the_market_is_rejected_naming_it() {
+        let r =
+            decode_record::<GammaMarket>(&json!({"id": "1", "conditionId": {"x": 1}})).unwrap_err();
+        assert_eq!((r.what, r.key.as_deref()), ("gamma market", Some("1")));
+        assert!(r.reason.starts_with("field `conditionId`"), "{}", r.reason);
     }
 
     #[test]
@@ -647,15 +800,20 @@ mod tests {
             "markets": [
                 {"conditionId": "0x1", "volume24hr": 5},
                 {"conditionId": "0x2", "volume24hr": "not a number"},
-                {"conditionId": "0x3", "endDate": "2026-03-12T09:25:00Z"},
+                {"id": "3", "conditionId": ["0x3"], "endDate": "2026-03-12T09:25:00Z"},
             ],
             "next_cursor": "abc"
         })
         .to_string();
         let page = decode_keyset_page(body.as_bytes()).unwrap();
-        assert_eq!(page.markets.len(), 2);
+        let kept: Vec<Option<&str>> = page.markets.iter().map(GammaMarket::condition_id).collect();
+        assert_eq!(kept, [Some("0x1"), Some("0x2")]);
+        assert_eq!(page.markets[1].volume_24hr, None);
+        assert_eq!(page.drifts.len(), 1);
+        assert_eq!(page.drifts[0].stat_key(), "gamma market.volume24hr");
+        assert_eq!(page.drifts[0].key.as_deref(), Some("0x2"));
         assert_eq!(page.rejected.len(), 1);
-        assert_eq!(page.rejected[0].key.as_deref(), Some("0x2"));
+        assert_eq!(page.rejected[0].key.as_deref(), Some("3"));
         assert_eq!(page.next_cursor.as_deref(), Some("abc"));
         let last = decode_keyset_page(br#"{"markets":[],"next_cursor":null}"#).unwrap();
         assert_eq!(last.next_cursor, None);
@@ -706,20 +864,64 @@ mod tests {
     }
 
     #[test]
-    fn given_an_undecodable_market_with_a_condition_id_when_decoded_then_rejected_under_it() {
-        let (markets, rejected) = decode_markets(&[
-            json!({"id": "11", "conditionId": "0xfeed", "endDate": {"oops": 1}}),
-            json!({"id": "12", "conditionId": "", "endDate": {"oops": 1}}),
-            json!({"id": "13", "conditionId": 42, "endDate": {"oops": 1}}),
-            json!({"endDate": {"oops": 1}}),
+    fn given_undecodable_markets_when_decoded_then_rejected_under_their_id_or_condition_id() {
+        let out = decode_markets(&[
+            json!({"id": "11", "conditionId": true}),
+            json!({"id": 12, "conditionId": {"oops": 1}}),
+            json!({"conditionId": [1]}),
+            json!("not an object"),
         ]);
-        assert!(markets.is_empty());
-        let keys: Vec<Option<&str>> = rejected.iter().map(|r| r.key.as_deref()).collect();
+        assert!(out.items.is_empty());
+        let keys: Vec<Option<&str>> = out.rejected.iter().map(|r| r.key.as_deref()).collect();
         assert_eq!(
             keys,
-            [Some("0xfeed"), Some("12"), Some("13"), None],
-            "the conditionId when it is a non-empty string, else the id"
+            [Some("11"), Some("12"), None, None],
+            "the conditionId when it is a non-empty string or number, else the id"
         );
-        assert!(rejected.iter().all(|r| r.what == "gamma market"));
+        assert!(out.rejected.iter().all(|r| r.what == "gamma market"));
+        let (m, drifts) = decode_record::<GammaMarket>(
+            &json!({"id": "13", "conditionId": 42, "endDate": {"oops": 1}}),
+        )
+        .unwrap();
+        assert_eq!(m.condition_id(), Some("42"));
+        assert_eq!(drifts[0].key.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn given_an_event_with_a_bad_and_a_drifted_market_when_decoded_then_the_event_keeps_the_good_ones(
+    ) {
+        let body = json!([{
+            "id": "21", "title": "E", "volume": 12.5, "commentCount": "lots",
+            "markets": [
+                {"conditionId": "0x1", "updatedAt": "yesterday"},
+                {"id": "9", "conditionId": {"x": 1}},
+                {"conditionId": "0x3"},
+            ],
+        }, {"id": {"x": 1}}])
+        .to_string();
+        let out = decode_events(body.as_bytes()).unwrap();
+        assert_eq!(out.items.len(), 1);
+        let e = &out.items[0];
+        assert_eq!((e.volume, e.comment_count), (Some(dec("12.5")), None));
+        let cids: Vec<Option<&str>> = e
+            .markets
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(GammaMarket::condition_id)
+            .collect();
+        assert_eq!(cids, [Some("0x1"), Some("0x3")]);
+        let whats: Vec<(&str, Option<&str>)> = out
+            .rejected
+            .iter()
+            .map(|r| (r.what, r.key.as_deref()))
+            .collect();
+        assert_eq!(whats, [("gamma market", Some("9")), ("gamma event", None)]);
+        let mut drifts: Vec<String> = out.drifts.iter().map(Drift::stat_key).collect();
+        drifts.sort();
+        assert_eq!(
+            drifts,
+            ["gamma event.commentCount", "gamma market.updatedAt"]
+        );
     }
 }

@@ -85,6 +85,22 @@ impl RateLimiter {
         }
     }
 
+    /// Takes a permit, waiting while the window is full, unless the permit would only come at
+    /// or after `deadline`: then it returns `false` at once, without waiting in vain.
+    pub async fn acquire_before(&self, deadline: Instant) -> bool {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            match self.try_acquire_at(now) {
+                Ok(()) => return true,
+                Err(until) if until >= deadline => return false,
+                Err(until) => tokio::time::sleep_until(until).await,
+            }
+        }
+    }
+
     /// Takes a permit at `now`, or says when one frees up.
     fn try_acquire_at(&self, now: Instant) -> Result<(), Instant> {
         // A poisoned lock only means another task panicked mid-update; the queue is still a
@@ -141,6 +157,31 @@ mod tests {
             t0.elapsed(),
             Duration::from_secs(20),
             "the window slides with each permit"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_a_deadline_before_the_next_free_permit_when_acquiring_then_no_wait_and_false() {
+        let lim = RateLimiter::new(RateLimit::per_10s(2));
+        let t0 = Instant::now();
+        assert!(lim.acquire_before(t0 + Duration::from_secs(1)).await);
+        assert!(lim.acquire_before(t0 + Duration::from_secs(1)).await);
+        // The next permit frees up at t0 + 10 s.
+        assert!(!lim.acquire_before(t0 + Duration::from_secs(10)).await);
+        assert_eq!(
+            t0.elapsed(),
+            Duration::ZERO,
+            "did not wait for a permit it could not use"
+        );
+        assert!(lim.acquire_before(t0 + Duration::from_secs(11)).await);
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_secs(10),
+            "waited for one it could use"
+        );
+        assert!(
+            !lim.acquire_before(t0).await,
+            "a passed deadline takes no permit"
         );
     }
 

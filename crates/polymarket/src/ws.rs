@@ -9,19 +9,28 @@
 //! raw tape) and decodes nothing else; [`RawEvent::decode`] fully decodes one event on demand.
 //! [`parse_frame`] does both for every event.
 //!
+//! Events are decoded with the crate's one tolerant mechanism ([`decode_record_str`]): a field
+//! whose type drifted is read as absent and reported as a [`Drift`] while the event is kept;
+//! an event whose essential fields are unusable is [`WsEvent::Invalid`]. Essential fields per
+//! event: `book` its `asset_id` (as the REST book); `price_change` the lists of changes (and
+//! each change its `asset_id`, `price`, `size`, `side`: a bad change is dropped on its own);
+//! `last_trade_price` `asset_id`, `price`, `side`, `size` and `timestamp` (what makes it a
+//! trade); `tick_size_change` `asset_id` and `new_tick_size`; `best_bid_ask` `asset_id`,
+//! `best_bid` and `best_ask`; `market_resolved` `market` and `winning_asset_id`; `new_market`
+//! none (it is informational).
+//!
 //! Semantics worth knowing when applying events: `price_change.size` is the level's new
 //! absolute size (`"0"` removes it), not a delta (trap 10), and one `price_change` can carry
 //! both tokens of a market (trap 11). Book levels keep their served order (best LAST).
 
-use crate::clob::{book_values, levels, RawBookValues, RawLevel};
+use crate::clob::{book_from_raw, RawBook};
 use crate::data::parse_side;
-use crate::decode::{self as d, parse_decimal, size_problem, Loose, Text};
-use crate::error::{FetchError, Rejected};
+use crate::decode::{self as d, decode_record_str, parse_decimal, size_problem, Record, Text};
+use crate::error::{Drift, FetchError, Rejected};
 use crate::Ts;
 use polytape_core::money::is_valid_price;
 use polytape_core::{Book, Side, Trade};
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -80,6 +89,8 @@ pub enum WsEvent {
 
 /// A `book` event with what was dropped from it: levels (`"book level"`: price outside
 /// [0, 1], negative or unstorable size, not a number) and scalar values (`"book value"`).
+/// Levels of size 0 are left out silently; [`Book::problem`] says when the levels cannot be
+/// trusted (a level dropped, a side not a list, a crossed book), as for REST books.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookEvent {
     pub book: Book,
@@ -160,6 +171,13 @@ pub struct BestBidAsk {
     pub timestamp: Option<Ts>,
 }
 
+impl Record for NewMarket {
+    const WHAT: &'static str = "ws new_market";
+    const KEY: &'static [&'static str] = &["market", "condition_id", "id"];
+    /// Informational: every field may be absent.
+    const ESSENTIAL: &'static [&'static str] = &[];
+}
+
 /// A `new_market` event (arrays are real arrays here, not JSON strings).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -198,6 +216,13 @@ pub struct NewMarket {
     pub timestamp: Option<Ts>,
 }
 
+impl Record for MarketResolved {
+    const WHAT: &'static str = "ws market_resolved";
+    const KEY: &'static [&'static str] = &["market", "id"];
+    /// Which market resolved, and to which token.
+    const ESSENTIAL: &'static [&'static str] = &["market", "winning_asset_id"];
+}
+
 /// A `market_resolved` event.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -231,28 +256,45 @@ pub struct RawEvent<'a> {
 
 impl RawEvent<'_> {
     /// Fully decodes this event. Never fails: an unusable payload of a known type is
-    /// [`WsEvent::Invalid`] with the reason.
-    pub fn decode(&self) -> WsEvent {
+    /// [`WsEvent::Invalid`] with the reason. The fields of a decoded event that were read as
+    /// absent because their type drifted are appended to `drifts` (nothing is logged).
+    pub fn decode(&self, drifts: &mut Vec<Drift>) -> WsEvent {
         let text = self.json.get();
+        let mut found = Vec::new();
+        let d = &mut found;
         let result = match self.kind {
-            EventKind::Book => decode_book(text).map(WsEvent::Book),
-            EventKind::PriceChange => decode_price_change(text).map(WsEvent::PriceChange),
-            EventKind::LastTradePrice => decode_last_trade(text).map(WsEvent::LastTradePrice),
-            EventKind::TickSizeChange => decode_tick_size(text).map(WsEvent::TickSizeChange),
-            EventKind::BestBidAsk => decode_best_bid_ask(text).map(WsEvent::BestBidAsk),
-            EventKind::NewMarket => from_text::<NewMarket>(text).map(WsEvent::NewMarket),
+            EventKind::Book => decode_book(text, d).map(WsEvent::Book),
+            EventKind::PriceChange => decode_price_change(text, d).map(WsEvent::PriceChange),
+            EventKind::LastTradePrice => decode_last_trade(text, d).map(WsEvent::LastTradePrice),
+            EventKind::TickSizeChange => decode_tick_size(text, d).map(WsEvent::TickSizeChange),
+            EventKind::BestBidAsk => decode_best_bid_ask(text, d).map(WsEvent::BestBidAsk),
+            EventKind::NewMarket => record::<NewMarket>(text, d).map(WsEvent::NewMarket),
             EventKind::MarketResolved => {
-                from_text::<MarketResolved>(text).map(WsEvent::MarketResolved)
+                record::<MarketResolved>(text, d).map(WsEvent::MarketResolved)
             }
             EventKind::Unknown => Ok(WsEvent::Unknown {
                 event_type: self.event_type.clone().into_owned(),
             }),
         };
-        result.unwrap_or_else(|reason| WsEvent::Invalid {
-            event_type: self.event_type.clone().into_owned(),
-            reason,
-        })
+        match result {
+            Ok(event) => {
+                drifts.append(&mut found);
+                event
+            }
+            Err(reason) => WsEvent::Invalid {
+                event_type: self.event_type.clone().into_owned(),
+                reason,
+            },
+        }
     }
+}
+
+/// Every event of one frame, decoded, with the fields read as absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frame {
+    pub events: Vec<WsEvent>,
+    /// Fields of decoded events whose type drifted (nothing was logged).
+    pub drifts: Vec<Drift>,
 }
 
 /// The "url" of errors about frames, which have none.
@@ -293,68 +335,31 @@ pub fn split_frame(text: &str) -> Result<Vec<RawEvent<'_>>, FetchError> {
 }
 
 /// Decodes every event of a frame (single object or array; `PONG` and `[]` give none).
-pub fn parse_frame(text: &str) -> Result<Vec<WsEvent>, FetchError> {
-    Ok(split_frame(text)?.iter().map(RawEvent::decode).collect())
+pub fn parse_frame(text: &str) -> Result<Frame, FetchError> {
+    let mut frame = Frame::default();
+    for raw in split_frame(text)? {
+        let event = raw.decode(&mut frame.drifts);
+        frame.events.push(event);
+    }
+    Ok(frame)
 }
 
-fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|e| e.to_string())
+/// One record of an event, tolerant of drift: its drifts go to `drifts`, a rejection becomes
+/// the reason of a [`WsEvent::Invalid`].
+fn record<T: Record>(text: &str, drifts: &mut Vec<Drift>) -> Result<T, String> {
+    let (t, found) = decode_record_str::<T>(text).map_err(|r| r.reason)?;
+    drifts.extend(found);
+    Ok(t)
 }
 
-#[derive(Deserialize)]
-struct RawBookEvent {
-    #[serde(default, deserialize_with = "d::string_opt")]
-    asset_id: Option<String>,
-    #[serde(default, deserialize_with = "d::string_opt")]
-    market: Option<String>,
-    #[serde(default)]
-    bids: Option<Vec<RawLevel>>,
-    #[serde(default)]
-    asks: Option<Vec<RawLevel>>,
-    #[serde(default, deserialize_with = "d::ts_ms_opt")]
-    timestamp: Option<Ts>,
-    #[serde(default, deserialize_with = "d::string_opt")]
-    hash: Option<String>,
-    #[serde(default)]
-    tick_size: Option<Loose>,
-    #[serde(default)]
-    min_order_size: Option<Loose>,
-    #[serde(default, deserialize_with = "d::bool_opt")]
-    neg_risk: Option<bool>,
-    #[serde(default)]
-    last_trade_price: Option<Loose>,
-}
-
-fn decode_book(text: &str) -> Result<BookEvent, String> {
-    let raw: RawBookEvent = from_text(text)?;
-    let token_id = non_empty(raw.asset_id).ok_or("no asset_id")?;
-    let mut rejected = Vec::new();
-    let bids = levels(raw.bids, "bids", &token_id, &mut rejected);
-    let asks = levels(raw.asks, "asks", &token_id, &mut rejected);
-    let values = book_values(
-        RawBookValues {
-            tick_size: raw.tick_size,
-            min_order_size: raw.min_order_size,
-            last_trade_price: raw.last_trade_price,
-        },
-        &token_id,
-        &mut rejected,
-    );
+fn decode_book(text: &str, drifts: &mut Vec<Drift>) -> Result<BookEvent, String> {
+    // The same fields as a REST book: one decoder for both.
+    let raw: RawBook = record(text, drifts)?;
+    let decoded = book_from_raw(raw, std::mem::take(drifts)).map_err(|r| r.reason)?;
+    *drifts = decoded.drifts;
     Ok(BookEvent {
-        book: Book {
-            condition_id: non_empty(raw.market),
-            bids,
-            asks,
-            timestamp: raw.timestamp,
-            hash: non_empty(raw.hash),
-            tick_size: values.tick_size,
-            min_order_size: values.min_order_size,
-            last_trade_price: values.last_trade_price,
-            neg_risk: raw.neg_risk,
-            token_id,
-            problem: None,
-        },
-        rejected,
+        book: decoded.book,
+        rejected: decoded.rejected,
     })
 }
 
@@ -375,18 +380,25 @@ struct RawChange {
     best_ask: Option<Decimal>,
 }
 
+impl Record for RawChange {
+    const WHAT: &'static str = "ws price_change entry";
+    const KEY: &'static [&'static str] = &["asset_id"];
+    /// A level change is a (token, price, size, side); `hash` and the best prices may drift.
+    const ESSENTIAL: &'static [&'static str] = &["asset_id", "price", "size", "side"];
+}
+
 #[derive(Deserialize)]
 struct RawPriceChange {
     #[serde(default, deserialize_with = "d::string_opt")]
     market: Option<String>,
     #[serde(default, deserialize_with = "d::ts_ms_opt")]
     timestamp: Option<Ts>,
-    /// Since 2025-09-15.
+    /// Since 2025-09-15. Kept raw so each change is decoded (and dropped) on its own.
     #[serde(default)]
-    price_changes: Option<Vec<RawChange>>,
+    price_changes: Option<Vec<Box<RawValue>>>,
     /// Legacy: `changes[]` under a top-level asset_id/hash.
     #[serde(default)]
-    changes: Option<Vec<RawChange>>,
+    changes: Option<Vec<Box<RawValue>>>,
     #[serde(default, deserialize_with = "d::string_opt")]
     asset_id: Option<String>,
     #[serde(default, deserialize_with = "d::string_opt")]
@@ -400,17 +412,31 @@ struct RawPriceChange {
     side: Option<String>,
 }
 
-fn decode_price_change(text: &str) -> Result<PriceChange, String> {
-    let raw: RawPriceChange = from_text(text)?;
-    let entries: Vec<RawChange> = match (raw.price_changes, raw.changes) {
-        (Some(v2), _) => v2,
-        (None, Some(legacy)) => legacy,
-        (None, None) if raw.price.is_some() => vec![RawChange {
+impl Record for RawPriceChange {
+    const WHAT: &'static str = "ws price_change";
+    const KEY: &'static [&'static str] = &["market", "asset_id"];
+    /// What the changes are made of: the lists (v2 and legacy) and the legacy flat change.
+    const ESSENTIAL: &'static [&'static str] = &[
+        "price_changes",
+        "changes",
+        "asset_id",
+        "price",
+        "size",
+        "side",
+    ];
+}
+
+fn decode_price_change(text: &str, drifts: &mut Vec<Drift>) -> Result<PriceChange, String> {
+    let raw: RawPriceChange = record(text, drifts)?;
+    let entries: Vec<Result<RawChange, Rejected>> = match (raw.price_changes, raw.changes) {
+        (Some(v2), _) => entries(&v2, drifts),
+        (None, Some(legacy)) => entries(&legacy, drifts),
+        (None, None) if raw.price.is_some() => vec![Ok(RawChange {
             price: raw.price,
             size: raw.size,
             side: raw.side,
             ..RawChange::default()
-        }],
+        })],
         (None, None) => return Err("no price_changes, changes or price".into()),
     };
     let mut out = PriceChange {
@@ -420,6 +446,17 @@ fn decode_price_change(text: &str) -> Result<PriceChange, String> {
         rejected: Vec::new(),
     };
     for (i, c) in entries.into_iter().enumerate() {
+        let c = match c {
+            Ok(c) => c,
+            Err(r) => {
+                out.rejected.push(Rejected::new(
+                    "ws event",
+                    r.key.or_else(|| non_empty(raw.asset_id.clone())),
+                    format!("price_change[{i}]: {}", r.reason),
+                ));
+                continue;
+            }
+        };
         let asset = non_empty(c.asset_id.clone()).or_else(|| non_empty(raw.asset_id.clone()));
         match level_change(c, asset.clone(), raw.hash.as_deref()) {
             Ok(ch) => out.changes.push(ch),
@@ -431,6 +468,18 @@ fn decode_price_change(text: &str) -> Result<PriceChange, String> {
         }
     }
     Ok(out)
+}
+
+/// Each change of a `price_change` decoded on its own.
+fn entries(raw: &[Box<RawValue>], drifts: &mut Vec<Drift>) -> Vec<Result<RawChange, Rejected>> {
+    raw.iter()
+        .map(|e| {
+            decode_record_str::<RawChange>(e.get()).map(|(c, found)| {
+                drifts.extend(found);
+                c
+            })
+        })
+        .collect()
 }
 
 fn level_change(
@@ -480,8 +529,16 @@ struct RawLastTrade {
     transaction_hash: Option<String>,
 }
 
-fn decode_last_trade(text: &str) -> Result<LastTradePrice, String> {
-    let raw: RawLastTrade = from_text(text)?;
+impl Record for RawLastTrade {
+    const WHAT: &'static str = "ws last_trade_price";
+    const KEY: &'static [&'static str] = &["asset_id"];
+    /// What makes it a trade ([`LastTradePrice::to_trade`]); `fee_rate_bps`, `market` and
+    /// `transaction_hash` may drift.
+    const ESSENTIAL: &'static [&'static str] = &["asset_id", "price", "side", "size", "timestamp"];
+}
+
+fn decode_last_trade(text: &str, drifts: &mut Vec<Drift>) -> Result<LastTradePrice, String> {
+    let raw: RawLastTrade = record(text, drifts)?;
     let asset_id = non_empty(raw.asset_id).ok_or("no asset_id")?;
     let price = raw.price.ok_or("no price")?;
     if !is_valid_price(price) {
@@ -520,8 +577,14 @@ struct RawTickSize {
     timestamp: Option<Ts>,
 }
 
-fn decode_tick_size(text: &str) -> Result<TickSizeChange, String> {
-    let raw: RawTickSize = from_text(text)?;
+impl Record for RawTickSize {
+    const WHAT: &'static str = "ws tick_size_change";
+    const KEY: &'static [&'static str] = &["asset_id"];
+    const ESSENTIAL: &'static [&'static str] = &["asset_id", "new_tick_size"];
+}
+
+fn decode_tick_size(text: &str, drifts: &mut Vec<Drift>) -> Result<TickSizeChange, String> {
+    let raw: RawTickSize = record(text, drifts)?;
     Ok(TickSizeChange {
         asset_id: non_empty(raw.asset_id).ok_or("no asset_id")?,
         market: non_empty(raw.market),
@@ -547,8 +610,15 @@ struct RawBestBidAsk {
     timestamp: Option<Ts>,
 }
 
-fn decode_best_bid_ask(text: &str) -> Result<BestBidAsk, String> {
-    let raw: RawBestBidAsk = from_text(text)?;
+impl Record for RawBestBidAsk {
+    const WHAT: &'static str = "ws best_bid_ask";
+    const KEY: &'static [&'static str] = &["asset_id"];
+    /// The event's content; `spread`, `market` and `timestamp` may drift.
+    const ESSENTIAL: &'static [&'static str] = &["asset_id", "best_bid", "best_ask"];
+}
+
+fn decode_best_bid_ask(text: &str, drifts: &mut Vec<Drift>) -> Result<BestBidAsk, String> {
+    let raw: RawBestBidAsk = record(text, drifts)?;
     for (name, v) in [("best_bid", raw.best_bid), ("best_ask", raw.best_ask)] {
         if let Some(p) = v.filter(|p| !is_valid_price(*p)) {
             return Err(format!("{name} {p} outside [0,1]"));
@@ -579,9 +649,9 @@ mod tests {
 
     #[test]
     fn given_pong_blank_or_empty_array_when_parsed_then_no_events() {
-        assert!(parse_frame("PONG").unwrap().is_empty());
-        assert!(parse_frame("[]").unwrap().is_empty());
-        assert!(parse_frame("  ").unwrap().is_empty());
+        assert!(parse_frame("PONG").unwrap().events.is_empty());
+        assert!(parse_frame("[]").unwrap().events.is_empty());
+        assert!(parse_frame("  ").unwrap().events.is_empty());
         assert!(matches!(
             parse_frame("hello"),
             Err(FetchError::Decode { .. })
@@ -613,8 +683,9 @@ mod tests {
             raw[2].json.get(),
             r#"{"event_type":"fancy_new_thing","x":1}"#
         );
-        let WsEvent::LastTradePrice(t) = raw[1].decode() else {
-            panic!("{:?}", raw[1].decode())
+        let mut drifts = Vec::new();
+        let WsEvent::LastTradePrice(t) = raw[1].decode(&mut drifts) else {
+            panic!("{:?}", raw[1].decode(&mut drifts))
         };
         let trade = t.to_trade().unwrap();
         assert_eq!(
@@ -622,18 +693,19 @@ mod tests {
             (dec("0.5"), dec("2"), Side::Buy)
         );
         assert_eq!(
-            raw[2].decode(),
+            raw[2].decode(&mut drifts),
             WsEvent::Unknown {
                 event_type: "fancy_new_thing".into()
             }
         );
+        assert!(drifts.is_empty());
     }
 
     #[test]
     fn given_a_malformed_known_event_when_parsed_then_it_is_invalid_and_the_rest_kept() {
         let frame = r#"[{"event_type":"last_trade_price","asset_id":"1","price":"1.5"},
                         {"event_type":"tick_size_change","asset_id":"1","new_tick_size":"0.001"}]"#;
-        let events = parse_frame(frame).unwrap();
+        let events = parse_frame(frame).unwrap().events;
         assert!(
             matches!(&events[0], WsEvent::Invalid { event_type, reason } if event_type == "last_trade_price" && reason.contains("outside")),
             "{events:?}"
@@ -648,7 +720,7 @@ mod tests {
         let frame = r#"{"event_type":"price_change","market":"0x1","timestamp":"1729084877448",
             "price_changes":[{"asset_id":"1","price":"0.6","side":"BUY","size":"0"},
                              {"asset_id":"2","price":"-0.1","side":"SELL","size":"5"}]}"#;
-        let WsEvent::PriceChange(pc) = &parse_frame(frame).unwrap()[0] else {
+        let WsEvent::PriceChange(pc) = &parse_frame(frame).unwrap().events[0] else {
             panic!()
         };
         assert_eq!(pc.changes.len(), 1);
@@ -663,7 +735,7 @@ mod tests {
             "bids":[{"price":true,"size":"1"},{"price":"0.4","size":"3"}],
             "asks":[{"price":"0.6","size":"79000000000000000000000000000"}],
             "tick_size":"0","last_trade_price":"0.5"}"#;
-        let WsEvent::Book(b) = &parse_frame(frame).unwrap()[0] else {
+        let WsEvent::Book(b) = &parse_frame(frame).unwrap().events[0] else {
             panic!("{:?}", parse_frame(frame))
         };
         assert_eq!(b.book.bids.len(), 1);
@@ -672,13 +744,14 @@ mod tests {
         assert_eq!(b.book.last_trade_price, Some(dec("0.5")));
         let whats: Vec<&str> = b.rejected.iter().map(|r| r.what).collect();
         assert_eq!(whats, ["book level", "book level", "book value"]);
+        assert!(b.book.problem.is_some(), "levels were left out");
     }
 
     #[test]
     fn given_a_size_of_1e12_or_more_when_decoding_changes_and_trades_then_they_are_rejected() {
         let frame = r#"{"event_type":"price_change","market":"0x1",
             "price_changes":[{"asset_id":"1","price":"0.6","side":"BUY","size":"1000000000000"}]}"#;
-        let WsEvent::PriceChange(pc) = &parse_frame(frame).unwrap()[0] else {
+        let WsEvent::PriceChange(pc) = &parse_frame(frame).unwrap().events[0] else {
             panic!()
         };
         assert!(pc.changes.is_empty());
@@ -686,9 +759,104 @@ mod tests {
         let frame = r#"{"event_type":"last_trade_price","asset_id":"1","price":"0.5",
             "size":"79000000000000000000000000000","side":"BUY"}"#;
         assert!(
-            matches!(&parse_frame(frame).unwrap()[0], WsEvent::Invalid { reason, .. } if reason.contains("too large")),
+            matches!(&parse_frame(frame).unwrap().events[0], WsEvent::Invalid { reason, .. } if reason.contains("too large")),
             "{:?}",
             parse_frame(frame)
+        );
+    }
+
+    #[test]
+    fn given_a_ws_book_with_a_wrong_typed_timestamp_and_hash_when_decoded_then_kept_with_drifts() {
+        let frame = r#"{"event_type":"book","asset_id":"7","market":"0x1","timestamp":{"ms":1},
+            "hash":["h"],"bids":[{"price":"0.4","size":"3"},{"price":"0.3","size":"0"}],
+            "asks":[{"price":"0.6","size":"2"}]}"#;
+        let f = parse_frame(frame).unwrap();
+        let WsEvent::Book(b) = &f.events[0] else {
+            panic!("{f:?}")
+        };
+        assert_eq!((b.book.timestamp, b.book.hash.as_deref()), (None, None));
+        assert_eq!(
+            (b.book.bids.len(), b.book.asks.len()),
+            (1, 1),
+            "the size-0 bid is not a level"
+        );
+        assert!(b.rejected.is_empty());
+        assert_eq!(b.book.problem, None);
+        let mut keys: Vec<String> = f.drifts.iter().map(Drift::stat_key).collect();
+        keys.sort();
+        assert_eq!(keys, ["book.hash", "book.timestamp"]);
+    }
+
+    #[test]
+    fn given_a_crossed_ws_book_when_decoded_then_it_is_marked() {
+        let frame = r#"{"event_type":"book","asset_id":"7",
+            "bids":[{"price":"0.4","size":"3"},{"price":"0.7","size":"1"}],
+            "asks":[{"price":"0.6","size":"2"}]}"#;
+        let WsEvent::Book(b) = &parse_frame(frame).unwrap().events[0] else {
+            panic!()
+        };
+        assert_eq!(
+            b.book.problem.as_deref(),
+            Some("crossed: best bid 0.7 >= best ask 0.6")
+        );
+    }
+
+    #[test]
+    fn given_trades_and_changes_with_drifted_or_unusable_fields_then_only_unusable_ones_drop() {
+        let frame = r#"[{"event_type":"last_trade_price","asset_id":"1","price":"0.5","size":"2",
+                         "side":"BUY","timestamp":"1724564136087","fee_rate_bps":{"bps":0}},
+                        {"event_type":"last_trade_price","asset_id":"1","price":"0.5","size":{"n":2},
+                         "side":"BUY","timestamp":"1724564136087"},
+                        {"event_type":"price_change","market":"0x1","timestamp":"1729084877448",
+                         "price_changes":[{"asset_id":"1","price":"0.6","side":"BUY","size":"5","best_bid":{"x":1}},
+                                          {"asset_id":"2","price":{"x":1},"side":"SELL","size":"5"},
+                                          {"asset_id":"2","price":"0.7","side":"SELL","size":"0"}]}]"#;
+        let f = parse_frame(frame).unwrap();
+        let WsEvent::LastTradePrice(t) = &f.events[0] else {
+            panic!("{f:?}")
+        };
+        assert_eq!(t.fee_rate_bps, None);
+        assert!(
+            t.to_trade().is_some(),
+            "a drifted fee does not cost the trade"
+        );
+        assert!(
+            matches!(&f.events[1], WsEvent::Invalid { reason, .. } if reason.starts_with("field `size`")),
+            "{:?}",
+            f.events[1]
+        );
+        let WsEvent::PriceChange(pc) = &f.events[2] else {
+            panic!("{f:?}")
+        };
+        let kept: Vec<(&str, Decimal)> = pc
+            .changes
+            .iter()
+            .map(|c| (c.asset_id.as_str(), c.size))
+            .collect();
+        assert_eq!(
+            kept,
+            [("1", dec("5")), ("2", Decimal::ZERO)],
+            "size 0 removes a level: kept"
+        );
+        assert_eq!(pc.changes[0].best_bid, None);
+        assert_eq!(pc.rejected.len(), 1);
+        assert_eq!(pc.rejected[0].key.as_deref(), Some("2"));
+        assert!(
+            pc.rejected[0]
+                .reason
+                .starts_with("price_change[1]: field `price`"),
+            "{}",
+            pc.rejected[0].reason
+        );
+        let mut keys: Vec<String> = f.drifts.iter().map(Drift::stat_key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "ws last_trade_price.fee_rate_bps",
+                "ws price_change entry.best_bid"
+            ],
+            "only drifts of kept events"
         );
     }
 }

@@ -6,7 +6,7 @@
 
 use polytape_core::{BookFeatures, Side};
 use polytape_polymarket::clob::{
-    decode_book, decode_books, decode_clob_market, decode_clob_markets_page,
+    decode_book, decode_books, decode_clob_market, decode_clob_markets_page, DecodedBook,
 };
 use polytape_polymarket::data::decode_trades;
 use polytape_polymarket::gamma::{
@@ -38,14 +38,19 @@ fn at(s: &str) -> Ts {
     s.parse().unwrap()
 }
 
+/// A recorded Gamma market, which must decode without a drifted field.
 fn gamma(name: &str) -> GammaMarket {
-    decode_market(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let (m, drifts) = decode_market(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(drifts.is_empty(), "{name}: {drifts:?}");
+    m
 }
 
+/// The one event of a recorded frame, which must decode without a drifted field.
 fn ws_one(name: &str) -> WsEvent {
-    let mut events = parse_frame(&text(name)).unwrap();
-    assert_eq!(events.len(), 1, "{name}");
-    events.remove(0)
+    let mut frame = parse_frame(&text(name)).unwrap();
+    assert_eq!(frame.events.len(), 1, "{name}");
+    assert!(frame.drifts.is_empty(), "{name}: {:?}", frame.drifts);
+    frame.events.remove(0)
 }
 
 /// Decodes one fixture with the decoder its name calls for; panics on failure or on a file
@@ -53,24 +58,38 @@ fn ws_one(name: &str) -> WsEvent {
 fn decode_any(name: &str) {
     let body = read(name);
     let ok = match name {
-        // Real recorded books are clean: no level or value of theirs may be dropped.
+        // Real recorded payloads are clean: nothing of theirs may be dropped or drift, and
+        // recorded books are sound.
         n if n.starts_with("clob_book_") => decode_book(&serde_json::from_slice(&body).unwrap())
-            .is_ok_and(|(_, rejected)| rejected.is_empty()),
-        n if n.starts_with("clob_markets_page") => {
-            decode_clob_markets_page(&body).is_ok_and(|p| p.rejected.is_empty())
+            .is_ok_and(|d| d.rejected.is_empty() && d.drifts.is_empty() && d.book.is_sound()),
+        n if n.starts_with("clob_markets_page") => decode_clob_markets_page(&body)
+            .is_ok_and(|p| p.rejected.is_empty() && p.drifts.is_empty()),
+        n if n.starts_with("clob_market_") => {
+            decode_clob_market(&body).is_ok_and(|(_, drifts)| drifts.is_empty())
         }
-        n if n.starts_with("clob_market_") => decode_clob_market(&body).is_ok(),
-        n if n.starts_with("data_api_trades") => decode_trades(&body)
-            .is_ok_and(|t| t.rejected.is_empty() && t.trades.iter().all(|r| r.to_trade().is_ok())),
-        n if n.starts_with("gamma_market_") => decode_market(&body).is_ok(),
-        n if n.starts_with("gamma_events") => decode_events(&body).is_ok(),
-        n if n.starts_with("gamma_public_search") => decode_public_search(&body).is_ok(),
-        n if n.starts_with("gamma_tags") => decode_tags(&body).is_ok(),
-        n if n.starts_with("ws_") => parse_frame(&text(name)).is_ok_and(|evs| {
-            !evs.is_empty()
-                && evs.iter().all(|e| match e {
+        n if n.starts_with("data_api_trades") => decode_trades(&body).is_ok_and(|t| {
+            t.rejected.is_empty()
+                && t.drifts.is_empty()
+                && t.trades.iter().all(|r| r.to_trade().is_ok())
+        }),
+        n if n.starts_with("gamma_market_") => {
+            decode_market(&body).is_ok_and(|(_, drifts)| drifts.is_empty())
+        }
+        n if n.starts_with("gamma_events") => {
+            decode_events(&body).is_ok_and(|e| e.rejected.is_empty() && e.drifts.is_empty())
+        }
+        n if n.starts_with("gamma_public_search") => {
+            decode_public_search(&body).is_ok_and(|s| s.rejected.is_empty() && s.drifts.is_empty())
+        }
+        n if n.starts_with("gamma_tags") => {
+            decode_tags(&body).is_ok_and(|t| t.rejected.is_empty() && t.drifts.is_empty())
+        }
+        n if n.starts_with("ws_") => parse_frame(&text(name)).is_ok_and(|f| {
+            !f.events.is_empty()
+                && f.drifts.is_empty()
+                && f.events.iter().all(|e| match e {
                     WsEvent::Invalid { .. } | WsEvent::Unknown { .. } => false,
-                    WsEvent::Book(b) => b.rejected.is_empty(),
+                    WsEvent::Book(b) => b.rejected.is_empty() && b.book.is_sound(),
                     WsEvent::PriceChange(p) => p.rejected.is_empty(),
                     _ => true,
                 })
@@ -102,7 +121,7 @@ fn given_every_fixture_file_when_decoded_with_its_decoder_then_each_decodes_clea
 
 #[test]
 fn given_the_recorded_clob_book_when_decoded_then_best_bid_is_0_1_and_best_ask_0_14() {
-    let (book, rejected) =
+    let DecodedBook { book, rejected, .. } =
         decode_book(&serde_json::from_slice(&read("clob_book_recorded_nautilus.json")).unwrap())
             .unwrap();
     assert!(rejected.is_empty());
@@ -180,7 +199,8 @@ fn given_the_clob_markets_page_when_decoded_then_100_markets_and_the_next_cursor
 
 #[test]
 fn given_single_clob_markets_when_decoded_then_flags_and_winner_are_right() {
-    let m = decode_clob_market(&read("clob_market_closed_accepting_false_nautilus.json")).unwrap();
+    let (m, _) =
+        decode_clob_market(&read("clob_market_closed_accepting_false_nautilus.json")).unwrap();
     assert_eq!(
         (m.closed, m.accepting_orders, m.enable_order_book),
         (Some(true), Some(false), Some(false))
@@ -192,7 +212,8 @@ fn given_single_clob_markets_when_decoded_then_flags_and_winner_are_right() {
         Some("89711174926330519158043401581181146613785179104141808554061413232025882707365")
     );
     assert_eq!(m.game_start_time, None);
-    let m = decode_clob_market(&read("clob_market_closed_accepting_true_nautilus.json")).unwrap();
+    let (m, _) =
+        decode_clob_market(&read("clob_market_closed_accepting_true_nautilus.json")).unwrap();
     assert_eq!((m.closed, m.accepting_orders), (Some(true), Some(true)));
     assert_eq!(m.winner().and_then(|t| t.outcome.as_deref()), Some("Yes"));
     assert_eq!(m.game_start_time, Some(at("2026-05-08T20:00:00Z")));
@@ -367,7 +388,8 @@ fn given_sports_markets_when_decoded_then_game_start_time_and_line_parse() {
 }
 
 #[test]
-fn given_fixture_markets_in_a_keyset_page_when_one_is_corrupted_then_the_rest_are_kept() {
+fn given_fixture_markets_in_a_keyset_page_when_fields_drift_or_the_key_is_bad_then_the_rest_are_kept(
+) {
     let mut markets: Vec<serde_json::Value> = [
         "gamma_market_btc_updown_5m_nautilus.json",
         "gamma_market_closed_accepting_true_nautilus.json",
@@ -376,17 +398,28 @@ fn given_fixture_markets_in_a_keyset_page_when_one_is_corrupted_then_the_rest_ar
     .iter()
     .map(|n| serde_json::from_slice(&read(n)).unwrap())
     .collect();
+    let drifted = "0xd57eed0d44f5b8ca54925d8d6ff440b146b3e6e071da18136ee3ee572d34479e";
+    assert_eq!(markets[1]["conditionId"], drifted);
     markets[1]["endDate"] = serde_json::json!({"oops": 1});
+    markets[1]["updatedAt"] = serde_json::json!("yesterday");
+    markets[2]["conditionId"] = serde_json::json!(true);
     let body = serde_json::json!({"markets": markets}).to_string();
     let page = decode_keyset_page(body.as_bytes()).unwrap();
     assert_eq!(page.markets.len(), 2);
+    let kept = &page.markets[1];
+    assert_eq!(kept.condition_id(), Some(drifted));
+    assert_eq!((kept.end_date, kept.updated_at), (None, None));
+    assert!(kept.is_binary(), "its other fields are intact");
+    let mut fields: Vec<&str> = page.drifts.iter().map(|d| d.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["endDate", "updatedAt"]);
+    assert!(page
+        .drifts
+        .iter()
+        .all(|d| d.key.as_deref() == Some(drifted)));
     assert_eq!(page.rejected.len(), 1);
-    assert_eq!(
-        page.rejected[0].key.as_deref(),
-        Some("0xd57eed0d44f5b8ca54925d8d6ff440b146b3e6e071da18136ee3ee572d34479e")
-    );
     assert!(
-        page.rejected[0].reason.contains("endDate"),
+        page.rejected[0].reason.starts_with("field `conditionId`"),
         "{}",
         page.rejected[0].reason
     );
@@ -397,7 +430,9 @@ fn given_fixture_markets_in_a_keyset_page_when_one_is_corrupted_then_the_rest_ar
 
 #[test]
 fn given_the_neg_risk_event_when_decoded_then_each_outcome_is_its_own_binary_market() {
-    let events = decode_events(&read("gamma_events_negrisk_nautilus.json")).unwrap();
+    let events = decode_events(&read("gamma_events_negrisk_nautilus.json"))
+        .unwrap()
+        .items;
     assert_eq!(events.len(), 1);
     let e = &events[0];
     assert_eq!(e.neg_risk, Some(true));
@@ -427,13 +462,15 @@ fn given_search_and_tags_when_decoded_then_events_and_labels_come_through() {
         (p.has_more, p.total_results),
         (Some(true), Some(dec("46940")))
     );
-    let events = s.events.unwrap();
+    let events = s.events;
     assert_eq!(events[0].slug.as_deref(), Some("bitcoin-above-on-march-11"));
     assert_eq!(
         events[0].markets.as_ref().unwrap()[0].outcome_prices,
         Some(vec![dec("0.9995"), dec("0.0005")])
     );
-    let tags = decode_tags(&read("gamma_tags_nautilus.json")).unwrap();
+    let tags = decode_tags(&read("gamma_tags_nautilus.json"))
+        .unwrap()
+        .items;
     assert_eq!(tags.len(), 5);
     assert_eq!(
         (tags[0].id.as_deref(), tags[0].label.as_deref()),
@@ -589,5 +626,5 @@ fn given_an_array_frame_of_fixtures_when_split_then_kinds_are_classified_without
             EventKind::BestBidAsk
         ]
     );
-    assert_eq!(parse_frame(&frame).unwrap().len(), 3);
+    assert_eq!(parse_frame(&frame).unwrap().events.len(), 3);
 }

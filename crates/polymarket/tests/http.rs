@@ -250,14 +250,23 @@ fn condition_query(q: Option<&str>) -> (Vec<String>, Option<String>) {
 /// markets except those in `withheld`, and always carries `next_cursor: "more"`; the `"more"`
 /// page holds the withheld ones that were asked for and ends the listing. Records every query.
 async fn condition_server(withheld: Vec<String>) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
-    type Shared = (Arc<Vec<String>>, Arc<Mutex<Vec<Option<String>>>>);
+    condition_server_with(withheld, "more".into()).await
+}
+
+/// [`condition_server`] with `next_cursor` as given on the first page.
+async fn condition_server_with(
+    withheld: Vec<String>,
+    next_cursor: String,
+) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    type Shared = (Arc<(Vec<String>, String)>, Arc<Mutex<Vec<Option<String>>>>);
     let hits = Arc::new(Mutex::new(Vec::new()));
-    let state: Shared = (Arc::new(withheld), hits.clone());
+    let state: Shared = (Arc::new((withheld, next_cursor)), hits.clone());
     let app = Router::new()
         .route(
             "/markets/keyset",
             get(
-                |State((withheld, hits)): State<Shared>, RawQuery(q): RawQuery| async move {
+                |State((script, hits)): State<Shared>, RawQuery(q): RawQuery| async move {
+                    let (withheld, next_cursor) = &*script;
                     let (ids, cursor) = condition_query(q.as_deref());
                     hits.lock().unwrap().push(cursor.clone());
                     let first_page = cursor.is_none();
@@ -267,7 +276,7 @@ async fn condition_server(withheld: Vec<String>) -> (String, Arc<Mutex<Vec<Optio
                         .map(|id| market(id))
                         .collect();
                     let next = if first_page {
-                        json!("more")
+                        json!(next_cursor)
                     } else {
                         json!(null)
                     };
@@ -303,16 +312,55 @@ async fn given_full_pages_with_a_next_cursor_when_every_id_came_back_then_one_re
 
 #[tokio::test]
 async fn given_a_chunk_with_ids_missing_and_a_cursor_when_fetched_then_the_cursor_is_followed() {
-    let ids = condition_ids(100);
-    let (base, hits) = condition_server(vec![ids[99].clone()]).await;
+    let ids = condition_ids(90);
+    let (base, hits) = condition_server(vec![ids[89].clone()]).await;
     let out = client_for(&base).markets_by_condition_ids(&ids).await;
     assert!(out.failures.is_empty(), "{:?}", out.failures);
     assert_eq!(
         out.items.len(),
-        100,
+        90,
         "the withheld market came on the next page"
     );
-    assert_eq!(out.items[99].condition_id(), Some(ids[99].as_str()));
+    assert_eq!(out.items[89].condition_id(), Some(ids[89].as_str()));
     assert_eq!(out.requests, 2);
     assert_eq!(*hits.lock().unwrap(), [None, Some("more".to_string())]);
+}
+
+#[tokio::test]
+async fn given_a_chunk_whose_cursor_is_too_long_for_its_url_when_fetched_then_only_its_missing_ids_fail(
+) {
+    let ids = condition_ids(97);
+    // A full chunk has room for a cursor of MAX_CURSOR_BYTES; this one is far longer.
+    let long_cursor = "c".repeat(2 * polytape_polymarket::client::MAX_CURSOR_BYTES);
+    let (base, hits) = condition_server_with(vec![ids[5].clone()], long_cursor).await;
+    let out = client_for(&base).markets_by_condition_ids(&ids).await;
+    assert_eq!(out.items.len(), 96, "the first page's markets are kept");
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(
+        out.failures[0].keys,
+        [ids[5].as_str()],
+        "only the id that had not come back"
+    );
+    assert!(
+        matches!(
+            out.failures[0].error,
+            FetchError::UrlTooLong { limit: 8_192, .. }
+        ),
+        "{:?}",
+        out.failures[0].error
+    );
+    assert_eq!(
+        *hits.lock().unwrap(),
+        [None],
+        "the over-long URL was not sent"
+    );
+    assert_eq!(out.requests, 1);
+
+    // A cursor of the reserved length is followed.
+    let fits = "c".repeat(polytape_polymarket::client::MAX_CURSOR_BYTES);
+    let (base, hits) = condition_server_with(vec![ids[5].clone()], fits.clone()).await;
+    let out = client_for(&base).markets_by_condition_ids(&ids).await;
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert_eq!(out.items.len(), 97);
+    assert_eq!(*hits.lock().unwrap(), [None, Some(fits)]);
 }

@@ -1,17 +1,19 @@
 //! The client against the simulated Polymarket (`polytape-sim`) over real HTTP on 127.0.0.1:
 //! pagination, server-side filters, chunking, retries, fault classification, rejected records,
-//! and the response-size cap — asserted from the client's results *and* the simulator's request
-//! log and truth.
+//! schema drift, honest books, refused ids, URL and page caps, deadlines (on tokio's paused
+//! clock: the simulator's latency is a tokio sleep), and the response-size cap — asserted from
+//! the client's results *and* the simulator's request log and truth.
 
 // Test helpers unwrap too: a panic with the value is the failure report.
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
-use polytape_core::BookFeatures;
+use polytape_core::snapshot::Observation;
+use polytape_core::{BookFeatures, Snapshot, TickId, Tier};
 use polytape_polymarket::{ClientConfig, Endpoints, FetchError, KeysetQuery, PolymarketClient};
 use polytape_sim::{BadLevel, Endpoint, Fault, FaultKind, MarketKind, SimConfig, SimHandle};
 use reqwest::Url;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 async fn sim_with(cfg: SimConfig) -> SimHandle {
@@ -233,7 +235,7 @@ async fn given_n_tokens_when_fetching_books_then_ceil_n_over_batch_posts_and_lev
 }
 
 #[tokio::test]
-async fn given_a_corrupted_market_when_discovering_then_it_is_rejected_and_counted_and_its_page_kept(
+async fn given_a_corrupted_market_when_discovering_then_it_is_kept_with_the_bad_fields_absent_and_counted(
 ) {
     let sim = sim().await;
     let c = client(&sim);
@@ -244,26 +246,30 @@ async fn given_a_corrupted_market_when_discovering_then_it_is_rejected_and_count
     sim.reset();
 
     let listing = c.keyset_markets(&q).await.unwrap();
-    assert_eq!(listing.items.len(), clean.items.len() - 1);
-    assert!(listing
+    assert_eq!(listing.items.len(), clean.items.len(), "nothing rejected");
+    assert!(listing.rejected.is_empty());
+    let kept = listing
         .items
         .iter()
-        .all(|m| m.condition_id() != Some(victim.as_str())));
-    assert_eq!(listing.rejected.len(), 1);
-    let r = &listing.rejected[0];
+        .find(|m| m.condition_id() == Some(victim.as_str()))
+        .unwrap();
+    let before = &clean.items[3];
+    assert_eq!((kept.end_date, kept.volume_24hr), (None, None));
     assert_eq!(
-        (r.what, r.key.as_deref()),
-        ("gamma market", Some(victim.as_str()))
+        (kept.best_bid, &kept.clob_token_ids, kept.volume_1wk),
+        (before.best_bid, &before.clob_token_ids, before.volume_1wk),
+        "the rest of the market as before"
     );
-    assert!(
-        r.reason.contains("endDate") || r.reason.contains("volume24hr"),
-        "{}",
-        r.reason
-    );
-    assert_eq!(c.stats().rejected, 1);
-    // Every market served, the corrupted one included, was either kept or rejected.
-    let served: u32 = sim.counters().log.iter().map(|r| r.items).sum();
-    assert_eq!(served as usize, listing.items.len() + 1);
+    let mut keys: Vec<String> = listing.drifts.iter().map(|d| d.stat_key()).collect();
+    keys.sort();
+    assert_eq!(keys, ["gamma market.endDate", "gamma market.volume24hr"]);
+    assert!(listing
+        .drifts
+        .iter()
+        .all(|d| d.key.as_deref() == Some(victim.as_str())));
+    let stats = c.stats();
+    assert_eq!((stats.rejected, stats.drift_total()), (0, 2));
+    assert_eq!(stats.drifts["gamma market.endDate"], 1);
 }
 
 #[tokio::test]
@@ -380,8 +386,8 @@ async fn given_a_400_when_fetching_then_it_is_not_retried() {
 }
 
 #[tokio::test]
-async fn given_books_with_a_price_above_one_and_a_negative_size_then_only_those_levels_are_dropped()
-{
+async fn given_books_with_a_price_above_one_and_a_negative_size_then_only_those_levels_are_dropped_and_the_books_marked(
+) {
     let sim = sim().await;
     let c = client(&sim);
     let tokens: Vec<String> = sim
@@ -397,6 +403,12 @@ async fn given_books_with_a_price_above_one_and_a_negative_size_then_only_those_
 
     let out = c.books(&tokens).await;
     assert_eq!(out.items.len(), 3, "the books are kept");
+    let marked: Vec<bool> = out.items.iter().map(|b| b.problem.is_some()).collect();
+    assert_eq!(
+        marked,
+        [true, true, false],
+        "a book with a level left out cannot be trusted"
+    );
     assert_eq!(out.rejected.len(), 2);
     assert!(out.rejected.iter().all(|r| r.what == "book level"));
     assert_eq!(out.rejected[0].key.as_deref(), Some(tokens[0].as_str()));
@@ -537,4 +549,491 @@ async fn given_condition_ids_when_fetching_trades_then_rows_are_seconds_newest_f
         "no ids, no request"
     );
     assert_eq!(sim.counters().log.len(), 1);
+}
+
+// ---- Schema drift ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn given_schema_drift_when_ticking_then_drifted_markets_are_kept_and_their_columns_null_exactly_there(
+) {
+    let sim = sim_with(SimConfig {
+        schema_drift: 0.3,
+        ..SimConfig::new(42)
+    })
+    .await;
+    let c = client(&sim);
+    let truth = sim.truth();
+    let tradeable: Vec<&polytape_sim::TruthMarket> = truth
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .collect();
+    let drifted: HashSet<&str> = tradeable
+        .iter()
+        .filter(|m| !m.drifted_fields.is_empty())
+        .map(|m| m.condition_id.as_str())
+        .collect();
+    assert!(drifted.len() >= 10 && drifted.len() < tradeable.len());
+
+    // Discovery: every market kept, none rejected; the drifts are named and counted.
+    let listing = c.keyset_markets(&discovery_query(&sim, 100)).await.unwrap();
+    assert!(listing.rejected.is_empty(), "{:?}", listing.rejected);
+    let listed: HashSet<&str> = listing
+        .items
+        .iter()
+        .filter_map(|m| m.condition_id())
+        .collect();
+    assert!(
+        drifted.iter().all(|d| listed.contains(d)),
+        "drifted markets are discoverable"
+    );
+    let mut keys: Vec<String> = listing.drifts.iter().map(|d| d.stat_key()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut want: Vec<String> = polytape_sim::DRIFTED_FIELDS
+        .iter()
+        .map(|f| format!("gamma market.{f}"))
+        .collect();
+    want.sort();
+    assert_eq!(keys, want);
+    assert!(listing
+        .drifts
+        .iter()
+        .all(|d| d.key.as_deref().is_some_and(|k| truth
+            .markets
+            .iter()
+            .any(|m| m.condition_id == k && !m.drifted_fields.is_empty()))));
+
+    // A tick: Gamma by condition id, then the snapshot row of each market.
+    sim.reset();
+    let ids: Vec<String> = tradeable.iter().map(|m| m.condition_id.clone()).collect();
+    let gamma = c.markets_by_condition_ids(&ids).await;
+    assert!(gamma.failures.is_empty() && gamma.rejected.is_empty());
+    assert_eq!(gamma.items.len(), ids.len(), "no market lost to drift");
+    let served: HashMap<String, serde_json::Value> = sim
+        .truth()
+        .served_markets
+        .into_iter()
+        .map(|m| (m.condition_id, m.json))
+        .collect();
+    let now = sim.now();
+    for g in &gamma.items {
+        let cid = g.condition_id().unwrap();
+        let is_drifted = drifted.contains(cid);
+        let market = g.to_market(now).unwrap();
+        let (quote, bad) = g.quote();
+        assert!(bad.is_empty(), "{bad:?}");
+        let row = Snapshot::build(Observation {
+            tick: TickId {
+                tier: Tier::T0,
+                tick_ts: now,
+            },
+            fetched_at: now,
+            market: &market,
+            quote: Some(&quote),
+            book: None,
+            flow: None,
+        });
+        assert_eq!(row.volume_1w.is_none(), is_drifted, "volume_1w of {cid}");
+        assert_eq!(
+            row.competitive.is_none(),
+            is_drifted,
+            "competitive of {cid}"
+        );
+        let week_served = served[cid].get("oneWeekPriceChange").is_some();
+        assert_eq!(
+            row.price_change_1w.is_none(),
+            is_drifted || !week_served,
+            "price_change_1w of {cid}"
+        );
+        assert!(
+            row.price.is_some() && row.volume_24h.is_some(),
+            "the rest of the row"
+        );
+    }
+
+    // Their books: timestamp and hash absent, every level kept, the book sound.
+    let tokens: Vec<String> = tradeable.iter().map(|m| m.token_ids[0].clone()).collect();
+    let books = c.books(&tokens).await;
+    assert!(books.failures.is_empty() && books.rejected.is_empty());
+    assert_eq!(books.items.len(), tokens.len());
+    let truth = sim.truth();
+    let drifted_tokens: HashSet<&str> = tradeable
+        .iter()
+        .filter(|m| !m.drifted_fields.is_empty())
+        .map(|m| m.token_ids[0].as_str())
+        .collect();
+    for b in &books.items {
+        let is_drifted = drifted_tokens.contains(b.token_id.as_str());
+        assert_eq!(
+            b.timestamp.is_none() && b.hash.is_none(),
+            is_drifted,
+            "{}",
+            b.token_id
+        );
+        assert!(b.is_sound());
+        let served = truth
+            .served_books
+            .values()
+            .find(|s| s.token_id == b.token_id && s.drifted == is_drifted)
+            .unwrap();
+        assert_eq!(b.bids.len(), served.bids.len(), "every level kept");
+    }
+    let book_drifts = books.drifts.len();
+    assert_eq!(
+        book_drifts,
+        2 * drifted_tokens.len(),
+        "timestamp and hash of each"
+    );
+    let stats = c.stats();
+    assert_eq!(stats.drifts["book.timestamp"], drifted_tokens.len() as u64);
+    assert_eq!(stats.rejected, 0);
+}
+
+// ---- Honest books ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn given_a_crossed_book_and_a_zero_size_level_when_fetching_then_one_is_marked_and_the_other_clean(
+) {
+    let sim = sim().await;
+    let c = client(&sim);
+    let tokens: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .take(2)
+        .map(|m| m.token_ids[0].clone())
+        .collect();
+    sim.corrupt_book(&tokens[0], BadLevel::Crossed);
+    sim.corrupt_book(&tokens[1], BadLevel::ZeroSize);
+    let out = c.books(&tokens).await;
+    assert!(
+        out.rejected.is_empty(),
+        "neither is a rejection: {:?}",
+        out.rejected
+    );
+    let crossed = &out.items[0];
+    assert!(
+        crossed
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.starts_with("crossed")),
+        "{:?}",
+        crossed.problem
+    );
+    let zero = &out.items[1];
+    assert!(zero.is_sound());
+    let truth = sim.truth();
+    let served = &truth.served_books[zero.hash.as_deref().unwrap()];
+    assert_eq!(
+        zero.bids.len() + 1,
+        served.bids.len(),
+        "the size-0 level is left out"
+    );
+    assert!(zero.bids.iter().all(|l| !l.size.is_zero()));
+}
+
+// ---- Refused ids --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn given_a_batch_of_100_with_one_refused_id_when_fetching_books_then_99_books_and_one_failure(
+) {
+    let sim = sim().await;
+    let c = client(&sim);
+    let tokens: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .flat_map(|m| m.token_ids.clone())
+        .take(100)
+        .collect();
+    assert_eq!(c.config().books_batch, 100);
+    let refused = tokens[37].clone();
+    sim.reject_token(&refused);
+
+    let out = c.books(&tokens).await;
+    assert_eq!(out.items.len(), 99, "only the refused id lost its book");
+    let got: HashSet<&str> = out.items.iter().map(|b| b.token_id.as_str()).collect();
+    assert!(!got.contains(refused.as_str()));
+    assert_eq!(out.failures.len(), 1);
+    let f = &out.failures[0];
+    assert_eq!(f.keys, [refused.as_str()]);
+    match &f.error {
+        FetchError::Status { status, body, .. } => {
+            assert_eq!(*status, 400);
+            assert!(body.contains("Invalid token id"), "{body}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let sent = sim.counters().requests(Endpoint::ClobBooks);
+    assert_eq!(u64::from(out.requests), sent, "every request counted");
+    assert!(
+        sent <= 15,
+        "halving: about 2 × log2(100) requests, not 100: {sent}"
+    );
+    let s = c.stats();
+    assert_eq!(
+        (s.refused_ids, s.retries),
+        (1, 0),
+        "a 4xx is split, not retried"
+    );
+    let statuses: Vec<u16> = sim.counters().log.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count() - 1,
+        statuses.iter().filter(|s| **s == 200).count(),
+        "each refused batch but the lone id was split in two, one half of it accepted: {statuses:?}"
+    );
+}
+
+// ---- Bounded requests --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn given_a_cursor_too_long_for_the_url_when_listing_then_url_too_long_and_nothing_over_long_sent(
+) {
+    let sim = sim_with(SimConfig {
+        cursor_len: 9_000,
+        ..SimConfig::new(42)
+    })
+    .await;
+    let c = client(&sim);
+    let err = c
+        .keyset_markets(&discovery_query(&sim, 10))
+        .await
+        .unwrap_err();
+    match &err {
+        FetchError::UrlTooLong { bytes, limit, .. } => {
+            assert_eq!(*limit, 8_192);
+            assert!(*bytes > 9_000, "{bytes}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_retryable());
+    let log = sim.counters().log;
+    assert_eq!(log.len(), 1, "only the first page was requested");
+    assert!(log.iter().all(|r| r.uri.len() < 8_192));
+
+    // A long cursor that still fits is followed.
+    let sim = sim_with(SimConfig {
+        cursor_len: 2_000,
+        ..SimConfig::new(42)
+    })
+    .await;
+    let listing = client(&sim)
+        .keyset_markets(&discovery_query(&sim, 25))
+        .await
+        .unwrap();
+    assert!(listing.pages > 1);
+}
+
+#[tokio::test]
+async fn given_more_pages_than_the_cap_when_listing_then_too_many_pages_after_exactly_the_cap() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.max_pages = 3;
+    let c = PolymarketClient::new(cfg).unwrap();
+    let err = c
+        .keyset_markets(&discovery_query(&sim, 10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::TooManyPages { pages: 3, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(
+        sim.counters().requests(Endpoint::GammaKeyset),
+        3,
+        "no page past the cap"
+    );
+    assert_eq!(ClientConfig::default().max_pages, 1_000);
+}
+
+// ---- Deadlines ---------------------------------------------------------------------------------
+
+fn open_condition_ids(sim: &SimHandle, n: usize) -> Vec<String> {
+    let ids: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| !m.closed && !m.condition_id.is_empty())
+        .map(|m| m.condition_id.clone())
+        .take(n)
+        .collect();
+    assert_eq!(ids.len(), n);
+    ids
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_20s_latency_and_a_5s_deadline_when_fetching_then_every_id_fails_by_the_deadline() {
+    let sim = sim_with(SimConfig {
+        latency: Duration::from_secs(20),
+        ..SimConfig::new(42)
+    })
+    .await;
+    let ids = open_condition_ids(&sim, 110);
+    let tokens: Vec<String> = sim
+        .truth()
+        .markets
+        .iter()
+        .filter(|m| m.kind == MarketKind::Tradeable)
+        .map(|m| m.token_ids[0].clone())
+        .take(50)
+        .collect();
+    let base = client(&sim);
+    let start = tokio::time::Instant::now();
+    let deadline = start + Duration::from_secs(5);
+    let c = base.with_deadline(deadline);
+
+    let (gamma, books) = tokio::join!(c.markets_by_condition_ids(&ids), c.books(&tokens));
+    assert!(
+        tokio::time::Instant::now() <= deadline,
+        "returned by the deadline"
+    );
+    assert!(gamma.items.is_empty() && books.items.is_empty());
+    let mut failed: Vec<String> = gamma.failures.iter().flat_map(|f| f.keys.clone()).collect();
+    failed.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(failed, want, "every id listed");
+    let failed_tokens: Vec<&String> = books.failures.iter().flat_map(|f| &f.keys).collect();
+    assert_eq!(failed_tokens.len(), tokens.len());
+    for f in gamma.failures.iter().chain(&books.failures) {
+        assert!(
+            matches!(
+                f.error,
+                FetchError::Timeout { .. } | FetchError::Deadline { .. }
+            ),
+            "{:?}",
+            f.error
+        );
+    }
+    let s = base.stats();
+    assert_eq!(s.retries, 0, "no retry waits past the deadline");
+    assert!(s.deadline_cutoffs >= 3, "{s:?}");
+
+    // A listing under the same deadline fails rather than return part of itself.
+    let late = base.with_deadline(tokio::time::Instant::now() + Duration::from_secs(5));
+    let err = late
+        .keyset_markets(&discovery_query(&sim, 100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
+    assert!(tokio::time::Instant::now() <= late.deadline().unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_a_deadline_between_chunks_when_fetching_then_early_chunks_arrive_and_the_rest_fail()
+{
+    let sim = sim_with(SimConfig {
+        latency: Duration::from_secs(2),
+        markets_per_tier: 60,
+        ..SimConfig::new(7)
+    })
+    .await;
+    let ids = open_condition_ids(&sim, 300);
+    let mut cfg = config(&sim);
+    cfg.max_in_flight = 1;
+    let base = PolymarketClient::new(cfg).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let out = base
+        .with_deadline(deadline)
+        .markets_by_condition_ids(&ids)
+        .await;
+    assert!(tokio::time::Instant::now() <= deadline);
+
+    // 97 ids a chunk: two chunks arrive (at 2 s and 4 s), the third times out at 5 s, the
+    // fourth is never sent.
+    assert_eq!(out.items.len(), 194, "what arrived in time is kept");
+    let chunks: Vec<(usize, &str)> = out
+        .failures
+        .iter()
+        .map(|f| (f.keys.len(), f.error.kind()))
+        .collect();
+    assert_eq!(chunks, [(97, "timeout"), (9, "deadline")]);
+    let got: HashSet<&str> = out.items.iter().filter_map(|m| m.condition_id()).collect();
+    let failed: HashSet<&str> = out
+        .failures
+        .iter()
+        .flat_map(|f| f.keys.iter().map(String::as_str))
+        .collect();
+    assert!(got.is_disjoint(&failed));
+    assert_eq!(got.len() + failed.len(), 300);
+    assert_eq!(out.requests, 3, "the fourth request was never made");
+    assert_eq!(sim.counters().requests(Endpoint::GammaKeyset), 3);
+    assert_eq!(base.stats().deadline_cutoffs, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_a_retry_after_past_the_deadline_when_fetching_then_it_is_not_waited_for() {
+    let sim = sim().await;
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBooks),
+        kind: FaultKind::TooManyRequests { retry_after_s: 10 },
+        times: 1,
+    });
+    let token = sim
+        .truth()
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::Tradeable)
+        .unwrap()
+        .token_ids[0]
+        .clone();
+    let base = client(&sim);
+    let start = tokio::time::Instant::now();
+    let out = base
+        .with_deadline(start + Duration::from_secs(3))
+        .books(std::slice::from_ref(&token))
+        .await;
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "no wait begun that could not end in time"
+    );
+    assert!(
+        matches!(out.failures[0].error, FetchError::RateLimited { .. }),
+        "{:?}",
+        out.failures
+    );
+    assert_eq!(sim.counters().requests(Endpoint::ClobBooks), 1);
+    assert_eq!(
+        (base.stats().retries, base.stats().deadline_cutoffs),
+        (0, 1)
+    );
+
+    // The same without a deadline waits the 10 s out and succeeds.
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::ClobBooks),
+        kind: FaultKind::TooManyRequests { retry_after_s: 10 },
+        times: 1,
+    });
+    let out = base.books(std::slice::from_ref(&token)).await;
+    assert_eq!(out.items.len(), 1);
+    assert!(start.elapsed() >= Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn given_a_deadline_already_past_when_fetching_then_nothing_is_sent() {
+    let sim = sim().await;
+    let base = client(&sim);
+    let c = base.with_deadline(tokio::time::Instant::now());
+    let ids = open_condition_ids(&sim, 5);
+    let out = c.markets_by_condition_ids(&ids).await;
+    assert_eq!(out.failures.len(), 1);
+    assert!(matches!(out.failures[0].error, FetchError::Deadline { .. }));
+    assert_eq!(out.failures[0].keys.len(), 5);
+    assert_eq!(out.requests, 0);
+    assert!(matches!(
+        c.book(&"1".repeat(77)).await,
+        Err(FetchError::Deadline { .. })
+    ));
+    assert!(sim.counters().log.is_empty());
+    // The base client has no deadline and still works.
+    assert_eq!(base.markets_by_condition_ids(&ids).await.items.len(), 5);
 }

@@ -50,6 +50,8 @@ pub(crate) struct BookOut {
     pub last: Decimal,
     pub neg_risk: bool,
     pub min_order_size: u32,
+    /// Served with `timestamp` and `hash` of the wrong type (the market drifted).
+    pub drifted: bool,
 }
 
 /// Price of `ticks` at `scale` decimal places, without trailing zeros.
@@ -242,6 +244,18 @@ pub(crate) fn served_book(
             };
             asks.insert(0, (price(p, scale), Decimal::from(-3)));
         }
+        Some(BadLevel::Crossed) => {
+            // Best (last) ask in ticks; one tick above it, or at it when that is 1.
+            let best_ask = lv.asks.last().map_or(m.units(), |&(p, _)| p);
+            let p = (best_ask + 1).min(m.units());
+            bids.push((price(p, scale), Decimal::from(10)));
+        }
+        Some(BadLevel::ZeroSize) => {
+            // At the worst end of the bids, below the lowest one when there is room.
+            let worst = lv.bids.first().map_or(1, |&(p, _)| p);
+            let p = if worst > 1 { worst - 1 } else { worst };
+            bids.insert(0, (price(p, scale), Decimal::ZERO));
+        }
         None => {}
     }
     let token_id = m.token_ids.get(outcome).cloned().unwrap_or_default();
@@ -257,6 +271,7 @@ pub(crate) fn served_book(
         last: price(q.last, scale),
         neg_risk: m.neg_risk,
         min_order_size: m.order_min_size,
+        drifted: world.drifted(m),
     }
 }
 
@@ -297,13 +312,29 @@ fn write_levels(out: &mut String, levels: &[(Decimal, Decimal)]) {
     out.push(']');
 }
 
+/// `"timestamp":…,"hash":…` as served: strings, or of the wrong type when the market drifted
+/// (an object and an array).
+fn write_stamp(out: &mut String, b: &BookOut, ts_ms: i64) {
+    if b.drifted {
+        let _ = write!(
+            out,
+            "\"timestamp\":{{\"ms\":\"{ts_ms}\"}},\"hash\":[\"{}\"]",
+            b.hash
+        );
+    } else {
+        let _ = write!(out, "\"timestamp\":\"{ts_ms}\",\"hash\":\"{}\"", b.hash);
+    }
+}
+
 /// The REST book object (every number a string).
 pub(crate) fn write_rest_book(out: &mut String, b: &BookOut, ts_ms: i64) {
     let _ = write!(
         out,
-        "{{\"market\":\"{}\",\"asset_id\":\"{}\",\"timestamp\":\"{ts_ms}\",\"hash\":\"{}\",\"bids\":",
-        b.condition_id, b.token_id, b.hash
+        "{{\"market\":\"{}\",\"asset_id\":\"{}\",",
+        b.condition_id, b.token_id
     );
+    write_stamp(out, b, ts_ms);
+    out.push_str(",\"bids\":");
     write_levels(out, &b.bids);
     out.push_str(",\"asks\":");
     write_levels(out, &b.asks);
@@ -324,7 +355,9 @@ pub(crate) fn write_ws_book(out: &mut String, b: &BookOut, ts_ms: i64) {
     write_levels(out, &b.bids);
     out.push_str(",\"asks\":");
     write_levels(out, &b.asks);
-    let _ = write!(out, ",\"timestamp\":\"{ts_ms}\",\"hash\":\"{}\"}}", b.hash);
+    out.push(',');
+    write_stamp(out, b, ts_ms);
+    out.push('}');
 }
 
 #[cfg(test)]
@@ -438,6 +471,21 @@ mod tests {
         assert_eq!(neg.asks.len(), clean.asks.len() + 1);
         assert_eq!(neg.asks[0].1, Decimal::from(-3));
         assert_eq!(&neg.asks[1..], &clean.asks[..]);
+        let crossed = served_book(&w, m, o, s, Some(BadLevel::Crossed));
+        let (best_bid, best_ask) = (
+            crossed.bids.last().expect("bid").0,
+            crossed.asks.last().expect("ask").0,
+        );
+        assert!(best_bid >= best_ask, "{best_bid} < {best_ask}");
+        assert!(
+            crossed.bids.windows(2).all(|w| w[0].0 < w[1].0),
+            "bids still ascending"
+        );
+        assert_eq!(&crossed.bids[..clean.bids.len()], &clean.bids[..]);
+        let zero = served_book(&w, m, o, s, Some(BadLevel::ZeroSize));
+        assert_eq!(zero.bids[0].1, Decimal::ZERO);
+        assert_eq!(&zero.bids[1..], &clean.bids[..]);
+        assert_ne!(zero.hash, clean.hash);
     }
 
     #[test]

@@ -34,7 +34,16 @@ pub(crate) fn served_record(b: &BookOut, now: DateTime<Utc>) -> ServedBook {
         bids: b.bids.clone(),
         asks: b.asks.clone(),
         tick_size: b.tick,
+        drifted: b.drifted,
     }
+}
+
+/// 400 when `token` was refused by [`crate::SimHandle::reject_token`].
+fn refuse(ctx: &Ctx<'_>, token: &str) -> Result<(), SimError> {
+    if ctx.rejected_tokens.contains(token) {
+        return Err(SimError::BadRequest(format!("Invalid token id: {token}")));
+    }
+    Ok(())
 }
 
 /// `GET /book?token_id=`.
@@ -43,6 +52,7 @@ pub(crate) fn book(ctx: &Ctx<'_>) -> Result<Served, SimError> {
         Some(t) if !t.is_empty() => t,
         _ => return Err(SimError::BadRequest("Invalid token id".into())),
     };
+    refuse(ctx, token)?;
     let b = book_for(
         ctx.world,
         token,
@@ -59,7 +69,9 @@ pub(crate) fn book(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     Ok(Served::ok(body, 1, pending))
 }
 
-/// `POST /books` with `[{"token_id":"…"}, …]`: books in request order, tokens without a book left out.
+/// `POST /books` with `[{"token_id":"…"}, …]`: books in request order, tokens without a book
+/// left out; a refused token id ([`crate::SimHandle::reject_token`]) fails the whole request
+/// (400).
 pub(crate) fn books(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     let invalid = || SimError::BadRequest("Invalid payload".into());
     let entries: Vec<Value> = serde_json::from_slice(ctx.body).map_err(|_| invalid())?;
@@ -75,6 +87,7 @@ pub(crate) fn books(ctx: &Ctx<'_>) -> Result<Served, SimError> {
             .get("token_id")
             .and_then(Value::as_str)
             .ok_or_else(invalid)?;
+        refuse(ctx, t)?;
         tokens.push(t);
     }
     let ts_ms = ctx.now.timestamp_millis();

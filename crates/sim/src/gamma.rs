@@ -246,6 +246,14 @@ pub(crate) fn market_json(
     put("takerBaseFee", json!(0));
     put("rfqEnabled", json!(false));
     put("cyom", json!(false));
+    if world.drifted(m) {
+        // Wrong types for the fields of `DRIFTED_FIELDS`, whatever was (or was not) served.
+        put("updatedAt", json!("yesterday"));
+        put("volume1yr", json!(true));
+        put("oneWeekPriceChange", json!([num(p.changes[2])]));
+        put("volume1wk", json!({ "value": num(m.volume_1wk) }));
+        put("competitive", json!("high"));
+    }
     if corrupted {
         put("endDate", json!({"oops": 1}));
         put("volume24hr", json!("not a number"));
@@ -359,7 +367,10 @@ pub(crate) fn markets_keyset(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     let n = items.len() as u32;
     body.insert("markets".into(), Value::Array(items));
     if let (true, Some((_, last))) = (more, page.last()) {
-        body.insert("next_cursor".into(), json!(encode_cursor("m", last.id)));
+        body.insert(
+            "next_cursor".into(),
+            json!(encode_cursor("m", last.id, ctx.world.cursor_len)),
+        );
     }
     Ok(Served::ok(Value::Object(body).to_string(), n, pending))
 }
@@ -509,7 +520,10 @@ pub(crate) fn events_keyset(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     let mut body = Map::new();
     body.insert("events".into(), Value::Array(items));
     if let (true, Some(last)) = (more, page.last()) {
-        body.insert("next_cursor".into(), json!(encode_cursor("e", last.id)));
+        body.insert(
+            "next_cursor".into(),
+            json!(encode_cursor("e", last.id, ctx.world.cursor_len)),
+        );
     }
     Ok(Served::ok(Value::Object(body).to_string(), n, pending))
 }

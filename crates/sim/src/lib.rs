@@ -38,17 +38,36 @@
 //! WebSocket tick, and in [`SimHandle::truth`] — in work proportional to what changed. Starting
 //! with `now` in the past fast-forwards: the clock reads `now + real time elapsed`.
 //!
+//! # Bad input on purpose
+//!
+//! * **Schema drift** ([`SimConfig::schema_drift`]): that fraction of the markets (each drawn
+//!   from the seed and its id, whatever its kind, tradeable ones included) is served with
+//!   non-essential Gamma fields of the wrong type — the fields of [`DRIFTED_FIELDS`]:
+//!   `updatedAt: "yesterday"`, `volume1yr: true`, `oneWeekPriceChange` as an array, `volume1wk`
+//!   as an object, `competitive: "high"` (the last three are the only sources of a snapshot's
+//!   `price_change_1w`, `volume_1w` and `competitive`) — and their CLOB books (REST and
+//!   WebSocket `book` events) carry `timestamp` as an object and `hash` as an array. Such a
+//!   market's [`TruthMarket::drifted_fields`] lists the drifted Gamma fields, and its served books
+//!   are marked [`ServedBook::drifted`].
+//! * **Corrupted markets and books** ([`SimHandle::corrupt_market`], [`SimHandle::corrupt_book`]
+//!   with a [`BadLevel`]: a price above 1, a negative size, a crossed book, a level of size 0).
+//! * **Refused token ids** ([`SimHandle::reject_token`]): any `POST /books` holding one, or
+//!   `GET /book` of it, answers 400 with a small JSON error body.
+//! * **Long cursors** ([`SimConfig::cursor_len`]): keyset cursors padded to a length.
+//!
 //! # Layout
 //! * [`rng`]: SplitMix64 and the hash mixers every deterministic value is drawn from.
 //! * `world`: generation of events and markets, one [`MarketKind`] each (tradeable or a trap),
 //!   and the rolling world's arrivals, resolutions and pruning.
-//! * `book`: the per-token price walk, top of book and full books (Polymarket order: best LAST).
+//! * `book`: the per-token price walk, top of book and full books (Polymarket order: best LAST),
+//!   with the [`BadLevel`]s and the drifted `timestamp`/`hash` of a drifted market's books.
 //! * `gamma`: Gamma market and event objects and the keyset / legacy listing endpoints.
-//! * `clob`: `GET /book` and `POST /books`.
+//! * `clob`: `GET /book` and `POST /books` (a refused token id answers 400).
 //! * `data`: the Data API trade stream and `GET /trades` (the same trades the WebSocket reports).
 //! * `ws`: the market WebSocket (`/ws/market`): subscribe, PING/PONG, book dumps, live events.
 //! * `server`: the axum router, fault injection, latency, request log and truth recording.
-//! * `query`: raw query-string parsing (repeated keys) and the opaque keyset cursor.
+//! * `query`: raw query-string parsing (repeated keys) and the opaque keyset cursor (padded to
+//!   [`SimConfig::cursor_len`]).
 //! * `error`: [`SimError`], the simulated API's client errors.
 
 mod book;
@@ -71,6 +90,17 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 pub use error::SimError;
+
+/// The Gamma fields a drifted market ([`SimConfig::schema_drift`]) is served with of the wrong
+/// type. None is essential to a client; `oneWeekPriceChange`, `volume1wk` and `competitive` are
+/// each the one source of a snapshot value (1-week price change, 1-week volume, competitive).
+pub const DRIFTED_FIELDS: [&str; 5] = [
+    "updatedAt",
+    "volume1yr",
+    "oneWeekPriceChange",
+    "volume1wk",
+    "competitive",
+];
 
 /// How the simulated world is generated and served.
 #[derive(Clone, Debug)]
@@ -96,6 +126,12 @@ pub struct SimConfig {
     /// In a rolling world, how long after its end date a market resolves (default 1 h). Ignored
     /// by the static world.
     pub resolve_after: Duration,
+    /// The fraction of markets served with drifted field types (see the crate docs), 0.0 (the
+    /// default) to 1.0; which markets is drawn from the seed and each market's id.
+    pub schema_drift: f64,
+    /// Every keyset `next_cursor` is padded to at least this many bytes (default 0: as short as
+    /// it is), to test URL budgets. Padded cursors are accepted back as `after_cursor`.
+    pub cursor_len: usize,
 }
 
 impl SimConfig {
@@ -110,6 +146,8 @@ impl SimConfig {
             book_levels: (20, 120),
             new_markets_per_hour: 0.0,
             resolve_after: Duration::from_secs(3_600),
+            schema_drift: 0.0,
+            cursor_len: 0,
         }
     }
 
@@ -180,6 +218,11 @@ pub enum BadLevel {
     PriceAboveOne,
     /// `{"price":…,"size":"-3"}` added at the worst end of the asks (order kept).
     NegativeSize,
+    /// A bid one tick above the best ask (or at it, when that is 1) appended to the bids (in the
+    /// best position, order kept): the book is crossed.
+    Crossed,
+    /// `{"price":…,"size":"0"}` added at the worst end of the bids (order kept): not a level.
+    ZeroSize,
 }
 
 /// One HTTP request (or WebSocket connection) the simulator received.
@@ -289,6 +332,9 @@ pub struct TruthMarket {
     pub corrupted: bool,
     /// Sim time it arrived, for arrivals of a rolling world; `None` for generated markets.
     pub arrived_at: Option<DateTime<Utc>>,
+    /// The Gamma fields served with a drifted type ([`SimConfig::schema_drift`]): all of
+    /// [`DRIFTED_FIELDS`] for a drifted market, empty otherwise.
+    pub drifted_fields: Vec<&'static str>,
 }
 
 /// A book as served (REST or WebSocket `book` event).
@@ -310,6 +356,9 @@ pub struct ServedBook {
     pub asks: Vec<(Decimal, Decimal)>,
     /// `tick_size`.
     pub tick_size: Decimal,
+    /// Served with `timestamp` as an object and `hash` as an array (the market drifted,
+    /// [`SimConfig::schema_drift`]); `hash` and `timestamp_ms` above hold the values they wrap.
+    pub drifted: bool,
 }
 
 /// A Gamma market object as served (listing, keyset, or nested in an event).
@@ -416,9 +465,17 @@ impl SimHandle {
     }
 
     /// From now on that market's Gamma object carries `"endDate": {"oops": 1}` and
-    /// `"volume24hr": "not a number"`.
+    /// `"volume24hr": "not a number"` (two non-essential fields: a tolerant client keeps the
+    /// market with both absent and reports the drift).
     pub fn corrupt_market(&self, condition_id: &str) {
         self.app.corrupt_market(condition_id);
+    }
+
+    /// From now on any `POST /books` whose body holds this token id, and `GET /book` of it,
+    /// answers 400 with `{"error": "Invalid token id: …"}` (the whole batch is refused, as a
+    /// server refuses a request it cannot parse).
+    pub fn reject_token(&self, token_id: &str) {
+        self.app.reject_token(token_id);
     }
 
     /// From now on that token's book carries one extra invalid level (the rest unchanged).

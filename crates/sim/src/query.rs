@@ -146,8 +146,10 @@ pub(crate) fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// The opaque keyset cursor: URL-safe base64 (no padding) of `"<kind>:<last id>"`.
-pub(crate) fn encode_cursor(kind: &str, last_id: u64) -> String {
+/// The opaque keyset cursor: URL-safe base64 (no padding) of `"<kind>:<last id>"`, then, when
+/// shorter than `min_len` bytes, `.` and `p`s up to `min_len` (`.` is not base64, so
+/// [`decode_cursor`] knows where the padding starts).
+pub(crate) fn encode_cursor(kind: &str, last_id: u64, min_len: usize) -> String {
     let text = format!("{kind}:{last_id}");
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
@@ -161,6 +163,12 @@ pub(crate) fn encode_cursor(kind: &str, last_id: u64) -> String {
         let chars = chunk.len() + 1;
         for k in 0..chars {
             out.push(char::from(B64[((n >> (18 - 6 * k)) & 63) as usize]));
+        }
+    }
+    if out.len() < min_len {
+        out.push('.');
+        while out.len() < min_len {
+            out.push('p');
         }
     }
     out
@@ -183,6 +191,7 @@ pub(crate) fn keyset_after(q: &Query, kind: &str) -> Result<Option<u64>, SimErro
 /// Decodes a cursor made by [`encode_cursor`] for `kind`; anything else → 400.
 pub(crate) fn decode_cursor(kind: &str, cursor: &str) -> Result<u64, SimError> {
     let bad = || SimError::BadRequest(format!("invalid after_cursor: {cursor:?}"));
+    let cursor = cursor.split_once('.').map_or(cursor, |(c, _)| c);
     let mut bits: u32 = 0;
     let mut nbits = 0;
     let mut bytes = Vec::with_capacity(cursor.len());
@@ -224,9 +233,12 @@ mod tests {
     #[test]
     fn given_cursor_when_round_tripped_then_same_id_and_garbage_is_rejected() {
         for id in [0u64, 7, 540_123, u64::MAX] {
-            let c = encode_cursor("m", id);
+            let c = encode_cursor("m", id, 0);
             assert_eq!(decode_cursor("m", &c), Ok(id));
             assert!(decode_cursor("e", &c).is_err());
+            let long = encode_cursor("m", id, 9_000);
+            assert_eq!(long.len(), 9_000);
+            assert_eq!(decode_cursor("m", &long), Ok(id), "padding is ignored");
         }
         assert!(decode_cursor("m", "not a cursor!").is_err());
     }

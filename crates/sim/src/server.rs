@@ -53,6 +53,7 @@ struct Mutable {
     /// Market ids (stable, unlike indices, when a rolling world drops markets).
     corrupt_markets: HashSet<u64>,
     corrupt_books: HashMap<String, BadLevel>,
+    rejected_tokens: HashSet<String>,
 }
 
 /// What a handler sees of one request.
@@ -66,6 +67,8 @@ pub(crate) struct Ctx<'a> {
     /// Market ids.
     pub corrupt_markets: HashSet<u64>,
     pub corrupt_books: HashMap<String, BadLevel>,
+    /// Token ids whose book requests are refused (400).
+    pub rejected_tokens: HashSet<String>,
 }
 
 /// A handler's answer before faults and logging.
@@ -187,6 +190,11 @@ impl App {
                 kind: world.kind_at(m, now),
                 corrupted: st.corrupt_markets.contains(&m.id),
                 arrived_at: m.arrived_at,
+                drifted_fields: if world.drifted(m) {
+                    crate::DRIFTED_FIELDS.to_vec()
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         Truth {
@@ -227,6 +235,10 @@ impl App {
 
     pub fn corrupt_book(&self, token_id: &str, bad: BadLevel) {
         self.lock().corrupt_books.insert(token_id.to_string(), bad);
+    }
+
+    pub fn reject_token(&self, token_id: &str) {
+        self.lock().rejected_tokens.insert(token_id.to_string());
     }
 
     pub fn corrupt_books(&self) -> HashMap<String, BadLevel> {
@@ -321,9 +333,13 @@ impl App {
         uri: &Uri,
         body: &'a [u8],
     ) -> Ctx<'a> {
-        let (corrupt_markets, corrupt_books) = {
+        let (corrupt_markets, corrupt_books, rejected_tokens) = {
             let st = self.lock();
-            (st.corrupt_markets.clone(), st.corrupt_books.clone())
+            (
+                st.corrupt_markets.clone(),
+                st.corrupt_books.clone(),
+                st.rejected_tokens.clone(),
+            )
         };
         Ctx {
             world,
@@ -333,6 +349,7 @@ impl App {
             body,
             corrupt_markets,
             corrupt_books,
+            rejected_tokens,
         }
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rust_decimal::Decimal;
 
-use crate::rng::{mix, SplitMix64};
+use crate::rng::{mix, unit, SplitMix64};
 use crate::{MarketKind, SimConfig};
 
 /// Longest time-to-close of an arrival, hours; also how far before `SimConfig::now` the arrival
@@ -39,6 +39,8 @@ const ARRIVAL_TRAP_SHARE: f64 = 0.05;
 const ARRIVAL_LANE: u64 = 0xA881_7A15_0000_0001;
 const GROUP_LANE: u64 = 0xA881_7A15_0000_0002;
 const WINNER_LANE: u64 = 0xA881_7A15_0000_0003;
+/// Which markets are served with drifted field types (`SimConfig::schema_drift`).
+const DRIFT_LANE: u64 = 0xA881_7A15_0000_0004;
 
 /// Hours-to-close buckets of the tier table, (lo, hi].
 pub(crate) const BUCKETS: [(f64, f64); 5] = [
@@ -70,6 +72,10 @@ pub(crate) struct World {
     pub seed: u64,
     pub now: DateTime<Utc>,
     pub book_levels: (usize, usize),
+    /// Fraction of markets served with drifted field types, in [0, 1].
+    pub schema_drift: f64,
+    /// Keyset cursors are padded to this many bytes.
+    pub cursor_len: usize,
     /// Sorted by id.
     pub markets: Vec<SimMarket>,
     /// Sorted by id.
@@ -315,6 +321,12 @@ impl World {
             seed: cfg.seed,
             now,
             book_levels: cfg.book_levels,
+            schema_drift: if cfg.schema_drift.is_finite() {
+                cfg.schema_drift.clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
+            cursor_len: cfg.cursor_len,
             markets,
             events,
             by_condition: HashMap::new(),
@@ -347,6 +359,12 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Whether `m` is served with drifted field types: a pure function of (seed, market id), so
+    /// arrivals of a rolling world drift in the same proportion.
+    pub fn drifted(&self, m: &SimMarket) -> bool {
+        self.schema_drift > 0.0 && unit(mix(&[self.seed, DRIFT_LANE, m.id])) < self.schema_drift
     }
 
     /// Whether [`World::advance`] to `now` would change anything (checked under a read lock, so

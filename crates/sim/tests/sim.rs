@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use polytape_sim::{
     start, BadLevel, Endpoint, Fault, FaultKind, MarketKind, SimConfig, SimHandle, Truth,
-    TruthMarket,
+    TruthMarket, DRIFTED_FIELDS,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -871,6 +871,174 @@ async fn given_corrupted_market_and_book_then_served_with_bad_fields_and_flagged
         .collect();
     assert_eq!(sizes.iter().filter(|s| **s < Decimal::ZERO).count(), 1);
     assert_eq!(sizes[0], Decimal::from(-3));
+}
+
+#[tokio::test]
+async fn given_crossed_and_zero_size_bad_levels_then_served_that_way() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let m = t
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::Tradeable)
+        .expect("tradeable");
+    let (yes, no) = (&m.token_ids[0], &m.token_ids[1]);
+    sim.corrupt_book(yes, BadLevel::Crossed);
+    sim.corrupt_book(no, BadLevel::ZeroSize);
+    let (_, b) = get_json(&format!("{}/book?token_id={yes}", sim.clob_url())).await;
+    let best_bid = dec(&b["bids"].as_array().expect("bids").last().expect("bid")["price"]);
+    let best_ask = dec(&b["asks"].as_array().expect("asks").last().expect("ask")["price"]);
+    assert!(best_bid >= best_ask, "crossed: {best_bid} < {best_ask}");
+    let (_, b) = get_json(&format!("{}/book?token_id={no}", sim.clob_url())).await;
+    assert_eq!(
+        b["bids"][0]["size"],
+        json!("0"),
+        "a level of size 0 at the worst end"
+    );
+}
+
+#[tokio::test]
+async fn given_schema_drift_then_that_share_of_markets_and_their_books_are_served_with_wrong_types()
+{
+    let mut c = cfg(7);
+    c.schema_drift = 0.3;
+    let sim = sim(c).await;
+    let t = sim.truth();
+    let drifted: Vec<&TruthMarket> = t
+        .markets
+        .iter()
+        .filter(|m| !m.drifted_fields.is_empty())
+        .collect();
+    let share = drifted.len() as f64 / t.markets.len() as f64;
+    assert!((0.2..0.4).contains(&share), "{share}");
+    assert!(
+        drifted
+            .iter()
+            .filter(|m| m.kind == MarketKind::Tradeable)
+            .count()
+            >= 10,
+        "tradeable markets drift too"
+    );
+    assert!(drifted.iter().all(|m| m.drifted_fields == DRIFTED_FIELDS));
+    let again = sim_with_drift(0.3).await.truth();
+    assert_eq!(
+        again.markets, t.markets,
+        "the same markets drift for the same seed"
+    );
+
+    let (tradeable_drifted, clean) = {
+        let open = |m: &&TruthMarket| m.kind == MarketKind::Tradeable;
+        (
+            drifted.iter().copied().find(open).expect("a drifted one"),
+            t.markets
+                .iter()
+                .filter(open)
+                .find(|m| m.drifted_fields.is_empty())
+                .expect("a clean one"),
+        )
+    };
+    for (m, is_drifted) in [(tradeable_drifted, true), (clean, false)] {
+        let (_, body) = get_json(&format!(
+            "{}/markets/keyset?condition_ids={}",
+            sim.gamma_url(),
+            m.condition_id
+        ))
+        .await;
+        let g = &body["markets"][0];
+        if is_drifted {
+            assert_eq!(g["updatedAt"], json!("yesterday"));
+            assert_eq!(g["volume1yr"], json!(true));
+            assert!(
+                g["oneWeekPriceChange"].is_array(),
+                "{}",
+                g["oneWeekPriceChange"]
+            );
+            assert!(g["volume1wk"].is_object());
+            assert_eq!(g["competitive"], json!("high"));
+        } else {
+            assert!(g["updatedAt"].as_str().expect("updatedAt").ends_with('Z'));
+            assert!(g["volume1wk"].is_number() && g["competitive"].is_number());
+            assert!(g.get("volume1yr").is_none_or(Value::is_number));
+            assert!(g.get("oneWeekPriceChange").is_none_or(Value::is_number));
+        }
+        assert!(
+            g["endDate"].is_string() && g["conditionId"].is_string(),
+            "essentials intact"
+        );
+        let tok = &m.token_ids[0];
+        let (_, b) = get_json(&format!("{}/book?token_id={tok}", sim.clob_url())).await;
+        assert_eq!(b["timestamp"].is_object(), is_drifted, "{}", b["timestamp"]);
+        assert_eq!(b["hash"].is_array(), is_drifted, "{}", b["hash"]);
+        let hash = if is_drifted {
+            &b["hash"][0]
+        } else {
+            &b["hash"]
+        };
+        let served = &sim.truth().served_books[hash.as_str().expect("hash text")];
+        assert_eq!(served.drifted, is_drifted);
+        assert!(
+            b["bids"].as_array().is_some_and(|l| !l.is_empty()),
+            "levels intact"
+        );
+    }
+}
+
+async fn sim_with_drift(share: f64) -> SimHandle {
+    let mut c = cfg(7);
+    c.schema_drift = share;
+    sim(c).await
+}
+
+#[tokio::test]
+async fn given_a_rejected_token_then_any_books_request_holding_it_is_a_400_with_a_json_error() {
+    let sim = sim(cfg(7)).await;
+    let tokens: Vec<String> = book_tokens(&sim.truth())
+        .into_iter()
+        .take(3)
+        .map(|(t, _)| t)
+        .collect();
+    sim.reject_token(&tokens[1]);
+    let post = |ids: &[String]| {
+        let body: Vec<Value> = ids.iter().map(|t| json!({ "token_id": t })).collect();
+        let url = format!("{}/books", sim.clob_url());
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, body) = post(&tokens).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"error": format!("Invalid token id: {}", tokens[1])})
+    );
+    let (status, body) = post(&[tokens[0].clone(), tokens[2].clone()]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().map(Vec::len), Some(2));
+    let (status, _) = get_json(&format!("{}/book?token_id={}", sim.clob_url(), tokens[1])).await;
+    assert_eq!(status, 400);
+    let (status, _) = get_json(&format!("{}/book?token_id={}", sim.clob_url(), tokens[0])).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn given_a_cursor_length_then_cursors_are_that_long_and_still_page_correctly() {
+    let mut c = cfg(7);
+    c.cursor_len = 3_000;
+    let sim = sim(c).await;
+    let (_, first) = get_json(&format!("{}/markets/keyset?limit=10", sim.gamma_url())).await;
+    let cursor = first["next_cursor"].as_str().expect("cursor");
+    assert_eq!(cursor.len(), 3_000);
+    let (all, pages) = page_all(&sim, "limit=25").await;
+    let open = open_markets(&sim.truth()).len();
+    assert_eq!(all.len(), open);
+    assert_eq!(pages, open.div_ceil(25));
 }
 
 #[tokio::test]
