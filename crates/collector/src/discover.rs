@@ -50,6 +50,9 @@ pub struct DiscoveryReport {
     pub drifted: BTreeMap<String, usize>,
     /// Markets another writer kept changing while this run decided them: left for the next.
     pub unresolved_conflicts: usize,
+    /// True when a listed record could not be attributed to a market (no usable condition
+    /// id): then no tracked market is taken for closed for being absent from this listing.
+    pub closing_skipped: bool,
 }
 
 /// Decides whether a listed market is one polytape samples, and why not.
@@ -169,7 +172,15 @@ where
     }
 
     // A market that was listed but could not be decoded this time is still listed: it must not
-    // be taken for closed (its tracked record is kept as it is).
+    // be taken for closed (its tracked record is kept as it is). A record rejected without a
+    // usable condition id could be any tracked market: then absence proves nothing this run.
+    report.closing_skipped = !listing.rejected.is_empty();
+    if report.closing_skipped {
+        tracing::warn!(
+            rejected = listing.rejected.len(),
+            "listed records could not be attributed to a market: no market is taken for closed this run"
+        );
+    }
     let mut listed: HashMap<String, Listed> = listing
         .rejected
         .iter()
@@ -209,8 +220,13 @@ where
         .into_iter()
         .map(|m| (m.condition_id.clone(), m))
         .collect();
+    let absent = if report.closing_skipped {
+        Listed::Excluded
+    } else {
+        Listed::Absent
+    };
     let decide = |id: &str, old: Option<&Market>| -> Option<Decision> {
-        decide(listed.get(id).unwrap_or(&Listed::Absent), old, now, horizon)
+        decide(listed.get(id).unwrap_or(&absent), old, now, horizon)
     };
     // Decided again after a conflict: a market another writer closed since it was read as
     // active stays closed — this run's listing is older than that writer's observation; the

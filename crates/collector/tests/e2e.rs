@@ -13,7 +13,7 @@ use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
 use polytape_collector::{Clock, Config};
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
-use polytape_sim::{BadLevel, Endpoint, Fault, FaultKind, ServedBook, Truth, TruthMarket};
+use polytape_sim::{BadLevel, BadMarket, Endpoint, Fault, FaultKind, ServedBook, Truth, TruthMarket};
 use polytape_store::{CoverageStore, LatestStore, MarketStore, TaskStore, TransitionStore};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -223,7 +223,11 @@ fn check_book_values(
     for b in read_parquet(snapshot_file) {
         for i in 0..b.num_rows() {
             let token = string(&b, "token_id", i).unwrap();
-            let served = &truth.served_books[&hash_of[&token]];
+            // A book that could not be trusted has no orderbooks row (checked by the caller).
+            let Some(hash) = hash_of.get(&token) else {
+                continue;
+            };
+            let served = &truth.served_books[hash];
             let (bids, asks) = best_first(served);
             let sum =
                 |l: &[(Decimal, Decimal)], n: usize| l.iter().take(n).map(|l| l.1).sum::<Decimal>();
@@ -641,16 +645,17 @@ async fn latest_keeps_a_market_that_missed_a_tick_with_its_last_values() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tracked_market_that_fails_to_decode_once_stays_tracked() {
+async fn a_tracked_market_whose_fields_drift_once_stays_tracked() {
     let e = env(3, 100).await;
     discover_at_anchor(&e).await;
     let tracked = e.store.active_markets().await.unwrap();
     let victim = &tracked[0];
-    e.sim.corrupt_market(&victim.condition_id);
+    e.sim.corrupt_market(&victim.condition_id, BadMarket::Fields);
     let r = discover(&e.client, &e.store, &Config::default(), &e.clock)
         .await
         .unwrap();
-    assert_eq!((r.rejected, r.retired_markets), (1, 0), "{r:?}");
+    assert_eq!((r.rejected, r.retired_markets), (0, 0), "{r:?}");
+    assert_eq!(r.drifted.get("gamma market.endDate"), Some(&1), "{r:?}");
     let after = e
         .store
         .get_market(&victim.condition_id)
@@ -658,6 +663,21 @@ async fn a_tracked_market_that_fails_to_decode_once_stays_tracked() {
         .unwrap()
         .unwrap();
     assert!(after.active && after.tier == victim.tier && after.first_seen == victim.first_seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_record_without_a_usable_condition_id_closes_no_tracked_market() {
+    let e = env(3, 100).await;
+    discover_at_anchor(&e).await;
+    let before = active_ids(&e).await;
+    let victim = before.iter().next().unwrap().clone();
+    e.sim.corrupt_market(&victim, BadMarket::ConditionId);
+    let r = discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    assert_eq!((r.rejected, r.retired_markets), (1, 0), "{r:?}");
+    assert!(r.closing_skipped);
+    assert_eq!(active_ids(&e).await, before, "the unattributable record's market stays tracked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,7 +745,7 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
     discover_at_anchor(&e).await;
     let t2 = e.store.markets_due(Tier::T2, anchor()).await.unwrap();
     let (bad_market, bad_book) = (&t2[0], &t2[1]);
-    e.sim.corrupt_market(&bad_market.condition_id);
+    e.sim.corrupt_market(&bad_market.condition_id, BadMarket::Fields);
     e.sim
         .corrupt_book(&bad_book.yes_token_id, BadLevel::PriceAboveOne);
     e.sim.inject(Fault {
@@ -750,20 +770,27 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
     )
     .await;
 
+    assert_eq!(r.rows, 6, "every market has a row");
+    assert_eq!(r.gamma_missing, 0, "the drifted market is kept, its bad fields absent");
     assert_eq!(
-        r.rows, 6,
-        "every market has a row: the corrupted one from its book alone"
+        (
+            r.drifted.get("gamma market.endDate"),
+            r.drifted.get("gamma market.volume24hr")
+        ),
+        (Some(&1), Some(&1)),
+        "{:?}",
+        r.drifted
     );
-    assert_eq!(r.gamma_missing, 1);
+    assert_eq!(
+        (r.books, r.books_invalid),
+        (5, 1),
+        "the book with an impossible level is not stored as a book"
+    );
     assert_eq!(
         r.failed_requests, 0,
         "the 429 and the truncated body were retried"
     );
-    assert!(
-        r.rejected >= 2,
-        "the malformed market and the invalid level are counted: {}",
-        r.rejected
-    );
+    assert!(r.rejected >= 1, "the invalid level is counted: {}", r.rejected);
     assert_eq!(e.client.stats().truncated - truncated_before, 1);
     let log = e.sim.counters().log;
     let books: Vec<_> = log
@@ -780,26 +807,38 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
     );
 
     let file = e.dir.path().join(r.snapshot_key.unwrap());
+    let truth = e.sim.truth();
     assert_eq!(
-        check_book_values(e.dir.path(), &file, &e.sim.truth()),
-        6,
-        "the invalid level is left out, the rest of its book kept"
+        check_book_values(e.dir.path(), &file, &truth),
+        5,
+        "every trusted book's values are the served ones"
     );
+    let mut seen = 0;
     for b in read_parquet(&file) {
         for i in 0..b.num_rows() {
-            if string(&b, "condition_id", i).unwrap() == bad_market.condition_id {
+            let cid = string(&b, "condition_id", i).unwrap();
+            if cid == bad_market.condition_id {
+                seen += 1;
+                assert_eq!(decimal(&b, "volume_24h", i), None, "served as garbage: NULL");
+                assert!(decimal(&b, "price", i).is_some(), "the rest of Gamma's values kept");
+                assert!(decimal(&b, "best_bid", i).is_some(), "its book was used");
+            }
+            if cid == bad_book.condition_id {
+                seen += 1;
+                // A depth with a level left out would be a wrong number: none at all.
+                for col in ["bid_depth_5", "ask_depth_50", "bid_wall_price"] {
+                    assert_eq!(decimal(&b, col, i), None, "{col} of the untrusted book");
+                }
+                assert_eq!(i32_at(&b, "bid_levels", i), None);
                 assert_eq!(
-                    (decimal(&b, "price", i), decimal(&b, "volume_24h", i)),
-                    (None, None),
-                    "not served usably: NULL"
-                );
-                assert!(
-                    decimal(&b, "best_bid", i).is_some(),
-                    "its book was still used"
+                    decimal(&b, "best_bid", i),
+                    json_decimal(&served_market(&truth, &cid)["bestBid"]),
+                    "best bid from Gamma, as when no book was observed"
                 );
             }
         }
     }
+    assert_eq!(seen, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

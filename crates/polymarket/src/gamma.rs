@@ -275,7 +275,10 @@ impl GammaMarket {
                 ))
             }
         };
-        let end_date = self.end_date().ok_or("no endDate")?;
+        // To the millisecond, as every store and the Parquet timestamps keep it: a finer
+        // instant would differ from its stored copy on every discovery and be rewritten.
+        let end = self.end_date().ok_or("no endDate")?;
+        let end_date = chrono::DateTime::from_timestamp_millis(end.timestamp_millis()).unwrap_or(end);
         Ok(Market {
             condition_id,
             question: self.question.clone().unwrap_or_default(),
@@ -840,6 +843,15 @@ mod tests {
             json!({"conditionId": "0xabc", "outcomes": ["Yes","No"], "clobTokenIds": [T1, T2]}),
         );
         assert_eq!(no_end.to_market(now).unwrap_err(), "no endDate");
+        let micros = market(json!({
+            "conditionId": "0xabc", "outcomes": ["Yes","No"], "clobTokenIds": [T1, T2],
+            "endDate": "2026-03-11T09:29:01.328428Z",
+        }));
+        assert_eq!(
+            micros.to_market(now).unwrap().end_date,
+            "2026-03-11T09:29:01.328Z".parse::<Ts>().unwrap(),
+            "kept to the millisecond, as stored"
+        );
     }
 
     #[test]

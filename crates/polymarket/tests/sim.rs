@@ -242,7 +242,7 @@ async fn given_a_corrupted_market_when_discovering_then_it_is_kept_with_the_bad_
     let q = discovery_query(&sim, 100);
     let clean = c.keyset_markets(&q).await.unwrap();
     let victim = clean.items[3].condition_id().unwrap().to_string();
-    sim.corrupt_market(&victim);
+    sim.corrupt_market(&victim, polytape_sim::BadMarket::Fields);
     sim.reset();
 
     let listing = c.keyset_markets(&q).await.unwrap();

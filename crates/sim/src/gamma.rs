@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::book::{price, quote};
 use crate::query::{encode_cursor, keyset_after, Query};
 use crate::server::{Ctx, Pending, Served};
+use crate::BadMarket;
 use crate::world::{json_array_string, SimEvent, SimMarket, World};
 use crate::{ServedMarket, SimError};
 
@@ -118,7 +119,7 @@ pub(crate) fn market_json(
     m: &SimMarket,
     step: i64,
     now: DateTime<Utc>,
-    corrupted: bool,
+    corrupted: Option<BadMarket>,
 ) -> Value {
     let p = prices(world, m, step);
     let mut o = Map::new();
@@ -254,9 +255,13 @@ pub(crate) fn market_json(
         put("volume1wk", json!({ "value": num(m.volume_1wk) }));
         put("competitive", json!("high"));
     }
-    if corrupted {
-        put("endDate", json!({"oops": 1}));
-        put("volume24hr", json!("not a number"));
+    match corrupted {
+        Some(BadMarket::Fields) => {
+            put("endDate", json!({"oops": 1}));
+            put("volume24hr", json!("not a number"));
+        }
+        Some(BadMarket::ConditionId) => put("conditionId", json!({"oops": 1})),
+        None => {}
     }
     Value::Object(o)
 }
@@ -334,7 +339,7 @@ fn serve_markets(
                 m,
                 ctx.step,
                 ctx.now,
-                ctx.corrupt_markets.contains(&m.id),
+                ctx.corrupt_markets.get(&m.id).copied(),
             );
             pending.markets.push(ServedMarket {
                 condition_id: m.condition_id.clone(),

@@ -211,6 +211,16 @@ pub enum FaultKind {
     Truncate,
 }
 
+/// How [`SimHandle::corrupt_market`] breaks a market's Gamma object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadMarket {
+    /// `"endDate": {"oops": 1}` and `"volume24hr": "not a number"`: two fields a client must
+    /// take as absent (the record is still usable by its condition id).
+    Fields,
+    /// `"conditionId": {"oops": 1}`: the record cannot be attributed to any market.
+    ConditionId,
+}
+
 /// An invalid level added to a book by [`SimHandle::corrupt_book`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadLevel {
@@ -464,11 +474,11 @@ impl SimHandle {
         self.app.set_latency(d);
     }
 
-    /// From now on that market's Gamma object carries `"endDate": {"oops": 1}` and
-    /// `"volume24hr": "not a number"` (two non-essential fields: a tolerant client keeps the
-    /// market with both absent and reports the drift).
-    pub fn corrupt_market(&self, condition_id: &str) {
-        self.app.corrupt_market(condition_id);
+    /// From now on that market's Gamma object is broken as `bad` says ([`BadMarket::Fields`]:
+    /// two non-essential fields a tolerant client takes as absent, reporting the drift;
+    /// [`BadMarket::ConditionId`]: the record cannot be attributed at all).
+    pub fn corrupt_market(&self, condition_id: &str, bad: BadMarket) {
+        self.app.corrupt_market(condition_id, bad);
     }
 
     /// From now on any `POST /books` whose body holds this token id, and `GET /book` of it,
@@ -481,6 +491,14 @@ impl SimHandle {
     /// From now on that token's book carries one extra invalid level (the rest unchanged).
     pub fn corrupt_book(&self, token_id: &str, bad: BadLevel) {
         self.app.corrupt_book(token_id, bad);
+    }
+
+    /// Closes that market now, as Polymarket does when trading stops (before the result is
+    /// proposed): from then on it is served `closed: true` (so `closed=false` listings, Gamma's
+    /// default, leave it out and `closed=true` lookups return it), not accepting orders, and its
+    /// book is gone. False when the world holds no such open market.
+    pub fn close_market(&self, condition_id: &str) -> bool {
+        self.app.close_market(condition_id)
     }
 
     /// Stops accepting connections, closes WebSockets (1001) and waits for in-flight requests.

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::query::Query;
 use crate::world::World;
 use crate::{
-    clob, data, gamma, ws, BadLevel, Counters, Endpoint, Fault, FaultKind, RequestRecord,
+    clob, data, gamma, ws, BadLevel, BadMarket, Counters, Endpoint, Fault, FaultKind, RequestRecord,
     ServedBook, ServedMarket, SimConfig, SimError, Truth, TruthMarket,
 };
 
@@ -51,7 +51,7 @@ struct Mutable {
     faults: VecDeque<Fault>,
     latency: Duration,
     /// Market ids (stable, unlike indices, when a rolling world drops markets).
-    corrupt_markets: HashSet<u64>,
+    corrupt_markets: HashMap<u64, BadMarket>,
     corrupt_books: HashMap<String, BadLevel>,
     rejected_tokens: HashSet<String>,
 }
@@ -65,7 +65,7 @@ pub(crate) struct Ctx<'a> {
     pub query: Query,
     pub body: &'a [u8],
     /// Market ids.
-    pub corrupt_markets: HashSet<u64>,
+    pub corrupt_markets: HashMap<u64, BadMarket>,
     pub corrupt_books: HashMap<String, BadLevel>,
     /// Token ids whose book requests are refused (400).
     pub rejected_tokens: HashSet<String>,
@@ -188,7 +188,7 @@ impl App {
                 volume_24h: m.volume_24h,
                 neg_risk: m.neg_risk,
                 kind: world.kind_at(m, now),
-                corrupted: st.corrupt_markets.contains(&m.id),
+                corrupted: st.corrupt_markets.contains_key(&m.id),
                 arrived_at: m.arrived_at,
                 drifted_fields: if world.drifted(m) {
                     crate::DRIFTED_FIELDS.to_vec()
@@ -222,15 +222,21 @@ impl App {
         self.lock().latency = d;
     }
 
-    pub fn corrupt_market(&self, condition_id: &str) {
+    pub fn corrupt_market(&self, condition_id: &str, bad: BadMarket) {
         let world = self.world_at(self.now());
         if let Some(m) = world
             .by_condition
             .get(condition_id)
             .map(|&i| &world.markets[i])
         {
-            self.lock().corrupt_markets.insert(m.id);
+            self.lock().corrupt_markets.insert(m.id, bad);
         }
+    }
+
+    pub fn close_market(&self, condition_id: &str) -> bool {
+        let now = self.now();
+        drop(self.world_at(now));
+        self.write_world().close(condition_id, now)
     }
 
     pub fn corrupt_book(&self, token_id: &str, bad: BadLevel) {

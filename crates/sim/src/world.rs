@@ -541,6 +541,31 @@ impl World {
         }
     }
 
+    /// Closes the market with `condition_id` at `at` (trading stops, not resolved yet): served
+    /// `closed: true` from then on, its book gone. False when there is no such open market.
+    pub fn close(&mut self, condition_id: &str, at: DateTime<Utc>) -> bool {
+        let Some(&idx) = self.by_condition.get(condition_id) else {
+            return false;
+        };
+        let m = &mut self.markets[idx];
+        if m.closed {
+            return false;
+        }
+        let at = at.trunc_subsecs(0);
+        m.closed = true;
+        m.kind = MarketKind::Closed;
+        m.accepting_orders = false;
+        m.closed_time = Some(at);
+        m.frozen_step = Some(at.timestamp());
+        if m.has_book {
+            m.has_book = false;
+            for tok in &m.token_ids {
+                self.books.remove(tok);
+            }
+        }
+        true
+    }
+
     fn prune(&mut self, r: &mut Rolling, now: DateTime<Utc>) {
         if !r.prune_due(now) {
             return;

@@ -832,7 +832,7 @@ async fn given_corrupted_market_and_book_then_served_with_bad_fields_and_flagged
         .iter()
         .find(|m| m.kind == MarketKind::Tradeable)
         .expect("tradeable");
-    sim.corrupt_market(&m.condition_id);
+    sim.corrupt_market(&m.condition_id, polytape_sim::BadMarket::Fields);
     let (_, body) = get_json(&format!(
         "{}/markets/keyset?condition_ids={}",
         sim.gamma_url(),
@@ -1622,4 +1622,31 @@ async fn given_rate_zero_then_static_world_only_and_rolling_world_adds_to_it_wit
         .all(|m| m.id.parse::<u64>().expect("id") > max_static));
     let (listed, _) = page_all(&static_sim, "limit=100").await;
     assert_eq!(listed.len(), open_markets(&st).len());
+}
+
+#[tokio::test]
+async fn given_a_market_closed_now_then_open_listings_leave_it_out_closed_ones_have_it_and_its_book_is_gone(
+) {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let m = open_markets(&t)
+        .into_iter()
+        .find(|m| m.kind == polytape_sim::MarketKind::Tradeable)
+        .expect("a tradeable market")
+        .clone();
+    assert!(sim.close_market(&m.condition_id));
+    assert!(!sim.close_market(&m.condition_id), "already closed");
+    let base = sim.gamma_url();
+    let cid = &m.condition_id;
+    let (_, open) = get_json(&format!("{base}/markets/keyset?condition_ids={cid}")).await;
+    assert_eq!(open["markets"], json!([]), "closed=false by default leaves it out");
+    let (_, closed) =
+        get_json(&format!("{base}/markets/keyset?condition_ids={cid}&closed=true")).await;
+    assert_eq!(closed["markets"][0]["closed"], json!(true));
+    assert_eq!(closed["markets"][0]["acceptingOrders"], json!(false));
+    let (status, _) = get_json(&format!("{}/book?token_id={}", sim.clob_url(), m.token_ids[0])).await;
+    assert_eq!(status, 404, "its book is gone");
+    let after = sim.truth();
+    let now = after.markets.iter().find(|x| x.id == m.id).expect("still in the world");
+    assert!(now.closed && now.kind == polytape_sim::MarketKind::Closed);
 }
