@@ -24,13 +24,6 @@ pub const MAX_CONDITION_IDS_PER_REQUEST: usize = 100;
 /// URLs longer than ~8 KB are refused (414): every request URL stays below this many bytes.
 /// A URL that would not is not sent ([`FetchError::UrlTooLong`]).
 pub const MAX_URL_BYTES: usize = 8_192;
-/// The longest keyset cursor (form-encoded bytes) a condition-id URL keeps room for: a chunk
-/// of ids leaves space for the `&after_cursor=<cursor>` of its follow-up page. Gamma's cursors
-/// are short opaque tokens (tens of bytes; 256 is a wide margin). The room costs a few ids
-/// per chunk: 100 condition ids of 66 characters take 8,100 bytes, so a chunk holds 97 of
-/// them. A longer cursor is still followed when the URL has room, else the chunk fails with
-/// [`FetchError::UrlTooLong`] rather than sending an over-long URL.
-pub const MAX_CURSOR_BYTES: usize = 256;
 /// Pages one chunk of ≤100 condition ids may take: a chunk fits one page of 100, so needing
 /// more means the server is not filtering (then [`FetchError::TooManyPages`]).
 pub const MAX_PAGES_PER_CHUNK: u32 = 10;
@@ -498,11 +491,13 @@ impl PolymarketClient {
     }
 
     /// Reads the pages of a keyset listing into `out` (items, rejected, drifts, pages), also
-    /// when a later page fails. Without `wanted`, every page is read. With `wanted` (the
-    /// condition ids the request asked for), the cursor is no longer followed once each of
-    /// them has come back, as a market or as a rejected one: Gamma may hand out a
-    /// `next_cursor` on a full page whose next page is empty, and following it would cost a
-    /// request per chunk. At most `max_pages` pages are read.
+    /// when a later page fails. Without `wanted`, every page of the `params` query is read.
+    /// With `wanted` (condition ids, sent as repeated `condition_ids` after `params`), the
+    /// cursor is no longer followed once each of them has come back, as a market or as a
+    /// rejected one: Gamma may hand out a `next_cursor` on a full page whose next page is
+    /// empty, and following it would cost a request per chunk. When the follow-up URL (ids
+    /// plus `after_cursor`) would be too long, the ids still missing are asked for afresh,
+    /// without the cursor, in a shorter URL. At most `max_pages` pages are read.
     async fn keyset_pages(
         &self,
         params: Vec<(String, String)>,
@@ -514,17 +509,37 @@ impl PolymarketClient {
         // Condition ids are hex: compare them without regard to case.
         let mut missing: Option<HashSet<String>> =
             wanted.map(|ids| ids.iter().map(|id| id.to_ascii_lowercase()).collect());
+        // The ids the current query asks for (all of them, or those still missing).
+        let mut asking: Vec<String> = wanted.map(<[String]>::to_vec).unwrap_or_default();
         let mut cursor: Option<String> = None;
         let mut read: u32 = 0;
+        let mut progressed = true;
         loop {
-            let mut url = self.url(&self.inner.cfg.endpoints.gamma, "/markets/keyset")?;
-            {
-                let mut qp = url.query_pairs_mut();
-                for (k, v) in &params {
-                    qp.append_pair(k, v);
+            let build = |cursor: Option<&String>, ids: &[String]| -> Result<Url, FetchError> {
+                let mut url = self.url(&self.inner.cfg.endpoints.gamma, "/markets/keyset")?;
+                {
+                    let mut qp = url.query_pairs_mut();
+                    for (k, v) in &params {
+                        qp.append_pair(k, v);
+                    }
+                    for id in ids {
+                        qp.append_pair("condition_ids", id);
+                    }
+                    if let Some(c) = cursor {
+                        qp.append_pair("after_cursor", c);
+                    }
                 }
-                if let Some(c) = &cursor {
-                    qp.append_pair("after_cursor", c);
+                Ok(url)
+            };
+            let mut url = build(cursor.as_ref(), &asking)?;
+            if url.as_str().len() >= MAX_URL_BYTES && cursor.is_some() && progressed {
+                if let Some(missing) = &missing {
+                    // Too long with its cursor: ask for the ids still missing afresh (a new
+                    // paging, whose cursors may repeat the old one's).
+                    asking.retain(|id| missing.contains(&id.to_ascii_lowercase()));
+                    cursor = None;
+                    seen.clear();
+                    url = build(None, &asking)?;
                 }
             }
             if read >= max_pages.max(1) {
@@ -557,6 +572,7 @@ impl PolymarketClient {
             self.note_rejected(&short_url, &page.rejected);
             self.note_drifts(&short_url, &page.drifts);
             if let Some(missing) = missing.as_mut() {
+                let before = missing.len();
                 let returned = page
                     .markets
                     .iter()
@@ -565,6 +581,7 @@ impl PolymarketClient {
                 for id in returned {
                     missing.remove(&id.to_ascii_lowercase());
                 }
+                progressed = missing.len() < before;
             }
             out.items.extend(page.markets);
             out.rejected.extend(page.rejected);
@@ -585,9 +602,10 @@ impl PolymarketClient {
     }
 
     /// `GET {gamma}/markets/keyset?condition_ids=..&condition_ids=..&limit=100` — repeated keys,
-    /// at most 100 ids per request and every URL under 8,192 bytes with room left for the
-    /// `after_cursor` of a follow-up page ([`MAX_CURSOR_BYTES`]; 97 real condition ids fit),
-    /// up to `max_in_flight` requests at once. Duplicate and empty ids are dropped. A chunk
+    /// at most 100 ids per request and every URL under 8,192 bytes, `after_cursor` included: a
+    /// follow-up page whose cursor would not fit asks for the ids still missing afresh, in a
+    /// shorter URL (100 real condition ids take 8,157 bytes with the base URL, leaving no room
+    /// for a cursor), up to `max_in_flight` requests at once. Duplicate and empty ids are dropped. A chunk
     /// that fails (after the retries, at the deadline, past [`MAX_PAGES_PER_CHUNK`] pages, or
     /// with a cursor too long for its URL) is listed in `failures` with the ids that had not
     /// come back (what its earlier pages returned is kept); the other chunks still return their
@@ -646,12 +664,7 @@ impl PolymarketClient {
         let max_pages = MAX_PAGES_PER_CHUNK.min(self.inner.cfg.max_pages);
         let results: Vec<_> = stream::iter(chunks)
             .map(|chunk| {
-                let mut params = fixed.clone();
-                params.extend(
-                    chunk
-                        .iter()
-                        .map(|id| ("condition_ids".to_string(), id.clone())),
-                );
+                let params = fixed.clone();
                 async move {
                     let mut listing = Listing::default();
                     let res = self
@@ -1162,16 +1175,12 @@ fn form_encoded_len(s: &str) -> usize {
         .sum()
 }
 
-/// Room a condition-id URL keeps for the `&after_cursor=<cursor>` of a follow-up page.
-const CURSOR_RESERVE: usize = "&after_cursor=".len() + MAX_CURSOR_BYTES;
-
 /// Splits ids into chunks of at most [`MAX_CONDITION_IDS_PER_REQUEST`] whose URL (base of
-/// `base_len` bytes plus `&condition_ids=<id>` each, plus a follow-up page's
-/// `&after_cursor=<cursor>` of up to [`MAX_CURSOR_BYTES`]) stays under [`MAX_URL_BYTES`]. Ids
-/// that cannot fit even alone are returned separately.
+/// `base_len` bytes plus `&condition_ids=<id>` each) stays under [`MAX_URL_BYTES`] (a
+/// follow-up page's cursor is fitted in when it is needed, see `keyset_pages`). Ids that
+/// cannot fit even alone are returned separately.
 fn chunk_condition_ids(base_len: usize, ids: &[String]) -> (Vec<Vec<String>>, Vec<String>) {
     const KEY: usize = "&condition_ids=".len();
-    let base_len = base_len + CURSOR_RESERVE;
     let mut chunks = Vec::new();
     let mut too_long = Vec::new();
     let mut cur: Vec<String> = Vec::new();
@@ -1331,26 +1340,20 @@ mod tests {
     }
 
     #[test]
-    fn given_250_condition_ids_when_chunked_then_3_chunks_under_8k_with_room_for_a_cursor() {
+    fn given_250_condition_ids_when_chunked_then_3_chunks_of_at_most_100_under_8k() {
         let ids: Vec<String> = (0..250).map(|i| format!("0x{i:064x}")).collect();
         let base = "https://gamma-api.polymarket.com/markets/keyset?limit=100";
         let (chunks, too_long) = chunk_condition_ids(base.len(), &ids);
         assert!(too_long.is_empty());
         assert_eq!(
             chunks.iter().map(Vec::len).collect::<Vec<_>>(),
-            [97, 97, 56],
-            "100 real ids leave no room for a cursor"
+            [100, 100, 50]
         );
-        let longest_cursor = "~".repeat(MAX_CURSOR_BYTES / 3);
         for c in &chunks {
             let mut u = Url::parse(base).unwrap();
             for id in c {
                 u.query_pairs_mut().append_pair("condition_ids", id);
             }
-            // The follow-up page of the chunk, with a cursor of the longest documented size
-            // (each `~` is form-encoded as 3 bytes).
-            u.query_pairs_mut()
-                .append_pair("after_cursor", &longest_cursor);
             assert!(u.as_str().len() < MAX_URL_BYTES, "{}", u.as_str().len());
         }
         assert_eq!(chunks.concat(), ids);
@@ -1362,7 +1365,7 @@ mod tests {
         let (chunks, _) = chunk_condition_ids(60, &ids);
         assert!(chunks.len() > 1);
         for c in &chunks {
-            let len = 60 + CURSOR_RESERVE + c.iter().map(|id| 15 + id.len()).sum::<usize>();
+            let len = 60 + c.iter().map(|id| 15 + id.len()).sum::<usize>();
             assert!(len < MAX_URL_BYTES);
         }
         assert_eq!(chunks.concat(), ids, "order kept, nothing lost");

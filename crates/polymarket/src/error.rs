@@ -57,8 +57,9 @@ pub enum FetchError {
     #[error("more than {pages} pages from {url}")]
     TooManyPages { url: String, pages: u32 },
     /// A request URL would exceed [`MAX_URL_BYTES`](crate::client::MAX_URL_BYTES) (the server
-    /// answers 414 or truncates): not sent. Follow-up pages add `&after_cursor=<cursor>`, so a
-    /// cursor longer than [`MAX_CURSOR_BYTES`](crate::client::MAX_CURSOR_BYTES) can cause it.
+    /// answers 414 or truncates): not sent. Follow-up pages add `&after_cursor=<cursor>`: a
+    /// condition-id lookup then asks for its missing ids afresh in a shorter URL, so only a
+    /// cursor too long for any URL causes it.
     #[error("URL of {bytes} bytes would exceed {limit}: {url}")]
     UrlTooLong {
         url: String,

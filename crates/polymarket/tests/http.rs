@@ -327,20 +327,27 @@ async fn given_a_chunk_with_ids_missing_and_a_cursor_when_fetched_then_the_curso
 }
 
 #[tokio::test]
-async fn given_a_chunk_whose_cursor_is_too_long_for_its_url_when_fetched_then_only_its_missing_ids_fail(
+async fn given_a_full_chunk_whose_cursor_does_not_fit_its_url_when_fetched_then_the_missing_ids_are_asked_afresh(
 ) {
-    let ids = condition_ids(97);
-    // A full chunk has room for a cursor of MAX_CURSOR_BYTES; this one is far longer.
-    let long_cursor = "c".repeat(2 * polytape_polymarket::client::MAX_CURSOR_BYTES);
-    let (base, hits) = condition_server_with(vec![ids[5].clone()], long_cursor).await;
+    let ids = condition_ids(100);
+    // 100 ids fill the URL: no cursor fits after them. The withheld id is asked for alone,
+    // then its cursor is followed in the short URL.
+    let cursor = "c".repeat(600);
+    let (base, hits) = condition_server_with(vec![ids[5].clone()], cursor.clone()).await;
     let out = client_for(&base).markets_by_condition_ids(&ids).await;
-    assert_eq!(out.items.len(), 96, "the first page's markets are kept");
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert_eq!(out.items.len(), 100, "every market arrived");
+    assert_eq!(*hits.lock().unwrap(), [None, None, Some(cursor)]);
+    assert_eq!(out.requests, 3);
+
+    // A cursor too long for any URL: the over-long URL is never sent; only the id that had
+    // not come back fails, loudly.
+    let absurd = "c".repeat(9_000);
+    let (base, hits) = condition_server_with(vec![ids[5].clone()], absurd).await;
+    let out = client_for(&base).markets_by_condition_ids(&ids).await;
+    assert_eq!(out.items.len(), 99, "the first page's markets are kept");
     assert_eq!(out.failures.len(), 1);
-    assert_eq!(
-        out.failures[0].keys,
-        [ids[5].as_str()],
-        "only the id that had not come back"
-    );
+    assert_eq!(out.failures[0].keys, [ids[5].as_str()]);
     assert!(
         matches!(
             out.failures[0].error,
@@ -349,18 +356,6 @@ async fn given_a_chunk_whose_cursor_is_too_long_for_its_url_when_fetched_then_on
         "{:?}",
         out.failures[0].error
     );
-    assert_eq!(
-        *hits.lock().unwrap(),
-        [None],
-        "the over-long URL was not sent"
-    );
-    assert_eq!(out.requests, 1);
-
-    // A cursor of the reserved length is followed.
-    let fits = "c".repeat(polytape_polymarket::client::MAX_CURSOR_BYTES);
-    let (base, hits) = condition_server_with(vec![ids[5].clone()], fits.clone()).await;
-    let out = client_for(&base).markets_by_condition_ids(&ids).await;
-    assert!(out.failures.is_empty(), "{:?}", out.failures);
-    assert_eq!(out.items.len(), 97);
-    assert_eq!(*hits.lock().unwrap(), [None, Some(fits)]);
+    assert_eq!(*hits.lock().unwrap(), [None, None], "the over-long URLs were not sent");
+    assert_eq!(out.requests, 2);
 }

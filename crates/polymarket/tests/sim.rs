@@ -932,11 +932,11 @@ async fn given_a_deadline_between_chunks_when_fetching_then_early_chunks_arrive_
 {
     let sim = sim_with(SimConfig {
         latency: Duration::from_secs(2),
-        markets_per_tier: 60,
+        markets_per_tier: 80,
         ..SimConfig::new(7)
     })
     .await;
-    let ids = open_condition_ids(&sim, 300);
+    let ids = open_condition_ids(&sim, 350);
     let mut cfg = config(&sim);
     cfg.max_in_flight = 1;
     let base = PolymarketClient::new(cfg).unwrap();
@@ -947,15 +947,15 @@ async fn given_a_deadline_between_chunks_when_fetching_then_early_chunks_arrive_
         .await;
     assert!(tokio::time::Instant::now() <= deadline);
 
-    // 97 ids a chunk: two chunks arrive (at 2 s and 4 s), the third times out at 5 s, the
+    // 100 ids a chunk: two chunks arrive (at 2 s and 4 s), the third times out at 5 s, the
     // fourth is never sent.
-    assert_eq!(out.items.len(), 194, "what arrived in time is kept");
+    assert_eq!(out.items.len(), 200, "what arrived in time is kept");
     let chunks: Vec<(usize, &str)> = out
         .failures
         .iter()
         .map(|f| (f.keys.len(), f.error.kind()))
         .collect();
-    assert_eq!(chunks, [(97, "timeout"), (9, "deadline")]);
+    assert_eq!(chunks, [(100, "timeout"), (50, "deadline")]);
     let got: HashSet<&str> = out.items.iter().filter_map(|m| m.condition_id()).collect();
     let failed: HashSet<&str> = out
         .failures
@@ -963,7 +963,7 @@ async fn given_a_deadline_between_chunks_when_fetching_then_early_chunks_arrive_
         .flat_map(|f| f.keys.iter().map(String::as_str))
         .collect();
     assert!(got.is_disjoint(&failed));
-    assert_eq!(got.len() + failed.len(), 300);
+    assert_eq!(got.len() + failed.len(), 350);
     assert_eq!(out.requests, 3, "the fourth request was never made");
     assert_eq!(sim.counters().requests(Endpoint::GammaKeyset), 3);
     assert_eq!(base.stats().deadline_cutoffs, 2);
