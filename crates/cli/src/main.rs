@@ -1,7 +1,8 @@
 //! `polytape`: records Polymarket prediction markets.
 //!
-//! * `polytape run` — the local collector: discovery, re-tier and every tier's snapshots on
-//!   embedded storage (SQLite + Parquet files), with the status API on 127.0.0.1.
+//! * `polytape run` — the local collector: discovery, maintenance (re-tier, closed-check, the
+//!   `markets` dimension) and every tier's snapshots on embedded storage (SQLite + Parquet
+//!   files), with the status API on 127.0.0.1.
 //! * `polytape sim` — the simulated Polymarket alone.
 //! * `polytape bench` — end-to-end measurements (one T2 tick against the simulator).
 
@@ -29,14 +30,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the collector locally until Ctrl-C: discovery (hourly), re-tier (every 5 min) and each
-    /// tier's snapshots on its schedule (T0 60 min … T4 15 s), written as Parquet under the data
-    /// directory, with `GET /health` and `GET /api/stats` on 127.0.0.1.
+    /// Run the collector locally until Ctrl-C: discovery (hourly; after a failure again within
+    /// minutes), maintenance (every 5 min: re-tier, closed-check, the `markets` dimension) and
+    /// each tier's snapshots on its schedule (T0 60 min … T4 15 s, each within its deadline),
+    /// written as Parquet under the data directory, with `GET /health`, `GET /health/critical`
+    /// and `GET /api/stats` on 127.0.0.1.
     ///
     /// Polymarket's public endpoints are used unless POLYTAPE_GAMMA_URL, POLYTAPE_CLOB_URL,
     /// POLYTAPE_DATA_URL, POLYTAPE_WS_URL point elsewhere; `--simulate` starts the built-in
     /// simulator and uses it instead (fully offline). Thresholds: POLYTAPE_LOOKAHEAD_HOURS (336),
-    /// POLYTAPE_MIN_VOLUME_24H (100), POLYTAPE_BOOKS_BATCH (100).
+    /// POLYTAPE_MIN_VOLUME_24H (100), POLYTAPE_BOOKS_BATCH (100); schedule:
+    /// POLYTAPE_DISCOVERY_EVERY_S (3600), POLYTAPE_DISCOVERY_RETRY_CAP_S (180),
+    /// POLYTAPE_MAINTENANCE_EVERY_S (300); health: POLYTAPE_HEALTH_DISCOVERY_MAX_AGE_S (7200),
+    /// POLYTAPE_HEALTH_STARTUP_GRACE_S (120), POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT (10),
+    /// POLYTAPE_HEALTH_MAX_TASK_FAILURES (3). The README lists them all.
     Run {
         /// Collect from the built-in Polymarket simulator instead of Polymarket (offline).
         #[arg(long)]
@@ -193,7 +200,7 @@ async fn run(
         .await
         .with_context(|| format!("binding the status API to 127.0.0.1:{port}"))?;
     tracing::info!(
-        "status API on http://{}/health and /api/stats — Ctrl-C to stop",
+        "status API on http://{}/health (/health/critical, /api/stats) — Ctrl-C to stop",
         listener.local_addr()?
     );
     let api = tokio::spawn(status::serve(
