@@ -22,15 +22,17 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::str::FromStr;
 
-/// Runs every contract against a store that implements all four ports.
+/// Runs every contract against a store that implements all four ports. Objects go before
+/// Latest: the object contract lists the whole store, and the AWS adapter keeps the Latest
+/// values as objects (`latest/…`) in the same bucket.
 pub async fn all<S>(s: &S)
 where
     S: MarketStore + LatestStore + OpsStore + ObjectStore,
 {
     market_store_contract(s).await;
+    object_store_contract(s).await;
     latest_store_contract(s).await;
     ops_store_contract(s).await;
-    object_store_contract(s).await;
 }
 
 /// A UTC time from RFC 3339; the contract only uses literals.
