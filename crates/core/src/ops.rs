@@ -78,7 +78,10 @@ impl TaskState {
             self.consecutive_failures = 0;
             self.last_success_at = Some(run.finished_at);
         }
-        self.first_seen_at = Some(self.first_seen_at.map_or(run.started_at, |f| f.min(run.started_at)));
+        self.first_seen_at = Some(
+            self.first_seen_at
+                .map_or(run.started_at, |f| f.min(run.started_at)),
+        );
         self.lease_until = None;
     }
 
@@ -185,12 +188,16 @@ impl LatestTier {
     pub fn apply(&mut self, u: &LatestUpdate) {
         let interval = i64::from(u.tier.interval_s());
         let newest = u.tick_ts >= self.tick_ts;
-        let rows: std::collections::HashMap<&str, &LatestEntry> =
-            u.rows.iter().map(|r| (r.condition_id.as_str(), r)).collect();
-        let mut by_id: std::collections::HashMap<String, LatestEntry> = std::mem::take(&mut self.markets)
-            .into_iter()
-            .map(|e| (e.condition_id.clone(), e))
+        let rows: std::collections::HashMap<&str, &LatestEntry> = u
+            .rows
+            .iter()
+            .map(|r| (r.condition_id.as_str(), r))
             .collect();
+        let mut by_id: std::collections::HashMap<String, LatestEntry> =
+            std::mem::take(&mut self.markets)
+                .into_iter()
+                .map(|e| (e.condition_id.clone(), e))
+                .collect();
         if newest {
             let members: std::collections::HashSet<&str> =
                 u.members.iter().map(String::as_str).collect();
@@ -211,7 +218,8 @@ impl LatestTier {
             }
         }
         self.markets = by_id.into_values().collect();
-        self.markets.sort_by(|a, b| a.condition_id.cmp(&b.condition_id));
+        self.markets
+            .sort_by(|a, b| a.condition_id.cmp(&b.condition_id));
     }
 }
 
@@ -219,7 +227,9 @@ impl LatestEntry {
     /// Counts the tick at `tick_ts` for this market unless it already is, and takes its values
     /// when it is the newest.
     fn count_tick(&mut self, row: &LatestEntry, tick_ts: Ts, interval_s: i64) {
-        let behind = (self.tick_ts - tick_ts).num_seconds().div_euclid(interval_s.max(1));
+        let behind = (self.tick_ts - tick_ts)
+            .num_seconds()
+            .div_euclid(interval_s.max(1));
         if behind < 0 {
             // A newer tick: shift the window forward and take its values.
             let shift = u32::try_from(-behind).unwrap_or(u32::MAX);
@@ -334,12 +344,24 @@ mod tests {
     }
 
     #[test]
-    fn given_a_market_that_left_the_tier_then_the_newest_tick_drops_it_and_an_older_one_cannot_bring_it_back() {
+    fn given_a_market_that_left_the_tier_then_the_newest_tick_drops_it_and_an_older_one_cannot_bring_it_back(
+    ) {
         let mut l = LatestTier::empty(Tier::T4);
-        l.apply(&update("2026-11-20T10:00:00Z", &["a", "b"], &[("a", 50), ("b", 60)]));
+        l.apply(&update(
+            "2026-11-20T10:00:00Z",
+            &["a", "b"],
+            &[("a", 50), ("b", 60)],
+        ));
         l.apply(&update("2026-11-20T10:00:30Z", &["a"], &[("a", 52)]));
-        l.apply(&update("2026-11-20T10:00:15Z", &["a", "b"], &[("a", 51), ("b", 61)]));
-        assert_eq!(counts(&l), vec![("a".to_string(), 3, Some(Decimal::new(52, 2)))]);
+        l.apply(&update(
+            "2026-11-20T10:00:15Z",
+            &["a", "b"],
+            &[("a", 51), ("b", 61)],
+        ));
+        assert_eq!(
+            counts(&l),
+            vec![("a".to_string(), 3, Some(Decimal::new(52, 2)))]
+        );
     }
 
     #[test]

@@ -212,8 +212,14 @@ mod tests {
         let end: crate::Ts = "2026-11-20T12:00:00Z".parse().unwrap();
         let at = |s: &str| -> crate::Ts { s.parse().unwrap() };
         assert_eq!(Tier::at(at("2026-11-20T11:00:00Z"), end), Some(Tier::T4));
-        assert_eq!(Tier::at(at("2026-11-20T10:59:59.999Z"), end), Some(Tier::T3));
-        assert_eq!(Tier::at(at("2026-11-20T11:00:00.001Z"), end), Some(Tier::T4));
+        assert_eq!(
+            Tier::at(at("2026-11-20T10:59:59.999Z"), end),
+            Some(Tier::T3)
+        );
+        assert_eq!(
+            Tier::at(at("2026-11-20T11:00:00.001Z"), end),
+            Some(Tier::T4)
+        );
         assert_eq!(Tier::at(at("2026-11-21T11:59:59Z"), end), Some(Tier::T4));
         assert_eq!(Tier::at(at("2026-11-21T12:00:00Z"), end), None);
     }
@@ -222,7 +228,10 @@ mod tests {
     fn given_any_end_date_then_it_is_in_exactly_the_window_of_its_tier() {
         let now: crate::Ts = "2026-11-20T12:00:07.250Z".parse().unwrap();
         // Every 97 s from 30 h in the past to 60 h ahead, plus each boundary and its neighbours.
-        let mut offsets_ms: Vec<i64> = (-30 * 3600..60 * 3600).step_by(97).map(|s| s * 1000).collect();
+        let mut offsets_ms: Vec<i64> = (-30 * 3600..60 * 3600)
+            .step_by(97)
+            .map(|s| s * 1000)
+            .collect();
         for b in [-24 * 3600, 0, 3600, 4 * 3600, 12 * 3600, 48 * 3600] {
             offsets_ms.extend([b * 1000 - 1, b * 1000, b * 1000 + 1]);
         }
@@ -232,7 +241,11 @@ mod tests {
             for t in Tier::ALL {
                 let (after, up_to) = t.end_window(now);
                 let inside = end > after && up_to.is_none_or(|u| end <= u);
-                assert_eq!(inside, tier == Some(t), "end {end} ({off} ms): tier {tier:?}, window of {t}");
+                assert_eq!(
+                    inside,
+                    tier == Some(t),
+                    "end {end} ({off} ms): tier {tier:?}, window of {t}"
+                );
             }
         }
     }

@@ -27,7 +27,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("AWS_ENDPOINT_URL={endpoint}");
     println!("AWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\nAWS_REGION=us-east-1");
     println!("POLYTAPE_MARKETS_TABLE={}", names.markets_table);
-    println!("POLYTAPE_LATEST_TABLE={}", names.latest_table);
     println!("POLYTAPE_OPS_TABLE={}", names.ops_table);
     println!("POLYTAPE_BUCKET={}", names.bucket);
     println!("POLYTAPE_TICKS_QUEUE_URL={}", names.ticks_queue_url);

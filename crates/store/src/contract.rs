@@ -22,15 +22,17 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::str::FromStr;
 
-/// Runs every contract against a store that implements all four ports.
+/// Runs every contract against a store that implements all four ports. Objects go before
+/// Latest: the object contract lists the whole store, and the AWS adapter keeps the Latest
+/// values as objects (`latest/…`) in the same bucket.
 pub async fn all<S>(s: &S)
 where
     S: MarketStore + LatestStore + OpsStore + ObjectStore,
 {
     market_store_contract(s).await;
+    object_store_contract(s).await;
     latest_store_contract(s).await;
     ops_store_contract(s).await;
-    object_store_contract(s).await;
 }
 
 /// A UTC time from RFC 3339; the contract only uses literals.
@@ -94,9 +96,20 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     e.volume_24h = None;
     let f = ends(market(6, Some(Tier::T4), true), -25.0);
     let g = ends(market(7, Some(Tier::T0), true), 100.0);
-    let all = vec![c.clone(), a.clone(), e.clone(), d.clone(), b.clone(), g.clone(), f.clone()];
+    let all = vec![
+        c.clone(),
+        a.clone(),
+        e.clone(),
+        d.clone(),
+        b.clone(),
+        g.clone(),
+        f.clone(),
+    ];
 
-    assert_eq!(s.write_markets(&[]).await.expect("empty write"), Vec::<String>::new());
+    assert_eq!(
+        s.write_markets(&[]).await.expect("empty write"),
+        Vec::<String>::new()
+    );
     assert_eq!(s.all_markets().await.expect("all_markets"), vec![]);
     assert_eq!(
         s.write_markets(&all).await.expect("write markets"),
@@ -143,12 +156,27 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     );
     assert_eq!(
         s.active_markets().await.expect("active_markets"),
-        vec![a.clone(), b.clone(), c.clone(), e.clone(), f.clone(), g.clone()],
+        vec![
+            a.clone(),
+            b.clone(),
+            c.clone(),
+            e.clone(),
+            f.clone(),
+            g.clone()
+        ],
         "inactive markets are not active"
     );
     assert_eq!(
         s.all_markets().await.expect("all_markets"),
-        vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone(), f.clone(), g.clone()],
+        vec![
+            a.clone(),
+            b.clone(),
+            c.clone(),
+            d.clone(),
+            e.clone(),
+            f.clone(),
+            g.clone()
+        ],
         "every market, active or not, by condition_id, once"
     );
     assert_eq!(
@@ -177,11 +205,15 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     let mut moved = a.clone();
     moved.tier = Some(Tier::T3);
     assert_eq!(
-        s.write_markets(std::slice::from_ref(&closed)).await.expect("write"),
+        s.write_markets(std::slice::from_ref(&closed))
+            .await
+            .expect("write"),
         Vec::<String>::new()
     );
     assert_eq!(
-        s.write_markets(&[moved.clone(), b.clone()]).await.expect("write"),
+        s.write_markets(&[moved.clone(), b.clone()])
+            .await
+            .expect("write"),
         vec![a.condition_id.clone()],
         "a stale version is a conflict, reported by id; b (current) is written"
     );
@@ -191,7 +223,9 @@ pub async fn market_store_contract(s: &impl MarketStore) {
         "the market closed by one writer stays closed"
     );
     assert_eq!(
-        s.write_markets(&[market(1, Some(Tier::T2), true)]).await.expect("write"),
+        s.write_markets(&[market(1, Some(Tier::T2), true)])
+            .await
+            .expect("write"),
         vec![a.condition_id.clone()],
         "a new record (version 0) never replaces an existing market"
     );
@@ -242,11 +276,20 @@ fn latest_counts(l: &LatestTier) -> Vec<(String, u64, Option<Decimal>)> {
 /// counted twice, tiers are apart, and a tier holds 50,000 markets.
 pub async fn latest_store_contract(s: &impl LatestStore) {
     assert_eq!(s.get_latest(Tier::T2).await.expect("get_latest"), None);
-    let t0 = update(Tier::T2, "2026-11-20T12:00:00Z", &[1, 2], &[(1, "0.42"), (2, "0.5")]);
+    let t0 = update(
+        Tier::T2,
+        "2026-11-20T12:00:00Z",
+        &[1, 2],
+        &[(1, "0.42"), (2, "0.5")],
+    );
     let t1 = update(Tier::T2, "2026-11-20T12:01:00Z", &[1, 2], &[(1, "0.45")]);
     let t2 = update(Tier::T2, "2026-11-20T12:02:00Z", &[1], &[(1, "0.46")]);
     s.apply_latest(&t0).await.expect("apply_latest");
-    let first = s.get_latest(Tier::T2).await.expect("get_latest").expect("written");
+    let first = s
+        .get_latest(Tier::T2)
+        .await
+        .expect("get_latest")
+        .expect("written");
     assert_eq!(first.tick_ts, at("2026-11-20T12:00:00Z"));
     assert_eq!(
         latest_counts(&first),
@@ -259,10 +302,19 @@ pub async fn latest_store_contract(s: &impl LatestStore) {
     s.apply_latest(&t2).await.expect("apply_latest");
     s.apply_latest(&t1).await.expect("apply_latest");
     s.apply_latest(&t2).await.expect("apply_latest retry");
-    s.apply_latest(&update(Tier::T4, "2026-11-20T12:01:15Z", &[9], &[(9, "0.9")]))
+    s.apply_latest(&update(
+        Tier::T4,
+        "2026-11-20T12:01:15Z",
+        &[9],
+        &[(9, "0.9")],
+    ))
+    .await
+    .expect("apply_latest");
+    let t2_latest = s
+        .get_latest(Tier::T2)
         .await
-        .expect("apply_latest");
-    let t2_latest = s.get_latest(Tier::T2).await.expect("get_latest").expect("written");
+        .expect("get_latest")
+        .expect("written");
     assert_eq!(t2_latest.tick_ts, at("2026-11-20T12:02:00Z"));
     assert_eq!(
         latest_counts(&t2_latest),
@@ -270,21 +322,36 @@ pub async fn latest_store_contract(s: &impl LatestStore) {
         "three ticks counted once each, the newest values kept; market 2 left the tier at 12:02"
     );
     assert_eq!(
-        latest_counts(&s.get_latest(Tier::T4).await.expect("get_latest").expect("T4")),
+        latest_counts(
+            &s.get_latest(Tier::T4)
+                .await
+                .expect("get_latest")
+                .expect("T4")
+        ),
         vec![(format!("0x{:064x}", 9), 1, Some(dec("0.9")))]
     );
     assert_eq!(s.get_latest(Tier::T3).await.expect("get_latest"), None);
 
     // 50,000 markets in one tier, then a second tick over all of them.
     let big = many_latest(Tier::T0, 50_000);
-    s.apply_latest(&big).await.expect("apply_latest of 50,000 markets");
+    s.apply_latest(&big)
+        .await
+        .expect("apply_latest of 50,000 markets");
     let mut next = big.clone();
     next.tick_ts = big.tick_ts + chrono::Duration::hours(1);
-    s.apply_latest(&next).await.expect("apply_latest of 50,000 markets");
-    let got = s.get_latest(Tier::T0).await.expect("get_latest").expect("T0");
+    s.apply_latest(&next)
+        .await
+        .expect("apply_latest of 50,000 markets");
+    let got = s
+        .get_latest(Tier::T0)
+        .await
+        .expect("get_latest")
+        .expect("T0");
     assert_eq!(got.markets.len(), 50_000, "a tier holds 50,000 markets");
     assert!(
-        got.markets.iter().all(|e| e.snapshot_count == 2 && e.tick_ts == next.tick_ts),
+        got.markets
+            .iter()
+            .all(|e| e.snapshot_count == 2 && e.tick_ts == next.tick_ts),
         "every one of them counted twice, at the second tick"
     );
 }
@@ -422,35 +489,67 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
     );
 
     // Task states: the lease keeps a second run out until the first records its run.
-    assert_eq!(s.task_state("discovery").await.expect("task_state").map(|t| t.last_run_id), Some(Some(run2.id.clone())));
-    let t = at("2026-11-20T12:10:00Z");
-    assert!(s.claim_task("discovery", t, t + chrono::Duration::minutes(5)).await.expect("claim"));
-    assert!(
-        !s.claim_task("discovery", t + chrono::Duration::seconds(30), t + chrono::Duration::minutes(6))
+    assert_eq!(
+        s.task_state("discovery")
             .await
-            .expect("claim"),
+            .expect("task_state")
+            .map(|t| t.last_run_id),
+        Some(Some(run2.id.clone()))
+    );
+    let t = at("2026-11-20T12:10:00Z");
+    assert!(s
+        .claim_task("discovery", t, t + chrono::Duration::minutes(5))
+        .await
+        .expect("claim"));
+    assert!(
+        !s.claim_task(
+            "discovery",
+            t + chrono::Duration::seconds(30),
+            t + chrono::Duration::minutes(6)
+        )
+        .await
+        .expect("claim"),
         "held by the first run"
     );
-    let mut failed = task_run("20261120T121000Z#discovery", "2026-11-20T12:10:00Z", TaskStatus::Failed, 0);
+    let mut failed = task_run(
+        "20261120T121000Z#discovery",
+        "2026-11-20T12:10:00Z",
+        TaskStatus::Failed,
+        0,
+    );
     s.put_task_run(&failed).await.expect("put_task_run");
     failed.id = "20261120T121200Z#discovery".into();
     failed.started_at = at("2026-11-20T12:12:00Z");
     failed.finished_at = at("2026-11-20T12:12:01Z");
     s.put_task_run(&failed).await.expect("put_task_run");
-    let state = s.task_state("discovery").await.expect("task_state").expect("state");
+    let state = s
+        .task_state("discovery")
+        .await
+        .expect("task_state")
+        .expect("state");
     assert_eq!(state.consecutive_failures, 2);
     assert_eq!(state.last_status, Some(TaskStatus::Failed));
     assert_eq!(state.last_error.as_deref(), Some("gamma: timeout"));
-    assert_eq!(state.last_success_at, Some(run2.finished_at), "the last run that did not fail");
+    assert_eq!(
+        state.last_success_at,
+        Some(run2.finished_at),
+        "the last run that did not fail"
+    );
     assert_eq!(state.first_seen_at, Some(run2.started_at));
     assert!(
-        s.claim_task("discovery", t + chrono::Duration::seconds(31), t + chrono::Duration::minutes(6))
-            .await
-            .expect("claim"),
+        s.claim_task(
+            "discovery",
+            t + chrono::Duration::seconds(31),
+            t + chrono::Duration::minutes(6)
+        )
+        .await
+        .expect("claim"),
         "recording a run released the lease"
     );
     assert!(
-        s.claim_task("retier", t, t + chrono::Duration::minutes(1)).await.expect("claim"),
+        s.claim_task("retier", t, t + chrono::Duration::minutes(1))
+            .await
+            .expect("claim"),
         "a task never seen can be claimed"
     );
     let names: Vec<String> = s
@@ -460,9 +559,16 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
         .into_iter()
         .map(|t| t.task)
         .collect();
-    assert_eq!(names, ["discovery", "retier", "snapshot"], "every task, by name");
     assert_eq!(
-        s.task_state("snapshot").await.expect("task_state").and_then(|t| t.last_status),
+        names,
+        ["discovery", "retier", "snapshot"],
+        "every task, by name"
+    );
+    assert_eq!(
+        s.task_state("snapshot")
+            .await
+            .expect("task_state")
+            .and_then(|t| t.last_status),
         Some(TaskStatus::Ok),
         "the retried snapshot run is its task's last run"
     );

@@ -2,7 +2,8 @@
 //! `<table>/tier=<t>/dt=<yyyy-mm-dd>/<tick label>.parquet` for per-tick files and
 //! `markets/dt=<yyyy-mm-dd>/markets.parquet` for the daily markets dimension, registered with
 //! Athena partition projection. A key is derived from the tick (or the day), so a retried
-//! write replaces its object.
+//! write replaces its object. The AWS adapter also keeps each tier's Latest values under
+//! `latest/` ([`latest`]); that prefix is no Athena table.
 
 use polytape_core::TickId;
 
@@ -13,6 +14,15 @@ pub const ORDERBOOKS: &str = "orderbooks";
 
 /// Table name of the daily markets dimension.
 pub const MARKETS: &str = "markets";
+
+/// Prefix of the per-tier Latest objects (the AWS adapter's; locally they live in SQLite).
+pub const LATEST: &str = "latest";
+
+/// `latest/tier=4.json.gz`: the Latest values of one tier, gzip-compressed JSON, rewritten
+/// (conditionally) by every tick of the tier.
+pub fn latest(tier: polytape_core::Tier) -> String {
+    format!("{LATEST}/tier={}.json.gz", tier.number())
+}
 
 /// `markets/dt=2026-11-20/markets.parquet`: one file per UTC day, rewritten during the day.
 pub fn markets(date: chrono::NaiveDate) -> String {
@@ -53,6 +63,12 @@ mod tests {
             tier,
             tick_ts: at.parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn given_a_tier_then_its_latest_object_sits_under_latest() {
+        assert_eq!(latest(Tier::T4), "latest/tier=4.json.gz");
+        assert_eq!(latest(Tier::T0), "latest/tier=0.json.gz");
     }
 
     #[test]

@@ -26,8 +26,7 @@ pub trait MarketStore: Send + Sync {
     /// The active markets whose end date puts them in `tier` at `at`
     /// ([`Tier::end_window`]): what a tick of `tier` at `at` samples, whatever tier re-tier
     /// last stored. Ordered by `condition_id`.
-    fn markets_due(&self, tier: Tier, at: Ts)
-        -> impl Future<Output = Result<Vec<Market>>> + Send;
+    fn markets_due(&self, tier: Tier, at: Ts) -> impl Future<Output = Result<Vec<Market>>> + Send;
 
     /// All active markets, ordered by `condition_id`.
     fn active_markets(&self) -> impl Future<Output = Result<Vec<Market>>> + Send;

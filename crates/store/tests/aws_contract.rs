@@ -1,7 +1,9 @@
 //! AwsStore against a real moto server (DynamoDB, S3 and SQS on one port): the port contracts,
-//! the batching the cost notes rely on (25 items per BatchWriteItem, 10 entries per
-//! SendMessageBatch), and the errors a missing resource gives. No mocks: every call goes over
-//! HTTP to moto on 127.0.0.1.
+//! what only the AWS adapter promises (conditional market puts at most 16 in flight, the
+//! Latest object really conditional under concurrent ticks, task states that lose no failure
+//! under concurrent runs, the migration of pre-index market items), the batching the cost
+//! notes rely on (25 items per BatchWriteItem, 10 entries per SendMessageBatch), and the
+//! errors a missing resource gives. No mocks: every call goes over HTTP to moto on 127.0.0.1.
 //!
 //! infra/test.sh starts moto and exports `POLYTAPE_MOTO_URL`. Without it these tests print a
 //! skip line and pass, unless `POLYTAPE_REQUIRE_TOOLS=1` (as infra/test.sh sets), when they
@@ -11,12 +13,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
+use polytape_core::ops::TaskStatus;
 use polytape_core::schedule::due_in_minute;
-use polytape_core::{TickId, Tier};
-use polytape_store::aws::{provision, AwsNames, AwsStore};
+use polytape_core::{Market, TickId, Tier};
+use polytape_store::aws::{provision, AwsNames, AwsStore, MARKET_WRITES_IN_FLIGHT};
 use polytape_store::contract::{self, at, heartbeat, market};
 use polytape_store::queue::decode_tick;
-use polytape_store::{LatestStore, MarketStore, ObjectStore, OpsStore, StoreError, TickQueue};
+use polytape_store::{
+    CoverageStore, HeartbeatStore, LatestStore, MarketStore, ObjectStore, StoreError, TaskStore,
+    TickQueue, TransitionStore,
+};
 
 /// The SDK config for moto (toolcheck §2): its endpoint for every service, static test
 /// credentials (no IMDS or profile lookups), us-east-1.
@@ -56,8 +63,40 @@ fn backend(err: StoreError) -> (String, bool) {
     }
 }
 
+#[tokio::test]
+async fn aws_store_passes_the_market_contract_on_dynamodb() {
+    let Some(s) = fresh_store("markets").await else {
+        return;
+    };
+    contract::market_store_contract(&s).await;
+}
+
+#[tokio::test]
+async fn aws_store_passes_the_latest_contract_on_s3() {
+    let Some(s) = fresh_store("latest").await else {
+        return;
+    };
+    contract::latest_store_contract(&s).await;
+}
+
+#[tokio::test]
+async fn aws_store_passes_the_ops_contract_on_dynamodb() {
+    let Some(s) = fresh_store("ops").await else {
+        return;
+    };
+    contract::ops_store_contract(&s).await;
+}
+
+#[tokio::test]
+async fn aws_store_passes_the_object_contract_on_s3() {
+    let Some(s) = fresh_store("objects").await else {
+        return;
+    };
+    contract::object_store_contract(&s).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aws_store_passes_every_port_contract_on_moto() {
+async fn aws_store_passes_every_port_contract_on_one_handle_from_a_spawned_task() {
     let Some(s) = fresh_store("contract").await else {
         return;
     };
@@ -125,45 +164,291 @@ async fn given_ticks_of_a_minute_when_received_at_once_then_only_the_undelayed_o
 }
 
 #[tokio::test]
-async fn given_60_markets_when_upserted_then_3_batch_writes_of_at_most_25_items() {
-    let Some(s) = fresh_store("batch").await else {
+async fn given_60_markets_when_written_then_60_conditional_puts_at_most_16_in_flight() {
+    let Some(s) = fresh_store("marketputs").await else {
         return;
     };
+    // BatchWriteItem cannot carry a condition: one PutItem each, bounded concurrency.
     let markets: Vec<_> = (0..60).map(|n| market(n, Some(Tier::T1), true)).collect();
-    let before = s.write_stats();
-    s.upsert_markets(&markets).await.unwrap();
-    let after = s.write_stats();
-    assert_eq!(after.batch_write_calls - before.batch_write_calls, 3);
-    assert_eq!(after.max_batch_items, 25);
-    assert_eq!(s.markets_in_tier(Tier::T1).await.unwrap(), markets);
+    assert_eq!(
+        s.write_markets(&markets).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let stats = s.write_stats();
+    assert_eq!(stats.market_puts, 60);
+    assert_eq!(stats.max_market_puts_in_flight, MARKET_WRITES_IN_FLIGHT);
+    assert_eq!(stats.batch_write_calls, 0, "no batch write for markets");
+    let stored: Vec<Market> = markets
+        .iter()
+        .map(|m| Market {
+            version: 1,
+            ..m.clone()
+        })
+        .collect();
+    // The contract's markets end 2026-11-20T18:00Z: 24 h before that they are in T1.
+    let day_before = at("2026-11-19T18:00:00Z");
+    assert_eq!(s.markets_due(Tier::T1, day_before).await.unwrap(), stored);
     assert_eq!(
         s.all_markets().await.unwrap(),
-        markets,
+        stored,
         "the Scan sees them all, by id"
     );
     assert_eq!(
-        s.count_by_tier().await.unwrap(),
+        s.count_due(day_before).await.unwrap(),
         [(Some(Tier::T1), 60)].into()
+    );
+    assert_eq!(
+        s.count_due(at("2026-11-21T18:00:00Z")).await.unwrap(),
+        [(None, 60)].into(),
+        "24 h past their end they are expired, still active until retired"
     );
 }
 
 #[tokio::test]
-async fn given_a_market_twice_in_one_upsert_then_the_last_record_wins() {
+async fn given_a_market_twice_in_one_write_then_its_records_apply_in_order() {
     let Some(s) = fresh_store("dupes").await else {
         return;
     };
-    // One BatchWriteItem may not name a key twice (DynamoDB refuses the whole request).
+    // As the local adapter's one transaction: the first record is written (version 1), the
+    // second, still at version 0, conflicts; a third that expects version 1 is written.
     let first = market(1, Some(Tier::T2), true);
-    let mut last = first.clone();
-    last.tier = Some(Tier::T3);
-    s.upsert_markets(&[first.clone(), market(2, Some(Tier::T2), true), last.clone()])
+    let stale = Market {
+        tier: Some(Tier::T3),
+        ..first.clone()
+    };
+    let next = Market {
+        tier: Some(Tier::T4),
+        version: 1,
+        ..first.clone()
+    };
+    let conflicts = s
+        .write_markets(&[
+            first.clone(),
+            market(2, Some(Tier::T2), true),
+            stale,
+            next.clone(),
+        ])
         .await
         .unwrap();
+    assert_eq!(conflicts, vec![first.condition_id.clone()]);
     assert_eq!(
         s.get_market(&first.condition_id).await.unwrap(),
-        Some(last.clone())
+        Some(Market { version: 2, ..next })
     );
-    assert_eq!(s.markets_in_tier(Tier::T3).await.unwrap(), vec![last]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_two_writers_of_one_market_then_the_loser_is_told_and_the_closed_market_stays_closed()
+{
+    let Some(s) = fresh_store("conflict").await else {
+        return;
+    };
+    let m = market(1, Some(Tier::T2), true);
+    s.write_markets(std::slice::from_ref(&m)).await.unwrap();
+    let read = s.get_market(&m.condition_id).await.unwrap().unwrap();
+    assert_eq!(read.version, 1);
+
+    // Resolutions closes the market while re-tier, from the same read, moves it: whichever
+    // lands second is refused, so at most one of them is written, never a mix.
+    let closed = Market {
+        active: false,
+        resolved: true,
+        tier: None,
+        ..read.clone()
+    };
+    let moved = Market {
+        tier: Some(Tier::T3),
+        ..read.clone()
+    };
+    let (a, b) = (s.clone(), s.clone());
+    let (c1, c2) = (closed.clone(), moved.clone());
+    let (r1, r2) = tokio::join!(
+        tokio::spawn(async move { a.write_markets(&[c1]).await.unwrap() }),
+        tokio::spawn(async move { b.write_markets(&[c2]).await.unwrap() }),
+    );
+    let (r1, r2) = (r1.unwrap(), r2.unwrap());
+    assert_eq!(
+        r1.len() + r2.len(),
+        1,
+        "exactly one writer lost: {r1:?} {r2:?}"
+    );
+    let winner = if r1.is_empty() { &closed } else { &moved };
+    assert_eq!(
+        s.get_market(&m.condition_id).await.unwrap(),
+        Some(Market {
+            version: 2,
+            ..winner.clone()
+        })
+    );
+
+    // The loser reads again and decides anew. If re-tier lost, the market is closed and stays
+    // so; if resolutions lost, it closes the moved market now.
+    if r2.is_empty() {
+        let again = s.get_market(&m.condition_id).await.unwrap().unwrap();
+        let closed_now = Market {
+            active: false,
+            resolved: true,
+            tier: None,
+            ..again
+        };
+        assert!(s.write_markets(&[closed_now]).await.unwrap().is_empty());
+    }
+    // A late writer still holding version 1 cannot reopen it.
+    assert_eq!(
+        s.write_markets(&[moved]).await.unwrap(),
+        vec![m.condition_id.clone()]
+    );
+    let now = s.get_market(&m.condition_id).await.unwrap().unwrap();
+    assert!(
+        !now.active && now.resolved,
+        "the closed market stays closed"
+    );
+    assert!(s.active_markets().await.unwrap().is_empty());
+    for t in Tier::ALL {
+        assert!(s
+            .markets_due(t, at("2026-11-20T12:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    // Eight writers race from one read: one wins, seven are told.
+    let read = s.get_market(&m.condition_id).await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..8u32 {
+        let s = s.clone();
+        let w = Market {
+            question: format!("writer {n}"),
+            ..read.clone()
+        };
+        tasks.push(tokio::spawn(
+            async move { s.write_markets(&[w]).await.unwrap() },
+        ));
+    }
+    let mut lost = 0;
+    for t in tasks {
+        lost += t.await.unwrap().len();
+    }
+    assert_eq!(lost, 7);
+    assert_eq!(
+        s.get_market(&m.condition_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        read.version + 1
+    );
+}
+
+#[tokio::test]
+async fn given_markets_written_before_the_end_date_index_when_migrated_then_they_are_due_again() {
+    let Some(s) = fresh_store("migrate").await else {
+        return;
+    };
+    let cfg = moto_config().await.unwrap();
+    // The item layout of the by_tier index: `tier_key` on active markets, no `live`, no
+    // `version`.
+    let ddb = aws_sdk_dynamodb::Client::new(&cfg);
+    let put_old = |id: &str, active: bool| {
+        let mut req = ddb
+            .put_item()
+            .table_name(&s.names().markets_table)
+            .item("condition_id", AttributeValue::S(id.into()))
+            .item("question", AttributeValue::S("Old?".into()))
+            .item("yes_token_id", AttributeValue::S("11".into()))
+            .item("no_token_id", AttributeValue::S("12".into()))
+            .item(
+                "outcomes",
+                AttributeValue::L(vec![
+                    AttributeValue::S("Yes".into()),
+                    AttributeValue::S("No".into()),
+                ]),
+            )
+            .item(
+                "end_date",
+                AttributeValue::N(at("2026-11-20T18:00:00Z").timestamp_millis().to_string()),
+            )
+            .item("tier", AttributeValue::N("3".into()))
+            .item("active", AttributeValue::Bool(active))
+            .item("resolved", AttributeValue::Bool(false))
+            .item("first_seen", AttributeValue::N("1795000000000".into()))
+            .item("neg_risk", AttributeValue::Bool(false));
+        if active {
+            req = req.item("tier_key", AttributeValue::S("T3".into()));
+        }
+        req.send()
+    };
+    put_old("0xold", true).await.unwrap();
+    put_old("0xclosed", false).await.unwrap();
+    let noon = at("2026-11-20T12:00:00Z");
+    assert_eq!(
+        s.markets_due(Tier::T2, noon).await.unwrap(),
+        vec![],
+        "not in the new index yet"
+    );
+
+    assert_eq!(
+        provision::migrate_markets(&cfg, &s.names().markets_table)
+            .await
+            .unwrap(),
+        1
+    );
+    let due = s.markets_due(Tier::T2, noon).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].condition_id.as_str(), due[0].version),
+        ("0xold", 1),
+        "stored, so version 1"
+    );
+    assert_eq!(
+        provision::migrate_markets(&cfg, &s.names().markets_table)
+            .await
+            .unwrap(),
+        0,
+        "idempotent"
+    );
+    // A writer that read version 1 writes it; one that thinks it is new does not.
+    let closed = Market {
+        active: false,
+        ..due[0].clone()
+    };
+    assert!(s.write_markets(&[closed]).await.unwrap().is_empty());
+    assert_eq!(s.get_market("0xold").await.unwrap().unwrap().version, 2);
+    assert_eq!(s.markets_due(Tier::T2, noon).await.unwrap(), vec![]);
+    let fresh = Market {
+        version: 0,
+        ..due[0].clone()
+    };
+    assert_eq!(
+        s.write_markets(&[fresh]).await.unwrap(),
+        vec!["0xold".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn given_60_transitions_when_put_then_3_batch_writes_of_at_most_25_and_a_repeated_key_once() {
+    let Some(s) = fresh_store("batch").await else {
+        return;
+    };
+    let t = |n: u32, when: &str| polytape_core::ops::TierTransition {
+        condition_id: format!("0x{n:064x}"),
+        from_tier: Some(Tier::T1),
+        to_tier: Some(Tier::T2),
+        at: at(when),
+        reason: "time to close".into(),
+    };
+    let mut all: Vec<_> = (0..60).map(|n| t(n, "2026-11-20T06:00:00Z")).collect();
+    // One BatchWriteItem may not name a key twice (DynamoDB refuses the whole request).
+    let mut again = t(0, "2026-11-20T06:00:00Z");
+    again.reason = "closed".into();
+    all.insert(10, again.clone());
+    s.put_transitions(&all).await.unwrap();
+    let stats = s.write_stats();
+    assert_eq!(stats.batch_write_calls, 3);
+    assert_eq!(stats.max_batch_items, 25);
+    let got = s.recent_transitions(100).await.unwrap();
+    assert_eq!(got.len(), 60);
+    assert!(got.contains(&again), "the last record of a key wins");
 }
 
 #[tokio::test]
@@ -199,21 +484,48 @@ async fn given_resources_that_do_not_exist_then_errors_are_not_retryable_and_nam
     assert!(reason.contains("ResourceNotFound"), "{reason}");
 
     let (reason, retryable) = backend(
-        s.upsert_markets(&[market(1, Some(Tier::T0), true)])
+        s.write_markets(&[market(1, Some(Tier::T0), true)])
             .await
             .unwrap_err(),
     );
     assert!(!retryable, "{reason}");
     assert!(reason.contains(&names.markets_table), "{reason}");
+    let (reason, retryable) = backend(
+        s.markets_due(Tier::T2, at("2026-11-20T12:00:00Z"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        !retryable && reason.contains(&names.markets_table),
+        "{reason}"
+    );
 
-    let (reason, retryable) = backend(s.recent_task_runs(5).await.unwrap_err());
+    let (reason, retryable) = backend(
+        s.task_runs_since(at("2026-11-20T00:00:00Z"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(!retryable && reason.contains(&names.ops_table), "{reason}");
+    let (reason, retryable) = backend(
+        s.claim_task(
+            "discovery",
+            at("2026-11-20T00:00:00Z"),
+            at("2026-11-20T00:05:00Z"),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert!(!retryable && reason.contains(&names.ops_table), "{reason}");
 
     let (reason, retryable) = backend(s.get_latest(Tier::T2).await.unwrap_err());
-    assert!(
-        !retryable && reason.contains(&names.latest_table),
-        "{reason}"
+    assert!(!retryable && reason.contains(&names.bucket), "{reason}");
+    assert!(reason.contains("latest/tier=2.json.gz"), "{reason}");
+    let (reason, retryable) = backend(
+        s.apply_latest(&contract::many_latest(Tier::T2, 1))
+            .await
+            .unwrap_err(),
     );
+    assert!(!retryable && reason.contains("NoSuchBucket"), "{reason}");
 
     let (reason, retryable) = backend(s.get_object("a/b").await.unwrap_err());
     assert!(!retryable, "{reason}");
@@ -255,17 +567,20 @@ async fn given_an_unreachable_endpoint_then_the_error_is_retryable() {
 }
 
 #[tokio::test]
-async fn given_runs_on_several_days_then_recent_runs_walk_back_from_today_newest_first() {
+async fn given_runs_on_several_days_then_runs_since_walk_the_days_by_start_time_newest_first() {
     let Some(s) = fresh_store("days").await else {
         return;
     };
-    use polytape_core::ops::TaskStatus;
     let run = |id: &str, started: &str| contract::task_run(id, started, TaskStatus::Ok, 1);
     let runs = [
-        run("20261112T120000Z#discovery", "2026-11-12T12:00:00Z"), // 8 days back: not walked
+        run("20261112T120000Z#discovery", "2026-11-12T12:00:00Z"), // expired a day ago
         run("20261118T120000Z#discovery", "2026-11-18T12:00:00Z"),
         run("20261120T080000Z#discovery", "2026-11-20T08:00:00Z"),
         run("20261120T090000Z#retier", "2026-11-20T09:00:00Z"),
+        // A T0 tick of 10:00 retried, started 45 min after its id's time.
+        run("20261120T100000Z#snapshot#T0", "2026-11-20T10:45:00Z"),
+        // Yesterday's last tick, started after midnight: in yesterday's partition.
+        run("20261119T235945Z#snapshot#T4", "2026-11-20T00:00:00.500Z"),
         run("20261121T000000Z#discovery", "2026-11-21T00:00:00Z"), // after the clock's today
     ];
     for r in &runs {
@@ -273,33 +588,198 @@ async fn given_runs_on_several_days_then_recent_runs_walk_back_from_today_newest
     }
     // The store's clock says 2026-11-20T23:00Z.
     assert_eq!(
-        s.recent_task_runs(10).await.unwrap(),
-        vec![runs[3].clone(), runs[2].clone(), runs[1].clone()]
+        s.task_runs_since(at("2026-11-01T00:00:00Z")).await.unwrap(),
+        vec![
+            runs[4].clone(),
+            runs[3].clone(),
+            runs[2].clone(),
+            runs[5].clone(),
+            runs[1].clone()
+        ],
+        "every unexpired run up to today, by start time, newest first"
     );
     assert_eq!(
-        s.recent_task_runs(2).await.unwrap(),
-        vec![runs[3].clone(), runs[2].clone()]
+        s.task_runs_since(at("2026-11-20T10:30:00Z")).await.unwrap(),
+        vec![runs[4].clone()],
+        "by start time, not by the time its id starts with"
     );
-    assert_eq!(s.recent_task_runs(0).await.unwrap(), vec![]);
+    assert_eq!(
+        s.task_runs_since(at("2026-11-20T00:00:00Z")).await.unwrap(),
+        vec![
+            runs[4].clone(),
+            runs[3].clone(),
+            runs[2].clone(),
+            runs[5].clone()
+        ],
+        "a run started after midnight is found in the partition of its id's day"
+    );
+    assert_eq!(
+        s.task_runs_since(at("2026-11-20T22:00:00Z")).await.unwrap(),
+        vec![]
+    );
 
     // Coverage over a day boundary: since's day up to today, in order.
-    let cov = |tier: Tier, tick: &str| polytape_core::ops::Coverage {
+    let cov = |tier: Tier, tick: &str, failed: bool| polytape_core::ops::Coverage {
         tier,
         tick_ts: at(tick),
         expected: 2,
-        written: 2,
-        missing: 0,
+        written: if failed { 0 } else { 2 },
+        missing: if failed { 2 } else { 0 },
         skipped: false,
+        failed,
     };
-    let late = cov(Tier::T4, "2026-11-19T23:59:45Z");
-    let early = cov(Tier::T0, "2026-11-20T00:00:00Z");
-    let before = cov(Tier::T4, "2026-11-19T23:59:30Z");
+    let late = cov(Tier::T4, "2026-11-19T23:59:45Z", true);
+    let early = cov(Tier::T0, "2026-11-20T00:00:00Z", false);
+    let before = cov(Tier::T4, "2026-11-19T23:59:30Z", false);
     for c in [&early, &late, &before] {
         s.put_coverage(c).await.unwrap();
     }
     assert_eq!(
         s.coverage_since(at("2026-11-19T23:59:31Z")).await.unwrap(),
         vec![late, early]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_runs_of_one_task_recorded_at_once_then_no_failure_is_lost_and_one_claim_wins() {
+    let Some(s) = fresh_store("tasks").await else {
+        return;
+    };
+    // Eight failed runs of one task record their state at the same moment: each read,
+    // record, conditional put that loses reads again, so the count ends at 8.
+    let mut tasks = Vec::new();
+    for n in 0..8u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("20261120T12{n:02}00Z#discovery");
+            let started = format!("2026-11-20T12:{n:02}:00Z");
+            s.put_task_run(&contract::task_run(&id, &started, TaskStatus::Failed, 0))
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let state = s.task_state("discovery").await.unwrap().unwrap();
+    assert_eq!(
+        state.consecutive_failures, 8,
+        "no failure lost to a concurrent writer"
+    );
+    assert_eq!(state.first_seen_at, Some(at("2026-11-20T12:00:00Z")));
+    assert_eq!(state.lease_until, None);
+
+    // Eight runs try to take the lease at once: one gets it.
+    let now = at("2026-11-20T13:00:00Z");
+    let mut claims = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        claims.push(tokio::spawn(async move {
+            s.claim_task("discovery", now, now + chrono::Duration::minutes(5))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for c in claims {
+        won += usize::from(c.await.unwrap());
+    }
+    assert_eq!(won, 1, "one lease holder");
+    let held = s.task_state("discovery").await.unwrap().unwrap();
+    assert_eq!(held.lease_until, Some(now + chrono::Duration::minutes(5)));
+    assert_eq!(
+        held.consecutive_failures, 8,
+        "claiming leaves the counts alone"
+    );
+    assert!(
+        s.claim_task(
+            "discovery",
+            now + chrono::Duration::minutes(5),
+            now + chrono::Duration::minutes(10)
+        )
+        .await
+        .unwrap(),
+        "an expired lease can be taken"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_8_ticks_of_one_tier_applied_at_once_then_each_is_counted_and_s3_refused_the_stale_puts(
+) {
+    let Some(s) = fresh_store("latestrace").await else {
+        return;
+    };
+    // Overlapping T4 ticks 15 s apart, all spawned at once: each reads the object, applies
+    // its tick and puts it back If-Match the ETag it read. The losers read again.
+    let first = at("2026-11-20T12:00:00Z");
+    let mut tasks = Vec::new();
+    for n in 0..8i64 {
+        let s = s.clone();
+        let tick = first + chrono::Duration::seconds(15 * n);
+        tasks.push(tokio::spawn(async move {
+            let mut u = contract::many_latest(Tier::T4, 3);
+            u.tick_ts = tick;
+            u.rows[0].price = Some(rust_decimal::Decimal::new(n, 2));
+            s.apply_latest(&u).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let latest = s.get_latest(Tier::T4).await.unwrap().unwrap();
+    assert_eq!(latest.tick_ts, first + chrono::Duration::seconds(105));
+    assert_eq!(latest.markets.len(), 3);
+    assert!(
+        latest.markets.iter().all(|e| e.snapshot_count == 8),
+        "every tick counted once, none lost: {:?}",
+        latest
+            .markets
+            .iter()
+            .map(|e| e.snapshot_count)
+            .collect::<Vec<_>>()
+    );
+    let stats = s.write_stats();
+    eprintln!(
+        "8 concurrent ticks: {} conditional puts, {} refused by S3",
+        stats.latest_puts, stats.latest_conflicts
+    );
+    assert!(
+        stats.latest_conflicts >= 1,
+        "the puts overlapped, and S3 refused the stale ones"
+    );
+    assert_eq!(
+        stats.latest_puts,
+        8 + stats.latest_conflicts,
+        "each refusal cost one more put"
+    );
+}
+
+#[tokio::test]
+async fn given_50000_markets_in_one_tier_then_the_latest_object_is_a_few_mb_of_gzip_json() {
+    let Some(s) = fresh_store("latestsize").await else {
+        return;
+    };
+    let update = contract::many_latest(Tier::T0, 50_000);
+    s.apply_latest(&update).await.unwrap();
+    let bytes = s
+        .get_object("latest/tier=0.json.gz")
+        .await
+        .unwrap()
+        .unwrap();
+    let per_market = bytes.len() as f64 / 50_000.0;
+    eprintln!(
+        "Latest object of 50,000 markets: {} bytes gzip-compressed ({per_market:.1} B per market)",
+        bytes.len()
+    );
+    assert_eq!(s.write_stats().max_latest_bytes, bytes.len());
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip");
+    assert!(
+        (40.0..=100.0).contains(&per_market),
+        "{per_market:.1} bytes per market"
+    );
+    assert_eq!(
+        s.get_latest(Tier::T0).await.unwrap().unwrap().markets.len(),
+        50_000
     );
 }
 

@@ -113,7 +113,9 @@ async fn given_state_and_objects_when_reopened_then_everything_is_still_there() 
     assert_eq!(s.data_dir(), dir.path());
     let m = polytape_core::Market { version: 1, ..m };
     assert_eq!(
-        s.markets_due(Tier::T4, at("2026-11-20T17:30:00Z")).await.unwrap(),
+        s.markets_due(Tier::T4, at("2026-11-20T17:30:00Z"))
+            .await
+            .unwrap(),
         vec![m]
     );
     assert_eq!(
@@ -311,7 +313,10 @@ async fn given_a_database_from_before_versions_when_opened_then_its_markets_are_
         active: false,
         ..old
     };
-    assert_eq!(s.write_markets(&[closed]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        s.write_markets(&[closed]).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert!(!s.get_market("0xold").await.unwrap().unwrap().active);
     contract::ops_store_contract(&s).await;
 }

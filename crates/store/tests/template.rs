@@ -1,7 +1,9 @@
 //! template.yaml against the code it mirrors: each Glue table's columns, types, partition keys
-//! and projection against the Parquet writer (`polytape_store::parquet`), and the EventBridge
-//! schedules and the `TierTable` mapping against the tier table (`polytape_core::TIERS`).
-//! Changing one side without the other fails here.
+//! and projection against the Parquet writer (`polytape_store::parquet`), the EventBridge
+//! schedules and the `TierTable` mapping against the tier table (`polytape_core::TIERS`), and
+//! (feature `aws`) the DynamoDB tables, the Markets index, the functions' environment and the
+//! Latest object grants against the AWS adapter (`polytape_store::aws`). Changing one side
+//! without the other fails here.
 //!
 //! The template is read by `infra/checks/template_json.py` with the SAM venv's python
 //! (`POLYTAPE_PYTHON_SAM`, exported by `infra/tools.sh`), which decodes the short-form tags
@@ -639,4 +641,272 @@ fn given_a_tier_table_change_then_the_mapping_check_names_the_value() {
             .any(|p| p.starts_with("TierTable.T2.WebSocket")),
         "{problems:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The AWS adapter's tables, environment and Latest objects (feature `aws`)
+// ---------------------------------------------------------------------------------------------
+
+/// template.yaml against `polytape_store::aws`: the DynamoDB tables it declares are the ones
+/// the adapter uses (Markets with exactly the `active_by_end` index, Ops; no Latest table),
+/// every function gets the names `AwsNames::from_env` reads, every index ARN in a policy is
+/// that index, and a role that reads the Latest objects under `latest/` may also list the
+/// bucket (without it S3 answers a missing object with 403, not 404).
+#[cfg(feature = "aws")]
+mod aws {
+    use super::*;
+    use polytape_store::aws::{
+        ACTIVE_BY_END_INDEX, BUCKET_VAR, END_DATE_ATTR, LIVE_ATTR, MARKETS_TABLE_VAR,
+        OPS_TABLE_VAR, TICKS_QUEUE_URL_VAR,
+    };
+    use polytape_store::keys;
+
+    /// The text of every resource of one statement: `!Sub` strings, `!GetAtt X.Arn` as
+    /// `X.Arn`, plain strings.
+    fn resources_of(statement: &Value) -> Vec<String> {
+        let r = &statement["Resource"];
+        let list = r.as_array().cloned().unwrap_or_else(|| vec![r.clone()]);
+        list.iter()
+            .map(|v| match v["Fn::GetAtt"].as_array() {
+                Some(a) => a.iter().map(text).collect::<Vec<_>>().join("."),
+                None => v["Fn::GetAtt"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| sub_text(v)),
+            })
+            .collect()
+    }
+
+    fn actions_of(statement: &Value) -> Vec<String> {
+        let a = &statement["Action"];
+        a.as_array()
+            .cloned()
+            .unwrap_or_else(|| vec![a.clone()])
+            .iter()
+            .map(text)
+            .collect()
+    }
+
+    /// Every (role, statement) of the inline policies of the template's IAM roles.
+    fn statements(t: &Value) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for (id, r) in t["Resources"].as_object().into_iter().flatten() {
+            if r["Type"] != "AWS::IAM::Role" {
+                continue;
+            }
+            for p in r["Properties"]["Policies"].as_array().into_iter().flatten() {
+                for s in p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    out.push((id.clone(), s.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every way the template disagrees with the AWS adapter.
+    pub(super) fn aws_problems(t: &Value) -> Vec<String> {
+        let mut problems = Vec::new();
+        let resources = t["Resources"].as_object().cloned().unwrap_or_default();
+        let mut tables: Vec<&String> = resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+            .map(|(id, _)| id)
+            .collect();
+        tables.sort();
+        if tables != ["MarketsTable", "OpsTable"] {
+            problems.push(format!(
+                "DynamoDB tables {tables:?}, the adapter uses [MarketsTable, OpsTable]"
+            ));
+        }
+        let markets = &t["Resources"]["MarketsTable"]["Properties"];
+        let want_index = json!([{
+            "IndexName": ACTIVE_BY_END_INDEX,
+            "KeySchema": [
+                {"AttributeName": LIVE_ATTR, "KeyType": "HASH"},
+                {"AttributeName": END_DATE_ATTR, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }]);
+        if markets["GlobalSecondaryIndexes"] != want_index {
+            problems.push(format!(
+                "MarketsTable: indexes {}, the adapter queries {want_index}",
+                markets["GlobalSecondaryIndexes"]
+            ));
+        }
+        let mut attrs: Vec<(String, String)> = markets["AttributeDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+            .collect();
+        attrs.sort();
+        let mut want_attrs = vec![
+            ("condition_id".to_string(), "S".to_string()),
+            (END_DATE_ATTR.to_string(), "N".to_string()),
+            (LIVE_ATTR.to_string(), "S".to_string()),
+        ];
+        want_attrs.sort();
+        if attrs != want_attrs {
+            problems.push(format!(
+                "MarketsTable: attribute definitions {attrs:?}, expected {want_attrs:?}"
+            ));
+        }
+
+        let env = t["Globals"]["Function"]["Environment"]["Variables"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let read = [
+            MARKETS_TABLE_VAR,
+            OPS_TABLE_VAR,
+            BUCKET_VAR,
+            TICKS_QUEUE_URL_VAR,
+        ];
+        for var in read {
+            if !env.contains_key(var) {
+                problems.push(format!(
+                    "Globals: {var} is not set; AwsNames::from_env needs it"
+                ));
+            }
+        }
+        for var in env.keys() {
+            if var.ends_with("_TABLE") && !read.contains(&var.as_str()) {
+                problems.push(format!(
+                    "Globals: {var} names a table the adapter does not use"
+                ));
+            }
+        }
+
+        let latest = format!("${{DataBucket.Arn}}/{}/*", keys::LATEST);
+        let all = statements(t);
+        for (role, s) in &all {
+            let sid = text(&s["Sid"]);
+            for r in resources_of(s) {
+                if r.contains("/index/") && !r.ends_with(&format!("/index/{ACTIVE_BY_END_INDEX}")) {
+                    problems.push(format!("{role}.{sid}: {r} is not the adapter's index"));
+                }
+                if r.contains("/latest") && r != latest {
+                    problems.push(format!(
+                        "{role}.{sid}: {r}, the Latest objects are {latest}"
+                    ));
+                }
+            }
+            let reads_latest = resources_of(s).contains(&latest)
+                && actions_of(s).iter().any(|a| a == "s3:GetObject");
+            let lists = all.iter().any(|(other, o)| {
+                other == role
+                    && actions_of(o).iter().any(|a| a == "s3:ListBucket")
+                    && resources_of(o).iter().any(|r| r == "DataBucket.Arn")
+            });
+            if reads_latest && !lists {
+                problems.push(format!(
+                    "{role}: reads {latest} without s3:ListBucket on the bucket (a tier with no \
+                     Latest object yet would be 403, not 404)"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// A template that agrees with the adapter.
+    fn aws_template_from_code() -> Value {
+        json!({
+            "Globals": {"Function": {"Environment": {"Variables": {
+                MARKETS_TABLE_VAR: {"Ref": "MarketsTable"},
+                OPS_TABLE_VAR: {"Ref": "OpsTable"},
+                BUCKET_VAR: {"Ref": "DataBucket"},
+                TICKS_QUEUE_URL_VAR: {"Ref": "TicksQueue"},
+                "POLYTAPE_MIN_VOLUME_24H": {"Ref": "MinVolume24h"},
+            }}}},
+            "Resources": {
+                "MarketsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
+                    "AttributeDefinitions": [
+                        {"AttributeName": "condition_id", "AttributeType": "S"},
+                        {"AttributeName": LIVE_ATTR, "AttributeType": "S"},
+                        {"AttributeName": END_DATE_ATTR, "AttributeType": "N"},
+                    ],
+                    "GlobalSecondaryIndexes": [{
+                        "IndexName": ACTIVE_BY_END_INDEX,
+                        "KeySchema": [
+                            {"AttributeName": LIVE_ATTR, "KeyType": "HASH"},
+                            {"AttributeName": END_DATE_ATTR, "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }],
+                }},
+                "OpsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
+                "SnapshotRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{
+                    "PolicyDocument": {"Statement": [
+                        {"Sid": "Index", "Action": ["dynamodb:Query"],
+                         "Resource": {"Fn::Sub": format!("${{MarketsTable.Arn}}/index/{ACTIVE_BY_END_INDEX}")}},
+                        {"Sid": "Latest", "Action": ["s3:GetObject", "s3:PutObject"],
+                         "Resource": {"Fn::Sub": "${DataBucket.Arn}/latest/*"}},
+                        {"Sid": "List", "Action": ["s3:ListBucket"],
+                         "Resource": {"Fn::GetAtt": ["DataBucket", "Arn"]}},
+                    ]},
+                }]}},
+            },
+        })
+    }
+
+    #[test]
+    fn given_template_yaml_then_its_tables_environment_and_latest_grants_match_the_aws_adapter() {
+        let Some(t) = template() else { return };
+        let problems = aws_problems(t);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn given_a_drifted_table_index_variable_or_grant_then_the_check_names_it() {
+        assert_eq!(
+            aws_problems(&aws_template_from_code()),
+            Vec::<String>::new()
+        );
+        let changes: [(&str, &str, Change<Value>); 6] = [
+            ("the old index", "MarketsTable: indexes", |t| {
+                t["Resources"]["MarketsTable"]["Properties"]["GlobalSecondaryIndexes"][0]
+                    ["IndexName"] = json!("by_tier")
+            }),
+            ("a sort key", "MarketsTable: attribute definitions", |t| {
+                t["Resources"]["MarketsTable"]["Properties"]["AttributeDefinitions"][2]
+                    ["AttributeType"] = json!("S")
+            }),
+            ("a Latest table left over", "DynamoDB tables", |t| {
+                t["Resources"]["LatestTable"] = json!({"Type": "AWS::DynamoDB::Table"})
+            }),
+            (
+                "its variable left over",
+                "Globals: POLYTAPE_LATEST_TABLE",
+                |t| {
+                    t["Globals"]["Function"]["Environment"]["Variables"]["POLYTAPE_LATEST_TABLE"] =
+                        json!({"Ref": "LatestTable"})
+                },
+            ),
+            ("a grant on the old index", "SnapshotRole.Index", |t| {
+                t["Resources"]["SnapshotRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                    ["Statement"][0]["Resource"] =
+                    json!({"Fn::Sub": "${MarketsTable.Arn}/index/by_tier"})
+            }),
+            ("Latest without ListBucket", "SnapshotRole: reads", |t| {
+                t["Resources"]["SnapshotRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                    ["Statement"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            }),
+        ];
+        for (what, want, change) in changes {
+            let mut t = aws_template_from_code();
+            change(&mut t);
+            let problems = aws_problems(&t);
+            assert!(
+                problems.iter().any(|p| p.starts_with(want)),
+                "{what} was not reported as {want:?}: {problems:?}"
+            );
+        }
+    }
 }

@@ -1,13 +1,24 @@
-//! Batching to the service limits and the bounded retry of what a batch left undone.
+//! Batching to the service limits, the bounded retry of what a batch left undone, and the
+//! jittered backoff of conditional writes that lost a race.
 //!
 //! `BatchWriteItem` may return `UnprocessedItems` and `SendMessageBatch` may return `Failed`
 //! entries while the request itself succeeds. Those are sent again after an exponential
 //! backoff, at most [`RetryPolicy::attempts`] sends in all; what is still left then fails the
 //! call with a retryable [`StoreError::Backend`], so the invocation is retried as a whole
 //! (every write is idempotent) rather than losing data.
+//!
+//! A read-modify-write that loses to a concurrent writer (the Latest object, a task state)
+//! reads again after [`RetryPolicy::jittered`]: random waits, so writers that collided once do
+//! not collide again in lockstep.
 
+use super::error::backend;
+use super::item::Item;
+use super::AwsStore;
 use crate::error::{Result, StoreError};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 /// DynamoDB's limit on the items of one `BatchWriteItem`.
@@ -34,11 +45,99 @@ pub(crate) const RETRY: RetryPolicy = RetryPolicy {
     cap: Duration::from_secs(2),
 };
 
+/// A read-modify-write that lost to a concurrent writer: up to 10 reads in all, random waits
+/// of up to 20 ms doubling to 500 ms between them (at most ≈ 2.6 s of waiting). Enough for a
+/// handful of overlapping writers of one record: each round, one of them wins.
+pub(crate) const CONFLICT_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 10,
+    base: Duration::from_millis(20),
+    cap: Duration::from_millis(500),
+};
+
 impl RetryPolicy {
     /// The wait after the `sent`-th send (1-based).
     fn backoff(&self, sent: u32) -> Duration {
         let factor = 1u32 << sent.saturating_sub(1).min(16);
         self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// A random wait between 0 and [`RetryPolicy::backoff`]`(sent)` ("full jitter").
+    pub(crate) fn jittered(&self, sent: u32) -> Duration {
+        let max = self.backoff(sent);
+        let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(random_u64() % nanos.saturating_add(1))
+    }
+}
+
+/// A random number without a dependency: each `RandomState` is seeded afresh by the OS.
+fn random_u64() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+/// Keeps the last of several records with the same key, in first-seen order: one
+/// `BatchWriteItem` may not name a key twice, and the last record is what the caller meant.
+pub(crate) fn last_per_key<T>(records: &[T], key: impl Fn(&T) -> String) -> Vec<&T> {
+    let mut at: HashMap<String, usize> = HashMap::with_capacity(records.len());
+    let mut out: Vec<&T> = Vec::with_capacity(records.len());
+    for r in records {
+        match at.entry(key(r)) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = r,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+impl AwsStore {
+    /// Writes `items` to `table` in `BatchWriteItem`s of at most 25 puts, resending
+    /// unprocessed items with backoff.
+    pub(crate) async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<()> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| StoreError::Encode(format!("put request: {e}")))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let what = format!("BatchWriteItem on {table}");
+        for chunk in chunks(requests, MAX_BATCH_WRITE_ITEMS, usize::MAX, |_| 0) {
+            send_until_done(&what, chunk, &RETRY, |c| self.batch_write_once(table, c)).await?;
+        }
+        Ok(())
+    }
+
+    /// One `BatchWriteItem`; returns the requests DynamoDB left unprocessed.
+    async fn batch_write_once(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<Vec<WriteRequest>> {
+        // moto accepts 26 items, real DynamoDB does not: this is the guarantee.
+        assert!(
+            requests.len() <= MAX_BATCH_WRITE_ITEMS,
+            "BatchWriteItem with {} items",
+            requests.len()
+        );
+        self.record_batch_write(requests.len());
+        let out = self
+            .ddb
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .map_err(|e| backend("BatchWriteItem", table, e))?;
+        Ok(out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(table))
+            .unwrap_or_default())
     }
 }
 
@@ -210,5 +309,34 @@ mod tests {
     fn backoff_doubles_up_to_the_cap() {
         let waits: Vec<u128> = (1..=8).map(|n| RETRY.backoff(n).as_millis()).collect();
         assert_eq!(waits, vec![50, 100, 200, 400, 800, 1600, 2000, 2000]);
+    }
+
+    #[test]
+    fn given_conflicts_then_waits_are_random_within_the_backoff_and_bounded_in_all() {
+        let total: Duration = (1..CONFLICT_RETRY.attempts)
+            .map(|n| CONFLICT_RETRY.backoff(n))
+            .sum();
+        assert_eq!(
+            total,
+            Duration::from_millis(20 + 40 + 80 + 160 + 320 + 4 * 500)
+        );
+        let waits: Vec<Duration> = (0..200).map(|_| CONFLICT_RETRY.jittered(3)).collect();
+        assert!(waits.iter().all(|w| *w <= Duration::from_millis(80)));
+        let distinct: std::collections::HashSet<_> = waits.iter().collect();
+        assert!(
+            distinct.len() > 150,
+            "random, not lockstep: {} distinct",
+            distinct.len()
+        );
+    }
+
+    #[test]
+    fn given_a_key_twice_then_the_last_record_wins_in_first_seen_order() {
+        let recs = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")];
+        let kept: Vec<&str> = last_per_key(&recs, |r| r.0.to_string())
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(kept, vec!["c", "e", "d"]);
     }
 }

@@ -4,7 +4,6 @@
 //! attribute.
 
 use crate::error::{Result, StoreError};
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use polytape_core::{Tier, Ts};
 use rust_decimal::Decimal;
@@ -28,11 +27,6 @@ pub(crate) fn n(v: impl Display) -> AttributeValue {
 /// A timestamp as epoch milliseconds.
 pub(crate) fn ms(t: Ts) -> AttributeValue {
     n(t.timestamp_millis())
-}
-
-/// A binary attribute.
-pub(crate) fn b(bytes: Vec<u8>) -> AttributeValue {
-    AttributeValue::B(Blob::new(bytes))
 }
 
 /// Builds an item attribute by attribute, leaving out absent optional values (DynamoDB has
@@ -120,18 +114,17 @@ impl<'a> Read<'a> {
         self.opt_n(name)?.ok_or_else(|| self.bad(name, "missing"))
     }
 
-    pub fn bool(&self, name: &str) -> Result<bool> {
-        match self.req(name)? {
-            AttributeValue::Bool(v) => Ok(*v),
-            other => Err(self.bad(name, format!("expected BOOL, got {other:?}"))),
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::Bool(v)) => Ok(Some(*v)),
+            Some(other) => Err(self.bad(name, format!("expected BOOL, got {other:?}"))),
         }
     }
 
-    pub fn blob(&self, name: &str) -> Result<&'a [u8]> {
-        match self.req(name)? {
-            AttributeValue::B(v) => Ok(v.as_ref()),
-            other => Err(self.bad(name, format!("expected B, got {other:?}"))),
-        }
+    pub fn bool(&self, name: &str) -> Result<bool> {
+        self.opt_bool(name)?
+            .ok_or_else(|| self.bad(name, "missing"))
     }
 
     pub fn opt_ts(&self, name: &str) -> Result<Option<Ts>> {

@@ -1,56 +1,63 @@
-//! The Markets table: partition key `condition_id` (S), one item per market with every field.
+//! The Markets table: partition key `condition_id` (S), one item per market with every field
+//! and the record's `version` (N).
 //!
-//! The sparse attribute `tier_key` exists only on active markets: `T0`…`T4` for a tiered one,
-//! [`UNTIERED_KEY`] for an active market without a tier (its end date passed but discovery has
-//! not closed it yet). The global secondary index [`BY_TIER_INDEX`] (`tier_key`,
-//! `condition_id`, projection ALL) therefore holds exactly the active markets, partitioned by
-//! tier and sorted by id: "markets in tier T" is one Query, "active markets" six, and counts
-//! are `Select=COUNT` queries. An inactive market keeps its item (readable by id) but drops out
-//! of the index, which costs nothing to keep. The one Scan of the table is `all_markets`, for
-//! the daily `markets` dimension only (about once an hour), never on a per-tick path.
+//! **Writes are versioned.** Each market is one `PutItem` conditional on the version the
+//! writer read: `attribute_not_exists(condition_id)` for a new market (version 0), else
+//! `version = :v`; the item is stored with `version + 1`. A `ConditionalCheckFailedException`
+//! means another writer got there first: the market's id is returned as a conflict for the
+//! caller to read again, never an error. `BatchWriteItem` cannot carry conditions, so the puts
+//! go concurrently instead, at most [`MARKET_WRITES_IN_FLIGHT`] at a time.
+//!
+//! **Markets by end date.** The sparse attribute `live` (`"1"`) exists only on active markets.
+//! The global secondary index [`ACTIVE_BY_END_INDEX`] (partition `live`, sort `end_date` N in
+//! epoch ms, projection ALL) therefore holds exactly the active markets in end-date order: the
+//! markets a tick of tier T samples at time t are one Query over T's end-date window
+//! ([`polytape_core::Tier::end_window`]), whatever tier was last stored; counts are
+//! `Select=COUNT` Queries over the same windows; "every active market" is one Query of the whole
+//! partition. An inactive market keeps its item (readable by id) but drops out of the index.
+//! The one Scan of the table is `all_markets`, for the daily `markets` dimension only (about
+//! once an hour), never on a per-tick path.
 
-use super::batch::{chunks, send_until_done, MAX_BATCH_WRITE_ITEMS, RETRY};
 use super::error::backend;
-use super::item::{ms, pair, s, tier, Item, ItemBuilder, Read};
+use super::item::{ms, n, pair, s, tier, Item, ItemBuilder, Read};
 use super::AwsStore;
 use crate::error::{Result, StoreError};
 use crate::ports::MarketStore;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
-use polytape_core::{Market, Tier};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use futures_util::{StreamExt, TryStreamExt};
+use polytape_core::{Market, Tier, Ts};
 use std::collections::{BTreeMap, HashMap};
 
-/// The index of active markets by tier.
-pub const BY_TIER_INDEX: &str = "by_tier";
-/// `tier_key` of an active market that has no tier.
-pub const UNTIERED_KEY: &str = "none";
+/// The sparse index of the active markets by end date.
+pub const ACTIVE_BY_END_INDEX: &str = "active_by_end";
+/// The index's partition key: present, as [`LIVE_VALUE`], only on active markets.
+pub const LIVE_ATTR: &str = "live";
+/// The one value of [`LIVE_ATTR`].
+pub const LIVE_VALUE: &str = "1";
+/// The index's sort key: the end date in epoch milliseconds (N).
+pub const END_DATE_ATTR: &str = "end_date";
+/// Conditional puts of one `write_markets` call in flight at once.
+pub const MARKET_WRITES_IN_FLIGHT: usize = 16;
 
-const TIER_KEY: &str = "tier_key";
+const VERSION_ATTR: &str = "version";
 
-/// The `tier_key` of a market: present only while it is active.
-pub(crate) fn tier_key(m: &Market) -> Option<String> {
-    m.active.then(|| {
-        m.tier
-            .map_or_else(|| UNTIERED_KEY.to_string(), |t| t.to_string())
-    })
-}
-
-/// Every `tier_key` value, tiers first.
-fn all_tier_keys() -> impl Iterator<Item = String> {
-    Tier::ALL
-        .iter()
-        .map(|t| t.to_string())
-        .chain(std::iter::once(UNTIERED_KEY.to_string()))
-}
-
-pub(crate) fn market_item(m: &Market) -> Item {
-    ItemBuilder::default()
+/// The item of `m` as written by a versioned put: every field, `version` = `m.version + 1`,
+/// and [`LIVE_ATTR`] while the market is active.
+pub(crate) fn market_item(m: &Market) -> Result<Item> {
+    let next = m.version.checked_add(1).ok_or_else(|| {
+        StoreError::Encode(format!(
+            "market {}: version {} overflows",
+            m.condition_id, m.version
+        ))
+    })?;
+    Ok(ItemBuilder::default()
         .set("condition_id", s(&m.condition_id))
         .set("question", s(&m.question))
         .opt("slug", m.slug.as_deref().map(s))
         .set("yes_token_id", s(&m.yes_token_id))
         .set("no_token_id", s(&m.no_token_id))
         .set("outcomes", pair(&m.outcomes))
-        .set("end_date", ms(m.end_date))
+        .set(END_DATE_ATTR, ms(m.end_date))
         .opt("tier", m.tier.map(tier))
         .set("active", AttributeValue::Bool(m.active))
         .set("resolved", AttributeValue::Bool(m.resolved))
@@ -59,10 +66,13 @@ pub(crate) fn market_item(m: &Market) -> Item {
         .opt("category", m.category.as_deref().map(s))
         .set("neg_risk", AttributeValue::Bool(m.neg_risk))
         .opt("volume_24h", m.volume_24h.map(|d| s(d.to_string())))
-        .opt(TIER_KEY, tier_key(m).map(s))
-        .build()
+        .opt(LIVE_ATTR, m.active.then(|| s(LIVE_VALUE)))
+        .set(VERSION_ATTR, n(next))
+        .build())
 }
 
+/// The market of an item. An item written before versions existed has no `version`: it is a
+/// stored market, so version 1 (as the local adapter migrates its rows).
 pub(crate) fn market_from_item(item: &Item) -> Result<Market> {
     let id = match item.get("condition_id") {
         Some(AttributeValue::S(id)) => id.as_str(),
@@ -76,7 +86,7 @@ pub(crate) fn market_from_item(item: &Item) -> Result<Market> {
         yes_token_id: r.s("yes_token_id")?,
         no_token_id: r.s("no_token_id")?,
         outcomes: r.pair("outcomes")?,
-        end_date: r.ts("end_date")?,
+        end_date: r.ts(END_DATE_ATTR)?,
         tier: r.opt_tier("tier")?,
         active: r.bool("active")?,
         resolved: r.bool("resolved")?,
@@ -85,99 +95,149 @@ pub(crate) fn market_from_item(item: &Item) -> Result<Market> {
         category: r.opt_s("category")?,
         neg_risk: r.bool("neg_risk")?,
         volume_24h: r.opt_dec("volume_24h")?,
+        version: r.opt_n(VERSION_ATTR)?.unwrap_or(1),
     })
 }
 
-/// Keeps the last of several records with the same key, in first-seen order: one
-/// `BatchWriteItem` may not name a key twice, and the last record is what the caller meant.
-pub(crate) fn last_per_key<T>(records: &[T], key: impl Fn(&T) -> String) -> Vec<&T> {
-    let mut at: HashMap<String, usize> = HashMap::with_capacity(records.len());
-    let mut out: Vec<&T> = Vec::with_capacity(records.len());
-    for r in records {
-        match at.entry(key(r)) {
-            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = r,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(out.len());
-                out.push(r);
-            }
+/// The end dates (epoch ms) one Query of the index selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndRange {
+    /// Every active market.
+    All,
+    /// `end_date > after`.
+    After(i64),
+    /// `lo <= end_date <= hi`.
+    Between(i64, i64),
+    /// `end_date <= up_to`.
+    UpTo(i64),
+}
+
+impl EndRange {
+    /// The markets `tier` holds at `at`: `after < end_date <= up_to` of
+    /// [`Tier::end_window`], in the milliseconds the items store. `BETWEEN` is inclusive at
+    /// both ends, so the exclusive lower bound becomes `after + 1` ms, which is exact on
+    /// integers. `None` when the window is empty.
+    pub(crate) fn due(tier: Tier, at: Ts) -> Option<EndRange> {
+        let (after, up_to) = tier.end_window(at);
+        let after = after.timestamp_millis();
+        match up_to.map(|u| u.timestamp_millis()) {
+            None => Some(EndRange::After(after)),
+            Some(up_to) if up_to > after => Some(EndRange::Between(after + 1, up_to)),
+            Some(_) => None,
         }
     }
-    out
+
+    /// Active markets past T4's window at `at`: expired, not yet retired.
+    pub(crate) fn expired(at: Ts) -> EndRange {
+        EndRange::UpTo(Tier::T4.end_window(at).0.timestamp_millis())
+    }
+
+    /// The key condition and its values.
+    fn condition(self) -> (&'static str, Vec<(&'static str, i64)>) {
+        match self {
+            EndRange::All => ("#live = :live", vec![]),
+            EndRange::After(a) => ("#live = :live AND #end > :a", vec![(":a", a)]),
+            EndRange::Between(lo, hi) => (
+                "#live = :live AND #end BETWEEN :lo AND :hi",
+                vec![(":lo", lo), (":hi", hi)],
+            ),
+            EndRange::UpTo(u) => ("#live = :live AND #end <= :u", vec![(":u", u)]),
+        }
+    }
+}
+
+/// What one Query page returned: its items, or only their count.
+enum Wanted {
+    Items,
+    Count,
 }
 
 impl AwsStore {
-    /// Writes `items` to `table` in `BatchWriteItem`s of at most 25 puts, resending
-    /// unprocessed items with backoff.
-    pub(crate) async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<()> {
-        let requests = items
-            .into_iter()
-            .map(|item| {
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(|e| StoreError::Encode(format!("put request: {e}")))?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let what = format!("BatchWriteItem on {table}");
-        for chunk in chunks(requests, MAX_BATCH_WRITE_ITEMS, usize::MAX, |_| 0) {
-            send_until_done(&what, chunk, &RETRY, |c| self.batch_write_once(table, c)).await?;
-        }
-        Ok(())
-    }
-
-    /// One `BatchWriteItem`; returns the requests DynamoDB left unprocessed.
-    async fn batch_write_once(
-        &self,
-        table: &str,
-        requests: Vec<WriteRequest>,
-    ) -> Result<Vec<WriteRequest>> {
-        // moto accepts 26 items, real DynamoDB does not: this is the guarantee.
-        assert!(
-            requests.len() <= MAX_BATCH_WRITE_ITEMS,
-            "BatchWriteItem with {} items",
-            requests.len()
-        );
-        self.record_batch_write(requests.len());
-        let out = self
-            .ddb
-            .batch_write_item()
-            .request_items(table, requests)
-            .send()
-            .await
-            .map_err(|e| backend("BatchWriteItem", table, e))?;
-        Ok(out
-            .unprocessed_items
-            .and_then(|mut m| m.remove(table))
-            .unwrap_or_default())
-    }
-
-    /// Every market of one `tier_key` partition of the index, by condition id.
-    async fn query_tier_key(&self, key: &str) -> Result<Vec<Market>> {
+    /// One versioned put. `Ok(false)` when the stored version was not `m.version`.
+    async fn put_market(&self, m: &Market) -> Result<bool> {
         let table = &self.names.markets_table;
+        let condition = match m.version {
+            0 => "attribute_not_exists(#id)",
+            // An item written before versions existed reads as version 1 (it has none).
+            1 => "#v = :v OR (attribute_exists(#id) AND attribute_not_exists(#v))",
+            _ => "#v = :v",
+        };
+        let mut req = self
+            .ddb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(market_item(m)?))
+            .condition_expression(condition);
+        // DynamoDB refuses a name or value the expression does not use.
+        if m.version <= 1 {
+            req = req.expression_attribute_names("#id", "condition_id");
+        }
+        if m.version > 0 {
+            req = req
+                .expression_attribute_names("#v", VERSION_ATTR)
+                .expression_attribute_values(":v", n(m.version));
+        }
+        let _in_flight = self.market_put_started();
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                tracing::debug!(condition_id = %m.condition_id, version = m.version, "market changed since it was read: not written");
+                Ok(false)
+            }
+            Err(e) => Err(backend("PutItem", table, e)),
+        }
+    }
+
+    /// Every page of one Query of the index over `range`: the markets, or (with
+    /// [`Wanted::Count`]) an empty list and their number.
+    async fn query_live(&self, range: EndRange, wanted: Wanted) -> Result<(Vec<Market>, u64)> {
+        let table = &self.names.markets_table;
+        let (condition, values) = range.condition();
         let mut out = Vec::new();
+        let mut total = 0u64;
         let mut start = None;
         loop {
-            let page = self
+            let mut q = self
                 .ddb
                 .query()
                 .table_name(table)
-                .index_name(BY_TIER_INDEX)
-                .key_condition_expression("#k = :k")
-                .expression_attribute_names("#k", TIER_KEY)
-                .expression_attribute_values(":k", s(key))
-                .set_exclusive_start_key(start)
+                .index_name(ACTIVE_BY_END_INDEX)
+                .key_condition_expression(condition)
+                .expression_attribute_names("#live", LIVE_ATTR)
+                .expression_attribute_values(":live", s(LIVE_VALUE))
+                .set_exclusive_start_key(start);
+            if !matches!(range, EndRange::All) {
+                q = q.expression_attribute_names("#end", END_DATE_ATTR);
+            }
+            for (name, v) in &values {
+                q = q.expression_attribute_values(*name, n(v));
+            }
+            if matches!(wanted, Wanted::Count) {
+                q = q.select(Select::Count);
+            }
+            let page = q
                 .send()
                 .await
-                .map_err(|e| backend("Query", &format!("{table}/{BY_TIER_INDEX}"), e))?;
+                .map_err(|e| backend("Query", &format!("{table}/{ACTIVE_BY_END_INDEX}"), e))?;
+            total += u64::try_from(page.count).unwrap_or(0);
             for item in page.items.unwrap_or_default() {
                 out.push(market_from_item(&item)?);
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
+                _ => return Ok((out, total)),
             }
         }
+    }
+
+    /// The active markets in `range`, by condition id.
+    async fn live_markets(&self, range: EndRange) -> Result<Vec<Market>> {
+        let (mut markets, _) = self.query_live(range, Wanted::Items).await?;
+        markets.sort_by(|a, b| a.condition_id.cmp(&b.condition_id));
+        Ok(markets)
     }
 
     /// Every item of the Markets table, page by page (`all_markets`: the daily dimension,
@@ -204,55 +264,65 @@ impl AwsStore {
             }
         }
     }
+}
 
-    /// The number of markets in one `tier_key` partition of the index.
-    async fn count_tier_key(&self, key: &str) -> Result<u64> {
-        let table = &self.names.markets_table;
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(table)
-                .index_name(BY_TIER_INDEX)
-                .key_condition_expression("#k = :k")
-                .expression_attribute_names("#k", TIER_KEY)
-                .expression_attribute_values(":k", s(key))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend("Query", &format!("{table}/{BY_TIER_INDEX}"), e))?;
-            total += u64::try_from(page.count).unwrap_or(0);
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(total),
-            }
+/// The markets in rounds: a condition id's first record in round 0, its second in round 1, …
+/// Rounds run one after the other and the puts within a round concurrently, so several
+/// records of one market in one call are applied in order, as the local adapter's one
+/// transaction applies them. Each record keeps its index in the call.
+fn rounds(markets: &[Market]) -> Vec<Vec<(usize, &Market)>> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(markets.len());
+    let mut rounds: Vec<Vec<(usize, &Market)>> = Vec::new();
+    for (i, m) in markets.iter().enumerate() {
+        let r = seen.entry(m.condition_id.as_str()).or_insert(0);
+        if rounds.len() <= *r {
+            rounds.push(Vec::new());
         }
+        rounds[*r].push((i, m));
+        *r += 1;
     }
+    rounds
 }
 
 impl MarketStore for AwsStore {
-    async fn upsert_markets(&self, markets: &[Market]) -> Result<()> {
-        let items = last_per_key(markets, |m| m.condition_id.clone())
-            .into_iter()
-            .map(market_item)
-            .collect();
-        self.batch_put(&self.names.markets_table, items).await
-    }
-
-    async fn markets_in_tier(&self, tier: Tier) -> Result<Vec<Market>> {
-        self.query_tier_key(&tier.to_string()).await
-    }
-
-    async fn active_markets(&self) -> Result<Vec<Market>> {
-        let mut all = Vec::new();
-        for key in all_tier_keys() {
-            all.extend(self.query_tier_key(&key).await?);
+    /// One conditional `PutItem` per market, at most [`MARKET_WRITES_IN_FLIGHT`] in flight.
+    /// Conflicts come back in the order of `markets`. A failed request (not a conflict) fails
+    /// the call; puts already made stay made (each is whole), and the caller's retry sees
+    /// them as conflicts and reads them again.
+    async fn write_markets(&self, markets: &[Market]) -> Result<Vec<String>> {
+        let mut conflicts: Vec<(usize, String)> = Vec::new();
+        for round in rounds(markets) {
+            // The futures are built before they are streamed (no closure inside the stream),
+            // which keeps this future `Send`.
+            let puts: Vec<_> = round
+                .into_iter()
+                .map(|(i, m)| async move {
+                    Ok::<_, StoreError>(
+                        (!self.put_market(m).await?).then(|| (i, m.condition_id.clone())),
+                    )
+                })
+                .collect();
+            let lost: Vec<Option<(usize, String)>> = futures_util::stream::iter(puts)
+                .buffer_unordered(MARKET_WRITES_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            conflicts.extend(lost.into_iter().flatten());
         }
-        all.sort_by(|a, b| a.condition_id.cmp(&b.condition_id));
-        Ok(all)
+        conflicts.sort();
+        Ok(conflicts.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// One Query of the index over the tier's end-date window, followed page by page.
+    async fn markets_due(&self, tier: Tier, at: Ts) -> Result<Vec<Market>> {
+        match EndRange::due(tier, at) {
+            Some(range) => self.live_markets(range).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// One Query of the whole index partition.
+    async fn active_markets(&self) -> Result<Vec<Market>> {
+        self.live_markets(EndRange::All).await
     }
 
     /// A paginated Scan of the whole table (a Scan returns items in hash order, so they are
@@ -271,7 +341,7 @@ impl MarketStore for AwsStore {
             .get_item()
             .table_name(table)
             .key("condition_id", s(condition_id))
-            // A caller that just wrote the market (discovery keeping first_seen) reads it back.
+            // A writer reads the version it will write against: it must be the current one.
             .consistent_read(true)
             .send()
             .await
@@ -279,12 +349,19 @@ impl MarketStore for AwsStore {
         out.item.as_ref().map(market_from_item).transpose()
     }
 
-    async fn count_by_tier(&self) -> Result<BTreeMap<Option<Tier>, u64>> {
+    /// Six `Select=COUNT` Queries: one per tier window and one for the expired markets.
+    /// Together they read the index once (COUNT is billed for what it reads).
+    async fn count_due(&self, at: Ts) -> Result<BTreeMap<Option<Tier>, u64>> {
+        let mut ranges: Vec<(Option<Tier>, EndRange)> = Tier::ALL
+            .iter()
+            .filter_map(|t| EndRange::due(*t, at).map(|r| (Some(*t), r)))
+            .collect();
+        ranges.push((None, EndRange::expired(at)));
         let mut counts = BTreeMap::new();
-        for (key, t) in all_tier_keys().zip(Tier::ALL.map(Some).into_iter().chain([None])) {
-            let n = self.count_tier_key(&key).await?;
-            if n > 0 {
-                counts.insert(t, n);
+        for (t, range) in ranges {
+            let (_, count) = self.query_live(range, Wanted::Count).await?;
+            if count > 0 {
+                counts.insert(t, count);
             }
         }
         Ok(counts)
@@ -294,53 +371,118 @@ impl MarketStore for AwsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::market;
+    use crate::contract::{at, market};
 
     #[test]
-    fn given_markets_then_items_round_trip_and_only_active_ones_carry_a_tier_key() {
+    fn given_markets_then_items_round_trip_with_the_next_version_and_only_active_ones_are_live() {
         let tiered = market(1, Some(Tier::T3), true);
         let mut bare = market(2, None, true);
         bare.slug = None;
         bare.category = None;
         bare.volume_24h = None;
         bare.outcome = None;
+        bare.version = 41;
         let mut ended = market(3, Some(Tier::T2), false);
         ended.resolved = true;
         ended.outcome = Some("Down".into());
-        for (m, key) in [
-            (&tiered, Some("T3")),
-            (&bare, Some(UNTIERED_KEY)),
-            (&ended, None),
-        ] {
-            let item = market_item(m);
-            assert_eq!(market_from_item(&item).unwrap(), *m);
+        for (m, live) in [(&tiered, true), (&bare, true), (&ended, false)] {
+            let item = market_item(m).unwrap();
+            let back = market_from_item(&item).unwrap();
             assert_eq!(
-                item.get(TIER_KEY)
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str),
-                key,
-                "{}",
-                m.condition_id
+                back,
+                Market {
+                    version: m.version + 1,
+                    ..m.clone()
+                },
+                "stored as the next version"
             );
+            assert_eq!(item.contains_key(LIVE_ATTR), live, "{}", m.condition_id);
         }
-        assert!(!market_item(&bare).contains_key("slug"), "absent, not NULL");
+        assert_eq!(
+            market_item(&tiered).unwrap()[LIVE_ATTR].as_s().unwrap(),
+            "1"
+        );
+        assert!(
+            !market_item(&bare).unwrap().contains_key("slug"),
+            "absent, not NULL"
+        );
         assert_eq!(
             market_item(&tiered)
+                .unwrap()
                 .get("volume_24h")
                 .and_then(|v| v.as_s().ok())
                 .map(String::as_str),
             Some("123456.789012345678"),
             "decimals keep every digit"
         );
+        let mut max = market(4, None, true);
+        max.version = u64::MAX;
+        assert!(matches!(market_item(&max), Err(StoreError::Encode(_))));
     }
 
     #[test]
-    fn given_a_key_twice_then_the_last_record_wins_in_first_seen_order() {
-        let recs = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")];
-        let kept: Vec<&str> = last_per_key(&recs, |r| r.0.to_string())
+    fn given_an_item_from_before_versions_then_it_reads_as_version_1() {
+        let mut item = market_item(&market(1, Some(Tier::T1), true)).unwrap();
+        item.remove(VERSION_ATTR);
+        assert_eq!(market_from_item(&item).unwrap().version, 1);
+    }
+
+    #[test]
+    fn given_tier_windows_then_the_key_ranges_are_exact_in_milliseconds() {
+        let now = at("2026-11-20T12:00:00.250Z");
+        let ms = |s: &str| at(s).timestamp_millis();
+        assert_eq!(
+            EndRange::due(Tier::T4, now),
+            Some(EndRange::Between(
+                ms("2026-11-19T12:00:00.251Z"),
+                ms("2026-11-20T13:00:00.250Z")
+            ))
+        );
+        assert_eq!(
+            EndRange::due(Tier::T0, now),
+            Some(EndRange::After(ms("2026-11-22T12:00:00.250Z")))
+        );
+        assert_eq!(
+            EndRange::expired(now),
+            EndRange::UpTo(ms("2026-11-19T12:00:00.250Z"))
+        );
+        // Each end date around every boundary falls in exactly the range of its tier.
+        for boundary_h in [-24i64, 0, 1, 4, 12, 48] {
+            for off in [-1i64, 0, 1] {
+                let end = now + chrono::Duration::milliseconds(boundary_h * 3_600_000 + off);
+                let e = end.timestamp_millis();
+                let inside = |r: EndRange| match r {
+                    EndRange::All => true,
+                    EndRange::After(a) => e > a,
+                    EndRange::Between(lo, hi) => lo <= e && e <= hi,
+                    EndRange::UpTo(u) => e <= u,
+                };
+                for t in Tier::ALL {
+                    let want = Tier::at(now, end) == Some(t);
+                    assert_eq!(
+                        EndRange::due(t, now).is_some_and(inside),
+                        want,
+                        "{end} in {t}"
+                    );
+                }
+                assert_eq!(
+                    inside(EndRange::expired(now)),
+                    Tier::at(now, end).is_none(),
+                    "{end}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn given_a_market_twice_in_one_call_then_its_records_go_in_successive_rounds() {
+        let a = market(1, Some(Tier::T1), true);
+        let b = market(2, Some(Tier::T1), true);
+        let calls = [a.clone(), b.clone(), a.clone(), a.clone()];
+        let r: Vec<Vec<usize>> = rounds(&calls)
             .into_iter()
-            .map(|r| r.1)
+            .map(|round| round.into_iter().map(|(i, _)| i).collect())
             .collect();
-        assert_eq!(kept, vec!["c", "e", "d"]);
+        assert_eq!(r, vec![vec![0, 1], vec![2], vec![3]]);
     }
 }

@@ -1,23 +1,28 @@
-//! The AWS adapters: [`AwsStore`] implements every port on DynamoDB (markets, latest, ops), S3
-//! (objects) and SQS (ticks). The table and key design, and what each call costs, are in
-//! `docs/aws.md`; the short version is in each module's doc.
+//! The AWS adapters: [`AwsStore`] implements every port on DynamoDB (markets, ops), S3
+//! (objects and the per-tier Latest values) and SQS (ticks). The table and key design, and
+//! what each call costs, are in `docs/aws.md`; the short version is in each module's doc.
 //!
-//! Every write is idempotent (keys derive from the record, batch writes replace by key) and
-//! chunked to the service limits: 25 items per `BatchWriteItem`, 10 entries and 256 KiB per
-//! `SendMessageBatch`. Items the service did not process are retried with backoff a bounded
-//! number of times, then the call fails with a retryable error so Lambda's own retry (or the
+//! Every write is idempotent (keys derive from the record, batch writes replace by key) or
+//! conditional (a market on the version read, the Latest object on the ETag read, a task state
+//! on its version, a lease on its expiry), and chunked to the service limits: 25 items per
+//! `BatchWriteItem`, 10 entries and 256 KiB per `SendMessageBatch`. Items the service did not
+//! process, and read-modify-writes that lost a race, are retried with backoff a bounded number
+//! of times, then the call fails with a retryable error so Lambda's own retry (or the
 //! caller's) takes over; nothing is dropped silently.
 //!
 //! # Layout
 //! * this module: [`AwsStore`], [`AwsNames`] (resource names from the environment) and
 //!   [`WriteStats`] (request counters the tests and the cost notes rely on).
-//! * `markets`: the Markets table and its sparse `by_tier` index.
-//! * `latest`: the Latest table, one gzip-compressed item per tier, put only over an older tick.
-//! * `ops`: the Ops table: task runs, tier transitions, coverage (in day partitions) and
-//!   shard heartbeats (one item per shard).
+//! * `markets`: the Markets table: versioned conditional puts and the sparse
+//!   [`ACTIVE_BY_END_INDEX`] of the active markets by end date.
+//! * `latest`: the Latest values, one gzip-compressed JSON object per tier on S3
+//!   (`latest/tier=<n>.json.gz`), read, applied and put back conditionally on its ETag.
+//! * `ops`: the Ops table: task runs, tier transitions, coverage (in day partitions), shard
+//!   heartbeats (one item per shard) and task states with their leases (one item per task).
 //! * `objects`: S3.
 //! * `queue`: the ticks queue on SQS.
-//! * `batch`: chunking and the bounded retry of partially processed batches.
+//! * `batch`: chunking, the bounded retry of partially processed batches, the jittered retry
+//!   of conditional writes that lost a race.
 //! * `item`: DynamoDB attribute values to and from domain values.
 //! * `error`: SDK errors to [`StoreError::Backend`] with the retry classification.
 //! * [`provision`]: creates the tables, the bucket and the queue (tests, moto, a developer).
@@ -39,8 +44,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use latest::MAX_ITEM_BYTES;
-pub use markets::{BY_TIER_INDEX, UNTIERED_KEY};
+pub use latest::LATEST_CONTENT_TYPE;
+pub use markets::{
+    ACTIVE_BY_END_INDEX, END_DATE_ATTR, LIVE_ATTR, LIVE_VALUE, MARKET_WRITES_IN_FLIGHT,
+};
 
 /// The names of the resources the adapters use; in Lambda they come from the environment
 /// (template.yaml sets them).
@@ -48,11 +55,10 @@ pub use markets::{BY_TIER_INDEX, UNTIERED_KEY};
 pub struct AwsNames {
     /// DynamoDB Markets table (`POLYTAPE_MARKETS_TABLE`).
     pub markets_table: String,
-    /// DynamoDB Latest table (`POLYTAPE_LATEST_TABLE`).
-    pub latest_table: String,
     /// DynamoDB Ops table (`POLYTAPE_OPS_TABLE`).
     pub ops_table: String,
-    /// S3 bucket of the Parquet files and other objects (`POLYTAPE_BUCKET`).
+    /// S3 bucket of the Parquet files, the Latest objects and other objects
+    /// (`POLYTAPE_BUCKET`).
     pub bucket: String,
     /// URL of the SQS ticks queue (`POLYTAPE_TICKS_QUEUE_URL`). [`provision::create_all`] also
     /// accepts a bare queue name here and returns the URL SQS reports.
@@ -61,8 +67,6 @@ pub struct AwsNames {
 
 /// Environment variable naming the Markets table.
 pub const MARKETS_TABLE_VAR: &str = "POLYTAPE_MARKETS_TABLE";
-/// Environment variable naming the Latest table.
-pub const LATEST_TABLE_VAR: &str = "POLYTAPE_LATEST_TABLE";
 /// Environment variable naming the Ops table.
 pub const OPS_TABLE_VAR: &str = "POLYTAPE_OPS_TABLE";
 /// Environment variable naming the bucket.
@@ -89,7 +93,6 @@ impl AwsNames {
         };
         Ok(AwsNames {
             markets_table: get(MARKETS_TABLE_VAR)?,
-            latest_table: get(LATEST_TABLE_VAR)?,
             ops_table: get(OPS_TABLE_VAR)?,
             bucket: get(BUCKET_VAR)?,
             ticks_queue_url: get(TICKS_QUEUE_URL_VAR)?,
@@ -124,7 +127,6 @@ impl AwsNames {
         let base = format!("{}-{tag}", clean.trim_matches('-'));
         AwsNames {
             markets_table: format!("{base}-markets"),
-            latest_table: format!("{base}-latest"),
             ops_table: format!("{base}-ops"),
             bucket: format!("{base}-bucket"),
             ticks_queue_url: format!("{base}-ticks"),
@@ -144,6 +146,17 @@ pub struct WriteStats {
     pub sqs_batch_calls: u64,
     /// The most entries any one `SendMessageBatch` carried (at most 10).
     pub max_sqs_entries: usize,
+    /// Conditional market `PutItem`s sent (one per market written or refused).
+    pub market_puts: u64,
+    /// The most market puts in flight at once (at most [`MARKET_WRITES_IN_FLIGHT`]).
+    pub max_market_puts_in_flight: usize,
+    /// Conditional `PutObject`s of Latest objects sent, refused ones included.
+    pub latest_puts: u64,
+    /// Latest puts S3 refused because another tick wrote first (each one re-read and
+    /// re-applied).
+    pub latest_conflicts: u64,
+    /// The size of the largest Latest object put, in bytes (gzip-compressed).
+    pub max_latest_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -152,6 +165,21 @@ struct Stats {
     max_batch_items: AtomicUsize,
     sqs_batch_calls: AtomicU64,
     max_sqs_entries: AtomicUsize,
+    market_puts: AtomicU64,
+    market_puts_in_flight: AtomicUsize,
+    max_market_puts_in_flight: AtomicUsize,
+    latest_puts: AtomicU64,
+    latest_conflicts: AtomicU64,
+    max_latest_bytes: AtomicUsize,
+}
+
+/// Counts one market put as in flight until dropped.
+struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.market_puts_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How many enqueued ticks [`AwsStore::sent_ticks`] remembers: enough for the dispatcher's
@@ -226,6 +254,11 @@ impl AwsStore {
             max_batch_items: self.stats.max_batch_items.load(Ordering::Relaxed),
             sqs_batch_calls: self.stats.sqs_batch_calls.load(Ordering::Relaxed),
             max_sqs_entries: self.stats.max_sqs_entries.load(Ordering::Relaxed),
+            market_puts: self.stats.market_puts.load(Ordering::Relaxed),
+            max_market_puts_in_flight: self.stats.max_market_puts_in_flight.load(Ordering::Relaxed),
+            latest_puts: self.stats.latest_puts.load(Ordering::Relaxed),
+            latest_conflicts: self.stats.latest_conflicts.load(Ordering::Relaxed),
+            max_latest_bytes: self.stats.max_latest_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -249,6 +282,30 @@ impl AwsStore {
         self.stats
             .max_batch_items
             .fetch_max(items, Ordering::Relaxed);
+    }
+
+    fn market_put_started(&self) -> InFlight<'_> {
+        self.stats.market_puts.fetch_add(1, Ordering::Relaxed);
+        let now = self
+            .stats
+            .market_puts_in_flight
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        self.stats
+            .max_market_puts_in_flight
+            .fetch_max(now, Ordering::Relaxed);
+        InFlight(&self.stats)
+    }
+
+    fn record_latest_put(&self, bytes: usize) {
+        self.stats.latest_puts.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .max_latest_bytes
+            .fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    fn record_latest_conflict(&self) {
+        self.stats.latest_conflicts.fetch_add(1, Ordering::Relaxed);
     }
 
     fn record_sqs_batch(&self, entries: usize) {
@@ -296,7 +353,7 @@ mod tests {
     fn given_every_variable_then_names_are_read_and_a_missing_one_is_named() {
         let mut vars = env(&[
             (MARKETS_TABLE_VAR, "m"),
-            (LATEST_TABLE_VAR, "l"),
+            ("POLYTAPE_LATEST_TABLE", "no longer read"),
             (OPS_TABLE_VAR, "o"),
             (BUCKET_VAR, "b"),
             (

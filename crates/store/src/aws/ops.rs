@@ -1,7 +1,7 @@
 //! The Ops table, single-table: partition key `pk` (S), sort key `sk` (S), TTL attribute
 //! `expires_at` (N, epoch seconds). Every record kind that accumulates lives in day
-//! partitions, so "the recent ones" is a Query on today's partition (walking back a day at a
-//! time) and no partition grows without bound or gets hot for longer than a day:
+//! partitions, so "the recent ones" is a Query on a few days' partitions and no partition
+//! grows without bound or gets hot for longer than a day:
 //!
 //! | record     | pk                      | sk                                  | expires        |
 //! |------------|-------------------------|-------------------------------------|----------------|
@@ -9,25 +9,38 @@
 //! | transition | `transition#<yyyymmdd>` | `<at ms, 13 digits>#<condition_id>` | at + 90 d      |
 //! | coverage   | `coverage#<yyyymmdd>`   | `<tick ms, 13 digits>#<tier>`       | tick + 35 d    |
 //! | heartbeat  | `heartbeat`             | the shard id                        | at + 1 d       |
+//! | task state | `task`                  | the task name                       | never          |
 //!
-//! Heartbeats do not accumulate: one item per shard, replaced on each beat, so the one
-//! `heartbeat` partition holds as many items as there are shards and one Query reads them all
-//! (in shard-id order). TTL deletes a shard silent for a day; since TTL deletes lazily (up to
-//! two days late), the read also leaves out items whose `expires_at` has passed.
+//! Heartbeats and task states do not accumulate: one item per shard or task, replaced on each
+//! beat or run, so one Query of the `heartbeat` or `task` partition reads them all (in
+//! shard-id or task-name order). TTL deletes a shard silent for a day; since TTL deletes
+//! lazily (up to two days late), reads also leave out items whose `expires_at` has passed.
+//!
+//! **Task states** ([`TaskState`]) are read-modify-written: `put_task_run` reads the state
+//! (strongly consistent), applies [`TaskState::record`], and puts it back conditional on the
+//! `state_version` it read (`attribute_not_exists` when none), storing the next version; a
+//! lost race reads again (jittered, bounded). So two runs of one task recording at once never
+//! lose a failure count, and a state written from a stale read can never put back a lease
+//! another run already released. The lease is the `lease_until` attribute (N, epoch ms), taken
+//! by `claim_task` in one `UpdateItem` conditional on `attribute_not_exists(lease_until) OR
+//! lease_until <= :now`.
 //!
 //! Task run ids start with their scheduled time, so within a day `sk` order is time order;
 //! millisecond times are zero-padded so string order is numeric order. Reads pick the day
 //! partitions (and what has expired) from [`AwsStore::with_clock`]'s clock (the wall clock by
 //! default).
 
+use super::batch::{last_per_key, CONFLICT_RETRY};
 use super::error::backend;
 use super::item::{ms, n, s, Item, ItemBuilder, Read};
 use super::AwsStore;
 use crate::error::{Result, StoreError};
-use crate::ports::OpsStore;
+use crate::ports::{CoverageStore, HeartbeatStore, TaskStore, TransitionStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Days, NaiveDate};
-use polytape_core::ops::{Coverage, ShardHeartbeat, TaskRun, TaskStatus, TierTransition};
+use polytape_core::ops::{
+    Coverage, ShardHeartbeat, TaskRun, TaskState, TaskStatus, TierTransition,
+};
 use polytape_core::Ts;
 
 /// Task runs are kept 7 days after they started.
@@ -42,6 +55,15 @@ pub(crate) const HEARTBEAT_TTL_DAYS: u64 = 1;
 pub(crate) const HEARTBEAT_PK: &str = "heartbeat";
 /// "Recent" reads look at today's partition and at most 7 days before it.
 pub(crate) const RECENT_DAYS: u64 = 8;
+/// The partition of the task states.
+pub(crate) const TASK_PK: &str = "task";
+/// How long after the time its id starts with a run may start (a tick retried or skipped
+/// late, an hourly task delayed): `task_runs_since` looks at ids from this much before
+/// `since`, then keeps the runs that started at or after it. Ticks are skipped once later than
+/// their interval (≤ 1 h) and messages live 1 h; 2 h covers both.
+pub(crate) const LATE_START: chrono::Duration = chrono::Duration::hours(2);
+const STATE_VERSION: &str = "state_version";
+const LEASE_UNTIL: &str = "lease_until";
 
 fn day(d: NaiveDate) -> String {
     d.format("%Y%m%d").to_string()
@@ -69,11 +91,24 @@ pub(crate) fn run_pk(id: &str) -> Result<String> {
     }
 }
 
+fn status_text(status: TaskStatus) -> Result<String> {
+    match serde_json::to_value(status)? {
+        serde_json::Value::String(v) => Ok(v),
+        other => Err(StoreError::Encode(format!("task status as {other}"))),
+    }
+}
+
+fn status_of(text: String) -> Result<TaskStatus> {
+    Ok(serde_json::from_value(serde_json::Value::String(text))?)
+}
+
+/// `20261120T100000Z`: the form run ids start with, for key conditions on their time.
+fn id_time(t: Ts) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
 pub(crate) fn run_item(run: &TaskRun) -> Result<Item> {
-    let status = match serde_json::to_value(run.status)? {
-        serde_json::Value::String(v) => v,
-        other => return Err(StoreError::Encode(format!("task status as {other}"))),
-    };
+    let status = status_text(run.status)?;
     Ok(ItemBuilder::default()
         .set("pk", s(run_pk(&run.id)?))
         .set("sk", s(&run.id))
@@ -82,21 +117,62 @@ pub(crate) fn run_item(run: &TaskRun) -> Result<Item> {
         .set("finished_at", ms(run.finished_at))
         .set("status", s(status))
         .set("detail", s(serde_json::to_string(&run.detail)?))
+        .opt("error", run.error.as_deref().map(s))
         .set("expires_at", expires(run.started_at, TASK_RUN_TTL_DAYS))
         .build())
 }
 
 fn run_from_item(item: &Item, what: String) -> Result<TaskRun> {
     let r = Read::new(item, what);
-    let status: TaskStatus = serde_json::from_value(serde_json::Value::String(r.s("status")?))?;
     Ok(TaskRun {
         id: r.s("sk")?,
         task: r.s("task")?,
         started_at: r.ts("started_at")?,
         finished_at: r.ts("finished_at")?,
-        status,
+        status: status_of(r.s("status")?)?,
         detail: serde_json::from_str(&r.s("detail")?)?,
+        error: r.opt_s("error")?,
     })
+}
+
+/// The state item of `state`, stored as version `version`.
+pub(crate) fn state_item(state: &TaskState, version: u64) -> Result<Item> {
+    Ok(ItemBuilder::default()
+        .set("pk", s(TASK_PK))
+        .set("sk", s(&state.task))
+        .opt("last_run_id", state.last_run_id.as_deref().map(s))
+        .opt("last_started_at", state.last_started_at.map(ms))
+        .opt("last_finished_at", state.last_finished_at.map(ms))
+        .opt(
+            "last_status",
+            state.last_status.map(status_text).transpose()?.map(s),
+        )
+        .opt("last_error", state.last_error.as_deref().map(s))
+        .opt("last_success_at", state.last_success_at.map(ms))
+        .set("consecutive_failures", n(state.consecutive_failures))
+        .opt("first_seen_at", state.first_seen_at.map(ms))
+        .opt(LEASE_UNTIL, state.lease_until.map(ms))
+        .set(STATE_VERSION, n(version))
+        .build())
+}
+
+/// The state of a state item and the version it was stored as. An item only a lease ever
+/// wrote (`claim_task` on a task with no run) has neither counts nor a version: 0 of each.
+fn state_from_item(item: &Item, what: String) -> Result<(TaskState, u64)> {
+    let r = Read::new(item, what);
+    let state = TaskState {
+        task: r.s("sk")?,
+        last_run_id: r.opt_s("last_run_id")?,
+        last_started_at: r.opt_ts("last_started_at")?,
+        last_finished_at: r.opt_ts("last_finished_at")?,
+        last_status: r.opt_s("last_status")?.map(status_of).transpose()?,
+        last_error: r.opt_s("last_error")?,
+        last_success_at: r.opt_ts("last_success_at")?,
+        consecutive_failures: r.opt_n("consecutive_failures")?.unwrap_or(0),
+        first_seen_at: r.opt_ts("first_seen_at")?,
+        lease_until: r.opt_ts(LEASE_UNTIL)?,
+    };
+    Ok((state, r.opt_n(STATE_VERSION)?.unwrap_or(0)))
 }
 
 pub(crate) fn transition_item(t: &TierTransition) -> Item {
@@ -136,6 +212,7 @@ pub(crate) fn coverage_item(c: &Coverage) -> Item {
         .set("written", n(c.written))
         .set("missing", n(c.missing))
         .set("skipped", AttributeValue::Bool(c.skipped))
+        .set("failed", AttributeValue::Bool(c.failed))
         .set("expires_at", expires(c.tick_ts, COVERAGE_TTL_DAYS))
         .build()
 }
@@ -149,6 +226,8 @@ fn coverage_from_item(item: &Item, what: String) -> Result<Coverage> {
         written: r.n("written")?,
         missing: r.n("missing")?,
         skipped: r.bool("skipped")?,
+        // Coverage written before `failed` existed: not failed.
+        failed: r.opt_bool("failed")?.unwrap_or(false),
     })
 }
 
@@ -255,6 +334,85 @@ impl AwsStore {
             .map_err(|e| backend("PutItem", table, e))?;
         Ok(())
     }
+
+    /// The state of `task` and its stored version, strongly consistent (a writer reads the
+    /// version it writes against).
+    async fn read_task_state(&self, task: &str) -> Result<Option<(TaskState, u64)>> {
+        let table = &self.names.ops_table;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(table)
+            .key("pk", s(TASK_PK))
+            .key("sk", s(task))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", table, e))?;
+        out.item
+            .map(|item| state_from_item(&item, format!("{table} item {TASK_PK}/{task}")))
+            .transpose()
+    }
+
+    /// Puts `state` as version `read + 1` if the stored version is still `read` (0: none).
+    /// `Ok(false)` when another writer got there first.
+    async fn put_task_state_if(&self, state: &TaskState, read: u64) -> Result<bool> {
+        let table = &self.names.ops_table;
+        let next = read.checked_add(1).ok_or_else(|| {
+            StoreError::Encode(format!(
+                "task state {}: version {read} overflows",
+                state.task
+            ))
+        })?;
+        let mut req = self
+            .ddb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(state_item(state, next)?))
+            .expression_attribute_names("#sv", STATE_VERSION);
+        req = if read == 0 {
+            req.condition_expression("attribute_not_exists(#sv)")
+        } else {
+            req.condition_expression("#sv = :sv")
+                .expression_attribute_values(":sv", n(read))
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend("PutItem", table, e)),
+        }
+    }
+
+    /// Records `run` in its task's state: read, [`TaskState::record`], conditional put;
+    /// again on a fresh read when another writer got there first.
+    async fn record_run(&self, run: &TaskRun) -> Result<()> {
+        for attempt in 1..=CONFLICT_RETRY.attempts {
+            let (mut state, version) = self
+                .read_task_state(&run.task)
+                .await?
+                .unwrap_or_else(|| (TaskState::new(&run.task), 0));
+            state.record(run);
+            if self.put_task_state_if(&state, version).await? {
+                return Ok(());
+            }
+            tracing::debug!(task = %run.task, run = %run.id, attempt, "task state changed since it was read: recording again");
+            if attempt < CONFLICT_RETRY.attempts {
+                tokio::time::sleep(CONFLICT_RETRY.jittered(attempt)).await;
+            }
+        }
+        Err(StoreError::Backend {
+            reason: format!(
+                "PutItem on {} ({TASK_PK}/{}): the state lost to concurrent writers {} times",
+                self.names.ops_table, run.task, CONFLICT_RETRY.attempts
+            ),
+            retryable: true,
+        })
+    }
 }
 
 fn what(table: &str, item: &Item) -> String {
@@ -265,22 +423,98 @@ fn what(table: &str, item: &Item) -> String {
     format!("{table} item {}/{}", key("pk"), key("sk"))
 }
 
-impl OpsStore for AwsStore {
+impl TaskStore for AwsStore {
+    /// One PutItem for the run, then the state's read and conditional put (one GetItem and one
+    /// PutItem, more only when runs of the task record at the same moment).
     async fn put_task_run(&self, run: &TaskRun) -> Result<()> {
-        self.put_ops_item(run_item(run)?).await
+        self.put_ops_item(run_item(run)?).await?;
+        self.record_run(run).await
     }
 
-    async fn recent_task_runs(&self, limit: usize) -> Result<Vec<TaskRun>> {
+    /// One Query per day partition from the day of `since` − 2 h (`LATE_START`; at most 8 days
+    /// back: older runs have expired) to today, each from the ids of `since` − `LATE_START`
+    /// on; the runs that started before `since`, or whose expiry has passed, are left out.
+    async fn task_runs_since(&self, since: Ts) -> Result<Vec<TaskRun>> {
         let table = &self.names.ops_table;
-        self.recent("run", limit)
+        let now = self.now();
+        let today = now.date_naive();
+        let from = since - LATE_START;
+        let oldest = today
+            .checked_sub_days(Days::new(RECENT_DAYS))
+            .unwrap_or(today);
+        let first = from.date_naive().max(oldest);
+        let last = today.max(since.date_naive());
+        let sk_from = id_time(from);
+        let mut runs = Vec::new();
+        for d in days_between(first, last) {
+            let pk = format!("run#{}", day(d));
+            for item in self
+                .query_partition(&pk, Some(&sk_from), false, usize::MAX)
+                .await?
+            {
+                let what = what(table, &item);
+                // TTL deletes late; a run past its expiry is gone as far as readers go.
+                let expires: i64 = Read::new(&item, what.clone()).n("expires_at")?;
+                let run = run_from_item(&item, what)?;
+                if run.started_at >= since && expires > now.timestamp() {
+                    runs.push(run);
+                }
+            }
+        }
+        runs.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        Ok(runs)
+    }
+
+    async fn task_state(&self, task: &str) -> Result<Option<TaskState>> {
+        Ok(self.read_task_state(task).await?.map(|(state, _)| state))
+    }
+
+    /// One Query of the `task` partition (in task-name order).
+    async fn task_states(&self) -> Result<Vec<TaskState>> {
+        let table = &self.names.ops_table;
+        self.query_partition(TASK_PK, None, false, usize::MAX)
             .await?
             .iter()
-            .map(|item| run_from_item(item, what(table, item)))
+            .map(|item| Ok(state_from_item(item, what(table, item))?.0))
             .collect()
     }
 
+    /// One conditional UpdateItem of `lease_until` (the rest of the state is untouched).
+    async fn claim_task(&self, task: &str, now: Ts, until: Ts) -> Result<bool> {
+        let table = &self.names.ops_table;
+        let claimed = self
+            .ddb
+            .update_item()
+            .table_name(table)
+            .key("pk", s(TASK_PK))
+            .key("sk", s(task))
+            .update_expression("SET #lease = :until")
+            .condition_expression("attribute_not_exists(#lease) OR #lease <= :now")
+            .expression_attribute_names("#lease", LEASE_UNTIL)
+            .expression_attribute_values(":until", ms(until))
+            .expression_attribute_values(":now", ms(now))
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend("UpdateItem", table, e)),
+        }
+    }
+}
+
+impl TransitionStore for AwsStore {
     async fn put_transitions(&self, t: &[TierTransition]) -> Result<()> {
-        let items = super::markets::last_per_key(t, |t| {
+        let items = last_per_key(t, |t| {
             format!("{}#{}", t.at.timestamp_millis(), t.condition_id)
         })
         .into_iter()
@@ -297,7 +531,9 @@ impl OpsStore for AwsStore {
             .map(|item| transition_from_item(item, what(table, item)))
             .collect()
     }
+}
 
+impl CoverageStore for AwsStore {
     async fn put_coverage(&self, c: &Coverage) -> Result<()> {
         self.put_ops_item(coverage_item(c)).await
     }
@@ -324,7 +560,9 @@ impl OpsStore for AwsStore {
         }
         Ok(out)
     }
+}
 
+impl HeartbeatStore for AwsStore {
     async fn put_heartbeat(&self, hb: &ShardHeartbeat) -> Result<()> {
         self.put_ops_item(heartbeat_item(hb)).await
     }
@@ -368,6 +606,17 @@ mod tests {
         let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
         assert_eq!(expires, at("2026-11-27T22:30:15Z").timestamp());
         assert_eq!(run_from_item(&item, "x".into()).unwrap(), run);
+        assert!(!item.contains_key("error"), "absent, not NULL");
+        let failed = task_run(
+            "20261120T223015Z#snapshot#T4",
+            "2026-11-20T22:30:15.250Z",
+            TaskStatus::Failed,
+            0,
+        );
+        let item = run_item(&failed).unwrap();
+        assert_eq!(item["error"].as_s().unwrap(), "gamma: timeout");
+        assert_eq!(run_from_item(&item, "x".into()).unwrap(), failed);
+        assert_eq!(id_time(at("2026-11-20T22:30:15.999Z")), "20261120T223015Z");
 
         let err = run_pk("snapshot#2026-11-20").unwrap_err();
         assert!(
@@ -397,11 +646,17 @@ mod tests {
             written: 9,
             missing: 1,
             skipped: false,
+            failed: true,
         };
-        let item = coverage_item(&c);
+        let mut item = coverage_item(&c);
         assert_eq!(item["pk"].as_s().unwrap(), "coverage#20261120");
         assert_eq!(item["sk"].as_s().unwrap(), "1795219185000#4");
         assert_eq!(coverage_from_item(&item, "x".into()).unwrap(), c);
+        item.remove("failed");
+        assert!(
+            !coverage_from_item(&item, "x".into()).unwrap().failed,
+            "coverage from before `failed` existed did not fail"
+        );
         // Zero padding keeps string order numeric for early times too.
         assert!(ms_key(at("1970-01-01T00:00:01Z")) < ms_key(at("2026-11-20T00:00:00Z")));
         assert_eq!(ms_key(at("1970-01-01T00:00:01Z")), "0000000001000");
@@ -420,6 +675,41 @@ mod tests {
         let item = heartbeat_item(&hb);
         assert!(!item.contains_key("last_event_at"), "absent, not NULL");
         assert_eq!(heartbeat_from_item(&item, "x".into()).unwrap(), hb);
+    }
+
+    #[test]
+    fn given_a_task_state_then_it_is_one_item_in_the_task_partition_and_round_trips() {
+        let mut state = TaskState::new("discovery");
+        let empty = state_item(&state, 1).unwrap();
+        assert_eq!(empty["pk"].as_s().unwrap(), "task");
+        assert_eq!(empty["sk"].as_s().unwrap(), "discovery");
+        assert_eq!(
+            state_from_item(&empty, "x".into()).unwrap(),
+            (state.clone(), 1)
+        );
+        state.record(&task_run(
+            "20261120T120000Z#discovery",
+            "2026-11-20T12:00:00Z",
+            TaskStatus::Failed,
+            0,
+        ));
+        state.lease_until = Some(at("2026-11-20T12:05:00Z"));
+        let item = state_item(&state, 7).unwrap();
+        assert_eq!(item["consecutive_failures"].as_n().unwrap(), "1");
+        assert_eq!(item["last_status"].as_s().unwrap(), "failed");
+        assert_eq!(item["lease_until"].as_n().unwrap(), "1795176300000");
+        assert_eq!(state_from_item(&item, "x".into()).unwrap(), (state, 7));
+
+        // What claim_task alone leaves: the key and a lease.
+        let leased = ItemBuilder::default()
+            .set("pk", s(TASK_PK))
+            .set("sk", s("retier"))
+            .set(LEASE_UNTIL, ms(at("2026-11-20T12:01:00Z")))
+            .build();
+        let (state, version) = state_from_item(&leased, "x".into()).unwrap();
+        assert_eq!(version, 0);
+        assert_eq!(state.consecutive_failures, 0);
+        assert!(state.is_leased_at(at("2026-11-20T12:00:59Z")));
     }
 
     #[test]

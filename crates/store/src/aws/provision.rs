@@ -1,7 +1,11 @@
 //! Creates the resources the adapters expect, exactly as template.yaml declares them: the
-//! three tables (on-demand, the Markets `by_tier` index, TTL on Ops `expires_at`), the bucket
-//! and the ticks queue. Tests run it against moto with [`super::AwsNames::unique`] names; a
-//! developer can point it at moto too. Idempotent: what already exists is left alone.
+//! two tables (on-demand, the Markets [`ACTIVE_BY_END_INDEX`], TTL on Ops `expires_at`), the
+//! bucket (which also holds the Latest objects) and the ticks queue. Tests run it against moto
+//! with [`super::AwsNames::unique`] names; a developer can point it at moto too. Idempotent:
+//! what already exists is left alone.
+//!
+//! [`migrate_markets`] brings Markets items written before the `active_by_end` index (no
+//! `live` attribute) into it; `docs/aws.md` says when an operator runs it.
 //!
 //! ```no_run
 //! # async fn f() -> polytape_store::Result<()> {
@@ -13,7 +17,8 @@
 //! ```
 
 use super::error::backend;
-use super::markets::BY_TIER_INDEX;
+use super::item::s;
+use super::markets::{ACTIVE_BY_END_INDEX, END_DATE_ATTR, LIVE_ATTR, LIVE_VALUE};
 use super::AwsNames;
 use crate::error::{Result, StoreError};
 use aws_sdk_dynamodb::error::BuildError;
@@ -52,19 +57,20 @@ pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result
     let ddb = aws_sdk_dynamodb::Client::new(cfg);
     use ScalarAttributeType::{N, S};
 
-    // Markets: condition_id, plus the sparse by_tier index over the active markets.
+    // Markets: condition_id, plus the sparse active_by_end index over the active markets.
     let markets = ddb
         .create_table()
         .table_name(&names.markets_table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr("condition_id", S)?)
-        .attribute_definitions(attr("tier_key", S)?)
+        .attribute_definitions(attr(LIVE_ATTR, S)?)
+        .attribute_definitions(attr(END_DATE_ATTR, N)?)
         .key_schema(key("condition_id", KeyType::Hash)?)
         .global_secondary_indexes(built(
             GlobalSecondaryIndex::builder()
-                .index_name(BY_TIER_INDEX)
-                .key_schema(key("tier_key", KeyType::Hash)?)
-                .key_schema(key("condition_id", KeyType::Range)?)
+                .index_name(ACTIVE_BY_END_INDEX)
+                .key_schema(key(LIVE_ATTR, KeyType::Hash)?)
+                .key_schema(key(END_DATE_ATTR, KeyType::Range)?)
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::All)
@@ -73,14 +79,6 @@ pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result
                 .build(),
         )?);
     create_table(&ddb, &names.markets_table, markets.send().await).await?;
-
-    let latest = ddb
-        .create_table()
-        .table_name(&names.latest_table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("tier", N)?)
-        .key_schema(key("tier", KeyType::Hash)?);
-    create_table(&ddb, &names.latest_table, latest.send().await).await?;
 
     let ops = ddb
         .create_table()
@@ -205,5 +203,65 @@ async fn create_bucket(cfg: &aws_config::SdkConfig, bucket: &str) -> Result<()> 
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
         Err(e) => Err(backend("CreateBucket", bucket, e)),
+    }
+}
+
+/// Brings Markets items written before the [`ACTIVE_BY_END_INDEX`] into it: every active
+/// market without [`LIVE_ATTR`] gets it (one conditional UpdateItem each, which touches
+/// nothing else and leaves a market a writer just closed alone), and the old index's
+/// `tier_key` attribute is removed from every item carrying it. Reads the table with one
+/// paginated Scan. Idempotent; returns how many items it changed.
+pub async fn migrate_markets(cfg: &aws_config::SdkConfig, markets_table: &str) -> Result<u64> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let ddb = aws_sdk_dynamodb::Client::new(cfg);
+    let mut changed = 0u64;
+    let mut start = None;
+    loop {
+        let page = ddb
+            .scan()
+            .table_name(markets_table)
+            .filter_expression(
+                "(#active = :yes AND attribute_not_exists(#live)) OR attribute_exists(tier_key)",
+            )
+            .expression_attribute_names("#active", "active")
+            .expression_attribute_names("#live", LIVE_ATTR)
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| backend("Scan", markets_table, e))?;
+        for item in page.items.unwrap_or_default() {
+            let Some(id) = item.get("condition_id").cloned() else {
+                continue;
+            };
+            let active = matches!(item.get("active"), Some(AttributeValue::Bool(true)));
+            let mut req = ddb
+                .update_item()
+                .table_name(markets_table)
+                .key("condition_id", id)
+                .expression_attribute_names("#active", "active");
+            req = if active {
+                req.update_expression("SET #live = :live REMOVE tier_key")
+                    .condition_expression("#active = :yes")
+                    .expression_attribute_names("#live", LIVE_ATTR)
+                    .expression_attribute_values(":live", s(LIVE_VALUE))
+            } else {
+                req.update_expression("REMOVE tier_key")
+                    .condition_expression("#active <> :yes")
+            }
+            .expression_attribute_values(":yes", AttributeValue::Bool(true));
+            match req.send().await {
+                Ok(_) => changed += 1,
+                // A writer changed the market meanwhile and wrote it in the new layout.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(backend("UpdateItem", markets_table, e)),
+            }
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(changed),
+        }
     }
 }

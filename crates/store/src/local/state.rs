@@ -212,7 +212,8 @@ fn market_from_row(r: &Row<'_>) -> rusqlite::Result<Market> {
         category: r.get(13)?,
         neg_risk: r.get(14)?,
         volume_24h,
-        version: u64::try_from(r.get::<_, i64>(16)?).map_err(|_| bad_column("version", "negative"))?,
+        version: u64::try_from(r.get::<_, i64>(16)?)
+            .map_err(|_| bad_column("version", "negative"))?,
     })
 }
 
@@ -235,7 +236,10 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
         )?;
         for m in markets {
             let version = i64::try_from(m.version).map_err(|_| {
-                StoreError::Encode(format!("market {}: version {} too large", m.condition_id, m.version))
+                StoreError::Encode(format!(
+                    "market {}: version {} too large",
+                    m.condition_id, m.version
+                ))
             })?;
             let values = params![
                 m.condition_id,
@@ -528,7 +532,8 @@ fn get_latest(conn: &Connection, tier: Tier) -> Result<Option<LatestTier>> {
 /// Read, apply, write in one transaction: the connection's lock serialises overlapping ticks.
 fn apply_latest(conn: &mut Connection, update: &LatestUpdate) -> Result<()> {
     let tx = conn.transaction()?;
-    let mut latest = get_latest(&tx, update.tier)?.unwrap_or_else(|| LatestTier::empty(update.tier));
+    let mut latest =
+        get_latest(&tx, update.tier)?.unwrap_or_else(|| LatestTier::empty(update.tier));
     latest.apply(update);
     tx.execute(
         "INSERT OR REPLACE INTO latest (tier, tick_ts, body) VALUES (?1, ?2, ?3)",
@@ -665,7 +670,8 @@ impl TaskStore for LocalStore {
 
     async fn claim_task(&self, task: &str, now: Ts, until: Ts) -> Result<bool> {
         let task = task.to_string();
-        self.with_conn(move |c| claim_task(c, &task, now, until)).await
+        self.with_conn(move |c| claim_task(c, &task, now, until))
+            .await
     }
 }
 
