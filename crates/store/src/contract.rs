@@ -552,6 +552,14 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
             .expect("claim"),
         "a task never seen can be claimed"
     );
+    assert_eq!(
+        s.task_state("retier")
+            .await
+            .expect("task_state")
+            .and_then(|t| t.first_seen_at),
+        Some(t),
+        "the first claim marks when the task was first seen"
+    );
     let names: Vec<String> = s
         .task_states()
         .await

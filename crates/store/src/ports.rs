@@ -77,7 +77,9 @@ pub trait TaskStore: Send + Sync {
     fn task_states(&self) -> impl Future<Output = Result<Vec<TaskState>>> + Send;
 
     /// Takes the task's lease until `until` when no run holds it at `now`, in one conditional
-    /// write; false when another run holds it. [`TaskStore::put_task_run`] releases it.
+    /// write; false when another run holds it. [`TaskStore::put_task_run`] releases it. The
+    /// first claim of a task also sets its `first_seen_at`, so a task whose runs die before
+    /// recording anything is still seen as started.
     fn claim_task(
         &self,
         task: &str,

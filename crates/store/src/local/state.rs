@@ -400,6 +400,7 @@ fn claim_task(conn: &mut Connection, task: &str, now: Ts, until: Ts) -> Result<b
         return Ok(false);
     }
     state.lease_until = Some(until);
+    state.first_seen_at.get_or_insert(now);
     put_task_state(&tx, &state)?;
     tx.commit()?;
     Ok(true)
