@@ -294,7 +294,8 @@ fn schedule_problems(t: &Value, tiers: &[TierSpec]) -> Vec<String> {
     for (function, want) in [
         ("SnapshotFunction", "rate(1 minute)"),
         ("MaintenanceFunction", "rate(5 minutes)"),
-        ("DiscoveryFunction", "rate(1 hour)"),
+        // Every minute it asks whether discovery is due (hourly, sooner after a failure).
+        ("DiscoveryFunction", "rate(1 minute)"),
     ] {
         let got = schedules(t, function);
         if got != [want] {
@@ -411,6 +412,37 @@ fn given_template_yaml_then_each_function_runs_the_prebuilt_binary_on_the_chosen
     }
 }
 
+#[test]
+fn given_template_yaml_then_no_tick_can_outlive_the_snapshot_function_and_no_discovery_its_lease() {
+    let Some(t) = template() else { return };
+    let props = |id: &str| &t["Resources"][id]["Properties"];
+    let num = |v: &Value| text(v).parse::<u64>().unwrap_or_else(|_| panic!("not a number: {v}"));
+    let snapshot = props("SnapshotFunction");
+    let timeout = num(&snapshot["Timeout"]);
+    let env = &snapshot["Environment"]["Variables"];
+    assert_eq!(
+        num(&env["POLYTAPE_FUNCTION_TIMEOUT_S"]),
+        timeout,
+        "the tick's fallback deadline is the function's timeout"
+    );
+    let margin = num(&env["POLYTAPE_TICK_MARGIN_S"]);
+    // A tick's requests stop `margin` before the invocation's end and everything of it 2 s
+    // before (collector's HARD_STOP_MARGIN): the writes keep margin − 2 s, at least one AWS
+    // call's whole operation timeout (10 s by default).
+    assert!(margin >= 12 && margin < timeout, "margin {margin} s, timeout {timeout} s");
+    let visibility = num(&props("TicksQueue")["VisibilityTimeout"]);
+    assert!(
+        visibility >= 6 * timeout,
+        "SQS event sources want a visibility of 6 × the function timeout: {visibility} < 6 × {timeout}"
+    );
+    let discovery = props("DiscoveryFunction");
+    let lease = num(&discovery["Environment"]["Variables"]["POLYTAPE_DISCOVERY_LEASE_S"]);
+    assert!(
+        num(&discovery["Timeout"]) < lease,
+        "a discovery run ends (by its timeout at worst) before its lease lapses"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The checks fail when one side moves (no tools needed)
 // ---------------------------------------------------------------------------------------------
@@ -452,7 +484,7 @@ fn template_from_code() -> Value {
     for (id, rate) in [
         ("SnapshotFunction", "rate(1 minute)"),
         ("MaintenanceFunction", "rate(5 minutes)"),
-        ("DiscoveryFunction", "rate(1 hour)"),
+        ("DiscoveryFunction", "rate(1 minute)"),
     ] {
         resources.insert(
             id.to_string(),
