@@ -55,6 +55,20 @@ async fn the_dispatcher_enqueues_exactly_the_minutes_ticks_with_their_delays() {
         (1, "dispatch", polytape_core::ops::TaskStatus::Ok),
         "one dispatch run per minute, the late one replacing the first"
     );
+
+    // Dispatched 400 ms into the minute (a Lambda's usual start): delays round up, so the tick
+    // at :15 waits 15 s and arrives at :15.400, never at :14.400.
+    let (prompt, _rx) = LocalQueue::new();
+    dispatch_minute(
+        &prompt,
+        &store,
+        minute,
+        minute + chrono::Duration::milliseconds(400),
+    )
+    .await
+    .unwrap();
+    let delays: Vec<u32> = prompt.sent().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(delays, vec![0, 0, 0, 0, 15, 30, 30, 45]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

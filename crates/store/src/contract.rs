@@ -712,8 +712,8 @@ pub async fn object_store_contract(s: &impl ObjectStore) {
     );
 }
 
-/// Every tick enqueued arrives once, delayed from the dispatch time to its own time (a tick
-/// already due at once); an empty call is fine. `received(n)` returns the `(tick, delay in seconds)` pairs that arrived, waiting
+/// Every tick enqueued arrives once, delayed from the dispatch time to its own time, rounded up
+/// to the second so never early (a tick already due at once); an empty call is fine. `received(n)` returns the `(tick, delay in seconds)` pairs that arrived, waiting
 /// for up to `n` of them: a local queue measures the delay, an SQS test reports the
 /// `DelaySeconds` each message was sent with (SQS cannot report it back).
 pub async fn tick_queue_contract<Q, F, Fut>(q: &Q, mut received: F)
@@ -723,8 +723,8 @@ where
     Fut: Future<Output = Vec<(TickId, u32)>>,
 {
     let minute = at("2026-11-20T10:00:00Z");
-    // The dispatcher runs 10 s late.
-    let now = minute + chrono::Duration::seconds(10);
+    // The dispatcher runs 10.4 s late: whole-second delays round up, so no tick comes early.
+    let now = minute + chrono::Duration::milliseconds(10_400);
     q.enqueue_ticks(&[], now).await.expect("empty enqueue");
     // Two minutes at the top of an hour: 9 + 7 ticks, more than one SQS batch.
     let mut ticks = polytape_core::schedule::due_in_minute(minute);
@@ -739,7 +739,8 @@ where
     let mut want: Vec<(TickId, u32)> = ticks
         .iter()
         .map(|t| {
-            let until = (t.tick_ts.timestamp() - now.timestamp()).max(0);
+            let until_ms = (t.tick_ts - now).num_milliseconds().max(0);
+            let until = (until_ms + 999) / 1000;
             (*t, u32::try_from(until).unwrap_or(u32::MAX))
         })
         .collect();
@@ -752,6 +753,6 @@ where
     assert_eq!(
         delays,
         [0, 5, 20, 35, 50, 65, 80, 95].into(),
-        "10 s late: the :00 tick at once, the rest at their second, not 10 s after it"
+        "10.4 s late: the :00 tick at once, the rest at their second (never before it), not 10 s after it"
     );
 }

@@ -147,7 +147,8 @@ pub trait ObjectStore: Send + Sync {
 /// of a message is [`crate::queue::encode_tick`].
 pub trait TickQueue: Send + Sync {
     /// Enqueues each tick delayed by [`crate::queue::delay_for`]`(tick, now)` seconds — the
-    /// time from `now` (when the dispatcher runs) to the tick, so a dispatcher that runs late
+    /// time from `now` (when the dispatcher runs) to the tick, rounded up so that no tick
+    /// arrives before its time, so a dispatcher that runs late
     /// does not make every tick late by as much — in as few requests as the service allows
     /// (SQS: 10 messages per batch).
     fn enqueue_ticks(

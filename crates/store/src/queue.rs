@@ -14,13 +14,16 @@ use tokio::sync::mpsc;
 /// SQS's longest `DelaySeconds` (15 minutes).
 pub const MAX_DELAY_S: u32 = 900;
 
-/// The delay, in whole seconds, that makes a tick enqueued at `now` arrive at its time:
-/// `tick.tick_ts − now`, rounded down, clamped to `0..=`[`MAX_DELAY_S`]. Measured from the
-/// dispatch rather than the top of the minute, so a dispatcher that runs 10 s late delays the
-/// ticks at :00/:15/:30/:45 by 0/5/20/35 s instead of delivering each of them 10 s late; a
-/// tick already due goes at once.
+/// The delay, in whole seconds, that makes a tick enqueued at `now` arrive at its time and
+/// never before it: `tick.tick_ts − now` rounded UP to the second (SQS's `DelaySeconds` is
+/// whole seconds), clamped to `0..=`[`MAX_DELAY_S`]. Dispatched at :00.400, the tick at :15
+/// waits 15 s (arriving at :15.400), not 14 s (arriving at :14.400, before its time). Measured
+/// from the dispatch rather than the top of the minute, so a dispatcher that runs 10 s late
+/// delays the ticks at :00/:15/:30/:45 by 0/5/20/35 s instead of delivering each of them 10 s
+/// late; a tick already due goes at once.
 pub fn delay_for(tick: &TickId, now: Ts) -> u32 {
-    let s = (tick.tick_ts - now).num_seconds();
+    let ms = (tick.tick_ts - now).num_milliseconds();
+    let s = ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) > 0);
     u32::try_from(s.clamp(0, i64::from(MAX_DELAY_S))).unwrap_or(0)
 }
 
@@ -122,10 +125,26 @@ mod tests {
             vec![0, 5, 20, 35],
             "10 s late: the :00 tick goes at once, the others still arrive at their second"
         );
+        let ms = chrono::Duration::milliseconds;
         assert_eq!(
-            delays(&ticks, minute + chrono::Duration::milliseconds(10_400)),
-            vec![0, 4, 19, 34],
-            "whole seconds, rounded down"
+            delays(&ticks, minute + ms(400)),
+            vec![0, 15, 30, 45],
+            "dispatched at :00.400: the tick at :15 waits 15 s, not 14 (never early)"
+        );
+        assert_eq!(
+            delays(&ticks, minute + ms(10_400)),
+            vec![0, 5, 20, 35],
+            "whole seconds, rounded up"
+        );
+        assert_eq!(
+            delays(&ticks, minute - ms(1)),
+            vec![1, 16, 31, 46],
+            "a millisecond ahead of the :00 tick: it waits a whole second rather than go early"
+        );
+        assert_eq!(
+            delays(&ticks, minute + s(15) - ms(999)),
+            vec![0, 1, 16, 31],
+            "the :15 tick 999 ms ahead"
         );
         assert_eq!(delays(&ticks, minute + s(90)), vec![0, 0, 0, 0], "all past");
         assert_eq!(
@@ -133,6 +152,32 @@ mod tests {
             vec![900, 900, 900, 900],
             "SQS delays at most 15 minutes"
         );
+        assert_eq!(
+            delays(&ticks, minute - s(900) + ms(1)),
+            vec![900, 900, 900, 900],
+            "899.001 s rounds up to the 900 s limit, and beyond it stays there"
+        );
+    }
+
+    #[test]
+    fn given_any_dispatch_time_then_the_delay_never_delivers_a_tick_early_nor_a_second_late() {
+        let minute: Ts = "2026-11-20T22:30:00Z".parse().unwrap();
+        let ticks = t4_ticks(minute);
+        for offset_ms in (-2_000..62_000).step_by(37) {
+            let now = minute + chrono::Duration::milliseconds(offset_ms);
+            for t in &ticks {
+                let arrives = now + chrono::Duration::seconds(i64::from(delay_for(t, now)));
+                if t.tick_ts > now {
+                    assert!(arrives >= t.tick_ts, "{t:?} early from {now}");
+                    assert!(
+                        arrives < t.tick_ts + chrono::Duration::seconds(1),
+                        "{t:?} a second late from {now}"
+                    );
+                } else {
+                    assert_eq!(arrives, now, "{t:?} due: at once from {now}");
+                }
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -140,7 +185,7 @@ mod tests {
         let (q, mut rx) = LocalQueue::new();
         let minute: polytape_core::Ts = "2026-11-20T22:30:00Z".parse().unwrap();
         let ticks = polytape_core::schedule::due_in_minute(minute);
-        let now = minute + chrono::Duration::seconds(10);
+        let now = minute + chrono::Duration::milliseconds(10_400);
         q.enqueue_ticks(&ticks, now).await.unwrap();
         let started = tokio::time::Instant::now();
         let mut got = Vec::new();

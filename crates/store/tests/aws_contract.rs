@@ -2,8 +2,10 @@
 //! what only the AWS adapter promises (conditional market puts at most 16 in flight, the
 //! Latest object really conditional under concurrent ticks, task states that lose no failure
 //! under concurrent runs, the migration of pre-index market items), the batching the cost
-//! notes rely on (25 items per BatchWriteItem, 10 entries per SendMessageBatch), and the
-//! errors a missing resource gives. No mocks: every call goes over HTTP to moto on 127.0.0.1.
+//! notes rely on (25 items per BatchWriteItem, 10 entries per SendMessageBatch), the errors a
+//! missing resource gives, and the SDK timeouts (a call to a 127.0.0.1 listener that never
+//! answers fails in bounded time). No mocks: every call goes over HTTP to moto (or that
+//! listener) on 127.0.0.1.
 //!
 //! infra/test.sh starts moto and exports `POLYTAPE_MOTO_URL`. Without it these tests print a
 //! skip line and pass, unless `POLYTAPE_REQUIRE_TOOLS=1` (as infra/test.sh sets), when they
@@ -17,13 +19,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use polytape_core::ops::TaskStatus;
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{Market, TickId, Tier};
-use polytape_store::aws::{provision, AwsNames, AwsStore, MARKET_WRITES_IN_FLIGHT};
+use polytape_store::aws::{provision, AwsNames, AwsStore, SdkTimeouts, MARKET_WRITES_IN_FLIGHT};
 use polytape_store::contract::{self, at, heartbeat, market};
 use polytape_store::queue::decode_tick;
 use polytape_store::{
     CoverageStore, HeartbeatStore, LatestStore, MarketStore, ObjectStore, StoreError, TaskStore,
     TickQueue, TransitionStore,
 };
+use std::time::{Duration, Instant};
 
 /// The SDK config for moto (toolcheck §2): its endpoint for every service, static test
 /// credentials (no IMDS or profile lookups), us-east-1.
@@ -35,16 +38,20 @@ async fn moto_config() -> Option<SdkConfig> {
         eprintln!("SKIP: POLYTAPE_MOTO_URL is not set (infra/test.sh starts moto)");
         return None;
     };
+    Some(config_for(&url).await)
+}
+
+/// The SDK config of a local endpoint: `url` for every service, static test credentials,
+/// us-east-1.
+async fn config_for(url: &str) -> SdkConfig {
     let creds =
         aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "static");
-    Some(
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .endpoint_url(url)
-            .load()
-            .await,
-    )
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(url)
+        .load()
+        .await
 }
 
 /// A store on freshly provisioned resources, its clock on the contract's day.
@@ -797,4 +804,80 @@ async fn given_a_heartbeat_past_its_expiry_then_it_is_left_out_before_ttl_delete
         s.put_heartbeat(hb).await.unwrap();
     }
     assert_eq!(s.heartbeats().await.unwrap(), vec![last_second, live]);
+}
+
+/// An endpoint on 127.0.0.1 that accepts every connection and never answers nor closes it: the
+/// way a stalled network path looks to a client.
+async fn silent_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_an_endpoint_that_never_answers_then_every_sdk_call_times_out_retryably() {
+    // Timeouts far below the defaults (10 s / 3 s), far above a local round trip.
+    let timeouts = SdkTimeouts {
+        operation: Duration::from_millis(1_500),
+        attempt: Duration::from_millis(500),
+    };
+    let names = AwsNames::unique("silent");
+    let silent = config_for(&silent_endpoint().await).await;
+    let store = AwsStore::with_timeouts(&silent, names.clone(), timeouts);
+    let ticks = [due_in_minute(at("2026-11-20T10:00:00Z"))[0]];
+
+    // When DynamoDB, S3 and SQS calls go to an endpoint that accepts and never answers, then
+    // each fails with a retryable timeout error once its operation timeout has passed, instead
+    // of waiting forever (the outer 30 s bound only catches a hang).
+    let started = Instant::now();
+    let (ddb, s3, sqs) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(
+            store.get_market("0xabc"),
+            store.get_object("snapshots/x.parquet"),
+            store.enqueue_ticks(&ticks, at("2026-11-20T10:00:00Z")),
+        )
+    })
+    .await
+    .expect("an SDK call hung past its operation timeout");
+    let elapsed = started.elapsed();
+    let errors = [
+        ("GetItem", ddb.map(|_| ()).unwrap_err()),
+        ("GetObject", s3.map(|_| ()).unwrap_err()),
+        ("SendMessageBatch", sqs.unwrap_err()),
+    ];
+    for (op, err) in errors {
+        let retryable = err.is_retryable();
+        let (reason, _) = backend(err);
+        assert!(reason.starts_with(op), "{reason}");
+        assert!(
+            reason.to_lowercase().contains("timeout"),
+            "{op}: a timeout, not another failure: {reason}"
+        );
+        assert!(retryable, "{op}: a timeout may pass on a retry: {reason}");
+    }
+    assert!(
+        elapsed >= timeouts.attempt && elapsed < Duration::from_secs(10),
+        "the calls waited for their timeouts, and no longer than the default operation timeout: \
+         {elapsed:?}"
+    );
+
+    // Given the same timeouts on moto, then the same calls succeed: it was the silence that
+    // timed out, not the settings.
+    let Some(moto) = moto_config().await else {
+        return;
+    };
+    let names = provision::create_all(&moto, &names).await.unwrap();
+    let store = AwsStore::with_timeouts(&moto, names, timeouts);
+    assert_eq!(store.get_market("0xabc").await.unwrap(), None);
+    assert_eq!(store.get_object("snapshots/x.parquet").await.unwrap(), None);
+    store
+        .enqueue_ticks(&ticks, at("2026-11-20T10:00:00Z"))
+        .await
+        .unwrap();
 }

@@ -6,18 +6,31 @@
 //! Needs `POLYTAPE_MOTO_URL` (a running moto server) and `POLYTAPE_CARGO_LAMBDA` (the
 //! cargo-lambda binary); infra/test.sh provides both. Without them the test prints a skip line,
 //! unless `POLYTAPE_REQUIRE_TOOLS=1`, when it fails.
+//!
+//! No assertion depends on how long a build takes. The simulated world starts its clock when it
+//! is created and its markets move through the tiers as real time passes, so:
+//! * the function binaries are built first, by the command `cargo lambda watch` runs on a first
+//!   invoke ([`build_functions`]), before the world exists; watch then finds them fresh;
+//! * watch is started and answers before the first time-dependent step;
+//! * what discovery and maintenance must do is computed from the simulator's truth at the
+//!   moment of the call ([`discoverable`]), not fixed when the world was created.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: any failure should fail it loudly
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
+use polytape_sim::{MarketKind, SimHandle};
 use polytape_store::aws::{provision, AwsNames, AwsStore};
 use polytape_store::{keys, parquet, queue, LatestStore, MarketStore, ObjectStore};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The Lambda binaries, by the names `cargo lambda watch` serves them under.
+const FUNCTIONS: [&str; 4] = ["discovery", "snapshot", "maintenance", "status"];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,6 +42,97 @@ fn workspace_root() -> PathBuf {
 fn event(path: &str) -> Value {
     let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// Variables cargo (and nextest) set for a running test that describe the test's own package.
+const TEST_PACKAGE_VARS: [&str; 9] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+
+/// Removes from `cmd`'s environment what cargo set for this test about its own package
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …). Build scripts may track them — ring declares
+/// `rerun-if-env-changed=CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR` — so a cargo started with
+/// them rebuilds ring and every crate above it (rustls, the AWS SDK, reqwest, polytape's
+/// own), unlike the build the test command made, and unlike the next one.
+fn without_test_package_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let n = name.to_string_lossy();
+        if TEST_PACKAGE_VARS.contains(&&*n)
+            || [
+                "CARGO_PKG_",
+                "CARGO_BIN_EXE_",
+                "CARGO_CFG_",
+                "CARGO_FEATURE_",
+            ]
+            .iter()
+            .any(|p| n.starts_with(p))
+        {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd
+}
+
+/// Builds the function binaries the way `cargo lambda watch` builds one on its first invoke:
+/// `$CARGO run --bin <name>` in the workspace root, `CARGO` removed (cargo-lambda 1.9, through
+/// cargo-options), here `$CARGO build --bin …` — same cargo, profile, features, environment
+/// ([`without_test_package_env`] for both) and target directory, so watch finds every binary
+/// fresh and an invoke never waits for a compile. Returns how long the build took (minutes on
+/// a cold cache, about a second when fresh).
+fn build_functions() -> Duration {
+    let started = Instant::now();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build");
+    for f in FUNCTIONS {
+        cmd.args(["--bin", f]);
+    }
+    let status = without_test_package_env(&mut cmd)
+        .env_remove("CARGO")
+        .current_dir(workspace_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("running cargo build for the function binaries");
+    assert!(status.success(), "cargo build of the functions: {status}");
+    started.elapsed()
+}
+
+/// The markets discovery must keep at `now`, with their tier: the simulator's tradeable markets
+/// (its truth, as of its clock) whose end date lies in (`now`, `now` + 336 h], the default
+/// lookahead.
+fn discoverable(sim: &SimHandle, now: Ts) -> BTreeMap<String, Tier> {
+    let horizon = now + chrono::Duration::hours(336);
+    sim.truth()
+        .markets
+        .into_iter()
+        .filter(|m| m.kind == MarketKind::Tradeable && m.end_date <= horizon)
+        .filter_map(|m| Some((m.condition_id, Tier::at(now, m.end_date)?)))
+        .collect()
+}
+
+/// The active markets of the store, with their tier.
+async fn stored_tiers(store: &AwsStore) -> BTreeMap<String, Tier> {
+    store
+        .active_markets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.condition_id, m.tier.unwrap()))
+        .collect()
+}
+
+/// How many markets of `tiers` are in `tier`.
+fn in_tier(tiers: &BTreeMap<String, Tier>, tier: Tier) -> usize {
+    tiers.values().filter(|t| **t == tier).count()
 }
 
 /// `cargo lambda watch` on a free port, killed on drop.
@@ -51,10 +155,13 @@ impl Watch {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(cargo_lambda)
+        let child = without_test_package_env(&mut Command::new(cargo_lambda))
             .args([
                 "lambda",
                 "watch",
+                // The binaries are built before watch starts; no source change during the run
+                // may rebuild and restart a function mid-test.
+                "--ignore-changes",
                 "--invoke-address",
                 "127.0.0.1",
                 "--invoke-port",
@@ -73,30 +180,36 @@ impl Watch {
         }
     }
 
-    /// Invokes `function` with `payload` and returns what it returned; a function error panics
-    /// unless `expect_error`.
+    /// Waits until the emulator accepts connections (it listens before building anything).
+    async fn wait_ready(&self) {
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen on {addr} within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Invokes `function` with `payload` and returns what it returned; a function error panics.
     async fn invoke(&self, function: &str, payload: &Value) -> Value {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(900))
             .build()
             .unwrap();
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
-        // The emulator listens as soon as it starts; the first invoke compiles the function.
-        for attempt in 0.. {
-            match client.post(&url).json(payload).send().await {
-                Ok(resp) => {
-                    let error = resp.headers().get("x-amz-function-error").is_some();
-                    let body: Value = resp.json().await.unwrap();
-                    assert!(!error, "{function} failed: {body}");
-                    return body;
-                }
-                Err(e) if e.is_connect() && attempt < 100 => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
-                }
-                Err(e) => panic!("invoking {function}: {e}"),
-            }
-        }
-        unreachable!()
+        let resp = client
+            .post(&url)
+            .json(payload)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("invoking {function}: {e}"));
+        let error = resp.headers().get("x-amz-function-error").is_some();
+        let body: Value = resp.json().await.unwrap();
+        assert!(!error, "{function} failed: {body}");
+        body
     }
 }
 
@@ -152,19 +265,23 @@ fn failures(response: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator() {
     let Some(tools) = tools() else { return };
-    let now = chrono::Utc::now();
-    let mut sim_cfg = polytape_sim::SimConfig::new(11);
-    sim_cfg.markets_per_tier = 5;
-    sim_cfg.now = now;
-    let sim = polytape_sim::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    // Build first: the simulated world's clock starts when it is created, and a cold build
+    // takes minutes.
+    let built_in = build_functions();
+    eprintln!("function binaries built in {built_in:.1?}");
     let cfg = moto_config(&tools.moto).await;
     let names = provision::create_all(&cfg, &AwsNames::unique("fn"))
         .await
         .unwrap();
     let store = AwsStore::new(&cfg, names.clone());
 
+    let mut sim_cfg = polytape_sim::SimConfig::new(11);
+    sim_cfg.markets_per_tier = 5;
+    sim_cfg.now = chrono::Utc::now();
+    let sim = polytape_sim::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let created = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("functions.env");
     std::fs::write(
@@ -189,26 +306,44 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     )
     .unwrap();
     let watch = Watch::start(&tools.cargo_lambda, &env_file);
+    watch.wait_ready().await;
 
-    // Discovery on its hourly event fills the markets table: the 25 tradeable markets.
+    // Discovery on its hourly event fills the markets table with the tradeable markets of the
+    // simulator's truth at the time of the call, each in its tier (5 per tier, 25 in all, while
+    // no market has crossed a tier boundary since the world was created).
+    let before = discoverable(&sim, chrono::Utc::now());
     let report = watch
         .invoke(
             "discovery",
             &event("functions/discovery/events/eventbridge-schedule.json"),
         )
         .await;
-    assert_eq!(report["kept"], 25, "{report}");
-    let per_tier = store.count_by_tier().await.unwrap();
-    assert_eq!(per_tier.values().sum::<u64>(), 25);
-    assert!(
-        Tier::ALL
-            .iter()
-            .all(|t| per_tier.get(&Some(*t)) == Some(&5)),
-        "{per_tier:?}"
+    let after = discoverable(&sim, chrono::Utc::now());
+    let discovered = stored_tiers(&store).await;
+    eprintln!(
+        "discovery ran {:.1?} after the world was created: kept {}, per tier {:?}",
+        created.elapsed(),
+        discovered.len(),
+        Tier::ALL.map(|t| in_tier(&discovered, t))
     );
+    assert!(
+        discovered == before || discovered == after,
+        "stored {discovered:?}\nexpected at the call's start {before:?}\nor at its end {after:?}"
+    );
+    assert_eq!(report["kept"], discovered.len(), "{report}");
+    let per_tier = store.count_by_tier().await.unwrap();
+    for t in Tier::ALL {
+        let n = in_tier(&discovered, t);
+        assert!(n > 0, "tier {t:?} has markets to sample: {discovered:?}");
+        assert_eq!(
+            per_tier.get(&Some(t)).copied(),
+            Some(n as u64),
+            "{per_tier:?}"
+        );
+    }
 
-    // Compile the snapshot binary first (an empty batch), so the timed steps below are not
-    // slowed by the emulator's first-invoke build.
+    // Start the snapshot function's instance (an empty batch), so the timed steps below start
+    // at once.
     let warm = watch.invoke("snapshot", &json!({"Records": []})).await;
     assert!(failures(&warm).is_empty());
 
@@ -217,7 +352,6 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     let mut schedule = event("functions/snapshot/events/eventbridge-schedule.json");
     schedule["time"] = json!(minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let dispatched = watch.invoke("snapshot", &schedule).await;
-    let dispatched_by = chrono::Utc::now();
     let expected = due_in_minute(minute);
     let got: Vec<TickId> = serde_json::from_value(dispatched["enqueued"].clone()).unwrap();
     assert_eq!(got, expected);
@@ -264,6 +398,7 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         .send()
         .await
         .unwrap();
+    let observed_by = chrono::Utc::now();
     let count = |k| {
         attrs
             .attributes()
@@ -280,10 +415,12 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         expected.len(),
         "every tick is on the queue"
     );
-    if dispatched_by < minute - chrono::Duration::seconds(1) {
+    // Delays round up (queue::delay_for), so no tick is delivered before its time: while the
+    // minute has not begun, none of its ticks is visible.
+    if observed_by < minute {
         assert_eq!(
             visible, 0,
-            "dispatched ahead of the minute: every tick waits for its second"
+            "observed before the minute: every tick waits for its second"
         );
     }
 
@@ -307,27 +444,57 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         store.list_objects("orderbooks/").await.unwrap(),
         vec![keys::orderbooks(&tick)]
     );
+    let t2_markets = in_tier(&discovered, Tier::T2);
     let latest = store.get_latest(Tier::T2).await.unwrap().unwrap();
-    assert_eq!((latest.tick_ts, latest.markets.len()), (tick.tick_ts, 5));
+    assert_eq!(
+        (latest.tick_ts, latest.markets.len()),
+        (tick.tick_ts, t2_markets),
+        "every T2 market discovered has its Latest entry"
+    );
     assert!(latest
         .markets
         .iter()
         .all(|m| m.snapshot_count == 1 && m.best_bid.is_some()));
-    duckdb_reads_what_moto_holds(&store, &tick.tick_ts).await;
+    duckdb_reads_what_moto_holds(&store, &tick.tick_ts, t2_markets).await;
 
-    // Maintenance on its 5-minute event re-tiers (nothing is due to move yet) and records its run.
+    // Maintenance on its 5-minute event re-tiers every market to its tier at the time of the
+    // call (by the simulator's truth; none is due to move while the world is young) and records
+    // its run.
+    let tracked = stored_tiers(&store).await;
+    let before = discoverable(&sim, chrono::Utc::now());
     let m = watch
         .invoke(
             "maintenance",
             &event("functions/maintenance/events/eventbridge-schedule.json"),
         )
         .await;
+    let after = discoverable(&sim, chrono::Utc::now());
+    let retiered = stored_tiers(&store).await;
+    eprintln!(
+        "maintenance ran {:.1?} after the world was created: {m}",
+        created.elapsed()
+    );
+    assert!(
+        [&before, &after].iter().any(|want| tracked
+            .iter()
+            .all(|(id, _)| retiered.get(id) == want.get(id))),
+        "re-tiered {retiered:?}\nexpected at the call's start {before:?}\nor at its end {after:?}"
+    );
+    let moved = tracked
+        .iter()
+        .filter(|(id, t)| retiered.get(*id).is_some_and(|now| now != *t))
+        .count();
     assert_eq!(
         (
             m["retier"]["active"].as_u64(),
-            m["retier"]["moved"].as_u64()
+            m["retier"]["moved"].as_u64(),
+            m["retier"]["ended"].as_u64()
         ),
-        (Some(25), Some(0)),
+        (
+            Some(tracked.len() as u64),
+            Some(moved as u64),
+            Some((tracked.len() - retiered.len()) as u64)
+        ),
         "{m}"
     );
 
@@ -348,13 +515,16 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     stats_event["requestContext"]["routeKey"] = json!("GET /api/stats");
     let stats = watch.invoke("status", &stats_event).await;
     let body: Value = serde_json::from_str(stats["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["markets_tracked"], 25, "{body}");
+    assert_eq!(body["markets_tracked"], retiered.len(), "{body}");
     assert_eq!(
         (
             body["tiers"]["T2"]["markets"].as_u64(),
             body["tiers"]["T2"]["latest_markets"].as_u64()
         ),
-        (Some(5), Some(5)),
+        (
+            Some(in_tier(&retiered, Tier::T2) as u64),
+            Some(t2_markets as u64)
+        ),
         "{body}"
     );
 
@@ -408,8 +578,8 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
 }
 
 /// The Parquet objects in moto's S3, downloaded under their keys, read by DuckDB with the
-/// Glue-declared partition types.
-async fn duckdb_reads_what_moto_holds(store: &AwsStore, tick_ts: &Ts) {
+/// Glue-declared partition types: one T2 tick of `t2_markets` rows.
+async fn duckdb_reads_what_moto_holds(store: &AwsStore, tick_ts: &Ts, t2_markets: usize) {
     let Ok(python) = std::env::var("POLYTAPE_PYTHON_PQ") else {
         assert!(
             std::env::var("POLYTAPE_REQUIRE_TOOLS").as_deref() != Ok("1"),
@@ -461,7 +631,7 @@ async fn duckdb_reads_what_moto_holds(store: &AwsStore, tick_ts: &Ts) {
             );
         }
     }
-    assert_eq!(v["snapshots"]["rows_per_tier"]["2"], 5);
+    assert_eq!(v["snapshots"]["rows_per_tier"]["2"], t2_markets);
     assert_eq!(
         v["snapshots"]["dt"],
         json!([tick_ts.format("%Y-%m-%d").to_string()])

@@ -10,9 +10,22 @@
 //! of times, then the call fails with a retryable error so Lambda's own retry (or the
 //! caller's) takes over; nothing is dropped silently.
 //!
+//! # Timeouts
+//! No SDK call can hang a Lambda: every DynamoDB, S3 and SQS client carries an operation
+//! timeout (the whole call: its attempts and the SDK's backoff between them, default 10 s) and
+//! an operation-attempt timeout (one HTTP attempt, default 3 s), on top of the SDK's own 3.1 s
+//! connect timeout. An attempt that times out is retried by the SDK's standard retry policy
+//! while the operation has time left; a call that runs out of time fails with the SDK's
+//! timeout error, which [`StoreError::is_retryable`] calls retryable (the writes are
+//! idempotent), so the invocation is retried rather than left hanging until Lambda kills it.
+//! [`AwsStore::from_env`] reads them from `POLYTAPE_AWS_OPERATION_TIMEOUT_MS` and
+//! `POLYTAPE_AWS_ATTEMPT_TIMEOUT_MS` ([`SdkTimeouts::from_env`]: whole milliseconds, each
+//! 100–120,000, the attempt no longer than the operation); [`AwsStore::new`] uses the defaults.
+//!
 //! # Layout
-//! * this module: [`AwsStore`], [`AwsNames`] (resource names from the environment) and
-//!   [`WriteStats`] (request counters the tests and the cost notes rely on).
+//! * this module: [`AwsStore`], [`AwsNames`] (resource names from the environment),
+//!   [`SdkTimeouts`] (the timeouts of every SDK call) and [`WriteStats`] (request counters the
+//!   tests and the cost notes rely on).
 //! * `markets`: the Markets table: versioned conditional puts and the sparse
 //!   [`ACTIVE_BY_END_INDEX`] of the active markets by end date.
 //! * `latest`: the Latest values, one gzip-compressed JSON object per tier on S3
@@ -43,6 +56,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use latest::LATEST_CONTENT_TYPE;
 pub use markets::{
@@ -134,6 +148,90 @@ impl AwsNames {
     }
 }
 
+/// Environment variable: the operation timeout of every SDK call, in milliseconds.
+pub const OPERATION_TIMEOUT_VAR: &str = "POLYTAPE_AWS_OPERATION_TIMEOUT_MS";
+/// Environment variable: the timeout of one attempt of an SDK call, in milliseconds.
+pub const ATTEMPT_TIMEOUT_VAR: &str = "POLYTAPE_AWS_ATTEMPT_TIMEOUT_MS";
+
+/// How long an SDK call may take, set on every DynamoDB, S3 and SQS client of the store (see
+/// the module docs). Without them a call to an endpoint that accepts the connection and never
+/// answers would wait until Lambda's own timeout killed the invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkTimeouts {
+    /// The whole call: every attempt and the backoff between them
+    /// (`POLYTAPE_AWS_OPERATION_TIMEOUT_MS`, default 10 s).
+    pub operation: Duration,
+    /// One attempt, from sending the request to reading the whole response
+    /// (`POLYTAPE_AWS_ATTEMPT_TIMEOUT_MS`, default 3 s).
+    pub attempt: Duration,
+}
+
+impl Default for SdkTimeouts {
+    /// 10 s per call, 3 s per attempt: room for the SDK's three attempts, and a hung call
+    /// fails well before the snapshot (60 s), maintenance (120 s) and discovery (240 s)
+    /// functions time out.
+    fn default() -> Self {
+        SdkTimeouts {
+            operation: Duration::from_secs(10),
+            attempt: Duration::from_secs(3),
+        }
+    }
+}
+
+impl SdkTimeouts {
+    /// The bounds of either setting from the environment, in milliseconds: at least 100 ms (a
+    /// DynamoDB or SQS round trip in-region takes a few ms, S3 tens), at most 2 minutes.
+    pub const BOUNDS_MS: std::ops::RangeInclusive<u64> = 100..=120_000;
+
+    /// The defaults overridden by `POLYTAPE_AWS_OPERATION_TIMEOUT_MS` and
+    /// `POLYTAPE_AWS_ATTEMPT_TIMEOUT_MS`; a value that is not a whole number of milliseconds
+    /// within [`SdkTimeouts::BOUNDS_MS`], or an attempt longer than the operation, is a
+    /// [`StoreError::Config`] naming the variable.
+    pub fn from_env() -> Result<SdkTimeouts> {
+        SdkTimeouts::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`SdkTimeouts::from_env`] over `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<SdkTimeouts> {
+        let ms = |var: &str, default: Duration| -> Result<Duration> {
+            let Some(v) = lookup(var).filter(|v| !v.trim().is_empty()) else {
+                return Ok(default);
+            };
+            match v.trim().parse::<u64>() {
+                Ok(n) if SdkTimeouts::BOUNDS_MS.contains(&n) => Ok(Duration::from_millis(n)),
+                _ => Err(StoreError::Config(format!(
+                    "{var}={v:?}: expected whole milliseconds from {} to {}",
+                    SdkTimeouts::BOUNDS_MS.start(),
+                    SdkTimeouts::BOUNDS_MS.end()
+                ))),
+            }
+        };
+        let defaults = SdkTimeouts::default();
+        let t = SdkTimeouts {
+            operation: ms(OPERATION_TIMEOUT_VAR, defaults.operation)?,
+            attempt: ms(ATTEMPT_TIMEOUT_VAR, defaults.attempt)?,
+        };
+        if t.attempt > t.operation {
+            return Err(StoreError::Config(format!(
+                "{ATTEMPT_TIMEOUT_VAR} ({} ms) is longer than {OPERATION_TIMEOUT_VAR} ({} ms): \
+                 one attempt cannot outlast the whole call",
+                t.attempt.as_millis(),
+                t.operation.as_millis()
+            )));
+        }
+        Ok(t)
+    }
+
+    /// The SDK's timeout config: these two timeouts; the rest (the connect timeout) comes from
+    /// the `SdkConfig` the client is built from.
+    fn config(&self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(self.operation)
+            .operation_attempt_timeout(self.attempt)
+            .build()
+    }
+}
+
 /// Request counters of one [`AwsStore`] (shared by its clones): what the cost notes assume
 /// and the tests check.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -189,8 +287,9 @@ const SENT_LOG_CAP: usize = 1024;
 /// The clock that picks the day partitions the Ops reads start from.
 type Clock = Arc<dyn Fn() -> Ts + Send + Sync>;
 
-/// Every port on AWS: DynamoDB, S3 and SQS clients built once from one SDK config. Cheap to
-/// clone: clones share the clients (and their connection pools) and the counters.
+/// Every port on AWS: DynamoDB, S3 and SQS clients built once from one SDK config, each with
+/// the [`SdkTimeouts`]. Cheap to clone: clones share the clients (and their connection pools)
+/// and the counters.
 #[derive(Clone)]
 pub struct AwsStore {
     ddb: aws_sdk_dynamodb::Client,
@@ -212,14 +311,24 @@ impl fmt::Debug for AwsStore {
 }
 
 impl AwsStore {
-    /// The adapters on the clients of `cfg`. When the config has an endpoint URL (moto,
-    /// LocalStack: `AWS_ENDPOINT_URL`), S3 uses path-style addressing, since
-    /// `<bucket>.<host>` names do not resolve for a local endpoint.
+    /// The adapters on the clients of `cfg`, with the default [`SdkTimeouts`]. When the config
+    /// has an endpoint URL (moto, LocalStack: `AWS_ENDPOINT_URL`), S3 uses path-style
+    /// addressing, since `<bucket>.<host>` names do not resolve for a local endpoint.
     pub fn new(cfg: &aws_config::SdkConfig, names: AwsNames) -> AwsStore {
+        AwsStore::with_timeouts(cfg, names, SdkTimeouts::default())
+    }
+
+    /// [`AwsStore::new`] with these timeouts on every client. `cfg` needs an async sleep
+    /// implementation for them (the one `aws_config` loads with the `rt-tokio` feature).
+    pub fn with_timeouts(
+        cfg: &aws_config::SdkConfig,
+        names: AwsNames,
+        timeouts: SdkTimeouts,
+    ) -> AwsStore {
         AwsStore {
-            ddb: aws_sdk_dynamodb::Client::new(cfg),
-            s3: s3_client(cfg),
-            sqs: aws_sdk_sqs::Client::new(cfg),
+            ddb: ddb_client(cfg, timeouts),
+            s3: s3_client(cfg, timeouts),
+            sqs: sqs_client(cfg, timeouts),
             names: Arc::new(names),
             stats: Arc::default(),
             sent: Arc::default(),
@@ -227,12 +336,13 @@ impl AwsStore {
         }
     }
 
-    /// Loads the SDK config once (region, credentials, `AWS_ENDPOINT_URL`) and the resource
-    /// names from [`AwsNames::from_env`].
+    /// Loads the SDK config once (region, credentials, `AWS_ENDPOINT_URL`), the resource
+    /// names from [`AwsNames::from_env`] and the timeouts from [`SdkTimeouts::from_env`].
     pub async fn from_env() -> Result<AwsStore> {
         let names = AwsNames::from_env()?;
+        let timeouts = SdkTimeouts::from_env()?;
         let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(AwsStore::new(&cfg, names))
+        Ok(AwsStore::with_timeouts(&cfg, names, timeouts))
     }
 
     /// Replaces the wall clock that picks which day partitions of the Ops table the reads
@@ -326,13 +436,36 @@ impl AwsStore {
     }
 }
 
-/// An S3 client from `cfg`, path-style when an endpoint override is configured.
-pub(crate) fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+/// A DynamoDB client from `cfg` with `timeouts`.
+pub(crate) fn ddb_client(
+    cfg: &aws_config::SdkConfig,
+    timeouts: SdkTimeouts,
+) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::config::Builder::from(cfg)
+        .timeout_config(timeouts.config())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// An SQS client from `cfg` with `timeouts`.
+pub(crate) fn sqs_client(
+    cfg: &aws_config::SdkConfig,
+    timeouts: SdkTimeouts,
+) -> aws_sdk_sqs::Client {
+    let conf = aws_sdk_sqs::config::Builder::from(cfg)
+        .timeout_config(timeouts.config())
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+/// An S3 client from `cfg` with `timeouts`, path-style when an endpoint override is configured.
+pub(crate) fn s3_client(cfg: &aws_config::SdkConfig, timeouts: SdkTimeouts) -> aws_sdk_s3::Client {
     let custom_endpoint = cfg.endpoint_url().is_some()
         || std::env::var_os("AWS_ENDPOINT_URL").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let conf = aws_sdk_s3::config::Builder::from(cfg)
         .force_path_style(custom_endpoint)
+        .timeout_config(timeouts.config())
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -378,6 +511,54 @@ mod tests {
         vars.remove(OPS_TABLE_VAR);
         let err = AwsNames::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("POLYTAPE_OPS_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn given_no_timeout_variables_then_10_s_per_call_and_3_s_per_attempt() {
+        let none = env(&[]);
+        let t = SdkTimeouts::from_lookup(|k| none.get(k).cloned()).unwrap();
+        assert_eq!(
+            (t.operation, t.attempt),
+            (Duration::from_secs(10), Duration::from_secs(3))
+        );
+        let c = t.config();
+        assert_eq!(
+            (c.operation_timeout(), c.operation_attempt_timeout()),
+            (Some(Duration::from_secs(10)), Some(Duration::from_secs(3)))
+        );
+    }
+
+    #[test]
+    fn given_timeout_variables_then_they_apply_within_bounds_and_a_bad_one_is_named() {
+        let vars = env(&[
+            (OPERATION_TIMEOUT_VAR, " 20000 "),
+            (ATTEMPT_TIMEOUT_VAR, "500"),
+        ]);
+        let t = SdkTimeouts::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        assert_eq!(
+            (t.operation, t.attempt),
+            (Duration::from_secs(20), Duration::from_millis(500))
+        );
+        for (var, value) in [
+            (OPERATION_TIMEOUT_VAR, "99"),
+            (OPERATION_TIMEOUT_VAR, "120001"),
+            (OPERATION_TIMEOUT_VAR, "10s"),
+            (ATTEMPT_TIMEOUT_VAR, "-1"),
+            (ATTEMPT_TIMEOUT_VAR, "0"),
+        ] {
+            let vars = env(&[(var, value)]);
+            let err = SdkTimeouts::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Config(m) if m.contains(var) && m.contains("100 to 120000")),
+                "{var}={value}: {err}"
+            );
+        }
+        let vars = env(&[
+            (OPERATION_TIMEOUT_VAR, "2000"),
+            (ATTEMPT_TIMEOUT_VAR, "5000"),
+        ]);
+        let err = SdkTimeouts::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use super::error::backend;
 use super::item::s;
 use super::markets::{ACTIVE_BY_END_INDEX, END_DATE_ATTR, LIVE_ATTR, LIVE_VALUE};
-use super::AwsNames;
+use super::{AwsNames, SdkTimeouts};
 use crate::error::{Result, StoreError};
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
@@ -54,7 +54,7 @@ fn key(name: &str, t: KeyType) -> Result<KeySchemaElement> {
 /// (`names.ticks_queue_url` may be a bare queue name or a URL; its last path segment is the
 /// queue's name).
 pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result<AwsNames> {
-    let ddb = aws_sdk_dynamodb::Client::new(cfg);
+    let ddb = super::ddb_client(cfg, SdkTimeouts::default());
     use ScalarAttributeType::{N, S};
 
     // Markets: condition_id, plus the sparse active_by_end index over the active markets.
@@ -98,7 +98,7 @@ pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result
         .rsplit('/')
         .next()
         .unwrap_or(&names.ticks_queue_url);
-    let sqs = aws_sdk_sqs::Client::new(cfg);
+    let sqs = super::sqs_client(cfg, SdkTimeouts::default());
     let queue = sqs
         .create_queue()
         .queue_name(queue_name)
@@ -185,7 +185,7 @@ async fn enable_ttl(ddb: &aws_sdk_dynamodb::Client, table: &str, attribute: &str
 async fn create_bucket(cfg: &aws_config::SdkConfig, bucket: &str) -> Result<()> {
     use aws_sdk_s3::error::ProvideErrorMetadata;
     use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-    let s3 = super::s3_client(cfg);
+    let s3 = super::s3_client(cfg, SdkTimeouts::default());
     let mut req = s3.create_bucket().bucket(bucket);
     // us-east-1 is the one region that refuses an explicit location constraint.
     if let Some(region) = cfg
