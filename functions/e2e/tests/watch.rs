@@ -14,6 +14,11 @@
 //! * watch is started and answers before the first time-dependent step;
 //! * what discovery and maintenance must do is computed from the simulator's truth at the
 //!   moment of the call ([`discoverable`]), not fixed when the world was created.
+//!
+//! The snapshot function runs with the timeout template.yaml gives it (read from the template,
+//! [`snapshot_limits`]): a tick against a simulator slower than any deadline still ends in time,
+//! writes what it has and records its coverage; and a tick delivered before its time waits, so
+//! no row anywhere has `fetched_at` before `snapshot_ts`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: any failure should fail it loudly
 
@@ -22,7 +27,9 @@ use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
 use polytape_sim::{MarketKind, SimHandle};
 use polytape_store::aws::{provision, AwsNames, AwsStore};
-use polytape_store::{keys, parquet, queue, LatestStore, MarketStore, ObjectStore};
+use polytape_store::{
+    keys, parquet, queue, CoverageStore, LatestStore, MarketStore, ObjectStore,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +121,7 @@ fn discoverable(sim: &SimHandle, now: Ts) -> BTreeMap<String, Tier> {
     sim.truth()
         .markets
         .into_iter()
-        .filter(|m| m.kind == MarketKind::Tradeable && m.end_date <= horizon)
+        .filter(|m| m.kind == MarketKind::Tradeable && m.end_date > now && m.end_date <= horizon)
         .filter_map(|m| Some((m.condition_id, Tier::at(now, m.end_date)?)))
         .collect()
 }
@@ -128,6 +135,59 @@ async fn stored_tiers(store: &AwsStore) -> BTreeMap<String, Tier> {
         .into_iter()
         .map(|m| (m.condition_id, m.tier.unwrap()))
         .collect()
+}
+
+/// The snapshot function's `Timeout` and `POLYTAPE_TICK_MARGIN_S` in template.yaml (read with
+/// the SAM venv's cfn-lint decoder, as the template tests do), in seconds.
+fn snapshot_limits() -> (u64, u64) {
+    let python = std::env::var("POLYTAPE_PYTHON_SAM").expect("POLYTAPE_PYTHON_SAM (infra/tools.sh)");
+    let root = workspace_root();
+    let out = Command::new(python)
+        .arg(root.join("infra/checks/template_json.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let props = &t["Resources"]["SnapshotFunction"]["Properties"];
+    let num = |v: &Value| match v {
+        Value::String(s) => s.parse::<u64>().unwrap(),
+        other => other.as_u64().unwrap(),
+    };
+    (
+        num(&props["Timeout"]),
+        num(&props["Environment"]["Variables"]["POLYTAPE_TICK_MARGIN_S"]),
+    )
+}
+
+/// (`snapshot_ts`, `fetched_at`) of every row of every `snapshots` object in the store, ms.
+async fn snapshot_times(store: &AwsStore) -> Vec<(i64, i64)> {
+    use arrow_array::Array;
+    let mut out = Vec::new();
+    for key in store.list_objects("snapshots/").await.unwrap() {
+        let bytes = bytes::Bytes::from(store.get_object(&key).await.unwrap().unwrap());
+        let reader = ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<arrow_array::TimestampMillisecondArray>()
+                    .unwrap()
+                    .clone()
+            };
+            let (snap, fetched) = (col("snapshot_ts"), col("fetched_at"));
+            for i in 0..snap.len() {
+                out.push((snap.value(i), fetched.value(i)));
+            }
+        }
+    }
+    out
 }
 
 /// How many markets of `tiers` are in `tier`.
@@ -265,6 +325,7 @@ fn failures(response: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator() {
     let Some(tools) = tools() else { return };
+    let (timeout_s, margin_s) = snapshot_limits();
     // Build first: the simulated world's clock starts when it is created, and a cold build
     // takes minutes.
     let built_in = build_functions();
@@ -293,8 +354,11 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
             "AWS_REGION=us-east-1".into(),
             "AWS_DEFAULT_REGION=us-east-1".into(),
             format!("POLYTAPE_MARKETS_TABLE={}", names.markets_table),
-            format!("POLYTAPE_LATEST_TABLE={}", names.latest_table),
             format!("POLYTAPE_OPS_TABLE={}", names.ops_table),
+            // As template.yaml sets them for the snapshot function: watch's runtime API sends
+            // no real deadline, so the function takes its end from its configured timeout.
+            format!("POLYTAPE_FUNCTION_TIMEOUT_S={timeout_s}"),
+            format!("POLYTAPE_TICK_MARGIN_S={margin_s}"),
             format!("POLYTAPE_BUCKET={}", names.bucket),
             format!("POLYTAPE_TICKS_QUEUE_URL={}", names.ticks_queue_url),
             format!("POLYTAPE_GAMMA_URL={}", sim.gamma_url()),
@@ -308,9 +372,10 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     let watch = Watch::start(&tools.cargo_lambda, &env_file);
     watch.wait_ready().await;
 
-    // Discovery on its hourly event fills the markets table with the tradeable markets of the
-    // simulator's truth at the time of the call, each in its tier (5 per tier, 25 in all, while
-    // no market has crossed a tier boundary since the world was created).
+    // Discovery on its schedule (never run before: due) fills the markets table with the
+    // tradeable markets of the simulator's truth at the time of the call, each in its tier
+    // (5 per tier, 25 in all, while no market has crossed a tier boundary since the world was
+    // created).
     let before = discoverable(&sim, chrono::Utc::now());
     let report = watch
         .invoke(
@@ -331,9 +396,15 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         "stored {discovered:?}\nexpected at the call's start {before:?}\nor at its end {after:?}"
     );
     assert_eq!(report["kept"], discovered.len(), "{report}");
-    let per_tier = store.count_by_tier().await.unwrap();
+    // Counted by end date at one moment, as the ticks sample them.
+    let counted_at = chrono::Utc::now();
+    let per_tier = store.count_due(counted_at).await.unwrap();
+    let active = store.active_markets().await.unwrap();
     for t in Tier::ALL {
-        let n = in_tier(&discovered, t);
+        let n = active
+            .iter()
+            .filter(|m| Tier::at(counted_at, m.end_date) == Some(t))
+            .count();
         assert!(n > 0, "tier {t:?} has markets to sample: {discovered:?}");
         assert_eq!(
             per_tier.get(&Some(t)).copied(),
@@ -341,6 +412,14 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
             "{per_tier:?}"
         );
     }
+    // The next minute's invocation finds discovery not due (it ran a moment ago).
+    let again = watch
+        .invoke(
+            "discovery",
+            &event("functions/discovery/events/eventbridge-schedule.json"),
+        )
+        .await;
+    assert_eq!(again, json!({"due": false}));
 
     // Start the snapshot function's instance (an empty batch), so the timed steps below start
     // at once.
@@ -444,7 +523,7 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         store.list_objects("orderbooks/").await.unwrap(),
         vec![keys::orderbooks(&tick)]
     );
-    let t2_markets = in_tier(&discovered, Tier::T2);
+    let t2_markets = store.markets_due(Tier::T2, tick.tick_ts).await.unwrap().len();
     let latest = store.get_latest(Tier::T2).await.unwrap().unwrap();
     assert_eq!(
         (latest.tick_ts, latest.markets.len()),
@@ -484,16 +563,17 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         .iter()
         .filter(|(id, t)| retiered.get(*id).is_some_and(|now| now != *t))
         .count();
+    let ended = m["retier"]["closed"].as_u64().unwrap() + m["retier"]["expired"].as_u64().unwrap();
     assert_eq!(
         (
             m["retier"]["active"].as_u64(),
             m["retier"]["moved"].as_u64(),
-            m["retier"]["ended"].as_u64()
+            ended
         ),
         (
             Some(tracked.len() as u64),
             Some(moved as u64),
-            Some((tracked.len() - retiered.len()) as u64)
+            (tracked.len() - retiered.len()) as u64
         ),
         "{m}"
     );
@@ -528,12 +608,69 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         "{body}"
     );
 
-    // A DynamoDB failure after the Parquet is written (the Latest table is gone) fails the
-    // tick: it is reported as a batch item failure for SQS to deliver again, not dropped.
-    // (T1 and T0 ticks: minutes of slack, so they cannot turn stale while the test runs.)
+    // /health/critical: nothing fails.
+    let mut critical = event("functions/status/events/http-get-health.json");
+    critical["rawPath"] = json!("/health/critical");
+    critical["routeKey"] = json!("GET /health/critical");
+    critical["requestContext"]["http"]["path"] = json!("/health/critical");
+    critical["requestContext"]["routeKey"] = json!("GET /health/critical");
+    let ok = watch.invoke("status", &critical).await;
+    assert_eq!(ok["statusCode"], 200, "{ok}");
+
+    // A delivery before its time waits for it: the next T4 tick, delivered now.
+    let early = TickId::floor(Tier::T4, chrono::Utc::now()).next();
+    let r = watch.invoke("snapshot", &sqs_event(&early, "m-early")).await;
+    assert!(failures(&r).is_empty(), "{r}");
+    assert!(store
+        .list_objects("snapshots/tier=4/")
+        .await
+        .unwrap()
+        .contains(&keys::snapshots(&early)));
+
+    // A Polymarket slower than any deadline: a T0 tick (its next tick an hour away) is bounded
+    // by the function's own timeout. It stops its requests `margin` before the invocation's
+    // end, writes what it has (nothing), records its coverage, and returns in time.
+    // Slower than the tick's deadline, not much longer: the simulator's shutdown at the end
+    // waits for the requests it is still holding.
+    sim.set_latency(Duration::from_secs(timeout_s - margin_s + 5));
+    let t0_slow = TickId::floor(Tier::T0, chrono::Utc::now());
+    let started = Instant::now();
+    let r = watch.invoke("snapshot", &sqs_event(&t0_slow, "m-slow")).await;
+    let took = started.elapsed();
+    sim.set_latency(Duration::ZERO);
+    eprintln!("the slow T0 tick returned after {took:.1?} (timeout {timeout_s} s, margin {margin_s} s)");
+    assert!(failures(&r).is_empty(), "nothing storage-side failed: {r}");
+    assert!(
+        took < Duration::from_secs(timeout_s),
+        "returned before the function's {timeout_s} s timeout: {took:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(timeout_s - margin_s - 3),
+        "its requests waited until the deadline: {took:?}"
+    );
+    let cov = store
+        .coverage_since(t0_slow.tick_ts)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.tier == Tier::T0 && c.tick_ts == t0_slow.tick_ts)
+        .expect("the slow tick's coverage is recorded");
+    assert!(cov.expected > 0 && cov.written == 0 && cov.failed, "{cov:?}");
+
+    // No row of any tick has fetched_at before snapshot_ts.
+    let times = snapshot_times(&store).await;
+    assert!(!times.is_empty());
+    for (snap, fetched) in &times {
+        assert!(fetched >= snap, "fetched_at {fetched} before snapshot_ts {snap}");
+    }
+
+    // A DynamoDB failure after the Parquet and Latest are written (the Ops table is gone, so
+    // the coverage cannot be recorded) fails the tick: it is reported as a batch item failure
+    // for SQS to deliver again, not dropped. (T1 and T0 ticks: minutes of slack, so they
+    // cannot turn stale while the test runs.)
     aws_sdk_dynamodb::Client::new(&cfg)
         .delete_table()
-        .table_name(&names.latest_table)
+        .table_name(&names.ops_table)
         .send()
         .await
         .unwrap();

@@ -7,7 +7,7 @@
 
 use aws_config::{BehaviorVersion, Region};
 use polytape_collector::discover::discover;
-use polytape_collector::{maintenance, Clock, Config, FixedClock};
+use polytape_collector::{maintenance, Config, FixedClock};
 use polytape_core::ops::{TaskRun, TaskState, TierTransition};
 use polytape_core::{Market, Tier, Ts};
 use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};

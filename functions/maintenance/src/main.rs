@@ -3,6 +3,10 @@
 //! `markets` dimension table. Every run, failed ones too, is recorded as a task run.
 //! (Resolutions and compaction: not built yet.)
 
+// The handler's future (re-tier's conflict rounds over the store's futures) nests deeper than
+// the compiler's default query depth allows for its layout.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use polytape_collector::{emf, maintenance, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
