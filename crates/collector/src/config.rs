@@ -120,8 +120,14 @@ impl Config {
             secs("POLYTAPE_FUNCTION_TIMEOUT_S", &mut t)?;
             c.function_timeout = Some(t);
         }
-        secs("POLYTAPE_HEALTH_DISCOVERY_MAX_AGE_S", &mut c.health.discovery_max_age)?;
-        secs("POLYTAPE_HEALTH_STARTUP_GRACE_S", &mut c.health.startup_grace)?;
+        secs(
+            "POLYTAPE_HEALTH_DISCOVERY_MAX_AGE_S",
+            &mut c.health.discovery_max_age,
+        )?;
+        secs(
+            "POLYTAPE_HEALTH_STARTUP_GRACE_S",
+            &mut c.health.startup_grace,
+        )?;
         if let Some(v) = lookup("POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT") {
             c.health.max_tick_failure_pct = v
                 .trim()
@@ -136,7 +142,8 @@ impl Config {
         }
         if let Some(v) = lookup("POLYTAPE_HEALTH_MAX_TASK_FAILURES") {
             c.health.max_task_failures =
-                u32::try_from(parse_positive(&v, "POLYTAPE_HEALTH_MAX_TASK_FAILURES")?).unwrap_or(u32::MAX);
+                u32::try_from(parse_positive(&v, "POLYTAPE_HEALTH_MAX_TASK_FAILURES")?)
+                    .unwrap_or(u32::MAX);
         }
         Ok(c)
     }

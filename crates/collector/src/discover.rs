@@ -101,17 +101,30 @@ where
 {
     let now = clock.now();
     let state = store.task_state(TASK).await?;
-    if !tasks::is_due(state.as_ref(), now, cfg.discovery_every, cfg.discovery_retry_cap) {
+    if !tasks::is_due(
+        state.as_ref(),
+        now,
+        cfg.discovery_every,
+        cfg.discovery_retry_cap,
+    ) {
         return Ok(None);
     }
-    let lease = chrono::Duration::from_std(cfg.discovery_lease).unwrap_or(chrono::Duration::minutes(5));
+    let lease =
+        chrono::Duration::from_std(cfg.discovery_lease).unwrap_or(chrono::Duration::minutes(5));
     if !store.claim_task(TASK, now, now + lease).await? {
         return Ok(None);
     }
     let outcome = discover(client, store, cfg, clock).await;
-    tasks::finish(store, TASK, tasks::run_id(now, TASK), now, clock.now(), outcome)
-        .await
-        .map(Some)
+    tasks::finish(
+        store,
+        TASK,
+        tasks::run_id(now, TASK),
+        now,
+        clock.now(),
+        outcome,
+    )
+    .await
+    .map(Some)
 }
 
 /// The task name of discovery runs.
@@ -232,7 +245,8 @@ where
     // active stays closed — this run's listing is older than that writer's observation; the
     // next run's listing decides whether it is open again.
     let redecide = |id: &str, fresh: Option<&Market>| -> Option<Decision> {
-        let closed_meanwhile = fresh.is_some_and(|f| !f.active) && tracked.get(id).is_some_and(|t| t.active);
+        let closed_meanwhile =
+            fresh.is_some_and(|f| !f.active) && tracked.get(id).is_some_and(|t| t.active);
         if closed_meanwhile {
             return None;
         }
@@ -255,8 +269,11 @@ where
         }
     }
     report.unresolved_conflicts = written.unresolved;
-    let transitions: Vec<TierTransition> =
-        written.decisions.into_iter().filter_map(|d| d.transition).collect();
+    let transitions: Vec<TierTransition> = written
+        .decisions
+        .into_iter()
+        .filter_map(|d| d.transition)
+        .collect();
     if !transitions.is_empty() {
         store.put_transitions(&transitions).await?;
     }
@@ -304,7 +321,11 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
             } else {
                 return None;
             };
-            let reason = if change == Change::Relisted { "relisted" } else { "discovery" };
+            let reason = if change == Change::Relisted {
+                "relisted"
+            } else {
+                "discovery"
+            };
             let transition = (old.tier != market.tier || !old.active)
                 .then(|| transition(&market.condition_id, old.tier, market.tier, now, reason));
             Some(Decision {
@@ -316,7 +337,9 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
         // The listing is complete (keyset_markets fails rather than return part of it), so an
         // active market missing from it while its end date is still inside the window was
         // closed. Past its end date it is re-tier's to judge (it asks Gamma).
-        (Listed::Absent, Some(old)) if old.active && old.end_date > now && old.end_date <= horizon => {
+        (Listed::Absent, Some(old))
+            if old.active && old.end_date > now && old.end_date <= horizon =>
+        {
             let mut gone = old.clone();
             gone.active = false;
             gone.tier = None;
@@ -371,7 +394,10 @@ pub(crate) async fn write_decided<S: MarketStore>(
         decisions = again;
     }
     if !decisions.is_empty() {
-        tracing::warn!(markets = decisions.len(), "markets kept changing under this run: left for the next one");
+        tracing::warn!(
+            markets = decisions.len(),
+            "markets kept changing under this run: left for the next one"
+        );
     }
     Ok(Written {
         decisions: written,

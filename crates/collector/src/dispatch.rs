@@ -14,8 +14,7 @@ use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Ts};
 use polytape_polymarket::PolymarketClient;
 use polytape_store::{
-    queue, CoverageStore, LatestStore, MarketStore, ObjectStore, StoreError, TaskStore,
-    TickQueue,
+    queue, CoverageStore, LatestStore, MarketStore, ObjectStore, StoreError, TaskStore, TickQueue,
 };
 use std::time::Duration;
 
@@ -79,7 +78,9 @@ pub fn invocation_end(deadline_ms: u64, started: Ts, timeout: Option<Duration>) 
         .ok()
         .and_then(chrono::DateTime::from_timestamp_millis)
         .filter(|end| *end > started);
-    let configured = timeout.and_then(|t| chrono::Duration::from_std(t).ok()).map(|t| started + t);
+    let configured = timeout
+        .and_then(|t| chrono::Duration::from_std(t).ok())
+        .map(|t| started + t);
     match (from_runtime, configured) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -112,7 +113,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn given_a_runtime_deadline_and_a_configured_timeout_then_the_earlier_real_one_ends_the_invocation() {
+    fn given_a_runtime_deadline_and_a_configured_timeout_then_the_earlier_real_one_ends_the_invocation(
+    ) {
         let start: Ts = "2026-11-20T10:00:00Z".parse().unwrap();
         let ms = |t: Ts| u64::try_from(t.timestamp_millis()).unwrap();
         let in_60 = start + chrono::Duration::seconds(60);

@@ -122,7 +122,8 @@ fn discovery_check(
     started_at: Option<Ts>,
     failing: &mut Vec<Failing>,
 ) -> bool {
-    let dur = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let dur =
+        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     let since = started_at.or_else(|| state.and_then(|s| s.first_seen_at));
     let last_ok = state.and_then(|s| s.last_success_at);
     let error = state
@@ -140,7 +141,9 @@ fn discovery_check(
     }
     let detail = match (last_ok, since) {
         (Some(ok), _) if ok_since_start => format!("discovery has not succeeded since {ok}{error}"),
-        (_, Some(since)) => format!("discovery has not succeeded since the start at {since}{error}"),
+        (_, Some(since)) => {
+            format!("discovery has not succeeded since the start at {since}{error}")
+        }
         _ => format!("discovery has not succeeded{error}"),
     };
     failing.push(Failing {

@@ -48,7 +48,6 @@ pub use error::HandlerError;
 
 use polytape_store::{LatestStore, MarketStore, ObjectStore, OpsStore};
 
-
 /// Every storage capability at once: what the local runner and the snapshot handler use.
 pub trait Store:
     MarketStore + LatestStore + OpsStore + ObjectStore + Clone + Send + Sync + 'static

@@ -92,7 +92,9 @@ async fn closed_on_gamma(
     if ids.is_empty() {
         return HashMap::new();
     }
-    let found = client.markets_by_condition_ids_filtered(ids, Some(true)).await;
+    let found = client
+        .markets_by_condition_ids_filtered(ids, Some(true))
+        .await;
     if let Some(f) = found.failures.first() {
         tracing::warn!(markets = ids.len(), error = %f.error, "could not ask Gamma whether markets past their end closed");
         report.closed_check_error = Some(f.error.to_string());

@@ -242,7 +242,11 @@ where
     // Recorded in every case; when storage itself fails, the original error is the one returned.
     let recorded = until(hard_stop, async {
         store.put_coverage(&report.coverage()).await?;
-        record_run(store, &task_run(run_id, "snapshot", started, clock.now(), &report)).await
+        record_run(
+            store,
+            &task_run(run_id, "snapshot", started, clock.now(), &report),
+        )
+        .await
     })
     .await;
     result?;
@@ -259,7 +263,11 @@ async fn until<T>(
         None => work.await,
         Some(stop) => tokio::time::timeout_at(stop, work)
             .await
-            .unwrap_or_else(|_| Err(HandlerError::Abandoned("the invocation ends: the tick's writes did not finish in time".into()))),
+            .unwrap_or_else(|_| {
+                Err(HandlerError::Abandoned(
+                    "the invocation ends: the tick's writes did not finish in time".into(),
+                ))
+            }),
     }
 }
 
@@ -316,7 +324,14 @@ where
     report.markets = markets.len();
     let with_books = tick.tier.spec().order_book;
     let fetch_until = deadline.fetch_until(started);
-    let fetched = fetch(client, &markets, with_books, instant_at(fetch_until, clock.now()), report).await;
+    let fetched = fetch(
+        client,
+        &markets,
+        with_books,
+        instant_at(fetch_until, clock.now()),
+        report,
+    )
+    .await;
     let fetched_at = clock.now();
     report.fetched_at = Some(fetched_at);
 
@@ -367,7 +382,12 @@ where
                 report.books_invalid += 1;
                 tracing::warn!(condition_id = %market.condition_id, token_id = %book.token_id, %problem, "book not trusted: no book features, no orderbooks row");
             } else {
-                orderbooks.push(OrderbookRow::new(tick, fetched_at, &market.condition_id, book));
+                orderbooks.push(OrderbookRow::new(
+                    tick,
+                    fetched_at,
+                    &market.condition_id,
+                    book,
+                ));
             }
         }
     }
@@ -396,7 +416,9 @@ where
             report.markets, report.failed_requests
         ));
     }
-    store.apply_latest(&latest_update(tick, &markets, &rows)).await?;
+    store
+        .apply_latest(&latest_update(tick, &markets, &rows))
+        .await?;
     Ok(())
 }
 
@@ -494,10 +516,7 @@ fn split_failures<T>(b: &Batched<T>) -> (Vec<String>, usize) {
 
 fn note_drift<T>(report: &mut TickReport, b: &Batched<T>) {
     for d in &b.drifts {
-        *report
-            .drifted
-            .entry(d.stat_key())
-            .or_default() += 1;
+        *report.drifted.entry(d.stat_key()).or_default() += 1;
     }
 }
 

@@ -49,7 +49,13 @@ pub fn task_run(
 }
 
 /// The record of a run that failed with `error` before it could report anything else.
-pub fn failed_run(id: String, task: &str, started: Ts, finished: Ts, error: &HandlerError) -> TaskRun {
+pub fn failed_run(
+    id: String,
+    task: &str,
+    started: Ts,
+    finished: Ts,
+    error: &HandlerError,
+) -> TaskRun {
     TaskRun {
         id,
         task: task.to_string(),
@@ -99,9 +105,7 @@ pub fn run_id(at: Ts, task: &str) -> String {
 /// at most `cap`.
 pub fn retry_backoff(failures: u32, cap: Duration) -> Duration {
     let exp = failures.saturating_sub(1).min(16);
-    Duration::from_secs(30)
-        .saturating_mul(1u32 << exp)
-        .min(cap)
+    Duration::from_secs(30).saturating_mul(1u32 << exp).min(cap)
 }
 
 /// Whether a task run every `every` (retried after failures with [`retry_backoff`] up to
@@ -112,7 +116,9 @@ pub fn is_due(state: Option<&TaskState>, now: Ts, every: Duration, retry_cap: Du
     if s.is_leased_at(now) {
         return false;
     }
-    let after = |t: Ts, d: Duration| now >= t + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let after = |t: Ts, d: Duration| {
+        now >= t + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    };
     if s.consecutive_failures > 0 {
         return s
             .last_finished_at
@@ -145,16 +151,28 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let cap = Duration::from_secs(180);
         let mut s = TaskState::new("discovery");
-        assert!(is_due(None, at("2026-11-20T10:00:00Z"), hour, cap), "never run");
+        assert!(
+            is_due(None, at("2026-11-20T10:00:00Z"), hour, cap),
+            "never run"
+        );
         s.last_success_at = Some(at("2026-11-20T10:00:00Z"));
         s.last_finished_at = s.last_success_at;
         assert!(!is_due(Some(&s), at("2026-11-20T10:59:59Z"), hour, cap));
         assert!(is_due(Some(&s), at("2026-11-20T11:00:00Z"), hour, cap));
         s.consecutive_failures = 3;
         s.last_finished_at = Some(at("2026-11-20T11:00:05Z"));
-        assert!(!is_due(Some(&s), at("2026-11-20T11:02:04Z"), hour, cap), "2 min after the 3rd failure");
-        assert!(is_due(Some(&s), at("2026-11-20T11:03:05Z"), hour, cap), "the cap is 3 min");
+        assert!(
+            !is_due(Some(&s), at("2026-11-20T11:02:04Z"), hour, cap),
+            "2 min after the 3rd failure"
+        );
+        assert!(
+            is_due(Some(&s), at("2026-11-20T11:03:05Z"), hour, cap),
+            "the cap is 3 min"
+        );
         s.lease_until = Some(at("2026-11-20T11:10:00Z"));
-        assert!(!is_due(Some(&s), at("2026-11-20T11:05:00Z"), hour, cap), "a run holds the lease");
+        assert!(
+            !is_due(Some(&s), at("2026-11-20T11:05:00Z"), hour, cap),
+            "a run holds the lease"
+        );
     }
 }

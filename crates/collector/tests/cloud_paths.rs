@@ -44,12 +44,19 @@ async fn the_dispatcher_enqueues_exactly_the_minutes_ticks_with_their_delays() {
 
     // Dispatched 10 s late (a slow start): each tick still arrives at its own second.
     let (late, _rx) = LocalQueue::new();
-    dispatch_minute(&late, &store, minute, minute + chrono::Duration::seconds(10))
-        .await
-        .unwrap();
+    dispatch_minute(
+        &late,
+        &store,
+        minute,
+        minute + chrono::Duration::seconds(10),
+    )
+    .await
+    .unwrap();
     let delays: Vec<u32> = late.sent().into_iter().map(|(_, d)| d).collect();
     assert_eq!(delays, vec![0, 0, 0, 0, 5, 20, 20, 35]);
-    let runs = polytape_store::TaskStore::task_runs_since(&store, minute).await.unwrap();
+    let runs = polytape_store::TaskStore::task_runs_since(&store, minute)
+        .await
+        .unwrap();
     assert_eq!(
         (runs.len(), runs[0].task.as_str(), runs[0].status),
         (1, "dispatch", polytape_core::ops::TaskStatus::Ok),
@@ -86,7 +93,15 @@ async fn a_tick_message_runs_its_tick_within_the_invocations_deadline() {
     let margin = std::time::Duration::from_secs(1);
 
     // Given a message that is not a tick, then it is refused as bad (it belongs in the DLQ).
-    let bad = run_tick_message(&e.client, &e.store, "{\"tier\":\"x\"}", &e.clock, None, margin).await;
+    let bad = run_tick_message(
+        &e.client,
+        &e.store,
+        "{\"tier\":\"x\"}",
+        &e.clock,
+        None,
+        margin,
+    )
+    .await;
     assert!(matches!(bad, Err(TickMessageError::BadMessage(_))));
 
     // Given the book endpoint failing on every try and an invocation ending 1.5 s from now
@@ -99,24 +114,47 @@ async fn a_tick_message_runs_its_tick_within_the_invocations_deadline() {
     });
     let lambda_end = start + chrono::Duration::milliseconds(1500);
     let wall = std::time::Instant::now();
-    let r = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock, Some(lambda_end), margin)
-        .await
-        .unwrap();
+    let r = run_tick_message(
+        &e.client,
+        &e.store,
+        &queue::encode_tick(&tick),
+        &e.clock,
+        Some(lambda_end),
+        margin,
+    )
+    .await
+    .unwrap();
     assert!(
         wall.elapsed() < std::time::Duration::from_millis(1500),
         "ended before the invocation's end: {:?}",
         wall.elapsed()
     );
-    assert_eq!((r.rows, r.books, r.books_missing), (3, 0, 3), "Gamma's values are written");
+    assert_eq!(
+        (r.rows, r.books, r.books_missing),
+        (3, 0, 3),
+        "Gamma's values are written"
+    );
     assert!(r.failed_requests >= 1 && r.deadline_hit, "{r:?}");
-    let cov = polytape_store::CoverageStore::coverage_since(&e.store, anchor()).await.unwrap();
-    assert_eq!((cov[0].expected, cov[0].written, cov[0].failed), (3, 3, false));
+    let cov = polytape_store::CoverageStore::coverage_since(&e.store, anchor())
+        .await
+        .unwrap();
+    assert_eq!(
+        (cov[0].expected, cov[0].written, cov[0].failed),
+        (3, 3, false)
+    );
 
     // Given a message that arrives after its interval, it is skipped (not an error: retrying cannot help).
     e.clock.set(anchor() + chrono::Duration::seconds(61));
-    let late = run_tick_message(&e.client, &e.store, &queue::encode_tick(&tick), &e.clock, None, margin)
-        .await
-        .unwrap();
+    let late = run_tick_message(
+        &e.client,
+        &e.store,
+        &queue::encode_tick(&tick),
+        &e.clock,
+        None,
+        margin,
+    )
+    .await
+    .unwrap();
     assert!(late.skipped && late.already_done);
 }
 
@@ -149,8 +187,14 @@ async fn a_tick_message_delivered_early_waits_for_its_tick() {
     let file = e.dir.path().join(r.snapshot_key.unwrap());
     for b in read_parquet(&file) {
         for i in 0..b.num_rows() {
-            let (snap, fetched) = (ts_ms(&b, "snapshot_ts", i).unwrap(), ts_ms(&b, "fetched_at", i).unwrap());
-            assert!(fetched >= snap, "fetched_at {fetched} before snapshot_ts {snap}");
+            let (snap, fetched) = (
+                ts_ms(&b, "snapshot_ts", i).unwrap(),
+                ts_ms(&b, "fetched_at", i).unwrap(),
+            );
+            assert!(
+                fetched >= snap,
+                "fetched_at {fetched} before snapshot_ts {snap}"
+            );
         }
     }
 }
@@ -182,7 +226,8 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
         .unwrap()
         .unwrap();
     let tick = TickId::floor(Tier::T4, now);
-    let deadline = polytape_collector::snapshot::TickDeadline::of(tick, None, Config::default().tick_margin);
+    let deadline =
+        polytape_collector::snapshot::TickDeadline::of(tick, None, Config::default().tick_margin);
     polytape_collector::snapshot::snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
         .await
         .unwrap();
@@ -237,11 +282,18 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
         .await
         .unwrap();
     let past = r.retier.past_end;
-    assert!(past >= 2 && (r.retier.closed, r.retier.expired) == (0, 0), "{r:?}");
-    assert_eq!(r.markets_dimension.as_deref(), Some("markets/dt=2026-11-20/markets.parquet"));
+    assert!(
+        past >= 2 && (r.retier.closed, r.retier.expired) == (0, 0),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.markets_dimension.as_deref(),
+        Some("markets/dt=2026-11-20/markets.parquet")
+    );
     // The next day at 11:02: those markets are 24 h past their end: expired, and the day's
     // dimension still holds them.
-    e.clock.set(anchor() + chrono::Duration::minutes(25 * 60 + 2));
+    e.clock
+        .set(anchor() + chrono::Duration::minutes(25 * 60 + 2));
     let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
         .await
         .unwrap();
@@ -265,7 +317,9 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
         active < all,
         "the expired markets are in the dimension too ({active} active of {all})"
     );
-    let runs = polytape_store::TaskStore::task_runs_since(&e.store, anchor()).await.unwrap();
+    let runs = polytape_store::TaskStore::task_runs_since(&e.store, anchor())
+        .await
+        .unwrap();
     assert_eq!(
         runs.iter().filter(|r| r.task == "maintenance").count(),
         3,

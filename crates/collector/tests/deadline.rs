@@ -35,7 +35,10 @@ async fn a_tick_slower_than_its_deadline_writes_what_it_has_and_ends_in_time() {
         .await
         .unwrap();
     let took = started.elapsed();
-    assert!(took < budget, "took {took:?}, deadline {budget:?} after the start");
+    assert!(
+        took < budget,
+        "took {took:?}, deadline {budget:?} after the start"
+    );
     assert!(
         took >= budget - Duration::from_secs(3),
         "the requests waited until the deadline left only the writes' reserve: {took:?}"
@@ -44,11 +47,17 @@ async fn a_tick_slower_than_its_deadline_writes_what_it_has_and_ends_in_time() {
     assert!(r.deadline_hit && r.failed(), "{r:?}");
     let cov = e.store.coverage_since(anchor()).await.unwrap();
     assert_eq!(cov.len(), 1);
-    assert_eq!((cov[0].expected, cov[0].written, cov[0].failed), (4, 0, true));
+    assert_eq!(
+        (cov[0].expected, cov[0].written, cov[0].failed),
+        (4, 0, true)
+    );
     let runs = e.store.task_runs_since(anchor()).await.unwrap();
     let run = runs.iter().find(|r| r.task == "snapshot").unwrap();
     assert_eq!(run.status, TaskStatus::Failed);
-    assert!(run.error.as_deref().unwrap().contains("no market"), "{run:?}");
+    assert!(
+        run.error.as_deref().unwrap().contains("no market"),
+        "{run:?}"
+    );
     assert!(
         files_under(e.dir.path(), "snapshots/").len() == 1,
         "the tick's (empty) snapshots file stands for it"

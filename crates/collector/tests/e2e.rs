@@ -13,7 +13,9 @@ use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
 use polytape_collector::{Clock, Config};
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
-use polytape_sim::{BadLevel, BadMarket, Endpoint, Fault, FaultKind, ServedBook, Truth, TruthMarket};
+use polytape_sim::{
+    BadLevel, BadMarket, Endpoint, Fault, FaultKind, ServedBook, Truth, TruthMarket,
+};
 use polytape_store::{CoverageStore, LatestStore, MarketStore, TaskStore, TransitionStore};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -557,7 +559,10 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         ),
         (5, 0, 5, 1)
     );
-    assert!(first.deadline_hit, "a 503 may pass on a retry, but the deadline came first");
+    assert!(
+        first.deadline_hit,
+        "a 503 may pass on a retry, but the deadline came first"
+    );
     let ob_key = e.dir.path().join(keys_orderbooks(tick));
     assert_eq!(
         read_parquet(&ob_key)
@@ -588,7 +593,11 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         latest.markets.iter().all(|m| m.snapshot_count == 1),
         "a retry does not count twice"
     );
-    let runs = e.store.task_runs_since(anchor() - chrono::Duration::hours(1)).await.unwrap();
+    let runs = e
+        .store
+        .task_runs_since(anchor() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(
         runs.iter()
             .filter(|r| r.id.ends_with("#snapshot#T3"))
@@ -639,7 +648,12 @@ async fn latest_keeps_a_market_that_missed_a_tick_with_its_last_values() {
     let cov = e.store.coverage_since(anchor()).await.unwrap();
     let second = cov.iter().find(|c| c.tick_ts == t1.next().tick_ts).unwrap();
     assert_eq!(
-        (second.expected, second.written, second.missing, second.failed),
+        (
+            second.expected,
+            second.written,
+            second.missing,
+            second.failed
+        ),
         (4, 0, 4, true)
     );
 }
@@ -650,7 +664,8 @@ async fn a_tracked_market_whose_fields_drift_once_stays_tracked() {
     discover_at_anchor(&e).await;
     let tracked = e.store.active_markets().await.unwrap();
     let victim = &tracked[0];
-    e.sim.corrupt_market(&victim.condition_id, BadMarket::Fields);
+    e.sim
+        .corrupt_market(&victim.condition_id, BadMarket::Fields);
     let r = discover(&e.client, &e.store, &Config::default(), &e.clock)
         .await
         .unwrap();
@@ -677,7 +692,11 @@ async fn a_listed_record_without_a_usable_condition_id_closes_no_tracked_market(
         .unwrap();
     assert_eq!((r.rejected, r.retired_markets), (1, 0), "{r:?}");
     assert!(r.closing_skipped);
-    assert_eq!(active_ids(&e).await, before, "the unattributable record's market stays tracked");
+    assert_eq!(
+        active_ids(&e).await,
+        before,
+        "the unattributable record's market stays tracked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -731,7 +750,11 @@ async fn a_late_duplicate_of_a_completed_tick_leaves_its_records_alone() {
         !cov[0].skipped && cov[0].written == 3,
         "the completed tick's coverage stands: {cov:?}"
     );
-    let runs = e.store.task_runs_since(anchor() - chrono::Duration::hours(1)).await.unwrap();
+    let runs = e
+        .store
+        .task_runs_since(anchor() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
     let run = runs
         .iter()
         .find(|r| r.id.ends_with("#snapshot#T4"))
@@ -745,7 +768,8 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
     discover_at_anchor(&e).await;
     let t2 = e.store.markets_due(Tier::T2, anchor()).await.unwrap();
     let (bad_market, bad_book) = (&t2[0], &t2[1]);
-    e.sim.corrupt_market(&bad_market.condition_id, BadMarket::Fields);
+    e.sim
+        .corrupt_market(&bad_market.condition_id, BadMarket::Fields);
     e.sim
         .corrupt_book(&bad_book.yes_token_id, BadLevel::PriceAboveOne);
     e.sim.inject(Fault {
@@ -771,7 +795,10 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
     .await;
 
     assert_eq!(r.rows, 6, "every market has a row");
-    assert_eq!(r.gamma_missing, 0, "the drifted market is kept, its bad fields absent");
+    assert_eq!(
+        r.gamma_missing, 0,
+        "the drifted market is kept, its bad fields absent"
+    );
     assert_eq!(
         (
             r.drifted.get("gamma market.endDate"),
@@ -790,7 +817,11 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
         r.failed_requests, 0,
         "the 429 and the truncated body were retried"
     );
-    assert!(r.rejected >= 1, "the invalid level is counted: {}", r.rejected);
+    assert!(
+        r.rejected >= 1,
+        "the invalid level is counted: {}",
+        r.rejected
+    );
     assert_eq!(e.client.stats().truncated - truncated_before, 1);
     let log = e.sim.counters().log;
     let books: Vec<_> = log
@@ -819,8 +850,15 @@ async fn bad_input_is_skipped_and_counted_while_the_rest_is_written() {
             let cid = string(&b, "condition_id", i).unwrap();
             if cid == bad_market.condition_id {
                 seen += 1;
-                assert_eq!(decimal(&b, "volume_24h", i), None, "served as garbage: NULL");
-                assert!(decimal(&b, "price", i).is_some(), "the rest of Gamma's values kept");
+                assert_eq!(
+                    decimal(&b, "volume_24h", i),
+                    None,
+                    "served as garbage: NULL"
+                );
+                assert!(
+                    decimal(&b, "price", i).is_some(),
+                    "the rest of Gamma's values kept"
+                );
                 assert!(decimal(&b, "best_bid", i).is_some(), "its book was used");
             }
             if cid == bad_book.condition_id {
@@ -916,7 +954,12 @@ async fn a_market_crossing_into_a_faster_tier_is_sampled_there_from_the_first_ti
         let first = first_tick_from(faster, crossing);
         // No re-tier runs: the stored tier is still the slower one.
         assert_eq!(
-            e.store.get_market(&m.condition_id).await.unwrap().unwrap().tier,
+            e.store
+                .get_market(&m.condition_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .tier,
             Some(slower)
         );
         let r = run_tick(&e, first).await;
@@ -973,4 +1016,117 @@ async fn a_market_past_its_end_keeps_t4_rows_with_negative_hours_to_close() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_10_percent_of_markets_drifting_every_eligible_market_is_sampled_and_only_their_drifted_columns_are_null(
+) {
+    let mut cfg = polytape_sim::SimConfig::new(42);
+    cfg.markets_per_tier = 40;
+    cfg.now = anchor();
+    cfg.schema_drift = 0.1;
+    let e = env_with(cfg, 100).await;
+    let truth = e.sim.truth();
+    let eligible: BTreeSet<String> = truth
+        .markets
+        .iter()
+        .filter(|m| passes_filters(m, anchor()))
+        .map(|m| m.condition_id.clone())
+        .collect();
+    let drifted: BTreeSet<String> = truth
+        .markets
+        .iter()
+        .filter(|m| !m.drifted_fields.is_empty() && eligible.contains(&m.condition_id))
+        .map(|m| m.condition_id.clone())
+        .collect();
+    assert!(
+        drifted.len() >= eligible.len() / 20,
+        "about 10 % drift: {} of {}",
+        drifted.len(),
+        eligible.len()
+    );
+    let report = discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    assert_eq!(report.rejected, 0, "{report:?}");
+    assert_eq!(
+        active_ids(&e).await,
+        eligible,
+        "every eligible market is tracked"
+    );
+
+    // One tick of each tier at the anchor: every eligible market has a row.
+    // condition id → (volume_1w, competitive, volume_24h)
+    type Cols = (Option<Decimal>, Option<f64>, Option<Decimal>);
+    let mut rows: BTreeMap<String, Cols> = BTreeMap::new();
+    for tier in Tier::ALL {
+        let r = run_tick(
+            &e,
+            TickId {
+                tier,
+                tick_ts: anchor(),
+            },
+        )
+        .await;
+        assert_eq!(r.missing, 0, "{r:?}");
+        for b in read_parquet(&e.dir.path().join(r.snapshot_key.unwrap())) {
+            for i in 0..b.num_rows() {
+                rows.insert(
+                    string(&b, "condition_id", i).unwrap(),
+                    (
+                        decimal(&b, "volume_1w", i),
+                        f64_at(&b, "competitive", i),
+                        decimal(&b, "volume_24h", i),
+                    ),
+                );
+            }
+        }
+    }
+    assert_eq!(
+        rows.keys().cloned().collect::<BTreeSet<_>>(),
+        eligible,
+        "every eligible market sampled"
+    );
+    // volume1wk and competitive (each the one source of its column) drifted in exactly the
+    // drifted markets: NULL there, and only there; their other columns are kept.
+    for (id, (volume_1w, competitive, volume_24h)) in &rows {
+        let is_drifted = drifted.contains(id);
+        assert_eq!(volume_1w.is_none(), is_drifted, "volume_1w of {id}");
+        assert_eq!(competitive.is_none(), is_drifted, "competitive of {id}");
+        assert!(
+            volume_24h.is_some(),
+            "volume_24h of {id} is not a drifted field"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_books_batch_with_one_token_the_clob_refuses_stores_every_other_book() {
+    let e = env(30, 100).await;
+    discover_at_anchor(&e).await;
+    let t2 = e.store.markets_due(Tier::T2, anchor()).await.unwrap();
+    assert_eq!(t2.len(), 30);
+    let refused = &t2[7];
+    e.sim.reject_token(&refused.yes_token_id);
+    let r = run_tick(
+        &e,
+        TickId {
+            tier: Tier::T2,
+            tick_ts: anchor(),
+        },
+    )
+    .await;
+    assert_eq!((r.rows, r.books, r.books_missing), (30, 29, 1), "{r:?}");
+    let mut stored = BTreeSet::new();
+    for b in read_parquet(&e.dir.path().join(r.orderbook_key.unwrap())) {
+        for i in 0..b.num_rows() {
+            stored.insert(string(&b, "token_id", i).unwrap());
+        }
+    }
+    let want: BTreeSet<String> = t2
+        .iter()
+        .filter(|m| m.condition_id != refused.condition_id)
+        .map(|m| m.yes_token_id.clone())
+        .collect();
+    assert_eq!(stored, want, "every book but the refused token's");
 }

@@ -63,7 +63,9 @@ async fn gamma_down_from_the_start_is_seen_within_2_minutes_and_recovery_within_
                 attempts.push(minute);
             }
         }
-        let h = health::check(&e.store, &cfg.health, now, Some(t0)).await.unwrap();
+        let h = health::check(&e.store, &cfg.health, now, Some(t0))
+            .await
+            .unwrap();
         let discovery_failing = h.failing.iter().any(|f| f.check == "discovery");
         if now - t0 >= chrono::Duration::minutes(2) {
             assert_eq!(h.status, "degraded", "at {now}: {h:?}");
@@ -72,21 +74,35 @@ async fn gamma_down_from_the_start_is_seen_within_2_minutes_and_recovery_within_
             assert_eq!(h.status, "starting", "within the grace period: {h:?}");
         }
     }
-    assert_eq!(attempts, [0, 1, 2, 4, 7], "retried with backoff 30 s, 1, 2, 3 min");
+    assert_eq!(
+        attempts,
+        [0, 1, 2, 4, 7],
+        "retried with backoff 30 s, 1, 2, 3 min"
+    );
     let ok_at = first_success.expect("discovery succeeded after Gamma recovered");
     assert!(
         ok_at - recovery <= chrono::Duration::minutes(5),
         "succeeded {} after the recovery",
         ok_at - recovery
     );
-    let h = health::check(&e.store, &cfg.health, ok_at, Some(t0)).await.unwrap();
+    let h = health::check(&e.store, &cfg.health, ok_at, Some(t0))
+        .await
+        .unwrap();
     assert_eq!((h.status, h.failing.len()), ("ok", 0), "{h:?}");
 
     // Every run, the failed ones too, is recorded with its error.
     let runs = e.store.task_runs_since(t0).await.unwrap();
-    let failed: Vec<_> = runs.iter().filter(|r| r.status == TaskStatus::Failed).collect();
+    let failed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.status == TaskStatus::Failed)
+        .collect();
     assert_eq!(failed.len(), 5);
-    assert!(failed.iter().all(|r| r.error.as_deref().is_some_and(|e| e.contains("connection"))), "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|r| r.error.as_deref().is_some_and(|e| e.contains("connection"))),
+        "{failed:?}"
+    );
 }
 
 /// GET `url`: status code and JSON body.
@@ -102,7 +118,9 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
     let e = env_at(2, 100, start).await;
     let cfg = Config::default();
     e.clock.set(start);
-    assert!(run_if_due(&refused_client(), &e.store, &cfg, &e.clock).await.is_err());
+    assert!(run_if_due(&refused_client(), &e.store, &cfg, &e.clock)
+        .await
+        .is_err());
 
     let rt = Runtime::new(e.client.clone(), e.store.clone(), cfg.clone());
     rt.stats.mark_started(start);
@@ -112,7 +130,11 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
         format!("http://{}", local.local_addr().unwrap()),
         format!("http://{}", cloud.local_addr().unwrap()),
     ];
-    tokio::spawn(status::serve(local, status::router(rt), std::future::pending()));
+    tokio::spawn(status::serve(
+        local,
+        status::router(rt),
+        std::future::pending(),
+    ));
     tokio::spawn(status::serve(
         cloud,
         status::store_router(e.store.clone(), cfg.health.clone()),
@@ -123,12 +145,19 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
         assert_eq!(code, 503, "{base}: {body}");
         assert_eq!(body["failing"][0]["check"], "discovery", "{body}");
         let (code, body) = get(&format!("{base}/health")).await;
-        assert_eq!((code, body["status"].as_str()), (200, Some("degraded")), "{body}");
+        assert_eq!(
+            (code, body["status"].as_str()),
+            (200, Some("degraded")),
+            "{body}"
+        );
     }
 
     // Gamma is back: the retry (due 30 s after the failure) succeeds.
     e.clock.set(e.clock.now() + chrono::Duration::seconds(31));
-    assert!(run_if_due(&e.client, &e.store, &cfg, &e.clock).await.unwrap().is_some());
+    assert!(run_if_due(&e.client, &e.store, &cfg, &e.clock)
+        .await
+        .unwrap()
+        .is_some());
     for base in &bases {
         let (code, body) = get(&format!("{base}/health/critical")).await;
         assert_eq!(code, 200, "{base}: {body}");

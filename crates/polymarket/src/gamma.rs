@@ -278,7 +278,8 @@ impl GammaMarket {
         // To the millisecond, as every store and the Parquet timestamps keep it: a finer
         // instant would differ from its stored copy on every discovery and be rewritten.
         let end = self.end_date().ok_or("no endDate")?;
-        let end_date = chrono::DateTime::from_timestamp_millis(end.timestamp_millis()).unwrap_or(end);
+        let end_date =
+            chrono::DateTime::from_timestamp_millis(end.timestamp_millis()).unwrap_or(end);
         Ok(Market {
             condition_id,
             question: self.question.clone().unwrap_or_default(),

@@ -356,6 +356,10 @@ async fn given_a_full_chunk_whose_cursor_does_not_fit_its_url_when_fetched_then_
         "{:?}",
         out.failures[0].error
     );
-    assert_eq!(*hits.lock().unwrap(), [None, None], "the over-long URLs were not sent");
+    assert_eq!(
+        *hits.lock().unwrap(),
+        [None, None],
+        "the over-long URLs were not sent"
+    );
     assert_eq!(out.requests, 2);
 }

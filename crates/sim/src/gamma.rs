@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use crate::book::{price, quote};
 use crate::query::{encode_cursor, keyset_after, Query};
 use crate::server::{Ctx, Pending, Served};
-use crate::BadMarket;
 use crate::world::{json_array_string, SimEvent, SimMarket, World};
+use crate::BadMarket;
 use crate::{ServedMarket, SimError};
 
 /// `condition_ids` accepted per request, as on the real API.

@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use crate::query::Query;
 use crate::world::World;
 use crate::{
-    clob, data, gamma, ws, BadLevel, BadMarket, Counters, Endpoint, Fault, FaultKind, RequestRecord,
-    ServedBook, ServedMarket, SimConfig, SimError, Truth, TruthMarket,
+    clob, data, gamma, ws, BadLevel, BadMarket, Counters, Endpoint, Fault, FaultKind,
+    RequestRecord, ServedBook, ServedMarket, SimConfig, SimError, Truth, TruthMarket,
 };
 
 /// Request log bound (oldest entries dropped beyond it), so a long `polytape run --simulate`

@@ -1639,14 +1639,29 @@ async fn given_a_market_closed_now_then_open_listings_leave_it_out_closed_ones_h
     let base = sim.gamma_url();
     let cid = &m.condition_id;
     let (_, open) = get_json(&format!("{base}/markets/keyset?condition_ids={cid}")).await;
-    assert_eq!(open["markets"], json!([]), "closed=false by default leaves it out");
-    let (_, closed) =
-        get_json(&format!("{base}/markets/keyset?condition_ids={cid}&closed=true")).await;
+    assert_eq!(
+        open["markets"],
+        json!([]),
+        "closed=false by default leaves it out"
+    );
+    let (_, closed) = get_json(&format!(
+        "{base}/markets/keyset?condition_ids={cid}&closed=true"
+    ))
+    .await;
     assert_eq!(closed["markets"][0]["closed"], json!(true));
     assert_eq!(closed["markets"][0]["acceptingOrders"], json!(false));
-    let (status, _) = get_json(&format!("{}/book?token_id={}", sim.clob_url(), m.token_ids[0])).await;
+    let (status, _) = get_json(&format!(
+        "{}/book?token_id={}",
+        sim.clob_url(),
+        m.token_ids[0]
+    ))
+    .await;
     assert_eq!(status, 404, "its book is gone");
     let after = sim.truth();
-    let now = after.markets.iter().find(|x| x.id == m.id).expect("still in the world");
+    let now = after
+        .markets
+        .iter()
+        .find(|x| x.id == m.id)
+        .expect("still in the world");
     assert!(now.closed && now.kind == polytape_sim::MarketKind::Closed);
 }

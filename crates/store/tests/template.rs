@@ -416,7 +416,11 @@ fn given_template_yaml_then_each_function_runs_the_prebuilt_binary_on_the_chosen
 fn given_template_yaml_then_no_tick_can_outlive_the_snapshot_function_and_no_discovery_its_lease() {
     let Some(t) = template() else { return };
     let props = |id: &str| &t["Resources"][id]["Properties"];
-    let num = |v: &Value| text(v).parse::<u64>().unwrap_or_else(|_| panic!("not a number: {v}"));
+    let num = |v: &Value| {
+        text(v)
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("not a number: {v}"))
+    };
     let snapshot = props("SnapshotFunction");
     let timeout = num(&snapshot["Timeout"]);
     let env = &snapshot["Environment"]["Variables"];
@@ -429,7 +433,10 @@ fn given_template_yaml_then_no_tick_can_outlive_the_snapshot_function_and_no_dis
     // A tick's requests stop `margin` before the invocation's end and everything of it 2 s
     // before (collector's HARD_STOP_MARGIN): the writes keep margin − 2 s, at least one AWS
     // call's whole operation timeout (10 s by default).
-    assert!(margin >= 12 && margin < timeout, "margin {margin} s, timeout {timeout} s");
+    assert!(
+        margin >= 12 && margin < timeout,
+        "margin {margin} s, timeout {timeout} s"
+    );
     let visibility = num(&props("TicksQueue")["VisibilityTimeout"]);
     assert!(
         visibility >= 6 * timeout,

@@ -27,9 +27,7 @@ use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
 use polytape_sim::{MarketKind, SimHandle};
 use polytape_store::aws::{provision, AwsNames, AwsStore};
-use polytape_store::{
-    keys, parquet, queue, CoverageStore, LatestStore, MarketStore, ObjectStore,
-};
+use polytape_store::{keys, parquet, queue, CoverageStore, LatestStore, MarketStore, ObjectStore};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,14 +138,19 @@ async fn stored_tiers(store: &AwsStore) -> BTreeMap<String, Tier> {
 /// The snapshot function's `Timeout` and `POLYTAPE_TICK_MARGIN_S` in template.yaml (read with
 /// the SAM venv's cfn-lint decoder, as the template tests do), in seconds.
 fn snapshot_limits() -> (u64, u64) {
-    let python = std::env::var("POLYTAPE_PYTHON_SAM").expect("POLYTAPE_PYTHON_SAM (infra/tools.sh)");
+    let python =
+        std::env::var("POLYTAPE_PYTHON_SAM").expect("POLYTAPE_PYTHON_SAM (infra/tools.sh)");
     let root = workspace_root();
     let out = Command::new(python)
         .arg(root.join("infra/checks/template_json.py"))
         .arg(root.join("template.yaml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let t: Value = serde_json::from_slice(&out.stdout).unwrap();
     let props = &t["Resources"]["SnapshotFunction"]["Properties"];
     let num = |v: &Value| match v {
@@ -166,10 +169,11 @@ async fn snapshot_times(store: &AwsStore) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     for key in store.list_objects("snapshots/").await.unwrap() {
         let bytes = bytes::Bytes::from(store.get_object(&key).await.unwrap().unwrap());
-        let reader = ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
+        let reader =
+            ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .unwrap()
+                .build()
+                .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
             let col = |name: &str| {
@@ -523,7 +527,11 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         store.list_objects("orderbooks/").await.unwrap(),
         vec![keys::orderbooks(&tick)]
     );
-    let t2_markets = store.markets_due(Tier::T2, tick.tick_ts).await.unwrap().len();
+    let t2_markets = store
+        .markets_due(Tier::T2, tick.tick_ts)
+        .await
+        .unwrap()
+        .len();
     let latest = store.get_latest(Tier::T2).await.unwrap().unwrap();
     assert_eq!(
         (latest.tick_ts, latest.markets.len()),
@@ -619,7 +627,9 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
 
     // A delivery before its time waits for it: the next T4 tick, delivered now.
     let early = TickId::floor(Tier::T4, chrono::Utc::now()).next();
-    let r = watch.invoke("snapshot", &sqs_event(&early, "m-early")).await;
+    let r = watch
+        .invoke("snapshot", &sqs_event(&early, "m-early"))
+        .await;
     assert!(failures(&r).is_empty(), "{r}");
     assert!(store
         .list_objects("snapshots/tier=4/")
@@ -635,10 +645,14 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     sim.set_latency(Duration::from_secs(timeout_s - margin_s + 5));
     let t0_slow = TickId::floor(Tier::T0, chrono::Utc::now());
     let started = Instant::now();
-    let r = watch.invoke("snapshot", &sqs_event(&t0_slow, "m-slow")).await;
+    let r = watch
+        .invoke("snapshot", &sqs_event(&t0_slow, "m-slow"))
+        .await;
     let took = started.elapsed();
     sim.set_latency(Duration::ZERO);
-    eprintln!("the slow T0 tick returned after {took:.1?} (timeout {timeout_s} s, margin {margin_s} s)");
+    eprintln!(
+        "the slow T0 tick returned after {took:.1?} (timeout {timeout_s} s, margin {margin_s} s)"
+    );
     assert!(failures(&r).is_empty(), "nothing storage-side failed: {r}");
     assert!(
         took < Duration::from_secs(timeout_s),
@@ -655,13 +669,19 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         .into_iter()
         .find(|c| c.tier == Tier::T0 && c.tick_ts == t0_slow.tick_ts)
         .expect("the slow tick's coverage is recorded");
-    assert!(cov.expected > 0 && cov.written == 0 && cov.failed, "{cov:?}");
+    assert!(
+        cov.expected > 0 && cov.written == 0 && cov.failed,
+        "{cov:?}"
+    );
 
     // No row of any tick has fetched_at before snapshot_ts.
     let times = snapshot_times(&store).await;
     assert!(!times.is_empty());
     for (snap, fetched) in &times {
-        assert!(fetched >= snap, "fetched_at {fetched} before snapshot_ts {snap}");
+        assert!(
+            fetched >= snap,
+            "fetched_at {fetched} before snapshot_ts {snap}"
+        );
     }
 
     // A DynamoDB failure after the Parquet and Latest are written (the Ops table is gone, so

@@ -136,10 +136,14 @@ where
     let mut cfg = SimConfig::new(11);
     cfg.markets_per_tier = 4;
     cfg.now = anchor();
-    let sim = polytape_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = polytape_sim::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let client = client_for(&sim);
     let config = Config::default();
-    discover(&client, &store, &config, &FixedClock::new(anchor())).await.unwrap();
+    discover(&client, &store, &config, &FixedClock::new(anchor()))
+        .await
+        .unwrap();
     let (a, b) = two_t3_markets(&store).await;
 
     // 1. Re-tier reads `a` active (10 min before its end: it moves T3 → T4). Meanwhile Gamma
@@ -147,17 +151,30 @@ where
     //    re-tier writes its tier change from its older read.
     let at = a.end_date - chrono::Duration::minutes(10);
     let hook = {
-        let (sim, client, store, config, id) = (sim.clone(), client.clone(), store.clone(), config.clone(), a.condition_id.clone());
+        let (sim, client, store, config, id) = (
+            sim.clone(),
+            client.clone(),
+            store.clone(),
+            config.clone(),
+            a.condition_id.clone(),
+        );
         async move {
             sim.close_market(&id);
-            let r = discover(&client, &store, &config, &FixedClock::new(at)).await.unwrap();
+            let r = discover(&client, &store, &config, &FixedClock::new(at))
+                .await
+                .unwrap();
             assert!(r.retired_markets >= 1, "discovery closed it: {r:?}");
         }
     };
     let retier_store = Interleaved::new(&store, hook);
-    let r = maintenance::run(&client, &retier_store, &FixedClock::new(at)).await.unwrap();
+    let r = maintenance::run(&client, &retier_store, &FixedClock::new(at))
+        .await
+        .unwrap();
     let a_now = store.get_market(&a.condition_id).await.unwrap().unwrap();
-    assert!(!a_now.active, "closed by discovery, it stays closed: {a_now:?} ({r:?})");
+    assert!(
+        !a_now.active,
+        "closed by discovery, it stays closed: {a_now:?} ({r:?})"
+    );
 
     // 2. Discovery reads `b` active, 10 min before its end (it would write T3 → T4). Meanwhile
     //    Gamma closes it and maintenance, 10 min after its end, asks Gamma and closes it. Then
@@ -165,20 +182,34 @@ where
     let d_at = b.end_date - chrono::Duration::minutes(10);
     let m_at = b.end_date + chrono::Duration::minutes(10);
     let hook = {
-        let (sim, client, store, id) = (sim.clone(), client.clone(), store.clone(), b.condition_id.clone());
+        let (sim, client, store, id) = (
+            sim.clone(),
+            client.clone(),
+            store.clone(),
+            b.condition_id.clone(),
+        );
         async move {
             sim.close_market(&id);
-            let r = maintenance::run(&client, &store, &FixedClock::new(m_at)).await.unwrap();
+            let r = maintenance::run(&client, &store, &FixedClock::new(m_at))
+                .await
+                .unwrap();
             assert!(r.retier.closed >= 1, "maintenance closed it: {r:?}");
         }
     };
     let discovery_store = Interleaved::new(&store, hook);
-    let r = discover(&client, &discovery_store, &config, &FixedClock::new(d_at)).await.unwrap();
+    let r = discover(&client, &discovery_store, &config, &FixedClock::new(d_at))
+        .await
+        .unwrap();
     let b_now = store.get_market(&b.condition_id).await.unwrap().unwrap();
-    assert!(!b_now.active, "closed by maintenance, it stays closed: {b_now:?} ({r:?})");
+    assert!(
+        !b_now.active,
+        "closed by maintenance, it stays closed: {b_now:?} ({r:?})"
+    );
     let transitions = store.recent_transitions(1000).await.unwrap();
     assert!(
-        transitions.iter().any(|t| t.condition_id == b.condition_id && t.reason == "closed"),
+        transitions
+            .iter()
+            .any(|t| t.condition_id == b.condition_id && t.reason == "closed"),
         "its closing is recorded"
     );
     sim.shutdown().await;
@@ -208,7 +239,9 @@ async fn discovery_and_maintenance_interleaved_on_dynamodb() {
         .endpoint_url(url)
         .load()
         .await;
-    let names = provision::create_all(&sdk, &AwsNames::unique("writers")).await.unwrap();
+    let names = provision::create_all(&sdk, &AwsNames::unique("writers"))
+        .await
+        .unwrap();
     let store = AwsStore::new(&sdk, names).with_clock(|| anchor() + chrono::Duration::hours(6));
     writers_never_undo_each_other(store).await;
 }

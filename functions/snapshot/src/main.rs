@@ -44,7 +44,11 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(ctx: &Ctx, payload: Value, end: Option<chrono::DateTime<chrono::Utc>>) -> Result<Value, Error> {
+async fn handle(
+    ctx: &Ctx,
+    payload: Value,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Value, Error> {
     if payload.get("Records").is_some() {
         let batch: SqsEvent = serde_json::from_value(payload)?;
         return Ok(serde_json::to_value(run_ticks(ctx, batch, end).await)?);
@@ -68,7 +72,11 @@ async fn handle(ctx: &Ctx, payload: Value, end: Option<chrono::DateTime<chrono::
 /// Runs every record of the batch concurrently, each within its deadline; a record whose tick
 /// failed (storage) is reported so SQS delivers it again (or, after its receive count, to the
 /// dead-letter queue).
-async fn run_ticks(ctx: &Ctx, batch: SqsEvent, end: Option<chrono::DateTime<chrono::Utc>>) -> SqsBatchResponse {
+async fn run_ticks(
+    ctx: &Ctx,
+    batch: SqsEvent,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+) -> SqsBatchResponse {
     let runs = batch.records.iter().map(|record| async move {
         let id = record.message_id.clone().unwrap_or_default();
         let body = record.body.as_deref().unwrap_or_default();

@@ -36,6 +36,12 @@ pub async fn env_at(markets_per_tier: usize, books_batch: usize, at: Ts) -> Env 
     let mut cfg = SimConfig::new(42);
     cfg.markets_per_tier = markets_per_tier;
     cfg.now = at;
+    env_with(cfg, books_batch).await
+}
+
+/// An environment on a simulator configured as `cfg` (the fixed clock at `cfg.now`).
+pub async fn env_with(cfg: SimConfig, books_batch: usize) -> Env {
+    let at = cfg.now;
     let sim = polytape_sim::start(cfg, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
