@@ -992,7 +992,7 @@ async fn a_market_crossing_into_a_faster_tier_is_sampled_there_from_the_first_ti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_market_past_its_end_keeps_t4_rows_with_negative_hours_to_close() {
+async fn a_market_past_its_end_keeps_t4_rows_with_negative_hours_to_close_until_it_closes() {
     let e = env(3, 100).await;
     discover_at_anchor(&e).await;
     let m = e
@@ -1016,6 +1016,20 @@ async fn a_market_past_its_end_keeps_t4_rows_with_negative_hours_to_close() {
             }
         }
     }
+    // Gamma closes it; the next maintenance asks Gamma about markets past their end and ends
+    // its sampling: the next T4 tick has no row for it.
+    assert!(e.sim.close_market(&m.condition_id));
+    e.clock.set(tick.tick_ts + chrono::Duration::seconds(5));
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
+        .await
+        .unwrap();
+    assert!(r.retier.closed >= 1, "{r:?}");
+    let after = run_tick(&e, tick.next()).await;
+    assert!(!row_ids(&e, &after).contains(&m.condition_id));
+    let transitions = e.store.recent_transitions(100).await.unwrap();
+    assert!(transitions
+        .iter()
+        .any(|t| t.condition_id == m.condition_id && t.reason == "closed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
