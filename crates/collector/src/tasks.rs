@@ -57,13 +57,20 @@ pub fn failed_run(
     error: &HandlerError,
 ) -> TaskRun {
     TaskRun {
-        id,
-        task: task.to_string(),
-        started_at: started,
-        finished_at: finished,
         status: TaskStatus::Failed,
         detail: serde_json::json!({ "retryable": error.is_retryable() }),
         error: Some(error.to_string()),
+        ..task_run(id, task, started, finished, &Failed)
+    }
+}
+
+/// The outcome of a run that ended in an error (its record's fields are set by `failed_run`).
+#[derive(Serialize)]
+struct Failed;
+
+impl RunOutcome for Failed {
+    fn status(&self) -> TaskStatus {
+        TaskStatus::Failed
     }
 }
 
@@ -124,11 +131,8 @@ pub fn is_due(state: Option<&TaskState>, now: Ts, every: Duration, retry_cap: Du
             .last_finished_at
             .is_none_or(|t| after(t, retry_backoff(s.consecutive_failures, retry_cap)));
     }
-    match (s.last_success_at, s.last_started_at) {
-        (Some(done), _) => after(done, every),
-        // Claimed before but never finished (the run died): due once the lease lapsed.
-        (None, _) => true,
-    }
+    // Never succeeded (a claimed run died before recording): due once the lease lapsed.
+    s.last_success_at.is_none_or(|done| after(done, every))
 }
 
 #[cfg(test)]

@@ -518,25 +518,14 @@ impl World {
             let Ok(idx) = self.markets.binary_search_by_key(&id, |m| m.id) else {
                 continue;
             };
-            let m = &mut self.markets[idx];
-            if m.resolved {
+            if self.markets[idx].resolved {
                 continue;
             }
-            let at = t.trunc_subsecs(0);
-            m.closed = true;
+            self.stop_trading(idx, t, MarketKind::Resolved);
+            let m = &mut self.markets[idx];
             m.resolved = true;
-            m.kind = MarketKind::Resolved;
-            m.accepting_orders = false;
             m.winner =
                 (mix(&[self.seed, WINNER_LANE, id]) % m.outcomes.len().max(1) as u64) as usize;
-            m.closed_time = Some(at);
-            m.frozen_step = Some(at.timestamp());
-            if m.has_book {
-                m.has_book = false;
-                for tok in &m.token_ids {
-                    self.books.remove(tok);
-                }
-            }
             r.resolved.push_back((t, id));
         }
     }
@@ -547,13 +536,20 @@ impl World {
         let Some(&idx) = self.by_condition.get(condition_id) else {
             return false;
         };
-        let m = &mut self.markets[idx];
-        if m.closed {
+        if self.markets[idx].closed {
             return false;
         }
-        let at = at.trunc_subsecs(0);
+        self.stop_trading(idx, at, MarketKind::Closed);
+        true
+    }
+
+    /// Market `idx` closes at `t` (to the second) as `kind`: no more orders, prices frozen,
+    /// its book gone.
+    fn stop_trading(&mut self, idx: usize, t: DateTime<Utc>, kind: MarketKind) {
+        let at = t.trunc_subsecs(0);
+        let m = &mut self.markets[idx];
         m.closed = true;
-        m.kind = MarketKind::Closed;
+        m.kind = kind;
         m.accepting_orders = false;
         m.closed_time = Some(at);
         m.frozen_step = Some(at.timestamp());
@@ -563,7 +559,6 @@ impl World {
                 self.books.remove(tok);
             }
         }
-        true
     }
 
     fn prune(&mut self, r: &mut Rolling, now: DateTime<Utc>) {
