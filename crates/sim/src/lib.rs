@@ -49,8 +49,12 @@
 //!   WebSocket `book` events) carry `timestamp` as an object and `hash` as an array. Such a
 //!   market's [`TruthMarket::drifted_fields`] lists the drifted Gamma fields, and its served books
 //!   are marked [`ServedBook::drifted`].
-//! * **Corrupted markets and books** ([`SimHandle::corrupt_market`], [`SimHandle::corrupt_book`]
-//!   with a [`BadLevel`]: a price above 1, a negative size, a crossed book, a level of size 0).
+//! * **Corrupted markets and books** ([`SimHandle::corrupt_market`] with a [`BadMarket`]: two
+//!   wrong-typed fields, or a `conditionId` nothing can be attributed by;
+//!   [`SimHandle::corrupt_book`] with a [`BadLevel`]: a price above 1, a negative size, a crossed
+//!   book, a level of size 0).
+//! * **Markets closed now** ([`SimHandle::close_market`]): served `closed: true` from then on
+//!   (out of Gamma's default `closed=false` listings, in `closed=true` lookups), book gone.
 //! * **Refused token ids** ([`SimHandle::reject_token`]): any `POST /books` holding one, or
 //!   `GET /book` of it, answers 400 with a small JSON error body.
 //! * **Long cursors** ([`SimConfig::cursor_len`]): keyset cursors padded to a length.
