@@ -27,7 +27,13 @@ pub fn tick_metrics(r: &TickReport, timestamp_ms: i64) -> Option<Value> {
             );
         }
         totals.insert("RowsWritten".into(), json!(r.rows));
-        totals.insert("RejectedInputs".into(), json!(r.rejected + r.nulled));
+        // Values that could not be used: rejected records and values, values too large to
+        // store, and fields whose type drifted (each stored NULL or left out).
+        let drifted: usize = r.drifted.values().sum();
+        totals.insert(
+            "RejectedInputs".into(),
+            json!(r.rejected + r.nulled + drifted),
+        );
     }
     Some(document(
         timestamp_ms,
@@ -106,7 +112,8 @@ mod tests {
             "tick": tick, "skipped": skipped, "markets": markets, "rows": rows, "books": rows, "gamma_missing": 0,
             "books_missing": 0, "missing": markets - rows, "rejected": 2, "nulled": 1, "gamma_requests": 1,
             "book_requests": 1, "failed_requests": 0, "retryable_failure": false, "snapshot_key": null,
-            "orderbook_key": null, "elapsed_ms": 5
+            "orderbook_key": null, "elapsed_ms": 5,
+            "drifted": {"gamma market.updatedAt": 2}
         }))
         .unwrap();
         r.tick = tick;
@@ -120,7 +127,8 @@ mod tests {
         assert_eq!(doc["CoveragePct"], 95.0);
         assert_eq!(
             (doc["RowsWritten"].as_u64(), doc["RejectedInputs"].as_u64()),
-            (Some(38), Some(3))
+            (Some(38), Some(5)),
+            "2 rejected + 1 too large + 2 drifted"
         );
         let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
         assert_eq!(directives[0]["Dimensions"], json!([["Tier"]]));
