@@ -851,6 +851,79 @@ mod aws {
         problems
     }
 
+    /// Whether `role` is granted `action` on `resource` (as [`resources_of`] renders it).
+    fn grants(t: &Value, role: &str, action: &str, resource: &str) -> bool {
+        statements(t).iter().any(|(r, s)| {
+            r == role
+                && actions_of(s).iter().any(|a| a == action)
+                && resources_of(s).iter().any(|x| x == resource)
+        })
+    }
+
+    #[test]
+    fn given_template_yaml_then_each_role_grants_the_dynamodb_calls_its_handlers_make() {
+        let Some(t) = template() else { return };
+        let ops = "OpsTable.Arn";
+        let markets = "MarketsTable.Arn";
+        let index = format!("${{MarketsTable.Arn}}/index/{ACTIVE_BY_END_INDEX}");
+        // Each handler's calls through the ports (crates/store/src/aws): a missing grant shows
+        // only on a real deployment, never on moto, which enforces no IAM.
+        let needs: [(&str, &[(&str, &str)]); 4] = [
+            // snapshot_tick: markets_due, coverage (a late tick reads its coverage first),
+            // task run and state; the dispatcher's run and state.
+            (
+                "SnapshotRole",
+                &[
+                    ("dynamodb:Query", index.as_str()),
+                    ("dynamodb:Query", ops),
+                    ("dynamodb:PutItem", ops),
+                    ("dynamodb:GetItem", ops),
+                ],
+            ),
+            // run_if_due: task state, lease; discover: active_markets, versioned puts,
+            // get_market after a conflict, transitions.
+            (
+                "DiscoveryRole",
+                &[
+                    ("dynamodb:GetItem", ops),
+                    ("dynamodb:UpdateItem", ops),
+                    ("dynamodb:PutItem", ops),
+                    ("dynamodb:BatchWriteItem", ops),
+                    ("dynamodb:Query", index.as_str()),
+                    ("dynamodb:PutItem", markets),
+                    ("dynamodb:GetItem", markets),
+                ],
+            ),
+            (
+                "MaintenanceRole",
+                &[
+                    ("dynamodb:Query", index.as_str()),
+                    ("dynamodb:PutItem", markets),
+                    ("dynamodb:GetItem", markets),
+                    ("dynamodb:Scan", markets),
+                    ("dynamodb:PutItem", ops),
+                    ("dynamodb:GetItem", ops),
+                    ("dynamodb:BatchWriteItem", ops),
+                ],
+            ),
+            // health: task states and coverage (Queries), count_due (index).
+            (
+                "StatusRole",
+                &[("dynamodb:Query", ops), ("dynamodb:Query", index.as_str())],
+            ),
+        ];
+        let missing: Vec<String> = needs
+            .iter()
+            .flat_map(|(role, calls)| {
+                calls
+                    .iter()
+                    .filter(|(a, r)| !grants(t, role, a, r))
+                    .map(move |(a, r)| format!("{role} lacks {a} on {r}"))
+            })
+            .collect();
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
     /// A template that agrees with the adapter.
     fn aws_template_from_code() -> Value {
         json!({
