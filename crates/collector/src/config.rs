@@ -21,8 +21,8 @@ pub struct Config {
     /// How often the local runner runs maintenance (re-tier, the `markets` dimension)
     /// (`POLYTAPE_MAINTENANCE_EVERY_S`, 300; the cloud schedule is template.yaml's).
     pub maintenance_every: Duration,
-    /// A tick's requests stop this long before the Lambda's own deadline, leaving time for its
-    /// writes (`POLYTAPE_TICK_MARGIN_S`, 20).
+    /// In Lambda, requests stop this long before the invocation's end, leaving time for the
+    /// writes: a tick's, discovery's and maintenance's (`POLYTAPE_TICK_MARGIN_S`, 20).
     pub tick_margin: Duration,
     /// The function's configured timeout, when running as a Lambda function
     /// (`POLYTAPE_FUNCTION_TIMEOUT_S`, set by template.yaml to the function's `Timeout`).

@@ -89,12 +89,15 @@ pub fn exclusion(m: &GammaMarket, now: Ts, cfg: &Config) -> Option<Exclusion> {
 /// hourly, and after a failure again within minutes, with backoff) and no other run holds its
 /// lease, and records the run — failed ones too — so `/health`, the task status and the next
 /// decision see it. `None` when it was not due. The same call serves `polytape run` (every
-/// minute) and the discovery function (on its schedule).
+/// minute) and the discovery function (on its schedule). Requests stop at `until` (in Lambda,
+/// the invocation's end less a margin), so a run the Lambda would kill fails in time to be
+/// recorded.
 pub async fn run_if_due<S>(
     client: &PolymarketClient,
     store: &S,
     cfg: &Config,
     clock: &impl Clock,
+    until: Option<Ts>,
 ) -> Result<Option<DiscoveryReport>, HandlerError>
 where
     S: MarketStore + TaskStore + TransitionStore,
@@ -114,7 +117,8 @@ where
     if !store.claim_task(TASK, now, now + lease).await? {
         return Ok(None);
     }
-    let outcome = discover(client, store, cfg, clock).await;
+    let client = crate::clock::bounded(client, until, clock);
+    let outcome = discover(&client, store, cfg, clock).await;
     tasks::finish(
         store,
         TASK,
@@ -172,6 +176,14 @@ where
         limit: 100,
         extra: Vec::new(),
     };
+    // The tracked markets are read before the listing: a market another writer closes while
+    // the listing pages is then known to have been open, and is not reopened (`redecide`).
+    let tracked: HashMap<String, Market> = store
+        .active_markets()
+        .await?
+        .into_iter()
+        .map(|m| (m.condition_id.clone(), m))
+        .collect();
     // Rejected objects and drifted fields were logged by the client; here they are counted.
     let listing = client.keyset_markets(&query).await?;
     let mut report = DiscoveryReport {
@@ -227,12 +239,6 @@ where
         }
     }
 
-    let tracked: HashMap<String, Market> = store
-        .active_markets()
-        .await?
-        .into_iter()
-        .map(|m| (m.condition_id.clone(), m))
-        .collect();
     let absent = if report.closing_skipped {
         Listed::Excluded
     } else {

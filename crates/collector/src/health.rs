@@ -6,7 +6,8 @@
 //! The checks (thresholds in [`HealthConfig`]):
 //! * `discovery`: discovery has not succeeded for `discovery_max_age` (2 h), or not once since
 //!   the start, `startup_grace` (2 min) after it. Locally the start is the run's; in the cloud
-//!   it is the first discovery run ever recorded.
+//!   it is the first discovery run ever recorded, or, when discovery never recorded one (a
+//!   function that fails before it can), the first run of any task.
 //! * `ticks_T<n>`: over `max_tick_failure_pct` (10 %) of the tier's ticks in the last hour
 //!   failed or were skipped.
 //! * `task_<name>`: a task failed `max_task_failures` (3) times in a row.
@@ -64,7 +65,12 @@ where
     let (states, coverage) = tokio::try_join!(store.task_states(), store.coverage_since(hour_ago))?;
     let mut failing = Vec::new();
     let discovery = states.iter().find(|s| s.task == crate::discover::TASK);
-    let starting = discovery_check(discovery, cfg, now, started_at, &mut failing);
+    // In the cloud, "the start" is when the first task was seen: discovery's first run, or
+    // any other task's (the dispatcher runs every minute) when discovery never recorded one.
+    let first_seen = discovery
+        .and_then(|d| d.first_seen_at)
+        .or_else(|| states.iter().filter_map(|s| s.first_seen_at).min());
+    let starting = discovery_check(discovery, cfg, now, started_at.or(first_seen), &mut failing);
 
     let mut ticks: BTreeMap<Tier, TickCounts> = BTreeMap::new();
     for c in &coverage {
@@ -114,7 +120,8 @@ where
     })
 }
 
-/// Adds the discovery check's failure, if any; true while it is too early to tell.
+/// Adds the discovery check's failure, if any; true while it is too early to tell. `started_at`
+/// is when the run (locally) or the deployment (in the cloud: the first task seen) started.
 fn discovery_check(
     state: Option<&TaskState>,
     cfg: &HealthConfig,
@@ -124,7 +131,7 @@ fn discovery_check(
 ) -> bool {
     let dur =
         |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-    let since = started_at.or_else(|| state.and_then(|s| s.first_seen_at));
+    let since = started_at;
     let last_ok = state.and_then(|s| s.last_success_at);
     let error = state
         .and_then(|s| s.last_error.clone())

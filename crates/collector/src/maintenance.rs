@@ -41,17 +41,21 @@ impl RunOutcome for MaintenanceReport {
     }
 }
 
-/// Runs every duty and records the run (a failed one too).
+/// Runs every duty and records the run (a failed one too). Requests stop at `until` (in
+/// Lambda, the invocation's end less a margin), so the run ends — and is recorded — before the
+/// Lambda timeout.
 pub async fn run<S>(
     client: &PolymarketClient,
     store: &S,
     clock: &impl Clock,
+    until: Option<polytape_core::Ts>,
 ) -> Result<MaintenanceReport, HandlerError>
 where
     S: MarketStore + TransitionStore + TaskStore + ObjectStore,
 {
     let started = clock.now();
-    let outcome = duties(client, store, clock).await;
+    let client = crate::clock::bounded(client, until, clock);
+    let outcome = duties(&client, store, clock).await;
     tasks::finish(
         store,
         TASK,

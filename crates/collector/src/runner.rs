@@ -137,7 +137,7 @@ fn publish_next<S>(rt: &Runtime<S>, minute: Ts) {
 }
 
 async fn run_discovery<S: Store>(rt: &Runtime<S>) {
-    match discover::run_if_due(&rt.client, &rt.store, &rt.config, &SystemClock).await {
+    match discover::run_if_due(&rt.client, &rt.store, &rt.config, &SystemClock, None).await {
         Ok(None) => {}
         Ok(Some(r)) => {
             log_discovery(&r);
@@ -169,7 +169,7 @@ fn log_discovery(r: &DiscoveryReport) {
 }
 
 async fn run_maintenance<S: Store>(rt: &Runtime<S>) {
-    match maintenance::run(&rt.client, &rt.store, &SystemClock).await {
+    match maintenance::run(&rt.client, &rt.store, &SystemClock, None).await {
         Ok(r) => {
             log_maintenance(&r);
             rt.stats.lock().maintenance = Some(LastRun {

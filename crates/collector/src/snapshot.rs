@@ -158,14 +158,18 @@ pub struct TickDeadline {
     /// Requests stop this long before `at`, so the writes finish in time.
     pub write_reserve: Duration,
     /// Nothing of the tick runs past this (the invocation's end less [`HARD_STOP_MARGIN`], or
-    /// half the margin when that is shorter):
-    /// writes that hang (a storage outage) are abandoned and the tick fails, rather than the
-    /// Lambda timeout killing it mid-write. `None` locally.
+    /// half the margin when that is shorter): writes that hang (a storage outage) are abandoned
+    /// and the tick fails, rather than the Lambda timeout killing it mid-write. `None` locally.
     pub hard_stop: Option<Ts>,
+    /// The tick's own work (requests and writes) is abandoned at this time, a little before
+    /// `hard_stop`, so its coverage and task run can still be recorded (by `hard_stop`).
+    pub work_stop: Option<Ts>,
 }
 
 /// How long before the invocation's end everything of a tick stops.
 pub const HARD_STOP_MARGIN: Duration = Duration::from_secs(2);
+/// Time kept between abandoning a tick's work and the hard stop, to record its coverage and run.
+pub const RECORD_RESERVE: Duration = Duration::from_secs(1);
 
 impl TickDeadline {
     /// The deadline of `tick`: its tier's next tick, or `invocation_end` (the Lambda's own
@@ -176,10 +180,12 @@ impl TickDeadline {
             Some(end) => next.min(end - to_chrono(margin)),
             None => next,
         };
+        let hard_stop = invocation_end.map(|end| end - to_chrono(HARD_STOP_MARGIN.min(margin / 2)));
         TickDeadline {
             at,
             write_reserve: DEFAULT_WRITE_RESERVE,
-            hard_stop: invocation_end.map(|end| end - to_chrono(HARD_STOP_MARGIN.min(margin / 2))),
+            hard_stop,
+            work_stop: hard_stop.map(|h| h - to_chrono(RECORD_RESERVE.min(margin / 4))),
         }
     }
 
@@ -229,8 +235,9 @@ where
         return skip_stale(store, tick, started, clock, run_id, report).await;
     }
     let hard_stop = deadline.hard_stop.map(|t| instant_at(t, clock.now()));
+    let work_stop = deadline.work_stop.map(|t| instant_at(t, clock.now()));
     let result = until(
-        hard_stop,
+        work_stop,
         sample(client, store, tick, clock, deadline, started, &mut report),
     )
     .await;
@@ -540,5 +547,45 @@ fn latest_update(tick: TickId, markets: &[Market], rows: &[Snapshot]) -> LatestU
                 counted: 0,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polytape_core::Tier;
+
+    #[test]
+    fn given_an_invocation_end_then_requests_work_and_records_stop_in_that_order_before_it() {
+        let tick = TickId {
+            tier: Tier::T0,
+            tick_ts: "2026-11-20T10:00:00Z".parse().unwrap(),
+        };
+        let end: Ts = "2026-11-20T10:00:50Z".parse().unwrap();
+        let d = TickDeadline::of(tick, Some(end), Duration::from_secs(20));
+        let s = |n: i64| end - chrono::Duration::seconds(n);
+        assert_eq!(d.at, s(20), "requests and writes by the margin");
+        assert_eq!(
+            d.work_stop,
+            Some(s(3)),
+            "the work abandoned 3 s before the end"
+        );
+        assert_eq!(d.hard_stop, Some(s(2)), "its records written by 2 s before");
+        let local = TickDeadline::of(tick, None, Duration::from_secs(20));
+        assert_eq!(
+            local.at,
+            tick.next().tick_ts,
+            "locally: the next tick of the tier"
+        );
+        assert_eq!((local.work_stop, local.hard_stop), (None, None));
+        // A T4 tick in Lambda: its next tick comes first.
+        let t4 = TickId {
+            tier: Tier::T4,
+            tick_ts: tick.tick_ts,
+        };
+        assert_eq!(
+            TickDeadline::of(t4, Some(end), Duration::from_secs(20)).at,
+            t4.next().tick_ts
+        );
     }
 }

@@ -221,10 +221,16 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
     assert_eq!(health["status"], "starting", "no discovery yet");
 
     // Discovery and a tick written "now", as the other functions would.
-    polytape_collector::discover::run_if_due(&e.client, &e.store, &Config::default(), &e.clock)
-        .await
-        .unwrap()
-        .unwrap();
+    polytape_collector::discover::run_if_due(
+        &e.client,
+        &e.store,
+        &Config::default(),
+        &e.clock,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let tick = TickId::floor(Tier::T4, now);
     let deadline =
         polytape_collector::snapshot::TickDeadline::of(tick, None, Config::default().tick_margin);
@@ -271,14 +277,14 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
         .unwrap();
     // 10:07: re-tier only.
     e.clock.set(anchor() + chrono::Duration::minutes(7));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
         .await
         .unwrap();
     assert!(r.markets_dimension.is_none());
     // 11:02, the first run of the hour: the T4 markets (< 1 h to close at 10:00) are past
     // their end but open on Gamma: still sampled. The day's dimension holds every market.
     e.clock.set(anchor() + chrono::Duration::minutes(62));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
         .await
         .unwrap();
     let past = r.retier.past_end;
@@ -294,7 +300,7 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
     // dimension still holds them.
     e.clock
         .set(anchor() + chrono::Duration::minutes(25 * 60 + 2));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
         .await
         .unwrap();
     assert!(r.retier.expired >= past, "{r:?}");

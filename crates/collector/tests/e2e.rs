@@ -94,6 +94,7 @@ async fn run_tick_within(
         at: start + chrono::Duration::from_std(budget).unwrap(),
         write_reserve: std::time::Duration::from_millis(100),
         hard_stop: None,
+        work_stop: None,
     };
     snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
         .await
@@ -1020,7 +1021,7 @@ async fn a_market_past_its_end_keeps_t4_rows_with_negative_hours_to_close_until_
     // its sampling: the next T4 tick has no row for it.
     assert!(e.sim.close_market(&m.condition_id));
     e.clock.set(tick.tick_ts + chrono::Duration::seconds(5));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock)
+    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
         .await
         .unwrap();
     assert!(r.retier.closed >= 1, "{r:?}");

@@ -52,7 +52,7 @@ async fn gamma_down_from_the_start_is_seen_within_2_minutes_and_recovery_within_
         let now = t0 + chrono::Duration::minutes(minute) + chrono::Duration::seconds(1);
         e.clock.set(now);
         let client = if now < recovery { &down } else { &e.client };
-        match run_if_due(client, &e.store, &cfg, &e.clock).await {
+        match run_if_due(client, &e.store, &cfg, &e.clock, None).await {
             Ok(None) => {}
             Ok(Some(_)) => {
                 first_success = Some(now);
@@ -118,9 +118,11 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
     let e = env_at(2, 100, start).await;
     let cfg = Config::default();
     e.clock.set(start);
-    assert!(run_if_due(&refused_client(), &e.store, &cfg, &e.clock)
-        .await
-        .is_err());
+    assert!(
+        run_if_due(&refused_client(), &e.store, &cfg, &e.clock, None)
+            .await
+            .is_err()
+    );
 
     let rt = Runtime::new(e.client.clone(), e.store.clone(), cfg.clone());
     rt.stats.mark_started(start);
@@ -154,7 +156,7 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
 
     // Gamma is back: the retry (due 30 s after the failure) succeeds.
     e.clock.set(e.clock.now() + chrono::Duration::seconds(31));
-    assert!(run_if_due(&e.client, &e.store, &cfg, &e.clock)
+    assert!(run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
         .await
         .unwrap()
         .is_some());
@@ -164,4 +166,53 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
         assert_eq!(body["failing"], serde_json::json!([]));
         assert_eq!(get(&format!("{base}/health")).await.1["status"], "ok");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_that_never_ran_is_failing_two_minutes_after_the_first_task_in_the_cloud() {
+    let e = env(2, 100).await;
+    let cfg = Config::default();
+    // Only the dispatcher has run (discovery fails before it records anything).
+    let (q, _rx) = polytape_store::LocalQueue::new();
+    polytape_collector::dispatch::dispatch_minute(&q, &e.store, anchor(), anchor())
+        .await
+        .unwrap();
+    let soon = health::check(
+        &e.store,
+        &cfg.health,
+        anchor() + chrono::Duration::seconds(90),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(soon.status, "starting", "{soon:?}");
+    let later = health::check(
+        &e.store,
+        &cfg.health,
+        anchor() + chrono::Duration::minutes(3),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(later.status, "degraded", "{later:?}");
+    assert_eq!(later.failing[0].check, "discovery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_cut_short_by_its_invocations_end_is_recorded_as_failed() {
+    let e = env(2, 100).await;
+    let cfg = Config::default();
+    e.sim.set_latency(Duration::from_secs(5));
+    let until = e.clock.now() + chrono::Duration::milliseconds(500);
+    let started = std::time::Instant::now();
+    let err = run_if_due(&e.client, &e.store, &cfg, &e.clock, Some(until))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopped at its deadline, not the response"
+    );
+    let state = e.store.task_state("discovery").await.unwrap().unwrap();
+    assert_eq!(state.consecutive_failures, 1, "{err}");
+    assert!(state.last_error.is_some() && !state.is_leased_at(e.clock.now()));
 }

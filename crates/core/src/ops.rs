@@ -203,18 +203,17 @@ impl LatestTier {
                 u.members.iter().map(String::as_str).collect();
             by_id.retain(|id, _| members.contains(id.as_str()));
             self.tick_ts = u.tick_ts;
+            // A member the newest tick could not observe gets an entry without values, so an
+            // older tick that did observe it (landing later) still counts it.
+            for id in &u.members {
+                by_id
+                    .entry(id.clone())
+                    .or_insert_with(|| LatestEntry::unobserved(id, u.tick_ts));
+            }
         }
         for (id, row) in rows {
-            match by_id.get_mut(id) {
-                Some(e) => e.count_tick(row, u.tick_ts, interval),
-                None if newest => {
-                    let mut e = row.clone();
-                    e.tick_ts = u.tick_ts;
-                    e.snapshot_count = 1;
-                    e.counted = 1;
-                    by_id.insert(id.to_string(), e);
-                }
-                None => {}
+            if let Some(e) = by_id.get_mut(id) {
+                e.count_tick(row, u.tick_ts, interval);
             }
         }
         self.markets = by_id.into_values().collect();
@@ -224,9 +223,33 @@ impl LatestTier {
 }
 
 impl LatestEntry {
+    /// A member of the tier at `tick_ts` with no observation yet: no values, no count.
+    fn unobserved(condition_id: &str, tick_ts: Ts) -> LatestEntry {
+        LatestEntry {
+            condition_id: condition_id.to_string(),
+            price: None,
+            best_bid: None,
+            best_ask: None,
+            spread: None,
+            volume_24h: None,
+            tick_ts,
+            snapshot_count: 0,
+            counted: 0,
+        }
+    }
+
     /// Counts the tick at `tick_ts` for this market unless it already is, and takes its values
-    /// when it is the newest.
+    /// when it is the newest (or the first observation).
     fn count_tick(&mut self, row: &LatestEntry, tick_ts: Ts, interval_s: i64) {
+        if self.snapshot_count == 0 {
+            *self = LatestEntry {
+                tick_ts,
+                snapshot_count: 1,
+                counted: 1,
+                ..row.clone()
+            };
+            return;
+        }
         let behind = (self.tick_ts - tick_ts)
             .num_seconds()
             .div_euclid(interval_s.max(1));
@@ -362,6 +385,39 @@ mod tests {
             counts(&l),
             vec![("a".to_string(), 3, Some(Decimal::new(52, 2)))]
         );
+    }
+
+    #[test]
+    fn given_a_market_the_newest_tick_missed_then_an_older_overlapping_tick_still_counts_it() {
+        // b enters the tier at 10:00:15; the 10:00:30 tick (which could not observe b) lands
+        // before the slower 10:00:15 tick (which did).
+        let mut l = LatestTier::empty(Tier::T4);
+        l.apply(&update("2026-11-20T10:00:00Z", &["a"], &[("a", 50)]));
+        l.apply(&update("2026-11-20T10:00:30Z", &["a", "b"], &[("a", 52)]));
+        assert_eq!(
+            counts(&l),
+            vec![
+                ("a".to_string(), 2, Some(Decimal::new(52, 2))),
+                ("b".to_string(), 0, None)
+            ],
+            "a member not observed yet is listed without values"
+        );
+        l.apply(&update(
+            "2026-11-20T10:00:15Z",
+            &["a", "b"],
+            &[("a", 51), ("b", 61)],
+        ));
+        assert_eq!(
+            counts(&l),
+            vec![
+                ("a".to_string(), 3, Some(Decimal::new(52, 2))),
+                ("b".to_string(), 1, Some(Decimal::new(61, 2)))
+            ]
+        );
+        // A later tick that observes b again is counted on top, its values newest.
+        l.apply(&update("2026-11-20T10:00:45Z", &["a", "b"], &[("b", 63)]));
+        assert_eq!(l.markets[1].snapshot_count, 2);
+        assert_eq!(l.markets[1].price, Some(Decimal::new(63, 2)));
     }
 
     #[test]

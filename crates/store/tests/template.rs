@@ -442,6 +442,20 @@ fn given_template_yaml_then_no_tick_can_outlive_the_snapshot_function_and_no_dis
         visibility >= 6 * timeout,
         "SQS event sources want a visibility of 6 × the function timeout: {visibility} < 6 × {timeout}"
     );
+    // Discovery and maintenance stop their requests before their end too.
+    for id in ["DiscoveryFunction", "MaintenanceFunction"] {
+        let p = props(id);
+        let env = &p["Environment"]["Variables"];
+        assert_eq!(
+            num(&env["POLYTAPE_FUNCTION_TIMEOUT_S"]),
+            num(&p["Timeout"]),
+            "{id}"
+        );
+        assert!(
+            num(&env["POLYTAPE_TICK_MARGIN_S"]) < num(&p["Timeout"]),
+            "{id}"
+        );
+    }
     let discovery = props("DiscoveryFunction");
     let lease = num(&discovery["Environment"]["Variables"]["POLYTAPE_DISCOVERY_LEASE_S"]);
     assert!(

@@ -1,10 +1,12 @@
 //! The discovery function (EventBridge, every minute): runs discovery when it is due — hourly
 //! after a success, and after a failure again within minutes with backoff, decided from the
 //! recorded runs exactly as `polytape run` decides it — and otherwise returns at once. A lease
-//! keeps two runs from overlapping. Thin: clients are built once per cold start and the work
-//! is `polytape_collector::discover::run_if_due`.
+//! keeps two runs from overlapping, and its requests stop before the invocation's end, so even
+//! a run Gamma slows to a crawl is recorded. Thin: clients are built once per cold start and
+//! the work is `polytape_collector::discover::run_if_due`.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use polytape_collector::clock::invocation_end;
 use polytape_collector::{discover::run_if_due, emf, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
@@ -17,8 +19,16 @@ async fn main() -> Result<(), Error> {
     let client = PolymarketClient::new(ClientConfig::from_env()?)?;
     let config = Config::from_env()?;
     let (store, client, config) = (&store, &client, &config);
-    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        match run_if_due(client, store, config, &SystemClock).await {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // Requests stop POLYTAPE_TICK_MARGIN_S before the invocation's end: a run that would
+        // be killed fails in time to record its failure (and release its lease).
+        let end = invocation_end(
+            event.context.deadline,
+            chrono::Utc::now(),
+            config.function_timeout,
+        );
+        let margin = chrono::Duration::from_std(config.tick_margin).unwrap_or_default();
+        match run_if_due(client, store, config, &SystemClock, end.map(|e| e - margin)).await {
             Ok(Some(report)) => Ok::<Value, Error>(serde_json::to_value(report)?),
             Ok(None) => Ok(serde_json::json!({ "due": false })),
             Err(e) => {

@@ -167,7 +167,7 @@ where
         }
     };
     let retier_store = Interleaved::new(&store, hook);
-    let r = maintenance::run(&client, &retier_store, &FixedClock::new(at))
+    let r = maintenance::run(&client, &retier_store, &FixedClock::new(at), None)
         .await
         .unwrap();
     let a_now = store.get_market(&a.condition_id).await.unwrap().unwrap();
@@ -190,7 +190,7 @@ where
         );
         async move {
             sim.close_market(&id);
-            let r = maintenance::run(&client, &store, &FixedClock::new(m_at))
+            let r = maintenance::run(&client, &store, &FixedClock::new(m_at), None)
                 .await
                 .unwrap();
             assert!(r.retier.closed >= 1, "maintenance closed it: {r:?}");

@@ -8,7 +8,8 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use polytape_collector::{emf, maintenance, SystemClock};
+use polytape_collector::clock::invocation_end;
+use polytape_collector::{emf, maintenance, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
 use serde_json::Value;
@@ -18,9 +19,18 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let store = AwsStore::from_env().await?;
     let client = PolymarketClient::new(ClientConfig::from_env()?)?;
-    let (store, client) = (&store, &client);
-    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        match maintenance::run(client, store, &SystemClock).await {
+    let config = Config::from_env()?;
+    let (store, client, config) = (&store, &client, &config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // Requests stop POLYTAPE_TICK_MARGIN_S before the invocation's end, so the run is
+        // recorded even when Gamma is slow.
+        let end = invocation_end(
+            event.context.deadline,
+            chrono::Utc::now(),
+            config.function_timeout,
+        );
+        let margin = chrono::Duration::from_std(config.tick_margin).unwrap_or_default();
+        match maintenance::run(client, store, &SystemClock, end.map(|e| e - margin)).await {
             Ok(report) => Ok::<Value, Error>(serde_json::to_value(report)?),
             Err(e) => {
                 emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));

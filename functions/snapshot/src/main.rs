@@ -9,7 +9,8 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use polytape_collector::dispatch::{dispatch_minute, invocation_end, run_tick_message};
+use polytape_collector::clock::invocation_end;
+use polytape_collector::dispatch::{dispatch_minute, run_tick_message};
 use polytape_collector::{emf, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
