@@ -82,6 +82,28 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// The end of a Lambda invocation that started at `now`, from the runtime's deadline
+    /// (epoch ms) and [`Config::function_timeout`] ([`crate::clock::invocation_end`]).
+    pub fn invocation_end(
+        &self,
+        deadline_ms: u64,
+        now: polytape_core::Ts,
+    ) -> Option<polytape_core::Ts> {
+        crate::clock::invocation_end(deadline_ms, now, self.function_timeout)
+    }
+
+    /// When a Lambda invocation's requests must stop: its end less [`Config::tick_margin`], so
+    /// the run's writes (and its record) still happen before the Lambda timeout.
+    pub fn requests_until(
+        &self,
+        deadline_ms: u64,
+        now: polytape_core::Ts,
+    ) -> Option<polytape_core::Ts> {
+        let margin = chrono::Duration::from_std(self.tick_margin).unwrap_or_default();
+        self.invocation_end(deadline_ms, now)
+            .map(|end| end - margin)
+    }
+
     /// Defaults overridden by the environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|k| std::env::var(k).ok())
@@ -176,5 +198,26 @@ mod tests {
             Config::from_lookup(|k| (k == "POLYTAPE_MIN_VOLUME_24H").then(|| "-5".to_string()))
                 .unwrap_err();
         assert_eq!(err.var, "POLYTAPE_MIN_VOLUME_24H");
+    }
+
+    #[test]
+    fn given_a_function_timeout_then_requests_stop_the_margin_before_the_invocations_end() {
+        let c = Config::from_lookup(|k| match k {
+            "POLYTAPE_FUNCTION_TIMEOUT_S" => Some("240".into()),
+            "POLYTAPE_TICK_MARGIN_S" => Some("20".into()),
+            _ => None,
+        })
+        .unwrap();
+        let now: polytape_core::Ts = "2026-11-20T10:00:00Z".parse().unwrap();
+        // cargo lambda watch's fixed deadline (1970): the configured timeout stands in.
+        assert_eq!(
+            c.requests_until(600_000, now),
+            Some(now + chrono::Duration::seconds(220))
+        );
+        assert_eq!(
+            Config::default().requests_until(0, now),
+            None,
+            "locally: no bound"
+        );
     }
 }

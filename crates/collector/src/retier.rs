@@ -62,9 +62,12 @@ where
         .collect();
     report.past_end = past_end.len();
     let closed = closed_on_gamma(client, &past_end, &mut report).await;
-    let decide = |_: &str, m: Option<&Market>| decide(m?, now, &closed);
-    let decisions: Vec<Decision> = markets.iter().filter_map(|m| decide("", Some(m))).collect();
-    let written = write_decided(store, decisions, &decide).await?;
+    let decisions: Vec<Decision> = markets
+        .iter()
+        .filter_map(|m| decide(m, now, &closed))
+        .collect();
+    let redecide = |_: &str, fresh: Option<&Market>| decide(fresh?, now, &closed);
+    let written = write_decided(store, decisions, &redecide).await?;
     report.unresolved_conflicts = written.unresolved;
     let mut transitions = Vec::with_capacity(written.decisions.len());
     for d in written.decisions {

@@ -27,7 +27,7 @@ pub struct TaskRun {
 /// Where a task stands, across its runs: one record per task name, updated by every run
 /// ([`TaskRun`]) it records, and the lease that keeps two runs of the task from overlapping.
 /// What `/health`, discovery's retry and the task status API read, without listing runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskState {
     pub task: String,
     /// The last run recorded (its id, times, status and error).
@@ -52,15 +52,7 @@ impl TaskState {
     pub fn new(task: &str) -> TaskState {
         TaskState {
             task: task.to_string(),
-            last_run_id: None,
-            last_started_at: None,
-            last_finished_at: None,
-            last_status: None,
-            last_error: None,
-            last_success_at: None,
-            consecutive_failures: 0,
-            first_seen_at: None,
-            lease_until: None,
+            ..TaskState::default()
         }
     }
 

@@ -6,7 +6,6 @@
 //! the work is `polytape_collector::discover::run_if_due`.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use polytape_collector::clock::invocation_end;
 use polytape_collector::{discover::run_if_due, emf, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
@@ -22,13 +21,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Requests stop POLYTAPE_TICK_MARGIN_S before the invocation's end: a run that would
         // be killed fails in time to record its failure (and release its lease).
-        let end = invocation_end(
-            event.context.deadline,
-            chrono::Utc::now(),
-            config.function_timeout,
-        );
-        let margin = chrono::Duration::from_std(config.tick_margin).unwrap_or_default();
-        match run_if_due(client, store, config, &SystemClock, end.map(|e| e - margin)).await {
+        let until = config.requests_until(event.context.deadline, chrono::Utc::now());
+        match run_if_due(client, store, config, &SystemClock, until).await {
             Ok(Some(report)) => Ok::<Value, Error>(serde_json::to_value(report)?),
             Ok(None) => Ok(serde_json::json!({ "due": false })),
             Err(e) => {

@@ -8,7 +8,6 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use polytape_collector::clock::invocation_end;
 use polytape_collector::{emf, maintenance, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
@@ -24,13 +23,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Requests stop POLYTAPE_TICK_MARGIN_S before the invocation's end, so the run is
         // recorded even when Gamma is slow.
-        let end = invocation_end(
-            event.context.deadline,
-            chrono::Utc::now(),
-            config.function_timeout,
-        );
-        let margin = chrono::Duration::from_std(config.tick_margin).unwrap_or_default();
-        match maintenance::run(client, store, &SystemClock, end.map(|e| e - margin)).await {
+        let until = config.requests_until(event.context.deadline, chrono::Utc::now());
+        match maintenance::run(client, store, &SystemClock, until).await {
             Ok(report) => Ok::<Value, Error>(serde_json::to_value(report)?),
             Err(e) => {
                 emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));

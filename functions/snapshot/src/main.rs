@@ -9,7 +9,6 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use polytape_collector::clock::invocation_end;
 use polytape_collector::dispatch::{dispatch_minute, run_tick_message};
 use polytape_collector::{emf, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
@@ -35,11 +34,9 @@ async fn main() -> Result<(), Error> {
         // The invocation's own end: every tick of the batch stops its requests
         // `POLYTAPE_TICK_MARGIN_S` before it, and everything 2 s before it, so the Lambda
         // timeout never cuts a tick off.
-        let end = invocation_end(
-            event.context.deadline,
-            chrono::Utc::now(),
-            ctx.config.function_timeout,
-        );
+        let end = ctx
+            .config
+            .invocation_end(event.context.deadline, chrono::Utc::now());
         handle(ctx, event.payload, end)
     }))
     .await
