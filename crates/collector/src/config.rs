@@ -21,6 +21,9 @@ pub struct Config {
     /// How often the local runner runs maintenance (re-tier, the `markets` dimension)
     /// (`POLYTAPE_MAINTENANCE_EVERY_S`, 300; the cloud schedule is template.yaml's).
     pub maintenance_every: Duration,
+    /// How often maintenance asks Gamma for results (`POLYTAPE_RESOLUTIONS_EVERY_S`, 900; in
+    /// the cloud the template's `ResolutionsEverySeconds`). Checked at each maintenance run.
+    pub resolutions_every: Duration,
     /// In Lambda, requests stop this long before the invocation's end, leaving time for the
     /// writes: a tick's, discovery's and maintenance's (`POLYTAPE_TICK_MARGIN_S`, 20).
     pub tick_margin: Duration,
@@ -65,6 +68,7 @@ impl Default for Config {
             discovery_retry_cap: Duration::from_secs(180),
             discovery_lease: Duration::from_secs(300),
             maintenance_every: Duration::from_secs(300),
+            resolutions_every: Duration::from_secs(900),
             tick_margin: Duration::from_secs(20),
             function_timeout: None,
             health: HealthConfig::default(),
@@ -136,6 +140,7 @@ impl Config {
         secs("POLYTAPE_DISCOVERY_RETRY_CAP_S", &mut c.discovery_retry_cap)?;
         secs("POLYTAPE_DISCOVERY_LEASE_S", &mut c.discovery_lease)?;
         secs("POLYTAPE_MAINTENANCE_EVERY_S", &mut c.maintenance_every)?;
+        secs("POLYTAPE_RESOLUTIONS_EVERY_S", &mut c.resolutions_every)?;
         secs("POLYTAPE_TICK_MARGIN_S", &mut c.tick_margin)?;
         if lookup("POLYTAPE_FUNCTION_TIMEOUT_S").is_some() {
             let mut t = Duration::ZERO;

@@ -7,10 +7,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::HandlerError;
 use crate::tasks;
-use polytape_core::ops::{TaskStatus, TierTransition};
+use polytape_core::ops::{reason, TaskStatus, TierTransition};
 use polytape_core::{Market, Tier, Ts};
 use polytape_polymarket::{GammaMarket, KeysetQuery, PolymarketClient};
-use polytape_store::{MarketStore, TaskStore, TransitionStore};
+use polytape_store::{MarketStore, ObjectStore, TaskStore, TransitionStore};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -100,7 +100,7 @@ pub async fn run_if_due<S>(
     until: Option<Ts>,
 ) -> Result<Option<DiscoveryReport>, HandlerError>
 where
-    S: MarketStore + TaskStore + TransitionStore,
+    S: MarketStore + TaskStore + TransitionStore + ObjectStore,
 {
     let now = clock.now();
     let state = store.task_state(TASK).await?;
@@ -165,7 +165,7 @@ pub async fn discover<S>(
     clock: &impl Clock,
 ) -> Result<DiscoveryReport, HandlerError>
 where
-    S: MarketStore + TransitionStore,
+    S: MarketStore + TransitionStore + ObjectStore,
 {
     let now = clock.now();
     let horizon = now + chrono::Duration::hours(cfg.lookahead_hours);
@@ -278,11 +278,9 @@ where
     let transitions: Vec<TierTransition> = written
         .decisions
         .into_iter()
-        .filter_map(|d| d.transition)
+        .flat_map(|d| d.transitions)
         .collect();
-    if !transitions.is_empty() {
-        store.put_transitions(&transitions).await?;
-    }
+    crate::transitions::record(store, TASK, now, &transitions).await?;
     Ok(report)
 }
 
@@ -302,7 +300,8 @@ pub(crate) enum Change {
 pub(crate) struct Decision {
     pub market: Market,
     pub change: Change,
-    pub transition: Option<TierTransition>,
+    /// What changed, in order (a market may close and resolve in one run).
+    pub transitions: Vec<TierTransition>,
 }
 
 /// Discovery's decision for one market, from the listing and the stored record `old`.
@@ -311,15 +310,15 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
         (Listed::Kept(m), None) => Some(Decision {
             market: (**m).clone(),
             change: Change::New,
-            transition: Some(transition(&m.condition_id, None, m.tier, now, "discovered")),
+            transitions: vec![TierTransition::of(m, None, m.tier, now, reason::DISCOVERED)],
         }),
         (Listed::Kept(m), Some(old)) => {
             let mut market = (**m).clone();
             market.first_seen = old.first_seen;
             market.version = old.version;
-            // An outcome another writer recorded is not discovery's to undo.
-            market.resolved |= old.resolved;
-            market.outcome = market.outcome.or_else(|| old.outcome.clone());
+            // A result another writer recorded is not discovery's to undo.
+            market.result = old.result.clone();
+            market.closed_at = old.closed_at;
             let change = if !old.active {
                 Change::Relisted
             } else if differs(old, &market) {
@@ -328,16 +327,18 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
                 return None;
             };
             let reason = if change == Change::Relisted {
-                "relisted"
+                reason::RELISTED
             } else {
-                "discovery"
+                reason::TIER_CHANGE
             };
-            let transition = (old.tier != market.tier || !old.active)
-                .then(|| transition(&market.condition_id, old.tier, market.tier, now, reason));
+            let transitions = (old.tier != market.tier || !old.active)
+                .then(|| TierTransition::of(&market, old.tier, market.tier, now, reason))
+                .into_iter()
+                .collect();
             Some(Decision {
                 market,
                 change,
-                transition,
+                transitions,
             })
         }
         // The listing is complete (keyset_markets fails rather than return part of it), so an
@@ -350,7 +351,7 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
             gone.active = false;
             gone.tier = None;
             Some(Decision {
-                transition: Some(transition(&old.condition_id, old.tier, None, now, "closed")),
+                transitions: vec![TierTransition::of(old, old.tier, None, now, reason::CLOSED)],
                 market: gone,
                 change: Change::Closed,
             })
@@ -419,21 +420,6 @@ fn differs(old: &Market, new: &Market) -> bool {
         || old.end_date != new.end_date
         || old.yes_token_id != new.yes_token_id
         || old.no_token_id != new.no_token_id
-        || old.resolved != new.resolved
-}
-
-pub(crate) fn transition(
-    condition_id: &str,
-    from: Option<Tier>,
-    to: Option<Tier>,
-    at: Ts,
-    reason: &str,
-) -> TierTransition {
-    TierTransition {
-        condition_id: condition_id.to_string(),
-        from_tier: from,
-        to_tier: to,
-        at,
-        reason: reason.to_string(),
-    }
+        || old.result != new.result
+        || old.delisted != new.delisted
 }

@@ -35,12 +35,14 @@ pub mod emf;
 pub mod error;
 pub mod health;
 pub mod maintenance;
+pub mod resolutions;
 pub mod retier;
 pub mod runner;
 pub mod snapshot;
 pub mod stats;
 pub mod status;
 pub mod tasks;
+pub mod transitions;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::Config;

@@ -1,14 +1,18 @@
 //! The maintenance duties, run every 5 minutes by the maintenance function and by
 //! `polytape run` through this one handler: re-tier (with the closed-check of markets past
-//! their end date) every run, and the day's `markets` dimension table in the first run of each
-//! hour. Resolutions and hourly compaction are not built yet.
+//! their end date) every run; resolutions ([`crate::resolutions`]) when due (every 15 minutes
+//! by default), recorded as runs of their own task; and the day's `markets` dimension table,
+//! with an exact count of results, in the first run of each hour. Hourly compaction is not
+//! built yet.
 
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::error::HandlerError;
+use crate::resolutions::{self, ResolutionsReport};
 use crate::retier::{retier, RetierReport};
 use crate::tasks::{self, RunOutcome};
 use chrono::Timelike;
-use polytape_core::ops::TaskStatus;
+use polytape_core::ops::{ResultCounts, TaskStatus};
 use polytape_polymarket::PolymarketClient;
 use polytape_store::{keys, parquet, MarketStore, ObjectStore, TaskStore, TransitionStore};
 use serde::Serialize;
@@ -20,13 +24,18 @@ pub const TASK: &str = "maintenance";
 #[derive(Debug, Clone, Serialize)]
 pub struct MaintenanceReport {
     pub retier: RetierReport,
+    /// The resolutions run, when one was due (its own task run records it too).
+    pub resolutions: Option<ResolutionsReport>,
     /// The key of the `markets` dimension file written this run, if one was.
     pub markets_dimension: Option<String>,
 }
 
 impl RunOutcome for MaintenanceReport {
     fn status(&self) -> TaskStatus {
-        if self.retier.closed_check_error.is_some() || self.retier.unresolved_conflicts > 0 {
+        if self.retier.closed_check_error.is_some()
+            || self.retier.unresolved_conflicts > 0
+            || self.resolutions.as_ref().is_some_and(|r| r.partial())
+        {
             TaskStatus::Partial
         } else {
             TaskStatus::Ok
@@ -47,6 +56,7 @@ impl RunOutcome for MaintenanceReport {
 pub async fn run<S>(
     client: &PolymarketClient,
     store: &S,
+    cfg: &Config,
     clock: &impl Clock,
     until: Option<polytape_core::Ts>,
 ) -> Result<MaintenanceReport, HandlerError>
@@ -55,7 +65,7 @@ where
 {
     let started = clock.now();
     let client = crate::clock::bounded(client, until, clock);
-    let outcome = duties(&client, store, clock).await;
+    let outcome = duties(&client, store, cfg, clock).await;
     tasks::finish(
         store,
         TASK,
@@ -73,12 +83,14 @@ where
 async fn duties<S>(
     client: &PolymarketClient,
     store: &S,
+    cfg: &Config,
     clock: &impl Clock,
 ) -> Result<MaintenanceReport, HandlerError>
 where
-    S: MarketStore + TransitionStore + ObjectStore,
+    S: MarketStore + TransitionStore + TaskStore + ObjectStore,
 {
     let retier = retier(client, store, clock).await?;
+    let resolutions = run_resolutions_if_due(client, store, cfg, clock).await?;
     let now = clock.now();
     let markets_dimension = if now.minute() < 5 {
         Some(write_markets_dimension(store, now).await?)
@@ -87,11 +99,42 @@ where
     };
     Ok(MaintenanceReport {
         retier,
+        resolutions,
         markets_dimension,
     })
 }
 
-/// Writes `markets/dt=<today>/markets.parquet` from every market and returns its key.
+/// Runs the resolutions duty when its task is due (`cfg.resolutions_every` after its last
+/// success; after a failure, with the usual backoff), recording its own task run. A failed
+/// resolutions run is recorded and reported, and does not fail the rest of maintenance.
+async fn run_resolutions_if_due<S>(
+    client: &PolymarketClient,
+    store: &S,
+    cfg: &Config,
+    clock: &impl Clock,
+) -> Result<Option<ResolutionsReport>, HandlerError>
+where
+    S: MarketStore + TransitionStore + TaskStore + ObjectStore,
+{
+    let started = clock.now();
+    let state = store.task_state(resolutions::TASK).await?;
+    let every = cfg.resolutions_every;
+    if !tasks::is_due(state.as_ref(), started, every, every) {
+        return Ok(None);
+    }
+    let outcome = resolutions::resolve(client, store, clock).await;
+    let id = tasks::run_id(started, resolutions::TASK);
+    match tasks::finish(store, resolutions::TASK, id, started, clock.now(), outcome).await {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            tracing::warn!(error = %e, "resolutions run failed: retried at a later maintenance run");
+            Ok(None)
+        }
+    }
+}
+
+/// Writes `markets/dt=<today>/markets.parquet` from every market and returns its key; counts
+/// every market's result afresh for the status API while it has them all.
 pub async fn write_markets_dimension<S: MarketStore + ObjectStore>(
     store: &S,
     now: polytape_core::Ts,
@@ -102,5 +145,6 @@ pub async fn write_markets_dimension<S: MarketStore + ObjectStore>(
     store
         .put_object(&key, encoded.bytes, "application/vnd.apache.parquet")
         .await?;
+    resolutions::write_counts(store, &ResultCounts::of(&markets, now)).await?;
     Ok(key)
 }

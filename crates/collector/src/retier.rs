@@ -6,11 +6,15 @@
 //! one still open 24 h past its end expires. Runs every 5 minutes as part of maintenance.
 
 use crate::clock::Clock;
-use crate::discover::{transition, write_decided, Decision};
+use crate::discover::{write_decided, Decision};
 use crate::error::HandlerError;
-use polytape_core::{Market, Tier, Ts};
+use polytape_core::ops::{reason, TierTransition};
+use polytape_core::{Market, MarketResult, Tier, Ts};
 use polytape_polymarket::PolymarketClient;
-use polytape_store::{MarketStore, TransitionStore};
+use polytape_store::{MarketStore, ObjectStore, TransitionStore};
+
+/// The writer name of re-tier's transition files.
+const WRITER: &str = "retier";
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -31,11 +35,11 @@ pub struct RetierReport {
     pub unresolved_conflicts: usize,
 }
 
-/// What Gamma said of a market past its end date.
+/// What Gamma said of a market past its end date that closed.
 #[derive(Debug, Clone)]
 struct ClosedInfo {
-    resolved: bool,
-    outcome: Option<String>,
+    closed_time: Option<Ts>,
+    uma_status: Option<String>,
 }
 
 /// Recomputes every active market's tier at the clock's time, asks Gamma about the ones past
@@ -47,7 +51,7 @@ pub async fn retier<S>(
     clock: &impl Clock,
 ) -> Result<RetierReport, HandlerError>
 where
-    S: MarketStore + TransitionStore,
+    S: MarketStore + TransitionStore + ObjectStore,
 {
     let now = clock.now();
     let markets = store.active_markets().await?;
@@ -70,18 +74,15 @@ where
     let written = write_decided(store, decisions, &redecide).await?;
     report.unresolved_conflicts = written.unresolved;
     let mut transitions = Vec::with_capacity(written.decisions.len());
-    for d in written.decisions {
-        let Some(t) = d.transition else { continue };
+    for t in written.decisions.into_iter().flat_map(|d| d.transitions) {
         match t.reason.as_str() {
-            "closed" => report.closed += 1,
-            "expired" => report.expired += 1,
+            reason::CLOSED => report.closed += 1,
+            reason::EXPIRED => report.expired += 1,
             _ => report.moved += 1,
         }
         transitions.push(t);
     }
-    if !transitions.is_empty() {
-        store.put_transitions(&transitions).await?;
-    }
+    crate::transitions::record(store, WRITER, now, &transitions).await?;
     Ok(report)
 }
 
@@ -113,8 +114,8 @@ async fn closed_on_gamma(
                 (
                     id.to_string(),
                     ClosedInfo {
-                        resolved: g.is_resolved(),
-                        outcome: g.winning_outcome().map(str::to_owned),
+                        closed_time: g.closed_time,
+                        uma_status: g.uma_resolution_status.clone(),
                     },
                 )
             })
@@ -131,9 +132,14 @@ fn decide(m: &Market, now: Ts, closed: &HashMap<String, ClosedInfo>) -> Option<D
     let reason = if let Some(info) = closed.get(&m.condition_id) {
         next.active = false;
         next.tier = None;
-        next.resolved |= info.resolved;
-        next.outcome = next.outcome.or_else(|| info.outcome.clone());
-        "closed"
+        next.closed_at = next.closed_at.or(info.closed_time).or(Some(now));
+        // Its result is the resolutions duty's to judge; until then it awaits one.
+        if next.result == MarketResult::Open {
+            next.result = MarketResult::Pending {
+                uma_status: info.uma_status.clone(),
+            };
+        }
+        reason::CLOSED
     } else {
         let tier = Tier::at(now, m.end_date);
         if tier == m.tier {
@@ -142,13 +148,13 @@ fn decide(m: &Market, now: Ts, closed: &HashMap<String, ClosedInfo>) -> Option<D
         next.tier = tier;
         if tier.is_none() {
             next.active = false;
-            "expired"
+            reason::EXPIRED
         } else {
-            "time to close"
+            reason::TIER_CHANGE
         }
     };
     Some(Decision {
-        transition: Some(transition(&m.condition_id, m.tier, next.tier, now, reason)),
+        transitions: vec![TierTransition::of(m, m.tier, next.tier, now, reason)],
         market: next,
         change: crate::discover::Change::Updated,
     })

@@ -169,7 +169,7 @@ fn log_discovery(r: &DiscoveryReport) {
 }
 
 async fn run_maintenance<S: Store>(rt: &Runtime<S>) {
-    match maintenance::run(&rt.client, &rt.store, &SystemClock, None).await {
+    match maintenance::run(&rt.client, &rt.store, &rt.config, &SystemClock, None).await {
         Ok(r) => {
             log_maintenance(&r);
             rt.stats.lock().maintenance = Some(LastRun {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use polytape_core::Tier;
-use polytape_store::{CoverageStore, LatestStore, MarketStore, TaskStore};
+use polytape_store::{CoverageStore, LatestStore, MarketStore, ObjectStore, TaskStore};
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
@@ -122,6 +122,16 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
             )
         })
         .collect();
+    let results = match crate::resolutions::read_counts(&rt.store).await {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                &e.to_string(),
+            )
+        }
+    };
     let s = rt.stats.snapshot();
     let f = rt.client.stats();
     let tiers: serde_json::Map<String, serde_json::Value> = s
@@ -134,6 +144,7 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
         "started_at": s.started_at,
         "markets_per_tier": per_tier,
         "markets_tracked": markets.values().sum::<u64>(),
+        "results": results,
         "rows_written": s.tiers.values().map(|t| t.rows).sum::<u64>(),
         "tiers": tiers,
         "discovery": s.discovery,
@@ -151,7 +162,15 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
 /// The status API over the stores alone, as the status Lambda serves it.
 pub fn store_router<S>(store: S, health: HealthConfig) -> Router
 where
-    S: MarketStore + LatestStore + TaskStore + CoverageStore + Clone + Send + Sync + 'static,
+    S: MarketStore
+        + LatestStore
+        + TaskStore
+        + CoverageStore
+        + ObjectStore
+        + Clone
+        + Send
+        + Sync
+        + 'static,
 {
     let state = Arc::new((store, health));
     Router::new()
@@ -178,13 +197,19 @@ where
 
 async fn store_stats<S>(State(state): State<Arc<(S, HealthConfig)>>) -> Response
 where
-    S: MarketStore + LatestStore + CoverageStore,
+    S: MarketStore + LatestStore + CoverageStore + ObjectStore,
 {
     let store = &state.0;
     let now = chrono::Utc::now();
-    let (markets, coverage) = match tokio::try_join!(
+    let counts = async {
+        crate::resolutions::read_counts(store)
+            .await
+            .map_err(|e| polytape_store::StoreError::Config(e.to_string()))
+    };
+    let (markets, coverage, results) = match tokio::try_join!(
         store.count_due(now),
-        store.coverage_since(now - chrono::Duration::hours(1))
+        store.coverage_since(now - chrono::Duration::hours(1)),
+        counts
     ) {
         Ok(x) => x,
         Err(e) => {
@@ -226,6 +251,7 @@ where
     Json(json!({
         "now": now,
         "markets_tracked": markets.values().sum::<u64>(),
+        "results": results,
         "tiers": tiers,
     }))
     .into_response()

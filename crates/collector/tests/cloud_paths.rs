@@ -277,16 +277,28 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
         .unwrap();
     // 10:07: re-tier only.
     e.clock.set(anchor() + chrono::Duration::minutes(7));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
-        .await
-        .unwrap();
+    let r = polytape_collector::maintenance::run(
+        &e.client,
+        &e.store,
+        &Config::default(),
+        &e.clock,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(r.markets_dimension.is_none());
     // 11:02, the first run of the hour: the T4 markets (< 1 h to close at 10:00) are past
     // their end but open on Gamma: still sampled. The day's dimension holds every market.
     e.clock.set(anchor() + chrono::Duration::minutes(62));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
-        .await
-        .unwrap();
+    let r = polytape_collector::maintenance::run(
+        &e.client,
+        &e.store,
+        &Config::default(),
+        &e.clock,
+        None,
+    )
+    .await
+    .unwrap();
     let past = r.retier.past_end;
     assert!(
         past >= 2 && (r.retier.closed, r.retier.expired) == (0, 0),
@@ -300,9 +312,15 @@ async fn maintenance_retiers_and_writes_the_days_markets_dimension_in_the_first_
     // dimension still holds them.
     e.clock
         .set(anchor() + chrono::Duration::minutes(25 * 60 + 2));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
-        .await
-        .unwrap();
+    let r = polytape_collector::maintenance::run(
+        &e.client,
+        &e.store,
+        &Config::default(),
+        &e.clock,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(r.retier.expired >= past, "{r:?}");
     let key = r.markets_dimension.unwrap();
     assert_eq!(key, "markets/dt=2026-11-21/markets.parquet");

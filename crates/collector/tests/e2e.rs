@@ -1021,9 +1021,15 @@ async fn a_market_past_its_end_keeps_t4_rows_with_negative_hours_to_close_until_
     // its sampling: the next T4 tick has no row for it.
     assert!(e.sim.close_market(&m.condition_id));
     e.clock.set(tick.tick_ts + chrono::Duration::seconds(5));
-    let r = polytape_collector::maintenance::run(&e.client, &e.store, &e.clock, None)
-        .await
-        .unwrap();
+    let r = polytape_collector::maintenance::run(
+        &e.client,
+        &e.store,
+        &Config::default(),
+        &e.clock,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(r.retier.closed >= 1, "{r:?}");
     let after = run_tick(&e, tick.next()).await;
     assert!(!row_ids(&e, &after).contains(&m.condition_id));

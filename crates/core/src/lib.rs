@@ -27,7 +27,7 @@ pub mod tier;
 pub use book::{Book, Level};
 pub use features::BookFeatures;
 pub use flow::{Side, Trade, TradeFlow};
-pub use market::{Market, MarketQuote};
+pub use market::{Market, MarketQuote, MarketResult, Outcome, Resolution};
 pub use schedule::TickId;
 pub use snapshot::Snapshot;
 pub use tier::{Tier, TierSpec, TIERS};

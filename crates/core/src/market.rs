@@ -23,9 +23,16 @@ pub struct Market {
     pub tier: Option<Tier>,
     /// Still sampled (end date not passed, not closed).
     pub active: bool,
-    pub resolved: bool,
-    /// Winning outcome label once resolved.
-    pub outcome: Option<String>,
+    /// Where its result stands: open, closed and awaiting a final result, resolved, or given
+    /// up on ([`MarketResult`]). Only the resolutions duty moves it past `Pending`.
+    #[serde(default)]
+    pub result: MarketResult,
+    /// When it closed (Gamma's `closedTime`, else when polytape first saw it closed).
+    #[serde(default)]
+    pub closed_at: Option<Ts>,
+    /// Gone from Gamma: neither a `closed=true` nor a default lookup returns it.
+    #[serde(default)]
+    pub delisted: bool,
     pub first_seen: Ts,
     pub category: Option<String>,
     pub neg_risk: bool,
@@ -36,6 +43,124 @@ pub struct Market {
     /// store keeps it incremented. Read it, decide, write; on a conflict read again.
     #[serde(default)]
     pub version: u64,
+}
+
+impl Market {
+    /// True once its result is final.
+    pub fn is_resolved(&self) -> bool {
+        matches!(self.result, MarketResult::Resolved(_))
+    }
+
+    /// The winning outcome's label, once resolved with a winner.
+    pub fn winning_outcome(&self) -> Option<&str> {
+        self.outcome()?.winner.map(|i| self.outcomes[i].as_str())
+    }
+
+    /// The winning outcome's token id, once resolved with a winner.
+    pub fn winning_token_id(&self) -> Option<&str> {
+        match self.outcome()?.winner? {
+            0 => Some(&self.yes_token_id),
+            _ => Some(&self.no_token_id),
+        }
+    }
+
+    /// The final outcome, once resolved.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.result {
+            MarketResult::Resolved(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// True while its result is still to be learnt from Gamma: it left sampling (closed,
+    /// expired or delisted) without a final result and was not given up on. Active markets
+    /// past their end date are asked about too, but are found through the active set.
+    pub fn awaits_result(&self) -> bool {
+        !self.active
+            && matches!(
+                self.result,
+                MarketResult::Open | MarketResult::Pending { .. }
+            )
+    }
+}
+
+/// Where a market's result stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum MarketResult {
+    /// Not seen closed.
+    #[default]
+    Open,
+    /// Closed on Gamma without a final result yet: `uma_status` is the last UMA status Gamma
+    /// showed (`proposed`, `disputed`, …; `None` when absent), asked about again each period.
+    Pending { uma_status: Option<String> },
+    /// Final.
+    Resolved(Outcome),
+    /// No final result 14 days past its end date: no longer asked about.
+    Unresolved,
+}
+
+impl MarketResult {
+    /// `open`, `pending`, `resolved` or `unresolved`: the `result` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MarketResult::Open => "open",
+            MarketResult::Pending { .. } => "pending",
+            MarketResult::Resolved(_) => "resolved",
+            MarketResult::Unresolved => "unresolved",
+        }
+    }
+}
+
+/// A market's final result as Gamma reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Index of the winning outcome (0: the first); `None` for INVALID and for a payout
+    /// vector that names no single winner (legacy and scalar markets).
+    pub winner: Option<usize>,
+    /// A split payout (every outcome 0.5): each token redeems for half.
+    pub invalid: bool,
+    /// The payout per outcome (`outcomePrices` once final), in outcome order.
+    pub payouts: Vec<Decimal>,
+    /// When it resolved: Gamma's `closedTime` (never `endDate`).
+    pub resolved_at: Option<Ts>,
+    /// When polytape learnt it.
+    pub learned_at: Ts,
+    /// The UMA status Gamma showed (`resolved`; `None` when absent and the CLOB confirmed).
+    pub uma_status: Option<String>,
+    /// What confirmed it: `gamma`, or `gamma+clob` when the UMA status was absent and the CLOB
+    /// market's winner flags agreed.
+    pub source: String,
+}
+
+/// One row of the `resolutions` table: a resolved market and its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    pub condition_id: String,
+    pub question: String,
+    pub outcomes: Vec<String>,
+    pub token_ids: Vec<String>,
+    pub end_date: Ts,
+    pub winning_outcome: Option<String>,
+    pub winning_token_id: Option<String>,
+    pub outcome: Outcome,
+}
+
+impl Resolution {
+    /// The row of a resolved market; `None` while it is not resolved.
+    pub fn of(m: &Market) -> Option<Resolution> {
+        let outcome = m.outcome()?.clone();
+        Some(Resolution {
+            condition_id: m.condition_id.clone(),
+            question: m.question.clone(),
+            outcomes: m.outcomes.to_vec(),
+            token_ids: vec![m.yes_token_id.clone(), m.no_token_id.clone()],
+            end_date: m.end_date,
+            winning_outcome: m.winning_outcome().map(str::to_owned),
+            winning_token_id: m.winning_token_id().map(str::to_owned),
+            outcome,
+        })
+    }
 }
 
 /// What Gamma says about a market at one tick. Every value is optional: a value Gamma did not

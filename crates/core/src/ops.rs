@@ -95,7 +95,8 @@ pub enum TaskStatus {
     Failed,
 }
 
-/// A market moving from one tier to another (or out of sampling).
+/// A change of a tracked market: into sampling, from one tier to another, out of sampling,
+/// or of its result — with its reason ([`reason`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierTransition {
     pub condition_id: String,
@@ -103,6 +104,107 @@ pub struct TierTransition {
     pub to_tier: Option<Tier>,
     pub at: Ts,
     pub reason: String,
+    /// Hours from `at` to the market's end date (negative past it).
+    #[serde(default)]
+    pub hours_to_close: Option<f64>,
+}
+
+impl TierTransition {
+    /// The transition of `market` (tier `from` → `to`) at `at`, for `reason`.
+    pub fn of(
+        market: &crate::Market,
+        from: Option<Tier>,
+        to: Option<Tier>,
+        at: Ts,
+        reason: &str,
+    ) -> TierTransition {
+        TierTransition {
+            condition_id: market.condition_id.clone(),
+            from_tier: from,
+            to_tier: to,
+            at,
+            reason: reason.to_string(),
+            hours_to_close: Some(crate::tier::hours_between(at, market.end_date)),
+        }
+    }
+}
+
+/// How many tracked markets' results stand where: what `/api/stats` shows. Exact when
+/// counted from every market (hourly, with the `markets` dimension); each resolutions run in
+/// between sets `pending` exactly and adds what it resolved or gave up on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultCounts {
+    /// Closed (or past their end) and awaiting a final result.
+    pub pending: u64,
+    pub resolved: u64,
+    /// Of the resolved: INVALID (a 50/50 split).
+    pub invalid: u64,
+    /// No final result 14 days past the end date.
+    pub unresolved: u64,
+    /// Of the pending: gone from Gamma.
+    pub delisted: u64,
+    /// When these were counted.
+    pub as_of: Option<Ts>,
+    /// When every market was last counted (the rest is incremental since).
+    pub full_count_at: Option<Ts>,
+}
+
+impl ResultCounts {
+    /// Every market counted at `now`: pending are those awaiting a result and the active ones
+    /// past their end date.
+    pub fn of(markets: &[crate::Market], now: Ts) -> ResultCounts {
+        let mut c = ResultCounts {
+            as_of: Some(now),
+            full_count_at: Some(now),
+            ..ResultCounts::default()
+        };
+        for m in markets {
+            match &m.result {
+                crate::MarketResult::Resolved(o) => {
+                    c.resolved += 1;
+                    c.invalid += u64::from(o.invalid);
+                }
+                crate::MarketResult::Unresolved => c.unresolved += 1,
+                _ if m.awaits_result() || (m.active && m.end_date <= now) => {
+                    c.pending += 1;
+                    c.delisted += u64::from(m.delisted);
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+/// The reasons of a [`TierTransition`].
+pub mod reason {
+    /// First found by discovery.
+    pub const DISCOVERED: &str = "discovered";
+    /// Its time to close moved it to another tier.
+    pub const TIER_CHANGE: &str = "tier change";
+    /// Closed on Gamma: sampling stops, its result is asked for.
+    pub const CLOSED: &str = "closed";
+    /// Its final result was learnt.
+    pub const RESOLVED: &str = "resolved";
+    /// Still open 24 h past its end date: sampling stops, its result is still asked for.
+    pub const EXPIRED: &str = "expired";
+    /// Gone from Gamma (neither a `closed=true` nor a default lookup returns it).
+    pub const DELISTED: &str = "delisted";
+    /// Listed open again after it left sampling.
+    pub const RELISTED: &str = "relisted";
+    /// No final result 14 days past its end date: no longer asked about.
+    pub const UNRESOLVED: &str = "unresolved";
+    /// Every reason.
+    pub const ALL: [&str; 8] = [
+        DISCOVERED,
+        TIER_CHANGE,
+        CLOSED,
+        RESOLVED,
+        EXPIRED,
+        DELISTED,
+        RELISTED,
+        UNRESOLVED,
+    ];
 }
 
 /// Expected vs written rows of one tier tick.

@@ -39,6 +39,15 @@ const HOUR_S: i64 = 3600;
 /// negative. After this the market expires: sampling stops (resolution polling goes on).
 pub const SAMPLED_PAST_END_S: i64 = 24 * HOUR_S;
 
+/// How long past its end date a market without a final result is asked about: 14 days (UMA
+/// disputes take days). After this its result is recorded `unresolved`.
+pub const RESOLUTION_POLL_S: i64 = 14 * 24 * HOUR_S;
+
+/// Hours from `at` to `end` (negative when `end` is earlier), to the millisecond.
+pub fn hours_between(at: crate::Ts, end: crate::Ts) -> f64 {
+    (end - at).num_milliseconds() as f64 / 3_600_000.0
+}
+
 /// The tier table, fastest tier last. Boundaries are in seconds to close:
 /// T0 > 48 h, T1 (12 h, 48 h], T2 (4 h, 12 h], T3 (1 h, 4 h], T4 (0, 1 h].
 pub const TIERS: [TierSpec; 5] = [

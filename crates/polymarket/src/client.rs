@@ -3,7 +3,7 @@
 //! only happen when they can help (timeouts, connection failures, 429, 5xx, truncated bodies),
 //! and an optional deadline ([`PolymarketClient::with_deadline`]) that bounds every wait.
 
-use crate::clob::{decode_book, decode_books, DecodedBook};
+use crate::clob::{decode_book, decode_books, decode_clob_market, ClobMarket, DecodedBook};
 use crate::data::{decode_trades, DataTrade};
 use crate::error::{Drift, FetchError, Rejected};
 use crate::gamma::{decode_keyset_page, GammaMarket};
@@ -810,6 +810,37 @@ impl PolymarketClient {
         self.note_rejected(&short_url, &decoded.rejected);
         self.note_drifts(&short_url, &decoded.drifts);
         Ok(decoded)
+    }
+
+    /// `GET {clob}/markets/{condition_id}` — one CLOB market with its tokens' winner flags;
+    /// `None` when the CLOB does not know it (404, as for a market still being created).
+    pub async fn clob_market(&self, condition_id: &str) -> Result<Option<ClobMarket>, FetchError> {
+        if condition_id.is_empty() || !condition_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(FetchError::Config {
+                reason: format!("not a condition id: {condition_id:?}"),
+            });
+        }
+        let url = self.url(
+            &self.inner.cfg.endpoints.clob,
+            &format!("/markets/{condition_id}"),
+        )?;
+        let req = Req { url, body: None };
+        let decoded = self
+            .fetch(Api::ClobBook, &req, |body, url| {
+                decode_clob_market(body).map_err(|r| FetchError::Decode {
+                    url: url.to_owned(),
+                    reason: r.to_string(),
+                })
+            })
+            .await;
+        match decoded {
+            Ok((market, drifts)) => {
+                self.note_drifts(&req.short_url(), &drifts);
+                Ok(Some(market))
+            }
+            Err(FetchError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET {data}/trades?market=<comma-separated condition ids>&limit=…&takerOnly=true`

@@ -426,6 +426,9 @@ pub struct ClobMarket {
     pub neg_risk: Option<bool>,
     #[serde(deserialize_with = "d::string_opt")]
     pub neg_risk_market_id: Option<String>,
+    /// True for a market that resolved 50/50 (INVALID): both tokens redeem for half.
+    #[serde(deserialize_with = "d::bool_opt")]
+    pub is_50_50_outcome: Option<bool>,
     pub tokens: Option<Vec<ClobToken>>,
     #[serde(deserialize_with = "d::string_array_opt")]
     pub tags: Option<Vec<String>>,

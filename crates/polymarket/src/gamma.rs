@@ -10,11 +10,12 @@
 //! `outcomes` drifted is kept here and is simply not discoverable) — and the rest of its page
 //! is kept either way.
 
+use crate::clob::ClobMarket;
 use crate::decode::{self as d, decode_record, decode_records, Record, Records};
 use crate::error::{Drift, Rejected};
 use crate::Ts;
 use polytape_core::money::{is_valid_price, is_valid_size};
-use polytape_core::{Market, MarketQuote};
+use polytape_core::{Market, MarketQuote, MarketResult, Outcome};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -230,30 +231,80 @@ impl GammaMarket {
         self.accepting_orders
     }
 
-    /// True when UMA reports the market resolved.
-    pub fn is_resolved(&self) -> bool {
-        self.uma_resolution_status.as_deref() == Some("resolved")
-    }
-
-    /// The winning outcome label of a resolved market: the outcome priced 1 while the other
-    /// is priced 0. `None` when not resolved or the prices do not say.
-    pub fn winning_outcome(&self) -> Option<&str> {
-        if !self.is_resolved() {
-            return None;
+    /// What Gamma says of this market's result, with the CLOB market when the UMA status is
+    /// absent (see [`Verdict`]). The rule (trades-and-resolution.md §5): final only when
+    /// Gamma shows the market closed with final prices (a 1/0 permutation, an even split, or
+    /// — legacy and scalar markets — another payout vector) AND either the UMA status is
+    /// `resolved`, or the status is absent and the CLOB agrees (its winner token is the one
+    /// priced 1; `is_50_50_outcome` for a split; closed with no winner for a payout vector).
+    /// `proposed`, `disputed` and any unknown status are pending, whatever the prices say (a
+    /// proposed market can read 0.9995/0.0005, or 0.5/0.5 without being void).
+    pub fn verdict(&self, clob: Option<&ClobMarket>, learned_at: Ts) -> Verdict {
+        if self.closed != Some(true) {
+            return Verdict::Open;
         }
-        let outcomes = self.outcomes()?;
-        match self.outcome_prices.as_deref()? {
-            [a, b] if outcomes.len() == 2 => {
-                if *a == Decimal::ONE && b.is_zero() {
-                    Some(outcomes[0].as_str())
-                } else if a.is_zero() && *b == Decimal::ONE {
-                    Some(outcomes[1].as_str())
-                } else {
-                    None
+        let status = self
+            .uma_resolution_status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let pending = || Verdict::Pending {
+            uma_status: status.map(str::to_owned),
+            needs_clob: false,
+        };
+        let (Some(outcomes), Some(payouts)) = (self.outcomes(), self.outcome_prices.as_deref())
+        else {
+            return pending();
+        };
+        if payouts.len() != outcomes.len() || payouts.len() < 2 {
+            return pending();
+        }
+        let kind = Payout::of(payouts);
+        let source = match status {
+            Some("resolved") => "gamma",
+            Some(_) => return pending(),
+            None => {
+                let Some(clob) = clob else {
+                    return Verdict::Pending {
+                        uma_status: None,
+                        needs_clob: true,
+                    };
+                };
+                let tokens = self.token_ids();
+                let agrees = match kind {
+                    Payout::Winner(i) => clob
+                        .winner()
+                        .and_then(|w| w.token_id.as_deref())
+                        .is_some_and(|w| {
+                            tokens
+                                .as_ref()
+                                .is_some_and(|t| t.get(i).map(String::as_str) == Some(w))
+                        }),
+                    Payout::Split => clob.is_50_50_outcome == Some(true),
+                    Payout::Vector => {
+                        clob.closed == Some(true)
+                            && clob.winner().is_none()
+                            && clob.is_50_50_outcome != Some(true)
+                    }
+                };
+                if !agrees {
+                    return pending();
                 }
+                "gamma+clob"
             }
-            _ => None,
-        }
+        };
+        Verdict::Final(Outcome {
+            winner: match kind {
+                Payout::Winner(i) => Some(i),
+                _ => None,
+            },
+            invalid: kind == Payout::Split,
+            payouts: payouts.to_vec(),
+            resolved_at: self.closed_time,
+            learned_at,
+            uma_status: status.map(str::to_owned),
+            source: source.to_string(),
+        })
     }
 
     /// The market as polytape tracks it. Needs a condition id, two usable token ids, two
@@ -290,8 +341,9 @@ impl GammaMarket {
             end_date,
             tier: None,
             active: !self.closed.unwrap_or(false),
-            resolved: self.is_resolved(),
-            outcome: self.winning_outcome().map(str::to_owned),
+            result: MarketResult::Open,
+            closed_at: None,
+            delisted: false,
             first_seen,
             category: self.category.clone().filter(|s| !s.is_empty()),
             neg_risk: self.neg_risk.unwrap_or(false),
@@ -400,6 +452,47 @@ impl Rule {
 }
 
 /// A usable token id: a non-empty string of decimal digits (~77 of them; never a u64).
+/// What Gamma (and the CLOB) say of a market's result: [`GammaMarket::verdict`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Not closed.
+    Open,
+    /// Closed without a final result. `needs_clob`: the UMA status is absent and prices look
+    /// final, so the CLOB market must confirm (ask again with it).
+    Pending {
+        uma_status: Option<String>,
+        needs_clob: bool,
+    },
+    /// Final.
+    Final(Outcome),
+}
+
+/// The shape of a payout vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payout {
+    /// One outcome pays 1, every other 0.
+    Winner(usize),
+    /// Every outcome pays the same share (0.5/0.5): INVALID.
+    Split,
+    /// Anything else (legacy and scalar markets): recorded as it is.
+    Vector,
+}
+
+impl Payout {
+    fn of(p: &[Decimal]) -> Payout {
+        let ones: Vec<usize> = (0..p.len()).filter(|&i| p[i] == Decimal::ONE).collect();
+        if ones.len() == 1 && p.iter().filter(|v| v.is_zero()).count() == p.len() - 1 {
+            return Payout::Winner(ones[0]);
+        }
+        let share = Decimal::ONE / Decimal::from(p.len());
+        if p.iter().all(|v| *v == share) {
+            Payout::Split
+        } else {
+            Payout::Vector
+        }
+    }
+}
+
 pub fn is_token_id(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -828,7 +921,7 @@ mod tests {
     }
 
     #[test]
-    fn given_a_resolved_market_when_converted_then_the_winner_comes_from_the_prices() {
+    fn given_a_closed_market_when_converted_then_it_is_inactive_and_its_result_still_open() {
         let m = market(json!({
             "conditionId": "0xabc", "question": "Q?", "outcomes": "[\"Yes\", \"No\"]",
             "outcomePrices": "[\"0\", \"1\"]", "clobTokenIds": [T1, T2], "closed": true,
@@ -836,8 +929,7 @@ mod tests {
         }));
         let now: Ts = "2026-03-01T00:00:00Z".parse().unwrap();
         let mk = m.to_market(now).unwrap();
-        assert!(mk.resolved && !mk.active && mk.neg_risk);
-        assert_eq!(mk.outcome.as_deref(), Some("No"));
+        assert!(!mk.active && mk.neg_risk && !mk.is_resolved());
         assert_eq!(mk.tier, None);
         assert_eq!(mk.yes_token_id, T1);
         let no_end = market(
@@ -936,5 +1028,107 @@ mod tests {
             drifts,
             ["gamma event.commentCount", "gamma market.updatedAt"]
         );
+    }
+
+    fn judged(fields: Value, clob: Option<Value>) -> Verdict {
+        let mut base = json!({
+            "conditionId": "0xabc", "outcomes": "[\"Yes\", \"No\"]", "clobTokenIds": [T1, T2],
+            "closed": true, "closedTime": "2026-03-19 23:20:15+00",
+        });
+        for (k, v) in fields.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        let clob = clob.map(|c| serde_json::from_value::<ClobMarket>(c).unwrap());
+        market(base).verdict(clob.as_ref(), "2026-03-20T00:00:00Z".parse().unwrap())
+    }
+
+    fn pending(status: Option<&str>) -> Verdict {
+        Verdict::Pending {
+            uma_status: status.map(str::to_owned),
+            needs_clob: false,
+        }
+    }
+
+    #[test]
+    fn given_proposed_disputed_or_unknown_statuses_when_judged_then_pending_whatever_the_prices() {
+        for (status, prices) in [
+            ("proposed", "[\"0.9995\", \"0.0005\"]"),
+            ("proposed", "[\"1\", \"0\"]"),
+            ("proposed", "[\"0.5\", \"0.5\"]"),
+            ("disputed", "[\"1\", \"0\"]"),
+            ("challenged", "[\"0\", \"1\"]"),
+        ] {
+            let v = judged(
+                json!({"umaResolutionStatus": status, "outcomePrices": prices}),
+                None,
+            );
+            assert_eq!(v, pending(Some(status)), "{status} {prices}");
+        }
+        let open = judged(
+            json!({"closed": false, "umaResolutionStatus": "resolved", "outcomePrices": "[\"1\", \"0\"]"}),
+            None,
+        );
+        assert_eq!(open, Verdict::Open, "not closed: never final");
+        let no_prices = judged(json!({"umaResolutionStatus": "resolved"}), None);
+        assert_eq!(no_prices, pending(Some("resolved")));
+    }
+
+    #[test]
+    fn given_final_prices_when_judged_then_winner_invalid_or_payout_vector() {
+        let Verdict::Final(w) = judged(
+            json!({"umaResolutionStatus": "resolved", "outcomePrices": "[\"1\", \"0\"]"}),
+            None,
+        ) else {
+            panic!("1/0 resolved is final")
+        };
+        assert_eq!((w.winner, w.invalid), (Some(0), false));
+        let Verdict::Final(split) = judged(
+            json!({"umaResolutionStatus": "resolved", "outcomePrices": "[\"0.5\", \"0.5\"]"}),
+            None,
+        ) else {
+            panic!("a resolved split is final")
+        };
+        assert_eq!((split.winner, split.invalid), (None, true), "INVALID");
+        let Verdict::Final(v) = judged(
+            json!({"umaResolutionStatus": "resolved", "outcomePrices": "[\"0.58\", \"0.42\"]"}),
+            None,
+        ) else {
+            panic!("a resolved payout vector is final")
+        };
+        assert_eq!((v.winner, v.invalid), (None, false));
+        assert_eq!(v.payouts, vec![Decimal::new(58, 2), Decimal::new(42, 2)]);
+    }
+
+    #[test]
+    fn given_no_uma_status_when_judged_then_the_clob_must_agree() {
+        let prices = json!({"outcomePrices": "[\"0.5\", \"0.5\"]"});
+        assert_eq!(
+            judged(prices.clone(), None),
+            Verdict::Pending {
+                uma_status: None,
+                needs_clob: true
+            }
+        );
+        let void = json!({"closed": true, "is_50_50_outcome": true, "tokens": [
+            {"token_id": T1, "winner": false}, {"token_id": T2, "winner": false}]});
+        let Verdict::Final(o) = judged(prices.clone(), Some(void)) else {
+            panic!("the CLOB's is_50_50_outcome confirms a split")
+        };
+        assert!(o.invalid && o.source == "gamma+clob");
+        let lagging = json!({"closed": false, "tokens": [
+            {"token_id": T1, "winner": false}, {"token_id": T2, "winner": false}]});
+        assert_eq!(
+            judged(prices, Some(lagging.clone())),
+            pending(None),
+            "CLOB lags: wait"
+        );
+        let one_zero = json!({"outcomePrices": "[\"0\", \"1\"]"});
+        assert_eq!(judged(one_zero.clone(), Some(lagging)), pending(None));
+        let agrees = json!({"closed": true, "tokens": [
+            {"token_id": T1, "winner": false}, {"token_id": T2, "winner": true}]});
+        let Verdict::Final(o) = judged(one_zero, Some(agrees)) else {
+            panic!("the CLOB's winner is the token priced 1")
+        };
+        assert_eq!(o.winner, Some(1));
     }
 }

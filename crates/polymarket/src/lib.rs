@@ -47,11 +47,12 @@ pub use client::{
     BatchFailure, Batched, ClientConfig, Endpoints, FetchStats, KeysetQuery, Listing,
     PolymarketClient,
 };
+pub use clob::ClobMarket;
 pub use clob::DecodedBook;
 pub use data::DataTrade;
 pub use decode::{Record, Records};
 pub use error::{Drift, FetchError, Rejected};
-pub use gamma::{GammaEvent, GammaMarket, GammaTag};
+pub use gamma::{GammaEvent, GammaMarket, GammaTag, Verdict};
 pub use polytape_core::{Book, Level, Market, MarketQuote, Side, Trade, Ts};
 pub use rate::{RateLimit, RateLimiter, RateLimits};
 pub use ws::{parse_frame, Frame, WsEvent};

@@ -13,7 +13,7 @@ use polytape_polymarket::gamma::{
     decode_events, decode_keyset_page, decode_market, decode_public_search, decode_tags,
 };
 use polytape_polymarket::ws::{parse_frame, split_frame, EventKind, WsEvent};
-use polytape_polymarket::{GammaMarket, Ts};
+use polytape_polymarket::{GammaMarket, Ts, Verdict};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -296,7 +296,7 @@ fn given_the_btc_updown_market_when_decoded_then_tokens_prices_and_quote_are_rig
         "0x78443f961b9a65869dcb39359de9960165c7e5cbad0904eac7f29cd77872a63b"
     );
     assert_eq!(market.outcomes, ["Up".to_string(), "Down".to_string()]);
-    assert!(market.active && !market.resolved && market.tier.is_none());
+    assert!(market.active && !market.is_resolved() && market.tier.is_none());
 }
 
 #[test]
@@ -316,8 +316,59 @@ fn given_a_closed_resolved_market_when_decoded_then_closed_time_parses_and_no_is
     assert_eq!(q.best_bid, None);
     assert_eq!(q.best_ask, Some(dec("0.001")));
     let mk = m.to_market(at("2026-03-01T00:00:00Z")).unwrap();
-    assert!(mk.resolved && !mk.active);
-    assert_eq!(mk.outcome.as_deref(), Some("No"));
+    assert!(
+        !mk.active && !mk.is_resolved(),
+        "a result is the resolutions duty's to record"
+    );
+    let learnt = at("2026-03-20T00:00:00Z");
+    let Verdict::Final(o) = m.verdict(None, learnt) else {
+        panic!("status resolved with 0/1 prices is final without the CLOB");
+    };
+    assert_eq!((o.winner, o.invalid), (Some(1), false), "No won");
+    assert_eq!(o.payouts, vec![Decimal::ZERO, Decimal::ONE]);
+    assert_eq!(
+        o.resolved_at,
+        Some(at("2026-03-19T23:20:15Z")),
+        "closedTime, not endDate (2028)"
+    );
+    assert_eq!(
+        (o.uma_status.as_deref(), o.source.as_str()),
+        (Some("resolved"), "gamma")
+    );
+}
+
+#[test]
+fn given_a_closed_market_without_a_uma_status_when_judged_then_only_the_clob_winner_makes_it_final()
+{
+    let m = gamma("gamma_market_closed_accepting_true_nautilus.json");
+    let learnt = at("2026-05-10T00:00:00Z");
+    assert_eq!(
+        m.verdict(None, learnt),
+        Verdict::Pending {
+            uma_status: None,
+            needs_clob: true
+        },
+        "status absent: 1/0 prices alone are not final"
+    );
+    let (clob, _) =
+        decode_clob_market(&read("clob_market_closed_accepting_true_nautilus.json")).unwrap();
+    let Verdict::Final(o) = m.verdict(Some(&clob), learnt) else {
+        panic!("the CLOB marks the token priced 1 the winner");
+    };
+    assert_eq!(
+        (o.winner, o.source.as_str(), o.uma_status),
+        (Some(0), "gamma+clob", None)
+    );
+    // The other fixture's CLOB market names another token the winner: no agreement.
+    let (other, _) =
+        decode_clob_market(&read("clob_market_closed_accepting_false_nautilus.json")).unwrap();
+    assert_eq!(
+        m.verdict(Some(&other), learnt),
+        Verdict::Pending {
+            uma_status: None,
+            needs_clob: false
+        }
+    );
 }
 
 #[test]
@@ -370,7 +421,12 @@ fn given_the_zero_zero_legacy_market_when_decoded_then_prices_are_zero_and_no_wi
     let m = gamma("gamma_market_closed_zero_zero_legacy_nautilus.json");
     assert_eq!(m.outcome_prices, Some(vec![Decimal::ZERO, Decimal::ZERO]));
     assert!(m.is_binary());
-    assert_eq!(m.winning_outcome(), None);
+    let Verdict::Pending {
+        needs_clob: true, ..
+    } = m.verdict(None, at("2026-01-01T00:00:00Z"))
+    else {
+        panic!("a legacy 0/0 payout without status waits for the CLOB");
+    };
     assert_eq!(m.liquidity, Some(Decimal::ZERO));
 }
 
@@ -380,7 +436,17 @@ fn given_sports_markets_when_decoded_then_game_start_time_and_line_parse() {
     assert_eq!(ml.game_start_time, Some(at("2026-04-05T15:10:00Z")));
     assert_eq!(ml.game_id.as_deref(), Some("1427074"));
     assert_eq!(ml.sports_market_type.as_deref(), Some("moneyline"));
-    assert_eq!(ml.winning_outcome(), Some("FaZe"));
+    let Verdict::Final(o) = ml.verdict(None, at("2026-04-06T00:00:00Z")) else {
+        panic!("a resolved moneyline market is final");
+    };
+    let won = o
+        .winner
+        .and_then(|i| ml.outcomes().map(|labels| labels[i].clone()));
+    assert_eq!(
+        won.as_deref(),
+        Some("FaZe"),
+        "the label is a team, not yes/no"
+    );
     let h = gamma("gamma_market_sports_map_handicap_nautilus.json");
     assert_eq!(h.line, Some(dec("-1.5")));
     assert_eq!(h.closed_time, Some(at("2026-04-05T19:38:35Z")));

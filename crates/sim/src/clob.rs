@@ -1,13 +1,16 @@
 //! CLOB REST: `GET /book?token_id=` and `POST /books`, books in Polymarket's shape (every number a
-//! string, bids ascending and asks descending so the best level is LAST).
+//! string, bids ascending and asks descending so the best level is LAST); and
+//! `GET /markets/{condition_id}`, the CLOB market object, whose result lags Gamma's.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
 
 use crate::book::{served_book, write_rest_book, BookOut};
+use crate::gamma::{even_prices, market_prices, num, rfc3339};
 use crate::server::{Ctx, Pending, Served};
-use crate::world::World;
-use crate::{BadLevel, ServedBook, SimError};
+use crate::world::{SimMarket, World};
+use crate::{BadLevel, ServedBook, SimError, SimResult};
 
 /// Entries accepted in one `POST /books` body.
 const MAX_BOOKS: usize = 500;
@@ -107,4 +110,80 @@ pub(crate) fn books(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     body.push(']');
     let n = pending.books.len() as u32;
     Ok(Served::ok(body, n, pending))
+}
+
+/// `GET /markets/{condition_id}`: the CLOB market object; 404 for a condition id the world does
+/// not hold (never listed, or delisted).
+pub(crate) fn market(ctx: &Ctx<'_>) -> Result<Served, SimError> {
+    let condition_id = ctx.path.rsplit('/').next().unwrap_or_default();
+    let m = ctx
+        .world
+        .by_condition
+        .get(condition_id)
+        .map(|&idx| &ctx.world.markets[idx])
+        .ok_or_else(|| SimError::NotFound("market not found".into()))?;
+    let body = market_json(ctx.world, m, ctx.step, ctx.now).to_string();
+    Ok(Served::ok(body, 1, Pending::default()))
+}
+
+/// The CLOB market object of `m` (snake_case, as `clob_market_closed_*_nautilus.json`). The
+/// CLOB shows a result only `clob_resolution_lag` after it became final on Gamma; until then it
+/// reads `closed: false`, no winner, and the last market prices.
+fn market_json(world: &World, m: &SimMarket, step: i64, now: DateTime<Utc>) -> Value {
+    let shown = m
+        .final_at
+        .is_some_and(|t| now >= t + world.clob_resolution_lag);
+    let result = if shown { m.stage.result() } else { None };
+    let prices: Vec<Decimal> = match result {
+        Some(SimResult::Winner(w)) => (0..m.outcomes.len())
+            .map(|o| if o == w { Decimal::ONE } else { Decimal::ZERO })
+            .collect(),
+        Some(SimResult::Invalid) => even_prices(m),
+        None => market_prices(world, m, step),
+    };
+    let tokens: Vec<Value> = m
+        .outcomes
+        .iter()
+        .zip(prices)
+        .enumerate()
+        .map(|(o, (outcome, price))| {
+            json!({
+                "token_id": m.token_ids.get(o).cloned().unwrap_or_default(),
+                "outcome": outcome,
+                "price": num(price),
+                "winner": result == Some(SimResult::Winner(o)),
+            })
+        })
+        .collect();
+    json!({
+        "accepting_order_timestamp": rfc3339(m.start_date, 0),
+        "accepting_orders": m.accepting_orders,
+        "active": true,
+        "archived": false,
+        "closed": result.is_some(),
+        "condition_id": m.condition_id,
+        "description": m.description,
+        // Both real closed samples read false here while Gamma still says true.
+        "enable_order_book": m.enable_order_book && result.is_none(),
+        "end_date_iso": m.end_date.format("%Y-%m-%dT00:00:00Z").to_string(),
+        "fpmm": "",
+        "game_start_time": null,
+        "icon": m.image_url(),
+        "image": m.image_url(),
+        "is_50_50_outcome": result == Some(SimResult::Invalid),
+        "maker_base_fee": 0,
+        "market_slug": m.slug,
+        "minimum_order_size": m.order_min_size,
+        "minimum_tick_size": num(m.tick()),
+        "neg_risk": m.neg_risk,
+        "neg_risk_market_id": m.neg_risk_market_id.clone().unwrap_or_default(),
+        "neg_risk_request_id": if m.neg_risk { m.neg_risk_request_id() } else { String::new() },
+        "notifications_enabled": true,
+        "question": m.question,
+        "question_id": m.question_id,
+        "seconds_delay": 0,
+        "tags": m.category.iter().collect::<Vec<_>>(),
+        "taker_base_fee": 0,
+        "tokens": tokens,
+    })
 }

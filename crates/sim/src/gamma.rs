@@ -13,8 +13,7 @@ use crate::book::{price, quote};
 use crate::query::{encode_cursor, keyset_after, Query};
 use crate::server::{Ctx, Pending, Served};
 use crate::world::{json_array_string, SimEvent, SimMarket, World};
-use crate::BadMarket;
-use crate::{ServedMarket, SimError};
+use crate::{BadMarket, ServedMarket, SimError, SimResult, TruthStage};
 
 /// `condition_ids` accepted per request, as on the real API.
 const MAX_CONDITION_IDS: usize = 100;
@@ -61,17 +60,17 @@ struct Prices {
 fn prices(world: &World, m: &SimMarket, step: i64) -> Prices {
     let scale = m.tick_scale;
     let units = m.units();
-    if m.resolved {
+    if let Some(SimResult::Winner(winner)) = m.stage.result() {
         let outcome_prices = (0..m.outcomes.len())
             .map(|o| {
-                if o == m.winner {
+                if o == winner {
                     Decimal::ONE
                 } else {
                     Decimal::ZERO
                 }
             })
             .collect();
-        let (bid, ask, last) = if m.winner == 0 {
+        let (bid, ask, last) = if winner == 0 {
             (units - 1, units, units - 1)
         } else {
             (0, 1, 1)
@@ -84,13 +83,14 @@ fn prices(world: &World, m: &SimMarket, step: i64) -> Prices {
         };
     }
     let q0 = quote(world, m, 0, step);
-    let outcome_prices = if m.binary() {
-        let p = price(q0.mid(), scale);
-        vec![p, Decimal::ONE - p]
-    } else {
-        (0..m.outcomes.len())
-            .map(|o| price(quote(world, m, o, step).mid(), scale))
-            .collect()
+    let outcome_prices = match m.stage {
+        TruthStage::Proposed { outcome } | TruthStage::Disputed { outcome } => {
+            proposal_prices(world, m, outcome)
+        }
+        TruthStage::Final {
+            result: SimResult::Invalid,
+        } => even_prices(m),
+        _ => market_prices(world, m, step),
     };
     let top = m.enable_order_book.then(|| {
         (
@@ -113,6 +113,46 @@ fn prices(world: &World, m: &SimMarket, step: i64) -> Prices {
     }
 }
 
+/// The market's own outcome prices at `step` (frozen once it closed): the mid of each outcome's
+/// book, a binary NO the complement of YES.
+pub(crate) fn market_prices(world: &World, m: &SimMarket, step: i64) -> Vec<Decimal> {
+    let scale = m.tick_scale;
+    if m.binary() {
+        let p = price(quote(world, m, 0, step).mid(), scale);
+        vec![p, Decimal::ONE - p]
+    } else {
+        (0..m.outcomes.len())
+            .map(|o| price(quote(world, m, o, step).mid(), scale))
+            .collect()
+    }
+}
+
+/// What Gamma shows while `outcome` is proposed or disputed: near-final but not final
+/// (`0.9995`, the rest `0.0005` shared), or for an untraded-looking market `0.5` / `0.5`, which
+/// is not a void.
+fn proposal_prices(world: &World, m: &SimMarket, outcome: usize) -> Vec<Decimal> {
+    if world.untraded_proposal(m) {
+        return even_prices(m);
+    }
+    let others = Decimal::from(m.outcomes.len().saturating_sub(1).max(1));
+    (0..m.outcomes.len())
+        .map(|o| {
+            if o == outcome {
+                Decimal::new(9995, 4)
+            } else {
+                (Decimal::new(5, 4) / others).normalize()
+            }
+        })
+        .collect()
+}
+
+/// A 50-50 result: `1/n` each (`0.5` for a binary market).
+pub(crate) fn even_prices(m: &SimMarket) -> Vec<Decimal> {
+    let n = Decimal::from(m.outcomes.len().max(1));
+    let p = (Decimal::ONE / n).round_dp(4).normalize();
+    vec![p; m.outcomes.len()]
+}
+
 /// The Gamma market object of `m` at `step` (sim second) and `now`.
 pub(crate) fn market_json(
     world: &World,
@@ -133,20 +173,8 @@ pub(crate) fn market_json(
     put("slug", json!(m.slug));
     put("description", json!(m.description));
     put("resolutionSource", json!(""));
-    put(
-        "image",
-        json!(format!(
-            "https://polymarket-upload.s3.us-east-2.amazonaws.com/sim-{}.png",
-            m.slug
-        )),
-    );
-    put(
-        "icon",
-        json!(format!(
-            "https://polymarket-upload.s3.us-east-2.amazonaws.com/sim-{}.png",
-            m.slug
-        )),
-    );
+    put("image", json!(m.image_url()));
+    put("icon", json!(m.image_url()));
     put("endDate", json!(rfc3339(m.end_date, m.end_digits)));
     put(
         "endDateIso",
@@ -200,7 +228,7 @@ pub(crate) fn market_json(
     put("orderPriceMinTickSize", num(m.tick()));
     put("orderMinSize", json!(m.order_min_size));
     put("active", json!(true));
-    put("closed", json!(m.closed));
+    put("closed", json!(m.closed()));
     put("archived", json!(false));
     put("new", json!(false));
     put("featured", json!(false));
@@ -214,10 +242,7 @@ pub(crate) fn market_json(
     put("negRiskOther", json!(false));
     if let Some(id) = &m.neg_risk_market_id {
         put("negRiskMarketID", json!(id));
-        put(
-            "negRiskRequestID",
-            json!(crate::world::hex_of(&[m.price_key, 0x4e52], 64)),
-        );
+        put("negRiskRequestID", json!(m.neg_risk_request_id()));
     }
     if let Some(g) = &m.group_item_title {
         put("groupItemTitle", json!(g));
@@ -232,14 +257,20 @@ pub(crate) fn market_json(
             json!(t.format("%Y-%m-%d %H:%M:%S+00").to_string()),
         );
     }
-    if m.resolved {
-        put("umaResolutionStatus", json!("resolved"));
-        put(
-            "umaResolutionStatuses",
-            json!("[\"proposed\", \"resolved\"]"),
-        );
-    } else {
-        put("umaResolutionStatuses", json!("[]"));
+    // Only these stages carry a status; FinalWithoutStatus is final with none at all.
+    let status = match m.stage {
+        TruthStage::Proposed { .. } => Some("proposed"),
+        TruthStage::Disputed { .. } => Some("disputed"),
+        TruthStage::Final { .. } => Some("resolved"),
+        _ => None,
+    };
+    match status {
+        Some(status) => {
+            put("umaResolutionStatus", json!(status));
+            let history: Vec<String> = m.uma_statuses.iter().map(|s| s.to_string()).collect();
+            put("umaResolutionStatuses", json!(json_array_string(&history)));
+        }
+        None => put("umaResolutionStatuses", json!("[]")),
     }
     put("umaBond", json!("500"));
     put("umaReward", json!("2"));
@@ -300,7 +331,7 @@ impl MarketFilter {
     }
 
     fn matches(&self, m: &SimMarket) -> bool {
-        m.closed == self.closed
+        m.closed() == self.closed
             && self.end_min.is_none_or(|t| m.end_date >= t)
             && self.end_max.is_none_or(|t| m.end_date <= t)
             && self
@@ -412,7 +443,7 @@ pub(crate) fn markets_legacy(ctx: &Ctx<'_>) -> Result<Served, SimError> {
 }
 
 fn event_closed(world: &World, e: &SimEvent) -> bool {
-    e.markets.iter().all(|&i| world.markets[i].closed)
+    e.markets.iter().all(|&i| world.markets[i].closed())
 }
 
 fn event_end(world: &World, e: &SimEvent) -> DateTime<Utc> {

@@ -24,19 +24,56 @@
 //!   tradeable, 5 % LowVolume and 5 % NoOrderBook traps; they come in events of 1–4 (some
 //!   neg-risk), with ids above every generated one.
 //! * **Resolution.** A market whose end passed more than [`SimConfig::resolve_after`] ago
-//!   becomes `closed`, `umaResolutionStatus: "resolved"`, outcome prices `["1","0"]` or
-//!   `["0","1"]` (winner drawn from the seed), `closedTime` = end + `resolve_after`, and its
-//!   book is gone (404, left out of `POST /books`, no WebSocket events). This applies to the
-//!   generated markets that have not ended yet too; traps already past their end stay as they
-//!   are. Until it resolves, an ended market is served open (`closed=false`), like Gamma.
-//! * **Bounded memory.** A resolved market is dropped from the world 48 h (sim time) after it
-//!   resolved (`closed=false` listings stopped showing it long before), so a rolling world holds
-//!   about `rate × 220` markets however long it runs (≈ 4,400 at 20/h). The rate is capped at
+//!   closes (`closedTime` = end + `resolve_after`, its book gone: 404, left out of `POST /books`,
+//!   no WebSocket events) and goes on to a final result along a course drawn from the seed and
+//!   its id, with F = [`SimConfig::finalize_after`]: ≈ 80 % proposed at once and final (that
+//!   winner) F later; ≈ 10 % proposed, disputed at F/2, re-proposed at F (maybe the other
+//!   outcome) and final at 2F; ≈ 5 % proposed and final Invalid (50-50) at F — never a
+//!   neg-risk market, which cannot void; ≈ 5 % closed with nothing proposed and final without a
+//!   status at F (see [Resolution](#resolution) for what each stage serves). About 10 % keep
+//!   `acceptingOrders: true` once closed. This applies to the generated markets that have not
+//!   ended yet too; traps already past their end stay as they are. Until it closes, an ended
+//!   market is served open (`closed=false`), like Gamma.
+//! * **Bounded memory.** A market is dropped from the world 48 h (sim time) after it became
+//!   final (`closed=false` listings stopped showing it long before), so a rolling world holds
+//!   about `rate × 222` markets however long it runs (≈ 4,450 at 20/h). The rate is capped at
 //!   600/h.
 //!
 //! The world is brought up to the sim clock lazily — before each request is handled, on each
 //! WebSocket tick, and in [`SimHandle::truth`] — in work proportional to what changed. Starting
 //! with `now` in the past fast-forwards: the clock reads `now + real time elapsed`.
+//!
+//! # Resolution
+//!
+//! A market's [`TruthStage`] is served on Gamma as Polymarket shows it (`closedTime` in Gamma's
+//! `"2026-03-19 23:20:15+00"` form from the close on, kept; `closed: true` from then on, so
+//! Gamma's default `closed=false` listings leave it out and only `closed=true` lookups return it):
+//! * **Open**: `closed: false`, no `umaResolutionStatus`, `umaResolutionStatuses: "[]"`, market
+//!   prices.
+//! * **Closed**: no `umaResolutionStatus`, statuses `"[]"`, prices frozen at the close.
+//! * **Proposed**: `umaResolutionStatus: "proposed"`, statuses `["proposed"]` (the history so
+//!   far), prices near-final but not final (`["0.9995", "0.0005"]` for the proposed winner), or
+//!   for ≈ 10 % untraded-looking `["0.5", "0.5"]`, which is not a void.
+//! * **Disputed**: `"disputed"`, `"disputed"` appended to the statuses, prices unchanged; a
+//!   re-proposal appends `"proposed"` again.
+//! * **Final**: `"resolved"`, `"resolved"` appended to the statuses — except for ≈ 20 % whose
+//!   history stops short (`["proposed"]` with status `"resolved"`, as in a real capture);
+//!   prices exactly `["1", "0"]` / `["0", "1"]` for a winner, `["0.5", "0.5"]` for Invalid.
+//! * **Final without status**: no `umaResolutionStatus`, statuses `"[]"`, prices 1/0 (the real
+//!   quirk of `gamma_market_closed_accepting_true_nautilus.json`).
+//!
+//! The CLOB market (`GET /clob/markets/{condition_id}`, snake_case like
+//! `clob_market_closed_*_nautilus.json`) marks the winning token `winner: true` (price 1) once
+//! final, with or without a Gamma status; Invalid has no winner, both prices 0.5 and
+//! `is_50_50_outcome: true`. Before that, and for [`SimConfig::clob_resolution_lag`] after
+//! it, it reads `closed: false` with no winner and the last market prices, as the real CLOB lags
+//! Gamma. Unknown (or delisted) condition ids answer 404.
+//!
+//! Tests move a market by hand with [`SimHandle::close_market`], [`SimHandle::propose_result`],
+//! [`SimHandle::dispute`], [`SimHandle::finalize`] ([`SimResult`]: a winner or Invalid),
+//! [`SimHandle::finalize_without_status`], and take it out of the world with
+//! [`SimHandle::delist`]. [`TruthMarket::stage`], [`TruthMarket::final_at`] and
+//! [`TruthMarket::closed_time`] record what was served; [`Truth::delisted`] the delisted ids.
 //!
 //! # Bad input on purpose
 //!
@@ -53,8 +90,8 @@
 //!   wrong-typed fields, or a `conditionId` nothing can be attributed by;
 //!   [`SimHandle::corrupt_book`] with a [`BadLevel`]: a price above 1, a negative size, a crossed
 //!   book, a level of size 0).
-//! * **Markets closed now** ([`SimHandle::close_market`]): served `closed: true` from then on
-//!   (out of Gamma's default `closed=false` listings, in `closed=true` lookups), book gone.
+//! * **Markets closed, proposed, disputed, finalized or delisted now** (the knobs of
+//!   [Resolution](#resolution)).
 //! * **Refused token ids** ([`SimHandle::reject_token`]): any `POST /books` holding one, or
 //!   `GET /book` of it, answers 400 with a small JSON error body.
 //! * **Long cursors** ([`SimConfig::cursor_len`]): keyset cursors padded to a length.
@@ -62,11 +99,14 @@
 //! # Layout
 //! * [`rng`]: SplitMix64 and the hash mixers every deterministic value is drawn from.
 //! * `world`: generation of events and markets, one [`MarketKind`] each (tradeable or a trap),
-//!   and the rolling world's arrivals, resolutions and pruning.
+//!   and the rolling world's arrivals and pruning; `world::resolution`: the stages from open to
+//!   final, the rolling world's resolution courses and the knobs that move a market by hand.
 //! * `book`: the per-token price walk, top of book and full books (Polymarket order: best LAST),
 //!   with the [`BadLevel`]s and the drifted `timestamp`/`hash` of a drifted market's books.
-//! * `gamma`: Gamma market and event objects and the keyset / legacy listing endpoints.
-//! * `clob`: `GET /book` and `POST /books` (a refused token id answers 400).
+//! * `gamma`: Gamma market and event objects (each stage's status and prices) and the keyset /
+//!   legacy listing endpoints.
+//! * `clob`: `GET /book` and `POST /books` (a refused token id answers 400), and the CLOB market
+//!   `GET /markets/{condition_id}`.
 //! * `data`: the Data API trade stream and `GET /trades` (the same trades the WebSocket reports).
 //! * `ws`: the market WebSocket (`/ws/market`): subscribe, PING/PONG, book dumps, live events.
 //! * `server`: the axum router, fault injection, latency, request log and truth recording.
@@ -127,9 +167,16 @@ pub struct SimConfig {
     /// generated; > 0 makes it roll: markets keep arriving, ended markets resolve and old ones
     /// are dropped (see the crate docs). Capped at 600; NaN or negative is 0.
     pub new_markets_per_hour: f64,
-    /// In a rolling world, how long after its end date a market resolves (default 1 h). Ignored
-    /// by the static world.
+    /// In a rolling world, how long after its end date a market closes and its result is
+    /// proposed (default 1 h). Ignored by the static world.
     pub resolve_after: Duration,
+    /// In a rolling world, how long a proposal stands before the result is final (default 2 h of
+    /// sim time, UMA's challenge period); a disputed market takes twice as long (see the crate
+    /// docs). Ignored by the static world.
+    pub finalize_after: Duration,
+    /// How long after a market became final the CLOB market endpoint still shows it
+    /// `closed: false` with no winner (default zero), as the real CLOB lags Gamma by minutes.
+    pub clob_resolution_lag: Duration,
     /// The fraction of markets served with drifted field types (see the crate docs), 0.0 (the
     /// default) to 1.0; which markets is drawn from the seed and each market's id.
     pub schema_drift: f64,
@@ -140,7 +187,7 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// The defaults (20 markets per tier, now = `Utc::now()`, no latency, 20–120 levels, a
-    /// static world, resolution 1 h after the end) with this seed.
+    /// static world, proposal 1 h after the end and final 2 h later, no CLOB lag) with this seed.
     pub fn new(seed: u64) -> Self {
         SimConfig {
             seed,
@@ -150,6 +197,8 @@ impl SimConfig {
             book_levels: (20, 120),
             new_markets_per_hour: 0.0,
             resolve_after: Duration::from_secs(3_600),
+            finalize_after: Duration::from_secs(2 * 3_600),
+            clob_resolution_lag: Duration::ZERO,
             schema_drift: 0.0,
             cursor_len: 0,
         }
@@ -183,6 +232,8 @@ pub enum Endpoint {
     ClobBook,
     /// `POST /clob/books`
     ClobBooks,
+    /// `GET /clob/markets/{condition_id}`
+    ClobMarket,
     /// `GET /data/trades`
     DataTrades,
     /// `GET /ws/market` (a WebSocket connection)
@@ -295,10 +346,12 @@ pub enum MarketKind {
     /// End date 1–30 h ago but `closed=false` (in a rolling world also any open market whose end
     /// passed and which has not resolved yet).
     PastEnd,
-    /// `closed=true` (end in the future or the past); no book.
+    /// `closed=true` (end in the future or the past) and not final yet (a result may be
+    /// proposed or disputed: see [`TruthMarket::stage`]); no book.
     Closed,
-    /// `closed=true`, `umaResolutionStatus: "resolved"`, outcome prices 1/0 (or 0/1 for a market
-    /// a rolling world resolved); no book.
+    /// `closed=true` and final: generated ones `umaResolutionStatus: "resolved"`, outcome prices
+    /// 1/0; one a rolling world or a knob finalized may also be 0/1, a 50/50 (Invalid) or lack the
+    /// status ([`TruthStage`]); no book.
     Resolved,
     /// `enableOrderBook=false`; no book, no bestBid/bestAsk.
     NoOrderBook,
@@ -329,8 +382,14 @@ pub struct TruthMarket {
     pub end_date: DateTime<Utc>,
     /// `closed`.
     pub closed: bool,
-    /// Resolved by UMA (outcome prices 1/0).
+    /// The result is final ([`TruthStage::Final`] or [`TruthStage::FinalWithoutStatus`]).
     pub resolved: bool,
+    /// Where the market is on its way from open to a final result, as served.
+    pub stage: TruthStage,
+    /// Sim time it became final (`None` until then).
+    pub final_at: Option<DateTime<Utc>>,
+    /// `closedTime` as served (to the second): when trading stopped; kept once set.
+    pub closed_time: Option<DateTime<Utc>>,
     /// `enableOrderBook`.
     pub enable_order_book: bool,
     /// `acceptingOrders`.
@@ -340,7 +399,8 @@ pub struct TruthMarket {
     /// `negRisk`.
     pub neg_risk: bool,
     /// Tradeable or which trap, as of the sim clock when the truth was taken (in a rolling world
-    /// a market moves Tradeable → PastEnd → Resolved; the static world keeps generated kinds).
+    /// a market moves Tradeable → PastEnd → Closed → Resolved; the static world keeps generated
+    /// kinds unless a knob moves a market: Closed until final, then Resolved).
     pub kind: MarketKind,
     /// Marked by [`SimHandle::corrupt_market`].
     pub corrupted: bool,
@@ -349,6 +409,71 @@ pub struct TruthMarket {
     /// The Gamma fields served with a drifted type ([`SimConfig::schema_drift`]): all of
     /// [`DRIFTED_FIELDS`] for a drifted market, empty otherwise.
     pub drifted_fields: Vec<&'static str>,
+}
+
+/// The result of a market once final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimResult {
+    /// This outcome (index into `outcomes`) won: prices exactly `"1"` / `"0"`.
+    Winner(usize),
+    /// Unknown / 50-50: every outcome priced `"0.5"` (`1/n` for n outcomes), no CLOB winner,
+    /// `is_50_50_outcome: true`.
+    Invalid,
+}
+
+/// The stages of a market from open to final, each served the way Gamma shows it (the crate docs
+/// list the fields of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TruthStage {
+    /// Trading.
+    Open,
+    /// Trading stopped, nothing proposed: `closed: true`, no `umaResolutionStatus`, prices
+    /// frozen at the last market prices.
+    Closed,
+    /// A result is proposed and may still be disputed: `umaResolutionStatus: "proposed"`,
+    /// near-final prices (`"0.9995"` / `"0.0005"`, or an untraded-looking `"0.5"` / `"0.5"`,
+    /// which is not a void).
+    Proposed {
+        /// The proposed winner.
+        outcome: usize,
+    },
+    /// The proposal is disputed: `umaResolutionStatus: "disputed"`, prices unchanged.
+    Disputed {
+        /// The disputed proposal's winner.
+        outcome: usize,
+    },
+    /// Final with `umaResolutionStatus: "resolved"`.
+    Final {
+        /// The result.
+        result: SimResult,
+    },
+    /// Final but served without `umaResolutionStatus` (statuses `"[]"`), prices 1/0 and the
+    /// CLOB winner set: the real quirk of `gamma_market_closed_accepting_true_nautilus.json`.
+    FinalWithoutStatus {
+        /// The winner.
+        outcome: usize,
+    },
+}
+
+impl TruthStage {
+    /// `closed` on Gamma: every stage but [`TruthStage::Open`].
+    pub fn is_closed(&self) -> bool {
+        *self != TruthStage::Open
+    }
+
+    /// The result is final and will not change.
+    pub fn is_final(&self) -> bool {
+        self.result().is_some()
+    }
+
+    /// The final result, if any ([`TruthStage::FinalWithoutStatus`] is a winner too).
+    pub fn result(&self) -> Option<SimResult> {
+        match *self {
+            TruthStage::Final { result } => Some(result),
+            TruthStage::FinalWithoutStatus { outcome } => Some(SimResult::Winner(outcome)),
+            _ => None,
+        }
+    }
 }
 
 /// A book as served (REST or WebSocket `book` event).
@@ -390,8 +515,10 @@ pub struct ServedMarket {
 #[derive(Clone, Debug)]
 pub struct Truth {
     /// Every market of the world as of the sim clock, in id order (a rolling world: arrivals
-    /// included, markets resolved more than 48 h ago dropped).
+    /// included, markets final for more than 48 h dropped; delisted markets never).
     pub markets: Vec<TruthMarket>,
+    /// Condition ids of the markets [`SimHandle::delist`] removed, in delisting order.
+    pub delisted: Vec<String>,
     /// Books served since start / last reset, by hash (bounded: 8,192 distinct, oldest dropped).
     pub served_books: HashMap<String, ServedBook>,
     /// Gamma market objects served since start / last reset, in order (bounded: 50,000, oldest
@@ -500,9 +627,49 @@ impl SimHandle {
     /// Closes that market now, as Polymarket does when trading stops (before the result is
     /// proposed): from then on it is served `closed: true` (so `closed=false` listings, Gamma's
     /// default, leave it out and `closed=true` lookups return it), not accepting orders, and its
-    /// book is gone. False when the world holds no such open market.
+    /// book is gone ([`TruthStage::Closed`]). In a rolling world it then goes on to its result on
+    /// the usual course. False when the world holds no such open market.
     pub fn close_market(&self, condition_id: &str) -> bool {
         self.app.close_market(condition_id)
+    }
+
+    /// Proposes `outcome` (index into the outcomes) as that market's result now, closing it first
+    /// if open: served `umaResolutionStatus: "proposed"` with near-final prices
+    /// ([`TruthStage::Proposed`]). From then on the market only moves by these knobs (a rolling
+    /// world no longer drives it). False when the world holds no such market, `outcome` is out of
+    /// range, or the market is already proposed or final.
+    pub fn propose_result(&self, condition_id: &str, outcome: usize) -> bool {
+        self.app.propose_result(condition_id, outcome)
+    }
+
+    /// Disputes that market's proposal now ([`TruthStage::Disputed`], prices unchanged); a
+    /// later [`SimHandle::propose_result`] re-proposes. False when the world holds no such market
+    /// or it is not [`TruthStage::Proposed`].
+    pub fn dispute(&self, condition_id: &str) -> bool {
+        self.app.dispute(condition_id)
+    }
+
+    /// Makes that market's result final now with `umaResolutionStatus: "resolved"`
+    /// ([`TruthStage::Final`]), closing it first if open; it leaves the world 48 h later in a
+    /// rolling world. False when the world holds no such market, a winner is out of range, or it
+    /// is final already.
+    pub fn finalize(&self, condition_id: &str, result: SimResult) -> bool {
+        self.app.finalize(condition_id, result)
+    }
+
+    /// Makes that market final now with `outcome` winning but no `umaResolutionStatus` at all
+    /// ([`TruthStage::FinalWithoutStatus`]), closing it first if open. False as for
+    /// [`SimHandle::finalize`].
+    pub fn finalize_without_status(&self, condition_id: &str, outcome: usize) -> bool {
+        self.app.finalize_without_status(condition_id, outcome)
+    }
+
+    /// Removes that market from the world now, whatever its stage: Gamma listings and lookups
+    /// (with or without `closed=true`, nested in events too) no longer return it, its CLOB market
+    /// and book answer 404, and [`Truth::markets`] leaves it out ([`Truth::delisted`] lists it).
+    /// False when the world holds no such market.
+    pub fn delist(&self, condition_id: &str) -> bool {
+        self.app.delist(condition_id)
     }
 
     /// Stops accepting connections, closes WebSockets (1001) and waits for in-flight requests.

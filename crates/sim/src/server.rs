@@ -19,7 +19,8 @@ use crate::query::Query;
 use crate::world::World;
 use crate::{
     clob, data, gamma, ws, BadLevel, BadMarket, Counters, Endpoint, Fault, FaultKind,
-    RequestRecord, ServedBook, ServedMarket, SimConfig, SimError, Truth, TruthMarket,
+    RequestRecord, ServedBook, ServedMarket, SimConfig, SimError, SimResult, Truth, TruthMarket,
+    TruthStage,
 };
 
 /// Request log bound (oldest entries dropped beyond it), so a long `polytape run --simulate`
@@ -62,6 +63,8 @@ pub(crate) struct Ctx<'a> {
     pub now: DateTime<Utc>,
     /// Sim epoch second: prices and books are functions of it.
     pub step: i64,
+    /// The request path (for ids in it, e.g. `/clob/markets/{condition_id}`).
+    pub path: String,
     pub query: Query,
     pub body: &'a [u8],
     /// Market ids.
@@ -181,8 +184,11 @@ impl App {
                 token_ids: m.token_ids.clone(),
                 outcomes: m.outcomes.clone(),
                 end_date: m.end_date,
-                closed: m.closed,
-                resolved: m.resolved,
+                closed: m.closed(),
+                resolved: m.resolved(),
+                stage: m.stage,
+                final_at: m.final_at,
+                closed_time: m.closed_time,
                 enable_order_book: m.enable_order_book,
                 accepting_orders: m.accepting_orders,
                 volume_24h: m.volume_24h,
@@ -199,6 +205,7 @@ impl App {
             .collect();
         Truth {
             markets,
+            delisted: world.delisted.clone(),
             served_books: st.served_books.clone(),
             served_markets: st.served_markets.iter().cloned().collect(),
         }
@@ -234,9 +241,40 @@ impl App {
     }
 
     pub fn close_market(&self, condition_id: &str) -> bool {
+        self.change_world(|w, now| w.close(condition_id, now))
+    }
+
+    pub fn propose_result(&self, condition_id: &str, outcome: usize) -> bool {
+        self.change_world(|w, now| w.propose(condition_id, outcome, now))
+    }
+
+    pub fn dispute(&self, condition_id: &str) -> bool {
+        self.change_world(|w, now| w.dispute(condition_id, now))
+    }
+
+    pub fn finalize(&self, condition_id: &str, result: SimResult) -> bool {
+        self.change_world(|w, now| w.finalize(condition_id, TruthStage::Final { result }, now))
+    }
+
+    pub fn finalize_without_status(&self, condition_id: &str, outcome: usize) -> bool {
+        self.change_world(|w, now| {
+            w.finalize(
+                condition_id,
+                TruthStage::FinalWithoutStatus { outcome },
+                now,
+            )
+        })
+    }
+
+    pub fn delist(&self, condition_id: &str) -> bool {
+        self.change_world(|w, _| w.delist(condition_id))
+    }
+
+    /// Applies a knob to the world brought up to the sim clock, at that clock.
+    fn change_world(&self, change: impl FnOnce(&mut World, DateTime<Utc>) -> bool) -> bool {
         let now = self.now();
         drop(self.world_at(now));
-        self.write_world().close(condition_id, now)
+        change(&mut self.write_world(), now)
     }
 
     pub fn corrupt_book(&self, token_id: &str, bad: BadLevel) {
@@ -351,6 +389,7 @@ impl App {
             world,
             now,
             step: now.timestamp(),
+            path: uri.path().to_string(),
             query: Query::parse(uri.query()),
             body,
             corrupt_markets,
@@ -390,6 +429,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         )
         .route("/clob/book", get(route(Endpoint::ClobBook, clob::book)))
         .route("/clob/books", post(route(Endpoint::ClobBooks, clob::books)))
+        .route(
+            "/clob/markets/{condition_id}",
+            get(route(Endpoint::ClobMarket, clob::market)),
+        )
         .route(
             "/data/trades",
             get(route(Endpoint::DataTrades, data::trades)),

@@ -6,9 +6,9 @@
 //!
 //! A rolling world (`SimConfig::new_markets_per_hour > 0`) then evolves with the sim clock in
 //! [`World::advance`]: arrivals are appended (ids keep increasing, so both lists stay sorted),
-//! markets resolve `resolve_after` past their end, and resolved markets are dropped
-//! [`PRUNE_AFTER_H`] later. Each arrival is a pure function of (seed, arrival index), never of when
-//! requests came, so the same seed gives the same stream.
+//! markets close `resolve_after` past their end and go on to a final result ([`resolution`]), and
+//! final markets are dropped [`PRUNE_AFTER_H`] later. Each arrival is a pure function of (seed,
+//! arrival index), never of when requests came, so the same seed gives the same stream.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -17,7 +17,9 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rust_decimal::Decimal;
 
 use crate::rng::{mix, unit, SplitMix64};
-use crate::{MarketKind, SimConfig};
+use crate::{MarketKind, SimConfig, SimResult, TruthStage};
+
+mod resolution;
 
 /// Longest time-to-close of an arrival, hours; also how far before `SimConfig::now` the arrival
 /// stream starts, so the tiers are already in steady state at `now` instead of filling up over
@@ -25,7 +27,7 @@ use crate::{MarketKind, SimConfig};
 pub(crate) const MAX_TTC_H: f64 = 336.0;
 /// Shortest time-to-close of an arrival, hours (exclusive).
 const MIN_TTC_H: f64 = 1.0;
-/// A rolling world drops a market this many hours after it resolved (Gamma's `closed=false`
+/// A rolling world drops a market this many hours after it became final (Gamma's `closed=false`
 /// filter hides it long before), so a run of weeks holds a bounded number of markets.
 pub(crate) const PRUNE_AFTER_H: i64 = 48;
 /// Dropping re-indexes the world (O(markets)), so it runs at most once per sim hour.
@@ -38,7 +40,6 @@ const ARRIVAL_TRAP_SHARE: f64 = 0.05;
 /// Independent lanes of the seed, so rolling draws never disturb the static world's sequence.
 const ARRIVAL_LANE: u64 = 0xA881_7A15_0000_0001;
 const GROUP_LANE: u64 = 0xA881_7A15_0000_0002;
-const WINNER_LANE: u64 = 0xA881_7A15_0000_0003;
 /// Which markets are served with drifted field types (`SimConfig::schema_drift`).
 const DRIFT_LANE: u64 = 0xA881_7A15_0000_0004;
 
@@ -76,6 +77,10 @@ pub(crate) struct World {
     pub schema_drift: f64,
     /// Keyset cursors are padded to this many bytes.
     pub cursor_len: usize,
+    /// How long the CLOB market endpoint keeps showing a final market open, without a winner.
+    pub clob_resolution_lag: Duration,
+    /// Condition ids removed by `delist`, in order.
+    pub delisted: Vec<String>,
     /// Sorted by id.
     pub markets: Vec<SimMarket>,
     /// Sorted by id.
@@ -84,7 +89,7 @@ pub(crate) struct World {
     pub by_condition: HashMap<String, usize>,
     /// Token id of a market with a live book → (market index, outcome index).
     pub books: HashMap<String, (usize, usize)>,
-    /// Arrivals, resolutions and pruning; `None` for the static world.
+    /// Arrivals, resolution courses and pruning; `None` for the static world.
     rolling: Option<Rolling>,
 }
 
@@ -111,12 +116,17 @@ pub(crate) struct SimMarket {
     pub start_date: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub date_digits: u32,
-    pub closed: bool,
-    pub resolved: bool,
-    /// For resolved markets: which outcome won (always the first today; kept so the JSON code
-    /// does not assume it).
-    pub winner: usize,
+    /// Open, closed, proposed, disputed or final; `closed` and `resolved` derive from it.
+    pub stage: TruthStage,
+    /// `umaResolutionStatuses` as served for a proposed, disputed or final stage: the history,
+    /// which may stop short of the current status.
+    pub uma_statuses: Vec<&'static str>,
+    /// When trading stopped (to the second); kept once set.
     pub closed_time: Option<DateTime<Utc>>,
+    /// Sim time the result became final.
+    pub final_at: Option<DateTime<Utc>>,
+    /// Moved by a `SimHandle` knob, so a rolling world's course no longer drives it.
+    pub hand_driven: bool,
     pub enable_order_book: bool,
     pub accepting_orders: bool,
     pub volume_24h: Decimal,
@@ -183,6 +193,29 @@ impl SimMarket {
     /// Whether outcome `o` has its own price walk (binary NO is the mirror of YES).
     pub fn binary(&self) -> bool {
         self.outcomes.len() == 2
+    }
+
+    /// `image` and `icon`.
+    pub fn image_url(&self) -> String {
+        format!(
+            "https://polymarket-upload.s3.us-east-2.amazonaws.com/sim-{}.png",
+            self.slug
+        )
+    }
+
+    /// `negRiskRequestID` (served only for neg-risk markets).
+    pub fn neg_risk_request_id(&self) -> String {
+        hex_of(&[self.price_key, 0x4e52], 64)
+    }
+
+    /// `closed` as served: any stage past open.
+    pub fn closed(&self) -> bool {
+        self.stage.is_closed()
+    }
+
+    /// The result is final (with or without `umaResolutionStatus`).
+    pub fn resolved(&self) -> bool {
+        self.stage.is_final()
     }
 }
 
@@ -327,6 +360,9 @@ impl World {
                 0.0
             },
             cursor_len: cfg.cursor_len,
+            clob_resolution_lag: Duration::from_std(cfg.clob_resolution_lag)
+                .unwrap_or(Duration::zero()),
+            delisted: Vec::new(),
             markets,
             events,
             by_condition: HashMap::new(),
@@ -374,14 +410,14 @@ impl World {
             return false;
         };
         r.next_at <= now
-            || r.due.peek().is_some_and(|Reverse((t, _))| *t <= now)
+            || r.due.peek().is_some_and(|Reverse((t, _, _))| *t <= now)
             || r.prune_due(now)
     }
 
-    /// Brings a rolling world to `now`: adds every arrival up to `now`, resolves every market
-    /// whose end passed more than `resolve_after` ago, and drops markets resolved more than
-    /// [`PRUNE_AFTER_H`] ago. Work is proportional to what changed (pruning, at most hourly, is
-    /// O(markets)). A static world is left as generated.
+    /// Brings a rolling world to `now`: adds every arrival up to `now`, takes every market whose
+    /// end passed more than `resolve_after` ago along its resolution course, and drops markets
+    /// final for more than [`PRUNE_AFTER_H`]. Work is proportional to what changed (pruning, at
+    /// most hourly, is O(markets)). A static world is left as generated.
     pub fn advance(&mut self, now: DateTime<Utc>) {
         let Some(mut r) = self.rolling.take() else {
             return;
@@ -393,10 +429,10 @@ impl World {
     }
 
     /// The kind of `m` as of `now`: in a rolling world an open market past its end reads
-    /// `PastEnd` (until it resolves), and a `BeyondLookahead` one inside the lookahead reads
+    /// `PastEnd` (until it closes), and a `BeyondLookahead` one inside the lookahead reads
     /// `Tradeable`; the static world keeps the kinds it was generated with.
     pub fn kind_at(&self, m: &SimMarket, now: DateTime<Utc>) -> MarketKind {
-        if self.rolling.is_none() || m.closed {
+        if self.rolling.is_none() || m.closed() {
             return m.kind;
         }
         if m.end_date <= now {
@@ -417,7 +453,7 @@ impl World {
             }
             let end = head.at + hours(head.ttc_h);
             // Arrivals of the warm start that would already be dropped are never built.
-            if end + r.resolve_after + Duration::hours(PRUNE_AFTER_H) > now {
+            if end + r.resolve_after + r.longest_course() + Duration::hours(PRUNE_AFTER_H) > now {
                 self.materialise(r, i, head);
             }
             r.next = i + 1;
@@ -479,7 +515,7 @@ impl World {
             },
         );
         m.arrived_at = Some(at);
-        r.due.push(Reverse((m.end_date + r.resolve_after, m.id)));
+        r.due.push(Reverse((m.end_date + r.resolve_after, m.id, 0)));
         let idx = self.markets.len();
         self.events[event].markets.push(idx);
         self.markets.push(m);
@@ -507,58 +543,6 @@ impl World {
             markets: Vec::new(),
         });
         self.events.len() - 1
-    }
-
-    fn resolve(&mut self, r: &mut Rolling, now: DateTime<Utc>) {
-        while let Some(&Reverse((t, id))) = r.due.peek() {
-            if t > now {
-                break;
-            }
-            r.due.pop();
-            let Ok(idx) = self.markets.binary_search_by_key(&id, |m| m.id) else {
-                continue;
-            };
-            if self.markets[idx].resolved {
-                continue;
-            }
-            self.stop_trading(idx, t, MarketKind::Resolved);
-            let m = &mut self.markets[idx];
-            m.resolved = true;
-            m.winner =
-                (mix(&[self.seed, WINNER_LANE, id]) % m.outcomes.len().max(1) as u64) as usize;
-            r.resolved.push_back((t, id));
-        }
-    }
-
-    /// Closes the market with `condition_id` at `at` (trading stops, not resolved yet): served
-    /// `closed: true` from then on, its book gone. False when there is no such open market.
-    pub fn close(&mut self, condition_id: &str, at: DateTime<Utc>) -> bool {
-        let Some(&idx) = self.by_condition.get(condition_id) else {
-            return false;
-        };
-        if self.markets[idx].closed {
-            return false;
-        }
-        self.stop_trading(idx, at, MarketKind::Closed);
-        true
-    }
-
-    /// Market `idx` closes at `t` (to the second) as `kind`: no more orders, prices frozen,
-    /// its book gone.
-    fn stop_trading(&mut self, idx: usize, t: DateTime<Utc>, kind: MarketKind) {
-        let at = t.trunc_subsecs(0);
-        let m = &mut self.markets[idx];
-        m.closed = true;
-        m.kind = kind;
-        m.accepting_orders = false;
-        m.closed_time = Some(at);
-        m.frozen_step = Some(at.timestamp());
-        if m.has_book {
-            m.has_book = false;
-            for tok in &m.token_ids {
-                self.books.remove(tok);
-            }
-        }
     }
 
     fn prune(&mut self, r: &mut Rolling, now: DateTime<Utc>) {
@@ -614,6 +598,8 @@ struct Rolling {
     /// Arrival `i` appears in the slot `[origin + i/rate h, origin + (i+1)/rate h)`.
     origin: DateTime<Utc>,
     resolve_after: Duration,
+    /// How long a proposal stands before it is final.
+    finalize_after: Duration,
     market_base: u64,
     event_base: u64,
     /// The next arrival not yet added, and its time.
@@ -621,9 +607,9 @@ struct Rolling {
     next_at: DateTime<Utc>,
     /// The event the current arrivals join.
     group: Group,
-    /// (resolution time, market id) of every market still to resolve.
-    due: BinaryHeap<Reverse<(DateTime<Utc>, u64)>>,
-    /// (resolution time, market id) of resolved markets not yet dropped, oldest first.
+    /// (time, market id, step of its course) of every next step still to take.
+    due: BinaryHeap<Reverse<(DateTime<Utc>, u64, usize)>>,
+    /// (time it became final, market id) of final markets not yet dropped, oldest first.
     resolved: VecDeque<(DateTime<Utc>, u64)>,
     last_prune: Option<DateTime<Utc>>,
 }
@@ -643,12 +629,14 @@ impl Rolling {
             return None;
         }
         let resolve_after = Duration::from_std(cfg.resolve_after).unwrap_or(Duration::hours(1));
+        let finalize_after = Duration::from_std(cfg.finalize_after).unwrap_or(Duration::hours(2));
         let max_market = world.markets.last().map_or(0, |m| m.id);
         let max_event = world.events.last().map_or(0, |e| e.id);
         let mut r = Rolling {
             per_hour: rate.min(MAX_ARRIVALS_PER_HOUR),
             origin: cfg.now - hours(MAX_TTC_H),
             resolve_after,
+            finalize_after,
             market_base: (max_market / 100_000 + 1) * 100_000,
             event_base: (max_event / 10_000 + 1) * 10_000,
             next: 0,
@@ -665,8 +653,8 @@ impl Rolling {
         // closed ones) stay as generated so discovery keeps meeting them.
         for m in &world.markets {
             let at = m.end_date + resolve_after;
-            if !m.resolved && m.kind != MarketKind::PastEnd && at > cfg.now {
-                r.due.push(Reverse((at, m.id)));
+            if !m.resolved() && m.kind != MarketKind::PastEnd && at > cfg.now {
+                r.due.push(Reverse((at, m.id, 0)));
             }
         }
         Some(r)
@@ -679,6 +667,11 @@ impl Rolling {
         let ttc_h = MAX_TTC_H - (MAX_TTC_H - MIN_TTC_H) * rng.next_f64();
         let id = self.market_base + i * 8 + rng.range(0, 7);
         Head { rng, at, ttc_h, id }
+    }
+
+    /// From close to final on the longest course (a disputed one).
+    fn longest_course(&self) -> Duration {
+        self.finalize_after * 2
     }
 
     fn prune_due(&self, now: DateTime<Utc>) -> bool {
@@ -822,7 +815,6 @@ fn make_market(rng: &mut SplitMix64, now: DateTime<Utc>, s: MarketSeed) -> SimMa
         .trunc_subsecs(date_digits as u16);
 
     let closed = matches!(kind, K::Closed | K::Resolved);
-    let resolved = kind == K::Resolved;
     let closed_time = closed.then(|| {
         let latest = if end_date < now { end_date } else { now };
         let t = latest - Duration::seconds(rng.range(60, 3 * 3600) as i64);
@@ -891,6 +883,16 @@ fn make_market(rng: &mut SplitMix64, now: DateTime<Utc>, s: MarketSeed) -> SimMa
         one_month: rng.chance(0.3),
         volume_1yr: rng.chance(0.5),
     };
+    let (stage, uma_statuses) = match kind {
+        K::Closed => (TruthStage::Closed, Vec::new()),
+        K::Resolved => (
+            TruthStage::Final {
+                result: SimResult::Winner(0),
+            },
+            vec!["proposed", "resolved"],
+        ),
+        _ => (TruthStage::Open, Vec::new()),
+    };
     let description = format!(
         "This market will resolve to \"{}\" if the answer to \"{}\" turns out to be yes. Otherwise, this market will resolve to \"{}\".\n\nThe resolution source for this market will be a consensus of credible reporting.",
         s.outcomes[0], s.question, s.outcomes[1]
@@ -914,10 +916,11 @@ fn make_market(rng: &mut SplitMix64, now: DateTime<Utc>, s: MarketSeed) -> SimMa
         start_date,
         created_at,
         date_digits,
-        closed,
-        resolved,
-        winner: 0,
+        stage,
+        uma_statuses,
         closed_time,
+        final_at: if stage.is_final() { closed_time } else { None },
+        hand_driven: false,
         enable_order_book,
         accepting_orders,
         volume_24h,
@@ -1126,7 +1129,7 @@ mod tests {
             w.advance(now);
             let mut counts = [0usize; 5];
             for m in &w.markets {
-                if m.arrived_at.is_none() || m.closed || m.kind != MarketKind::Tradeable {
+                if m.arrived_at.is_none() || m.closed() || m.kind != MarketKind::Tradeable {
                     continue;
                 }
                 let h = (m.end_date - now).num_milliseconds() as f64 / 3_600_000.0;
@@ -1140,15 +1143,18 @@ mod tests {
             }
             most = most.max(w.markets.len());
             for m in &w.markets {
-                // Ended more than resolve_after ago ⇒ resolved (generated traps that had already
-                // ended at start aside: they stay as generated).
-                if m.end_date + Duration::hours(1) > cfg.now {
-                    assert!(m.resolved || m.end_date + Duration::hours(1) > now, "{m:?}");
+                // Ended more than resolve_after ago ⇒ closed, and final within two
+                // finalize_after (generated traps that had already ended at start aside: they
+                // stay as generated).
+                let closes = m.end_date + Duration::hours(1);
+                if closes > cfg.now {
+                    assert!(m.closed() || closes > now, "{m:?}");
+                    assert!(m.resolved() || closes + Duration::hours(4) > now, "{m:?}");
                 }
-                // Resolved by the rolling world ⇒ dropped within 48 h (+ the hourly pruning).
-                if m.resolved && m.end_date + Duration::hours(1) > cfg.now {
-                    let closed = m.closed_time.expect("closed time");
-                    assert!(now - closed <= Duration::hours(PRUNE_AFTER_H + PRUNE_EVERY_H));
+                // Final by the rolling world ⇒ dropped within 48 h (+ the hourly pruning).
+                if m.resolved() && closes > cfg.now {
+                    let final_at = m.final_at.expect("final time");
+                    assert!(now - final_at <= Duration::hours(PRUNE_AFTER_H + PRUNE_EVERY_H));
                 }
             }
             if k % 36 == 0 {
@@ -1184,17 +1190,19 @@ mod tests {
         let view = |w: &World| -> Vec<String> {
             w.markets
                 .iter()
-                .filter(|m| m.closed_time.is_none_or(|c| c > end - Duration::hours(47)))
+                .filter(|m| m.final_at.is_none_or(|c| c > end - Duration::hours(47)))
                 .map(|m| {
                     format!(
-                        "{} {} {:?} {} {} {} {} {:?} {} {} {}",
+                        "{} {} {:?} {} {} {:?} {:?} {:?} {:?} {:?} {} {} {}",
                         m.id,
                         m.condition_id,
                         m.token_ids,
                         m.question,
                         m.end_date,
-                        m.closed,
-                        m.winner,
+                        m.stage,
+                        m.uma_statuses,
+                        m.closed_time,
+                        m.final_at,
                         m.kind,
                         m.volume_24h,
                         w.events[m.event].id,
@@ -1208,13 +1216,55 @@ mod tests {
         assert_eq!(va, vb);
         assert_indexed(&a);
         assert_indexed(&b);
-        let winners: HashSet<usize> = a
+        let winners: HashSet<SimResult> = a
             .markets
             .iter()
-            .filter(|m| m.resolved && m.arrived_at.is_some())
-            .map(|m| m.winner)
+            .filter(|m| m.arrived_at.is_some())
+            .filter_map(|m| m.stage.result())
             .collect();
-        assert_eq!(winners, HashSet::from([0, 1]));
+        assert_eq!(
+            winners,
+            HashSet::from([
+                SimResult::Winner(0),
+                SimResult::Winner(1),
+                SimResult::Invalid
+            ])
+        );
+    }
+
+    #[test]
+    fn given_rolling_world_when_knobs_move_markets_then_their_course_stops_but_a_closed_one_goes_on(
+    ) {
+        let (cfg, mut w) = rolling(9, 20.0);
+        w.advance(cfg.now);
+        let soon: Vec<String> = w
+            .markets
+            .iter()
+            .filter(|m| m.arrived_at.is_some() && !m.closed())
+            .filter(|m| m.end_date < cfg.now + Duration::hours(2))
+            .take(3)
+            .map(|m| m.condition_id.clone())
+            .collect();
+        let [proposed, closed, delisted] = <[String; 3]>::try_from(soon).expect("three markets");
+        let at = cfg.now + Duration::minutes(5);
+        assert!(w.propose(&proposed, 1, at));
+        assert!(w.close(&closed, at));
+        assert!(w.delist(&delisted));
+        w.advance(cfg.now + Duration::hours(12));
+        let market = |cid: &str| &w.markets[w.by_condition[cid]];
+        assert_eq!(
+            market(&proposed).stage,
+            TruthStage::Proposed { outcome: 1 },
+            "hand-driven: left where the knob put it"
+        );
+        assert!(
+            market(&closed).resolved(),
+            "closed early, resolved on course"
+        );
+        assert_eq!(market(&closed).closed_time, Some(at.trunc_subsecs(0)));
+        assert!(!w.by_condition.contains_key(&delisted));
+        assert_eq!(w.delisted, vec![delisted]);
+        assert_indexed(&w);
     }
 
     #[test]

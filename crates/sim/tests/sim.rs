@@ -4,11 +4,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::{SinkExt, StreamExt};
 use polytape_sim::{
-    start, BadLevel, Endpoint, Fault, FaultKind, MarketKind, SimConfig, SimHandle, Truth,
-    TruthMarket, DRIFTED_FIELDS,
+    start, BadLevel, Endpoint, Fault, FaultKind, MarketKind, SimConfig, SimHandle, SimResult,
+    Truth, TruthMarket, TruthStage, DRIFTED_FIELDS,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -1466,7 +1466,8 @@ async fn given_same_seed_then_same_arrivals_and_other_seed_differs() {
             .filter(|m| m.arrived_at.is_some_and(|at| at <= cutoff))
             .filter(|m| m.end_date > cutoff - chrono::Duration::hours(40))
             .map(|m| {
-                let settled = m.end_date + chrono::Duration::hours(1) < cutoff;
+                // Final (at the latest 1 h + 2 × 2 h past the end) before either truth was taken.
+                let settled = m.end_date + chrono::Duration::hours(5) < cutoff;
                 format!(
                     "{} {} {:?} {} {} {} {:?} {}",
                     m.id,
@@ -1477,7 +1478,7 @@ async fn given_same_seed_then_same_arrivals_and_other_seed_differs() {
                     m.volume_24h,
                     m.arrived_at,
                     if settled {
-                        m.resolved.to_string()
+                        format!("{:?} {:?} {:?}", m.stage, m.final_at, m.closed_time)
                     } else {
                         String::new()
                     }
@@ -1499,28 +1500,35 @@ async fn given_same_seed_then_same_arrivals_and_other_seed_differs() {
 }
 
 #[tokio::test]
-async fn given_rolling_world_when_a_market_ended_over_1h_ago_then_served_closed_resolved_without_book(
+async fn given_rolling_world_when_a_market_ended_over_1h_ago_then_served_closed_without_book_and_final_within_4h(
 ) {
     let anchor = Utc::now() - chrono::Duration::hours(30);
     let sim = sim(rolling_cfg(8, anchor)).await;
     let t = sim.truth();
     let now = sim.now();
     let hour = chrono::Duration::hours(1);
+    let minute = chrono::Duration::minutes(1);
     let ended: Vec<&TruthMarket> = t
         .markets
         .iter()
-        .filter(|m| {
-            m.arrived_at.is_some() && m.end_date + hour < now - chrono::Duration::minutes(1)
-        })
+        .filter(|m| m.arrived_at.is_some() && m.end_date + hour < now - minute)
         .collect();
     assert!(ended.len() > 500, "{}", ended.len());
+    // Closed exactly resolve_after (1 h) past the end, on its way to a result.
+    for m in &ended {
+        assert!(m.closed && m.stage != TruthStage::Open, "{m:?}");
+        let closes = (m.end_date + hour).trunc_subsecs(0);
+        assert_eq!(m.closed_time, Some(closes), "{m:?}");
+        assert_eq!(m.kind == MarketKind::Resolved, m.resolved, "{m:?}");
+    }
+    // Final at the latest two finalize_after (2 h) later, and dropped 48 h after that.
     assert!(ended
         .iter()
-        .all(|m| m.closed && m.resolved && m.kind == MarketKind::Resolved));
-    // Dropped 48 h after resolving: nothing older is still held.
+        .filter(|m| m.end_date + hour * 5 < now - minute)
+        .all(|m| m.resolved && m.kind == MarketKind::Resolved));
     assert!(ended
         .iter()
-        .all(|m| m.end_date + chrono::Duration::hours(50) > now));
+        .all(|m| m.end_date + chrono::Duration::hours(54) > now));
     // Ended less than an hour ago: still open, no longer discoverable.
     let grace: Vec<&TruthMarket> = t
         .markets
@@ -1531,7 +1539,20 @@ async fn given_rolling_world_when_a_market_ended_over_1h_ago_then_served_closed_
         .iter()
         .all(|m| !m.closed && m.kind == MarketKind::PastEnd));
 
-    let picked: Vec<&TruthMarket> = ended.iter().step_by(7).take(60).copied().collect();
+    let picked: Vec<&TruthMarket> = ended
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.stage,
+                TruthStage::Final {
+                    result: SimResult::Winner(_)
+                }
+            )
+        })
+        .step_by(7)
+        .take(60)
+        .copied()
+        .collect();
     let q: String = picked
         .iter()
         .map(|m| format!("condition_ids={}&", m.condition_id))
@@ -1551,20 +1572,19 @@ async fn given_rolling_world_when_a_market_ended_over_1h_ago_then_served_closed_
     assert_eq!(served.len(), picked.len());
     let mut winners = HashSet::new();
     for m in served {
+        let tm = picked
+            .iter()
+            .find(|p| m["conditionId"] == json!(p.condition_id))
+            .expect("picked");
         assert_eq!(m["closed"], json!(true));
         assert_eq!(m["umaResolutionStatus"], json!("resolved"));
-        assert_eq!(m["acceptingOrders"], json!(false));
+        assert_eq!(m["acceptingOrders"], json!(tm.accepting_orders));
         let prices = m["outcomePrices"].as_str().expect("outcomePrices");
         assert!(
             prices == "[\"1\", \"0\"]" || prices == "[\"0\", \"1\"]",
             "{prices}"
         );
         winners.insert(prices.to_string());
-        let tm = picked
-            .iter()
-            .find(|p| m["conditionId"] == json!(p.condition_id))
-            .expect("picked");
-        // Resolved exactly resolve_after (1 h) past the end, in Gamma's closedTime form.
         let want = (tm.end_date + hour)
             .format("%Y-%m-%d %H:%M:%S+00")
             .to_string();
@@ -1575,8 +1595,9 @@ async fn given_rolling_world_when_a_market_ended_over_1h_ago_then_served_closed_
     let tok = &picked[0].token_ids[0];
     let (status, _) = get_json(&format!("{}/book?token_id={tok}", sim.clob_url())).await;
     assert_eq!(status, 404);
-    let body: Vec<Value> = picked
+    let body: Vec<Value> = ended
         .iter()
+        .take(100)
         .map(|m| json!({"token_id": m.token_ids[0]}))
         .collect();
     let books: Value = reqwest::Client::new()
@@ -1664,4 +1685,585 @@ async fn given_a_market_closed_now_then_open_listings_leave_it_out_closed_ones_h
         .find(|x| x.id == m.id)
         .expect("still in the world");
     assert!(now.closed && now.kind == polytape_sim::MarketKind::Closed);
+}
+
+/// Open, tradeable, binary, not neg-risk markets (any knob applies to them, a void included).
+fn plain_open(t: &Truth, n: usize) -> Vec<TruthMarket> {
+    let picked: Vec<TruthMarket> = open_markets(t)
+        .into_iter()
+        .filter(|m| m.kind == MarketKind::Tradeable && m.outcomes.len() == 2 && !m.neg_risk)
+        .take(n)
+        .cloned()
+        .collect();
+    assert_eq!(picked.len(), n);
+    picked
+}
+
+/// The Gamma object of one market as a `closed=true` lookup by condition id serves it, after
+/// checking that the default lookup (`closed=false`) leaves it out.
+async fn closed_lookup(sim: &SimHandle, cid: &str) -> Value {
+    let base = sim.gamma_url();
+    let (_, open) = get_json(&format!("{base}/markets/keyset?condition_ids={cid}")).await;
+    assert_eq!(
+        open["markets"],
+        json!([]),
+        "closed=false by default leaves it out"
+    );
+    let (_, closed) = get_json(&format!(
+        "{base}/markets/keyset?condition_ids={cid}&closed=true"
+    ))
+    .await;
+    let served = closed["markets"].as_array().expect("markets");
+    assert_eq!(served.len(), 1, "{closed}");
+    assert_eq!(served[0]["closed"], json!(true));
+    served[0].clone()
+}
+
+fn stage_of(sim: &SimHandle, cid: &str) -> TruthMarket {
+    sim.truth()
+        .markets
+        .into_iter()
+        .find(|m| m.condition_id == cid)
+        .expect("in the world")
+}
+
+/// Gamma's "2026-03-19 23:20:15+00".
+fn gamma_closed_time(m: &Value) -> DateTime<Utc> {
+    let ct = m["closedTime"].as_str().expect("closedTime");
+    chrono::NaiveDateTime::parse_from_str(ct, "%Y-%m-%d %H:%M:%S+00")
+        .expect("Gamma's closedTime form")
+        .and_utc()
+}
+
+const NEAR_FINAL: [&str; 2] = ["[\"0.9995\", \"0.0005\"]", "[\"0.0005\", \"0.9995\"]"];
+const EVEN: &str = "[\"0.5\", \"0.5\"]";
+
+#[tokio::test]
+async fn given_each_resolution_knob_then_gamma_serves_that_stage_to_closed_true_lookups_only() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let [closed, proposed, disputed, won, void, silent] =
+        <[TruthMarket; 6]>::try_from(plain_open(&t, 6)).expect("six markets");
+    let cid = |m: &TruthMarket| m.condition_id.clone();
+
+    // Closed: trading stopped, nothing proposed, market prices frozen.
+    assert!(sim.close_market(&cid(&closed)));
+    let g = closed_lookup(&sim, &cid(&closed)).await;
+    assert!(g.get("umaResolutionStatus").is_none(), "{g}");
+    assert_eq!(g["umaResolutionStatuses"], json!("[]"));
+    assert_eq!(g["acceptingOrders"], json!(false));
+    let prices: Vec<Decimal> =
+        serde_json::from_str::<Vec<String>>(g["outcomePrices"].as_str().expect("outcomePrices"))
+            .expect("a JSON array in a string")
+            .iter()
+            .map(|p| p.parse().expect("a decimal"))
+            .collect();
+    assert_eq!(prices.iter().sum::<Decimal>(), Decimal::ONE);
+    assert!(prices
+        .iter()
+        .all(|p| *p > Decimal::ZERO && *p < Decimal::ONE));
+    let closed_at = gamma_closed_time(&g);
+    assert_eq!(stage_of(&sim, &cid(&closed)).stage, TruthStage::Closed);
+    assert_eq!(stage_of(&sim, &cid(&closed)).closed_time, Some(closed_at));
+
+    // Proposed (straight from open): near-final prices, or untraded-looking 0.5/0.5.
+    assert!(sim.propose_result(&cid(&proposed), 1));
+    let g = closed_lookup(&sim, &cid(&proposed)).await;
+    assert_eq!(g["umaResolutionStatus"], json!("proposed"));
+    assert_eq!(g["umaResolutionStatuses"], json!("[\"proposed\"]"));
+    let p = g["outcomePrices"].as_str().expect("outcomePrices");
+    assert!(p == NEAR_FINAL[1] || p == EVEN, "{p}");
+    assert!(g["closedTime"].is_string());
+    let tm = stage_of(&sim, &cid(&proposed));
+    assert_eq!(tm.stage, TruthStage::Proposed { outcome: 1 });
+    assert!(tm.closed && !tm.resolved && tm.final_at.is_none());
+    assert_eq!(tm.kind, MarketKind::Closed);
+
+    // Disputed: the history grows, prices stay; then re-proposed.
+    assert!(sim.propose_result(&cid(&disputed), 0));
+    let before = closed_lookup(&sim, &cid(&disputed)).await;
+    assert!(sim.dispute(&cid(&disputed)));
+    let g = closed_lookup(&sim, &cid(&disputed)).await;
+    assert_eq!(g["umaResolutionStatus"], json!("disputed"));
+    assert_eq!(
+        g["umaResolutionStatuses"],
+        json!("[\"proposed\", \"disputed\"]")
+    );
+    assert_eq!(g["outcomePrices"], before["outcomePrices"]);
+    assert_eq!(g["closedTime"], before["closedTime"], "kept once set");
+    assert_eq!(
+        stage_of(&sim, &cid(&disputed)).stage,
+        TruthStage::Disputed { outcome: 0 }
+    );
+    assert!(sim.propose_result(&cid(&disputed), 1));
+    let g = closed_lookup(&sim, &cid(&disputed)).await;
+    assert_eq!(g["umaResolutionStatus"], json!("proposed"));
+    assert_eq!(
+        g["umaResolutionStatuses"],
+        json!("[\"proposed\", \"disputed\", \"proposed\"]")
+    );
+
+    // Final with a winner: exactly 1/0; the history may stop short at "proposed".
+    assert!(sim.propose_result(&cid(&won), 1));
+    assert!(sim.finalize(&cid(&won), SimResult::Winner(1)));
+    let g = closed_lookup(&sim, &cid(&won)).await;
+    assert_eq!(g["umaResolutionStatus"], json!("resolved"));
+    let h = g["umaResolutionStatuses"].as_str().expect("statuses");
+    assert!(
+        h == "[\"proposed\", \"resolved\"]" || h == "[\"proposed\"]",
+        "{h}"
+    );
+    assert_eq!(g["outcomePrices"], json!("[\"0\", \"1\"]"));
+    let tm = stage_of(&sim, &cid(&won));
+    assert_eq!(
+        tm.stage,
+        TruthStage::Final {
+            result: SimResult::Winner(1)
+        }
+    );
+    assert!(tm.resolved && tm.final_at.is_some() && tm.kind == MarketKind::Resolved);
+
+    // Final Invalid (straight from open): 0.5/0.5 with status "resolved".
+    assert!(sim.finalize(&cid(&void), SimResult::Invalid));
+    let g = closed_lookup(&sim, &cid(&void)).await;
+    assert_eq!(g["umaResolutionStatus"], json!("resolved"));
+    assert_eq!(g["outcomePrices"], json!(EVEN));
+    assert!(g["closedTime"].is_string());
+
+    // Final without any status: the nautilus fixture's quirk.
+    assert!(sim.finalize_without_status(&cid(&silent), 0));
+    let g = closed_lookup(&sim, &cid(&silent)).await;
+    assert!(g.get("umaResolutionStatus").is_none(), "{g}");
+    assert_eq!(g["umaResolutionStatuses"], json!("[]"));
+    assert_eq!(g["outcomePrices"], json!("[\"1\", \"0\"]"));
+    let tm = stage_of(&sim, &cid(&silent));
+    assert_eq!(tm.stage, TruthStage::FinalWithoutStatus { outcome: 0 });
+    assert!(tm.resolved);
+
+    // Refused moves: each knob says false and changes nothing.
+    assert!(!sim.dispute(&cid(&closed)), "nothing proposed");
+    assert!(!sim.propose_result(&cid(&closed), 2), "no third outcome");
+    assert!(!sim.propose_result(&cid(&proposed), 0), "already proposed");
+    assert!(!sim.propose_result(&cid(&won), 0), "final");
+    assert!(!sim.finalize(&cid(&won), SimResult::Winner(0)), "final");
+    assert!(!sim.finalize_without_status(&cid(&void), 0), "final");
+    assert!(!sim.close_market(&cid(&won)), "not open");
+    let unknown = format!("0x{}", "ab".repeat(32));
+    assert!(!sim.close_market(&unknown));
+    assert!(!sim.propose_result(&unknown, 0));
+    assert!(!sim.dispute(&unknown));
+    assert!(!sim.finalize(&unknown, SimResult::Invalid));
+    assert!(!sim.finalize_without_status(&unknown, 0));
+    assert!(!sim.delist(&unknown));
+    assert_eq!(
+        stage_of(&sim, &cid(&won)).stage,
+        TruthStage::Final {
+            result: SimResult::Winner(1)
+        }
+    );
+}
+
+async fn clob_market(sim: &SimHandle, cid: &str) -> Value {
+    let (status, body) = get_json(&format!("{}/markets/{cid}", sim.clob_url())).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// (winner, price) of each token, in outcome order.
+fn clob_tokens(m: &Value) -> Vec<(bool, Decimal)> {
+    m["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| (t["winner"].as_bool().expect("winner"), num_dec(&t["price"])))
+        .collect()
+}
+
+#[tokio::test]
+async fn given_clob_market_endpoint_then_open_and_final_markets_in_clob_shape_with_winner_and_50_50(
+) {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let [open, won, void, silent, proposed] =
+        <[TruthMarket; 5]>::try_from(plain_open(&t, 5)).expect("five markets");
+
+    // Open: the CLOB market object, typed like clob_market_closed_*_nautilus.json.
+    let m = clob_market(&sim, &open.condition_id).await;
+    assert_eq!(m["condition_id"], json!(open.condition_id));
+    assert_eq!(m["question"], json!(open.question));
+    assert!(m["question_id"].as_str().is_some_and(|q| q.len() == 66));
+    assert!(m["market_slug"].is_string());
+    let end = m["end_date_iso"].as_str().expect("end_date_iso");
+    assert_eq!(end, open.end_date.format("%Y-%m-%dT00:00:00Z").to_string());
+    for flag in [
+        "active",
+        "closed",
+        "archived",
+        "accepting_orders",
+        "enable_order_book",
+    ] {
+        assert!(m[flag].is_boolean(), "{flag}: {m}");
+    }
+    assert_eq!(m["closed"], json!(false));
+    assert_eq!(m["accepting_orders"], json!(true));
+    assert_eq!(m["enable_order_book"], json!(true));
+    assert_eq!(m["is_50_50_outcome"], json!(false));
+    assert_eq!(m["neg_risk"], json!(false));
+    assert!(m["minimum_order_size"].is_number() && m["minimum_tick_size"].is_number());
+    assert!(m["tags"].is_array());
+    let tokens = m["tokens"].as_array().expect("tokens");
+    let ids: Vec<&str> = tokens
+        .iter()
+        .map(|t| t["token_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        open.token_ids
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    let labels: Vec<&str> = tokens
+        .iter()
+        .map(|t| t["outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(labels, vec!["Yes", "No"]);
+    let prices = clob_tokens(&m);
+    assert!(prices.iter().all(|(winner, _)| !winner));
+    assert_eq!(
+        prices.iter().map(|(_, p)| *p).sum::<Decimal>(),
+        Decimal::ONE
+    );
+
+    // Final: the winner token, 1/0.
+    assert!(sim.finalize(&won.condition_id, SimResult::Winner(1)));
+    let m = clob_market(&sim, &won.condition_id).await;
+    assert_eq!(m["closed"], json!(true));
+    assert_eq!(m["accepting_orders"], json!(false));
+    assert_eq!(m["is_50_50_outcome"], json!(false));
+    assert_eq!(
+        clob_tokens(&m),
+        vec![(false, Decimal::ZERO), (true, Decimal::ONE)]
+    );
+
+    // Invalid: no winner, 0.5 each, is_50_50_outcome.
+    assert!(sim.finalize(&void.condition_id, SimResult::Invalid));
+    let m = clob_market(&sim, &void.condition_id).await;
+    assert_eq!(m["closed"], json!(true));
+    assert_eq!(m["is_50_50_outcome"], json!(true));
+    let half = Decimal::new(5, 1);
+    assert_eq!(clob_tokens(&m), vec![(false, half), (false, half)]);
+
+    // Final without a Gamma status: the CLOB still names the winner.
+    assert!(sim.finalize_without_status(&silent.condition_id, 0));
+    let m = clob_market(&sim, &silent.condition_id).await;
+    assert_eq!(m["closed"], json!(true));
+    assert_eq!(
+        clob_tokens(&m),
+        vec![(true, Decimal::ONE), (false, Decimal::ZERO)]
+    );
+
+    // Only proposed: no result on the CLOB yet.
+    assert!(sim.propose_result(&proposed.condition_id, 0));
+    let m = clob_market(&sim, &proposed.condition_id).await;
+    assert_eq!(m["closed"], json!(false));
+    assert_eq!(m["accepting_orders"], json!(false));
+    assert!(clob_tokens(&m).iter().all(|(winner, _)| !winner));
+
+    let (status, body) =
+        get_json(&format!("{}/markets/0x{}", sim.clob_url(), "cd".repeat(32))).await;
+    assert_eq!(status, 404);
+    assert!(body["error"].is_string(), "{body}");
+    let c = sim.counters();
+    assert_eq!(c.requests(Endpoint::ClobMarket), 6);
+    assert_eq!(c.items(Endpoint::ClobMarket), 5);
+}
+
+#[tokio::test]
+async fn given_clob_resolution_lag_then_clob_shows_a_final_market_open_without_winner_until_it_passed(
+) {
+    // Static world, finalized now: Gamma says resolved at once, the CLOB not for an hour.
+    let mut c = cfg(7);
+    c.clob_resolution_lag = Duration::from_secs(3_600);
+    let sim_static = sim(c).await;
+    let t = sim_static.truth();
+    let [won] = <[TruthMarket; 1]>::try_from(plain_open(&t, 1)).expect("a market");
+    assert!(sim_static.finalize(&won.condition_id, SimResult::Winner(0)));
+    let g = closed_lookup(&sim_static, &won.condition_id).await;
+    assert_eq!(g["umaResolutionStatus"], json!("resolved"));
+    let m = clob_market(&sim_static, &won.condition_id).await;
+    assert_eq!(m["closed"], json!(false));
+    assert!(clob_tokens(&m).iter().all(|(winner, _)| !winner));
+
+    // Rolling world with a 3 h lag: markets final for longer show their winner, newer ones not.
+    let mut c = rolling_cfg(21, Utc::now() - chrono::Duration::hours(30));
+    c.clob_resolution_lag = Duration::from_secs(3 * 3_600);
+    let sim = sim(c).await;
+    let t = sim.truth();
+    let now = sim.now();
+    let lag = chrono::Duration::hours(3);
+    let margin = chrono::Duration::minutes(1);
+    let winners = || {
+        t.markets.iter().filter(|m| {
+            matches!(
+                m.stage,
+                TruthStage::Final {
+                    result: SimResult::Winner(_)
+                }
+            )
+        })
+    };
+    let recent: Vec<&TruthMarket> = winners()
+        .filter(|m| m.final_at.is_some_and(|f| f > now - lag + margin))
+        .take(10)
+        .collect();
+    let older: Vec<&TruthMarket> = winners()
+        .filter(|m| m.final_at.is_some_and(|f| f < now - lag - margin))
+        .take(10)
+        .collect();
+    assert_eq!((recent.len(), older.len()), (10, 10));
+    for m in recent {
+        let served = clob_market(&sim, &m.condition_id).await;
+        assert_eq!(served["closed"], json!(false), "{m:?}");
+        assert!(clob_tokens(&served).iter().all(|(winner, _)| !winner));
+    }
+    for m in older {
+        let served = clob_market(&sim, &m.condition_id).await;
+        assert_eq!(served["closed"], json!(true), "{m:?}");
+        let Some(SimResult::Winner(w)) = m.stage.result() else {
+            unreachable!("filtered on winners");
+        };
+        let shown: Vec<bool> = clob_tokens(&served).iter().map(|(w, _)| *w).collect();
+        assert_eq!(shown, (0..2).map(|o| o == w).collect::<Vec<_>>());
+    }
+}
+
+/// A rolling world at 40 markets/hour whose proposals stand 6 h: every stage is held at once.
+fn resolving_cfg(seed: u64, anchor: DateTime<Utc>) -> SimConfig {
+    let mut c = rolling_cfg(seed, anchor);
+    c.new_markets_per_hour = 40.0;
+    c.resolve_after = Duration::from_secs(3_600);
+    c.finalize_after = Duration::from_secs(6 * 3_600);
+    c
+}
+
+/// The stage's name, for counting.
+fn stage_name(s: &TruthStage) -> &'static str {
+    match s {
+        TruthStage::Open => "open",
+        TruthStage::Closed => "closed",
+        TruthStage::Proposed { .. } => "proposed",
+        TruthStage::Disputed { .. } => "disputed",
+        TruthStage::Final {
+            result: SimResult::Winner(_),
+        } => "won",
+        TruthStage::Final {
+            result: SimResult::Invalid,
+        } => "invalid",
+        TruthStage::FinalWithoutStatus { .. } => "without status",
+    }
+}
+
+#[tokio::test]
+async fn given_rolling_world_then_every_resolution_stage_is_served_in_proportion_and_same_for_a_seed(
+) {
+    let anchor = Utc::now() - chrono::Duration::hours(30);
+    let twin = sim(resolving_cfg(17, anchor)).await;
+    let sim = sim(resolving_cfg(17, anchor)).await;
+    let before = sim.truth();
+    let (served, _) = page_all(&sim, "closed=true&limit=100").await;
+    let after = sim.truth();
+
+    // Markets that did not move while the listing was paged, by condition id.
+    let stage_after: HashMap<&str, TruthStage> = after
+        .markets
+        .iter()
+        .map(|m| (m.id.as_str(), m.stage))
+        .collect();
+    let settled: HashMap<&str, &TruthMarket> = before
+        .markets
+        .iter()
+        .filter(|m| m.arrived_at.is_some() && stage_after.get(m.id.as_str()) == Some(&m.stage))
+        .map(|m| (m.condition_id.as_str(), m))
+        .collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for m in settled.values() {
+        *counts.entry(stage_name(&m.stage)).or_default() += 1;
+    }
+    for name in [
+        "open",
+        "closed",
+        "proposed",
+        "disputed",
+        "won",
+        "invalid",
+        "without status",
+    ] {
+        assert!(
+            counts.get(name).is_some_and(|&n| n >= 3),
+            "{name}: {counts:?}"
+        );
+    }
+    // Of ≈ 48 h of final markets: ≈ 5 % without status, ≈ 5 % void (neg-risk ones never).
+    let finals = counts["won"] + counts["invalid"] + counts["without status"];
+    assert!(finals > 1_500, "{finals}");
+    let share = |n: usize| n as f64 / finals as f64;
+    assert!(
+        (0.03..=0.08).contains(&share(counts["without status"])),
+        "{counts:?}"
+    );
+    assert!(
+        (0.015..=0.07).contains(&share(counts["invalid"])),
+        "{counts:?}"
+    );
+    assert!(settled
+        .values()
+        .filter(|m| m.stage
+            == TruthStage::Final {
+                result: SimResult::Invalid
+            })
+        .all(|m| !m.neg_risk));
+
+    // What Gamma serves for each stage.
+    let (mut disputed_once, mut short, mut untraded, mut still_accepting) = (0, 0, 0, 0);
+    let mut resolved_with_status = 0;
+    for g in &served {
+        let Some(tm) = g["conditionId"].as_str().and_then(|c| settled.get(c)) else {
+            continue;
+        };
+        let status = g.get("umaResolutionStatus").and_then(Value::as_str);
+        let history = g["umaResolutionStatuses"].as_str().expect("statuses");
+        let prices = g["outcomePrices"].as_str().expect("outcomePrices");
+        assert_eq!(gamma_closed_time(g), tm.closed_time.expect("closed time"));
+        if g["acceptingOrders"] == json!(true) {
+            still_accepting += 1;
+        }
+        match tm.stage {
+            TruthStage::Open => panic!("an open market in a closed=true listing: {g}"),
+            TruthStage::Closed => {
+                assert_eq!((status, history), (None, "[]"), "{g}");
+            }
+            TruthStage::Proposed { outcome } | TruthStage::Disputed { outcome } => {
+                let want = if matches!(tm.stage, TruthStage::Proposed { .. }) {
+                    "proposed"
+                } else {
+                    "disputed"
+                };
+                assert_eq!(status, Some(want), "{g}");
+                assert!(prices == NEAR_FINAL[outcome] || prices == EVEN, "{g}");
+                untraded += usize::from(prices == EVEN);
+            }
+            TruthStage::Final { result } => {
+                assert_eq!(status, Some("resolved"), "{g}");
+                assert!(history.starts_with("[\"proposed\""), "{g}");
+                resolved_with_status += 1;
+                disputed_once += usize::from(history.contains("disputed"));
+                short += usize::from(history == "[\"proposed\"]");
+                let want = match result {
+                    SimResult::Winner(0) => "[\"1\", \"0\"]",
+                    SimResult::Winner(_) => "[\"0\", \"1\"]",
+                    SimResult::Invalid => EVEN,
+                };
+                assert_eq!(prices, want, "{g}");
+            }
+            TruthStage::FinalWithoutStatus { outcome } => {
+                assert_eq!((status, history), (None, "[]"), "{g}");
+                assert_eq!(prices, ["[\"1\", \"0\"]", "[\"0\", \"1\"]"][outcome], "{g}");
+            }
+        }
+    }
+    // ≈ 10 % of the markets final with a status were disputed first; some histories stop
+    // short; some proposals look untraded; some closed markets still accept orders.
+    let disputed_share = disputed_once as f64 / resolved_with_status as f64;
+    assert!((0.06..=0.15).contains(&disputed_share), "{disputed_share}");
+    assert!(short > 0 && untraded > 0 && still_accepting > 0);
+
+    // The same seed and anchor: the same results at the same times.
+    let cutoff = sim.now().min(twin.now()) - chrono::Duration::minutes(1);
+    let finals_by = |t: &Truth| -> Vec<String> {
+        t.markets
+            .iter()
+            .filter(|m| m.final_at.is_some_and(|f| f < cutoff))
+            .filter(|m| {
+                m.final_at
+                    .is_some_and(|f| f > cutoff - chrono::Duration::hours(40))
+            })
+            .map(|m| {
+                format!(
+                    "{} {:?} {:?} {:?}",
+                    m.id, m.stage, m.final_at, m.closed_time
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (finals_by(&sim.truth()), finals_by(&twin.truth()));
+    assert!(a.len() > 1_000, "{}", a.len());
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn given_a_delisted_market_then_gamma_and_the_clob_no_longer_know_it() {
+    let sim = sim(cfg(7)).await;
+    let t = sim.truth();
+    let [open] = <[TruthMarket; 1]>::try_from(plain_open(&t, 1)).expect("a market");
+    let resolved = t
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::Resolved)
+        .expect("a resolved trap")
+        .clone();
+    assert!(sim.delist(&open.condition_id));
+    assert!(sim.delist(&resolved.condition_id));
+    assert!(!sim.delist(&open.condition_id), "already gone");
+
+    let gamma = sim.gamma_url();
+    for m in [&open, &resolved] {
+        let cid = &m.condition_id;
+        for closed in ["", "&closed=true", "&closed=false"] {
+            let (_, keyset) = get_json(&format!(
+                "{gamma}/markets/keyset?condition_ids={cid}{closed}"
+            ))
+            .await;
+            assert_eq!(keyset["markets"], json!([]), "{cid}{closed}");
+            let (_, legacy) =
+                get_json(&format!("{gamma}/markets?condition_ids={cid}{closed}")).await;
+            assert_eq!(legacy, json!([]), "{cid}{closed}");
+        }
+        let (status, body) = get_json(&format!("{}/markets/{cid}", sim.clob_url())).await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body["error"].is_string());
+        assert!(!sim.propose_result(cid, 0) && !sim.finalize(cid, SimResult::Invalid));
+    }
+    let (status, _) = get_json(&format!(
+        "{}/book?token_id={}",
+        sim.clob_url(),
+        open.token_ids[0]
+    ))
+    .await;
+    assert_eq!(status, 404);
+    let gone: HashSet<&str> =
+        HashSet::from([open.condition_id.as_str(), resolved.condition_id.as_str()]);
+    for closed in ["false", "true"] {
+        let (markets, _) = page_all(&sim, &format!("limit=100&closed={closed}")).await;
+        assert!(markets
+            .iter()
+            .all(|m| !gone.contains(m["conditionId"].as_str().expect("conditionId"))));
+        let (_, events) =
+            get_json(&format!("{gamma}/events/keyset?limit=500&closed={closed}")).await;
+        for e in events["events"].as_array().expect("events") {
+            for m in e["markets"].as_array().expect("nested markets") {
+                assert!(!gone.contains(m["conditionId"].as_str().expect("conditionId")));
+            }
+        }
+    }
+    let after = sim.truth();
+    assert!(after
+        .markets
+        .iter()
+        .all(|m| !gone.contains(m.condition_id.as_str())));
+    assert_eq!(after.markets.len(), t.markets.len() - 2);
+    assert_eq!(
+        after.delisted,
+        vec![open.condition_id.clone(), resolved.condition_id.clone()]
+    );
 }

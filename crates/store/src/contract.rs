@@ -16,7 +16,7 @@ use polytape_core::ops::{
     Coverage, LatestEntry, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskStatus,
     TierTransition,
 };
-use polytape_core::{Market, TickId, Tier, Ts};
+use polytape_core::{Market, MarketResult, Outcome, TickId, Tier, Ts};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -57,8 +57,9 @@ pub fn market(n: u32, tier: Option<Tier>, active: bool) -> Market {
         end_date: at("2026-11-20T18:00:00Z"),
         tier,
         active,
-        resolved: false,
-        outcome: None,
+        result: MarketResult::Open,
+        closed_at: None,
+        delisted: false,
         first_seen: at("2026-11-19T08:15:30.123Z"),
         category: Some("Crypto".into()),
         neg_risk: n.is_multiple_of(2),
@@ -236,8 +237,69 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     );
     assert_eq!(
         s.all_markets().await.expect("all_markets"),
-        vec![stored(&closed, 2), stored(&b, 2), c, d, e, f, g],
+        vec![
+            stored(&closed, 2),
+            stored(&b, 2),
+            c.clone(),
+            d.clone(),
+            e,
+            f,
+            g
+        ],
         "the closed market is still in the dimension, with its new values"
+    );
+
+    // Results: the closed market a and the inactive d await one; a pending result keeps a
+    // market awaiting, a resolved or given-up one leaves the index. Every field round-trips.
+    assert_eq!(
+        s.markets_awaiting_result().await.expect("awaiting"),
+        vec![stored(&closed, 2), d.clone()],
+        "inactive markets without a final result, by condition_id"
+    );
+    let mut pending = stored(&closed, 2);
+    pending.result = MarketResult::Pending {
+        uma_status: Some("disputed".into()),
+    };
+    pending.closed_at = Some(at("2026-11-20T11:59:59Z"));
+    pending.delisted = true;
+    let mut resolved = d.clone();
+    resolved.result = MarketResult::Resolved(Outcome {
+        winner: Some(1),
+        invalid: false,
+        payouts: vec![Decimal::ZERO, Decimal::ONE],
+        resolved_at: Some(at("2026-11-20T11:00:00Z")),
+        learned_at: at("2026-11-20T11:15:00.5Z"),
+        uma_status: Some("resolved".into()),
+        source: "gamma".into(),
+    });
+    let mut given_up = stored(&b, 2);
+    given_up.active = false;
+    given_up.tier = None;
+    given_up.result = MarketResult::Unresolved;
+    assert_eq!(
+        s.write_markets(&[pending.clone(), resolved.clone(), given_up.clone()])
+            .await
+            .expect("write results"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.markets_awaiting_result().await.expect("awaiting"),
+        vec![stored(&pending, 3)],
+        "pending awaits; resolved and unresolved do not"
+    );
+    assert_eq!(
+        s.get_market(&d.condition_id).await.expect("get_market"),
+        Some(stored(&resolved, 2)),
+        "the outcome round-trips"
+    );
+    assert_eq!(
+        s.get_market(&b.condition_id).await.expect("get_market"),
+        Some(stored(&given_up, 3))
+    );
+    assert_eq!(
+        s.markets_due(Tier::T3, later).await.expect("markets_due"),
+        vec![],
+        "an inactive market is not sampled"
     );
 }
 
@@ -420,7 +482,8 @@ fn transition(n: u32, from: Option<Tier>, to: Option<Tier>, when: &str) -> TierT
         from_tier: from,
         to_tier: to,
         at: at(when),
-        reason: "time to close".into(),
+        reason: "tier change".into(),
+        hours_to_close: Some(-1.5),
     }
 }
 
@@ -600,7 +663,26 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
     );
     assert_eq!(
         s.recent_transitions(2).await.expect("recent_transitions"),
-        vec![z, y]
+        vec![z.clone(), y]
+    );
+    // Two changes of one market in one run (closed, then resolved) are both kept.
+    let closed = TierTransition {
+        reason: "closed".into(),
+        ..z.clone()
+    };
+    let resolved = TierTransition {
+        reason: "resolved".into(),
+        from_tier: None,
+        hours_to_close: None,
+        ..z.clone()
+    };
+    s.put_transitions(&[closed.clone(), resolved.clone()])
+        .await
+        .expect("put_transitions");
+    assert_eq!(
+        s.recent_transitions(3).await.expect("recent_transitions"),
+        vec![z, resolved, closed],
+        "same market and instant, told apart by reason (newest first, then by key descending)"
     );
 
     let t2_a = coverage(Tier::T2, "2026-11-20T12:00:00Z", 100);

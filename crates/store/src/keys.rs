@@ -15,6 +15,38 @@ pub const ORDERBOOKS: &str = "orderbooks";
 /// Table name of the daily markets dimension.
 pub const MARKETS: &str = "markets";
 
+/// Table name of the resolved markets (one file per market).
+pub const RESOLUTIONS: &str = "resolutions";
+
+/// Table name of the tracked markets' transitions.
+pub const TIER_TRANSITIONS: &str = "tier_transitions";
+
+/// `status/results.json`: how many markets are open, pending, resolved and unresolved
+/// (maintenance keeps it; the status API reads it).
+pub const RESULT_COUNTS: &str = "status/results.json";
+
+/// `resolutions/dt=2026-11-20/0xabc….parquet`: the resolution of one market, under the day it
+/// resolved (Gamma's `closedTime`; its end date when Gamma sent none). Derived from the
+/// market alone, so learning it again rewrites the same object.
+pub fn resolution(r: &polytape_core::Resolution) -> String {
+    let day = r.outcome.resolved_at.unwrap_or(r.end_date);
+    format!(
+        "{RESOLUTIONS}/dt={}/{}.parquet",
+        day.format("%Y-%m-%d"),
+        r.condition_id
+    )
+}
+
+/// `tier_transitions/dt=2026-11-20/223015.123Z-maintenance.parquet`: the transitions one run
+/// of `writer` recorded at `at` (a retried run at the same instant replaces them).
+pub fn transitions(writer: &str, at: polytape_core::Ts) -> String {
+    format!(
+        "{TIER_TRANSITIONS}/dt={}/{}Z-{writer}.parquet",
+        at.format("%Y-%m-%d"),
+        at.format("%H%M%S%.3f")
+    )
+}
+
 /// Prefix of the per-tier Latest objects (the AWS adapter's; locally they live in SQLite).
 pub const LATEST: &str = "latest";
 

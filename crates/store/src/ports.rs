@@ -36,6 +36,11 @@ pub trait MarketStore: Send + Sync {
     /// on DynamoDB), so no per-tick path may call it.
     fn all_markets(&self) -> impl Future<Output = Result<Vec<Market>>> + Send;
 
+    /// The inactive markets still awaiting a result ([`Market::awaits_result`]: closed,
+    /// expired or delisted, neither resolved nor given up on), ordered by `condition_id`. An
+    /// index read, not a scan: the resolutions duty calls it every period.
+    fn markets_awaiting_result(&self) -> impl Future<Output = Result<Vec<Market>>> + Send;
+
     /// One market by its condition id, active or not.
     fn get_market(&self, condition_id: &str)
         -> impl Future<Output = Result<Option<Market>>> + Send;
@@ -90,8 +95,8 @@ pub trait TaskStore: Send + Sync {
 
 /// Tier transitions: every change of a tracked market's tier, with its reason.
 pub trait TransitionStore: Send + Sync {
-    /// Writes tier transitions in one batch, keyed by `(condition_id, at)`: a retried batch
-    /// replaces rather than duplicates.
+    /// Writes tier transitions in one batch, keyed by `(condition_id, at, reason)`: a retried
+    /// batch replaces rather than duplicates.
     fn put_transitions(&self, t: &[TierTransition]) -> impl Future<Output = Result<()>> + Send;
 
     /// Up to `limit` tier transitions, newest `at` first.

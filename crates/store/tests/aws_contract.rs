@@ -18,7 +18,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::AttributeValue;
 use polytape_core::ops::TaskStatus;
 use polytape_core::schedule::due_in_minute;
-use polytape_core::{Market, TickId, Tier};
+use polytape_core::{Market, MarketResult, TickId, Tier};
 use polytape_store::aws::{provision, AwsNames, AwsStore, SdkTimeouts, MARKET_WRITES_IN_FLIGHT};
 use polytape_store::contract::{self, at, heartbeat, market};
 use polytape_store::queue::decode_tick;
@@ -259,7 +259,7 @@ async fn given_two_writers_of_one_market_then_the_loser_is_told_and_the_closed_m
     // lands second is refused, so at most one of them is written, never a mix.
     let closed = Market {
         active: false,
-        resolved: true,
+        result: MarketResult::Unresolved,
         tier: None,
         ..read.clone()
     };
@@ -294,7 +294,7 @@ async fn given_two_writers_of_one_market_then_the_loser_is_told_and_the_closed_m
         let again = s.get_market(&m.condition_id).await.unwrap().unwrap();
         let closed_now = Market {
             active: false,
-            resolved: true,
+            result: MarketResult::Unresolved,
             tier: None,
             ..again
         };
@@ -307,7 +307,7 @@ async fn given_two_writers_of_one_market_then_the_loser_is_told_and_the_closed_m
     );
     let now = s.get_market(&m.condition_id).await.unwrap().unwrap();
     assert!(
-        !now.active && now.resolved,
+        !now.active && now.result == MarketResult::Unresolved,
         "the closed market stays closed"
     );
     assert!(s.active_markets().await.unwrap().is_empty());
@@ -442,12 +442,13 @@ async fn given_60_transitions_when_put_then_3_batch_writes_of_at_most_25_and_a_r
         from_tier: Some(Tier::T1),
         to_tier: Some(Tier::T2),
         at: at(when),
-        reason: "time to close".into(),
+        reason: "tier change".into(),
+        hours_to_close: Some(6.0),
     };
     let mut all: Vec<_> = (0..60).map(|n| t(n, "2026-11-20T06:00:00Z")).collect();
     // One BatchWriteItem may not name a key twice (DynamoDB refuses the whole request).
     let mut again = t(0, "2026-11-20T06:00:00Z");
-    again.reason = "closed".into();
+    again.hours_to_close = Some(5.0);
     all.insert(10, again.clone());
     s.put_transitions(&all).await.unwrap();
     let stats = s.write_stats();

@@ -8,17 +8,19 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Decimal64Type, Float64Type, Int32Type, Int64Type, Int8Type, TimestampMillisecondType,
 };
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, Float64Array, ListArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, TimeUnit as ArrowTimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::file::metadata::ParquetMetaData;
 use polytape_core::money::from_mantissa;
+use polytape_core::ops::TierTransition;
 use polytape_core::snapshot::OrderbookRow;
-use polytape_core::{Level, Snapshot, Tier, Ts};
+use polytape_core::{Level, MarketResult, Outcome, Resolution, Snapshot, Tier, Ts};
 use polytape_store::parquet::{
-    encode_markets, encode_orderbooks, encode_snapshots, market_columns, markets_schema,
-    orderbook_columns, orderbooks_schema, partition_columns, snapshot_columns, snapshots_schema,
+    encode_markets, encode_orderbooks, encode_resolutions, encode_snapshots, encode_transitions,
+    market_columns, markets_schema, orderbook_columns, orderbooks_schema, partition_columns,
+    resolution_columns, resolutions_schema, snapshot_columns, snapshots_schema, transition_columns,
     Column,
 };
 use rust_decimal::Decimal;
@@ -667,8 +669,8 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
         m.slug = None;
         m.category = None;
         m.volume_24h = None;
-        m.resolved = true;
-        m.outcome = Some("Down".into());
+        m.closed_at = Some(at("2026-11-20T17:00:00Z"));
+        m.result = MarketResult::Resolved(outcome(Some(1)));
         m
     };
     let enc = encode_markets(&[full.clone(), ended.clone()]).unwrap();
@@ -691,15 +693,23 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
             "tier",
             "active",
             "resolved",
-            "outcome",
             "first_seen",
             "category",
             "neg_risk",
-            "volume_24h"
+            "volume_24h",
+            "result",
+            "uma_status",
+            "closed_at",
+            "delisted",
+            "winning_outcome",
+            "winning_token_id",
+            "invalid",
+            "payouts",
+            "resolved_at"
         ]
     );
     assert_eq!(names(market_columns()), file_columns);
-    for c in market_columns() {
+    for c in market_columns().iter().filter(|c| c.name != "payouts") {
         assert_eq!(
             leaf_type(&meta, c.name),
             expected_parquet_type(c.athena_type),
@@ -735,8 +745,18 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
         assert_eq!(ts(&b, "end_date", i), Some(m.end_date));
         assert_eq!(i16c(&b, "tier", i), m.tier.map(|t| i16::from(t.number())));
         assert_eq!(boolc(&b, "active", i), Some(m.active));
-        assert_eq!(boolc(&b, "resolved", i), Some(m.resolved));
-        assert_eq!(strc(&b, "outcome", i), m.outcome);
+        assert_eq!(boolc(&b, "resolved", i), Some(m.is_resolved()));
+        assert_eq!(strc(&b, "result", i).as_deref(), Some(m.result.name()));
+        assert_eq!(ts(&b, "closed_at", i), m.closed_at);
+        assert_eq!(
+            strc(&b, "winning_outcome", i).as_deref(),
+            m.winning_outcome()
+        );
+        assert_eq!(
+            strc(&b, "winning_token_id", i).as_deref(),
+            m.winning_token_id()
+        );
+        assert_eq!(boolc(&b, "invalid", i), m.outcome().map(|o| o.invalid));
         assert_eq!(ts(&b, "first_seen", i), Some(m.first_seen));
         assert_eq!(strc(&b, "category", i), m.category);
         assert_eq!(boolc(&b, "neg_risk", i), Some(m.neg_risk));
@@ -744,6 +764,17 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
     }
     assert_eq!(i16c(&b, "tier", 0), Some(3));
     assert_eq!(i16c(&b, "tier", 1), None, "no tier is NULL, not 0");
+    assert_eq!(strc(&b, "winning_outcome", 1).as_deref(), Some("Down"));
+    assert_eq!(strc(&b, "winning_token_id", 1).as_deref(), Some("10082"));
+    assert_eq!(f64s(&b, "payouts", 1), vec![0.0, 1.0]);
+    assert_eq!(
+        f64s(&b, "payouts", 0),
+        Vec::<f64>::new(),
+        "open: no payouts"
+    );
+    assert_eq!(boolc(&b, "invalid", 0), None, "open: NULL, not false");
+    assert_eq!(ts(&b, "resolved_at", 1), Some(at("2026-11-20T18:05:00Z")));
+    assert_eq!(strc(&b, "uma_status", 1).as_deref(), Some("resolved"));
     assert_eq!(
         ts(&b, "first_seen", 0),
         Some(at("2026-11-19T08:15:30.123Z")),
@@ -756,21 +787,159 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
 }
 
 #[test]
-fn market_columns_are_the_market_fields_with_the_outcome_pair_split() {
+fn market_columns_hold_every_market_field() {
     let m = polytape_store::contract::market(1, None, true);
     // The outcome pair prints as `["Up", "Down"]`: drop it before splitting on ", ".
     let debug = format!("{m:?}").replace(r#"["Up", "Down"]"#, "pair");
-    let mut fields = debug_field_names(&debug);
-    let at = fields.iter().position(|f| f == "outcomes").unwrap();
-    fields.splice(
-        at..=at,
-        ["yes_outcome".to_string(), "no_outcome".to_string()],
+    let columns = names(market_columns());
+    for field in debug_field_names(&debug) {
+        let held = match field.as_str() {
+            "outcomes" => columns.contains(&"yes_outcome") && columns.contains(&"no_outcome"),
+            // `version` is the store's write counter (optimistic concurrency), not an attribute.
+            "version" => true,
+            f => columns.contains(&f),
+        };
+        assert!(
+            held,
+            "a new Market field ({field}) breaks this test until the encoder writes it"
+        );
+    }
+}
+
+fn outcome(winner: Option<usize>) -> Outcome {
+    Outcome {
+        winner,
+        invalid: winner.is_none(),
+        payouts: match winner {
+            Some(0) => vec![Decimal::ONE, Decimal::ZERO],
+            Some(_) => vec![Decimal::ZERO, Decimal::ONE],
+            None => vec![d("0.5"), d("0.5")],
+        },
+        resolved_at: Some(at("2026-11-20T18:05:00Z")),
+        learned_at: at("2026-11-20T18:15:00.250Z"),
+        uma_status: Some("resolved".into()),
+        source: "gamma".into(),
+    }
+}
+
+fn f64s(b: &RecordBatch, name: &str, i: usize) -> Vec<f64> {
+    let list = col(b, name).as_any().downcast_ref::<ListArray>().unwrap();
+    let v = list.value(i);
+    let v = v.as_any().downcast_ref::<Float64Array>().unwrap();
+    v.values().to_vec()
+}
+
+fn strs(b: &RecordBatch, name: &str, i: usize) -> Vec<String> {
+    let list = col(b, name).as_any().downcast_ref::<ListArray>().unwrap();
+    let v = list.value(i);
+    let v = v.as_any().downcast_ref::<StringArray>().unwrap();
+    v.iter().map(|s| s.unwrap().to_string()).collect()
+}
+
+#[test]
+fn given_resolutions_when_encoded_then_winner_invalid_and_payouts_read_back() {
+    use polytape_store::contract::market;
+    let mut won = market(3, None, false);
+    won.result = MarketResult::Resolved(outcome(Some(0)));
+    let mut void = market(4, None, false);
+    void.result = MarketResult::Resolved(outcome(None));
+    let rows: Vec<Resolution> = [&won, &void]
+        .iter()
+        .map(|m| Resolution::of(m).unwrap())
+        .collect();
+    assert!(
+        Resolution::of(&market(5, None, false)).is_none(),
+        "open: no row"
     );
-    // `version` is the store's write counter (optimistic concurrency), not a market attribute.
-    fields.retain(|f| f != "version");
+    let enc = encode_resolutions(&rows).unwrap();
+    let (meta, schema, b) = read(&enc.bytes);
+    assert_eq!(schema.as_ref(), resolutions_schema().as_ref());
     assert_eq!(
-        names(market_columns()),
-        fields,
-        "a new Market field breaks this test until the encoder writes it"
+        names(resolution_columns()),
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+    );
+    for c in resolution_columns() {
+        match c.athena_type {
+            "array<string>" => assert_eq!(
+                leaf_type(&meta, &format!("{}.list.element", c.name)).0,
+                Physical::BYTE_ARRAY
+            ),
+            "array<double>" => assert_eq!(
+                leaf_type(&meta, &format!("{}.list.element", c.name)).0,
+                Physical::DOUBLE
+            ),
+            t => assert_eq!(
+                leaf_type(&meta, c.name),
+                expected_parquet_type(t),
+                "{}",
+                c.name
+            ),
+        }
+    }
+    assert_eq!(strc(&b, "winning_outcome", 0).as_deref(), Some("Up"));
+    assert_eq!(
+        strc(&b, "winning_token_id", 0).as_deref(),
+        Some(won.yes_token_id.as_str())
+    );
+    assert_eq!(
+        (boolc(&b, "invalid", 0), boolc(&b, "invalid", 1)),
+        (Some(false), Some(true))
+    );
+    assert_eq!(
+        strc(&b, "winning_token_id", 1),
+        None,
+        "INVALID has no winning token"
+    );
+    assert_eq!(f64s(&b, "payouts", 1), vec![0.5, 0.5]);
+    assert_eq!(strs(&b, "outcomes", 0), vec!["Up", "Down"]);
+    assert_eq!(
+        strs(&b, "token_ids", 1),
+        vec![void.yes_token_id.clone(), void.no_token_id.clone()]
+    );
+    assert_eq!(
+        ts(&b, "learned_at", 0),
+        Some(at("2026-11-20T18:15:00.250Z"))
+    );
+    assert_eq!(ts(&b, "resolved_at", 0), Some(at("2026-11-20T18:05:00Z")));
+    assert_eq!(
+        polytape_store::keys::resolution(&rows[0]),
+        format!("resolutions/dt=2026-11-20/{}.parquet", won.condition_id),
+        "keyed by the market: learning it again rewrites it"
+    );
+    assert_eq!(partition_columns("resolutions").len(), 1);
+}
+
+#[test]
+fn given_transitions_when_encoded_then_every_column_reads_back() {
+    let t = TierTransition {
+        condition_id: "0xabc".into(),
+        from_tier: Some(Tier::T4),
+        to_tier: None,
+        at: at("2026-11-20T18:00:00.125Z"),
+        reason: "expired".into(),
+        hours_to_close: Some(-24.0),
+    };
+    let enc = encode_transitions(std::slice::from_ref(&t)).unwrap();
+    let (meta, _, b) = read(&enc.bytes);
+    for c in transition_columns() {
+        assert_eq!(
+            leaf_type(&meta, c.name),
+            expected_parquet_type(c.athena_type),
+            "{}",
+            c.name
+        );
+    }
+    assert_eq!(strc(&b, "reason", 0).as_deref(), Some("expired"));
+    assert_eq!(i16c(&b, "from_tier", 0), Some(4));
+    assert_eq!(i16c(&b, "to_tier", 0), None);
+    assert_eq!(f64c(&b, "hours_to_close", 0), Some(-24.0));
+    assert_eq!(ts(&b, "at", 0), Some(t.at));
+    assert_eq!(
+        polytape_store::keys::transitions("maintenance", t.at),
+        "tier_transitions/dt=2026-11-20/180000.125Z-maintenance.parquet"
     );
 }

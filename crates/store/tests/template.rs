@@ -1,9 +1,11 @@
 //! template.yaml against the code it mirrors: each Glue table's columns, types, partition keys
-//! and projection against the Parquet writer (`polytape_store::parquet`), the EventBridge
-//! schedules and the `TierTable` mapping against the tier table (`polytape_core::TIERS`), and
-//! (feature `aws`) the DynamoDB tables, the Markets index, the functions' environment and the
-//! Latest object grants against the AWS adapter (`polytape_store::aws`). Changing one side
-//! without the other fails here.
+//! and projection against the Parquet writer (`polytape_store::parquet`), the training-set
+//! named query's SELECT list against the export's columns (`parquet::training_columns`), the
+//! EventBridge schedules and the `TierTable` mapping against the tier table
+//! (`polytape_core::TIERS`), and (feature `aws`) the DynamoDB tables, the Markets index, the
+//! functions' environment and the S3 object grants against the AWS adapter
+//! (`polytape_store::aws`, `polytape_store::keys`). Changing one side without the other fails
+//! here.
 //!
 //! The template is read by `infra/checks/template_json.py` with the SAM venv's python
 //! (`POLYTAPE_PYTHON_SAM`, exported by `infra/tools.sh`), which decodes the short-form tags
@@ -15,7 +17,8 @@
 use polytape_core::schedule::ticks_per_hour;
 use polytape_core::{TierSpec, TIERS};
 use polytape_store::parquet::{
-    market_columns, orderbook_columns, partition_columns, snapshot_columns, Column,
+    market_columns, orderbook_columns, partition_columns, resolution_columns, snapshot_columns,
+    training_columns, transition_columns, Column,
 };
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -95,7 +98,8 @@ struct Expected {
 }
 
 /// The tier range a table's files exist for: every tier for `snapshots`, the order-book tiers
-/// for `orderbooks` (they must be contiguous for an integer projection).
+/// for `orderbooks` (they must be contiguous for an integer projection). The tables partitioned
+/// by `dt` alone (`markets`, `resolutions`, `tier_transitions`) have none.
 fn tier_range(filter: impl Fn(&TierSpec) -> bool) -> (u8, u8) {
     let tiers: Vec<u8> = TIERS
         .iter()
@@ -129,6 +133,18 @@ fn expected_tables() -> Vec<Expected> {
             table: "markets",
             columns: market_columns(),
             partitions: partition_columns("markets"),
+            tier_range: None,
+        },
+        Expected {
+            table: "resolutions",
+            columns: resolution_columns(),
+            partitions: partition_columns("resolutions"),
+            tier_range: None,
+        },
+        Expected {
+            table: "tier_transitions",
+            columns: transition_columns(),
+            partitions: partition_columns("tier_transitions"),
             tier_range: None,
         },
     ]
@@ -235,6 +251,233 @@ fn glue_problems(t: &Value, e: &Expected) -> Vec<String> {
             "{}: storage.location.template {location} does not end with {suffix}",
             e.table
         ));
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// The training-set named query against the export's columns
+// ---------------------------------------------------------------------------------------------
+
+/// The logical id of the named query that writes the training set.
+const TRAINING_QUERY: &str = "TrainingSetQuery";
+
+/// Where the training set is unloaded: the run's own folder goes after it.
+const TRAINING_PREFIX: &str = "s3://${DataBucket}/exports/training_set/";
+
+/// The tokens of a query: words (identifiers, keywords, numbers), quoted strings and
+/// identifiers (quotes kept), and single punctuation characters; `-- …` comments dropped.
+fn sql_tokens(sql: &str) -> Vec<String> {
+    let chars: Vec<char> = sql.chars().collect();
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        } else if c == '\'' || c == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                i += 1;
+            }
+            i = (i + 1).min(chars.len());
+        } else if word(c) {
+            while i < chars.len() && word(chars[i]) {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+        out.push(chars[start..i].iter().collect());
+    }
+    out
+}
+
+fn is_word(token: &str) -> bool {
+    !token.is_empty() && token.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// An `UNLOAD (SELECT …) TO '…' WITH (…)` statement, as far as the checks need it.
+#[derive(Debug)]
+struct Unload {
+    /// The output columns of the SELECT, in order (lower-cased, as Athena names them).
+    columns: Vec<String>,
+    /// The TO location, without its quotes.
+    to: String,
+    /// The WITH properties, names lower-cased, values without their quotes.
+    with: Vec<(String, String)>,
+}
+
+/// The name an item of a SELECT list gives its output column: its alias (`… AS name`), or the
+/// column a bare `name` or `t.name` reads. Anything else (an expression without an alias, a
+/// `*`) has no name the check can hold to the export, so it is an error.
+fn item_name(item: &[String]) -> Result<String, String> {
+    let name = match item {
+        [.., kw, alias] if kw.eq_ignore_ascii_case("as") && is_word(alias) => alias,
+        [col] if is_word(col) => col,
+        [table, dot, col] if is_word(table) && dot == "." && is_word(col) => col,
+        _ => {
+            return Err(format!(
+                "select item `{}` names no column: give it an alias",
+                item.join(" ")
+            ))
+        }
+    };
+    Ok(name.to_lowercase())
+}
+
+/// Parses `sql` as `UNLOAD ( SELECT <items> FROM … ) TO '<location>' WITH ( k = 'v', … )`.
+fn parse_unload(sql: &str) -> Result<Unload, String> {
+    let tokens = sql_tokens(sql);
+    let kw = |i: usize, want: &str| tokens.get(i).is_some_and(|t| t.eq_ignore_ascii_case(want));
+    if !(kw(0, "unload") && kw(1, "(") && kw(2, "select")) {
+        return Err(format!(
+            "does not start with `UNLOAD ( SELECT`: {:?}",
+            &tokens[..tokens.len().min(3)]
+        ));
+    }
+    // The SELECT list: items split at the commas outside parentheses, up to its FROM.
+    let (mut columns, mut item, mut depth) = (Vec::new(), Vec::new(), 0usize);
+    let mut i = 3;
+    loop {
+        let Some(t) = tokens.get(i) else {
+            return Err("the SELECT list has no FROM".into());
+        };
+        match t.as_str() {
+            "(" => depth += 1,
+            ")" if depth == 0 => return Err("the SELECT list has no FROM".into()),
+            ")" => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 && (t == "," || t.eq_ignore_ascii_case("from")) {
+            columns.push(item_name(&item)?);
+            item.clear();
+            if t != "," {
+                break;
+            }
+        } else {
+            item.push(t.clone());
+        }
+        i += 1;
+    }
+    // The parenthesis UNLOAD opened closes the query; TO and WITH follow.
+    let mut depth = 1usize;
+    while depth > 0 {
+        i += 1;
+        match tokens.get(i).map(String::as_str) {
+            Some("(") => depth += 1,
+            Some(")") => depth -= 1,
+            Some(_) => {}
+            None => return Err("the UNLOAD parenthesis is not closed".into()),
+        }
+    }
+    let unquote = |t: &String| t.trim_matches('\'').to_string();
+    if !kw(i + 1, "to") || !tokens.get(i + 2).is_some_and(|t| t.starts_with('\'')) {
+        return Err("no `TO '<location>'` after the query".into());
+    }
+    let to = unquote(&tokens[i + 2]);
+    let mut with = Vec::new();
+    if kw(i + 3, "with") && kw(i + 4, "(") {
+        let mut j = i + 5;
+        while let (Some(k), Some(eq), Some(v)) =
+            (tokens.get(j), tokens.get(j + 1), tokens.get(j + 2))
+        {
+            if eq != "=" {
+                return Err(format!("WITH property {k} has no `=`"));
+            }
+            with.push((k.to_lowercase(), unquote(v)));
+            match tokens.get(j + 3).map(String::as_str) {
+                Some(",") => j += 4,
+                Some(")") => break,
+                _ => return Err("the WITH properties are not closed".into()),
+            }
+        }
+    }
+    Ok(Unload { columns, to, with })
+}
+
+/// Every way the training-set named query of `t` differs from the export (empty when it agrees):
+/// its SELECT list is exactly [`training_columns`] in order, it unloads Snappy Parquet into its
+/// own folder under `exports/training_set/`, it runs in the stack's database and workgroup, and
+/// its description names the folder placeholder the user replaces.
+fn training_query_problems(t: &Value) -> Vec<String> {
+    let q = &t["Resources"][TRAINING_QUERY];
+    if q["Type"] != "AWS::Athena::NamedQuery" {
+        return vec![format!("{TRAINING_QUERY}: no AWS::Athena::NamedQuery")];
+    }
+    let props = &q["Properties"];
+    let mut problems = Vec::new();
+    for (key, want) in [
+        ("Database", "GlueDatabase"),
+        ("WorkGroup", "AthenaWorkGroup"),
+    ] {
+        if props[key] != json!({ "Ref": want }) {
+            problems.push(format!(
+                "{TRAINING_QUERY}: {key} is {}, not !Ref {want}",
+                props[key]
+            ));
+        }
+    }
+    let unload = match parse_unload(&sub_text(&props["QueryString"])) {
+        Ok(u) => u,
+        Err(e) => {
+            problems.push(format!("{TRAINING_QUERY}: {e}"));
+            return problems;
+        }
+    };
+    let want: Vec<String> = training_columns()
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    if unload.columns != want {
+        let at = (0..want.len().max(unload.columns.len()))
+            .find(|&i| unload.columns.get(i) != want.get(i))
+            .unwrap_or_default();
+        problems.push(format!(
+            "{TRAINING_QUERY}: select item {at} is {:?}, the export's column {at} is {:?} \
+             ({} items, {} columns)",
+            unload.columns.get(at),
+            want.get(at),
+            unload.columns.len(),
+            want.len()
+        ));
+    }
+    let run = unload
+        .to
+        .strip_prefix(TRAINING_PREFIX)
+        .and_then(|r| r.strip_suffix('/'))
+        .filter(|r| is_word(r));
+    match run {
+        None => problems.push(format!(
+            "{TRAINING_QUERY}: unloads to {:?}, not to a folder of {TRAINING_PREFIX}",
+            unload.to
+        )),
+        Some(run) => {
+            let description = text(&props["Description"]);
+            if !description.contains(run) {
+                problems.push(format!(
+                    "{TRAINING_QUERY}: the description does not say to replace {run}"
+                ));
+            }
+        }
+    }
+    let mut with = unload.with.clone();
+    with.sort();
+    for (k, v) in [("compression", "SNAPPY"), ("format", "PARQUET")] {
+        if !with
+            .iter()
+            .any(|(wk, wv)| wk == k && wv.eq_ignore_ascii_case(v))
+        {
+            problems.push(format!("{TRAINING_QUERY}: WITH {with:?} lacks {k} = '{v}'"));
+        }
     }
     problems
 }
@@ -371,6 +614,36 @@ fn given_template_yaml_then_each_glue_table_equals_the_parquet_writer_schema() {
         .flat_map(|e| glue_problems(t, e))
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn given_template_yaml_then_the_training_set_query_unloads_exactly_the_export_columns() {
+    let Some(t) = template() else { return };
+    let problems = training_query_problems(t);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn given_template_yaml_then_the_resolutions_period_reaches_the_maintenance_function() {
+    let Some(t) = template() else { return };
+    let param = &t["Parameters"]["ResolutionsEverySeconds"];
+    assert_eq!(text(&param["Type"]), "Number");
+    assert_eq!(text(&param["Default"]), "900", "every 15 minutes");
+    assert_eq!(text(&param["MinValue"]), "60");
+    let var = "POLYTAPE_RESOLUTIONS_EVERY_S";
+    let env = |id: &str| &t["Resources"][id]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env("MaintenanceFunction")[var],
+        json!({"Ref": "ResolutionsEverySeconds"}),
+        "maintenance runs the resolutions duty when this period is due"
+    );
+    // Only maintenance runs the duty: no other function (nor Globals) sets the period.
+    for id in ["DiscoveryFunction", "SnapshotFunction", "StatusFunction"] {
+        assert!(env(id).get(var).is_none(), "{id} sets {var}");
+    }
+    assert!(t["Globals"]["Function"]["Environment"]["Variables"]
+        .get(var)
+        .is_none());
 }
 
 #[test]
@@ -611,7 +884,7 @@ fn given_a_writer_column_the_template_lacks_then_the_check_names_it() {
     let more = MORE.get_or_init(|| {
         let mut c = market_columns().to_vec();
         c.push(Column {
-            name: "resolved_at",
+            name: "settled_on_chain_at",
             athena_type: "timestamp",
         });
         c
@@ -624,7 +897,91 @@ fn given_a_writer_column_the_template_lacks_then_the_check_names_it() {
     };
     let problems = glue_problems(&template_from_code(), &e);
     assert!(
-        problems.iter().any(|p| p.contains("resolved_at")),
+        problems.iter().any(|p| p.contains("settled_on_chain_at")),
+        "{problems:?}"
+    );
+}
+
+/// A training-set query that agrees with the export, built from [`training_columns`].
+fn training_query_from_code() -> String {
+    let items: Vec<String> = training_columns()
+        .iter()
+        .map(|c| format!("x.{}", c.name))
+        .collect();
+    format!(
+        "UNLOAD (SELECT {} FROM (SELECT 1) x) TO '{TRAINING_PREFIX}RUN_ID/' \
+         WITH (format = 'PARQUET', compression = 'SNAPPY')",
+        items.join(", ")
+    )
+}
+
+/// A template holding only the training-set query `sql`.
+fn training_template(sql: &str) -> Value {
+    json!({"Resources": {TRAINING_QUERY: {"Type": "AWS::Athena::NamedQuery", "Properties": {
+        "Database": {"Ref": "GlueDatabase"},
+        "WorkGroup": {"Ref": "AthenaWorkGroup"},
+        "Description": "Replace RUN_ID with a new name first.",
+        "QueryString": {"Fn::Sub": sql},
+    }}}})
+}
+
+#[test]
+fn given_a_drifted_training_query_then_the_check_names_it() {
+    let sql = training_query_from_code();
+    assert_eq!(
+        training_query_problems(&training_template(&sql)),
+        Vec::<String>::new()
+    );
+    // Comments and parentheses inside the list change nothing.
+    let commented = sql.replace(
+        "x.tier,",
+        "-- tier, (the partition), as smallint\n CAST(x.tier AS smallint) AS tier,",
+    );
+    assert_eq!(
+        training_query_problems(&training_template(&commented)),
+        Vec::<String>::new()
+    );
+    let changes: [(&str, &str, &str); 8] = [
+        ("a label dropped", ", x.hours_to_resolution", ""),
+        (
+            "two columns swapped",
+            "x.snapshot_ts, x.fetched_at",
+            "x.fetched_at, x.snapshot_ts",
+        ),
+        (
+            "a label renamed",
+            "x.first_outcome_won",
+            "x.first_outcome_won AS label_yes",
+        ),
+        (
+            "an expression without alias",
+            "x.tier,",
+            "CAST(x.tier AS smallint),",
+        ),
+        ("a star for the snapshot columns", "x.snapshot_ts,", "x.*,"),
+        (
+            "another folder",
+            "exports/training_set/RUN_ID/",
+            "athena-results/",
+        ),
+        ("another format", "'PARQUET'", "'JSON'"),
+        ("no compression", ", compression = 'SNAPPY'", ""),
+    ];
+    for (what, from, to) in changes {
+        assert!(sql.contains(from), "{what}: {from:?} is not in the query");
+        let problems = training_query_problems(&training_template(&sql.replacen(from, to, 1)));
+        assert!(
+            problems.iter().any(|p| p.starts_with("TrainingSetQuery: ")),
+            "{what} was not reported: {problems:?}"
+        );
+    }
+    let mut t = training_template(&sql);
+    t["Resources"][TRAINING_QUERY]["Properties"]["Description"] = json!("The training set.");
+    let problems = training_query_problems(&t);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("does not say to replace RUN_ID")),
         "{problems:?}"
     );
 }
@@ -703,16 +1060,38 @@ fn given_a_tier_table_change_then_the_mapping_check_names_the_value() {
 /// template.yaml against `polytape_store::aws`: the DynamoDB tables it declares are the ones
 /// the adapter uses (Markets with exactly the `active_by_end` index, Ops; no Latest table),
 /// every function gets the names `AwsNames::from_env` reads, every index ARN in a policy is
-/// that index, and a role that reads the Latest objects under `latest/` may also list the
-/// bucket (without it S3 answers a missing object with 403, not 404).
+/// that index, each role may put and get the objects (`polytape_store::keys`) its handlers
+/// do, and a role that reads an object that may not exist yet (a Latest object under
+/// `latest/`, the result counts under `status/`) may also list the bucket (without it S3
+/// answers a missing object with 403, not 404).
 #[cfg(feature = "aws")]
 mod aws {
     use super::*;
+    use polytape_core::{TickId, Tier, Ts};
     use polytape_store::aws::{
         ACTIVE_BY_END_INDEX, BUCKET_VAR, END_DATE_ATTR, LIVE_ATTR, MARKETS_TABLE_VAR,
         OPS_TABLE_VAR, TICKS_QUEUE_URL_VAR,
     };
     use polytape_store::keys;
+
+    /// The ARN of the data bucket's object `key`, as a policy's `!Sub` writes it.
+    fn object(key: &str) -> String {
+        format!("${{DataBucket.Arn}}/{key}")
+    }
+
+    /// Whether a policy resource (`…/latest/*` or an exact ARN) covers the object ARN `arn`.
+    fn covers(resource: &str, arn: &str) -> bool {
+        match resource.strip_suffix('*') {
+            Some(prefix) => arn.starts_with(prefix),
+            None => resource == arn,
+        }
+    }
+
+    /// Objects a reader may ask for before anything wrote them: a tier's Latest object before
+    /// its first tick, the result counts before the first resolutions run.
+    fn maybe_missing() -> [String; 2] {
+        [object(&keys::latest(Tier::T0)), object(keys::RESULT_COUNTS)]
+    }
 
     /// The text of every resource of one statement: `!Sub` strings, `!GetAtt X.Arn` as
     /// `X.Arn`, plain strings.
@@ -848,17 +1227,20 @@ mod aws {
                     ));
                 }
             }
-            let reads_latest = resources_of(s).contains(&latest)
-                && actions_of(s).iter().any(|a| a == "s3:GetObject");
+            let gets = actions_of(s).iter().any(|a| a == "s3:GetObject");
+            let missing = maybe_missing();
+            let reads_missing = resources_of(s)
+                .into_iter()
+                .find(|r| gets && missing.iter().any(|m| covers(r, m)));
             let lists = all.iter().any(|(other, o)| {
                 other == role
                     && actions_of(o).iter().any(|a| a == "s3:ListBucket")
                     && resources_of(o).iter().any(|r| r == "DataBucket.Arn")
             });
-            if reads_latest && !lists {
+            if let Some(r) = reads_missing.filter(|_| !lists) {
                 problems.push(format!(
-                    "{role}: reads {latest} without s3:ListBucket on the bucket (a tier with no \
-                     Latest object yet would be 403, not 404)"
+                    "{role}: reads {r} without s3:ListBucket on the bucket (an object not \
+                     written yet would be 403, not 404)"
                 ));
             }
         }
@@ -938,6 +1320,86 @@ mod aws {
         assert!(missing.is_empty(), "{}", missing.join("\n"));
     }
 
+    /// Whether `role` may make `action` on the object ARN `arn` (a prefix grant covers it).
+    fn grants_object(t: &Value, role: &str, action: &str, arn: &str) -> bool {
+        statements(t).iter().any(|(r, s)| {
+            r == role
+                && actions_of(s).iter().any(|a| a == action)
+                && resources_of(s).iter().any(|x| covers(x, arn))
+        })
+    }
+
+    #[test]
+    fn given_template_yaml_then_each_role_may_put_and_get_the_objects_its_handlers_do() {
+        let Some(t) = template() else { return };
+        let at: Ts = "2026-11-20T22:30:15.123Z".parse().expect("a time");
+        let tick = TickId {
+            tier: Tier::T2,
+            tick_ts: at,
+        };
+        let (get, put) = ("s3:GetObject", "s3:PutObject");
+        // A resolution's key needs a whole Resolution; any market's file under its day will do.
+        let resolution = format!(
+            "{}dt=2026-11-20/0xabc.parquet",
+            keys::table_prefix(keys::RESOLUTIONS)
+        );
+        let needs: [(&str, Vec<(&str, String)>); 4] = [
+            // a tick's files and its tier's Latest object (read, then a conditional put)
+            (
+                "SnapshotRole",
+                vec![
+                    (put, keys::snapshots(&tick)),
+                    (put, keys::orderbooks(&tick)),
+                    (get, keys::latest(Tier::T2)),
+                    (put, keys::latest(Tier::T2)),
+                ],
+            ),
+            // the transitions of a discovery run
+            (
+                "DiscoveryRole",
+                vec![(put, keys::transitions("discovery", at))],
+            ),
+            // re-tier's transitions, the markets dimension, the resolutions duty's files and
+            // the result counts it reads and rewrites
+            (
+                "MaintenanceRole",
+                vec![
+                    (put, keys::transitions("retier", at)),
+                    (put, keys::transitions("resolutions", at)),
+                    (put, keys::markets(at.date_naive())),
+                    (put, resolution),
+                    (get, keys::RESULT_COUNTS.to_string()),
+                    (put, keys::RESULT_COUNTS.to_string()),
+                ],
+            ),
+            // /api/stats: the Latest objects and the result counts
+            (
+                "StatusRole",
+                vec![
+                    (get, keys::latest(Tier::T0)),
+                    (get, keys::RESULT_COUNTS.to_string()),
+                ],
+            ),
+        ];
+        let missing: Vec<String> = needs
+            .iter()
+            .flat_map(|(role, calls)| {
+                calls
+                    .iter()
+                    .filter(|(a, key)| !grants_object(t, role, a, &object(key)))
+                    .map(move |(a, key)| format!("{role} lacks {a} on {key}"))
+            })
+            .collect();
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+        // The status API only reads: it may write no object.
+        assert!(!grants_object(
+            t,
+            "StatusRole",
+            put,
+            &object(keys::RESULT_COUNTS)
+        ));
+    }
+
     /// A template that agrees with the adapter.
     fn aws_template_from_code() -> Value {
         json!({
@@ -992,7 +1454,7 @@ mod aws {
             aws_problems(&aws_template_from_code()),
             Vec::<String>::new()
         );
-        let changes: [(&str, &str, Change<Value>); 6] = [
+        let changes: [(&str, &str, Change<Value>); 7] = [
             ("the old index", "MarketsTable: indexes", |t| {
                 t["Resources"]["MarketsTable"]["Properties"]["GlobalSecondaryIndexes"][0]
                     ["IndexName"] = json!("by_tier")
@@ -1024,6 +1486,17 @@ mod aws {
                     .unwrap()
                     .pop();
             }),
+            (
+                "result counts without ListBucket",
+                "MaintenanceRole: reads",
+                |t| {
+                    t["Resources"]["MaintenanceRole"] = json!({"Type": "AWS::IAM::Role",
+                    "Properties": {"Policies": [{"PolicyDocument": {"Statement": [
+                        {"Sid": "Status", "Action": ["s3:GetObject", "s3:PutObject"],
+                         "Resource": {"Fn::Sub": "${DataBucket.Arn}/status/*"}},
+                    ]}}]}})
+                },
+            ),
         ];
         for (what, want, change) in changes {
             let mut t = aws_template_from_code();

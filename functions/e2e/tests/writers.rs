@@ -57,6 +57,9 @@ impl<S: MarketStore> MarketStore for Interleaved<'_, S> {
     async fn all_markets(&self) -> R<Vec<Market>> {
         self.inner.all_markets().await
     }
+    async fn markets_awaiting_result(&self) -> R<Vec<Market>> {
+        self.inner.markets_awaiting_result().await
+    }
     async fn get_market(&self, id: &str) -> R<Option<Market>> {
         self.inner.get_market(id).await
     }
@@ -167,9 +170,15 @@ where
         }
     };
     let retier_store = Interleaved::new(&store, hook);
-    let r = maintenance::run(&client, &retier_store, &FixedClock::new(at), None)
-        .await
-        .unwrap();
+    let r = maintenance::run(
+        &client,
+        &retier_store,
+        &Config::default(),
+        &FixedClock::new(at),
+        None,
+    )
+    .await
+    .unwrap();
     let a_now = store.get_market(&a.condition_id).await.unwrap().unwrap();
     assert!(
         !a_now.active,
@@ -190,9 +199,15 @@ where
         );
         async move {
             sim.close_market(&id);
-            let r = maintenance::run(&client, &store, &FixedClock::new(m_at), None)
-                .await
-                .unwrap();
+            let r = maintenance::run(
+                &client,
+                &store,
+                &Config::default(),
+                &FixedClock::new(m_at),
+                None,
+            )
+            .await
+            .unwrap();
             assert!(r.retier.closed >= 1, "maintenance closed it: {r:?}");
         }
     };

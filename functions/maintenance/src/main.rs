@@ -1,7 +1,7 @@
 //! The maintenance function (every 5 minutes): the same handler as `polytape run`'s
-//! maintenance — re-tier (asking Gamma whether markets past their end closed), and the day's
-//! `markets` dimension table. Every run, failed ones too, is recorded as a task run.
-//! (Resolutions and compaction: not built yet.)
+//! maintenance — re-tier (asking Gamma whether markets past their end closed), resolutions when
+//! due (`POLYTAPE_RESOLUTIONS_EVERY_S`), and the day's `markets` dimension table. Every run,
+//! failed ones too, is recorded as a task run. (Compaction: not built yet.)
 
 // The handler's future (re-tier's conflict rounds over the store's futures) nests deeper than
 // the compiler's default query depth allows for its layout.
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
         // Requests stop POLYTAPE_TICK_MARGIN_S before the invocation's end, so the run is
         // recorded even when Gamma is slow.
         let until = config.requests_until(event.context.deadline, chrono::Utc::now());
-        match maintenance::run(client, store, &SystemClock, until).await {
+        match maintenance::run(client, store, config, &SystemClock, until).await {
             Ok(report) => Ok::<Value, Error>(serde_json::to_value(report)?),
             Err(e) => {
                 emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));

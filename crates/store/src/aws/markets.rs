@@ -25,15 +25,18 @@ use crate::error::{Result, StoreError};
 use crate::ports::MarketStore;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use futures_util::{StreamExt, TryStreamExt};
-use polytape_core::{Market, Tier, Ts};
+use polytape_core::{Market, MarketResult, Tier, Ts};
 use std::collections::{BTreeMap, HashMap};
 
 /// The sparse index of the active markets by end date.
 pub const ACTIVE_BY_END_INDEX: &str = "active_by_end";
 /// The index's partition key: present, as [`LIVE_VALUE`], only on active markets.
 pub const LIVE_ATTR: &str = "live";
-/// The one value of [`LIVE_ATTR`].
+/// The value of [`LIVE_ATTR`] on active markets.
 pub const LIVE_VALUE: &str = "1";
+/// The value of [`LIVE_ATTR`] on inactive markets awaiting a result
+/// ([`Market::awaits_result`]): the same index finds them with one Query.
+pub const AWAITING_VALUE: &str = "awaiting";
 /// The index's sort key: the end date in epoch milliseconds (N).
 pub const END_DATE_ATTR: &str = "end_date";
 /// Conditional puts of one `write_markets` call in flight at once.
@@ -50,6 +53,8 @@ pub(crate) fn market_item(m: &Market) -> Result<Item> {
             m.condition_id, m.version
         ))
     })?;
+    let result = serde_json::to_string(&m.result)
+        .map_err(|e| StoreError::Encode(format!("market {}: {e}", m.condition_id)))?;
     Ok(ItemBuilder::default()
         .set("condition_id", s(&m.condition_id))
         .set("question", s(&m.question))
@@ -60,16 +65,34 @@ pub(crate) fn market_item(m: &Market) -> Result<Item> {
         .set(END_DATE_ATTR, ms(m.end_date))
         .opt("tier", m.tier.map(tier))
         .set("active", AttributeValue::Bool(m.active))
-        .set("resolved", AttributeValue::Bool(m.resolved))
-        .opt("outcome", m.outcome.as_deref().map(s))
+        .set("resolved", AttributeValue::Bool(m.is_resolved()))
+        .opt("outcome", m.winning_outcome().map(s))
+        .set(RESULT_ATTR, s(result))
+        .opt("closed_at", m.closed_at.map(ms))
+        .set("delisted", AttributeValue::Bool(m.delisted))
         .set("first_seen", ms(m.first_seen))
         .opt("category", m.category.as_deref().map(s))
         .set("neg_risk", AttributeValue::Bool(m.neg_risk))
         .opt("volume_24h", m.volume_24h.map(|d| s(d.to_string())))
-        .opt(LIVE_ATTR, m.active.then(|| s(LIVE_VALUE)))
+        .opt(LIVE_ATTR, live_value(m).map(s))
         .set(VERSION_ATTR, n(next))
         .build())
 }
+
+/// The index partition `m` belongs to: [`LIVE_VALUE`] while sampled, [`AWAITING_VALUE`] while
+/// awaiting a result, none once resolved or given up on.
+fn live_value(m: &Market) -> Option<&'static str> {
+    if m.active {
+        Some(LIVE_VALUE)
+    } else if m.awaits_result() {
+        Some(AWAITING_VALUE)
+    } else {
+        None
+    }
+}
+
+/// The market's result, as JSON ([`polytape_core::MarketResult`]).
+const RESULT_ATTR: &str = "result";
 
 /// The market of an item. An item written before versions existed has no `version`: it is a
 /// stored market, so version 1 (as the local adapter migrates its rows).
@@ -89,8 +112,14 @@ pub(crate) fn market_from_item(item: &Item) -> Result<Market> {
         end_date: r.ts(END_DATE_ATTR)?,
         tier: r.opt_tier("tier")?,
         active: r.bool("active")?,
-        resolved: r.bool("resolved")?,
-        outcome: r.opt_s("outcome")?,
+        result: match r.opt_s(RESULT_ATTR)? {
+            None => MarketResult::Open,
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                StoreError::Encode(format!("markets item {id}: {RESULT_ATTR}: {e}"))
+            })?,
+        },
+        closed_at: r.opt_ts("closed_at")?,
+        delisted: r.opt_bool("delisted")?.unwrap_or(false),
         first_seen: r.ts("first_seen")?,
         category: r.opt_s("category")?,
         neg_risk: r.bool("neg_risk")?,
@@ -104,6 +133,8 @@ pub(crate) fn market_from_item(item: &Item) -> Result<Market> {
 pub(crate) enum EndRange {
     /// Every active market.
     All,
+    /// Every inactive market awaiting a result (the [`AWAITING_VALUE`] partition).
+    Awaiting,
     /// `end_date > after`.
     After(i64),
     /// `lo <= end_date <= hi`.
@@ -132,10 +163,18 @@ impl EndRange {
         EndRange::UpTo(Tier::T4.end_window(at).0.timestamp_millis())
     }
 
+    /// The index partition it reads.
+    fn partition(self) -> &'static str {
+        match self {
+            EndRange::Awaiting => AWAITING_VALUE,
+            _ => LIVE_VALUE,
+        }
+    }
+
     /// The key condition and its values.
     fn condition(self) -> (&'static str, Vec<(&'static str, i64)>) {
         match self {
-            EndRange::All => ("#live = :live", vec![]),
+            EndRange::All | EndRange::Awaiting => ("#live = :live", vec![]),
             EndRange::After(a) => ("#live = :live AND #end > :a", vec![(":a", a)]),
             EndRange::Between(lo, hi) => (
                 "#live = :live AND #end BETWEEN :lo AND :hi",
@@ -207,9 +246,9 @@ impl AwsStore {
                 .index_name(ACTIVE_BY_END_INDEX)
                 .key_condition_expression(condition)
                 .expression_attribute_names("#live", LIVE_ATTR)
-                .expression_attribute_values(":live", s(LIVE_VALUE))
+                .expression_attribute_values(":live", s(range.partition()))
                 .set_exclusive_start_key(start);
-            if !matches!(range, EndRange::All) {
+            if !matches!(range, EndRange::All | EndRange::Awaiting) {
                 q = q.expression_attribute_names("#end", END_DATE_ATTR);
             }
             for (name, v) in &values {
@@ -325,6 +364,10 @@ impl MarketStore for AwsStore {
         self.live_markets(EndRange::All).await
     }
 
+    async fn markets_awaiting_result(&self) -> Result<Vec<Market>> {
+        self.live_markets(EndRange::Awaiting).await
+    }
+
     /// A paginated Scan of the whole table (a Scan returns items in hash order, so they are
     /// sorted here). For the daily `markets` dimension only, about once an hour: at 10,000
     /// markets of ~500 B it reads about 5 MB, ≈ 625 RRU (eventually consistent).
@@ -380,12 +423,25 @@ mod tests {
         bare.slug = None;
         bare.category = None;
         bare.volume_24h = None;
-        bare.outcome = None;
         bare.version = 41;
         let mut ended = market(3, Some(Tier::T2), false);
-        ended.resolved = true;
-        ended.outcome = Some("Down".into());
-        for (m, live) in [(&tiered, true), (&bare, true), (&ended, false)] {
+        ended.result = MarketResult::Resolved(polytape_core::Outcome {
+            winner: Some(1),
+            invalid: false,
+            payouts: vec![rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ONE],
+            resolved_at: None,
+            learned_at: at("2026-11-20T06:00:00Z"),
+            uma_status: Some("resolved".into()),
+            source: "gamma".into(),
+        });
+        let mut waiting = market(4, None, false);
+        waiting.result = MarketResult::Pending { uma_status: None };
+        for (m, live) in [
+            (&tiered, Some("1")),
+            (&bare, Some("1")),
+            (&ended, None),
+            (&waiting, Some("awaiting")),
+        ] {
             let item = market_item(m).unwrap();
             let back = market_from_item(&item).unwrap();
             assert_eq!(
@@ -396,7 +452,14 @@ mod tests {
                 },
                 "stored as the next version"
             );
-            assert_eq!(item.contains_key(LIVE_ATTR), live, "{}", m.condition_id);
+            assert_eq!(
+                item.get(LIVE_ATTR)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str),
+                live,
+                "{}",
+                m.condition_id
+            );
         }
         assert_eq!(
             market_item(&tiered).unwrap()[LIVE_ATTR].as_s().unwrap(),
@@ -452,7 +515,7 @@ mod tests {
                 let end = now + chrono::Duration::milliseconds(boundary_h * 3_600_000 + off);
                 let e = end.timestamp_millis();
                 let inside = |r: EndRange| match r {
-                    EndRange::All => true,
+                    EndRange::All | EndRange::Awaiting => true,
                     EndRange::After(a) => e > a,
                     EndRange::Between(lo, hi) => lo <= e && e <= hi,
                     EndRange::UpTo(u) => e <= u,

@@ -6,7 +6,7 @@
 //! | record     | pk                      | sk                                  | expires        |
 //! |------------|-------------------------|-------------------------------------|----------------|
 //! | task run   | `run#<yyyymmdd of id>`  | the run id (`20261120T223015Z#…`)   | started + 7 d  |
-//! | transition | `transition#<yyyymmdd>` | `<at ms, 13 digits>#<condition_id>` | at + 90 d      |
+//! | transition | `transition#<yyyymmdd>` | `<at ms, 13 digits>#<condition_id>#<reason>` | at + 90 d |
 //! | coverage   | `coverage#<yyyymmdd>`   | `<tick ms, 13 digits>#<tier>`       | tick + 35 d    |
 //! | heartbeat  | `heartbeat`             | the shard id                        | at + 1 d       |
 //! | task state | `task`                  | the task name                       | never          |
@@ -178,12 +178,19 @@ fn state_from_item(item: &Item, what: String) -> Result<(TaskState, u64)> {
 pub(crate) fn transition_item(t: &TierTransition) -> Item {
     ItemBuilder::default()
         .set("pk", s(format!("transition#{}", day(t.at.date_naive()))))
-        .set("sk", s(format!("{}#{}", ms_key(t.at), t.condition_id)))
+        .set(
+            "sk",
+            s(format!("{}#{}#{}", ms_key(t.at), t.condition_id, t.reason)),
+        )
         .set("condition_id", s(&t.condition_id))
         .opt("from_tier", t.from_tier.map(super::item::tier))
         .opt("to_tier", t.to_tier.map(super::item::tier))
         .set("at", ms(t.at))
         .set("reason", s(&t.reason))
+        .opt(
+            "hours_to_close",
+            t.hours_to_close.filter(|h| h.is_finite()).map(n),
+        )
         .set("expires_at", expires(t.at, TRANSITION_TTL_DAYS))
         .build()
 }
@@ -196,6 +203,7 @@ fn transition_from_item(item: &Item, what: String) -> Result<TierTransition> {
         to_tier: r.opt_tier("to_tier")?,
         at: r.ts("at")?,
         reason: r.s("reason")?,
+        hours_to_close: r.opt_n("hours_to_close")?,
     })
 }
 
@@ -516,7 +524,12 @@ impl TaskStore for AwsStore {
 impl TransitionStore for AwsStore {
     async fn put_transitions(&self, t: &[TierTransition]) -> Result<()> {
         let items = last_per_key(t, |t| {
-            format!("{}#{}", t.at.timestamp_millis(), t.condition_id)
+            format!(
+                "{}#{}#{}",
+                t.at.timestamp_millis(),
+                t.condition_id,
+                t.reason
+            )
         })
         .into_iter()
         .map(transition_item)
@@ -634,10 +647,11 @@ mod tests {
             to_tier: None,
             at: at("2026-11-20T06:00:00.007Z"),
             reason: "closed".into(),
+            hours_to_close: Some(-2.25),
         };
         let item = transition_item(&t);
         assert_eq!(item["pk"].as_s().unwrap(), "transition#20261120");
-        assert_eq!(item["sk"].as_s().unwrap(), "1795154400007#0xabc");
+        assert_eq!(item["sk"].as_s().unwrap(), "1795154400007#0xabc#closed");
         assert_eq!(transition_from_item(&item, "x".into()).unwrap(), t);
 
         let c = Coverage {

@@ -10,7 +10,7 @@ use polytape_core::ops::{
     Coverage, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskState, TaskStatus,
     TierTransition,
 };
-use polytape_core::{Market, Tier, Ts};
+use polytape_core::{Market, MarketResult, Tier, Ts};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -41,10 +41,15 @@ CREATE TABLE IF NOT EXISTS markets (
     category     TEXT,
     neg_risk     INTEGER NOT NULL,
     volume_24h   TEXT,
-    version      INTEGER NOT NULL DEFAULT 0
+    version      INTEGER NOT NULL DEFAULT 0,
+    result       TEXT,
+    closed_at    INTEGER,
+    delisted     INTEGER NOT NULL DEFAULT 0,
+    awaiting     INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS markets_active_tier;
 CREATE INDEX IF NOT EXISTS markets_active_end ON markets (active, end_date);
+CREATE INDEX IF NOT EXISTS markets_awaiting ON markets (awaiting);
 
 CREATE TABLE IF NOT EXISTS latest (
     tier    INTEGER PRIMARY KEY,
@@ -65,15 +70,16 @@ CREATE TABLE IF NOT EXISTS task_runs (
 CREATE INDEX IF NOT EXISTS task_runs_started_at ON task_runs (started_at);
 CREATE INDEX IF NOT EXISTS task_runs_expires_at ON task_runs (expires_at);
 
-CREATE TABLE IF NOT EXISTS tier_transitions (
-    condition_id TEXT NOT NULL,
-    at           INTEGER NOT NULL,
-    from_tier    INTEGER,
-    to_tier      INTEGER,
-    reason       TEXT NOT NULL,
-    PRIMARY KEY (condition_id, at)
+CREATE TABLE IF NOT EXISTS transitions (
+    condition_id   TEXT NOT NULL,
+    at             INTEGER NOT NULL,
+    reason         TEXT NOT NULL,
+    from_tier      INTEGER,
+    to_tier        INTEGER,
+    hours_to_close REAL,
+    PRIMARY KEY (condition_id, at, reason)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tier_transitions_at ON tier_transitions (at);
+CREATE INDEX IF NOT EXISTS transitions_at ON transitions (at);
 
 CREATE TABLE IF NOT EXISTS coverage (
     tier     INTEGER NOT NULL,
@@ -123,11 +129,17 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
 
 /// Columns added since the first release, for databases created before them (`CREATE TABLE
 /// IF NOT EXISTS` leaves an existing table as it was).
-const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     // Rows stored before versions existed are stored rows: version 1, not 0 ("not stored").
     ("markets", "version", "INTEGER NOT NULL DEFAULT 1"),
     ("task_runs", "error", "TEXT"),
     ("coverage", "failed", "INTEGER NOT NULL DEFAULT 0"),
+    // NULL reads as an open result; the resolutions duty asks about ended markets again.
+    ("markets", "result", "TEXT"),
+    ("markets", "closed_at", "INTEGER"),
+    ("markets", "delisted", "INTEGER NOT NULL DEFAULT 0"),
+    // Inactive markets stored before results were tracked are awaiting one.
+    ("markets", "awaiting", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// Adds the [`ADDED_COLUMNS`] an existing database lacks; a new database gets them from
@@ -140,7 +152,30 @@ fn migrate(conn: &Connection) -> Result<()> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         if !columns.is_empty() && !columns.iter().any(|c| c == column) {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+            if column == "awaiting" {
+                conn.execute_batch("UPDATE markets SET awaiting = 1 WHERE active = 0")?;
+            }
         }
+    }
+    // Transitions were keyed by (condition_id, at): two changes of a market in one run (closed,
+    // then resolved) collided. Copied into `transitions`, keyed with the reason too.
+    let old: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tier_transitions'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old > 0 {
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS transitions (
+                 condition_id TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,
+                 from_tier INTEGER, to_tier INTEGER, hours_to_close REAL,
+                 PRIMARY KEY (condition_id, at, reason)) WITHOUT ROWID;
+             INSERT OR IGNORE INTO transitions (condition_id, at, reason, from_tier, to_tier)
+                 SELECT condition_id, at, reason, from_tier, to_tier FROM tier_transitions;
+             DROP TABLE tier_transitions;
+             COMMIT;",
+        )?;
     }
     Ok(())
 }
@@ -181,7 +216,7 @@ fn bad_column(column: &str, value: impl std::fmt::Display) -> rusqlite::Error {
 
 const MARKET_COLUMNS: &str = "condition_id, question, slug, yes_token_id, no_token_id, \
     outcome_0, outcome_1, end_date, tier, active, resolved, outcome, first_seen, category, \
-    neg_risk, volume_24h, version";
+    neg_risk, volume_24h, version, result, closed_at, delisted, awaiting";
 
 fn market_from_row(r: &Row<'_>) -> rusqlite::Result<Market> {
     let volume_24h: Option<String> = r.get(15)?;
@@ -206,8 +241,21 @@ fn market_from_row(r: &Row<'_>) -> rusqlite::Result<Market> {
         end_date: ts("end_date", r.get(7)?)?,
         tier: tier_of("tier", r.get(8)?)?,
         active: r.get(9)?,
-        resolved: r.get(10)?,
-        outcome: r.get(11)?,
+        result: match r.get::<_, Option<String>>(17)? {
+            None => MarketResult::Open,
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    17,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+        },
+        closed_at: r
+            .get::<_, Option<i64>>(18)?
+            .map(|t| ts("closed_at", t))
+            .transpose()?,
+        delisted: r.get(19)?,
         first_seen: ts("first_seen", r.get(12)?)?,
         category: r.get(13)?,
         neg_risk: r.get(14)?,
@@ -225,14 +273,16 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
     {
         let mut insert = tx.prepare_cached(&format!(
             "INSERT INTO markets ({MARKET_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, \
+             ?17, ?18, ?19, ?20) \
              ON CONFLICT (condition_id) DO NOTHING"
         ))?;
         let mut update = tx.prepare_cached(
             "UPDATE markets SET question = ?2, slug = ?3, yes_token_id = ?4, no_token_id = ?5, \
              outcome_0 = ?6, outcome_1 = ?7, end_date = ?8, tier = ?9, active = ?10, \
              resolved = ?11, outcome = ?12, first_seen = ?13, category = ?14, neg_risk = ?15, \
-             volume_24h = ?16, version = ?17 + 1 WHERE condition_id = ?1 AND version = ?17",
+             volume_24h = ?16, result = ?17, closed_at = ?18, delisted = ?19, awaiting = ?20, \
+             version = ?21 + 1 WHERE condition_id = ?1 AND version = ?21",
         )?;
         for m in markets {
             let version = i64::try_from(m.version).map_err(|_| {
@@ -241,6 +291,8 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
                     m.condition_id, m.version
                 ))
             })?;
+            let result = serde_json::to_string(&m.result)
+                .map_err(|e| StoreError::Encode(format!("market {}: {e}", m.condition_id)))?;
             let values = params![
                 m.condition_id,
                 m.question,
@@ -252,12 +304,16 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
                 ms(m.end_date),
                 tier_num(m.tier),
                 m.active,
-                m.resolved,
-                m.outcome,
+                m.is_resolved(),
+                m.winning_outcome(),
                 ms(m.first_seen),
                 m.category,
                 m.neg_risk,
                 m.volume_24h.map(|d| d.to_string()),
+                result,
+                m.closed_at.map(ms),
+                m.delisted,
+                m.awaits_result(),
             ];
             let written = if m.version == 0 {
                 insert.execute(values)?
@@ -447,8 +503,9 @@ fn put_transitions(conn: &mut Connection, transitions: &[TierTransition]) -> Res
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO tier_transitions (condition_id, at, from_tier, to_tier, reason) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO transitions \
+             (condition_id, at, from_tier, to_tier, reason, hours_to_close) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for t in transitions {
             stmt.execute(params![
@@ -456,7 +513,8 @@ fn put_transitions(conn: &mut Connection, transitions: &[TierTransition]) -> Res
                 ms(t.at),
                 tier_num(t.from_tier),
                 tier_num(t.to_tier),
-                t.reason
+                t.reason,
+                t.hours_to_close,
             ])?;
         }
     }
@@ -466,8 +524,8 @@ fn put_transitions(conn: &mut Connection, transitions: &[TierTransition]) -> Res
 
 fn recent_transitions(conn: &Connection, limit: usize) -> Result<Vec<TierTransition>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT condition_id, at, from_tier, to_tier, reason FROM tier_transitions \
-         ORDER BY at DESC, condition_id LIMIT ?1",
+        "SELECT condition_id, at, from_tier, to_tier, reason, hours_to_close FROM transitions \
+         ORDER BY at DESC, condition_id DESC, reason DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map(params![sql_limit(limit)], |r| {
         Ok(TierTransition {
@@ -476,6 +534,7 @@ fn recent_transitions(conn: &Connection, limit: usize) -> Result<Vec<TierTransit
             from_tier: tier_of("from_tier", r.get(2)?)?,
             to_tier: tier_of("to_tier", r.get(3)?)?,
             reason: r.get(4)?,
+            hours_to_close: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -622,6 +681,11 @@ impl MarketStore for LocalStore {
 
     async fn all_markets(&self) -> Result<Vec<Market>> {
         self.with_conn(|c| query_markets(c, "1 = 1", [])).await
+    }
+
+    async fn markets_awaiting_result(&self) -> Result<Vec<Market>> {
+        self.with_conn(|c| query_markets(c, "awaiting = 1", []))
+            .await
     }
 
     async fn get_market(&self, condition_id: &str) -> Result<Option<Market>> {

@@ -43,6 +43,10 @@ pub(crate) enum Get<R> {
     Bool(fn(&R) -> Option<bool>),
     /// Book side, best first → `array<struct<price:decimal(18,6),size:decimal(18,6)>>`.
     Levels(fn(&R) -> &[Level]),
+    /// Labels (outcomes, token ids) → `array<string>`.
+    Strs(fn(&R) -> &[String]),
+    /// Shares (a payout vector) → `array<double>`; empty when `None`-like.
+    Ratios(fn(&R) -> &[Decimal]),
 }
 
 /// One column of a file: its Glue description and its accessor.
@@ -81,6 +85,8 @@ pub(crate) const fn col<R>(name: &'static str, get: Get<R>) -> FieldSpec<R> {
         Get::I16(_) => "smallint",
         Get::Bool(_) => "boolean",
         Get::Levels(_) => "array<struct<price:decimal(18,6),size:decimal(18,6)>>",
+        Get::Strs(_) => "array<string>",
+        Get::Ratios(_) => "array<double>",
     };
     FieldSpec {
         col: Column { name, athena_type },
@@ -128,6 +134,11 @@ fn level_item() -> FieldRef {
     }))
 }
 
+/// The non-null item of a plain list column, named `element` as the Parquet LIST spec writes it.
+fn item_of(t: DataType) -> FieldRef {
+    Arc::new(Field::new("element", t, false))
+}
+
 impl<R> Get<R> {
     fn data_type(&self) -> DataType {
         match self {
@@ -143,13 +154,20 @@ impl<R> Get<R> {
             Get::I16(_) => DataType::Int16,
             Get::Bool(_) => DataType::Boolean,
             Get::Levels(_) => DataType::List(level_item()),
+            Get::Strs(_) => DataType::List(item_of(DataType::Utf8)),
+            Get::Ratios(_) => DataType::List(item_of(DataType::Float64)),
         }
     }
 
     fn nullable(&self) -> bool {
         !matches!(
             self,
-            Get::Ts(_) | Get::Str(_) | Get::I32Req(_) | Get::Levels(_)
+            Get::Ts(_)
+                | Get::Str(_)
+                | Get::I32Req(_)
+                | Get::Levels(_)
+                | Get::Strs(_)
+                | Get::Ratios(_)
         )
     }
 
@@ -249,6 +267,38 @@ impl<R> Get<R> {
                 Arc::new(b.finish())
             }
             Get::Levels(f) => levels(rows, f, nulled)?,
+            Get::Strs(f) => {
+                let mut offsets = OffsetBufferBuilder::<i32>::new(n);
+                let mut b = StringBuilder::new();
+                for r in rows {
+                    offsets.push_length(f(r).len());
+                    for v in f(r) {
+                        b.append_value(v);
+                    }
+                }
+                Arc::new(ListArray::try_new(
+                    item_of(DataType::Utf8),
+                    offsets.finish(),
+                    Arc::new(b.finish()),
+                    None,
+                )?)
+            }
+            Get::Ratios(f) => {
+                let mut offsets = OffsetBufferBuilder::<i32>::new(n);
+                let mut b = Float64Builder::new();
+                for r in rows {
+                    offsets.push_length(f(r).len());
+                    for v in f(r) {
+                        b.append_value(f64::try_from(*v).unwrap_or(f64::NAN));
+                    }
+                }
+                Arc::new(ListArray::try_new(
+                    item_of(DataType::Float64),
+                    offsets.finish(),
+                    Arc::new(b.finish()),
+                    None,
+                )?)
+            }
         };
         Ok(array)
     }

@@ -15,8 +15,9 @@ use ::parquet::schema::types::ColumnPath;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use columns::{arrays_of, col, columns_of, schema_of, FieldSpec, Get};
+use polytape_core::ops::TierTransition;
 use polytape_core::snapshot::OrderbookRow;
-use polytape_core::{Market, Snapshot};
+use polytape_core::{Market, MarketResult, Resolution, Snapshot};
 use std::sync::{Arc, OnceLock};
 
 /// One column as the Glue table declares it.
@@ -133,7 +134,7 @@ static ORDERBOOK_FIELDS: [FieldSpec<OrderbookRow>; ORDERBOOK_FIELD_COUNT] = [
 
 static ORDERBOOK_COLUMNS: [Column; ORDERBOOK_FIELD_COUNT] = columns_of(&ORDERBOOK_FIELDS);
 
-const MARKET_FIELD_COUNT: usize = 16;
+const MARKET_FIELD_COUNT: usize = 24;
 
 /// The `markets` dimension: one row per market known on the day (see [`crate::keys::markets`]).
 static MARKET_FIELDS: [FieldSpec<Market>; MARKET_FIELD_COUNT] = [
@@ -147,13 +148,81 @@ static MARKET_FIELDS: [FieldSpec<Market>; MARKET_FIELD_COUNT] = [
     col("end_date", Get::Ts(|m| m.end_date)),
     col("tier", Get::I16(|m| m.tier.map(|t| t.number()))),
     col("active", Get::Bool(|m| Some(m.active))),
-    col("resolved", Get::Bool(|m| Some(m.resolved))),
-    col("outcome", Get::OptStr(|m| m.outcome.as_deref())),
+    col("resolved", Get::Bool(|m| Some(m.is_resolved()))),
     col("first_seen", Get::Ts(|m| m.first_seen)),
     col("category", Get::OptStr(|m| m.category.as_deref())),
     col("neg_risk", Get::Bool(|m| Some(m.neg_risk))),
     col("volume_24h", Get::Dec(|m| m.volume_24h)),
+    // where its result stands, and the result's columns as `resolutions` has them
+    col("result", Get::Str(|m| m.result.name())),
+    col("uma_status", Get::OptStr(|m| uma_status(&m.result))),
+    col("closed_at", Get::OptTs(|m| m.closed_at)),
+    col("delisted", Get::Bool(|m| Some(m.delisted))),
+    col("winning_outcome", Get::OptStr(|m| m.winning_outcome())),
+    col("winning_token_id", Get::OptStr(|m| m.winning_token_id())),
+    col("invalid", Get::Bool(|m| m.outcome().map(|o| o.invalid))),
+    col(
+        "payouts",
+        Get::Ratios(|m| m.outcome().map_or(&[], |o| &o.payouts)),
+    ),
+    col(
+        "resolved_at",
+        Get::OptTs(|m| m.outcome().and_then(|o| o.resolved_at)),
+    ),
 ];
+
+/// The last UMA status Gamma showed for a result.
+fn uma_status(r: &MarketResult) -> Option<&str> {
+    match r {
+        MarketResult::Pending { uma_status } => uma_status.as_deref(),
+        MarketResult::Resolved(o) => o.uma_status.as_deref(),
+        MarketResult::Open | MarketResult::Unresolved => None,
+    }
+}
+
+const RESOLUTION_FIELD_COUNT: usize = 13;
+
+/// The `resolutions` table: one row per resolved market (see [`crate::keys::resolution`]).
+static RESOLUTION_FIELDS: [FieldSpec<Resolution>; RESOLUTION_FIELD_COUNT] = [
+    col("condition_id", Get::Str(|r| &r.condition_id)),
+    col("question", Get::Str(|r| &r.question)),
+    col("outcomes", Get::Strs(|r| &r.outcomes)),
+    col("token_ids", Get::Strs(|r| &r.token_ids)),
+    col("end_date", Get::Ts(|r| r.end_date)),
+    col(
+        "winning_outcome",
+        Get::OptStr(|r| r.winning_outcome.as_deref()),
+    ),
+    col(
+        "winning_token_id",
+        Get::OptStr(|r| r.winning_token_id.as_deref()),
+    ),
+    col("invalid", Get::Bool(|r| Some(r.outcome.invalid))),
+    col("payouts", Get::Ratios(|r| &r.outcome.payouts)),
+    col("resolved_at", Get::OptTs(|r| r.outcome.resolved_at)),
+    col("learned_at", Get::Ts(|r| r.outcome.learned_at)),
+    col(
+        "uma_status",
+        Get::OptStr(|r| r.outcome.uma_status.as_deref()),
+    ),
+    col("source", Get::Str(|r| &r.outcome.source)),
+];
+
+static RESOLUTION_COLUMNS: [Column; RESOLUTION_FIELD_COUNT] = columns_of(&RESOLUTION_FIELDS);
+
+const TRANSITION_FIELD_COUNT: usize = 6;
+
+/// The `tier_transitions` table: every change of a tracked market, with its reason.
+static TRANSITION_FIELDS: [FieldSpec<TierTransition>; TRANSITION_FIELD_COUNT] = [
+    col("condition_id", Get::Str(|t| &t.condition_id)),
+    col("at", Get::Ts(|t| t.at)),
+    col("from_tier", Get::I16(|t| t.from_tier.map(|t| t.number()))),
+    col("to_tier", Get::I16(|t| t.to_tier.map(|t| t.number()))),
+    col("reason", Get::Str(|t| &t.reason)),
+    col("hours_to_close", Get::F64(|t| t.hours_to_close)),
+];
+
+static TRANSITION_COLUMNS: [Column; TRANSITION_FIELD_COUNT] = columns_of(&TRANSITION_FIELDS);
 
 static MARKET_COLUMNS: [Column; MARKET_FIELD_COUNT] = columns_of(&MARKET_FIELDS);
 
@@ -188,12 +257,60 @@ pub fn market_columns() -> &'static [Column] {
     &MARKET_COLUMNS
 }
 
+/// Every column of a `resolutions` file, in file order (`dt` is the partition, not in it).
+pub fn resolution_columns() -> &'static [Column] {
+    &RESOLUTION_COLUMNS
+}
+
+/// Every column of a `tier_transitions` file, in file order (`dt` is the partition).
+pub fn transition_columns() -> &'static [Column] {
+    &TRANSITION_COLUMNS
+}
+
+/// The label columns `polytape export` and the Athena training-set query append to every
+/// `snapshots` column and `tier`: whether the row's token (the first outcome's) won (1/0; NULL
+/// for INVALID or a payout with no single winner), the winning outcome, when the market
+/// resolved, and hours from the row to then.
+pub const LABEL_COLUMNS: [Column; 5] = [
+    Column {
+        name: "tier",
+        athena_type: "smallint",
+    },
+    Column {
+        name: "first_outcome_won",
+        athena_type: "int",
+    },
+    Column {
+        name: "winning_outcome",
+        athena_type: "string",
+    },
+    Column {
+        name: "resolved_at",
+        athena_type: "timestamp",
+    },
+    Column {
+        name: "hours_to_resolution",
+        athena_type: "double",
+    },
+];
+
+/// Every column of the training set, in order: [`snapshot_columns`], then [`LABEL_COLUMNS`]
+/// (`tier` first: the partition of the snapshot files, a column here).
+pub fn training_columns() -> Vec<Column> {
+    snapshot_columns()
+        .iter()
+        .chain(LABEL_COLUMNS.iter())
+        .copied()
+        .collect()
+}
+
 /// The Hive partition columns of `table`, in key order: `tier`, `dt` for `snapshots` and
-/// `orderbooks`; `dt` for `markets`; none for a table this crate does not encode.
+/// `orderbooks`; `dt` for `markets`, `resolutions` and `tier_transitions`; none for a table
+/// this crate does not encode.
 pub fn partition_columns(table: &str) -> &'static [Column] {
     match table {
         crate::keys::SNAPSHOTS | crate::keys::ORDERBOOKS => &TIER_DT,
-        crate::keys::MARKETS => &DT,
+        crate::keys::MARKETS | crate::keys::RESOLUTIONS | crate::keys::TIER_TRANSITIONS => &DT,
         _ => &[],
     }
 }
@@ -214,6 +331,29 @@ pub fn orderbooks_schema() -> SchemaRef {
 pub fn markets_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&MARKET_FIELDS))))
+}
+
+/// The Arrow schema of a `resolutions` file.
+pub fn resolutions_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&RESOLUTION_FIELDS))))
+}
+
+/// The Arrow schema of a `tier_transitions` file.
+pub fn transitions_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&TRANSITION_FIELDS))))
+}
+
+/// One `resolutions` file: the rows of resolved markets (one per file as the resolutions duty
+/// writes them, under [`crate::keys::resolution`]).
+pub fn encode_resolutions(rows: &[Resolution]) -> Result<Encoded> {
+    encode(&RESOLUTION_FIELDS, resolutions_schema(), rows)
+}
+
+/// One `tier_transitions` file holding `rows` in the order given.
+pub fn encode_transitions(rows: &[TierTransition]) -> Result<Encoded> {
+    encode(&TRANSITION_FIELDS, transitions_schema(), rows)
 }
 
 /// One `markets` file holding `markets` in the order given: the day's dimension table that
