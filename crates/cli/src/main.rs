@@ -4,15 +4,18 @@
 //!   `markets` dimension) and every tier's snapshots on embedded storage (SQLite + Parquet
 //!   files), with the status API on 127.0.0.1.
 //! * `polytape sim` — the simulated Polymarket alone.
-//! * `polytape bench` — end-to-end measurements (one T2 tick against the simulator).
+//! * `polytape export` — the training set of a data directory (labelled snapshot rows) as one
+//!   Parquet or CSV file.
+//! * `polytape bench` — end-to-end measurements (one T2 tick against the simulator; an export).
 
 mod bench;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use polytape_collector::runner::{self, Runtime};
 use polytape_collector::{status, Config};
 use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
+use polytape_store::export::{ExportEvent, ExportOptions};
 use polytape_store::LocalStore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,9 +83,64 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         new_markets_per_hour: f64,
     },
+    /// Write the training set of a data directory as one file: every snapshot row of a resolved
+    /// market taken before the market closed, with its label.
+    ///
+    /// Columns: every `snapshots` column, then tier, first_outcome_won (1 when the row's token
+    /// won, 0 when another did, NULL for INVALID or no single winner), winning_outcome,
+    /// resolved_at and hours_to_resolution (NULL without resolved_at). A row is dropped when
+    /// taken at or after its market's close (resolved_at, else its end date), when its market
+    /// has no resolution (unless --include-unresolved), or when its (condition_id, snapshot_ts)
+    /// was already written (a copied file, a compacted file next to its sources: the first met
+    /// in key order is kept).
+    ///
+    /// --since, --until and --tiers skip whole tier=/dt= partitions by their key, then filter
+    /// the rows of the partitions they overlap.
+    ///
+    /// Streams record batches, so memory does not grow with the directory (a CSV export's stays
+    /// flat; a Parquet file's row-group metadata adds about 6 MiB per million rows). A file that
+    /// is unreadable, not Parquet or lacks a column is skipped with a warning and counted. The
+    /// output is written as FILE.tmp and renamed to FILE once complete. Warnings, a progress
+    /// line every 2 s and the final summary (rows in, written, dropped by reason, files
+    /// skipped) go to stderr.
+    Export {
+        /// The data directory to read (`snapshots/` and `resolutions/` as `polytape run` or
+        /// S3 lays them out).
+        #[arg(long, env = "POLYTAPE_DATA_DIR", default_value = "data/live")]
+        data_dir: PathBuf,
+        /// The file to write (replaced once the export completes).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only rows with snapshot_ts at or after this instant (RFC 3339, e.g.
+        /// 2026-11-20T00:00:00Z).
+        #[arg(long, value_parser = parse_instant)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only rows with snapshot_ts before this instant (RFC 3339).
+        #[arg(long, value_parser = parse_instant)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only these tiers, comma-separated (e.g. 2,3,4) [default: every tier].
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(0..=4))]
+        tiers: Vec<u8>,
+        /// Keep the rows of markets without a resolution too, with NULL labels (no close to
+        /// filter them on).
+        #[arg(long)]
+        include_unresolved: bool,
+        /// parquet: the table's own types (decimal(18,6), timestamp(ms, UTC), …); csv: a
+        /// header row, RFC 4180 quoting, timestamps RFC 3339 with ms and Z, decimals as plain
+        /// text, NULL as an empty field.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
+        format: ExportFormat,
+    },
     /// Measure one T2 tick of N markets against the simulator (run as a separate process) with
-    /// added latency: wall time, requests made, peak RSS of the collector. See BENCHMARKS.md.
+    /// added latency: wall time, requests made, peak RSS of the collector; or (`--case export`)
+    /// an export of N generated snapshot rows: rows/s and peak RSS. See BENCHMARKS.md.
     Bench {
+        /// What to measure.
+        #[arg(long, value_enum, default_value_t = BenchCase::Tick)]
+        case: BenchCase,
+        /// Snapshot rows to generate and export (with --case export).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
         #[arg(long, default_value_t = 500)]
         markets: usize,
         #[arg(long, default_value_t = 50)]
@@ -91,6 +149,28 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         ticks: u32,
     },
+}
+
+/// The output format of `polytape export`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Parquet,
+    Csv,
+}
+
+/// What `polytape bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BenchCase {
+    /// One T2 tick against the simulator.
+    Tick,
+    /// An export of generated snapshot files.
+    Export,
+}
+
+fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("not an RFC 3339 instant ({e}), e.g. 2026-11-20T00:00:00Z"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -125,10 +205,36 @@ fn main() -> anyhow::Result<()> {
                 )
                 .await
             }
+            Command::Export {
+                data_dir,
+                out,
+                since,
+                until,
+                tiers,
+                include_unresolved,
+                format,
+            } => export(ExportOptions {
+                since,
+                until,
+                tiers,
+                include_unresolved,
+                format: match format {
+                    ExportFormat::Parquet => polytape_store::export::Format::Parquet,
+                    ExportFormat::Csv => polytape_store::export::Format::Csv,
+                },
+                ..ExportOptions::new(data_dir, out)
+            }),
             Command::Bench {
+                case: BenchCase::Export,
+                rows,
+                ..
+            } => bench::export(rows),
+            Command::Bench {
+                case: BenchCase::Tick,
                 markets,
                 latency_ms,
                 ticks,
+                ..
             } => bench::run(markets, latency_ms, ticks).await,
         }
     })
@@ -214,6 +320,35 @@ async fn run(
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
+    Ok(())
+}
+
+/// `polytape export`: warnings and progress as they come, the summary at the end, on stderr.
+fn export(opts: ExportOptions) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let summary = polytape_store::export::export(&opts, &mut |event| match event {
+        ExportEvent::Skipped { path, reason } => {
+            eprintln!("warning: skipped {}: {reason}", path.display());
+        }
+        ExportEvent::Progress(s) => eprintln!(
+            "export: {} files read, {} rows written ({:.0} s)",
+            s.files_read,
+            s.rows_written,
+            started.elapsed().as_secs_f64()
+        ),
+    })
+    .with_context(|| {
+        format!(
+            "exporting {} to {}",
+            opts.data_dir.display(),
+            opts.out.display()
+        )
+    })?;
+    eprintln!(
+        "export: wrote {} in {:.1} s: {summary}",
+        opts.out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -15,8 +15,9 @@
 //!   `AwsStore`, every port on DynamoDB, S3 and SQS, and `aws::provision` to create the
 //!   resources (tests run it against moto). The design is in `docs/aws.md`.
 //! * [`keys`]: the S3 key layout (`snapshots/tier=2/dt=2026-11-20/20261120T223000Z.parquet`).
-//! * [`parquet`]: the `snapshots`, `orderbooks` and `markets` encoders and their Athena column
-//!   lists.
+//! * [`parquet`]: the `snapshots`, `orderbooks`, `markets`, `resolutions` and `tier_transitions`
+//!   encoders and their Athena column lists, and the training set's columns.
+//! * [`export`]: `polytape export`, the training set of a data directory as one file.
 //! * [`contract`]: the behaviour every adapter must show, as async functions that panic on a
 //!   violation; the local tests run them and the AWS adapters can run the same suite.
 //! * [`error`]: [`StoreError`] and its retry classifier.
@@ -25,6 +26,7 @@
 pub mod aws;
 pub mod contract;
 pub mod error;
+pub mod export;
 pub mod keys;
 pub mod local;
 pub mod parquet;
