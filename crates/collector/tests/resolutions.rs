@@ -260,3 +260,125 @@ async fn given_a_delisted_and_an_expired_market_then_each_shows_up_as_such_and_g
         TruthStage::Open
     ));
 }
+
+/// Every exported row: (condition id, token id, snapshot_ts ms, first_outcome_won, winning
+/// outcome).
+type Labelled = (String, String, i64, Option<i32>, Option<String>);
+
+fn exported(path: &std::path::Path) -> Vec<Labelled> {
+    let mut out = Vec::new();
+    for b in read_parquet(path) {
+        for i in 0..b.num_rows() {
+            out.push((
+                string(&b, "condition_id", i).unwrap(),
+                string(&b, "token_id", i).unwrap(),
+                ts_ms(&b, "snapshot_ts", i).unwrap(),
+                i32_at(&b, "first_outcome_won", i),
+                string(&b, "winning_outcome", i),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn given_a_run_with_resolved_markets_then_export_labels_every_row_with_the_simulators_outcome(
+) {
+    // The simulator's clock runs 10 minutes ahead of the ticks, so the markets it closes
+    // close after the ticks below took their rows.
+    let mut cfg = polytape_sim::SimConfig::new(42);
+    cfg.markets_per_tier = 4;
+    cfg.now = anchor() + chrono::Duration::minutes(10);
+    let e = env_with(cfg, 50).await;
+    e.clock.set(anchor());
+    discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    for k in 0..6 {
+        for tier in [Tier::T3, Tier::T4] {
+            let tick = polytape_core::TickId {
+                tier,
+                tick_ts: anchor() + chrono::Duration::seconds(30 * k),
+            };
+            e.clock.set(tick.tick_ts + chrono::Duration::seconds(2));
+            let deadline = polytape_collector::snapshot::TickDeadline::of(
+                tick,
+                None,
+                Config::default().tick_margin,
+            );
+            polytape_collector::snapshot::snapshot_tick(
+                &e.client, &e.store, tick, &e.clock, deadline,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let sampled: Vec<Market> = e
+        .store
+        .markets_due(Tier::T3, anchor())
+        .await
+        .unwrap()
+        .into_iter()
+        .chain(e.store.markets_due(Tier::T4, anchor()).await.unwrap())
+        .collect();
+    assert!(sampled.len() >= 5);
+    assert!(e
+        .sim
+        .finalize(&sampled[0].condition_id, SimResult::Winner(0)));
+    assert!(e
+        .sim
+        .finalize(&sampled[1].condition_id, SimResult::Winner(1)));
+    assert!(e.sim.finalize(&sampled[2].condition_id, SimResult::Invalid));
+    assert!(e.sim.finalize_without_status(&sampled[3].condition_id, 0));
+    assert!(e.sim.propose_result(&sampled[4].condition_id, 1));
+    e.clock.set(anchor() + chrono::Duration::minutes(11));
+    resolve(&e.client, &e.store, &e.clock).await.unwrap();
+
+    let out = e.dir.path().join("train.parquet");
+    let opts = polytape_store::export::ExportOptions::new(e.dir.path(), &out);
+    let s = polytape_store::export::export(&opts, &mut |_| {}).unwrap();
+    let rows = exported(&out);
+    assert_eq!(s.rows_written as usize, rows.len());
+    assert!(
+        s.unresolved_dropped > 0,
+        "the open and the proposed markets' rows"
+    );
+
+    let truth = e.sim.truth();
+    let mut per_market: BTreeMap<String, usize> = BTreeMap::new();
+    for (cid, token, ts, won, outcome) in &rows {
+        let m = truth
+            .markets
+            .iter()
+            .find(|m| &m.condition_id == cid)
+            .unwrap();
+        let close = m.closed_time.unwrap().timestamp_millis();
+        assert!(*ts < close, "{cid}: a row at {ts} after its close {close}");
+        assert_eq!(
+            token, &m.token_ids[0],
+            "rows describe the first outcome's token"
+        );
+        match m.stage.result() {
+            Some(SimResult::Winner(o)) => {
+                assert_eq!(*won, Some(i32::from(o == 0)), "{cid}");
+                assert_eq!(outcome.as_deref(), Some(m.outcomes[o].as_str()));
+            }
+            Some(SimResult::Invalid) => assert_eq!((won, outcome), (&None, &None), "{cid}"),
+            None => panic!("{cid}: exported without a final result"),
+        }
+        *per_market.entry(cid.clone()).or_default() += 1;
+    }
+    assert_eq!(
+        per_market.len(),
+        4,
+        "the four final markets, each with its rows"
+    );
+    assert!(per_market.values().all(|n| *n >= 5), "{per_market:?}");
+
+    // A copied snapshot file (as a sync tool or a half-done compaction leaves) adds nothing.
+    let file = files_under(e.dir.path(), "snapshots").remove(0);
+    std::fs::copy(&file, file.with_file_name("copy of a tick.parquet")).unwrap();
+    let s2 = polytape_store::export::export(&opts, &mut |_| {}).unwrap();
+    assert!(s2.duplicates_dropped > 0);
+    assert_eq!(exported(&out), rows, "the same rows, once each");
+}

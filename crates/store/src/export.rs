@@ -125,7 +125,8 @@ pub struct ExportSummary {
     pub unresolved_dropped: u64,
     /// Rows outside `since`..`until` in a partition that overlaps it.
     pub outside_window_dropped: u64,
-    /// Most keys the duplicate set held at once: the largest partition's rows written.
+    /// Most keys the duplicate sets held at once: rows at times two files of a partition
+    /// share, plus the current one-tick file's rows.
     pub peak_partition_keys: u64,
 }
 
