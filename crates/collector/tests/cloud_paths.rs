@@ -11,7 +11,7 @@ use polytape_collector::dispatch::{dispatch_minute, run_tick_message, TickMessag
 use polytape_collector::{status, Config};
 use polytape_core::{TickId, Tier};
 use polytape_sim::{Endpoint, Fault, FaultKind};
-use polytape_store::{queue, LocalQueue};
+use polytape_store::{queue, LocalQueue, MarketStore};
 
 #[tokio::test]
 async fn the_dispatcher_enqueues_exactly_the_minutes_ticks_with_their_delays() {
@@ -263,6 +263,28 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
         "{stats}"
     );
     assert_eq!(t4["coverage_pct_last_hour"], 100.0);
+    assert!(stats["results"].is_null(), "no result counted yet: {stats}");
+
+    // A market resolves; the resolutions duty counts it and the status API shows the count.
+    let t4_market = e.store.markets_due(Tier::T4, now).await.unwrap().remove(0);
+    assert!(e
+        .sim
+        .finalize(&t4_market.condition_id, polytape_sim::SimResult::Invalid));
+    polytape_collector::resolutions::resolve(&e.client, &e.store, &e.clock)
+        .await
+        .unwrap();
+    let stats: serde_json::Value = reqwest::get(format!("{base}/api/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let results = &stats["results"];
+    assert_eq!(
+        (results["resolved"].as_u64(), results["invalid"].as_u64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
     let missing = reqwest::get(format!("{base}/api/nope")).await.unwrap();
     assert_eq!(missing.status(), 404);
     let body: serde_json::Value = missing.json().await.unwrap();
