@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::error::HandlerError;
 use crate::tasks;
 use polytape_core::ops::{reason, TaskStatus, TierTransition};
-use polytape_core::{Market, Tier, Ts};
+use polytape_core::{Market, MarketResult, Tier, Ts};
 use polytape_polymarket::{GammaMarket, KeysetQuery, PolymarketClient};
 use polytape_store::{MarketStore, ObjectStore, TaskStore, TransitionStore};
 use serde::Serialize;
@@ -316,8 +316,12 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
             let mut market = (**m).clone();
             market.first_seen = old.first_seen;
             market.version = old.version;
-            // A result another writer recorded is not discovery's to undo.
-            market.result = old.result.clone();
+            // A result another writer recorded is not discovery's to undo — except giving up:
+            // listed open again, its result is to be learnt after all.
+            market.result = match &old.result {
+                MarketResult::Unresolved => MarketResult::Open,
+                r => r.clone(),
+            };
             market.closed_at = old.closed_at;
             let change = if !old.active {
                 Change::Relisted
@@ -350,6 +354,7 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
             let mut gone = old.clone();
             gone.active = false;
             gone.tier = None;
+            closed_without_result(&mut gone);
             Some(Decision {
                 transitions: vec![TierTransition::of(old, old.tier, None, now, reason::CLOSED)],
                 market: gone,
@@ -357,6 +362,14 @@ fn decide(listed: &Listed, old: Option<&Market>, now: Ts, horizon: Ts) -> Option
             })
         }
         _ => None,
+    }
+}
+
+/// A market that just left sampling closed awaits its result: an open (or given-up) result
+/// becomes pending, with no UMA status known yet.
+pub(crate) fn closed_without_result(m: &mut Market) {
+    if matches!(m.result, MarketResult::Open | MarketResult::Unresolved) {
+        m.result = MarketResult::Pending { uma_status: None };
     }
 }
 

@@ -118,8 +118,12 @@ where
 {
     let started = clock.now();
     let state = store.task_state(resolutions::TASK).await?;
+    // Due half a maintenance period early: maintenance runs on a fixed rate and a run's end
+    // (its last success) lies a little after its start, so "every" to the second would slip
+    // the duty to the next maintenance run, every time.
     let every = cfg.resolutions_every;
-    if !tasks::is_due(state.as_ref(), started, every, every) {
+    let due_after = every.saturating_sub(cfg.maintenance_every / 2);
+    if !tasks::is_due(state.as_ref(), started, due_after, every) {
         return Ok(None);
     }
     let outcome = resolutions::resolve(client, store, clock).await;

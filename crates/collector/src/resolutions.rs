@@ -289,12 +289,19 @@ fn decide(m: &Market, seen: Option<&Seen>, now: Ts) -> Option<Decision> {
         }) => {
             next.delisted = false;
             next.closed_at = next.closed_at.or(*closed_time).or(Some(now));
-            if next.active {
+            // First seen closed here: sampled until now, or expired while still open.
+            if next.active || m.result == MarketResult::Open {
                 next.active = false;
                 next.tier = None;
                 transitions.push(TierTransition::of(m, m.tier, None, now, reason::CLOSED));
             }
             match verdict {
+                Verdict::Final(outcome) if !fits(m, outcome) => {
+                    tracing::warn!(condition_id = %m.condition_id, payouts = ?outcome.payouts, "a final result that does not fit the market's two outcomes: left pending");
+                    next.result = MarketResult::Pending {
+                        uma_status: outcome.uma_status.clone(),
+                    };
+                }
                 Verdict::Final(outcome) => {
                     next.result = MarketResult::Resolved(outcome.clone());
                     transitions.push(TierTransition::of(m, None, None, now, reason::RESOLVED));
@@ -315,7 +322,9 @@ fn decide(m: &Market, seen: Option<&Seen>, now: Ts) -> Option<Decision> {
         }
         _ => {}
     }
-    let given_up = !next.is_resolved()
+    // Only a market Gamma was asked about this run: a failed lookup proves nothing.
+    let given_up = seen.is_some()
+        && !next.is_resolved()
         && !next.active
         && now >= m.end_date + chrono::Duration::seconds(RESOLUTION_POLL_S);
     if given_up {
@@ -330,6 +339,12 @@ fn decide(m: &Market, seen: Option<&Seen>, now: Ts) -> Option<Decision> {
         change: Change::Updated,
         transitions,
     })
+}
+
+/// Whether a final outcome fits the tracked market: two payouts, a winner among its two
+/// outcomes (Gamma's record could have changed shape since discovery).
+fn fits(m: &Market, o: &polytape_core::Outcome) -> bool {
+    o.payouts.len() == m.outcomes.len() && o.winner.is_none_or(|i| i < m.outcomes.len())
 }
 
 /// Writes the `resolutions` row of every decision that resolves a market, unless `stored`
@@ -420,4 +435,102 @@ pub async fn write_counts<S: ObjectStore>(
         .put_object(keys::RESULT_COUNTS, body, "application/json")
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polytape_core::Outcome;
+
+    fn at(s: &str) -> Ts {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    /// A market that ended at noon and left sampling (expired: its result still open).
+    fn ended() -> Market {
+        Market {
+            condition_id: "0xabc".into(),
+            question: "Q?".into(),
+            slug: None,
+            yes_token_id: "1".into(),
+            no_token_id: "2".into(),
+            outcomes: ["Yes".into(), "No".into()],
+            end_date: at("2026-11-20T12:00:00Z"),
+            tier: None,
+            active: false,
+            result: MarketResult::Open,
+            closed_at: None,
+            delisted: false,
+            first_seen: at("2026-11-19T00:00:00Z"),
+            category: None,
+            neg_risk: false,
+            volume_24h: None,
+            version: 3,
+        }
+    }
+
+    fn final_with(winner: Option<usize>, payouts: usize) -> Seen {
+        Seen::Closed {
+            verdict: Verdict::Final(Outcome {
+                winner,
+                invalid: false,
+                payouts: vec![rust_decimal::Decimal::ZERO; payouts],
+                resolved_at: Some(at("2026-11-20T13:00:00Z")),
+                learned_at: at("2026-11-20T13:10:00Z"),
+                uma_status: Some("resolved".into()),
+                source: "gamma".into(),
+            }),
+            closed_time: Some(at("2026-11-20T13:00:00Z")),
+        }
+    }
+
+    fn reasons(d: &Decision) -> Vec<&str> {
+        d.transitions.iter().map(|t| t.reason.as_str()).collect()
+    }
+
+    #[test]
+    fn given_an_expired_market_gamma_then_closes_then_it_is_closed_and_resolved() {
+        let now = at("2026-11-21T14:00:00Z");
+        let d = decide(&ended(), Some(&final_with(Some(1), 2)), now).unwrap();
+        assert_eq!(reasons(&d), ["closed", "resolved"]);
+        assert_eq!(d.market.winning_token_id(), Some("2"));
+        assert_eq!(d.market.closed_at, Some(at("2026-11-20T13:00:00Z")));
+        // Closed before (by re-tier): pending, so only the resolution is new.
+        let mut pending = ended();
+        pending.result = MarketResult::Pending { uma_status: None };
+        pending.closed_at = Some(at("2026-11-20T12:30:00Z"));
+        let d = decide(&pending, Some(&final_with(Some(0), 2)), now).unwrap();
+        assert_eq!(reasons(&d), ["resolved"]);
+        assert_eq!(d.market.closed_at, Some(at("2026-11-20T12:30:00Z")));
+    }
+
+    #[test]
+    fn given_a_final_result_that_does_not_fit_two_outcomes_then_it_stays_pending() {
+        let now = at("2026-11-21T14:00:00Z");
+        for seen in [final_with(Some(2), 3), final_with(None, 3)] {
+            let d = decide(&ended(), Some(&seen), now).unwrap();
+            assert_eq!(reasons(&d), ["closed"]);
+            assert!(matches!(d.market.result, MarketResult::Pending { .. }));
+        }
+    }
+
+    #[test]
+    fn given_14_days_past_the_end_then_only_a_market_gamma_answered_for_is_given_up() {
+        let late = at("2026-12-04T12:00:01Z");
+        assert!(
+            decide(&ended(), None, late).is_none(),
+            "its lookup failed this run: nothing decided"
+        );
+        let d = decide(&ended(), Some(&Seen::Open), late).unwrap();
+        assert_eq!(reasons(&d), ["unresolved"]);
+        assert_eq!(d.market.result, MarketResult::Unresolved);
+        let early = at("2026-12-04T11:59:59Z");
+        assert!(decide(&ended(), Some(&Seen::Open), early).is_none());
+        let mut resolved = ended();
+        resolved.result = MarketResult::Unresolved;
+        assert!(
+            decide(&resolved, Some(&Seen::Open), late).is_none(),
+            "given up once"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 //! one still open 24 h past its end expires. Runs every 5 minutes as part of maintenance.
 
 use crate::clock::Clock;
-use crate::discover::{write_decided, Decision};
+use crate::discover::{closed_without_result, write_decided, Decision};
 use crate::error::HandlerError;
 use polytape_core::ops::{reason, TierTransition};
 use polytape_core::{Market, MarketResult, Tier, Ts};
@@ -134,10 +134,9 @@ fn decide(m: &Market, now: Ts, closed: &HashMap<String, ClosedInfo>) -> Option<D
         next.tier = None;
         next.closed_at = next.closed_at.or(info.closed_time).or(Some(now));
         // Its result is the resolutions duty's to judge; until then it awaits one.
-        if next.result == MarketResult::Open {
-            next.result = MarketResult::Pending {
-                uma_status: info.uma_status.clone(),
-            };
+        closed_without_result(&mut next);
+        if let MarketResult::Pending { uma_status } = &mut next.result {
+            *uma_status = uma_status.take().or_else(|| info.uma_status.clone());
         }
         reason::CLOSED
     } else {

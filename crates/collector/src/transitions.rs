@@ -8,8 +8,10 @@ use polytape_core::ops::TierTransition;
 use polytape_core::Ts;
 use polytape_store::{keys, parquet, ObjectStore, TransitionStore};
 
-/// Records the `transitions` one run of `writer` made at `at`: the Parquet file first, then the
-/// state, so a run that fails in between is retried with both. Nothing to record, nothing written.
+/// Records the `transitions` one run of `writer` made at `at` — the Parquet file first, then
+/// the state — after the markets they describe were written. A run that fails between the
+/// market writes and this loses these transitions (its retry finds nothing left to change): a
+/// known gap, logged by the caller's failed run. Nothing to record, nothing written.
 pub async fn record<S>(
     store: &S,
     writer: &str,

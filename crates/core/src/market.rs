@@ -53,14 +53,16 @@ impl Market {
 
     /// The winning outcome's label, once resolved with a winner.
     pub fn winning_outcome(&self) -> Option<&str> {
-        self.outcome()?.winner.map(|i| self.outcomes[i].as_str())
+        let i = self.outcome()?.winner?;
+        self.outcomes.get(i).map(String::as_str)
     }
 
     /// The winning outcome's token id, once resolved with a winner.
     pub fn winning_token_id(&self) -> Option<&str> {
         match self.outcome()?.winner? {
             0 => Some(&self.yes_token_id),
-            _ => Some(&self.no_token_id),
+            1 => Some(&self.no_token_id),
+            _ => None,
         }
     }
 
@@ -141,12 +143,24 @@ pub struct Resolution {
     pub outcomes: Vec<String>,
     pub token_ids: Vec<String>,
     pub end_date: Ts,
+    /// When it closed ([`Market::closed_at`]).
+    pub closed_at: Option<Ts>,
     pub winning_outcome: Option<String>,
     pub winning_token_id: Option<String>,
     pub outcome: Outcome,
 }
 
 impl Resolution {
+    /// When the market stopped trading, as well as polytape knows: Gamma's `closedTime`
+    /// (`resolved_at`), else when polytape first saw it closed, else its end date. Rows taken
+    /// from then on are not training data.
+    pub fn close(&self) -> Ts {
+        self.outcome
+            .resolved_at
+            .or(self.closed_at)
+            .unwrap_or(self.end_date)
+    }
+
     /// The row of a resolved market; `None` while it is not resolved.
     pub fn of(m: &Market) -> Option<Resolution> {
         let outcome = m.outcome()?.clone();
@@ -156,6 +170,7 @@ impl Resolution {
             outcomes: m.outcomes.to_vec(),
             token_ids: vec![m.yes_token_id.clone(), m.no_token_id.clone()],
             end_date: m.end_date,
+            closed_at: m.closed_at,
             winning_outcome: m.winning_outcome().map(str::to_owned),
             winning_token_id: m.winning_token_id().map(str::to_owned),
             outcome,

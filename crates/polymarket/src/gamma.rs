@@ -233,10 +233,11 @@ impl GammaMarket {
 
     /// What Gamma says of this market's result, with the CLOB market when the UMA status is
     /// absent (see [`Verdict`]). The rule (trades-and-resolution.md §5): final only when
-    /// Gamma shows the market closed with final prices (a 1/0 permutation, an even split, or
-    /// — legacy and scalar markets — another payout vector) AND either the UMA status is
-    /// `resolved`, or the status is absent and the CLOB agrees (its winner token is the one
-    /// priced 1; `is_50_50_outcome` for a split; closed with no winner for a payout vector).
+    /// Gamma shows the market closed with final prices AND either the UMA status is `resolved`
+    /// (prices a 1/0 permutation, an even split, or — legacy and scalar markets — another
+    /// payout vector), or the status is absent, the prices are a 1/0 permutation or an even
+    /// split, and the CLOB agrees (its winner token is the one priced 1; `is_50_50_outcome`
+    /// for a split). Without a status other prices are the ones the market closed at.
     /// `proposed`, `disputed` and any unknown status are pending, whatever the prices say (a
     /// proposed market can read 0.9995/0.0005, or 0.5/0.5 without being void).
     pub fn verdict(&self, clob: Option<&ClobMarket>, learned_at: Ts) -> Verdict {
@@ -263,6 +264,7 @@ impl GammaMarket {
         let source = match status {
             Some("resolved") => "gamma",
             Some(_) => return pending(),
+            None if kind == Payout::Vector => return pending(),
             None => {
                 let Some(clob) = clob else {
                     return Verdict::Pending {
@@ -281,11 +283,7 @@ impl GammaMarket {
                                 .is_some_and(|t| t.get(i).map(String::as_str) == Some(w))
                         }),
                     Payout::Split => clob.is_50_50_outcome == Some(true),
-                    Payout::Vector => {
-                        clob.closed == Some(true)
-                            && clob.winner().is_none()
-                            && clob.is_50_50_outcome != Some(true)
-                    }
+                    Payout::Vector => false,
                 };
                 if !agrees {
                     return pending();
@@ -1101,6 +1099,13 @@ mod tests {
 
     #[test]
     fn given_no_uma_status_when_judged_then_the_clob_must_agree() {
+        // Prices frozen at close, and a CLOB that already reads closed with no winner: not a
+        // result, and the CLOB is not even asked.
+        let frozen = json!({"outcomePrices": "[\"0.62\", \"0.38\"]"});
+        let closed = json!({"closed": true, "tokens": [
+            {"token_id": T1, "winner": false}, {"token_id": T2, "winner": false}]});
+        assert_eq!(judged(frozen.clone(), None), pending(None));
+        assert_eq!(judged(frozen, Some(closed)), pending(None));
         let prices = json!({"outcomePrices": "[\"0.5\", \"0.5\"]"});
         assert_eq!(
             judged(prices.clone(), None),

@@ -119,7 +119,8 @@ pub struct ExportSummary {
     pub rows_written: u64,
     /// Rows whose (condition_id, snapshot_ts) was already written.
     pub duplicates_dropped: u64,
-    /// Rows taken at or after their market closed (`resolved_at`, else its end date).
+    /// Rows taken at or after their market closed (`resolved_at`, else `closed_at`, else its
+    /// end date).
     pub after_close_dropped: u64,
     /// Rows of markets without a resolution (kept with `include_unresolved`).
     pub unresolved_dropped: u64,
@@ -239,7 +240,7 @@ struct Label {
     winning_outcome: Option<String>,
     invalid: bool,
     resolved_at_ms: Option<i64>,
-    /// When the market closed: `resolved_at`, else its end date.
+    /// When the market closed: `resolved_at`, else `closed_at`, else its end date.
     close_ms: i64,
     learned_at_ms: i64,
 }
@@ -453,7 +454,7 @@ impl Run<'_> {
             outcome.append_option(label.and_then(|l| l.winning_outcome.as_deref()));
             let resolved = label.and_then(|l| l.resolved_at_ms);
             resolved_at.push(resolved);
-            hours.append_option(resolved.map(|r| (r - t) as f64 / 3_600_000.0));
+            hours.append_option(resolved.map(|r| r.saturating_sub(t) as f64 / 3_600_000.0));
         }
         let held = self.seen.len() + self.file_seen.as_ref().map_or(0, HashSet::len);
         s.peak_partition_keys = s.peak_partition_keys.max(held as u64);
@@ -667,6 +668,7 @@ fn label_schema() -> &'static Schema {
             "invalid",
             "resolved_at",
             "learned_at",
+            "closed_at",
         ];
         let all = resolutions_schema();
         let fields: Vec<FieldRef> = want
@@ -694,6 +696,7 @@ fn read_resolutions(
         let invalid = c[4].as_boolean();
         let resolved_at = c[5].as_primitive::<TimestampMillisecondType>();
         let learned_at = c[6].as_primitive::<TimestampMillisecondType>();
+        let closed_at = c[7].as_primitive::<TimestampMillisecondType>();
         let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_owned());
         for i in 0..batch.num_rows() {
             let resolved = resolved_at.is_valid(i).then(|| resolved_at.value(i));
@@ -702,7 +705,11 @@ fn read_resolutions(
                 winning_outcome: opt(outcome, i),
                 invalid: invalid.is_valid(i) && invalid.value(i),
                 resolved_at_ms: resolved,
-                close_ms: resolved.unwrap_or(end_date.value(i)),
+                // As `Resolution::close`: closedTime, else when polytape saw it closed, else
+                // the end date.
+                close_ms: resolved
+                    .or_else(|| closed_at.is_valid(i).then(|| closed_at.value(i)))
+                    .unwrap_or(end_date.value(i)),
                 learned_at_ms: learned_at.value(i),
             };
             let id = condition_id.value(i);

@@ -26,10 +26,11 @@ pub const TIER_TRANSITIONS: &str = "tier_transitions";
 pub const RESULT_COUNTS: &str = "status/results.json";
 
 /// `resolutions/dt=2026-11-20/0xabc….parquet`: the resolution of one market, under the day it
-/// resolved (Gamma's `closedTime`; its end date when Gamma sent none). Derived from the
-/// market alone, so learning it again rewrites the same object.
+/// closed ([`polytape_core::Resolution::close`]: Gamma's `closedTime`, else when polytape saw
+/// it closed — never a future end date, which Athena's projection would not reach). Derived
+/// from the market alone, so learning it again rewrites the same object.
 pub fn resolution(r: &polytape_core::Resolution) -> String {
-    let day = r.outcome.resolved_at.unwrap_or(r.end_date);
+    let day = r.close();
     format!(
         "{RESOLUTIONS}/dt={}/{}.parquet",
         day.format("%Y-%m-%d"),

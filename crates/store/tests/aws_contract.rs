@@ -398,7 +398,16 @@ async fn given_markets_written_before_the_end_date_index_when_migrated_then_they
         provision::migrate_markets(&cfg, &s.names().markets_table)
             .await
             .unwrap(),
-        1
+        2
+    );
+    let awaiting = s.markets_awaiting_result().await.unwrap();
+    assert_eq!(
+        awaiting
+            .iter()
+            .map(|m| m.condition_id.as_str())
+            .collect::<Vec<_>>(),
+        ["0xclosed"],
+        "an inactive market from before results were tracked is asked about"
     );
     let due = s.markets_due(Tier::T2, noon).await.unwrap();
     assert_eq!(due.len(), 1);

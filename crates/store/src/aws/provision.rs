@@ -18,7 +18,7 @@
 
 use super::error::backend;
 use super::item::s;
-use super::markets::{ACTIVE_BY_END_INDEX, END_DATE_ATTR, LIVE_ATTR, LIVE_VALUE};
+use super::markets::{ACTIVE_BY_END_INDEX, AWAITING_VALUE, END_DATE_ATTR, LIVE_ATTR, LIVE_VALUE};
 use super::{AwsNames, SdkTimeouts};
 use crate::error::{Result, StoreError};
 use aws_sdk_dynamodb::error::BuildError;
@@ -208,8 +208,10 @@ async fn create_bucket(cfg: &aws_config::SdkConfig, bucket: &str) -> Result<()> 
 
 /// Brings Markets items written before the [`ACTIVE_BY_END_INDEX`] into it: every active
 /// market without [`LIVE_ATTR`] gets it (one conditional UpdateItem each, which touches
-/// nothing else and leaves a market a writer just closed alone), and the old index's
-/// `tier_key` attribute is removed from every item carrying it. Reads the table with one
+/// nothing else and leaves a market a writer just closed alone), every inactive market written
+/// before results were tracked (no `result`) joins the awaiting partition so the resolutions
+/// duty asks about it, and the old index's `tier_key` attribute is removed from every item
+/// carrying it. Reads the table with one
 /// paginated Scan. Idempotent; returns how many items it changed.
 pub async fn migrate_markets(cfg: &aws_config::SdkConfig, markets_table: &str) -> Result<u64> {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -221,10 +223,13 @@ pub async fn migrate_markets(cfg: &aws_config::SdkConfig, markets_table: &str) -
             .scan()
             .table_name(markets_table)
             .filter_expression(
-                "(#active = :yes AND attribute_not_exists(#live)) OR attribute_exists(tier_key)",
+                "(#active = :yes AND attribute_not_exists(#live)) OR attribute_exists(tier_key) \
+                 OR (#active <> :yes AND attribute_not_exists(#result) \
+                 AND attribute_not_exists(#live))",
             )
             .expression_attribute_names("#active", "active")
             .expression_attribute_names("#live", LIVE_ATTR)
+            .expression_attribute_names("#result", "result")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .set_exclusive_start_key(start)
             .send()
@@ -235,6 +240,7 @@ pub async fn migrate_markets(cfg: &aws_config::SdkConfig, markets_table: &str) -
                 continue;
             };
             let active = matches!(item.get("active"), Some(AttributeValue::Bool(true)));
+            let unjudged = !active && !item.contains_key("result") && !item.contains_key(LIVE_ATTR);
             let mut req = ddb
                 .update_item()
                 .table_name(markets_table)
@@ -245,6 +251,15 @@ pub async fn migrate_markets(cfg: &aws_config::SdkConfig, markets_table: &str) -
                     .condition_expression("#active = :yes")
                     .expression_attribute_names("#live", LIVE_ATTR)
                     .expression_attribute_values(":live", s(LIVE_VALUE))
+            } else if unjudged {
+                req.update_expression("SET #live = :live REMOVE tier_key")
+                    .condition_expression(
+                        "#active <> :yes AND attribute_not_exists(#result) \
+                         AND attribute_not_exists(#live)",
+                    )
+                    .expression_attribute_names("#live", LIVE_ATTR)
+                    .expression_attribute_names("#result", "result")
+                    .expression_attribute_values(":live", s(AWAITING_VALUE))
             } else {
                 req.update_expression("REMOVE tier_key")
                     .condition_expression("#active <> :yes")

@@ -180,7 +180,7 @@ fn uma_status(r: &MarketResult) -> Option<&str> {
     }
 }
 
-const RESOLUTION_FIELD_COUNT: usize = 13;
+const RESOLUTION_FIELD_COUNT: usize = 14;
 
 /// The `resolutions` table: one row per resolved market (see [`crate::keys::resolution`]).
 static RESOLUTION_FIELDS: [FieldSpec<Resolution>; RESOLUTION_FIELD_COUNT] = [
@@ -189,6 +189,7 @@ static RESOLUTION_FIELDS: [FieldSpec<Resolution>; RESOLUTION_FIELD_COUNT] = [
     col("outcomes", Get::Strs(|r| &r.outcomes)),
     col("token_ids", Get::Strs(|r| &r.token_ids)),
     col("end_date", Get::Ts(|r| r.end_date)),
+    col("closed_at", Get::OptTs(|r| r.closed_at)),
     col(
         "winning_outcome",
         Get::OptStr(|r| r.winning_outcome.as_deref()),
