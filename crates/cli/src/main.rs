@@ -98,7 +98,7 @@ enum Command {
     /// the rows of the partitions they overlap.
     ///
     /// Streams record batches, so memory does not grow with the directory (a CSV export's stays
-    /// flat; a Parquet file's row-group metadata adds about 6 MiB per million rows). A file that
+    /// flat; a Parquet file's row-group metadata adds under 1 MiB per million rows). A file that
     /// is unreadable, not Parquet or lacks a column is skipped with a warning and counted. The
     /// output is written as FILE.tmp and renamed to FILE once complete. Warnings, a progress
     /// line every 2 s and the final summary (rows in, written, dropped by reason, files
