@@ -5,7 +5,8 @@
 //! * `closed=true` about every active market and every market awaiting a result — a market that
 //!   closed (early, or past its end) leaves sampling here at the latest;
 //! * the default listing (`closed=false`) about the awaiting markets Gamma did not return closed,
-//!   to tell a market still open (expired, not yet closed) from one gone from Gamma (delisted).
+//!   to tell a market still open (expired, not yet closed) from one gone from Gamma (delisted) —
+//!   and `closed=true` once more about those neither returned, in case one closed in between.
 //!
 //! A closed market's result is judged by [`GammaMarket::verdict`]: final only with final prices
 //! and a `resolved` UMA status — or no status and the CLOB market's winner flags agreeing, asked
@@ -170,20 +171,22 @@ async fn ask_gamma(
         .chain(awaiting)
         .map(|m| m.condition_id.clone())
         .collect();
-    let closed = client
+    let found = client
         .markets_by_condition_ids_filtered(&ids, Some(true))
         .await;
-    note(&closed.failures, report, &mut failed);
+    note(&found.failures, report, &mut failed);
     let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let closed: HashMap<String, GammaMarket> = closed
-        .items
-        .into_iter()
-        .filter(|g| g.closed() == Some(true))
-        .filter_map(|g| {
-            let id = g.condition_id()?.to_string();
-            asked.contains(id.as_str()).then_some((id, g))
-        })
-        .collect();
+    let closed_of = |items: Vec<GammaMarket>| -> Vec<(String, GammaMarket)> {
+        items
+            .into_iter()
+            .filter(|g| g.closed() == Some(true))
+            .filter_map(|g| {
+                let id = g.condition_id()?.to_string();
+                asked.contains(id.as_str()).then_some((id, g))
+            })
+            .collect()
+    };
+    let mut closed: HashMap<String, GammaMarket> = closed_of(found.items).into_iter().collect();
 
     let rest: Vec<String> = awaiting
         .iter()
@@ -201,6 +204,20 @@ async fn ask_gamma(
                 .filter_map(|g| g.condition_id().map(str::to_owned)),
         );
     }
+    // Returned by neither lookup: gone — unless it closed between the two, which a second
+    // `closed=true` lookup of just those tells.
+    let unseen: Vec<String> = rest
+        .iter()
+        .filter(|id| !open.contains(*id) && !failed.contains(*id))
+        .cloned()
+        .collect();
+    if !unseen.is_empty() {
+        let again = client
+            .markets_by_condition_ids_filtered(&unseen, Some(true))
+            .await;
+        note(&again.failures, report, &mut failed);
+        closed.extend(closed_of(again.items));
+    }
 
     let clob = clob_markets(client, &closed, now, report).await;
     let mut seen = HashMap::new();
@@ -214,7 +231,7 @@ async fn ask_gamma(
         );
     }
     for id in &rest {
-        if failed.contains(id) {
+        if failed.contains(id) || closed.contains_key(id) {
             continue;
         }
         let s = if open.contains(id) {
