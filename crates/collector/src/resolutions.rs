@@ -22,7 +22,7 @@ use futures_util::stream::{self, StreamExt};
 use polytape_core::ops::{reason, ResultCounts, TierTransition};
 use polytape_core::tier::RESOLUTION_POLL_S;
 use polytape_core::{Market, MarketResult, Resolution, Ts};
-use polytape_polymarket::{ClobMarket, GammaMarket, PolymarketClient, Verdict};
+use polytape_polymarket::{BatchFailure, ClobMarket, GammaMarket, PolymarketClient, Verdict};
 use polytape_store::{keys, parquet, MarketStore, ObjectStore, TransitionStore};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -158,7 +158,7 @@ async fn ask_gamma(
     report: &mut ResolutionsReport,
 ) -> HashMap<String, Seen> {
     let mut failed: HashSet<String> = HashSet::new();
-    let note = |failures: &[polytape_polymarket::BatchFailure],
+    let note = |failures: &[BatchFailure],
                 report: &mut ResolutionsReport,
                 failed: &mut HashSet<String>| {
         for f in failures {
@@ -171,22 +171,8 @@ async fn ask_gamma(
         .chain(awaiting)
         .map(|m| m.condition_id.clone())
         .collect();
-    let found = client
-        .markets_by_condition_ids_filtered(&ids, Some(true))
-        .await;
-    note(&found.failures, report, &mut failed);
-    let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let closed_of = |items: Vec<GammaMarket>| -> Vec<(String, GammaMarket)> {
-        items
-            .into_iter()
-            .filter(|g| g.closed() == Some(true))
-            .filter_map(|g| {
-                let id = g.condition_id()?.to_string();
-                asked.contains(id.as_str()).then_some((id, g))
-            })
-            .collect()
-    };
-    let mut closed: HashMap<String, GammaMarket> = closed_of(found.items).into_iter().collect();
+    let (mut closed, failures) = closed_on_gamma(client, &ids).await;
+    note(&failures, report, &mut failed);
 
     let rest: Vec<String> = awaiting
         .iter()
@@ -212,11 +198,9 @@ async fn ask_gamma(
         .cloned()
         .collect();
     if !unseen.is_empty() {
-        let again = client
-            .markets_by_condition_ids_filtered(&unseen, Some(true))
-            .await;
-        note(&again.failures, report, &mut failed);
-        closed.extend(closed_of(again.items));
+        let (again, failures) = closed_on_gamma(client, &unseen).await;
+        note(&failures, report, &mut failed);
+        closed.extend(again);
     }
 
     let clob = clob_markets(client, &closed, now, report).await;
@@ -243,6 +227,31 @@ async fn ask_gamma(
     }
     report.lookup_failed = failed.len();
     seen
+}
+
+/// The markets of `ids` Gamma reports closed (one `closed=true` lookup in batches of 100), by
+/// condition id, and the lookups that failed (their ids are unknown this run).
+pub(crate) async fn closed_on_gamma(
+    client: &PolymarketClient,
+    ids: &[String],
+) -> (HashMap<String, GammaMarket>, Vec<BatchFailure>) {
+    if ids.is_empty() {
+        return (HashMap::new(), Vec::new());
+    }
+    let found = client
+        .markets_by_condition_ids_filtered(ids, Some(true))
+        .await;
+    let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let closed = found
+        .items
+        .into_iter()
+        .filter(|g| g.closed() == Some(true))
+        .filter_map(|g| {
+            let id = g.condition_id()?.to_string();
+            asked.contains(id.as_str()).then_some((id, g))
+        })
+        .collect();
+    (closed, found.failures)
 }
 
 /// The CLOB market of each closed market whose verdict waits for it (no UMA status).
@@ -404,25 +413,17 @@ async fn update_counts<S: ObjectStore>(
         .iter()
         .map(|d| (d.market.condition_id.as_str(), &d.market))
         .collect();
-    let current = |m: &Market| -> Market {
-        by_id
-            .get(m.condition_id.as_str())
-            .map_or_else(|| m.clone(), |n| (*n).clone())
-    };
-    let now_markets: Vec<Market> = active.iter().chain(awaiting).map(current).collect();
-    let fresh = ResultCounts::of(&now_markets, now);
-    counts.pending = fresh.pending;
-    counts.delisted = fresh.delisted;
-    for d in written {
-        match &d.market.result {
-            MarketResult::Resolved(o) => {
-                counts.resolved += 1;
-                counts.invalid += u64::from(o.invalid);
-            }
-            MarketResult::Unresolved => counts.unresolved += 1,
-            _ => {}
-        }
-    }
+    let markets = active
+        .iter()
+        .chain(awaiting)
+        .map(|m| by_id.get(m.condition_id.as_str()).copied().unwrap_or(m));
+    let now_counted = ResultCounts::of(markets, now);
+    counts.pending = now_counted.pending;
+    counts.delisted = now_counted.delisted;
+    let learnt = ResultCounts::of(written.iter().map(|d| &d.market), now);
+    counts.resolved += learnt.resolved;
+    counts.invalid += learnt.invalid;
+    counts.unresolved += learnt.unresolved;
     counts.as_of = Some(now);
     write_counts(store, &counts).await
 }

@@ -10,13 +10,13 @@ use crate::discover::{closed_without_result, write_decided, Decision};
 use crate::error::HandlerError;
 use polytape_core::ops::{reason, TierTransition};
 use polytape_core::{Market, MarketResult, Tier, Ts};
-use polytape_polymarket::PolymarketClient;
+use polytape_polymarket::{GammaMarket, PolymarketClient};
 use polytape_store::{MarketStore, ObjectStore, TransitionStore};
 
 /// The writer name of re-tier's transition files.
 const WRITER: &str = "retier";
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// What one re-tier run changed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -33,13 +33,6 @@ pub struct RetierReport {
     pub closed_check_error: Option<String>,
     /// Markets another writer kept changing while this run decided them: left for the next.
     pub unresolved_conflicts: usize,
-}
-
-/// What Gamma said of a market past its end date that closed.
-#[derive(Debug, Clone)]
-struct ClosedInfo {
-    closed_time: Option<Ts>,
-    uma_status: Option<String>,
 }
 
 /// Recomputes every active market's tier at the clock's time, asks Gamma about the ones past
@@ -86,57 +79,37 @@ where
     Ok(report)
 }
 
-/// Which of `ids` Gamma reports closed (one `closed=true` lookup in batches of 100). A failed
-/// lookup is reported and leaves those markets sampled: they are asked about again next run.
+/// Which of `ids` Gamma reports closed. A failed lookup is reported and leaves those markets
+/// sampled: they are asked about again next run.
 async fn closed_on_gamma(
     client: &PolymarketClient,
     ids: &[String],
     report: &mut RetierReport,
-) -> HashMap<String, ClosedInfo> {
-    if ids.is_empty() {
-        return HashMap::new();
-    }
-    let found = client
-        .markets_by_condition_ids_filtered(ids, Some(true))
-        .await;
-    if let Some(f) = found.failures.first() {
+) -> HashMap<String, GammaMarket> {
+    let (closed, failures) = crate::resolutions::closed_on_gamma(client, ids).await;
+    if let Some(f) = failures.first() {
         tracing::warn!(markets = ids.len(), error = %f.error, "could not ask Gamma whether markets past their end closed");
         report.closed_check_error = Some(f.error.to_string());
     }
-    let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    found
-        .items
-        .iter()
-        .filter(|g| g.closed() == Some(true))
-        .filter_map(|g| {
-            let id = g.condition_id()?;
-            asked.contains(id).then(|| {
-                (
-                    id.to_string(),
-                    ClosedInfo {
-                        closed_time: g.closed_time,
-                        uma_status: g.uma_resolution_status.clone(),
-                    },
-                )
-            })
-        })
-        .collect()
+    closed
 }
 
 /// Re-tier's decision for one stored market at `now`.
-fn decide(m: &Market, now: Ts, closed: &HashMap<String, ClosedInfo>) -> Option<Decision> {
+fn decide(m: &Market, now: Ts, closed: &HashMap<String, GammaMarket>) -> Option<Decision> {
     if !m.active {
         return None;
     }
     let mut next = m.clone();
-    let reason = if let Some(info) = closed.get(&m.condition_id) {
+    let reason = if let Some(g) = closed.get(&m.condition_id) {
         next.active = false;
         next.tier = None;
-        next.closed_at = next.closed_at.or(info.closed_time).or(Some(now));
+        next.closed_at = next.closed_at.or(g.closed_time).or(Some(now));
         // Its result is the resolutions duty's to judge; until then it awaits one.
         closed_without_result(&mut next);
         if let MarketResult::Pending { uma_status } = &mut next.result {
-            *uma_status = uma_status.take().or_else(|| info.uma_status.clone());
+            *uma_status = uma_status
+                .take()
+                .or_else(|| g.uma_resolution_status.clone());
         }
         reason::CLOSED
     } else {

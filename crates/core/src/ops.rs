@@ -152,7 +152,7 @@ pub struct ResultCounts {
 impl ResultCounts {
     /// Every market counted at `now`: pending are those awaiting a result and the active ones
     /// past their end date.
-    pub fn of(markets: &[crate::Market], now: Ts) -> ResultCounts {
+    pub fn of<'a>(markets: impl IntoIterator<Item = &'a crate::Market>, now: Ts) -> ResultCounts {
         let mut c = ResultCounts {
             as_of: Some(now),
             full_count_at: Some(now),
