@@ -4,15 +4,14 @@
 //!
 //! Memory does not grow with the directory: resolutions (one small row per market) are
 //! loaded first, then snapshot files are streamed in key order one record batch at a time,
-//! each batch filtered, labelled and handed to the writer (row groups of 64 Ki rows). The
+//! each batch filtered, labelled and handed to the writer (row groups of 8 Ki rows, written
+//! by [`StreamingParquetWriter`], which keeps nothing per group already written). The
 //! structure that could grow is the set of (market, snapshot_ts) keys already written, and it
 //! holds only the rows whose time more than one file of the partition covers: a tick's rows all
 //! sit in its `tier=/dt=` partition, so a duplicate (a copied file, a compacted file next to its
 //! sources) can only be met there, at a time two files share. The files' time ranges come from
 //! their Parquet statistics (a file without them is taken to cover everything). A file of one
-//! tick is also checked against itself, with a set of that tick's rows only. What does grow,
-//! for Parquet output only, is the writer's metadata of each flushed row group, held until the
-//! file closes (see `ROW_GROUP_ROWS`).
+//! tick is also checked against itself, with a set of that tick's rows only.
 //!
 //! Bad input never stops an export: a file that is unreadable, not Parquet, or lacks a column
 //! the training set needs is skipped, reported through [`ExportEvent::Skipped`] and counted.
@@ -20,9 +19,10 @@
 
 use crate::error::{Result, StoreError};
 use crate::keys;
+use crate::parquet::stream::StreamingParquetWriter;
 use crate::parquet::{resolutions_schema, snapshots_schema, LABEL_COLUMNS};
 use ::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use ::parquet::arrow::{ArrowWriter, ProjectionMask};
+use ::parquet::arrow::ProjectionMask;
 use ::parquet::basic::Compression;
 use ::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder};
@@ -725,43 +725,40 @@ fn read_resolutions(
 
 /// Where labelled batches go.
 enum Sink {
-    Parquet(Box<ArrowWriter<File>>),
+    Parquet(Box<StreamingParquetWriter>),
     Csv(BufWriter<File>),
 }
 
-/// Rows per row group of the Parquet output. The writer holds the row group in flight (its
-/// compressed pages, and each column's current page of at most 64 KiB: ≈ 8 MiB at 64 Ki rows,
-/// with dictionaries off — dictionary encoders held ≈ 2.5 times as much) and the metadata of
-/// every flushed group until the file closes (≈ 50 KB each for the training set's 63
-/// columns, ≈ 0.75 MiB per million rows). Smaller groups would multiply that metadata, smaller
-/// pages the file's size.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Rows per row group of the Parquet output (a group ends with the batch that reaches it).
+/// The writer holds one group in flight — its compressed pages and each column's current page
+/// of at most 64 KiB — and nothing per group already written ([`StreamingParquetWriter`]).
+const GROUP_ROWS: usize = 8 * 1024;
 
 impl Sink {
     fn create(path: &Path, format: Format) -> Result<Sink> {
-        let file = File::create(path)?;
         Ok(match format {
             Format::Parquet => {
                 let props = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-                    .set_max_row_group_bytes(Some(64 << 20))
-                    // Statistics per column chunk, not per page: the writer would hold every
-                    // page's index entries until it closes, growing with the output.
+                    .set_max_row_group_row_count(None)
+                    // Statistics per column chunk, no page index: what the streaming writer
+                    // supports (a reader still skips row groups by their statistics).
                     .set_statistics_enabled(EnabledStatistics::Chunk)
+                    .set_offset_index_disabled(true)
                     // No dictionaries: their encoders buffer the most, and the file is barely
                     // larger without them (61 MiB for a million rows).
                     .set_dictionary_enabled(false)
                     .set_data_page_size_limit(64 * 1024)
                     .build();
-                Sink::Parquet(Box::new(ArrowWriter::try_new(
-                    file,
+                Sink::Parquet(Box::new(StreamingParquetWriter::create(
+                    path,
                     training_schema(),
-                    Some(props),
+                    props,
+                    GROUP_ROWS,
                 )?))
             }
             Format::Csv => {
-                let mut w = BufWriter::with_capacity(1 << 20, file);
+                let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
                 let schema = training_schema();
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
                 w.write_all(names.join(",").as_bytes())?;
@@ -782,10 +779,7 @@ impl Sink {
     /// Completes the file and makes it durable, so the rename publishes a whole file.
     fn finish(self) -> Result<()> {
         match self {
-            Sink::Parquet(mut w) => {
-                w.finish()?;
-                w.inner().sync_all()?;
-            }
+            Sink::Parquet(w) => w.finish()?,
             Sink::Csv(w) => {
                 let file = w.into_inner().map_err(|e| e.into_error())?;
                 file.sync_all()?;

@@ -6,6 +6,7 @@
 //! the file: Athena rejects a column that is both a data and a partition column.
 
 mod columns;
+pub mod stream;
 
 use crate::error::Result;
 use ::parquet::arrow::ArrowWriter;
