@@ -4,18 +4,26 @@
 //! holds a few trades at the book's touch (BUY at the ask, SELL at the bid), some of them whales,
 //! and some sharing a transaction hash with the previous fill (one tx settling several fills, as
 //! on Polymarket). The WebSocket reports the very same trades live as `last_trade_price`, so a
-//! collector's live capture and its Data API backfill overlap exactly where they should.
+//! collector's live capture and its Data API backfill overlap exactly where they should. A busy
+//! market (`SimConfig::busy_markets`) trades 12–13 times a second. A market whose book was taken
+//! down keeps its trades from before (Polymarket keeps a closed market's history).
+//!
+//! `GET /trades` serves each fill once, from the taker's side (`takerOnly=true`, the default);
+//! `takerOnly=false` adds the maker's row of each fill: another wallet, the opposite side, the
+//! same token, price, size and transaction.
+
+use std::collections::HashMap;
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::book::{price, quote};
+use crate::book::{price, quote, Quote};
 use crate::gamma::num;
 use crate::rng::{mix, unit};
 use crate::server::{Ctx, Pending, Served};
 use crate::world::{hex_of, SimMarket, World};
-use crate::SimError;
+use crate::{SimError, TradeSide, TruthTrade};
 
 /// Largest page the Data API serves (larger limits are clamped).
 const MAX_LIMIT: u64 = 10_000;
@@ -23,6 +31,8 @@ const MAX_LIMIT: u64 = 10_000;
 const MAX_OFFSET: u64 = 10_000;
 /// Distinct traders in the world (so wallets, whales included, recur).
 const WALLETS: u64 = 400;
+/// Trades per minute of a busy market, at least (up to 60 more): 12–13 a second.
+const BUSY_PER_MINUTE: u64 = 720;
 
 /// One simulated fill.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,22 +43,37 @@ pub(crate) struct SimTrade {
     pub price: Decimal,
     pub size: Decimal,
     pub tx: String,
+    /// The taker's wallet.
     pub wallet: String,
+    /// The maker's wallet (never the taker's).
+    pub maker_wallet: String,
     /// Position within its minute (ties in time keep a stable order).
     pub seq: u32,
 }
 
-/// The trades of market `m` in epoch minute `minute`, by time.
+/// The trades of market `m` in epoch minute `minute`, by time: none before it was created or
+/// once its book is gone.
 pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec<SimTrade> {
-    if !m.has_book || minute * 60 < m.created_at.timestamp() {
+    let until_ms = match (m.has_book, m.book_until_ms) {
+        (true, _) => i64::MAX,
+        (false, Some(until)) => until,
+        (false, None) => return Vec::new(),
+    };
+    if minute * 60 < m.created_at.timestamp() || minute * 60_000 >= until_ms {
         return Vec::new();
     }
-    let rate = (m.volume_24h.to_f64().unwrap_or(0.0) / 10_000.0).clamp(0.05, 6.0);
     let h = mix(&[world.seed, m.price_key, 0x7ade, minute as u64]);
-    let n = (rate + unit(h)).floor() as usize;
+    let n = if world.busy.contains(&m.id) {
+        (BUSY_PER_MINUTE + h % 61) as usize
+    } else {
+        let rate = (m.volume_24h.to_f64().unwrap_or(0.0) / 10_000.0).clamp(0.05, 6.0);
+        (rate + unit(h)).floor() as usize
+    };
     if n == 0 {
         return Vec::new();
     }
+    // A busy minute holds hundreds of trades but only 60 seconds of quotes per outcome.
+    let mut quotes: HashMap<(usize, i64), Quote> = HashMap::new();
     let mut offsets: Vec<i64> = (0..n)
         .map(|j| (mix(&[h, j as u64, 1]) % 60_000) as i64)
         .collect();
@@ -71,7 +96,9 @@ pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec
             |p| p.tx.clone(),
         );
         let buy = (r >> 16) % 100 < 55;
-        let q = quote(world, m, outcome, ms.div_euclid(1000));
+        let q = *quotes
+            .entry((outcome, ms.div_euclid(1000)))
+            .or_insert_with(|| quote(world, m, outcome, ms.div_euclid(1000)));
         let p_ticks = if buy { q.ask } else { q.bid };
         let px = price(p_ticks, m.tick_scale);
         let u = unit(mix(&[r, 3]));
@@ -83,7 +110,8 @@ pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec
             (5f64.ln() + (500f64.ln() - 5f64.ln()) * u).exp()
         };
         let size = Decimal::new(((shares * 100.0).round() as i64).max(1), 2).normalize();
-        let wallet = hex_of(&[world.seed, 0x3a11e7, (r >> 32) % WALLETS], 40);
+        let taker = (r >> 32) % WALLETS;
+        let maker = (taker + 1 + (r >> 48) % (WALLETS - 1)) % WALLETS;
         out.push(SimTrade {
             ms,
             outcome,
@@ -91,14 +119,36 @@ pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec
             price: px,
             size,
             tx,
-            wallet,
+            wallet: hex_of(&[world.seed, 0x3a11e7, taker], 40),
+            maker_wallet: hex_of(&[world.seed, 0x3a11e7, maker], 40),
             seq: j as u32,
         });
     }
+    out.retain(|t| t.ms < until_ms);
     out
 }
 
-/// Trades of `m` with `from_ms < ms <= to_ms`, by time.
+/// `t` of market `m` as the truth reports it.
+pub(crate) fn truth_trade(m: &SimMarket, t: &SimTrade) -> TruthTrade {
+    TruthTrade {
+        condition_id: m.condition_id.clone(),
+        asset_id: m.token_ids.get(t.outcome).cloned().unwrap_or_default(),
+        outcome: t.outcome,
+        ms: t.ms,
+        side: if t.buy {
+            TradeSide::Buy
+        } else {
+            TradeSide::Sell
+        },
+        price: t.price,
+        size: t.size,
+        transaction_hash: t.tx.clone(),
+        wallet: t.wallet.clone(),
+    }
+}
+
+/// Trades of `m` with `from_ms < ms <= to_ms`, by time; only the minutes the market traded in
+/// are computed, however wide the range.
 pub(crate) fn trades_between(
     world: &World,
     m: &SimMarket,
@@ -109,7 +159,15 @@ pub(crate) fn trades_between(
     if to_ms <= from_ms {
         return out;
     }
-    for minute in from_ms.div_euclid(60_000)..=to_ms.div_euclid(60_000) {
+    let first = from_ms
+        .div_euclid(60_000)
+        .max(m.created_at.timestamp().div_euclid(60));
+    let last = match (m.has_book, m.book_until_ms) {
+        (false, Some(until)) => to_ms.min(until),
+        _ => to_ms,
+    }
+    .div_euclid(60_000);
+    for minute in first..=last {
         out.extend(
             trades_in_minute(world, m, minute)
                 .into_iter()
@@ -119,11 +177,13 @@ pub(crate) fn trades_between(
     out
 }
 
-fn trade_json(world: &World, m: &SimMarket, t: &SimTrade) -> Value {
+/// The Data API row of `t`: the taker's, or with `maker` the maker's (its wallet, the other side).
+fn trade_json(world: &World, m: &SimMarket, t: &SimTrade, maker: bool) -> Value {
     let event = &world.events[m.event];
+    let wallet = if maker { &t.maker_wallet } else { &t.wallet };
     json!({
-        "proxyWallet": t.wallet,
-        "side": if t.buy { "BUY" } else { "SELL" },
+        "proxyWallet": wallet,
+        "side": if t.buy != maker { "BUY" } else { "SELL" },
         "asset": m.token_ids.get(t.outcome).cloned().unwrap_or_default(),
         "conditionId": m.condition_id,
         "size": num(t.size),
@@ -136,7 +196,7 @@ fn trade_json(world: &World, m: &SimMarket, t: &SimTrade) -> Value {
         "outcome": m.outcomes.get(t.outcome).cloned().unwrap_or_default(),
         "outcomeIndex": t.outcome,
         "name": "",
-        "pseudonym": format!("Sim-Trader-{}", &t.wallet[2..8]),
+        "pseudonym": format!("Sim-Trader-{}", &wallet[2..8]),
         "bio": "",
         "profileImage": "",
         "profileImageOptimized": "",
@@ -144,7 +204,7 @@ fn trade_json(world: &World, m: &SimMarket, t: &SimTrade) -> Value {
     })
 }
 
-/// `GET /trades?market=<cid,cid>&limit=&offset=&start=&end=&side=`: newest first.
+/// `GET /trades?market=<cid,cid>&limit=&offset=&start=&end=&side=&takerOnly=`: newest first.
 pub(crate) fn trades(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     let q = &ctx.query;
     let world = ctx.world;
@@ -170,11 +230,12 @@ pub(crate) fn trades(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     };
     let start = q.int("start")?;
     let end = q.int("end")?;
+    let taker_only = q.bool("takerOnly")?.unwrap_or(true);
 
     let mut idxs: Vec<usize> = market
         .split(',')
         .filter_map(|c| world.by_condition.get(c.trim()).copied())
-        .filter(|&i| world.markets[i].has_book)
+        .filter(|&i| world.markets[i].has_book || world.markets[i].book_until_ms.is_some())
         .collect();
     idxs.sort_unstable();
     idxs.dedup();
@@ -192,13 +253,14 @@ pub(crate) fn trades(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     let floor_minute = lo_ms.max(created_floor).div_euclid(60_000);
 
     let need = offset + limit;
-    let mut found: Vec<(usize, SimTrade)> = Vec::new();
+    // (market index, trade, maker row), newest first; a fill's taker row before its maker row.
+    let mut found: Vec<(usize, SimTrade, bool)> = Vec::new();
     let mut minute = hi_ms.div_euclid(60_000);
     while !idxs.is_empty() && minute >= floor_minute && found.len() < need {
         let mut batch: Vec<(usize, SimTrade)> = Vec::new();
         for &i in &idxs {
             for t in trades_in_minute(world, &world.markets[i], minute) {
-                if t.ms <= hi_ms && t.ms >= lo_ms && side.is_none_or(|b| b == t.buy) {
+                if t.ms <= hi_ms && t.ms >= lo_ms {
                     batch.push((i, t));
                 }
             }
@@ -209,14 +271,27 @@ pub(crate) fn trades(ctx: &Ctx<'_>) -> Result<Served, SimError> {
                 .then(b.0.cmp(&a.0))
                 .then(b.1.seq.cmp(&a.1.seq))
         });
-        found.extend(batch);
+        for (i, t) in batch {
+            let taker_row = side.is_none_or(|b| b == t.buy);
+            // A maker row's side is the other one.
+            let maker_row = !taker_only && side.is_none_or(|b| b != t.buy);
+            match (taker_row, maker_row) {
+                (true, true) => {
+                    found.push((i, t.clone(), false));
+                    found.push((i, t, true));
+                }
+                (true, false) => found.push((i, t, false)),
+                (false, true) => found.push((i, t, true)),
+                (false, false) => {}
+            }
+        }
         minute -= 1;
     }
     let page: Vec<Value> = found
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|(i, t)| trade_json(world, &world.markets[*i], t))
+        .map(|(i, t, maker)| trade_json(world, &world.markets[*i], t, *maker))
         .collect();
     let n = page.len() as u32;
     Ok(Served::ok(

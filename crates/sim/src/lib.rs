@@ -96,6 +96,56 @@
 //!   `GET /book` of it, answers 400 with a small JSON error body.
 //! * **Long cursors** ([`SimConfig::cursor_len`]): keyset cursors padded to a length.
 //!
+//! # Market WebSocket
+//!
+//! `/ws/market` speaks Polymarket's market channel (polymarket-api.md §3):
+//! * **Subscribe first.** The first frame must be `{"assets_ids":[…],"type":"market"}`
+//!   (`"MARKET"` accepted, `"initial_dump": false` honoured); anything else first — a `PING`
+//!   included — is answered with close 1008 "invalid subscription payload". Later
+//!   `{"operation":"subscribe"|"unsubscribe","assets_ids":[…]}` frames change the set; other
+//!   frames are ignored.
+//! * **Initial dump** as ONE array of `book` events (a later subscribe: one array for the new
+//!   assets), then live events every ~500 ms: `last_trade_price` for each trade of the stream
+//!   (the very trades the Data API serves, `timestamp` in ms where the Data API has seconds), a
+//!   `price_change` (v2) or a fresh `book` when a book changed. Frames are a bare object or an
+//!   array of 1–3 events. Text `PING` → `PONG`.
+//! * **500 assets per connection.** A connection serves the first 500 distinct assets it
+//!   subscribed (first frame and later subscribes together; unsubscribing frees places); any
+//!   more are silently ignored — no book, no event, nothing said ([`WsCounters::assets_ignored`]).
+//! * **Idle close.** A connection from which nothing arrives (no `PING`, no frame) for
+//!   [`SimConfig::ws_idle_timeout`] of real time (60 s by default) is closed by the server with
+//!   a close frame, 1001 "idle timeout" (Polymarket documents no code; this one is the
+//!   simulator's) ([`WsCounters::idle_closed`]).
+//! * **Trade events without `size`** ([`SimConfig::ws_missing_size`]) and **sent twice**
+//!   ([`SimConfig::ws_duplicate_trades`], the identical text again in the same frame or the
+//!   next): per trade, drawn from the seed and the trade, so every connection sends it alike.
+//!
+//! Knobs on the handle for faults (counted in [`Counters::ws`]):
+//! * [`SimHandle::drop_ws_connections`]: every open connection drops without a close frame (the
+//!   TCP connection closes); later connections are served normally.
+//! * [`SimHandle::stall_ws`] / [`SimHandle::resume_ws`]: the connections open at the stall keep
+//!   answering `PING` with `PONG` but send nothing else until resumed; what they would have sent
+//!   is lost ([`WsCounters::events_withheld`]). Later connections are not stalled.
+//! * [`SimHandle::inject_ws_malformed`]: the next n JSON frames sent (dumps included) are each
+//!   preceded by an extra frame that is not JSON (its first half); nothing is lost.
+//! * [`SimHandle::inject_ws_unknown`]: the next n live frames come as arrays holding a
+//!   `mystery_event` among the real events, each of which carries an extra `unknown_field`.
+//!
+//! [`Truth::ws_trades`] lists every `last_trade_price` sent, per connection, with whether its
+//! `size` was sent and whether it was duplicated; [`SimHandle::trades`] lists the truth trades of
+//! a market between two times, for checking a capture or a backfill against.
+//!
+//! # Data API trades
+//!
+//! `GET /data/trades?market=<cid,…>&limit&offset&start&end&side&takerOnly` serves the same
+//! trades newest first: `limit` clamped to 10,000, `offset` past 10,000 → 400 (never clamped),
+//! `start`/`end` epoch seconds (inclusive), `timestamp` in seconds. `takerOnly=true` (the
+//! default) serves each fill once, from the taker's side; `false` adds the maker's row (another
+//! wallet, the other side). A market keeps its trade history once its book is gone (closed).
+//! Markets trade a few times a minute; the [`SimConfig::busy_markets`] 12–13 times a second, so
+//! half an hour holds more than offset paging can reach (offset 10,000 + limit 10,000) and a
+//! client must page inside `start`/`end` windows.
+//!
 //! # Layout
 //! * [`rng`]: SplitMix64 and the hash mixers every deterministic value is drawn from.
 //! * `world`: generation of events and markets, one [`MarketKind`] each (tradeable or a trap),
@@ -107,9 +157,12 @@
 //!   legacy listing endpoints.
 //! * `clob`: `GET /book` and `POST /books` (a refused token id answers 400), and the CLOB market
 //!   `GET /markets/{condition_id}`.
-//! * `data`: the Data API trade stream and `GET /trades` (the same trades the WebSocket reports).
-//! * `ws`: the market WebSocket (`/ws/market`): subscribe, PING/PONG, book dumps, live events.
-//! * `server`: the axum router, fault injection, latency, request log and truth recording.
+//! * `data`: the Data API trade stream (busy markets included) and `GET /trades` (the same
+//!   trades the WebSocket reports; maker rows with `takerOnly=false`).
+//! * `ws`: the market WebSocket (`/ws/market`): subscribe, PING/PONG, book dumps, live events,
+//!   the 500-asset cap, idle close, and the fault knobs (drop, stall, malformed, unknown).
+//! * `server`: the axum router, fault injection, latency, request log and truth recording (the
+//!   WebSocket knobs' shared state too).
 //! * `query`: raw query-string parsing (repeated keys) and the opaque keyset cursor (padded to
 //!   [`SimConfig::cursor_len`]).
 //! * `error`: [`SimError`], the simulated API's client errors.
@@ -183,11 +236,30 @@ pub struct SimConfig {
     /// Every keyset `next_cursor` is padded to at least this many bytes (default 0: as short as
     /// it is), to test URL budgets. Padded cursors are accepted back as `after_cursor`.
     pub cursor_len: usize,
+    /// How many markets trade busily (default 0): 12–13 trades a second each instead of a few a
+    /// minute, so a test window of a few minutes holds more than the Data API's offset cap of
+    /// 10,000 and a client must page inside `start`/`end` windows. They are the generated
+    /// tradeable markets with the latest end dates ([`TruthMarket::busy`] marks them).
+    pub busy_markets: usize,
+    /// A market WebSocket connection from which nothing arrives (no `PING`, no frame at all) for
+    /// this long of real time is closed by the server (default 60 s, as Polymarket closes idle
+    /// connections); zero never closes.
+    pub ws_idle_timeout: Duration,
+    /// The fraction of `last_trade_price` events sent without `size` (default 0), 0.0 to 1.0;
+    /// which trades is drawn from the seed and the trade, the same on every connection. The Data
+    /// API still serves their size.
+    pub ws_missing_size: f64,
+    /// The fraction of `last_trade_price` events sent twice (default 0), 0.0 to 1.0: the same
+    /// text again right after it, in the same frame or the next; drawn like
+    /// [`SimConfig::ws_missing_size`].
+    pub ws_duplicate_trades: f64,
 }
 
 impl SimConfig {
     /// The defaults (20 markets per tier, now = `Utc::now()`, no latency, 20–120 levels, a
-    /// static world, proposal 1 h after the end and final 2 h later, no CLOB lag) with this seed.
+    /// static world, proposal 1 h after the end and final 2 h later, no CLOB lag, no busy
+    /// market, WebSocket idle close after 60 s, no trade event without size or sent twice) with
+    /// this seed.
     pub fn new(seed: u64) -> Self {
         SimConfig {
             seed,
@@ -201,6 +273,10 @@ impl SimConfig {
             clob_resolution_lag: Duration::ZERO,
             schema_drift: 0.0,
             cursor_len: 0,
+            busy_markets: 0,
+            ws_idle_timeout: Duration::from_secs(60),
+            ws_missing_size: 0.0,
+            ws_duplicate_trades: 0.0,
         }
     }
 
@@ -316,9 +392,38 @@ pub struct Counters {
     /// Every request since start or the last [`SimHandle::reset`] (bounded; oldest dropped past
     /// 200,000 entries).
     pub log: Vec<RequestRecord>,
+    /// What the market WebSocket sent, injected or left out.
+    pub ws: WsCounters,
     requests: HashMap<Endpoint, u64>,
     items: HashMap<Endpoint, u64>,
     faults: u64,
+}
+
+/// Market WebSocket counters since start or the last [`SimHandle::reset`], over all connections.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WsCounters {
+    /// `last_trade_price` events sent (first copies; [`Truth::ws_trades`] lists them).
+    pub trades_sent: u64,
+    /// Second copies of `last_trade_price` events sent ([`SimConfig::ws_duplicate_trades`]).
+    pub duplicate_trades: u64,
+    /// `last_trade_price` events sent without `size` ([`SimConfig::ws_missing_size`]; first
+    /// copies only).
+    pub trades_without_size: u64,
+    /// Malformed (not JSON) frames sent ([`SimHandle::inject_ws_malformed`]).
+    pub malformed_frames: u64,
+    /// `mystery_event` events sent ([`SimHandle::inject_ws_unknown`]).
+    pub unknown_events: u64,
+    /// Known events sent with an extra unknown field ([`SimHandle::inject_ws_unknown`]).
+    pub events_with_unknown_fields: u64,
+    /// Events computed but not sent because the connection was stalled ([`SimHandle::stall_ws`]):
+    /// lost for good, trades included.
+    pub events_withheld: u64,
+    /// Connections dropped without a close frame ([`SimHandle::drop_ws_connections`]).
+    pub connections_dropped: u64,
+    /// Connections the server closed for being idle ([`SimConfig::ws_idle_timeout`]).
+    pub idle_closed: u64,
+    /// Subscribed assets silently ignored beyond a connection's first 500.
+    pub assets_ignored: u64,
 }
 
 impl Counters {
@@ -409,6 +514,8 @@ pub struct TruthMarket {
     /// The Gamma fields served with a drifted type ([`SimConfig::schema_drift`]): all of
     /// [`DRIFTED_FIELDS`] for a drifted market, empty otherwise.
     pub drifted_fields: Vec<&'static str>,
+    /// One of the [`SimConfig::busy_markets`]: 12–13 trades a second.
+    pub busy: bool,
 }
 
 /// The result of a market once final.
@@ -511,6 +618,56 @@ pub struct ServedMarket {
     pub json: serde_json::Value,
 }
 
+/// The side of a trade: the taker's (aggressor's) side on the WebSocket and in the Data API's
+/// taker rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TradeSide {
+    /// `"BUY"`: filled at the ask.
+    Buy,
+    /// `"SELL"`: filled at the bid.
+    Sell,
+}
+
+/// One trade of the world: what the Data API serves as its (taker) row and the WebSocket as
+/// `last_trade_price`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TruthTrade {
+    /// `conditionId` / `market`.
+    pub condition_id: String,
+    /// The traded token: `asset` / `asset_id`.
+    pub asset_id: String,
+    /// `outcomeIndex`.
+    pub outcome: usize,
+    /// The match time, epoch ms (WebSocket `timestamp`; the Data API serves it in seconds).
+    pub ms: i64,
+    /// `side`.
+    pub side: TradeSide,
+    /// `price`.
+    pub price: Decimal,
+    /// `size`, in shares (also for an event sent without it).
+    pub size: Decimal,
+    /// `transactionHash` / `transaction_hash`, `0x` + 64 hex (shared by fills one transaction
+    /// settled).
+    pub transaction_hash: String,
+    /// The taker's `proxyWallet`.
+    pub wallet: String,
+}
+
+/// A `last_trade_price` event a market WebSocket connection sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WsTrade {
+    /// The connection, numbered from 1 in order of upgrade.
+    pub connection: u64,
+    /// The trade reported.
+    pub trade: TruthTrade,
+    /// `size` was in the event ([`SimConfig::ws_missing_size`]).
+    pub size_sent: bool,
+    /// A second identical event followed ([`SimConfig::ws_duplicate_trades`]).
+    pub duplicated: bool,
+    /// Sim-clock time sent.
+    pub sent_at: DateTime<Utc>,
+}
+
 /// The world and what was served from it (a snapshot copy).
 #[derive(Clone, Debug)]
 pub struct Truth {
@@ -524,6 +681,10 @@ pub struct Truth {
     /// Gamma market objects served since start / last reset, in order (bounded: 50,000, oldest
     /// dropped).
     pub served_markets: Vec<ServedMarket>,
+    /// `last_trade_price` events sent over the market WebSocket since start / last reset, in
+    /// order, one per connection that sent it (bounded: 50,000, oldest dropped). Trades a stall
+    /// withheld or that fell between connections are not here: a client must backfill them.
+    pub ws_trades: Vec<WsTrade>,
 }
 
 /// A running simulator. Cheap to clone; all clones drive the same server.
@@ -670,6 +831,58 @@ impl SimHandle {
     /// False when the world holds no such market.
     pub fn delist(&self, condition_id: &str) -> bool {
         self.app.delist(condition_id)
+    }
+
+    /// The trades of that market with `from ≤ time ≤ to` (`to` capped at the sim clock), by
+    /// time: the rows the Data API serves with `takerOnly=true` and the `last_trade_price`
+    /// events the WebSocket sends. Work is proportional to the span. Empty for an unknown or
+    /// delisted market, or one that never had a book.
+    pub fn trades(
+        &self,
+        condition_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<TruthTrade> {
+        self.app.trades(condition_id, from, to)
+    }
+
+    /// Drops every open market WebSocket connection now, without a close frame (the TCP
+    /// connection just closes), as a network failure or a server restart does; connections
+    /// opened afterwards are served normally. Returns how many were open.
+    pub fn drop_ws_connections(&self) -> usize {
+        self.app.drop_ws_connections()
+    }
+
+    /// Stalls every market WebSocket connection open now: they stay open and answer `PING` with
+    /// `PONG` but send nothing else (no live events, no book for a later subscribe) until
+    /// [`SimHandle::resume_ws`] or they close; what they would have sent is lost
+    /// ([`WsCounters::events_withheld`]). Connections opened afterwards are not stalled.
+    pub fn stall_ws(&self) {
+        self.app.stall_ws();
+    }
+
+    /// Lifts every stall: stalled connections send live events again from the next tick on (a
+    /// `price_change` may then be relative to a book the client never saw).
+    pub fn resume_ws(&self) {
+        self.app.resume_ws();
+    }
+
+    /// The next `n` JSON frames the market WebSocket sends (dumps and live frames, on whichever
+    /// connections send first) are each preceded by an extra frame that is not valid JSON (the
+    /// first half of that frame). Nothing is lost: the whole frame follows.
+    /// [`WsCounters::malformed_frames`] counts them.
+    pub fn inject_ws_malformed(&self, n: u32) {
+        self.app.inject_ws_malformed(n);
+    }
+
+    /// The next `n` live frames the market WebSocket sends (on whichever connections send first)
+    /// come as an array holding, besides their events, one `{"event_type":"mystery_event",…}` in
+    /// the middle, and each real event carries an extra unknown field `"unknown_field"` (first in
+    /// the object). [`WsCounters::unknown_events`] and
+    /// [`WsCounters::events_with_unknown_fields`] count them. (The two copies of a duplicated
+    /// trade event then differ by that field when only one of them is in such a frame.)
+    pub fn inject_ws_unknown(&self, n: u32) {
+        self.app.inject_ws_unknown(n);
     }
 
     /// Stops accepting connections, closes WebSockets (1001) and waits for in-flight requests.

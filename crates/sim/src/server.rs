@@ -3,6 +3,7 @@
 //! into the truth (only when it reached the client intact: a truncated body records nothing).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use crate::world::World;
 use crate::{
     clob, data, gamma, ws, BadLevel, BadMarket, Counters, Endpoint, Fault, FaultKind,
     RequestRecord, ServedBook, ServedMarket, SimConfig, SimError, SimResult, Truth, TruthMarket,
-    TruthStage,
+    TruthStage, TruthTrade, WsCounters, WsTrade,
 };
 
 /// Request log bound (oldest entries dropped beyond it), so a long `polytape run --simulate`
@@ -30,6 +31,8 @@ const LOG_CAP: usize = 200_000;
 const MARKET_LOG_CAP: usize = 50_000;
 /// Distinct served books kept in the truth.
 const BOOK_CAP: usize = 8_192;
+/// WebSocket trade events kept in the truth (each about 400 bytes).
+const WS_TRADE_CAP: usize = 50_000;
 
 /// Shared simulator state.
 ///
@@ -41,6 +44,12 @@ pub(crate) struct App {
     now0: DateTime<Utc>,
     state: Mutex<Mutable>,
     shutdown: watch::Sender<bool>,
+    /// The market WebSocket's knobs from the config.
+    ws_cfg: ws::WsConfig,
+    /// The last WebSocket connection id handed out (ids start at 1).
+    ws_last_conn: AtomicU64,
+    /// Bumped by [`App::drop_ws_connections`]: every connection open then drops.
+    ws_drop: watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -55,6 +64,13 @@ struct Mutable {
     corrupt_markets: HashMap<u64, BadMarket>,
     corrupt_books: HashMap<String, BadLevel>,
     rejected_tokens: HashSet<String>,
+    /// WebSocket connections with an id up to this one are stalled (0: none).
+    ws_stalled_upto: u64,
+    /// Malformed frames still to inject.
+    ws_malformed: u32,
+    /// Live frames still to send with unknown events and fields.
+    ws_unknown: u32,
+    ws_trades: VecDeque<WsTrade>,
 }
 
 /// What a handler sees of one request.
@@ -121,7 +137,12 @@ impl App {
         // the first request, so no client waits on it.
         world.advance(cfg.now);
         let (shutdown, _) = watch::channel(false);
+        let (ws_drop, _) = watch::channel(0);
+        let ws_cfg = ws::WsConfig::new(&cfg);
         App {
+            ws_cfg,
+            ws_last_conn: AtomicU64::new(0),
+            ws_drop,
             world: RwLock::new(world),
             started: Instant::now(),
             now0: cfg.now,
@@ -201,6 +222,7 @@ impl App {
                 } else {
                     Vec::new()
                 },
+                busy: world.busy.contains(&m.id),
             })
             .collect();
         Truth {
@@ -208,7 +230,30 @@ impl App {
             delisted: world.delisted.clone(),
             served_books: st.served_books.clone(),
             served_markets: st.served_markets.iter().cloned().collect(),
+            ws_trades: st.ws_trades.iter().cloned().collect(),
         }
+    }
+
+    pub fn trades(
+        &self,
+        condition_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<TruthTrade> {
+        let now = self.now();
+        let world = self.world_at(now);
+        let Some(m) = world
+            .by_condition
+            .get(condition_id)
+            .map(|&i| &world.markets[i])
+        else {
+            return Vec::new();
+        };
+        let to_ms = to.timestamp_millis().min(now.timestamp_millis());
+        data::trades_between(&world, m, from.timestamp_millis().saturating_sub(1), to_ms)
+            .iter()
+            .map(|t| data::truth_trade(m, t))
+            .collect()
     }
 
     pub fn reset(&self) {
@@ -217,6 +262,87 @@ impl App {
         st.served_books.clear();
         st.book_order.clear();
         st.served_markets.clear();
+        st.ws_trades.clear();
+    }
+
+    pub fn ws_cfg(&self) -> &ws::WsConfig {
+        &self.ws_cfg
+    }
+
+    /// A new WebSocket connection's id.
+    pub fn ws_connection_id(&self) -> u64 {
+        self.ws_last_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Drop signals: a change means every connection open then drops.
+    pub fn ws_drop_rx(&self) -> watch::Receiver<u64> {
+        self.ws_drop.subscribe()
+    }
+
+    pub fn drop_ws_connections(&self) -> usize {
+        self.ws_drop.send_modify(|n| *n += 1);
+        self.ws_drop.receiver_count()
+    }
+
+    pub fn stall_ws(&self) {
+        let upto = self.ws_last_conn.load(Ordering::Relaxed);
+        self.lock().ws_stalled_upto = upto;
+    }
+
+    pub fn resume_ws(&self) {
+        self.lock().ws_stalled_upto = 0;
+    }
+
+    pub fn ws_stalled(&self, conn: u64) -> bool {
+        conn <= self.lock().ws_stalled_upto
+    }
+
+    pub fn inject_ws_malformed(&self, n: u32) {
+        let mut st = self.lock();
+        st.ws_malformed = st.ws_malformed.saturating_add(n);
+    }
+
+    pub fn inject_ws_unknown(&self, n: u32) {
+        let mut st = self.lock();
+        st.ws_unknown = st.ws_unknown.saturating_add(n);
+    }
+
+    /// Takes one queued malformed frame, if any.
+    pub fn take_ws_malformed(&self) -> bool {
+        let mut st = self.lock();
+        let take = st.ws_malformed > 0;
+        if take {
+            st.ws_malformed -= 1;
+            st.counters.ws.malformed_frames += 1;
+        }
+        take
+    }
+
+    /// Takes one queued unknown-events frame, if any.
+    pub fn take_ws_unknown(&self) -> bool {
+        let mut st = self.lock();
+        let take = st.ws_unknown > 0;
+        if take {
+            st.ws_unknown -= 1;
+        }
+        take
+    }
+
+    /// Updates the WebSocket counters.
+    pub fn count_ws(&self, f: impl FnOnce(&mut WsCounters)) {
+        f(&mut self.lock().counters.ws);
+    }
+
+    /// Records what one WebSocket frame that reached the socket carried: `events` real events
+    /// (counted as items), the trade events among them, and the counters.
+    pub fn ws_sent(&self, events: u64, trades: Vec<WsTrade>, f: impl FnOnce(&mut WsCounters)) {
+        let mut st = self.lock();
+        *st.counters.items.entry(Endpoint::Ws).or_insert(0) += events;
+        f(&mut st.counters.ws);
+        st.ws_trades.extend(trades);
+        while st.ws_trades.len() > WS_TRADE_CAP {
+            st.ws_trades.pop_front();
+        }
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -335,11 +461,6 @@ impl App {
             let excess = c.log.len() - LOG_CAP;
             c.log.drain(..excess);
         }
-    }
-
-    /// Counts items sent on a WebSocket (no log entry: the connection was logged once).
-    pub fn count_ws_items(&self, n: u64) {
-        *self.lock().counters.items.entry(Endpoint::Ws).or_insert(0) += n;
     }
 
     /// Records what reached a client.

@@ -89,6 +89,8 @@ pub(crate) struct World {
     pub by_condition: HashMap<String, usize>,
     /// Token id of a market with a live book → (market index, outcome index).
     pub books: HashMap<String, (usize, usize)>,
+    /// Ids of the busy markets (`SimConfig::busy_markets`), which trade many times a second.
+    pub busy: HashSet<u64>,
     /// Arrivals, resolution courses and pruning; `None` for the static world.
     rolling: Option<Rolling>,
 }
@@ -148,6 +150,9 @@ pub(crate) struct SimMarket {
     pub has_book: bool,
     /// Closed markets: prices frozen at this sim second.
     pub frozen_step: Option<i64>,
+    /// When the live book of a market that had one was taken down (trading stopped), epoch ms:
+    /// its trades before then stay in the Data API, as Polymarket keeps a closed market's history.
+    pub book_until_ms: Option<i64>,
     pub omit: Omit,
     /// Sim time a rolling-world arrival appeared; `None` for the generated world.
     pub arrived_at: Option<DateTime<Utc>>,
@@ -350,6 +355,11 @@ impl World {
             events.push(event);
         }
 
+        let markets_for_busy: Vec<(DateTime<Utc>, u64)> = markets
+            .iter()
+            .filter(|m| m.kind == MarketKind::Tradeable && m.has_book)
+            .map(|m| (m.end_date, m.id))
+            .collect();
         let mut world = World {
             seed: cfg.seed,
             now,
@@ -367,6 +377,7 @@ impl World {
             events,
             by_condition: HashMap::new(),
             books: HashMap::new(),
+            busy: busy_markets(&markets_for_busy, cfg.busy_markets),
             rolling: None,
         };
         world.reindex();
@@ -937,9 +948,18 @@ fn make_market(rng: &mut SplitMix64, now: DateTime<Utc>, s: MarketSeed) -> SimMa
         p0: rng.uniform(0.08, 0.92),
         has_book,
         frozen_step,
+        book_until_ms: None,
         omit,
         arrived_at: None,
     }
+}
+
+/// The ids of the `n` tradeable markets ending last (ties: lowest id), so a busy market stays
+/// open the longest in a rolling world too.
+fn busy_markets(tradeable: &[(DateTime<Utc>, u64)], n: usize) -> HashSet<u64> {
+    let mut by_end = tradeable.to_vec();
+    by_end.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    by_end.into_iter().take(n).map(|(_, id)| id).collect()
 }
 
 /// Hours ahead, uniform inside bucket `b` minus the edge margins.

@@ -195,6 +195,7 @@ impl World {
         m.frozen_step = Some(at.timestamp());
         if m.has_book {
             m.has_book = false;
+            m.book_until_ms = Some(at.timestamp_millis());
             for tok in &m.token_ids {
                 self.books.remove(tok);
             }
