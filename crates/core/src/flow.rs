@@ -1,8 +1,12 @@
 //! Trades and the last-hour trade-flow and whale features of a snapshot row.
 //!
 //! Units: `volume_*`, `avg_trade_size_1h`, `max_trade_size_1h` and every whale value are USDC
-//! notional (price × size, the unit of Gamma's volumes); `vwap_1h` is a price. Whale tiers are
-//! by notional: 1 at ≥ $500, 2 at ≥ $2,000, 3 at ≥ $10,000; a whale trade is tier ≥ 2.
+//! notional as traded (price × size, the unit of Gamma's volumes); `vwap_1h` is a price. Whale
+//! tiers are by notional: 1 at ≥ $500, 2 at ≥ $2,000, 3 at ≥ $10,000; a whale trade is tier ≥ 2.
+//!
+//! A market's flow is over both its tokens in first-outcome terms ([`FlowTrade::of`]): a trade
+//! of the second token at price p with side S counts as side ¬S at 1 − p, its notional as
+//! traded (p × size).
 
 use crate::Ts;
 use rust_decimal::prelude::ToPrimitive;
@@ -10,11 +14,64 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Taker side of a trade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Side {
     Buy,
     Sell,
+}
+
+impl Side {
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+    }
+}
+
+/// A trade as its market's flow counts it, in first-outcome terms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowTrade {
+    pub ts: Ts,
+    /// The side in first-outcome terms.
+    pub side: Side,
+    /// The price in first-outcome terms.
+    pub price: Decimal,
+    pub size: Decimal,
+    /// USDC as traded: the traded token's price × size.
+    pub notional: Decimal,
+}
+
+impl FlowTrade {
+    /// A trade of `outcome` (0: the first token, 1: the second) at `price`, `side`.
+    pub fn of(ts: Ts, outcome: usize, side: Side, price: Decimal, size: Decimal) -> FlowTrade {
+        let notional = price * size;
+        if outcome == 0 {
+            FlowTrade {
+                ts,
+                side,
+                price,
+                size,
+                notional,
+            }
+        } else {
+            FlowTrade {
+                ts,
+                side: side.opposite(),
+                price: Decimal::ONE - price,
+                size,
+                notional,
+            }
+        }
+    }
 }
 
 /// One trade of one token.
@@ -54,7 +111,7 @@ pub const WHALE_TIERS_USD: [u32; 3] = [500, 2_000, 10_000];
 pub const WHALE_MIN_TIER: u8 = 2;
 
 /// The 17 last-hour trade-flow and whale values of a snapshot row.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TradeFlow {
     pub trade_count_1h: u32,
     pub buy_count_1h: u32,
@@ -78,18 +135,20 @@ pub struct TradeFlow {
 
 impl TradeFlow {
     /// Flow over the trades with `now - 1h < ts <= now`; others are ignored.
-    pub fn over(trades: &[Trade], now: Ts) -> TradeFlow {
+    pub fn over<'a>(trades: impl IntoIterator<Item = &'a FlowTrade>, now: Ts) -> TradeFlow {
         let from = now - chrono::Duration::hours(1);
         let mut f = TradeFlow::default();
         let mut shares = Decimal::ZERO;
+        let mut priced = Decimal::ZERO;
         let mut last_whale: Option<Ts> = None;
-        for t in trades.iter().filter(|t| t.ts > from && t.ts <= now) {
-            let notional = t.notional_usd();
+        for t in trades.into_iter().filter(|t| t.ts > from && t.ts <= now) {
+            let notional = t.notional;
             f.trade_count_1h += 1;
             f.volume_1h += notional;
             shares += t.size;
+            priced += t.price * t.size;
             f.max_trade_size_1h = Some(f.max_trade_size_1h.map_or(notional, |m| m.max(notional)));
-            let whale = t.whale_tier() >= WHALE_MIN_TIER;
+            let whale = whale_tier(notional) >= WHALE_MIN_TIER;
             if whale {
                 f.whale_count_1h += 1;
                 f.whale_volume_1h += notional;
@@ -116,7 +175,7 @@ impl TradeFlow {
             f.avg_trade_size_1h = Some(f.volume_1h / Decimal::from(f.trade_count_1h));
         }
         if !shares.is_zero() {
-            f.vwap_1h = Some(f.volume_1h / shares);
+            f.vwap_1h = Some(priced / shares);
         }
         f.whale_net_flow_1h = f.whale_buy_volume_1h - f.whale_sell_volume_1h;
         if !f.whale_volume_1h.is_zero() {
@@ -142,14 +201,8 @@ mod tests {
     fn at(s: &str) -> Ts {
         s.parse().unwrap()
     }
-    fn trade(ts: &str, price: &str, size: &str, side: Side) -> Trade {
-        Trade {
-            token_id: "1".into(),
-            ts: at(ts),
-            price: d(price),
-            size: d(size),
-            side,
-        }
+    fn trade(ts: &str, price: &str, size: &str, side: Side) -> FlowTrade {
+        FlowTrade::of(at(ts), 0, side, d(price), d(size))
     }
 
     #[test]
@@ -185,6 +238,30 @@ mod tests {
         assert!((f.whale_buy_ratio_1h.unwrap() - 2500.0 / 6500.0).abs() < 1e-12);
         assert_eq!(f.time_since_whale_s, Some(600));
         assert!((f.pct_volume_from_whales.unwrap() - 6500.0 / 6580.0 * 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn second_token_trades_count_as_the_opposite_side_at_the_complement_price() {
+        let now = at("2026-11-20T12:00:00Z");
+        // Buying the second token at 0.3 is selling the first at 0.7; the notional stays
+        // what was paid: 0.3 × 10,000 = $3,000, a whale sell.
+        let no = FlowTrade::of(
+            at("2026-11-20T11:30:00Z"),
+            1,
+            Side::Buy,
+            d("0.3"),
+            d("10000"),
+        );
+        assert_eq!(
+            (no.side, no.price, no.notional),
+            (Side::Sell, d("0.7"), d("3000"))
+        );
+        let yes = trade("2026-11-20T11:40:00Z", "0.72", "100", Side::Buy);
+        let f = TradeFlow::over(&[no, yes], now);
+        assert_eq!((f.buy_count_1h, f.sell_count_1h), (1, 1));
+        assert_eq!((f.buy_volume_1h, f.sell_volume_1h), (d("72"), d("3000")));
+        assert_eq!(f.whale_sell_volume_1h, d("3000"));
+        assert_eq!(f.vwap_1h, Some((d("7000") + d("72")) / d("10100")));
     }
 
     #[test]

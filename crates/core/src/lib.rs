@@ -17,6 +17,7 @@
 pub mod book;
 pub mod features;
 pub mod flow;
+pub mod live;
 pub mod market;
 pub mod money;
 pub mod ops;
@@ -26,7 +27,7 @@ pub mod tier;
 
 pub use book::{Book, Level};
 pub use features::BookFeatures;
-pub use flow::{Side, Trade, TradeFlow};
+pub use flow::{FlowTrade, Side, Trade, TradeFlow};
 pub use market::{Market, MarketQuote, MarketResult, Outcome, Resolution};
 pub use schedule::TickId;
 pub use snapshot::Snapshot;
