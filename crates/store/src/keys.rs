@@ -2,7 +2,8 @@
 //! `<table>/tier=<t>/dt=<yyyy-mm-dd>/<tick label>.parquet` for per-tick files and
 //! `markets/dt=<yyyy-mm-dd>/markets.parquet` for the daily markets dimension, registered with
 //! Athena partition projection. A key is derived from the tick (or the day), so a retried
-//! write replaces its object. The AWS adapter also keeps each tier's Latest values under
+//! write replaces its object. The live feed's tables (`trades`, `whale_events`, `raw_ws`) are
+//! keyed by the queue message that carried their rows ([`live`]), for the same reason. The AWS adapter also keeps each tier's Latest values under
 //! `latest/` ([`latest`]); that prefix is no Athena table.
 
 use polytape_core::TickId;
@@ -20,6 +21,19 @@ pub const RESOLUTIONS: &str = "resolutions";
 
 /// Table name of the tracked markets' transitions.
 pub const TIER_TRANSITIONS: &str = "tier_transitions";
+
+/// Table name of the live feed's trades.
+pub const TRADES: &str = "trades";
+
+/// Table name of the whale trades with the mid around them.
+pub const WHALE_EVENTS: &str = "whale_events";
+
+/// Table name of the live feed's raw tape.
+pub const RAW_WS: &str = "raw_ws";
+
+/// `live/flow.json`: the live feed's newest flow ([`polytape_core::live::FlowObject`]),
+/// rewritten every 15 s; snapshot ticks of the WebSocket tiers join it. No Athena table.
+pub const LIVE_FLOW: &str = "live/flow.json";
 
 /// `status/results.json`: how many markets are open, pending, resolved and unresolved
 /// (maintenance keeps it; the status API reads it).
@@ -45,6 +59,20 @@ pub fn transitions(writer: &str, at: polytape_core::Ts) -> String {
         "{TIER_TRANSITIONS}/dt={}/{}Z-{writer}.parquet",
         at.format("%Y-%m-%d"),
         at.format("%H%M%S%.3f")
+    )
+}
+
+/// `trades/dt=2026-11-20/1795213800000-3-41872.parquet`: the rows of `table` ([`TRADES`],
+/// [`WHALE_EVENTS`] or [`RAW_WS`]) that one SQS message of the live feed carried, under the UTC
+/// day of `day` (the caller's choice of the message's time, e.g. its first record's). The name
+/// is the message's (run, shard, first sequence): `run` the feed process's start (epoch ms),
+/// `shard` the shard that sent it, `seq` the sequence of its first record. A redelivered
+/// message, or a consumer retried after a partial failure, derives the same key from the same
+/// message and overwrites its files instead of adding duplicates.
+pub fn live(table: &str, day: polytape_core::Ts, run: i64, shard: u32, seq: u64) -> String {
+    format!(
+        "{table}/dt={}/{run}-{shard}-{seq}.parquet",
+        day.format("%Y-%m-%d")
     )
 }
 
@@ -102,6 +130,31 @@ mod tests {
     fn given_a_tier_then_its_latest_object_sits_under_latest() {
         assert_eq!(latest(Tier::T4), "latest/tier=4.json.gz");
         assert_eq!(latest(Tier::T0), "latest/tier=0.json.gz");
+    }
+
+    #[test]
+    fn given_a_feed_message_then_its_live_keys_are_hive_partitioned_by_utc_day_and_named_by_run_shard_seq(
+    ) {
+        let day: polytape_core::Ts = "2026-11-20T23:59:59.999Z".parse().unwrap();
+        let run = 1_795_213_800_000;
+        assert_eq!(
+            live(TRADES, day, run, 3, 41_872),
+            "trades/dt=2026-11-20/1795213800000-3-41872.parquet"
+        );
+        assert_eq!(
+            live(WHALE_EVENTS, day, run, 0, 0),
+            "whale_events/dt=2026-11-20/1795213800000-0-0.parquet"
+        );
+        assert_eq!(
+            live(RAW_WS, day, run, 12, u64::MAX),
+            "raw_ws/dt=2026-11-20/1795213800000-12-18446744073709551615.parquet"
+        );
+        // The same message twice: one key.
+        assert_eq!(
+            live(TRADES, day, run, 3, 41_872),
+            live(TRADES, day, run, 3, 41_872)
+        );
+        assert!(live(RAW_WS, day, run, 1, 1).starts_with(&table_prefix(RAW_WS)));
     }
 
     #[test]

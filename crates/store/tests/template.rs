@@ -18,7 +18,7 @@ use polytape_core::schedule::ticks_per_hour;
 use polytape_core::{TierSpec, TIERS};
 use polytape_store::parquet::{
     market_columns, orderbook_columns, partition_columns, resolution_columns, snapshot_columns,
-    training_columns, transition_columns, Column,
+    tape_columns, trade_columns, training_columns, transition_columns, whale_event_columns, Column,
 };
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -99,7 +99,8 @@ struct Expected {
 
 /// The tier range a table's files exist for: every tier for `snapshots`, the order-book tiers
 /// for `orderbooks` (they must be contiguous for an integer projection). The tables partitioned
-/// by `dt` alone (`markets`, `resolutions`, `tier_transitions`) have none.
+/// by `dt` alone (`markets`, `resolutions`, `tier_transitions`, `trades`, `whale_events`,
+/// `raw_ws`) have none.
 fn tier_range(filter: impl Fn(&TierSpec) -> bool) -> (u8, u8) {
     let tiers: Vec<u8> = TIERS
         .iter()
@@ -145,6 +146,24 @@ fn expected_tables() -> Vec<Expected> {
             table: "tier_transitions",
             columns: transition_columns(),
             partitions: partition_columns("tier_transitions"),
+            tier_range: None,
+        },
+        Expected {
+            table: "trades",
+            columns: trade_columns(),
+            partitions: partition_columns("trades"),
+            tier_range: None,
+        },
+        Expected {
+            table: "whale_events",
+            columns: whale_event_columns(),
+            partitions: partition_columns("whale_events"),
+            tier_range: None,
+        },
+        Expected {
+            table: "raw_ws",
+            columns: tape_columns(),
+            partitions: partition_columns("raw_ws"),
             tier_range: None,
         },
     ]

@@ -1,6 +1,7 @@
 //! One table per file kind says, for every column in order, its name, its Athena type and how
 //! to read it from a row; the Arrow schema, the Glue column list and the encoder all derive from
-//! that table, so they cannot drift apart.
+//! that table, so they cannot drift apart. A decoder checks a file against the same table
+//! ([`Rows`]) before it reads a value.
 
 use super::Column;
 use crate::error::Result;
@@ -8,9 +9,12 @@ use arrow_array::builder::{
     BooleanBuilder, Decimal64Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
     Int8Builder, OffsetBufferBuilder, StringBuilder,
 };
-use arrow_array::{ArrayRef, ListArray, StructArray, TimestampMillisecondArray};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Decimal64Array, Int32Array, Int64Array, Int8Array, ListArray,
+    RecordBatch, StringArray, StructArray, TimestampMillisecondArray,
+};
 use arrow_schema::{DataType, Field, FieldRef, Fields, TimeUnit};
-use polytape_core::money::{to_mantissa, MAX_MANTISSA, PRECISION, SCALE};
+use polytape_core::money::{from_mantissa, to_mantissa, MAX_MANTISSA, PRECISION, SCALE};
 use polytape_core::{Level, Ts};
 use rust_decimal::Decimal;
 use std::sync::{Arc, OnceLock};
@@ -35,6 +39,12 @@ pub(crate) enum Get<R> {
     I32Req(fn(&R) -> u32),
     /// Seconds → `bigint`.
     I64(fn(&R) -> Option<i64>),
+    /// Required signed number (a run's start, epoch ms) → `bigint`.
+    I64Req(fn(&R) -> i64),
+    /// Sequence number → `bigint`; a value over `i64::MAX` is stored NULL and counted.
+    U64(fn(&R) -> Option<u64>),
+    /// Required sequence number → `bigint`; a value over `i64::MAX` fails the encode.
+    U64Req(fn(&R) -> u64),
     /// Small number (day, hour) → `tinyint`; a value over 127 is stored NULL and counted.
     I8(fn(&R) -> Option<u8>),
     /// Small number (a tier) → `smallint`, the type of the `tier` partition column.
@@ -68,6 +78,9 @@ impl<R> FieldSpec<R> {
                 | "slug"
                 | "yes_token_id"
                 | "no_token_id"
+                | "trade_key"
+                | "transaction_hash"
+                | "text"
         )
     }
 }
@@ -80,7 +93,7 @@ pub(crate) const fn col<R>(name: &'static str, get: Get<R>) -> FieldSpec<R> {
         Get::Dec(_) => "decimal(18,6)",
         Get::F64(_) => "double",
         Get::I32(_) | Get::I32Req(_) => "int",
-        Get::I64(_) => "bigint",
+        Get::I64(_) | Get::I64Req(_) | Get::U64(_) | Get::U64Req(_) => "bigint",
         Get::I8(_) => "tinyint",
         Get::I16(_) => "smallint",
         Get::Bool(_) => "boolean",
@@ -149,7 +162,7 @@ impl<R> Get<R> {
             Get::Dec(_) => decimal_type(),
             Get::F64(_) => DataType::Float64,
             Get::I32(_) | Get::I32Req(_) => DataType::Int32,
-            Get::I64(_) => DataType::Int64,
+            Get::I64(_) | Get::I64Req(_) | Get::U64(_) | Get::U64Req(_) => DataType::Int64,
             Get::I8(_) => DataType::Int8,
             Get::I16(_) => DataType::Int16,
             Get::Bool(_) => DataType::Boolean,
@@ -165,6 +178,8 @@ impl<R> Get<R> {
             Get::Ts(_)
                 | Get::Str(_)
                 | Get::I32Req(_)
+                | Get::I64Req(_)
+                | Get::U64Req(_)
                 | Get::Levels(_)
                 | Get::Strs(_)
                 | Get::Ratios(_)
@@ -242,6 +257,25 @@ impl<R> Get<R> {
                 let mut b = Int64Builder::with_capacity(n);
                 for r in rows {
                     b.append_option(f(r));
+                }
+                Arc::new(b.finish())
+            }
+            Get::I64Req(f) => Arc::new(Int64Array::from_iter_values(rows.iter().map(f))),
+            Get::U64(f) => {
+                let mut b = Int64Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(f(r).and_then(|v| fit(i64::try_from(v).ok(), nulled)));
+                }
+                Arc::new(b.finish())
+            }
+            Get::U64Req(f) => {
+                let mut b = Int64Builder::with_capacity(n);
+                for r in rows {
+                    let v = f(r);
+                    let v = i64::try_from(v).map_err(|_| {
+                        crate::StoreError::Encode(format!("{name}: {v} does not fit bigint"))
+                    })?;
+                    b.append_value(v);
                 }
                 Arc::new(b.finish())
             }
@@ -387,6 +421,197 @@ pub(crate) fn arrays_of<R>(
         .iter()
         .map(|f| f.get.build(f.col.name, rows, nulled))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a file back: the same field table says what a file must hold
+// ---------------------------------------------------------------------------------------------
+
+/// A decoded batch checked against a field table: every column the table declares is there
+/// with the type the table gives it, so a typed read ([`Rows::col`]) can only meet bad values
+/// (a NULL where the row needs one, a number out of range), each an error naming the table,
+/// the row and the column.
+pub(crate) struct Rows<'a> {
+    table: &'static str,
+    batch: &'a RecordBatch,
+}
+
+impl<'a> Rows<'a> {
+    /// `batch` as a file of `table`, or an error naming the first column that is missing or
+    /// of another type than `fields` gives it.
+    pub fn new<R>(
+        table: &'static str,
+        fields: &[FieldSpec<R>],
+        batch: &'a RecordBatch,
+    ) -> Result<Self> {
+        let schema = batch.schema();
+        for f in fields {
+            let want = f.get.data_type();
+            match schema.field_with_name(f.col.name) {
+                Err(_) => return Err(bad_file(table, format!("no column `{}`", f.col.name))),
+                Ok(found) if found.data_type() != &want => {
+                    return Err(bad_file(
+                        table,
+                        format!(
+                            "column `{}` is {}, polytape writes {want}",
+                            f.col.name,
+                            found.data_type()
+                        ),
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(Rows { table, batch })
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The column `name` as the Arrow array type `A`.
+    pub fn col<A: Cell + 'static>(&self, name: &'static str) -> Result<Col<'a, A>> {
+        let array = self
+            .batch
+            .column_by_name(name)
+            .ok_or_else(|| bad_file(self.table, format!("no column `{name}`")))?;
+        let array = array.as_any().downcast_ref::<A>().ok_or_else(|| {
+            bad_file(
+                self.table,
+                format!("column `{name}` is {}", array.data_type()),
+            )
+        })?;
+        Ok(Col {
+            table: self.table,
+            name,
+            array,
+        })
+    }
+}
+
+fn bad_file(table: &str, what: String) -> crate::StoreError {
+    crate::StoreError::Encode(format!("{table} file: {what}"))
+}
+
+/// One value of an Arrow array as the domain type its column holds.
+pub(crate) trait Cell: Array {
+    type Out<'b>
+    where
+        Self: 'b;
+    /// The value of row `i`: `None` for NULL, an error for a value that has no domain meaning.
+    fn cell(&self, i: usize) -> std::result::Result<Option<Self::Out<'_>>, String>;
+}
+
+impl Cell for TimestampMillisecondArray {
+    type Out<'b> = Ts;
+    fn cell(&self, i: usize) -> std::result::Result<Option<Ts>, String> {
+        if self.is_null(i) {
+            return Ok(None);
+        }
+        let ms = self.value(i);
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(Some)
+            .ok_or_else(|| format!("{ms} ms is not a time"))
+    }
+}
+
+impl Cell for StringArray {
+    type Out<'b> = &'b str;
+    fn cell(&self, i: usize) -> std::result::Result<Option<&str>, String> {
+        Ok((!self.is_null(i)).then(|| self.value(i)))
+    }
+}
+
+impl Cell for Decimal64Array {
+    type Out<'b> = Decimal;
+    fn cell(&self, i: usize) -> std::result::Result<Option<Decimal>, String> {
+        // The schema check made the scale 6.
+        Ok((!self.is_null(i)).then(|| from_mantissa(self.value(i))))
+    }
+}
+
+impl Cell for BooleanArray {
+    type Out<'b> = bool;
+    fn cell(&self, i: usize) -> std::result::Result<Option<bool>, String> {
+        Ok((!self.is_null(i)).then(|| self.value(i)))
+    }
+}
+
+macro_rules! integer_cell {
+    ($($array:ty => $t:ty),*) => {$(
+        impl Cell for $array {
+            type Out<'b> = $t;
+            fn cell(&self, i: usize) -> std::result::Result<Option<$t>, String> {
+                Ok((!self.is_null(i)).then(|| self.value(i)))
+            }
+        }
+    )*};
+}
+integer_cell!(Int8Array => i8, Int32Array => i32, Int64Array => i64);
+
+/// One typed column of a batch being decoded, named for its errors.
+pub(crate) struct Col<'a, A> {
+    table: &'static str,
+    name: &'static str,
+    array: &'a A,
+}
+
+impl<'a, A: Cell> Col<'a, A> {
+    fn bad(&self, i: usize, what: impl std::fmt::Display) -> crate::StoreError {
+        crate::StoreError::Encode(format!(
+            "{} file, row {i}: `{}` {what}",
+            self.table, self.name
+        ))
+    }
+
+    /// Row `i`'s value, `None` when NULL.
+    pub fn opt(&self, i: usize) -> Result<Option<A::Out<'a>>> {
+        self.array.cell(i).map_err(|e| self.bad(i, e))
+    }
+
+    /// Row `i`'s value, an error when NULL.
+    pub fn req(&self, i: usize) -> Result<A::Out<'a>> {
+        self.opt(i)?.ok_or_else(|| self.bad(i, "is NULL"))
+    }
+
+    /// Row `i`'s value as `T` (a stored signed number back to its unsigned type), `None` when
+    /// NULL, an error when it does not fit.
+    pub fn opt_as<T>(&self, i: usize) -> Result<Option<T>>
+    where
+        T: TryFrom<A::Out<'a>>,
+        A::Out<'a>: Copy + std::fmt::Display,
+    {
+        match self.opt(i)? {
+            None => Ok(None),
+            Some(v) => T::try_from(v)
+                .map(Some)
+                .map_err(|_| self.bad(i, format_args!("is {v}, out of range"))),
+        }
+    }
+
+    /// [`Col::opt_as`], an error when NULL.
+    pub fn req_as<T>(&self, i: usize) -> Result<T>
+    where
+        T: TryFrom<A::Out<'a>>,
+        A::Out<'a>: Copy + std::fmt::Display,
+    {
+        self.opt_as(i)?.ok_or_else(|| self.bad(i, "is NULL"))
+    }
+}
+
+impl Col<'_, StringArray> {
+    /// Row `i` as the one of `all` whose name (`as_str`) it is; an error when NULL or another
+    /// name. Written as the encoder writes it (`as_str`), so the two cannot disagree.
+    pub fn one_of<T: Copy>(&self, i: usize, all: &[T], as_str: fn(T) -> &'static str) -> Result<T> {
+        let v = self.req(i)?;
+        all.iter()
+            .copied()
+            .find(|t| as_str(*t) == v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = all.iter().map(|t| as_str(*t)).collect();
+                self.bad(i, format_args!("is {v:?}, not one of {}", names.join(", ")))
+            })
+    }
 }
 
 #[cfg(test)]

@@ -1,25 +1,40 @@
-//! Parquet encoders for the per-tick files and the daily `markets` dimension, with the types Athena engine v3 reads exactly as
+//! Parquet encoders for the per-tick files, the daily `markets` dimension, the resolutions and
+//! transitions, and the live feed's `trades`, `whale_events` and `raw_ws`, with the types
+//! Athena engine v3 reads exactly as
 //! DESIGN.md declares them: timestamps INT64 TIMESTAMP(MILLIS, UTC); money DECIMAL(18,6) on
 //! INT64; ratios DOUBLE; counts INT/BIGINT; day and hour TINYINT; strings UTF8; Snappy.
 //!
 //! The partition columns (`tier`, `dt`) live in the object key (see [`crate::keys`]), never in
 //! the file: Athena rejects a column that is both a data and a partition column.
+//!
+//! `raw_ws` and `trades` also read back ([`decode_tape`], [`decode_trades`]): `polytape replay`
+//! rebuilds the trades from the tape and compares them with the stored ones.
 
 mod columns;
 pub mod stream;
 
 use crate::error::Result;
+use ::parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
 use ::parquet::arrow::ArrowWriter;
 use ::parquet::basic::Compression;
+use ::parquet::file::metadata::ParquetMetaDataPushDecoder;
 use ::parquet::file::properties::WriterProperties;
 use ::parquet::schema::types::ColumnPath;
-use arrow_array::RecordBatch;
+use ::parquet::DecodeResult;
+use arrow_array::{
+    BooleanArray, Decimal64Array, Int32Array, Int64Array, Int8Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
 use arrow_schema::SchemaRef;
-use columns::{arrays_of, col, columns_of, schema_of, FieldSpec, Get};
+use columns::{arrays_of, col, columns_of, schema_of, FieldSpec, Get, Rows};
+use polytape_core::live::{SizeSource, Source, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
 use polytape_core::ops::TierTransition;
 use polytape_core::snapshot::OrderbookRow;
-use polytape_core::{Market, MarketResult, Resolution, Snapshot};
+use polytape_core::{Market, MarketResult, Resolution, Side, Snapshot};
 use std::sync::{Arc, OnceLock};
+
+/// The media type every Parquet object is written with.
+pub const CONTENT_TYPE: &str = "application/vnd.apache.parquet";
 
 /// One column as the Glue table declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +243,76 @@ static TRANSITION_COLUMNS: [Column; TRANSITION_FIELD_COUNT] = columns_of(&TRANSI
 
 static MARKET_COLUMNS: [Column; MARKET_FIELD_COUNT] = columns_of(&MARKET_FIELDS);
 
+const TRADE_FIELD_COUNT: usize = 22;
+
+/// The `trades` table: every trade the live feed captured, once (see [`crate::keys::live`]).
+static TRADE_FIELDS: [FieldSpec<StoredTrade>; TRADE_FIELD_COUNT] = [
+    col("trade_key", Get::Str(|t| &t.trade_key)),
+    col("condition_id", Get::Str(|t| &t.condition_id)),
+    col("token_id", Get::Str(|t| &t.token_id)),
+    col("outcome_index", Get::I8(|t| t.outcome_index)),
+    col("side", Get::Str(|t| t.side.as_str())),
+    col("price", Get::Dec(|t| Some(t.price))),
+    col("size", Get::Dec(|t| t.size)),
+    col("size_source", Get::Str(|t| t.size_source.as_str())),
+    col("fee_rate_bps", Get::Dec(|t| t.fee_rate_bps)),
+    col(
+        "transaction_hash",
+        Get::OptStr(|t| t.transaction_hash.as_deref()),
+    ),
+    col("trade_ts", Get::Ts(|t| t.trade_ts)),
+    col("received_at", Get::Ts(|t| t.received_at)),
+    col("source", Get::Str(|t| t.source.as_str())),
+    col("best_bid", Get::Dec(|t| t.best_bid)),
+    col("best_ask", Get::Dec(|t| t.best_ask)),
+    col("mid", Get::Dec(|t| t.mid)),
+    col("notional", Get::Dec(|t| t.notional)),
+    col("whale_tier", Get::I8(|t| t.whale_tier)),
+    col("stale", Get::Bool(|t| Some(t.stale))),
+    col("divergent", Get::Bool(|t| Some(t.divergent))),
+    col("shard", Get::I32(|t| t.shard)),
+    col("seq", Get::U64(|t| t.seq)),
+];
+
+static TRADE_COLUMNS: [Column; TRADE_FIELD_COUNT] = columns_of(&TRADE_FIELDS);
+
+const WHALE_FIELD_COUNT: usize = 14;
+
+/// The `whale_events` table: each whale trade (tier ≥ 2, WebSocket) with the token's mid
+/// before it and 1 and 5 minutes after.
+static WHALE_FIELDS: [FieldSpec<WhaleEvent>; WHALE_FIELD_COUNT] = [
+    col("trade_key", Get::Str(|w| &w.trade_key)),
+    col("condition_id", Get::Str(|w| &w.condition_id)),
+    col("token_id", Get::Str(|w| &w.token_id)),
+    col("side", Get::Str(|w| w.side.as_str())),
+    col("price", Get::Dec(|w| Some(w.price))),
+    col("size", Get::Dec(|w| Some(w.size))),
+    col("notional", Get::Dec(|w| Some(w.notional))),
+    col("whale_tier", Get::I8(|w| Some(w.whale_tier))),
+    col("trade_ts", Get::Ts(|w| w.trade_ts)),
+    col("price_before", Get::Dec(|w| w.price_before)),
+    col("price_after_1m", Get::Dec(|w| w.price_after_1m)),
+    col("price_after_5m", Get::Dec(|w| w.price_after_5m)),
+    col("impact_1m", Get::Dec(|w| w.impact_1m)),
+    col("impact_5m", Get::Dec(|w| w.impact_5m)),
+];
+
+static WHALE_COLUMNS: [Column; WHALE_FIELD_COUNT] = columns_of(&WHALE_FIELDS);
+
+const TAPE_FIELD_COUNT: usize = 6;
+
+/// The `raw_ws` table: the feed's raw tape, every record in the order the feed processed it.
+static TAPE_FIELDS: [FieldSpec<TapeRecord>; TAPE_FIELD_COUNT] = [
+    col("run", Get::I64Req(|r| r.run)),
+    col("shard", Get::I32Req(|r| r.shard)),
+    col("seq", Get::U64Req(|r| r.seq)),
+    col("received_at", Get::Ts(|r| r.received_at)),
+    col("kind", Get::Str(|r| r.kind.as_str())),
+    col("text", Get::Str(|r| &r.text)),
+];
+
+static TAPE_COLUMNS: [Column; TAPE_FIELD_COUNT] = columns_of(&TAPE_FIELDS);
+
 static DT: [Column; 1] = [Column {
     name: "dt",
     athena_type: "string",
@@ -269,6 +354,21 @@ pub fn transition_columns() -> &'static [Column] {
     &TRANSITION_COLUMNS
 }
 
+/// Every column of a `trades` file, in file order (`dt` is the partition, not in it).
+pub fn trade_columns() -> &'static [Column] {
+    &TRADE_COLUMNS
+}
+
+/// Every column of a `whale_events` file, in file order (`dt` is the partition, not in it).
+pub fn whale_event_columns() -> &'static [Column] {
+    &WHALE_COLUMNS
+}
+
+/// Every column of a `raw_ws` file, in file order (`dt` is the partition, not in it).
+pub fn tape_columns() -> &'static [Column] {
+    &TAPE_COLUMNS
+}
+
 /// The label columns `polytape export` and the Athena training-set query append to every
 /// `snapshots` column and `tier`: whether the row's token (the first outcome's) won (1/0; NULL
 /// for INVALID or a payout with no single winner), the winning outcome, when the market
@@ -307,12 +407,13 @@ pub fn training_columns() -> Vec<Column> {
 }
 
 /// The Hive partition columns of `table`, in key order: `tier`, `dt` for `snapshots` and
-/// `orderbooks`; `dt` for `markets`, `resolutions` and `tier_transitions`; none for a table
-/// this crate does not encode.
+/// `orderbooks`; `dt` for `markets`, `resolutions`, `tier_transitions`, `trades`,
+/// `whale_events` and `raw_ws`; none for a table this crate does not encode.
 pub fn partition_columns(table: &str) -> &'static [Column] {
+    use crate::keys::*;
     match table {
-        crate::keys::SNAPSHOTS | crate::keys::ORDERBOOKS => &TIER_DT,
-        crate::keys::MARKETS | crate::keys::RESOLUTIONS | crate::keys::TIER_TRANSITIONS => &DT,
+        SNAPSHOTS | ORDERBOOKS => &TIER_DT,
+        MARKETS | RESOLUTIONS | TIER_TRANSITIONS | TRADES | WHALE_EVENTS | RAW_WS => &DT,
         _ => &[],
     }
 }
@@ -345,6 +446,174 @@ pub fn resolutions_schema() -> SchemaRef {
 pub fn transitions_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&TRANSITION_FIELDS))))
+}
+
+/// The Arrow schema of a `trades` file.
+pub fn trades_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&TRADE_FIELDS))))
+}
+
+/// The Arrow schema of a `whale_events` file.
+pub fn whale_events_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&WHALE_FIELDS))))
+}
+
+/// The Arrow schema of a `raw_ws` file.
+pub fn tape_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&TAPE_FIELDS))))
+}
+
+/// One `trades` file holding `rows` in the order given (the trades of one consumer message,
+/// under [`crate::keys::live`]). Times are stored to the millisecond.
+pub fn encode_trades(rows: &[StoredTrade]) -> Result<Encoded> {
+    encode(&TRADE_FIELDS, trades_schema(), rows)
+}
+
+/// One `whale_events` file holding `rows` in the order given.
+pub fn encode_whale_events(rows: &[WhaleEvent]) -> Result<Encoded> {
+    encode(&WHALE_FIELDS, whale_events_schema(), rows)
+}
+
+/// One `raw_ws` file holding `rows` in the order given. A `seq` over `i64::MAX` fails the
+/// encode (it cannot be stored, and the tape without it is not a tape).
+pub fn encode_tape(rows: &[TapeRecord]) -> Result<Encoded> {
+    encode(&TAPE_FIELDS, tape_schema(), rows)
+}
+
+/// The records of a `raw_ws` file, in file order. A file that is not Parquet, lacks a column,
+/// has one of another type, or has a NULL, an unknown `kind` or a negative `shard`/`seq` in any
+/// row is an error naming it ([`crate::StoreError::Encode`] or `Parquet`), never a panic.
+pub fn decode_tape(bytes: &[u8]) -> Result<Vec<TapeRecord>> {
+    let mut out = Vec::new();
+    for batch in read_batches(bytes)? {
+        let rows = Rows::new(crate::keys::RAW_WS, &TAPE_FIELDS, &batch)?;
+        let run = rows.col::<Int64Array>("run")?;
+        let shard = rows.col::<Int32Array>("shard")?;
+        let seq = rows.col::<Int64Array>("seq")?;
+        let received_at = rows.col::<TimestampMillisecondArray>("received_at")?;
+        let kind = rows.col::<StringArray>("kind")?;
+        let text = rows.col::<StringArray>("text")?;
+        out.reserve(rows.len());
+        for i in 0..rows.len() {
+            out.push(TapeRecord {
+                run: run.req(i)?,
+                shard: shard.req_as(i)?,
+                seq: seq.req_as(i)?,
+                received_at: received_at.req(i)?,
+                kind: kind.one_of(
+                    i,
+                    &[TapeKind::Frame, TapeKind::Backfill, TapeKind::Control],
+                    TapeKind::as_str,
+                )?,
+                text: text.req(i)?.to_owned(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The trades of a `trades` file, in file order, every column back as [`encode_trades`] wrote
+/// it. Errors as [`decode_tape`]'s: a missing or retyped column, a NULL in a column the trade
+/// requires (`price`, `stale`, …), an unknown `side`/`source`/`size_source`, a number out of
+/// its type's range.
+pub fn decode_trades(bytes: &[u8]) -> Result<Vec<StoredTrade>> {
+    let mut out = Vec::new();
+    for batch in read_batches(bytes)? {
+        let rows = Rows::new(crate::keys::TRADES, &TRADE_FIELDS, &batch)?;
+        let string = |name| rows.col::<StringArray>(name);
+        let decimal = |name| rows.col::<Decimal64Array>(name);
+        let time = |name| rows.col::<TimestampMillisecondArray>(name);
+        let flag = |name| rows.col::<BooleanArray>(name);
+        let (trade_key, condition_id, token_id) = (
+            string("trade_key")?,
+            string("condition_id")?,
+            string("token_id")?,
+        );
+        let outcome_index = rows.col::<Int8Array>("outcome_index")?;
+        let (side, size_source, source) =
+            (string("side")?, string("size_source")?, string("source")?);
+        let (price, size, fee_rate_bps) = (
+            decimal("price")?,
+            decimal("size")?,
+            decimal("fee_rate_bps")?,
+        );
+        let transaction_hash = string("transaction_hash")?;
+        let (trade_ts, received_at) = (time("trade_ts")?, time("received_at")?);
+        let (best_bid, best_ask, mid, notional) = (
+            decimal("best_bid")?,
+            decimal("best_ask")?,
+            decimal("mid")?,
+            decimal("notional")?,
+        );
+        let whale_tier = rows.col::<Int8Array>("whale_tier")?;
+        let (stale, divergent) = (flag("stale")?, flag("divergent")?);
+        let shard = rows.col::<Int32Array>("shard")?;
+        let seq = rows.col::<Int64Array>("seq")?;
+        out.reserve(rows.len());
+        for i in 0..rows.len() {
+            out.push(StoredTrade {
+                trade_key: trade_key.req(i)?.to_owned(),
+                condition_id: condition_id.req(i)?.to_owned(),
+                token_id: token_id.req(i)?.to_owned(),
+                outcome_index: outcome_index.opt_as(i)?,
+                side: side.one_of(i, &[Side::Buy, Side::Sell], Side::as_str)?,
+                price: price.req(i)?,
+                size: size.opt(i)?,
+                size_source: size_source.one_of(
+                    i,
+                    &[SizeSource::Feed, SizeSource::DataApi, SizeSource::Missing],
+                    SizeSource::as_str,
+                )?,
+                fee_rate_bps: fee_rate_bps.opt(i)?,
+                transaction_hash: transaction_hash.opt(i)?.map(str::to_owned),
+                trade_ts: trade_ts.req(i)?,
+                received_at: received_at.req(i)?,
+                source: source.one_of(i, &[Source::Ws, Source::Backfill], Source::as_str)?,
+                best_bid: best_bid.opt(i)?,
+                best_ask: best_ask.opt(i)?,
+                mid: mid.opt(i)?,
+                notional: notional.opt(i)?,
+                whale_tier: whale_tier.opt_as(i)?,
+                stale: stale.req(i)?,
+                divergent: divergent.req(i)?,
+                shard: shard.opt_as(i)?,
+                seq: seq.opt_as(i)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every record batch of the Parquet file `bytes` (held in memory: the files read back are
+/// one consumer message's).
+fn read_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+    let len = bytes.len() as u64;
+    // One copy, shared by both decoders (a `bytes::Bytes`, which their signatures name).
+    let whole = bytes.to_vec().into();
+    let mut meta = ParquetMetaDataPushDecoder::try_new(len)?;
+    meta.push_range(0..len, Clone::clone(&whole))?;
+    let DecodeResult::Data(meta) = meta.try_decode()? else {
+        return Err(crate::StoreError::Encode(
+            "parquet: the footer is incomplete".into(),
+        ));
+    };
+    let mut decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::new(meta))?.build()?;
+    decoder.push_range(0..len, whole)?;
+    let mut batches = Vec::new();
+    loop {
+        match decoder.try_decode()? {
+            DecodeResult::Data(batch) => batches.push(batch),
+            DecodeResult::Finished => return Ok(batches),
+            DecodeResult::NeedsData(ranges) => {
+                return Err(crate::StoreError::Encode(format!(
+                    "parquet: the file ends before {ranges:?}"
+                )))
+            }
+        }
+    }
 }
 
 /// One `resolutions` file: the rows of resolved markets (one per file as the resolutions duty
