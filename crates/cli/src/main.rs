@@ -12,8 +12,10 @@ mod bench;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use polytape_collector::live::{run_feed, StoreSink};
 use polytape_collector::runner::{self, Runtime};
 use polytape_collector::{status, Config};
+use polytape_feed::supervisor::SupervisorConfig;
 use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
 use polytape_store::export::{ExportEvent, ExportOptions};
 use polytape_store::LocalStore;
@@ -64,6 +66,10 @@ enum Command {
         /// resolve, so every tier stays populated however long it runs.
         #[arg(long, default_value_t = 20.0)]
         sim_markets_per_hour: f64,
+        /// Do not run the live trades feed (WebSocket shards for T2–T4 markets); the trade-flow
+        /// and whale columns then stay NULL.
+        #[arg(long)]
+        no_feed: bool,
     },
     /// Run the simulated Polymarket alone (Gamma under /gamma, CLOB under /clob, Data API under
     /// /data, market WebSocket at /ws/market) until Ctrl-C.
@@ -183,12 +189,23 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         match cli.command {
             Command::Run {
+                no_feed,
                 simulate,
                 data_dir,
                 port,
                 seed,
                 sim_markets_per_hour,
-            } => run(simulate, data_dir, port, seed, sim_markets_per_hour).await,
+            } => {
+                run(
+                    simulate,
+                    data_dir,
+                    port,
+                    seed,
+                    sim_markets_per_hour,
+                    !no_feed,
+                )
+                .await
+            }
             Command::Sim {
                 port,
                 seed,
@@ -255,6 +272,7 @@ async fn run(
     port: u16,
     seed: u64,
     sim_markets_per_hour: f64,
+    with_feed: bool,
 ) -> anyhow::Result<()> {
     // Listen for Ctrl-C from the very start, so a Ctrl-C during start-up or the first discovery
     // is a clean stop too.
@@ -299,8 +317,35 @@ async fn run(
         client_config.endpoints.gamma,
         data_dir.display()
     );
+    let feed_config =
+        SupervisorConfig::from_lookup(&client_config.endpoints.ws, |k| std::env::var(k).ok())
+            .map_err(anyhow::Error::msg)?;
     let client = PolymarketClient::new(client_config)?;
     let runtime = Runtime::new(client, store, config);
+
+    // The live feed: its own task, its messages stored at once by the trades consumer's
+    // handler; stopped with the rest, after which it sends what it still holds.
+    let feed = with_feed.then(|| {
+        let rt = runtime.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let sink = StoreSink(rt.store.clone());
+            let counts = run_feed(
+                rt.store.clone(),
+                &sink,
+                rt.client.clone(),
+                feed_config,
+                stop,
+                rt.feed.clone(),
+            )
+            .await;
+            tracing::info!(
+                trades = counts.feed.trades_ws + counts.feed.trades_backfill,
+                reconnects = counts.reconnects,
+                "live feed stopped"
+            );
+        })
+    });
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
@@ -316,6 +361,9 @@ async fn run(
     ));
 
     runner::run(runtime, stopped(stop_rx)).await;
+    if let Some(feed) = feed {
+        feed.await?;
+    }
     api.await??;
     if let Some(sim) = sim {
         sim.shutdown().await;

@@ -15,6 +15,10 @@ pub enum HandlerError {
     /// at a worse moment (a tick whose writes hang as the invocation ends).
     #[error("abandoned: {0}")]
     Abandoned(String),
+    /// The input itself is unusable (a message that is not what it should be): a retry would
+    /// fail the same way.
+    #[error("bad input: {0}")]
+    Input(String),
 }
 
 impl HandlerError {
@@ -24,6 +28,7 @@ impl HandlerError {
             HandlerError::Fetch(e) => e.is_retryable(),
             HandlerError::Store(e) => e.is_retryable(),
             HandlerError::Abandoned(_) => true,
+            HandlerError::Input(_) => false,
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod dispatch;
 pub mod emf;
 pub mod error;
 pub mod health;
+pub mod live;
 pub mod maintenance;
 pub mod resolutions;
 pub mod retier;

@@ -147,7 +147,7 @@ pub async fn write_markets_dimension<S: MarketStore + ObjectStore>(
     let encoded = parquet::encode_markets(&markets)?;
     let key = keys::markets(now.date_naive());
     store
-        .put_object(&key, encoded.bytes, "application/vnd.apache.parquet")
+        .put_object(&key, encoded.bytes, polytape_store::parquet::CONTENT_TYPE)
         .await?;
     resolutions::write_counts(store, &ResultCounts::of(&markets, now)).await?;
     Ok(key)

@@ -392,7 +392,7 @@ async fn write_resolutions<S: ObjectStore>(
             .put_object(
                 &keys::resolution(&row),
                 encoded.bytes,
-                "application/vnd.apache.parquet",
+                polytape_store::parquet::CONTENT_TYPE,
             )
             .await?;
     }

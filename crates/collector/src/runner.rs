@@ -26,6 +26,8 @@ pub struct Runtime<S> {
     pub store: S,
     pub config: Config,
     pub stats: SharedStats,
+    /// The live feed's latest counters (none until it reports, or when it does not run).
+    pub feed: crate::live::FeedStatus,
 }
 
 impl<S: Store> Runtime<S> {
@@ -35,6 +37,7 @@ impl<S: Store> Runtime<S> {
             store,
             config,
             stats: SharedStats::default(),
+            feed: crate::live::FeedStatus::default(),
         })
     }
 }

@@ -18,6 +18,7 @@
 use crate::clock::Clock;
 use crate::error::HandlerError;
 use crate::tasks::{record_run, task_run};
+use polytape_core::live::FlowObject;
 use polytape_core::ops::{Coverage, LatestEntry, LatestUpdate, TaskStatus};
 use polytape_core::snapshot::{Observation, OrderbookRow};
 use polytape_core::{Book, Market, Snapshot, TickId, Ts};
@@ -73,6 +74,12 @@ pub struct TickReport {
     /// True when the deadline stopped the requests with some still failing or unanswered.
     #[serde(default)]
     pub deadline_hit: bool,
+    /// Rows that carry the live feed's flow (markets it covered the whole hour).
+    #[serde(default)]
+    pub with_flow: usize,
+    /// The live flow object could not be read or decoded (flow columns NULL).
+    #[serde(default)]
+    pub flow_unreadable: bool,
     /// Why the tick failed, when it did (a storage error, or nothing observed at all).
     #[serde(default)]
     pub error: Option<String>,
@@ -105,6 +112,8 @@ impl TickReport {
             failed_requests: 0,
             refetch_rounds: 0,
             deadline_hit: false,
+            with_flow: 0,
+            flow_unreadable: false,
             error: None,
             snapshot_key: None,
             orderbook_key: None,
@@ -313,6 +322,27 @@ where
     Ok(report)
 }
 
+/// The feed's flow object, when there is one that decodes. Its absence (no feed running) or
+/// a bad object leaves the flow columns NULL and never fails the tick; a bad one is counted.
+async fn live_flow<S: ObjectStore>(store: &S, report: &mut TickReport) -> Option<FlowObject> {
+    let bytes = match store.get_object(keys::LIVE_FLOW).await {
+        Ok(bytes) => bytes?,
+        Err(e) => {
+            report.flow_unreadable = true;
+            tracing::warn!(error = %e, "live flow object unreadable: flow columns NULL");
+            return None;
+        }
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(flow) => Some(flow),
+        Err(e) => {
+            report.flow_unreadable = true;
+            tracing::warn!(error = %e, "live flow object does not decode: flow columns NULL");
+            None
+        }
+    }
+}
+
 /// Fetches the tier's markets (within the deadline), builds the rows, writes the objects and
 /// the Latest values.
 async fn sample<S>(
@@ -353,6 +383,13 @@ where
         .map(|book| (book.token_id.as_str(), book))
         .collect();
 
+    // The live feed's newest flow (WebSocket tiers): a market it did not cover reads NULL.
+    let flow = if tick.tier.spec().websocket {
+        live_flow(store, report).await
+    } else {
+        None
+    };
+
     let mut rows = Vec::with_capacity(markets.len());
     let mut orderbooks = Vec::new();
     for market in &markets {
@@ -368,6 +405,10 @@ where
             report.missing += 1;
             continue;
         }
+        let market_flow = flow
+            .as_ref()
+            .and_then(|f| f.for_tick(&market.condition_id, tick.tick_ts));
+        report.with_flow += usize::from(market_flow.is_some());
         let quote = gm.map(|g| {
             let (quote, bad) = g.quote();
             for r in &bad {
@@ -382,7 +423,7 @@ where
             market,
             quote: quote.as_ref(),
             book,
-            flow: None,
+            flow: market_flow,
         }));
         if let Some(book) = book {
             if let Some(problem) = &book.problem {
@@ -429,7 +470,7 @@ where
     Ok(())
 }
 
-const PARQUET: &str = "application/vnd.apache.parquet";
+const PARQUET: &str = parquet::CONTENT_TYPE;
 
 /// What arrived from Polymarket for one tick.
 struct Fetched {

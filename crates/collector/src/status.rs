@@ -134,6 +134,7 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
     };
     let s = rt.stats.snapshot();
     let f = rt.client.stats();
+    let live = rt.feed.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let tiers: serde_json::Map<String, serde_json::Value> = s
         .tiers
         .iter()
@@ -145,6 +146,7 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
         "markets_per_tier": per_tier,
         "markets_tracked": markets.values().sum::<u64>(),
         "results": results,
+        "live": live,
         "rows_written": s.tiers.values().map(|t| t.rows).sum::<u64>(),
         "tiers": tiers,
         "discovery": s.discovery,

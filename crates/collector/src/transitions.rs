@@ -29,7 +29,7 @@ where
         .put_object(
             &keys::transitions(writer, at),
             encoded.bytes,
-            "application/vnd.apache.parquet",
+            polytape_store::parquet::CONTENT_TYPE,
         )
         .await?;
     store.put_transitions(transitions).await?;

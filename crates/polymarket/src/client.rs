@@ -154,6 +154,25 @@ impl ClientConfig {
     }
 }
 
+/// One market's Data API trades inside `[start_s, end_s]` (epoch seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct TradesWindow<'a> {
+    pub condition_id: &'a str,
+    pub start_s: i64,
+    pub end_s: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A page of [`PolymarketClient::trades_page`]: the body as received and its rows.
+#[derive(Debug, Clone, Default)]
+pub struct TradesPage {
+    pub body: String,
+    pub rows: Vec<DataTrade>,
+    /// Rows that could not be decoded at all (logged and counted by the client).
+    pub rejected: usize,
+}
+
 /// Server-side filters of a keyset listing.
 #[derive(Debug, Clone)]
 pub struct KeysetQuery {
@@ -885,6 +904,37 @@ impl PolymarketClient {
         limit: u32,
     ) -> Result<Listing<DataTrade>, FetchError> {
         Ok(self.trade_rows_from(condition_ids, limit).await?.0)
+    }
+
+    /// One page of one market's trades inside a time window:
+    /// `GET {data}/trades?market=<id>&start=<s>&end=<s>&limit=…&offset=…&takerOnly=true`
+    /// (bounds in epoch seconds, newest first). The body is returned as received, for the raw
+    /// tape, with its decoded rows; an offset past the API's cap (10,000) is a 400, so callers
+    /// page by narrowing the window instead.
+    pub async fn trades_page(&self, q: &TradesWindow<'_>) -> Result<TradesPage, FetchError> {
+        let mut url = self.url(&self.inner.cfg.endpoints.data, "/trades")?;
+        url.query_pairs_mut()
+            .append_pair("market", q.condition_id)
+            .append_pair("start", &q.start_s.to_string())
+            .append_pair("end", &q.end_s.to_string())
+            .append_pair("limit", &q.limit.clamp(1, MAX_TRADES_LIMIT).to_string())
+            .append_pair("offset", &q.offset.to_string())
+            .append_pair("takerOnly", "true");
+        let req = Req { url, body: None };
+        let (body, decoded) = self
+            .fetch(Api::DataTrades, &req, |body, url| {
+                let decoded = decode_trades(body).map_err(|e| FetchError::from_json(url, &e))?;
+                Ok((String::from_utf8_lossy(body).into_owned(), decoded))
+            })
+            .await?;
+        let url = req.short_url();
+        self.note_rejected(&url, &decoded.rejected);
+        self.note_drifts(&url, &decoded.drifts);
+        Ok(TradesPage {
+            body,
+            rows: decoded.trades,
+            rejected: decoded.rejected.len(),
+        })
     }
 
     /// The rows of [`PolymarketClient::trade_rows`] and the (shortened) URL they came from.

@@ -45,7 +45,7 @@ pub mod ws;
 
 pub use client::{
     BatchFailure, Batched, ClientConfig, Endpoints, FetchStats, KeysetQuery, Listing,
-    PolymarketClient,
+    PolymarketClient, TradesPage, TradesWindow,
 };
 pub use clob::ClobMarket;
 pub use clob::DecodedBook;

@@ -1,0 +1,239 @@
+//! The live feed's two ends in the collector:
+//!
+//! * [`store_message`], the trades consumer: one feed message (see `polytape_feed::queue`)
+//!   in, its trades, whale events and raw tape out as Parquet under keys derived from the
+//!   message's run and sequence, so a redelivered message overwrites its own files. The trades
+//!   Lambda runs it on each SQS record; `polytape run` on each message of its local channel.
+//! * [`run_feed`], the feed process: the shard supervisor over the markets state, its records
+//!   packed into messages for a [`MessageSink`], its flow written to `live/flow.json` for the
+//!   snapshot ticks, a heartbeat per shard to the Ops state. ws-fargate runs it with an SQS
+//!   sink; `polytape run` with [`StoreSink`], which calls [`store_message`] itself.
+
+use crate::error::HandlerError;
+use polytape_core::live::{FlowObject, StoredTrade, TapeRecord, WhaleEvent};
+use polytape_feed::queue::{self, Message, Packer, Record, MAX_MESSAGE_BYTES};
+use polytape_feed::shard::now_ms;
+use polytape_feed::supervisor::{
+    supervise, Emit, LiveMarket, MarketSource, SupervisorConfig, SupervisorCounts,
+};
+use polytape_feed::Output;
+use polytape_polymarket::PolymarketClient;
+use polytape_store::{keys, parquet, HeartbeatStore, MarketStore, ObjectStore};
+use serde::Serialize;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What one message stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessageReport {
+    pub run: i64,
+    pub seq: u64,
+    pub trades: usize,
+    pub whales: usize,
+    pub tape: usize,
+    /// Records that did not decode: skipped, counted and logged (a retry cannot fix them).
+    pub bad_records: usize,
+    pub keys: Vec<String>,
+}
+
+/// Stores one feed message. A body that is not a feed message at all is
+/// [`HandlerError::Input`] (the message goes back to the queue and, after its receives, to the
+/// dead-letter queue); a bad record inside a good message is skipped and counted. A storage
+/// failure fails the message, whose redelivery rewrites the same keys.
+pub async fn store_message<S: ObjectStore>(
+    store: &S,
+    body: &str,
+) -> Result<MessageReport, HandlerError> {
+    let (header, records) = queue::decode(body).map_err(HandlerError::Input)?;
+    let mut report = MessageReport {
+        run: header.run,
+        seq: header.seq,
+        ..MessageReport::default()
+    };
+    let (mut trades, mut whales, mut tape): (Vec<StoredTrade>, Vec<WhaleEvent>, Vec<TapeRecord>) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for record in records {
+        match record {
+            Ok(Record::Trade(t)) => trades.push(t),
+            Ok(Record::Whale(w)) => whales.push(w),
+            Ok(Record::Tape(r)) => tape.push(r),
+            Err(e) => {
+                report.bad_records += 1;
+                tracing::warn!(run = header.run, seq = header.seq, error = %e, "feed message: record skipped");
+            }
+        }
+    }
+    // The message's day: its first record's (the tape's receive time, else the trade's).
+    let Some(day) = tape
+        .first()
+        .map(|r| r.received_at)
+        .or_else(|| trades.first().map(|t| t.received_at))
+        .or_else(|| whales.first().map(|w| w.trade_ts))
+    else {
+        return Ok(report);
+    };
+    let key = |table: &str| keys::live(table, day, header.run, 0, header.seq);
+    if !trades.is_empty() {
+        let k = key(keys::TRADES);
+        let enc = parquet::encode_trades(&trades)?;
+        store
+            .put_object(&k, enc.bytes, parquet::CONTENT_TYPE)
+            .await?;
+        report.trades = trades.len();
+        report.keys.push(k);
+    }
+    if !whales.is_empty() {
+        let k = key(keys::WHALE_EVENTS);
+        let enc = parquet::encode_whale_events(&whales)?;
+        store
+            .put_object(&k, enc.bytes, parquet::CONTENT_TYPE)
+            .await?;
+        report.whales = whales.len();
+        report.keys.push(k);
+    }
+    if !tape.is_empty() {
+        let k = key(keys::RAW_WS);
+        let enc = parquet::encode_tape(&tape)?;
+        store
+            .put_object(&k, enc.bytes, parquet::CONTENT_TYPE)
+            .await?;
+        report.tape = tape.len();
+        report.keys.push(k);
+    }
+    Ok(report)
+}
+
+/// Where the feed's messages go.
+pub trait MessageSink: Send + Sync {
+    fn send(&self, message: &Message) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The local sink: stores each message at once with [`store_message`].
+pub struct StoreSink<S>(pub S);
+
+impl<S: ObjectStore> MessageSink for StoreSink<S> {
+    async fn send(&self, message: &Message) -> Result<(), String> {
+        store_message(&self.0, &message.body)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The markets the feed follows: the active markets of the WebSocket tiers (T2–T4).
+pub struct StoreMarkets<S>(pub S);
+
+impl<S: MarketStore + 'static> MarketSource for StoreMarkets<S> {
+    async fn live_markets(&self) -> Result<Vec<LiveMarket>, String> {
+        let markets = self.0.active_markets().await.map_err(|e| e.to_string())?;
+        Ok(markets
+            .into_iter()
+            .filter(|m| m.tier.is_some_and(|t| t.spec().websocket))
+            .map(|m| LiveMarket {
+                condition_id: m.condition_id,
+                tokens: [m.yes_token_id, m.no_token_id],
+            })
+            .collect())
+    }
+}
+
+/// The feed's latest counters, for the status API.
+pub type FeedStatus = Arc<Mutex<Option<SupervisorCounts>>>;
+
+/// Runs the feed until `shutdown` turns true: nothing received is lost — the last messages and
+/// the whale events still waiting are sent before it returns.
+pub async fn run_feed<S, K>(
+    store: S,
+    sink: &K,
+    client: PolymarketClient,
+    config: SupervisorConfig,
+    shutdown: watch::Receiver<bool>,
+    status: FeedStatus,
+) -> SupervisorCounts
+where
+    S: MarketStore + HeartbeatStore + ObjectStore + Clone + 'static,
+    K: MessageSink,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let supervisor = tokio::spawn(supervise(
+        config,
+        StoreMarkets(store.clone()),
+        client,
+        tx,
+        shutdown,
+    ));
+    let mut packer = Packer::new(now_ms(), MAX_MESSAGE_BYTES, Duration::from_secs(2));
+    let mut linger = tokio::time::interval(Duration::from_millis(500));
+    linger.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            emit = rx.recv() => {
+                let Some(emit) = emit else { break };
+                match emit {
+                    Emit::Tape(r) => {
+                        if let Some(m) = packer.push(&Record::Tape(r), now_ms()) {
+                            deliver(sink, &m).await;
+                        }
+                    }
+                    Emit::Output(Output::Trade(t)) => {
+                        if let Some(m) = packer.push(&Record::Trade(*t), now_ms()) {
+                            deliver(sink, &m).await;
+                        }
+                    }
+                    Emit::Output(Output::Whale(w)) => {
+                        if let Some(m) = packer.push(&Record::Whale(*w), now_ms()) {
+                            deliver(sink, &m).await;
+                        }
+                    }
+                    Emit::Flow(f) => {
+                        let object = FlowObject {
+                            at: chrono::DateTime::from_timestamp_millis(f.at_ms).unwrap_or_default(),
+                            markets: f.markets,
+                        };
+                        let bytes = serde_json::to_vec(&object).unwrap_or_default();
+                        if let Err(e) = store.put_object(keys::LIVE_FLOW, bytes, "application/json").await {
+                            tracing::warn!(error = %e, "feed: flow not written (ticks read the previous one)");
+                        }
+                    }
+                    Emit::Heartbeat(h) => {
+                        if let Err(e) = store.put_heartbeat(&h).await {
+                            tracing::warn!(shard = %h.shard_id, error = %e, "feed: heartbeat not written");
+                        }
+                    }
+                    Emit::Counts(c) => {
+                        *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+                    }
+                }
+            }
+            _ = linger.tick() => {
+                if let Some(m) = packer.due(now_ms()) {
+                    deliver(sink, &m).await;
+                }
+            }
+        }
+    }
+    if let Some(m) = packer.take() {
+        deliver(sink, &m).await;
+    }
+    let counts = supervisor.await.unwrap_or_default();
+    *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(counts.clone());
+    counts
+}
+
+/// Sends a message, retrying (1 s, 2 s, … 30 s apart) until it is accepted: a message holds
+/// trades already de-duplicated, which nothing else would bring back.
+async fn deliver<K: MessageSink>(sink: &K, m: &Message) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match sink.send(m).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(run = m.header.run, seq = m.header.seq, error = %e, "feed: message not sent; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}

@@ -1,0 +1,878 @@
+//! The feed's state machine: frames and backfill pages in, stored trades, whale events and
+//! flow out. No I/O and no clock of its own: every input carries its receive time, so running
+//! the raw tape through it again gives the same trades (`polytape replay`).
+
+use crate::key::{micros, TradeIdentity, TradeKey};
+use crate::window::{Coverage, MarketWindow};
+use polytape_core::live::{SizeSource, Source, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
+use polytape_core::{FlowTrade, Side, TradeFlow, Ts};
+use polytape_polymarket::data::{decode_trades, DataTrade};
+use polytape_polymarket::ws::{split_frame, EventKind, WsEvent};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// Thresholds of the guards and windows.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// G1: a WebSocket trade received later than this after its time is stale.
+    pub stale_after_ms: i64,
+    /// G3: how long a trade without `size` waits for the Data API before it is stored without.
+    pub size_wait_ms: i64,
+    /// G5: a trade further than this from the token's mid is divergent.
+    pub divergence: Decimal,
+    /// How long trade keys are remembered (longer than any backfill reaches back).
+    pub key_retention_ms: i64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            stale_after_ms: 300_000,
+            size_wait_ms: 300_000,
+            divergence: Decimal::new(10, 2),
+            key_retention_ms: 3 * 3_600_000,
+        }
+    }
+}
+
+/// A change of the feed's own state, recorded on the tape as JSON (`kind = control`) so a
+/// replay makes the same changes at the same points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Control {
+    /// The tokens followed: (token id, condition id, outcome index).
+    Assets {
+        assets: Vec<(String, String, u8)>,
+    },
+    CoveredFrom {
+        condition_id: String,
+        at_ms: i64,
+    },
+    CoveredBackTo {
+        condition_id: String,
+        from_ms: i64,
+    },
+    GapOpened {
+        condition_id: String,
+        from_ms: i64,
+    },
+    GapClosed {
+        condition_id: String,
+        to_ms: i64,
+        backfilled: bool,
+    },
+    /// Time passed without a record.
+    Advance {
+        now_ms: i64,
+    },
+    /// Shutting down: whale events and trades still waiting go out as they are.
+    Flush,
+    /// Tokens re-subscribed by the silence watchdog: counted as heard now, so they are not
+    /// asked again before another silence period.
+    Heard {
+        assets: Vec<String>,
+    },
+}
+
+/// One group of a backfill record on the tape.
+#[derive(Deserialize)]
+struct TapeGroup<'a> {
+    #[serde(default)]
+    cut: bool,
+    #[serde(borrow)]
+    bodies: Vec<&'a RawValue>,
+}
+
+/// What the feed emits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Trade(Box<StoredTrade>),
+    Whale(Box<WhaleEvent>),
+}
+
+/// Counters for metrics and the status API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedCounts {
+    pub frames: u64,
+    pub events: u64,
+    pub malformed_frames: u64,
+    pub unknown_events: u64,
+    pub invalid_events: u64,
+    pub trades_ws: u64,
+    pub trades_backfill: u64,
+    pub duplicates: u64,
+    pub unregistered_trades: u64,
+    /// G1.
+    pub stale: u64,
+    /// G3: found on the Data API.
+    pub size_from_data_api: u64,
+    /// G3: stored without a size after the wait.
+    pub size_missing: u64,
+    /// G5.
+    pub divergent: u64,
+    pub whales: u64,
+    pub backfill_rows_rejected: u64,
+    pub malformed_backfill: u64,
+    pub malformed_control: u64,
+}
+
+/// A registered token: its market and which of its two outcomes it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    pub condition_id: Arc<str>,
+    pub outcome: u8,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Top {
+    bid: Option<Decimal>,
+    ask: Option<Decimal>,
+}
+
+impl Top {
+    fn mid(self) -> Option<Decimal> {
+        Some((self.bid? + self.ask?) / Decimal::TWO)
+    }
+}
+
+/// A WebSocket trade waiting for its size (G3).
+#[derive(Debug, Clone)]
+struct Sizeless {
+    trade: StoredTrade,
+    /// When the wait ends.
+    until_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+struct PendingWhale {
+    event: WhaleEvent,
+    at_ms: i64,
+}
+
+/// Identical-looking WebSocket trades of one identity: the match times seen (a repeat of one
+/// is a duplicate; each new one takes the next ordinal).
+#[derive(Debug, Default)]
+struct Seen {
+    ws_times: Vec<i64>,
+    last_ms: i64,
+}
+
+/// The live feed of one process (every shard).
+#[derive(Debug, Default)]
+pub struct Feed {
+    config: FeedConfig,
+    assets: HashMap<String, Asset>,
+    tops: HashMap<String, Top>,
+    keys: HashSet<TradeKey>,
+    /// Keys in arrival order with their time, to forget them after the retention.
+    key_log: VecDeque<(i64, TradeKey)>,
+    identities: HashMap<TradeIdentity, Seen>,
+    /// WebSocket trades without a transaction hash, by (token, side, price, size): their
+    /// match times, for backfill rows to match within a window.
+    unhashed: HashMap<(String, Side, i64, i64), VecDeque<i64>>,
+    sizeless: Vec<Sizeless>,
+    whales: Vec<PendingWhale>,
+    windows: BTreeMap<Arc<str>, MarketWindow>,
+    /// When each followed token was last heard (any event naming it), or was first followed.
+    last_heard: HashMap<String, i64>,
+    out: Vec<Output>,
+    counts: FeedCounts,
+}
+
+/// A backfill row matches an unhashed WebSocket trade when its block time (s) lies within
+/// [match − 2 s, match + 120 s] (second truncation before, settlement lag after).
+const UNHASHED_BEFORE_MS: i64 = 2_000;
+const UNHASHED_AFTER_MS: i64 = 120_000;
+
+impl Feed {
+    pub fn new(config: FeedConfig) -> Feed {
+        Feed {
+            config,
+            ..Feed::default()
+        }
+    }
+
+    pub fn counts(&self) -> &FeedCounts {
+        &self.counts
+    }
+
+    /// One tape record: the single way in, live and in a replay.
+    pub fn apply(&mut self, rec: &TapeRecord) {
+        let recv_ms = rec.received_at.timestamp_millis();
+        match rec.kind {
+            TapeKind::Frame => self.on_frame(rec.shard, rec.seq, recv_ms, &rec.text),
+            TapeKind::Backfill => {
+                // The Data API responses of one backfill, verbatim, by group (see `backfill`).
+                let Ok(groups) = serde_json::from_str::<Vec<TapeGroup<'_>>>(&rec.text) else {
+                    self.counts.malformed_backfill += 1;
+                    return;
+                };
+                for group in groups {
+                    let mut rows = Vec::new();
+                    for body in group.bodies {
+                        match decode_trades(body.get().as_bytes()) {
+                            Ok(d) => {
+                                self.counts.backfill_rows_rejected += d.rejected.len() as u64;
+                                rows.extend(d.trades);
+                            }
+                            Err(_) => self.counts.malformed_backfill += 1,
+                        }
+                    }
+                    self.on_backfill(recv_ms, &rows, group.cut);
+                }
+            }
+            TapeKind::Control => match serde_json::from_str::<Control>(&rec.text) {
+                Ok(c) => self.control(c, recv_ms),
+                Err(_) => self.counts.malformed_control += 1,
+            },
+        }
+    }
+
+    fn control(&mut self, c: Control, at_ms: i64) {
+        match c {
+            Control::Assets { assets } => {
+                let new: Vec<String> = assets
+                    .iter()
+                    .filter(|(t, _, _)| !self.assets.contains_key(t))
+                    .map(|(t, _, _)| t.clone())
+                    .collect();
+                self.set_assets(assets.into_iter().map(|(token, cid, outcome)| {
+                    (
+                        token,
+                        Asset {
+                            condition_id: Arc::from(cid.as_str()),
+                            outcome,
+                        },
+                    )
+                }));
+                for t in new {
+                    self.last_heard.insert(t, at_ms);
+                }
+            }
+            Control::CoveredFrom {
+                condition_id,
+                at_ms,
+            } => self.covered_from(&condition_id, at_ms),
+            Control::CoveredBackTo {
+                condition_id,
+                from_ms,
+            } => self.covered_back_to(&condition_id, from_ms),
+            Control::GapOpened {
+                condition_id,
+                from_ms,
+            } => self.gap_opened(&condition_id, from_ms),
+            Control::GapClosed {
+                condition_id,
+                to_ms,
+                backfilled,
+            } => self.gap_closed(&condition_id, to_ms, backfilled),
+            Control::Advance { now_ms } => self.advance(now_ms),
+            Control::Flush => self.flush(at_ms),
+            Control::Heard { assets } => {
+                for a in assets {
+                    self.heard(&a, at_ms);
+                }
+            }
+        }
+    }
+
+    /// The tokens the feed follows, with their markets. Markets no longer listed lose their
+    /// window; tokens of markets still listed keep their state.
+    pub fn set_assets(&mut self, assets: impl IntoIterator<Item = (String, Asset)>) {
+        self.assets = assets.into_iter().collect();
+        let markets: HashSet<&Arc<str>> = self.assets.values().map(|a| &a.condition_id).collect();
+        self.windows.retain(|cid, _| markets.contains(cid));
+        self.tops.retain(|asset, _| self.assets.contains_key(asset));
+        self.last_heard
+            .retain(|asset, _| self.assets.contains_key(asset));
+    }
+
+    /// Markets with trades waiting for their size (G3), with the earliest such trade's time:
+    /// what the supervisor asks the Data API for.
+    pub fn sizeless_markets(&self) -> BTreeMap<String, i64> {
+        let mut out: BTreeMap<String, i64> = BTreeMap::new();
+        for s in &self.sizeless {
+            let ms = s.trade.trade_ts.timestamp_millis();
+            out.entry(s.trade.condition_id.clone())
+                .and_modify(|m| *m = (*m).min(ms))
+                .or_insert(ms);
+        }
+        out
+    }
+
+    /// Followed tokens not heard for `silence_ms` (nor followed for that long).
+    pub fn silent_assets(&self, now_ms: i64, silence_ms: i64) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .assets
+            .keys()
+            .filter(|a| {
+                self.last_heard
+                    .get(*a)
+                    .is_none_or(|at| now_ms - at >= silence_ms)
+            })
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn heard(&mut self, asset: &str, at_ms: i64) {
+        if let Some(t) = self.last_heard.get_mut(asset) {
+            *t = (*t).max(at_ms);
+        } else if self.assets.contains_key(asset) {
+            self.last_heard.insert(asset.to_string(), at_ms);
+        }
+    }
+
+    pub fn asset(&self, token_id: &str) -> Option<&Asset> {
+        self.assets.get(token_id)
+    }
+
+    /// The market is being heard live from `at_ms` on (its tokens subscribed, or re-subscribed
+    /// after a gap that was not backfilled).
+    pub fn covered_from(&mut self, condition_id: &str, at_ms: i64) {
+        self.window(condition_id).coverage.start(at_ms);
+    }
+
+    /// The market was not heard from `from_ms` (a disconnect or silence); until
+    /// [`Feed::gap_closed`] its flow is not published.
+    pub fn gap_opened(&mut self, condition_id: &str, from_ms: i64) {
+        self.window(condition_id).coverage.open_gap(from_ms);
+    }
+
+    /// The gap ended at `to_ms`; `backfilled` when the Data API's trades of the gap went
+    /// through [`Feed::on_backfill`], so coverage goes on unbroken. Otherwise it restarts.
+    pub fn gap_closed(&mut self, condition_id: &str, to_ms: i64, backfilled: bool) {
+        self.window(condition_id)
+            .coverage
+            .close_gap(to_ms, backfilled);
+    }
+
+    /// A market whose trades since `from_ms` were backfilled (the start-up warm-up): coverage
+    /// reaches back to `from_ms`.
+    pub fn covered_back_to(&mut self, condition_id: &str, from_ms: i64) {
+        self.window(condition_id).coverage.extend_back(from_ms);
+    }
+
+    fn window(&mut self, condition_id: &str) -> &mut MarketWindow {
+        if !self.windows.contains_key(condition_id) {
+            self.windows
+                .insert(Arc::from(condition_id), MarketWindow::default());
+        }
+        self.windows
+            .get_mut(condition_id)
+            .expect("inserted just above")
+    }
+
+    pub fn coverage(&self, condition_id: &str) -> Option<&Coverage> {
+        self.windows.get(condition_id).map(|w| &w.coverage)
+    }
+
+    /// One WebSocket text frame. Never fails: a frame that is not JSON is counted.
+    pub fn on_frame(&mut self, shard: u32, seq: u64, recv_ms: i64, text: &str) {
+        self.counts.frames += 1;
+        let events = match split_frame(text) {
+            Ok(events) => events,
+            Err(_) => {
+                self.counts.malformed_frames += 1;
+                return;
+            }
+        };
+        let mut drifts = Vec::new();
+        for raw in events {
+            self.counts.events += 1;
+            match raw.kind {
+                EventKind::LastTradePrice
+                | EventKind::Book
+                | EventKind::PriceChange
+                | EventKind::BestBidAsk => {}
+                EventKind::Unknown => {
+                    self.counts.unknown_events += 1;
+                    continue;
+                }
+                // Known, and not what the feed uses.
+                _ => continue,
+            }
+            match raw.decode(&mut drifts) {
+                WsEvent::LastTradePrice(t) => {
+                    self.heard(&t.asset_id, recv_ms);
+                    self.on_ws_trade(shard, seq, recv_ms, t)
+                }
+                WsEvent::Book(b) => {
+                    self.heard(&b.book.token_id, recv_ms);
+                    let top = Top {
+                        bid: b.book.best_bid(),
+                        ask: b.book.best_ask(),
+                    };
+                    self.tops.insert(b.book.token_id.clone(), top);
+                }
+                WsEvent::PriceChange(pc) => {
+                    for c in &pc.changes {
+                        self.heard(&c.asset_id, recv_ms);
+                        if c.best_bid.is_none() && c.best_ask.is_none() {
+                            continue;
+                        }
+                        let top = self.tops.entry(c.asset_id.clone()).or_default();
+                        top.bid = c.best_bid.or(top.bid);
+                        top.ask = c.best_ask.or(top.ask);
+                    }
+                }
+                WsEvent::BestBidAsk(b) => {
+                    self.heard(&b.asset_id, recv_ms);
+                    let top = self.tops.entry(b.asset_id.clone()).or_default();
+                    top.bid = b.best_bid.or(top.bid);
+                    top.ask = b.best_ask.or(top.ask);
+                }
+                WsEvent::Invalid { .. } => self.counts.invalid_events += 1,
+                _ => {}
+            }
+        }
+        self.advance(recv_ms);
+    }
+
+    fn on_ws_trade(
+        &mut self,
+        shard: u32,
+        seq: u64,
+        recv_ms: i64,
+        t: polytape_polymarket::ws::LastTradePrice,
+    ) {
+        let (Some(side), Some(ts)) = (t.side, t.timestamp) else {
+            self.counts.invalid_events += 1;
+            return;
+        };
+        let Some(price_micros) = micros(t.price) else {
+            self.counts.invalid_events += 1;
+            return;
+        };
+        let asset = self.assets.get(&t.asset_id).cloned();
+        let condition_id = match (&asset, &t.market) {
+            (Some(a), _) => a.condition_id.to_string(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => {
+                self.counts.invalid_events += 1;
+                return;
+            }
+        };
+        let top = self.tops.get(&t.asset_id).copied().unwrap_or_default();
+        let mid = top.mid();
+        let ts_ms = ts.timestamp_millis();
+        let stale = recv_ms - ts_ms > self.config.stale_after_ms;
+        let divergent = mid.is_some_and(|m| (t.price - m).abs() > self.config.divergence);
+        let mut trade = StoredTrade {
+            trade_key: String::new(),
+            condition_id,
+            token_id: t.asset_id.clone(),
+            outcome_index: asset.as_ref().map(|a| a.outcome),
+            side,
+            price: t.price,
+            size: t.size,
+            size_source: SizeSource::Feed,
+            fee_rate_bps: t.fee_rate_bps,
+            transaction_hash: t.transaction_hash.clone().filter(|h| !h.is_empty()),
+            trade_ts: ts,
+            received_at: ts_of(recv_ms),
+            source: Source::Ws,
+            best_bid: top.bid,
+            best_ask: top.ask,
+            mid,
+            notional: None,
+            whale_tier: None,
+            stale,
+            divergent,
+            shard: Some(shard),
+            seq: Some(seq),
+        };
+        let Some(size) = t.size else {
+            // G3: the same event delivered again must not wait twice.
+            let dup = self.sizeless.iter().any(|s| {
+                s.trade.token_id == trade.token_id
+                    && s.trade.trade_ts == trade.trade_ts
+                    && s.trade.transaction_hash == trade.transaction_hash
+                    && s.trade.side == side
+                    && s.trade.price == trade.price
+            });
+            if dup {
+                self.counts.duplicates += 1;
+            } else {
+                self.sizeless.push(Sizeless {
+                    trade,
+                    until_ms: recv_ms + self.config.size_wait_ms,
+                });
+            }
+            return;
+        };
+        let Some(size_micros) = micros(size) else {
+            self.counts.invalid_events += 1;
+            return;
+        };
+        let identity = TradeIdentity {
+            condition_id: trade.condition_id.clone(),
+            token_id: trade.token_id.clone(),
+            transaction_hash: trade.transaction_hash.clone().unwrap_or_default(),
+            side,
+            price_micros,
+            size_micros,
+        };
+        let key = if trade.transaction_hash.is_some() {
+            let seen = self.identities.entry(identity.clone()).or_default();
+            if seen.ws_times.contains(&ts_ms) {
+                self.counts.duplicates += 1;
+                return;
+            }
+            seen.ws_times.push(ts_ms);
+            seen.last_ms = seen.last_ms.max(recv_ms);
+            identity.key(seen.ws_times.len() as u64 - 1)
+        } else {
+            identity.key(ts_ms as u64)
+        };
+        if !self.remember(key, recv_ms) {
+            self.counts.duplicates += 1;
+            return;
+        }
+        if trade.transaction_hash.is_none() {
+            self.unhashed
+                .entry((trade.token_id.clone(), side, price_micros, size_micros))
+                .or_default()
+                .push_back(ts_ms);
+        }
+        trade.trade_key = key.hex();
+        self.counts.trades_ws += 1;
+        self.counts.stale += u64::from(stale);
+        self.counts.divergent += u64::from(divergent);
+        self.accept(trade, size, recv_ms);
+    }
+
+    /// Rows of the Data API for one market (`GET /trades?market=…`, one or more pages of one
+    /// window), received at `recv_ms`. Each row goes through the same keys as the WebSocket:
+    /// a row already heard live is dropped. Rows also answer trades waiting for a size (G3).
+    /// Ordinals are counted per call, so the rows of one transaction in one call must be all of
+    /// them, or a prefix of them when the call is `cut` (a full page: its oldest second may
+    /// continue in the next call).
+    pub fn on_backfill(&mut self, recv_ms: i64, rows: &[DataTrade], cut: bool) {
+        let mut ordinals: HashMap<TradeIdentity, u64> = HashMap::new();
+        for row in rows {
+            let Ok(t) = row.to_trade() else {
+                self.counts.backfill_rows_rejected += 1;
+                continue;
+            };
+            let (Some(price_micros), Some(size_micros)) = (micros(t.price), micros(t.size)) else {
+                self.counts.backfill_rows_rejected += 1;
+                continue;
+            };
+            let asset = self.assets.get(&t.token_id).cloned();
+            let Some(condition_id) = asset
+                .as_ref()
+                .map(|a| a.condition_id.to_string())
+                .or_else(|| row.condition_id.clone())
+            else {
+                self.counts.backfill_rows_rejected += 1;
+                continue;
+            };
+            let tx = row.transaction_hash.clone().filter(|h| !h.is_empty());
+            let identity = TradeIdentity {
+                condition_id: condition_id.clone(),
+                token_id: t.token_id.clone(),
+                transaction_hash: tx.clone().unwrap_or_default(),
+                side: t.side,
+                price_micros,
+                size_micros,
+            };
+            let k = ordinals.entry(identity.clone()).or_default();
+            let key = identity.key(*k);
+            *k += 1;
+            if self.keys.contains(&key) || self.matches_unhashed(&t, price_micros, size_micros) {
+                self.counts.duplicates += 1;
+                continue;
+            }
+            // A fill not stored yet may be a WebSocket trade that came without its size (G3).
+            if tx.is_some() && self.fill_size(&identity, key, t.size, recv_ms) {
+                continue;
+            }
+            self.remember(key, recv_ms);
+            let trade = StoredTrade {
+                trade_key: key.hex(),
+                condition_id,
+                token_id: t.token_id.clone(),
+                outcome_index: asset.as_ref().map(|a| a.outcome),
+                side: t.side,
+                price: t.price,
+                size: Some(t.size),
+                size_source: SizeSource::Feed,
+                fee_rate_bps: None,
+                transaction_hash: tx,
+                trade_ts: t.ts,
+                received_at: ts_of(recv_ms),
+                source: Source::Backfill,
+                best_bid: None,
+                best_ask: None,
+                mid: None,
+                notional: None,
+                whale_tier: None,
+                stale: false,
+                divergent: false,
+                shard: None,
+                seq: None,
+            };
+            self.counts.trades_backfill += 1;
+            self.accept(trade, t.size, recv_ms);
+        }
+        self.settle_sizeless(rows, cut);
+        self.advance(recv_ms);
+    }
+
+    /// After a page: a trade still waiting for its size whose transaction, token, side and
+    /// price the page holds was already stored (every row of that transaction is in the page
+    /// and none was left for it), so it is a duplicate. A `cut` page's oldest second is left
+    /// out of this: the next page holds it whole.
+    fn settle_sizeless(&mut self, rows: &[DataTrade], cut: bool) {
+        if self.sizeless.is_empty() {
+            return;
+        }
+        let Some(oldest) = rows.iter().filter_map(|r| r.timestamp).min() else {
+            return;
+        };
+        let whole: HashSet<(&str, &str, &str, Decimal)> = rows
+            .iter()
+            .filter(|r| r.timestamp.is_some_and(|t| !cut || t > oldest))
+            .filter_map(|r| {
+                Some((
+                    r.transaction_hash.as_deref()?,
+                    r.asset.as_deref()?,
+                    r.side.as_deref()?,
+                    r.price?,
+                ))
+            })
+            .collect();
+        let before = self.sizeless.len();
+        self.sizeless.retain(|s| {
+            let (Some(tx), side) = (s.trade.transaction_hash.as_deref(), s.trade.side.as_str())
+            else {
+                return true;
+            };
+            !whole.iter().any(|(t, a, sd, p)| {
+                *t == tx
+                    && *a == s.trade.token_id
+                    && sd.eq_ignore_ascii_case(side)
+                    && *p == s.trade.price
+            })
+        });
+        self.counts.duplicates += (before - self.sizeless.len()) as u64;
+    }
+
+    /// G3: a Data API row, not stored yet, for a WebSocket trade that came without its size
+    /// (same transaction, token, side and price): the trade takes the row's size and key.
+    fn fill_size(
+        &mut self,
+        identity: &TradeIdentity,
+        key: TradeKey,
+        size: Decimal,
+        recv_ms: i64,
+    ) -> bool {
+        let Some(i) = self.sizeless.iter().position(|s| {
+            s.trade.transaction_hash.as_deref() == Some(identity.transaction_hash.as_str())
+                && s.trade.token_id == identity.token_id
+                && s.trade.side == identity.side
+                && micros(s.trade.price) == Some(identity.price_micros)
+        }) else {
+            return false;
+        };
+        let Sizeless { mut trade, .. } = self.sizeless.swap_remove(i);
+        // Later WebSocket trades of this identity take the ordinals after it.
+        let seen = self.identities.entry(identity.clone()).or_default();
+        seen.ws_times.push(trade.trade_ts.timestamp_millis());
+        seen.last_ms = seen.last_ms.max(recv_ms);
+        self.remember(key, recv_ms);
+        trade.trade_key = key.hex();
+        trade.size = Some(size);
+        trade.size_source = SizeSource::DataApi;
+        self.counts.trades_ws += 1;
+        self.counts.size_from_data_api += 1;
+        self.counts.stale += u64::from(trade.stale);
+        self.counts.divergent += u64::from(trade.divergent);
+        self.accept(trade, size, recv_ms);
+        true
+    }
+
+    fn matches_unhashed(
+        &mut self,
+        t: &polytape_core::Trade,
+        price_micros: i64,
+        size_micros: i64,
+    ) -> bool {
+        let Some(times) =
+            self.unhashed
+                .get_mut(&(t.token_id.clone(), t.side, price_micros, size_micros))
+        else {
+            return false;
+        };
+        let block_ms = t.ts.timestamp_millis();
+        let Some(i) = times.iter().position(|&ms| {
+            block_ms >= ms - UNHASHED_BEFORE_MS && block_ms <= ms + UNHASHED_AFTER_MS
+        }) else {
+            return false;
+        };
+        times.remove(i);
+        true
+    }
+
+    /// A key not seen before is remembered; false when it was already known.
+    fn remember(&mut self, key: TradeKey, at_ms: i64) -> bool {
+        if !self.keys.insert(key) {
+            return false;
+        }
+        self.key_log.push_back((at_ms, key));
+        true
+    }
+
+    /// A new trade: into its market's window, out as a stored trade (and a whale event).
+    fn accept(&mut self, mut trade: StoredTrade, size: Decimal, recv_ms: i64) {
+        // Stored as DECIMAL(18,6): rounded here, so a replay compares equal to the table.
+        let notional = (trade.price * size).round_dp(6);
+        let tier = polytape_core::flow::whale_tier(notional);
+        trade.notional = Some(notional);
+        trade.whale_tier = Some(tier);
+        if let Some(outcome) = trade.outcome_index {
+            let flow = FlowTrade::of(
+                trade.trade_ts,
+                usize::from(outcome),
+                trade.side,
+                trade.price,
+                size,
+            );
+            self.window(&trade.condition_id.clone()).push(flow);
+        } else {
+            self.counts.unregistered_trades += 1;
+        }
+        if tier >= polytape_core::flow::WHALE_MIN_TIER && trade.source == Source::Ws {
+            self.counts.whales += 1;
+            self.whales.push(PendingWhale {
+                at_ms: trade.trade_ts.timestamp_millis().max(recv_ms - 1),
+                event: WhaleEvent {
+                    trade_key: trade.trade_key.clone(),
+                    condition_id: trade.condition_id.clone(),
+                    token_id: trade.token_id.clone(),
+                    side: trade.side,
+                    price: trade.price,
+                    size,
+                    notional,
+                    whale_tier: tier,
+                    trade_ts: trade.trade_ts,
+                    price_before: trade.mid,
+                    price_after_1m: None,
+                    price_after_5m: None,
+                    impact_1m: None,
+                    impact_5m: None,
+                },
+            });
+        }
+        self.out.push(Output::Trade(Box::new(trade)));
+    }
+
+    /// Moves time to `now_ms`: trades that waited long enough for a size are stored without,
+    /// whale events take their after-prices, old keys are forgotten.
+    pub fn advance(&mut self, now_ms: i64) {
+        self.expire_sizeless(now_ms, false);
+
+        let mut i = 0;
+        while i < self.whales.len() {
+            let w = &mut self.whales[i];
+            let mid = self.tops.get(&w.event.token_id).and_then(|t| t.mid());
+            if w.event.price_after_1m.is_none() && now_ms >= w.at_ms + 60_000 {
+                w.event.price_after_1m = mid;
+                w.event.impact_1m = diff(mid, w.event.price_before);
+            }
+            if now_ms >= w.at_ms + 300_000 {
+                let mut done = self.whales.swap_remove(i);
+                done.event.price_after_5m = mid;
+                done.event.impact_5m = diff(mid, done.event.price_before);
+                self.out.push(Output::Whale(Box::new(done.event)));
+                continue;
+            }
+            i += 1;
+        }
+
+        let horizon = now_ms - self.config.key_retention_ms;
+        while self.key_log.front().is_some_and(|(at, _)| *at < horizon) {
+            if let Some((_, key)) = self.key_log.pop_front() {
+                self.keys.remove(&key);
+            }
+        }
+        self.identities.retain(|_, s| s.last_ms >= horizon);
+        for times in self.unhashed.values_mut() {
+            while times.front().is_some_and(|ms| *ms < horizon) {
+                times.pop_front();
+            }
+        }
+        self.unhashed.retain(|_, t| !t.is_empty());
+        let window_from = now_ms - 3_600_000;
+        for w in self.windows.values_mut() {
+            w.evict_before(window_from);
+        }
+    }
+
+    /// Stores the trades whose wait for a size ended (all of them when `all`) without one.
+    fn expire_sizeless(&mut self, now_ms: i64, all: bool) {
+        let mut i = 0;
+        while i < self.sizeless.len() {
+            if !all && self.sizeless[i].until_ms > now_ms {
+                i += 1;
+                continue;
+            }
+            let Sizeless { mut trade, .. } = self.sizeless.swap_remove(i);
+            let ts_ms = trade.trade_ts.timestamp_millis();
+            let identity = TradeIdentity {
+                condition_id: trade.condition_id.clone(),
+                token_id: trade.token_id.clone(),
+                transaction_hash: trade.transaction_hash.clone().unwrap_or_default(),
+                side: trade.side,
+                price_micros: micros(trade.price).unwrap_or_default(),
+                size_micros: -1,
+            };
+            let key = identity.key(ts_ms as u64);
+            self.remember(key, now_ms);
+            trade.trade_key = key.hex();
+            trade.size_source = SizeSource::Missing;
+            self.counts.trades_ws += 1;
+            self.counts.size_missing += 1;
+            self.counts.stale += u64::from(trade.stale);
+            self.counts.divergent += u64::from(trade.divergent);
+            self.out.push(Output::Trade(Box::new(trade)));
+        }
+    }
+
+    /// Shutting down: whale events still waiting for their after-prices go out as they are,
+    /// and trades still waiting for a size are stored without one (counted as missing).
+    pub fn flush(&mut self, now_ms: i64) {
+        self.expire_sizeless(now_ms, true);
+        for w in self.whales.drain(..) {
+            self.out.push(Output::Whale(Box::new(w.event)));
+        }
+    }
+
+    /// What the feed produced since the last call.
+    pub fn drain(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The last-hour flow of every market covered for the whole hour before `now_ms`.
+    pub fn flow(&self, now_ms: i64) -> BTreeMap<String, TradeFlow> {
+        let now = ts_of(now_ms);
+        self.windows
+            .iter()
+            .filter(|(_, w)| w.coverage.covers(now_ms - 3_600_000, now_ms))
+            .map(|(cid, w)| (cid.to_string(), TradeFlow::over(w.trades(), now)))
+            .collect()
+    }
+}
+
+fn diff(after: Option<Decimal>, before: Option<Decimal>) -> Option<Decimal> {
+    Some(after? - before?)
+}
+
+pub(crate) fn ts_of(ms: i64) -> Ts {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

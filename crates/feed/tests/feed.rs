@@ -1,0 +1,381 @@
+//! The feed over frames and Data API rows in Polymarket's wire format.
+#![allow(clippy::unwrap_used)]
+
+use polytape_feed::{Asset, Feed, FeedConfig, Output, SizeSource, Source, StoredTrade, WhaleEvent};
+use polytape_polymarket::data::decode_trades;
+use rust_decimal::Decimal;
+use std::str::FromStr;
+use std::sync::Arc;
+
+const CID: &str = "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917";
+const YES: &str = "2174263314346390629056905015582624153306727273689761495048815684794993883645";
+const NO: &str = "4855141262137128738474590217547036418264524436429437393488577541125427138012";
+/// 2026-11-20T12:00:00Z.
+const T0: i64 = 1_795_176_000_000;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn feed() -> Feed {
+    let mut f = Feed::new(FeedConfig::default());
+    let cid: Arc<str> = Arc::from(CID);
+    f.set_assets([
+        (
+            YES.to_string(),
+            Asset {
+                condition_id: cid.clone(),
+                outcome: 0,
+            },
+        ),
+        (
+            NO.to_string(),
+            Asset {
+                condition_id: cid,
+                outcome: 1,
+            },
+        ),
+    ]);
+    f
+}
+
+/// A `last_trade_price` event as Polymarket sends it (`size: None` leaves the field out).
+fn trade(asset: &str, side: &str, price: &str, size: Option<&str>, ms: i64, tx: &str) -> String {
+    let size = size.map_or(String::new(), |s| format!("\"size\":\"{s}\","));
+    format!(
+        "{{\"asset_id\":\"{asset}\",\"event_type\":\"last_trade_price\",\"fee_rate_bps\":\"0\",\
+         \"market\":\"{CID}\",\"price\":\"{price}\",\"side\":\"{side}\",{size}\
+         \"timestamp\":\"{ms}\",\"transaction_hash\":\"{tx}\"}}"
+    )
+}
+
+fn book(asset: &str, bid: &str, ask: &str, ms: i64) -> String {
+    // Served order: best LAST on both sides.
+    format!(
+        "{{\"event_type\":\"book\",\"asset_id\":\"{asset}\",\"market\":\"{CID}\",\
+         \"bids\":[{{\"price\":\"0.01\",\"size\":\"100\"}},{{\"price\":\"{bid}\",\"size\":\"50\"}}],\
+         \"asks\":[{{\"price\":\"0.99\",\"size\":\"100\"}},{{\"price\":\"{ask}\",\"size\":\"50\"}}],\
+         \"timestamp\":\"{ms}\",\"hash\":\"h\"}}"
+    )
+}
+
+/// A Data API `/trades` row (numbers, seconds).
+fn row(asset: &str, side: &str, price: &str, size: &str, ms: i64, tx: &str) -> String {
+    format!(
+        "{{\"proxyWallet\":\"0xw\",\"side\":\"{side}\",\"asset\":\"{asset}\",\"conditionId\":\"{CID}\",\
+         \"size\":{size},\"price\":{price},\"timestamp\":{},\"transactionHash\":\"{tx}\"}}",
+        ms / 1000
+    )
+}
+
+fn backfill(f: &mut Feed, recv_ms: i64, rows: &[String]) {
+    let body = format!("[{}]", rows.join(","));
+    let decoded = decode_trades(body.as_bytes()).unwrap();
+    f.on_backfill(recv_ms, &decoded.trades, false);
+}
+
+fn trades(out: &[Output]) -> Vec<&StoredTrade> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Trade(t) => Some(t.as_ref()),
+            Output::Whale(_) => None,
+        })
+        .collect()
+}
+
+fn whales(out: &[Output]) -> Vec<&WhaleEvent> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Whale(w) => Some(w.as_ref()),
+            Output::Trade(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn given_duplicates_from_frames_shards_and_backfill_then_each_trade_is_stored_once() {
+    let mut f = feed();
+    let a = trade(YES, "BUY", "0.45", Some("10"), T0, "0xt1");
+    // Two fills of one transaction that look the same, 3 ms apart: both are real.
+    let b1 = trade(YES, "SELL", "0.44", Some("5"), T0 + 100, "0xt2");
+    let b2 = trade(YES, "SELL", "0.44", Some("5"), T0 + 103, "0xt2");
+    f.on_frame(0, 1, T0 + 50, &format!("[{a},{b1}]"));
+    f.on_frame(0, 2, T0 + 150, &b1); // a duplicate frame
+    f.on_frame(1, 1, T0 + 160, &format!("[{b1},{b2}]")); // another shard
+    let out = f.drain();
+    assert_eq!(trades(&out).len(), 3);
+    assert_eq!(f.counts().duplicates, 2);
+    let keys: std::collections::HashSet<&str> =
+        trades(&out).iter().map(|t| t.trade_key.as_str()).collect();
+    assert_eq!(keys.len(), 3);
+
+    // The Data API serves the same three fills (block time in seconds) and one missed live.
+    backfill(
+        &mut f,
+        T0 + 60_000,
+        &[
+            row(YES, "BUY", "0.46", "7", T0 + 500, "0xt3"),
+            row(YES, "SELL", "0.44", "5", T0, "0xt2"),
+            row(YES, "SELL", "0.44", "5", T0, "0xt2"),
+            row(YES, "BUY", "0.45", "10", T0, "0xt1"),
+        ],
+    );
+    let out = f.drain();
+    let new = trades(&out);
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!((new[0].source, new[0].price), (Source::Backfill, d("0.46")));
+    assert_eq!(f.counts().duplicates, 5);
+    // And the backfill again (an overlapping window): nothing new.
+    backfill(
+        &mut f,
+        T0 + 61_000,
+        &[row(YES, "BUY", "0.46", "7", T0 + 500, "0xt3")],
+    );
+    assert!(trades(&f.drain()).is_empty());
+}
+
+#[test]
+fn given_a_fill_missed_live_among_identical_ones_then_the_backfill_adds_exactly_it() {
+    let mut f = feed();
+    // Three identical fills in one transaction; the feed heard only the last two.
+    f.on_frame(
+        0,
+        1,
+        T0 + 10,
+        &trade(YES, "BUY", "0.5", Some("2"), T0 + 2, "0xtx"),
+    );
+    f.on_frame(
+        0,
+        2,
+        T0 + 10,
+        &trade(YES, "BUY", "0.5", Some("2"), T0 + 3, "0xtx"),
+    );
+    assert_eq!(trades(&f.drain()).len(), 2);
+    let r = row(YES, "BUY", "0.5", "2", T0, "0xtx");
+    backfill(&mut f, T0 + 60_000, &[r.clone(), r.clone(), r]);
+    let out = f.drain();
+    assert_eq!(trades(&out).len(), 1);
+    assert_eq!(f.counts().trades_ws + f.counts().trades_backfill, 3);
+}
+
+#[test]
+fn given_books_and_price_changes_then_each_trade_carries_the_top_of_book_before_it() {
+    let mut f = feed();
+    f.on_frame(0, 1, T0, &format!("[{}]", book(YES, "0.44", "0.46", T0)));
+    f.on_frame(
+        0,
+        2,
+        T0 + 10,
+        &trade(YES, "BUY", "0.46", Some("10"), T0 + 5, "0xa"),
+    );
+    let pc = format!(
+        "{{\"event_type\":\"price_change\",\"market\":\"{CID}\",\"timestamp\":\"{}\",\"price_changes\":[\
+         {{\"asset_id\":\"{YES}\",\"price\":\"0.46\",\"size\":\"0\",\"side\":\"SELL\",\"hash\":\"x\",\"best_bid\":\"0.45\",\"best_ask\":\"0.47\"}}]}}",
+        T0 + 20
+    );
+    f.on_frame(0, 3, T0 + 20, &pc);
+    f.on_frame(
+        0,
+        4,
+        T0 + 30,
+        &trade(YES, "BUY", "0.47", Some("1"), T0 + 25, "0xb"),
+    );
+    // No book of the NO token was heard: its trade has no market state.
+    f.on_frame(
+        0,
+        5,
+        T0 + 40,
+        &trade(NO, "SELL", "0.53", Some("1"), T0 + 35, "0xc"),
+    );
+    let out = f.drain();
+    let t = trades(&out);
+    assert_eq!(
+        (t[0].best_bid, t[0].best_ask, t[0].mid),
+        (Some(d("0.44")), Some(d("0.46")), Some(d("0.45")))
+    );
+    assert_eq!(
+        (t[1].best_bid, t[1].best_ask, t[1].mid),
+        (Some(d("0.45")), Some(d("0.47")), Some(d("0.46")))
+    );
+    assert_eq!((t[2].best_bid, t[2].mid), (None, None));
+}
+
+#[test]
+fn g1_a_trade_received_over_300_s_after_its_time_is_flagged_stale_and_counted() {
+    let mut f = feed();
+    f.on_frame(
+        0,
+        1,
+        T0 + 300_000,
+        &trade(YES, "BUY", "0.5", Some("1"), T0, "0xa"),
+    );
+    f.on_frame(
+        0,
+        2,
+        T0 + 300_002,
+        &trade(YES, "BUY", "0.5", Some("1"), T0 + 1, "0xb"),
+    );
+    let out = f.drain();
+    let t = trades(&out);
+    assert_eq!((t[0].stale, t[1].stale), (false, true));
+    assert_eq!(f.counts().stale, 1);
+}
+
+#[test]
+fn g3_a_trade_without_size_takes_it_from_the_data_api_or_is_stored_without_after_5_minutes() {
+    let mut f = feed();
+    f.on_frame(0, 1, T0, &trade(YES, "BUY", "0.5", None, T0, "0xfound"));
+    f.on_frame(0, 2, T0, &trade(YES, "BUY", "0.5", None, T0, "0xfound")); // duplicate
+    f.on_frame(0, 3, T0, &trade(YES, "SELL", "0.4", None, T0 + 1, "0xlost"));
+    assert!(
+        trades(&f.drain()).is_empty(),
+        "held while the size is unknown"
+    );
+    backfill(
+        &mut f,
+        T0 + 30_000,
+        &[row(YES, "BUY", "0.5", "12", T0, "0xfound")],
+    );
+    let out = f.drain();
+    let t = trades(&out);
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].size, t[0].size_source, t[0].source),
+        (Some(d("12")), SizeSource::DataApi, Source::Ws)
+    );
+    f.advance(T0 + 299_999);
+    assert!(trades(&f.drain()).is_empty());
+    f.advance(T0 + 300_000);
+    let out = f.drain();
+    let t = trades(&out);
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].size, t[0].size_source), (None, SizeSource::Missing));
+    assert_eq!(
+        (f.counts().size_from_data_api, f.counts().size_missing),
+        (1, 1)
+    );
+    // The row found for the first one is not stored a second time by a later backfill.
+    backfill(
+        &mut f,
+        T0 + 400_000,
+        &[row(YES, "BUY", "0.5", "12", T0, "0xfound")],
+    );
+    assert!(trades(&f.drain()).is_empty());
+}
+
+#[test]
+fn g5_a_trade_more_than_0_10_from_the_mid_is_flagged_divergent_and_counted() {
+    let mut f = feed();
+    f.on_frame(0, 1, T0, &book(YES, "0.49", "0.51", T0));
+    f.on_frame(0, 2, T0, &trade(YES, "BUY", "0.60", Some("1"), T0, "0xa"));
+    f.on_frame(0, 3, T0, &trade(YES, "BUY", "0.61", Some("1"), T0, "0xb"));
+    let out = f.drain();
+    let t = trades(&out);
+    assert_eq!((t[0].divergent, t[1].divergent), (false, true));
+    assert_eq!(f.counts().divergent, 1);
+}
+
+#[test]
+fn given_malformed_frames_and_unknown_events_then_they_are_counted_and_the_rest_is_kept() {
+    let mut f = feed();
+    f.on_frame(0, 1, T0, "[{\"event_type\":\"last_trade_pr");
+    f.on_frame(0, 2, T0, "PONG");
+    let a = trade(YES, "BUY", "0.5", Some("1"), T0, "0xa");
+    f.on_frame(
+        0,
+        3,
+        T0,
+        &format!(
+            "[{{\"event_type\":\"mystery\",\"x\":1}},{a},{{\"event_type\":\"last_trade_price\"}}]"
+        ),
+    );
+    let c = f.counts().clone();
+    assert_eq!(
+        (c.malformed_frames, c.unknown_events, c.invalid_events),
+        (1, 1, 1)
+    );
+    assert_eq!(trades(&f.drain()).len(), 1);
+}
+
+#[test]
+fn flow_is_in_first_outcome_terms_and_published_only_for_a_market_covered_the_whole_hour() {
+    let mut f = feed();
+    f.covered_from(CID, T0);
+    f.on_frame(
+        0,
+        1,
+        T0 + 1000,
+        &trade(YES, "BUY", "0.6", Some("100"), T0 + 1000, "0xa"),
+    );
+    // Buying NO at 0.4 is selling YES at 0.6.
+    f.on_frame(
+        0,
+        2,
+        T0 + 2000,
+        &trade(NO, "BUY", "0.4", Some("50"), T0 + 2000, "0xb"),
+    );
+    assert!(f.flow(T0 + 1_800_000).is_empty(), "covered half an hour");
+    let flow = f.flow(T0 + 3_600_000);
+    let m = &flow[CID];
+    assert_eq!((m.buy_count_1h, m.sell_count_1h), (1, 1));
+    assert_eq!((m.buy_volume_1h, m.sell_volume_1h), (d("60"), d("20")));
+    assert_eq!(m.vwap_1h, Some(d("0.6")));
+
+    // A gap that could not be backfilled: NULL until a full hour is heard again.
+    f.gap_opened(CID, T0 + 3_700_000);
+    assert!(f.flow(T0 + 3_710_000).is_empty());
+    f.gap_closed(CID, T0 + 3_720_000, false);
+    assert!(f.flow(T0 + 3_720_000 + 3_599_999).is_empty());
+    assert!(f.flow(T0 + 3_720_000 + 3_600_000).contains_key(CID));
+    // Nothing traded that hour: zeros, not NULL.
+    assert_eq!(f.flow(T0 + 3_720_000 + 3_600_000)[CID].trade_count_1h, 0);
+}
+
+#[test]
+fn given_a_start_up_backfill_then_flow_is_published_from_the_start() {
+    let mut f = feed();
+    backfill(
+        &mut f,
+        T0,
+        &[row(YES, "SELL", "0.3", "10", T0 - 1_000_000, "0xold")],
+    );
+    f.covered_back_to(CID, T0 - 3_600_000);
+    f.covered_from(CID, T0);
+    let flow = f.flow(T0);
+    assert_eq!(flow[CID].trade_count_1h, 1);
+    assert_eq!(flow[CID].sell_volume_1h, d("3"));
+}
+
+#[test]
+fn a_whale_event_carries_the_mid_before_and_1_and_5_minutes_after() {
+    let mut f = feed();
+    f.on_frame(0, 1, T0, &book(YES, "0.49", "0.51", T0));
+    // $2,500 notional: whale tier 2.
+    f.on_frame(
+        0,
+        2,
+        T0 + 10,
+        &trade(YES, "BUY", "0.5", Some("5000"), T0 + 5, "0xw"),
+    );
+    f.on_frame(0, 3, T0 + 30_000, &book(YES, "0.53", "0.55", T0 + 30_000));
+    f.advance(T0 + 65_000);
+    f.on_frame(0, 4, T0 + 120_000, &book(YES, "0.55", "0.57", T0 + 120_000));
+    f.advance(T0 + 299_000);
+    assert!(
+        whales(&f.drain()).is_empty(),
+        "waits for its 5-minute price"
+    );
+    f.advance(T0 + 305_010);
+    let out = f.drain();
+    let w = whales(&out);
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        (w[0].price_before, w[0].price_after_1m, w[0].price_after_5m),
+        (Some(d("0.50")), Some(d("0.54")), Some(d("0.56")))
+    );
+    assert_eq!(
+        (w[0].impact_1m, w[0].impact_5m),
+        (Some(d("0.04")), Some(d("0.06")))
+    );
+    assert_eq!(w[0].whale_tier, 2);
+}
