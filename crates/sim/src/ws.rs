@@ -42,7 +42,10 @@ const TICK: Duration = Duration::from_millis(500);
 /// Each asset is checked for book changes every this many ticks (on its own phase).
 const BOOK_EVERY_TICKS: u64 = 6;
 /// A book change with more level changes than this is sent as a fresh `book`.
-const MAX_PRICE_CHANGES: usize = 8;
+const MAX_PRICE_CHANGES: usize = 96;
+/// Level changes per `price_change` event (Polymarket sends one per order action, with the
+/// levels it moved: a few at most).
+const CHANGES_PER_EVENT: usize = 4;
 /// Draws per trade event (size left out, sent twice).
 const TRADE_LANE: u64 = 0x7ade_e7e1;
 /// The extra field of a known event in an unknown-events frame.
@@ -655,11 +658,11 @@ impl Session {
                 }
                 self.last_books.insert(asset.clone(), b);
             }
-            if !changes.is_empty() {
+            for chunk in changes.chunks(CHANGES_PER_EVENT) {
                 updates.push(Event::plain(format!(
                     "{{\"event_type\":\"price_change\",\"market\":\"{}\",\"timestamp\":\"{now_ms}\",\"price_changes\":[{}]}}",
                     m.condition_id,
-                    changes.join(",")
+                    chunk.join(",")
                 )));
             }
         }
