@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the four Lambda binaries with cargo-lambda into build/lambda/<binary>/bootstrap, where
+# Builds the five Lambda binaries with cargo-lambda into build/lambda/<binary>/bootstrap, where
 # template.yaml's CodeUri points; then `sam deploy` (no `sam build`). One cargo invocation, so the
 # dependencies shared by the functions compile once.
 #
@@ -33,7 +33,7 @@ fi
 PATH="$(dirname "$(command -v "$cargo_lambda")"):$PATH"
 export PATH
 
-functions=(discovery snapshot maintenance status)
+functions=(discovery snapshot maintenance status trades)
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 

@@ -350,3 +350,124 @@ fn bench_row(
 fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
+
+/// `polytape bench feed --frames FILE`: pushes recorded frames (one WebSocket text frame per
+/// line, each line a JSON string holding the frame text) through the feed's hot path — split,
+/// classify, decode what it uses, top of book, trade keys and de-duplication, the windows — on
+/// this one thread, and prints events/s. The tokens are registered from the frames themselves
+/// (a market's tokens in order of first appearance), every market covered, as in a running
+/// feed. `passes` > 1 replays the file again (the repeats then count as duplicates).
+pub fn feed(path: &std::path::Path, passes: u32) -> anyhow::Result<()> {
+    use polytape_feed::{Asset, Feed, FeedConfig};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the frames file {}", path.display()))?;
+    let mut frames = Vec::new();
+    let mut bad_lines = 0usize;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<String>(line) {
+            Ok(f) => frames.push(f),
+            Err(_) => bad_lines += 1,
+        }
+    }
+    if frames.is_empty() {
+        bail!(
+            "no frames in {} ({bad_lines} lines were not JSON strings)",
+            path.display()
+        );
+    }
+    let bytes: usize = frames.iter().map(String::len).sum();
+
+    // The registry: each market's tokens in order of first appearance.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(default)]
+        asset_id: Option<String>,
+        #[serde(default)]
+        market: Option<String>,
+    }
+    let mut tokens: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in &frames {
+        let Ok(events) = polytape_polymarket::ws::split_frame(f) else {
+            continue;
+        };
+        for e in events {
+            if let Ok(Named {
+                asset_id: Some(a),
+                market: Some(m),
+            }) = serde_json::from_str::<Named>(e.json.get())
+            {
+                let list = tokens.entry(m).or_default();
+                if !list.contains(&a) && list.len() < 2 {
+                    list.push(a);
+                }
+            }
+        }
+    }
+    let start_ms = chrono::Utc::now().timestamp_millis();
+    for fast_path in [true, false] {
+        let mut feed = Feed::new(FeedConfig {
+            fast_path,
+            ..FeedConfig::default()
+        });
+        feed.set_assets(tokens.iter().flat_map(|(m, ts)| {
+            let cid: Arc<str> = Arc::from(m.as_str());
+            ts.iter()
+                .enumerate()
+                .map(move |(i, t)| {
+                    (
+                        t.clone(),
+                        Asset {
+                            condition_id: cid.clone(),
+                            outcome: i as u8,
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        }));
+        for m in tokens.keys() {
+            feed.covered_from(m, start_ms - 3_600_000);
+        }
+        let t = Instant::now();
+        let mut seq = 0u64;
+        let mut outputs = 0usize;
+        for _ in 0..passes.max(1) {
+            for f in &frames {
+                seq += 1;
+                feed.on_frame(1, seq, start_ms + (seq / 100) as i64, f);
+                if seq.is_multiple_of(1024) {
+                    outputs += feed.drain().len();
+                }
+            }
+        }
+        outputs += feed.drain().len();
+        let wall = t.elapsed().as_secs_f64();
+        let c = feed.counts();
+        println!(
+            "{}: {} frames ({:.1} MiB, {} markets, {} tokens) × {} passes: {} events in {:.3} s → {:.0} events/s ({:.0} frames/s, {:.0} MiB/s) on one thread; {} frames by the one-pass decoder",
+            if fast_path { "hot path" } else { "tolerant decoder only" },
+            frames.len(),
+            bytes as f64 / f64::from(1 << 20),
+            tokens.len(),
+            tokens.values().map(Vec::len).sum::<usize>(),
+            passes.max(1),
+            c.events,
+            wall,
+            c.events as f64 / wall,
+            seq as f64 / wall,
+            (bytes as f64 * f64::from(passes.max(1))) / f64::from(1 << 20) / wall,
+            c.fast_frames,
+        );
+        println!(
+            "  trades {} (duplicates {}), outputs {outputs}, unknown events {}, malformed frames {}, markets with flow {}",
+            c.trades_ws,
+            c.duplicates,
+            c.unknown_events,
+            c.malformed_frames,
+            feed.flow(start_ms + (seq / 100) as i64).len()
+        );
+    }
+    Ok(())
+}

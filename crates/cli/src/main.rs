@@ -70,6 +70,16 @@ enum Command {
         /// and whale columns then stay NULL.
         #[arg(long)]
         no_feed: bool,
+        /// Also write every WebSocket frame the feed receives to this file, one JSON string per
+        /// line (the input of `polytape bench feed --frames`).
+        #[arg(long)]
+        record_frames: Option<PathBuf>,
+    },
+    /// Rebuild the `trades` table from the raw tape (`raw_ws`) of a data directory and report
+    /// any difference from the stored table; exits 1 when there is one.
+    Replay {
+        #[arg(long, env = "POLYTAPE_DATA_DIR")]
+        data_dir: PathBuf,
     },
     /// Run the simulated Polymarket alone (Gamma under /gamma, CLOB under /clob, Data API under
     /// /data, market WebSocket at /ws/market) until Ctrl-C.
@@ -138,12 +148,23 @@ enum Command {
         format: ExportFormat,
     },
     /// Measure one T2 tick of N markets against the simulator (run as a separate process) with
-    /// added latency: wall time, requests made, peak RSS of the collector; or (`--case export`)
-    /// an export of N generated snapshot rows: rows/s and peak RSS. See BENCHMARKS.md.
+    /// added latency: wall time, requests made, peak RSS of the collector; or (`export`) an
+    /// export of N generated snapshot rows: rows/s and peak RSS; or (`feed --frames FILE`) the
+    /// live feed's hot path over recorded frames on one thread: events/s. See BENCHMARKS.md.
     Bench {
+        /// What to measure (also as `--case`).
+        #[arg(value_enum)]
+        what: Option<BenchCase>,
         /// What to measure.
         #[arg(long, value_enum, default_value_t = BenchCase::Tick)]
         case: BenchCase,
+        /// Recorded frames, one JSON string per line (with `feed`; `polytape run
+        /// --record-frames` writes them).
+        #[arg(long)]
+        frames: Option<PathBuf>,
+        /// Times the frames file is pushed through (with `feed`).
+        #[arg(long, default_value_t = 1)]
+        passes: u32,
         /// Snapshot rows to generate and export (with --case export).
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
@@ -171,6 +192,8 @@ enum BenchCase {
     Tick,
     /// An export of generated snapshot files.
     Export,
+    /// The live feed's hot path over recorded frames.
+    Feed,
 }
 
 fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -190,22 +213,17 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Run {
                 no_feed,
+                record_frames,
                 simulate,
                 data_dir,
                 port,
                 seed,
                 sim_markets_per_hour,
             } => {
-                run(
-                    simulate,
-                    data_dir,
-                    port,
-                    seed,
-                    sim_markets_per_hour,
-                    !no_feed,
-                )
-                .await
+                let feed = (!no_feed).then_some(record_frames);
+                run(simulate, data_dir, port, seed, sim_markets_per_hour, feed).await
             }
+            Command::Replay { data_dir } => replay(&data_dir).await,
             Command::Sim {
                 port,
                 seed,
@@ -242,17 +260,22 @@ fn main() -> anyhow::Result<()> {
                 ..ExportOptions::new(data_dir, out)
             }),
             Command::Bench {
-                case: BenchCase::Export,
+                what,
+                case,
                 rows,
-                ..
-            } => bench::export(rows),
-            Command::Bench {
-                case: BenchCase::Tick,
                 markets,
                 latency_ms,
                 ticks,
-                ..
-            } => bench::run(markets, latency_ms, ticks).await,
+                frames,
+                passes,
+            } => match what.unwrap_or(case) {
+                BenchCase::Export => bench::export(rows),
+                BenchCase::Tick => bench::run(markets, latency_ms, ticks).await,
+                BenchCase::Feed => {
+                    let frames = frames.context("polytape bench feed needs --frames FILE")?;
+                    bench::feed(&frames, passes)
+                }
+            },
         }
     })
 }
@@ -272,7 +295,8 @@ async fn run(
     port: u16,
     seed: u64,
     sim_markets_per_hour: f64,
-    with_feed: bool,
+    // None: no feed; Some(path): the feed, recording its frames to `path` if any.
+    feed: Option<Option<PathBuf>>,
 ) -> anyhow::Result<()> {
     // Listen for Ctrl-C from the very start, so a Ctrl-C during start-up or the first discovery
     // is a clean stop too.
@@ -325,7 +349,13 @@ async fn run(
 
     // The live feed: its own task, its messages stored at once by the trades consumer's
     // handler; stopped with the rest, after which it sends what it still holds.
-    let feed = with_feed.then(|| {
+    let frames_out = match feed.clone().flatten() {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let feed = feed.is_some().then(|| {
         let rt = runtime.clone();
         let stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -337,6 +367,7 @@ async fn run(
                 feed_config,
                 stop,
                 rt.feed.clone(),
+                frames_out,
             )
             .await;
             tracing::info!(
@@ -367,6 +398,24 @@ async fn run(
     api.await??;
     if let Some(sim) = sim {
         sim.shutdown().await;
+    }
+    Ok(())
+}
+
+/// `polytape replay`: the report as JSON on stdout; exit 1 when the tables differ.
+async fn replay(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = LocalStore::open(data_dir)
+        .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+    let report = polytape_collector::replay::replay(&store).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.identical() {
+        anyhow::bail!(
+            "trades differ from the tape: {} missing, {} extra, {} differing, {} stored twice",
+            report.missing_count,
+            report.extra_count,
+            report.differing_count,
+            report.stored_twice
+        );
     }
     Ok(())
 }

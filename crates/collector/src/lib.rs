@@ -36,6 +36,7 @@ pub mod error;
 pub mod health;
 pub mod live;
 pub mod maintenance;
+pub mod replay;
 pub mod resolutions;
 pub mod retier;
 pub mod runner;

@@ -10,7 +10,7 @@
 //!   sink; `polytape run` with [`StoreSink`], which calls [`store_message`] itself.
 
 use crate::error::HandlerError;
-use polytape_core::live::{FlowObject, StoredTrade, TapeRecord, WhaleEvent};
+use polytape_core::live::{FlowObject, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
 use polytape_feed::queue::{self, Message, Packer, Record, MAX_MESSAGE_BYTES};
 use polytape_feed::shard::now_ms;
 use polytape_feed::supervisor::{
@@ -21,6 +21,7 @@ use polytape_polymarket::PolymarketClient;
 use polytape_store::{keys, parquet, HeartbeatStore, MarketStore, ObjectStore};
 use serde::Serialize;
 use std::future::Future;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -143,7 +144,9 @@ impl<S: MarketStore + 'static> MarketSource for StoreMarkets<S> {
 pub type FeedStatus = Arc<Mutex<Option<SupervisorCounts>>>;
 
 /// Runs the feed until `shutdown` turns true: nothing received is lost — the last messages and
-/// the whale events still waiting are sent before it returns.
+/// the whale events still waiting are sent before it returns. With `frames_out`, every
+/// WebSocket frame is also written there as received, one JSON string per line (the input of
+/// `polytape bench feed`).
 pub async fn run_feed<S, K>(
     store: S,
     sink: &K,
@@ -151,12 +154,14 @@ pub async fn run_feed<S, K>(
     config: SupervisorConfig,
     shutdown: watch::Receiver<bool>,
     status: FeedStatus,
+    mut frames_out: Option<std::io::BufWriter<std::fs::File>>,
 ) -> SupervisorCounts
 where
     S: MarketStore + HeartbeatStore + ObjectStore + Clone + 'static,
     K: MessageSink,
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let stop_seen = shutdown.clone();
     let supervisor = tokio::spawn(supervise(
         config,
         StoreMarkets(store.clone()),
@@ -165,6 +170,13 @@ where
         shutdown,
     ));
     let mut packer = Packer::new(now_ms(), MAX_MESSAGE_BYTES, Duration::from_secs(2));
+    // Once the feed is stopping, a message that cannot be delivered is retried only until
+    // this much time has passed since the stop (ECS kills the task 30 s after SIGTERM).
+    let mut stopping = Stopping {
+        signal: stop_seen,
+        since: None,
+        lost_messages: 0,
+    };
     let mut linger = tokio::time::interval(Duration::from_millis(500));
     linger.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -173,18 +185,21 @@ where
                 let Some(emit) = emit else { break };
                 match emit {
                     Emit::Tape(r) => {
-                        if let Some(m) = packer.push(&Record::Tape(r), now_ms()) {
-                            deliver(sink, &m).await;
+                        if let (Some(out), TapeKind::Frame) = (frames_out.as_mut(), r.kind) {
+                            record_frame(out, &r.text);
+                        }
+                        for m in packer.push(&Record::Tape(r), now_ms()) {
+                            deliver(sink, &m, &mut stopping).await;
                         }
                     }
                     Emit::Output(Output::Trade(t)) => {
-                        if let Some(m) = packer.push(&Record::Trade(*t), now_ms()) {
-                            deliver(sink, &m).await;
+                        for m in packer.push(&Record::Trade(*t), now_ms()) {
+                            deliver(sink, &m, &mut stopping).await;
                         }
                     }
                     Emit::Output(Output::Whale(w)) => {
-                        if let Some(m) = packer.push(&Record::Whale(*w), now_ms()) {
-                            deliver(sink, &m).await;
+                        for m in packer.push(&Record::Whale(*w), now_ms()) {
+                            deliver(sink, &m, &mut stopping).await;
                         }
                     }
                     Emit::Flow(f) => {
@@ -209,30 +224,79 @@ where
             }
             _ = linger.tick() => {
                 if let Some(m) = packer.due(now_ms()) {
-                    deliver(sink, &m).await;
+                    deliver(sink, &m, &mut stopping).await;
                 }
             }
         }
     }
+    stopping.since.get_or_insert_with(tokio::time::Instant::now);
     if let Some(m) = packer.take() {
-        deliver(sink, &m).await;
+        deliver(sink, &m, &mut stopping).await;
     }
-    let counts = supervisor.await.unwrap_or_default();
+    if let Some(out) = frames_out.as_mut() {
+        if let Err(e) = out.flush() {
+            tracing::warn!(error = %e, "feed: recorded frames not flushed");
+        }
+    }
+    let mut counts = supervisor.await.unwrap_or_default();
+    counts.lost_messages = stopping.lost_messages;
     *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(counts.clone());
     counts
 }
 
+/// One frame as a line of the recording: the frame text as a JSON string.
+fn record_frame(out: &mut std::io::BufWriter<std::fs::File>, text: &str) {
+    let line = serde_json::to_string(text).unwrap_or_default();
+    if let Err(e) = writeln!(out, "{line}") {
+        tracing::warn!(error = %e, "feed: frame not recorded");
+    }
+}
+
+/// How long, once the feed is stopping, a message is retried before it is given up.
+const STOP_RETRY: Duration = Duration::from_secs(20);
+
+/// Whether (since when) the feed is stopping, and what had to be given up then.
+struct Stopping {
+    signal: watch::Receiver<bool>,
+    since: Option<tokio::time::Instant>,
+    lost_messages: u64,
+}
+
+impl Stopping {
+    /// True once the stop has lasted [`STOP_RETRY`].
+    fn out_of_time(&mut self) -> bool {
+        if self.since.is_none() && *self.signal.borrow() {
+            self.since = Some(tokio::time::Instant::now());
+        }
+        self.since.is_some_and(|t| t.elapsed() >= STOP_RETRY)
+    }
+}
+
 /// Sends a message, retrying (1 s, 2 s, … 30 s apart) until it is accepted: a message holds
-/// trades already de-duplicated, which nothing else would bring back.
-async fn deliver<K: MessageSink>(sink: &K, m: &Message) {
+/// trades already de-duplicated, which nothing else would bring back. Only once the feed is
+/// stopping is a message that still fails after [`STOP_RETRY`] given up — logged as an error
+/// with its run and sequence and counted (`lost_messages`); of its records, only the trades
+/// come back, through the next run's warm-up backfill.
+async fn deliver<K: MessageSink>(sink: &K, m: &Message, stopping: &mut Stopping) {
     let mut wait = Duration::from_secs(1);
     loop {
         match sink.send(m).await {
             Ok(()) => return,
             Err(e) => {
+                if stopping.out_of_time() {
+                    stopping.lost_messages += 1;
+                    tracing::error!(run = m.header.run, seq = m.header.seq, records = m.header.records, error = %e, "feed: stopping, message given up");
+                    return;
+                }
                 tracing::error!(run = m.header.run, seq = m.header.seq, error = %e, "feed: message not sent; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
+                // Woken early by the stop, so the remaining retries fit its time.
+                let mut signal = stopping.signal.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = signal.wait_for(|s| *s), if stopping.since.is_none() => {}
+                }
+                let cap = if stopping.since.is_some() { 2 } else { 30 };
+                wait = (wait * 2).min(Duration::from_secs(cap));
             }
         }
     }

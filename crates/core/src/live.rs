@@ -132,7 +132,81 @@ pub struct TapeRecord {
     pub seq: u64,
     pub received_at: Ts,
     pub kind: TapeKind,
+    /// A record too large for one queue message travels and is stored in parts: this is part
+    /// `part` (from 0) of `parts`, its `text` a piece of the whole; a whole record is 0 of 1.
+    #[serde(default)]
+    pub part: u32,
+    #[serde(default = "one")]
+    pub parts: u32,
     pub text: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl TapeRecord {
+    /// This record as parts whose text is at most `max_bytes` long (cut on character
+    /// boundaries); itself when it fits.
+    pub fn split(self, max_bytes: usize) -> Vec<TapeRecord> {
+        if self.text.len() <= max_bytes {
+            return vec![self];
+        }
+        let mut pieces = Vec::new();
+        let mut rest = self.text.as_str();
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(max_bytes.max(4));
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            pieces.push(&rest[..cut]);
+            rest = &rest[cut..];
+        }
+        let parts = pieces.len() as u32;
+        pieces
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| TapeRecord {
+                part: i as u32,
+                parts,
+                text: (*piece).to_string(),
+                kind: self.kind,
+                ..self.clone()
+            })
+            .collect()
+    }
+
+    /// The whole records of `parts` (records and parts of records, in any order): parts joined
+    /// in order, sorted by `(run, seq)`, a record stored twice kept once. Records with a part
+    /// missing are returned apart, by `(run, seq)`.
+    pub fn join(mut parts: Vec<TapeRecord>) -> (Vec<TapeRecord>, Vec<(i64, u64)>) {
+        parts.sort_by_key(|r| (r.run, r.seq, r.part));
+        parts.dedup_by_key(|r| (r.run, r.seq, r.part));
+        let mut whole = Vec::new();
+        let mut incomplete = Vec::new();
+        let mut i = 0;
+        while i < parts.len() {
+            let (run, seq, n) = (parts[i].run, parts[i].seq, parts[i].parts.max(1));
+            let j = parts[i..]
+                .iter()
+                .position(|r| (r.run, r.seq) != (run, seq))
+                .map_or(parts.len(), |k| i + k);
+            let group = &parts[i..j];
+            let complete = group.len() as u32 == n
+                && group.iter().enumerate().all(|(k, r)| r.part == k as u32);
+            if complete {
+                let mut rec = group[0].clone();
+                rec.text = group.iter().map(|r| r.text.as_str()).collect();
+                rec.part = 0;
+                rec.parts = 1;
+                whole.push(rec);
+            } else {
+                incomplete.push((run, seq));
+            }
+            i = j;
+        }
+        (whole, incomplete)
+    }
 }
 
 /// The live feed's last published flow: every market it covered the whole hour before `at`,
@@ -157,5 +231,43 @@ impl FlowObject {
             return None;
         }
         self.markets.get(condition_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u64, text: &str) -> TapeRecord {
+        TapeRecord {
+            run: 1,
+            shard: 2,
+            seq,
+            received_at: "2026-11-20T12:00:00Z".parse().unwrap(),
+            kind: TapeKind::Frame,
+            part: 0,
+            parts: 1,
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_long_record_splits_on_character_boundaries_and_joins_back() {
+        let text = "é".repeat(10) + "abc"; // 23 bytes, 2-byte characters
+        let parts = rec(7, &text).split(5);
+        assert!(parts
+            .iter()
+            .all(|p| p.text.len() <= 5 && p.parts == parts.len() as u32));
+        let mut shuffled = parts.clone();
+        shuffled.reverse();
+        shuffled.push(parts[1].clone()); // stored twice
+        shuffled.push(rec(3, "short"));
+        let (whole, incomplete) = TapeRecord::join(shuffled);
+        assert_eq!(whole, vec![rec(3, "short"), rec(7, &text)]);
+        assert!(incomplete.is_empty());
+        let (whole, incomplete) = TapeRecord::join(parts[1..].to_vec());
+        assert!(whole.is_empty());
+        assert_eq!(incomplete, vec![(1, 7)]);
+        assert_eq!(rec(1, "fits").split(5), vec![rec(1, "fits")]);
     }
 }

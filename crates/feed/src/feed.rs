@@ -2,6 +2,7 @@
 //! flow out. No I/O and no clock of its own: every input carries its receive time, so running
 //! the raw tape through it again gives the same trades (`polytape replay`).
 
+use crate::fast::{self, Fast};
 use crate::key::{micros, TradeIdentity, TradeKey};
 use crate::window::{Coverage, MarketWindow};
 use polytape_core::live::{SizeSource, Source, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
@@ -25,6 +26,9 @@ pub struct FeedConfig {
     pub divergence: Decimal,
     /// How long trade keys are remembered (longer than any backfill reaches back).
     pub key_retention_ms: i64,
+    /// Read frames of the usual shape with the one-pass decoder ([`crate::fast`]); off, every
+    /// frame goes through the tolerant decoder (the same results, slower).
+    pub fast_path: bool,
 }
 
 impl Default for FeedConfig {
@@ -34,6 +38,7 @@ impl Default for FeedConfig {
             size_wait_ms: 300_000,
             divergence: Decimal::new(10, 2),
             key_retention_ms: 3 * 3_600_000,
+            fast_path: true,
         }
     }
 }
@@ -97,6 +102,8 @@ pub enum Output {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeedCounts {
     pub frames: u64,
+    /// Frames read by the one-pass decoder (the others by the tolerant one).
+    pub fast_frames: u64,
     pub events: u64,
     pub malformed_frames: u64,
     pub unknown_events: u64,
@@ -178,6 +185,8 @@ pub struct Feed {
     windows: BTreeMap<Arc<str>, MarketWindow>,
     /// When each followed token was last heard (any event naming it), or was first followed.
     last_heard: HashMap<String, i64>,
+    /// When the eviction sweeps run next.
+    next_sweep_ms: i64,
     out: Vec<Output>,
     counts: FeedCounts,
 }
@@ -374,6 +383,36 @@ impl Feed {
     /// One WebSocket text frame. Never fails: a frame that is not JSON is counted.
     pub fn on_frame(&mut self, shard: u32, seq: u64, recv_ms: i64, text: &str) {
         self.counts.frames += 1;
+        if let Some(events) = self.config.fast_path.then(|| fast::parse(text)).flatten() {
+            self.counts.fast_frames += 1;
+            for e in events {
+                self.counts.events += 1;
+                match e {
+                    Fast::Trade(t) => {
+                        self.heard(&t.asset_id, recv_ms);
+                        self.on_ws_trade(shard, seq, recv_ms, t);
+                    }
+                    Fast::Book { asset, bid, ask } => {
+                        self.heard(asset, recv_ms);
+                        self.tops.insert(asset.to_string(), Top { bid, ask });
+                    }
+                    Fast::Changes(changes) => {
+                        for (asset, bid, ask) in changes {
+                            self.heard(asset, recv_ms);
+                            self.merge_top(asset, bid, ask);
+                        }
+                    }
+                    Fast::BestBidAsk { asset, bid, ask } => {
+                        self.heard(asset, recv_ms);
+                        self.merge_top(asset, bid, ask);
+                    }
+                    Fast::Unknown => self.counts.unknown_events += 1,
+                    Fast::Other => {}
+                }
+            }
+            self.advance(recv_ms);
+            return;
+        }
         let events = match split_frame(text) {
             Ok(events) => events,
             Err(_) => {
@@ -412,25 +451,34 @@ impl Feed {
                 WsEvent::PriceChange(pc) => {
                     for c in &pc.changes {
                         self.heard(&c.asset_id, recv_ms);
-                        if c.best_bid.is_none() && c.best_ask.is_none() {
-                            continue;
-                        }
-                        let top = self.tops.entry(c.asset_id.clone()).or_default();
-                        top.bid = c.best_bid.or(top.bid);
-                        top.ask = c.best_ask.or(top.ask);
+                        self.merge_top(&c.asset_id, c.best_bid, c.best_ask);
                     }
                 }
                 WsEvent::BestBidAsk(b) => {
                     self.heard(&b.asset_id, recv_ms);
-                    let top = self.tops.entry(b.asset_id.clone()).or_default();
-                    top.bid = b.best_bid.or(top.bid);
-                    top.ask = b.best_ask.or(top.ask);
+                    self.merge_top(&b.asset_id, b.best_bid, b.best_ask);
                 }
                 WsEvent::Invalid { .. } => self.counts.invalid_events += 1,
                 _ => {}
             }
         }
         self.advance(recv_ms);
+    }
+
+    /// A change's best prices replace the token's where given.
+    fn merge_top(&mut self, asset: &str, bid: Option<Decimal>, ask: Option<Decimal>) {
+        if bid.is_none() && ask.is_none() {
+            return;
+        }
+        match self.tops.get_mut(asset) {
+            Some(top) => {
+                top.bid = bid.or(top.bid);
+                top.ask = ask.or(top.ask);
+            }
+            None => {
+                self.tops.insert(asset.to_string(), Top { bid, ask });
+            }
+        }
     }
 
     fn on_ws_trade(
@@ -795,6 +843,11 @@ impl Feed {
             i += 1;
         }
 
+        // The sweeps below touch every key, identity and window: once a second is enough.
+        if now_ms < self.next_sweep_ms {
+            return;
+        }
+        self.next_sweep_ms = now_ms + 1000;
         let horizon = now_ms - self.config.key_retention_ms;
         while self.key_log.front().is_some_and(|(at, _)| *at < horizon) {
             if let Some((_, key)) = self.key_log.pop_front() {

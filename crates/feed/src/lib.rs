@@ -9,6 +9,7 @@
 //! every market covered the whole hour.
 
 pub mod backfill;
+mod fast;
 pub mod feed;
 pub mod key;
 pub mod queue;

@@ -13,6 +13,9 @@ use std::time::Duration;
 /// SQS's message size limit the packer stays under (with room for the attributes).
 pub const MAX_MESSAGE_BYTES: usize = 250 * 1024;
 
+/// Room left in a message for its header line.
+const HEADER_ROOM: usize = 128;
+
 /// One record of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,24 +71,37 @@ impl Packer {
         }
     }
 
-    /// Adds a record; returns the message that had to be closed to make room, if any.
-    pub fn push(&mut self, record: &Record, now_ms: i64) -> Option<Message> {
+    /// Adds a record; returns the messages that had to be closed to make room. A tape record
+    /// too large for a message goes in parts ([`TapeRecord::split`]), each in a message.
+    pub fn push(&mut self, record: &Record, now_ms: i64) -> Vec<Message> {
+        let mut closed = Vec::new();
         let line = serde_json::to_string(record).unwrap_or_default();
-        // Header line and newlines: leave 128 bytes.
-        if line.len() + 128 > self.max_bytes {
+        if line.len() + HEADER_ROOM <= self.max_bytes {
+            self.push_line(line, now_ms, &mut closed);
+            return closed;
+        }
+        let Record::Tape(tape) = record else {
             self.oversized += 1;
             tracing::warn!(bytes = line.len(), "feed: a record too large for a message");
-            return None;
-        }
-        let closed = if self.bytes + line.len() + 1 + 128 > self.max_bytes {
-            self.take()
-        } else {
-            None
+            return closed;
         };
+        // JSON escaping makes text at most 6 times longer (`\u00XX`), and the rest of a tape
+        // record is a few hundred bytes: parts of a seventh of a message always fit, and
+        // several of them share a message.
+        for part in tape.clone().split(self.max_bytes / 7) {
+            let line = serde_json::to_string(&Record::Tape(part)).unwrap_or_default();
+            self.push_line(line, now_ms, &mut closed);
+        }
+        closed
+    }
+
+    fn push_line(&mut self, line: String, now_ms: i64, closed: &mut Vec<Message>) {
+        if self.bytes + line.len() + 1 + HEADER_ROOM > self.max_bytes {
+            closed.extend(self.take());
+        }
         self.bytes += line.len() + 1;
         self.lines.push(line);
         self.since_ms.get_or_insert(now_ms);
-        closed
     }
 
     /// The waiting records as a message once the oldest has lingered long enough.
@@ -144,6 +160,8 @@ mod tests {
             seq,
             received_at: "2026-11-20T12:00:00Z".parse().unwrap(),
             kind: TapeKind::Frame,
+            part: 0,
+            parts: 1,
             text: text.to_string(),
         })
     }
@@ -155,29 +173,49 @@ mod tests {
         for i in 0..30 {
             messages.extend(p.push(&tape(i, &"x".repeat(100)), 1_000));
         }
+        // A frame larger than a message goes in parts, each message still under the size.
+        messages.extend(p.push(&tape(30, &"\"q\"".repeat(2_000)), 1_000));
         assert!(p.due(2_999).is_none());
         messages.extend(p.due(3_000));
         assert!(p.take().is_none());
-        let mut seen = 0;
+        let mut parts = Vec::new();
         for (n, m) in messages.iter().enumerate() {
             assert!(m.body.len() <= 2_000, "{}", m.body.len());
             let (h, records) = decode(&m.body).unwrap();
             assert_eq!((h.run, h.seq), (7, n as u64 + 1));
             assert_eq!(h.records as usize, records.len());
             for r in records {
-                assert_eq!(r.unwrap(), tape(seen, &"x".repeat(100)));
-                seen += 1;
+                match r.unwrap() {
+                    Record::Tape(t) => parts.push(t),
+                    other => panic!("{other:?}"),
+                }
             }
         }
-        assert_eq!(seen, 30);
-        assert!(p.push(&tape(99, &"y".repeat(5_000)), 4_000).is_none());
-        assert_eq!(p.oversized, 1);
+        let (whole, incomplete) = TapeRecord::join(parts);
+        assert!(incomplete.is_empty());
+        let want: Vec<TapeRecord> = (0..31)
+            .map(|i| {
+                match tape(
+                    i,
+                    &if i < 30 {
+                        "x".repeat(100)
+                    } else {
+                        "\"q\"".repeat(2_000)
+                    },
+                ) {
+                    Record::Tape(t) => t,
+                    _ => unreachable!(),
+                }
+            })
+            .collect();
+        assert_eq!(whole, want);
+        assert_eq!(p.oversized, 0);
     }
 
     #[test]
     fn a_bad_record_is_an_error_of_its_own_and_a_bad_header_fails_the_message() {
         let mut p = Packer::new(1, MAX_MESSAGE_BYTES, Duration::ZERO);
-        p.push(&tape(1, "a"), 0);
+        assert!(p.push(&tape(1, "a"), 0).is_empty());
         let m = p.take().unwrap();
         let body = format!("{}\n{{\"trade\":{{\"nope\":1}}}}", m.body);
         let (_, records) = decode(&body).unwrap();

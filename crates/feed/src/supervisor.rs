@@ -150,6 +150,8 @@ pub struct SupervisorCounts {
     pub backfill_failures: u64,
     pub backfill_requests: u64,
     pub follow_failures: u64,
+    /// Messages given up at shutdown because they could not be delivered (see the feed runner).
+    pub lost_messages: u64,
 }
 
 struct Shard {
@@ -311,6 +313,8 @@ impl Supervisor {
             seq: self.seq,
             received_at: crate::feed::ts_of(recv_ms),
             kind,
+            part: 0,
+            parts: 1,
             text,
         };
         self.feed.apply(&rec);

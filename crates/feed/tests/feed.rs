@@ -379,3 +379,84 @@ fn a_whale_event_carries_the_mid_before_and_1_and_5_minutes_after() {
     );
     assert_eq!(w[0].whale_tier, 2);
 }
+
+/// The one-pass decoder and the tolerant one give the same trades, tops and counts, frame by
+/// frame, over clean frames and every kind of odd one (which the fast path hands over).
+#[test]
+fn the_fast_path_and_the_tolerant_decoder_give_the_same_results() {
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/polymarket"
+    );
+    let mut frames: Vec<String> = std::fs::read_dir(fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ws_"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    frames.sort();
+    let pc = |asset: &str, bid: &str, ask: &str| {
+        format!(
+            "{{\"event_type\":\"price_change\",\"market\":\"{CID}\",\"timestamp\":\"{T0}\",\"price_changes\":[\
+             {{\"asset_id\":\"{asset}\",\"price\":\"0.5\",\"size\":\"10\",\"side\":\"BUY\",\"hash\":\"h\",\"best_bid\":{bid},\"best_ask\":{ask}}}]}}"
+        )
+    };
+    frames.extend([
+        format!("[{},{}]", book(YES, "0.44", "0.46", T0), book(NO, "0.54", "0.56", T0)),
+        trade(YES, "BUY", "0.46", Some("10"), T0 + 1, "0xa"),
+        trade(YES, "BUY", "0.46", Some("10"), T0 + 1, "0xa"), // duplicate
+        trade(NO, "sell", "0.55", None, T0 + 2, "0xb"),       // lower-case side, no size
+        trade(YES, "BUY", "1.5", Some("1"), T0 + 3, "0xc"),   // price outside [0, 1]
+        trade(YES, "HOLD", "0.5", Some("1"), T0 + 4, "0xd"),  // unknown side
+        trade(YES, "BUY", "0.5", Some("-1"), T0 + 5, "0xe"),  // negative size
+        trade(YES, "BUY", "0.5", Some("1"), T0 + 6, ""),      // empty transaction hash
+        pc(YES, "\"0.45\"", "\"0.47\""),
+        pc(YES, "0.45", "0.48"),     // numbers, not strings
+        pc(YES, "\"\"", "\"0.49\""), // empty best bid
+        pc(NO, "null", "\"0.57\""),
+        format!("{{\"event_type\":\"best_bid_ask\",\"asset_id\":\"{YES}\",\"market\":\"{CID}\",\"best_bid\":\"0.4\",\"best_ask\":\"0.6\",\"spread\":\"0.2\",\"timestamp\":\"{T0}\"}}"),
+        format!("{{\"event_type\":\"best_bid_ask\",\"asset_id\":\"{YES}\",\"best_bid\":\"1.4\",\"best_ask\":\"0.6\"}}"),
+        "[{\"event_type\":\"mystery\"},{\"no_type\":1},7,\"x\"]".to_string(),
+        "PONG".to_string(),
+        "[]".to_string(),
+        "{\"event_type\":\"last_trade_price\",\"asset_id\":\"a\\u0062c\",\"price\":\"0.5\"}".to_string(),
+        format!("{{\"event_type\":\"book\",\"asset_id\":\"{YES}\",\"bids\":[{{\"price\":\"0.3\",\"size\":\"0\"}},{{\"price\":\"0.2\",\"size\":\"5\"}}],\"asks\":[]}}"),
+        format!("{{\"event_type\":\"book\",\"asset_id\":\"{YES}\",\"bids\":\"none\",\"asks\":[]}}"),
+        trade(YES, "BUY", "0.61", Some("4000"), T0 + 7, "0xw"), // a whale, divergent
+    ]);
+    let run = |fast_path: bool| {
+        let mut f = feed();
+        let mut g = Feed::new(FeedConfig {
+            fast_path,
+            ..FeedConfig::default()
+        });
+        std::mem::swap(&mut f, &mut g);
+        // `f` has the config, `g` the registry: move the registry over.
+        let assets: Vec<(String, Asset)> = [YES, NO]
+            .iter()
+            .map(|t| (t.to_string(), g.asset(t).unwrap().clone()))
+            .collect();
+        f.set_assets(assets);
+        f.covered_from(CID, T0 - 3_600_000);
+        let mut out = Vec::new();
+        for (i, frame) in frames.iter().enumerate() {
+            f.on_frame(1, i as u64, T0 + 100 + i as i64, frame);
+            out.push(f.drain());
+        }
+        f.advance(T0 + 400_000);
+        out.push(f.drain());
+        (out, f.counts().clone(), f.flow(T0 + 400_000))
+    };
+    let (mut fast, slow) = (run(true), run(false));
+    assert!(fast.1.fast_frames >= 15, "{:?}", fast.1);
+    assert_eq!(slow.1.fast_frames, 0);
+    fast.1.fast_frames = 0;
+    assert_eq!(fast.0, slow.0);
+    assert_eq!(fast.1, slow.1);
+    assert_eq!(fast.2, slow.2);
+    let c = &fast.1;
+    assert!(
+        c.trades_ws >= 4 && c.unknown_events >= 2 && c.invalid_events >= 3,
+        "{c:?}"
+    );
+}

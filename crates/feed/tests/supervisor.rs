@@ -186,6 +186,16 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
             .filter(|t| (from_s..=end_s).contains(&t.ms.div_euclid(1000)))
             .collect();
         let want = count(truth.iter().map(truth_fill));
+        let sizeless: Vec<_> = stored
+            .iter()
+            .filter(|t| t.condition_id == m.condition_id && t.size.is_none())
+            .filter(|t| (from_s..=end_s).contains(&second(t.trade_ts)))
+            .map(|t| (t.trade_ts, t.received_at, t.transaction_hash.clone()))
+            .collect();
+        assert!(
+            sizeless.is_empty(),
+            "stored without a size: {sizeless:?} (end {end})"
+        );
         let got = count(
             stored
                 .iter()

@@ -816,6 +816,116 @@ async fn given_a_heartbeat_past_its_expiry_then_it_is_left_out_before_ttl_delete
     assert_eq!(s.heartbeats().await.unwrap(), vec![last_second, live]);
 }
 
+#[tokio::test]
+async fn given_live_feed_messages_when_sent_then_each_is_one_send_message_received_verbatim() {
+    let Some(s) = fresh_store("livequeue").await else {
+        return;
+    };
+    let cfg = moto_config().await.unwrap();
+    let url = s.names().live_queue_url.clone();
+    assert!(url.starts_with("http"), "provisioned: {url}");
+    // A message the size the feed's packer closes at (250 KiB), and one holding a character
+    // SQS refuses raw (U+FFFF, which serde_json leaves unescaped inside a string).
+    let big = format!(
+        "{{\"run\":1,\"seq\":1,\"records\":1}}\n{{\"tape\":{{\"text\":\"{}\"}}}}",
+        "x".repeat(250 * 1024 - 64)
+    );
+    let odd = serde_json::json!({"run": 1, "seq": 2, "records": 0}).to_string()
+        + "\n"
+        + &serde_json::json!({"tape": {"text": "a\u{FFFF}b"}}).to_string();
+    s.send_live_message(&big).await.unwrap();
+    s.send_live_message(&odd).await.unwrap();
+    let stats = s.write_stats();
+    assert_eq!(stats.live_sends, 2);
+    assert_eq!(
+        stats.live_billed_requests,
+        4 + 1,
+        "250 KiB is 4 chunks of 64 KiB"
+    );
+    assert_eq!(stats.max_live_message_bytes, big.len());
+
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        bodies.extend(
+            out.messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.body),
+        );
+        if bodies.len() == 2 {
+            break;
+        }
+    }
+    bodies.sort_by_key(|b| std::cmp::Reverse(b.len()));
+    assert_eq!(bodies[0], big);
+    let line: serde_json::Value = serde_json::from_str(bodies[1].lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        line["tape"]["text"], "a\u{FFFF}b",
+        "the same text after JSON decoding"
+    );
+
+    // A store without a live queue refuses to send, naming the variable.
+    let mut names = s.names().clone();
+    names.live_queue_url.clear();
+    let err = AwsStore::new(&cfg, names)
+        .send_live_message("x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Config(m) if m.contains("POLYTAPE_LIVE_QUEUE_URL")),
+        "{err}"
+    );
+}
+
+/// A store given only the bucket (the trades function) reads and writes objects; a call to a
+/// table or queue it was not given fails without a retry.
+#[tokio::test]
+async fn given_a_store_named_only_its_bucket_then_objects_work_and_other_resources_fail_for_good() {
+    let Some(full) = fresh_store("bucketonly").await else {
+        return;
+    };
+    let cfg = moto_config().await.unwrap();
+    let vars = [("POLYTAPE_BUCKET", full.names().bucket.clone())];
+    let names = AwsNames::from_lookup_for(
+        |k| vars.iter().find(|(v, _)| *v == k).map(|(_, n)| n.clone()),
+        &[polytape_store::aws::Resource::Bucket],
+    )
+    .unwrap();
+    let s = AwsStore::new(&cfg, names);
+    s.put_object(
+        "trades/dt=2026-11-20/1-0-1.parquet",
+        vec![1, 2],
+        "application/vnd.apache.parquet",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.list_objects("trades/").await.unwrap(),
+        vec!["trades/dt=2026-11-20/1-0-1.parquet".to_string()]
+    );
+    let err = s.active_markets().await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    let err = s
+        .enqueue_ticks(
+            &due_in_minute(at("2026-11-20T10:00:00Z")),
+            at("2026-11-20T10:00:00Z"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Config(m) if m.contains("POLYTAPE_TICKS_QUEUE_URL")),
+        "{err}"
+    );
+}
+
 /// An endpoint on 127.0.0.1 that accepts every connection and never answers nor closes it: the
 /// way a stalled network path looks to a client.
 async fn silent_endpoint() -> String {

@@ -135,6 +135,8 @@ fn tape() -> Vec<TapeRecord> {
         seq,
         received_at: at("2026-11-20T22:30:00.001Z") + chrono::Duration::milliseconds(seq as i64),
         kind,
+        part: 0,
+        parts: 1,
         text: text.into(),
     };
     vec![
@@ -547,6 +549,8 @@ fn given_a_tape_then_the_reader_sees_it_in_order_and_decode_tape_returns_it_exac
             ("seq", "bigint"),
             ("received_at", "timestamp"),
             ("kind", "string"),
+            ("part", "int"),
+            ("parts", "int"),
             ("text", "string"),
         ]
     );
@@ -583,6 +587,8 @@ fn given_a_tape_longer_than_one_read_batch_then_decode_tape_returns_every_record
     let records: Vec<TapeRecord> = (0..2_500u64)
         .map(|seq| TapeRecord {
             seq,
+            part: 0,
+            parts: 1,
             text: format!("frame {seq}"),
             ..base[1].clone()
         })
@@ -619,6 +625,8 @@ fn hand_tape(seq: Vec<Option<i64>>, kind: &str, drop: Option<&str>) -> Vec<u8> {
         Field::new("seq", DataType::Int64, true),
         Field::new("received_at", ts, false),
         Field::new("kind", DataType::Utf8, false),
+        Field::new("part", DataType::Int32, false),
+        Field::new("parts", DataType::Int32, false),
         Field::new("text", DataType::Utf8, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
@@ -627,6 +635,8 @@ fn hand_tape(seq: Vec<Option<i64>>, kind: &str, drop: Option<&str>) -> Vec<u8> {
         Arc::new(Int64Array::from(seq)),
         Arc::new(TimestampMillisecondArray::from(vec![0_i64; n]).with_timezone("UTC")),
         Arc::new(StringArray::from(vec![kind; n])),
+        Arc::new(Int32Array::from(vec![0; n])),
+        Arc::new(Int32Array::from(vec![1; n])),
         Arc::new(StringArray::from(vec!["{}"; n])),
     ];
     if let Some(name) = drop {

@@ -695,6 +695,7 @@ fn given_template_yaml_then_each_function_runs_the_prebuilt_binary_on_the_chosen
         ("SnapshotFunction", "snapshot"),
         ("MaintenanceFunction", "maintenance"),
         ("StatusFunction", "status"),
+        ("TradesFunction", "trades"),
     ] {
         assert_eq!(
             t["Resources"][logical_id]["Properties"]["CodeUri"],
@@ -1088,8 +1089,8 @@ mod aws {
     use super::*;
     use polytape_core::{TickId, Tier, Ts};
     use polytape_store::aws::{
-        ACTIVE_BY_END_INDEX, BUCKET_VAR, END_DATE_ATTR, LIVE_ATTR, MARKETS_TABLE_VAR,
-        OPS_TABLE_VAR, TICKS_QUEUE_URL_VAR,
+        ACTIVE_BY_END_INDEX, BUCKET_VAR, END_DATE_ATTR, LIVE_ATTR, LIVE_QUEUE_URL_VAR,
+        MARKETS_TABLE_VAR, OPS_TABLE_VAR, TICKS_QUEUE_URL_VAR,
     };
     use polytape_store::keys;
 
@@ -1521,6 +1522,312 @@ mod aws {
             let mut t = aws_template_from_code();
             change(&mut t);
             let problems = aws_problems(&t);
+            assert!(
+                problems.iter().any(|p| p.starts_with(want)),
+                "{what} was not reported as {want:?}: {problems:?}"
+            );
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The live feed: the trades function on the live queue, the Fargate task
+    // -----------------------------------------------------------------------------------------
+
+    /// Every (action, resource) a role's statements grant, sorted.
+    fn grants_of(t: &Value, role: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = statements(t)
+            .iter()
+            .filter(|(r, _)| r == role)
+            .flat_map(|(_, s)| {
+                let resources = resources_of(s);
+                actions_of(s)
+                    .into_iter()
+                    .flat_map(move |a| resources.clone().into_iter().map(move |r| (a.clone(), r)))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn pairs_of(list: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = list
+            .iter()
+            .map(|(a, r)| (a.to_string(), r.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn num(v: &Value) -> Option<u64> {
+        text(v).parse().ok()
+    }
+
+    /// Every way the template's live feed resources differ from what the trades function and
+    /// the feed task do (see functions/trades, ws-fargate and docs/aws.md):
+    /// * the trades function consumes LiveQueue with partial batch responses, in batches with
+    ///   a batching window, the queue's visibility at least 6 × the function's timeout, and the
+    ///   queue redrives to LiveDlq, whose depth alarms at the alarm topic;
+    /// * the trades role grants exactly: PutObject on the three live tables' prefixes, the
+    ///   event source's four SQS calls on LiveQueue, and its logs;
+    /// * the feed task runs on Fargate, ARM64 by default, awsvpc, in a security group with no
+    ///   inbound rule and only HTTPS out, with the names its store reads;
+    /// * the feed task role grants exactly: Query on the markets index, PutItem of heartbeats
+    ///   on Ops (and only their partition), PutObject of live/flow.json, SendMessage on
+    ///   LiveQueue.
+    pub(super) fn live_problems(t: &Value) -> Vec<String> {
+        let mut p = Vec::new();
+        let res = &t["Resources"];
+        let trades = &res["TradesFunction"]["Properties"];
+        let timeout = num(&trades["Timeout"]).unwrap_or(0);
+        let queue = &res["LiveQueue"]["Properties"];
+        let visibility = num(&queue["VisibilityTimeout"]).unwrap_or(0);
+        if timeout == 0 || visibility < 6 * timeout {
+            p.push(format!(
+                "LiveQueue: visibility {visibility} s < 6 × TradesFunction's timeout {timeout} s"
+            ));
+        }
+        let redrive = &queue["RedrivePolicy"];
+        if resources_of(&json!({"Resource": redrive["deadLetterTargetArn"]})) != ["LiveDlq.Arn"]
+            || !(1..=10).contains(&num(&redrive["maxReceiveCount"]).unwrap_or(0))
+        {
+            p.push(format!(
+                "LiveQueue: redrive {redrive} is not to LiveDlq after 1–10 receives"
+            ));
+        }
+        let sqs: Vec<&Value> = trades["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, e)| e)
+            .filter(|e| e["Type"] == "SQS")
+            .collect();
+        match sqs.as_slice() {
+            [e] => {
+                let e = &e["Properties"];
+                if resources_of(&json!({"Resource": e["Queue"]})) != ["LiveQueue.Arn"] {
+                    p.push(format!(
+                        "TradesFunction: consumes {}, not LiveQueue",
+                        e["Queue"]
+                    ));
+                }
+                if e["FunctionResponseTypes"] != json!(["ReportBatchItemFailures"]) {
+                    p.push("TradesFunction: no ReportBatchItemFailures (one bad record would retry the batch)".into());
+                }
+                let batch = num(&e["BatchSize"]).unwrap_or(0);
+                let window = num(&e["MaximumBatchingWindowInSeconds"]).unwrap_or(0);
+                if !(2..=100).contains(&batch) || !(1..=300).contains(&window) {
+                    p.push(format!(
+                        "TradesFunction: batch size {batch} and window {window} s: expected a batch of 2–100 and a window of 1–300 s"
+                    ));
+                }
+            }
+            other => p.push(format!(
+                "TradesFunction: {} SQS event sources, expected 1",
+                other.len()
+            )),
+        }
+        let alarm = &res["LiveDlqAlarm"]["Properties"];
+        let on_dlq =
+            alarm["Dimensions"][0]["Value"]["Fn::GetAtt"] == json!(["LiveDlq", "QueueName"]);
+        if !on_dlq
+            || alarm["MetricName"] != "ApproximateNumberOfMessagesVisible"
+            || num(&alarm["Threshold"]) != Some(0)
+            || alarm["ComparisonOperator"] != "GreaterThanThreshold"
+            || !alarm["AlarmActions"].to_string().contains("AlarmTopicArn")
+        {
+            p.push("LiveDlqAlarm: not LiveDlq depth > 0 to AlarmTopicArn".into());
+        }
+
+        let object = |key: &str| format!("${{DataBucket.Arn}}/{key}");
+        let want_trades = pairs_of(&[
+            ("logs:CreateLogStream", "TradesLogGroup.Arn".into()),
+            ("logs:PutLogEvents", "TradesLogGroup.Arn".into()),
+            (
+                "s3:PutObject",
+                object(&format!("{}*", keys::table_prefix(keys::TRADES))),
+            ),
+            (
+                "s3:PutObject",
+                object(&format!("{}*", keys::table_prefix(keys::WHALE_EVENTS))),
+            ),
+            (
+                "s3:PutObject",
+                object(&format!("{}*", keys::table_prefix(keys::RAW_WS))),
+            ),
+            ("sqs:ReceiveMessage", "LiveQueue.Arn".into()),
+            ("sqs:DeleteMessage", "LiveQueue.Arn".into()),
+            ("sqs:ChangeMessageVisibility", "LiveQueue.Arn".into()),
+            ("sqs:GetQueueAttributes", "LiveQueue.Arn".into()),
+        ]);
+        let got = grants_of(t, "TradesRole");
+        if got != want_trades {
+            p.push(format!(
+                "TradesRole grants {got:?}, expected exactly {want_trades:?}"
+            ));
+        }
+        let want_feed = pairs_of(&[
+            (
+                "dynamodb:Query",
+                format!("${{MarketsTable.Arn}}/index/{ACTIVE_BY_END_INDEX}"),
+            ),
+            ("dynamodb:PutItem", "OpsTable.Arn".into()),
+            ("s3:PutObject", object(keys::LIVE_FLOW)),
+            ("sqs:SendMessage", "LiveQueue.Arn".into()),
+        ]);
+        let got = grants_of(t, "FeedTaskRole");
+        if got != want_feed {
+            p.push(format!(
+                "FeedTaskRole grants {got:?}, expected exactly {want_feed:?}"
+            ));
+        }
+        let heartbeats_only = statements(t).iter().any(|(r, s)| {
+            r == "FeedTaskRole"
+                && actions_of(s) == ["dynamodb:PutItem"]
+                && s["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+                    == json!(["heartbeat"])
+        });
+        if !heartbeats_only {
+            p.push("FeedTaskRole: PutItem on Ops is not limited to the heartbeat partition".into());
+        }
+
+        let sg = &res["FeedSecurityGroup"]["Properties"];
+        if sg.get("SecurityGroupIngress").is_some() {
+            p.push(
+                "FeedSecurityGroup: has ingress rules; the task takes no inbound traffic".into(),
+            );
+        }
+        let ingress_resources: Vec<&String> = res
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r["Type"] == "AWS::EC2::SecurityGroupIngress")
+            .map(|(id, _)| id)
+            .collect();
+        if !ingress_resources.is_empty() {
+            p.push(format!(
+                "ingress rules {ingress_resources:?}: the feed task takes no inbound traffic"
+            ));
+        }
+        for rule in sg["SecurityGroupEgress"].as_array().into_iter().flatten() {
+            if (
+                num(&rule["FromPort"]),
+                num(&rule["ToPort"]),
+                text(&rule["IpProtocol"]),
+            ) != (Some(443), Some(443), "tcp".to_string())
+            {
+                p.push(format!(
+                    "FeedSecurityGroup: egress {rule} is not HTTPS only"
+                ));
+            }
+        }
+        let td = &res["FeedTaskDefinition"]["Properties"];
+        let arch = &td["RuntimePlatform"]["CpuArchitecture"];
+        let arch_default = match arch.get("Ref").and_then(Value::as_str) {
+            Some(param) => t["Parameters"][param]["Default"].clone(),
+            None => arch.clone(),
+        };
+        if arch_default != "ARM64" {
+            p.push(format!(
+                "FeedTaskDefinition: CPU {arch_default}, expected ARM64 by default"
+            ));
+        }
+        if td["RequiresCompatibilities"] != json!(["FARGATE"]) || td["NetworkMode"] != "awsvpc" {
+            p.push("FeedTaskDefinition: not a Fargate awsvpc task".into());
+        }
+        let container = &td["ContainerDefinitions"][0];
+        let stop = num(&container["StopTimeout"]).unwrap_or(0);
+        if !(26..=120).contains(&stop) {
+            p.push(format!(
+                "FeedTaskDefinition: StopTimeout {stop} s, must outlast the binary's 25 s stop grace (and Fargate allows 120)"
+            ));
+        }
+        let env: Vec<String> = container["Environment"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| text(&e["Name"]))
+            .collect();
+        for var in [
+            MARKETS_TABLE_VAR,
+            OPS_TABLE_VAR,
+            BUCKET_VAR,
+            LIVE_QUEUE_URL_VAR,
+        ] {
+            if !env.iter().any(|e| e == var) {
+                p.push(format!(
+                    "FeedTaskDefinition: {var} is not set; the feed's store needs it"
+                ));
+            }
+        }
+        let service = &res["FeedService"]["Properties"];
+        let strategy = &service["CapacityProviderStrategy"][0]["CapacityProvider"];
+        if strategy != &json!({"Ref": "FeedCapacityProvider"})
+            || t["Parameters"]["FeedCapacityProvider"]["AllowedValues"]
+                != json!(["FARGATE_SPOT", "FARGATE"])
+        {
+            p.push("FeedService: Fargate Spot is not a FeedCapacityProvider choice".into());
+        }
+        p
+    }
+
+    #[test]
+    fn given_template_yaml_then_the_live_feed_resources_match_the_trades_function_and_the_task() {
+        let Some(t) = template() else { return };
+        let problems = live_problems(t);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn given_a_drifted_live_feed_resource_then_the_check_names_it() {
+        let Some(t) = template() else { return };
+        let changes: [(&str, &str, Change<Value>); 8] = [
+            ("a short visibility", "LiveQueue: visibility", |t| {
+                t["Resources"]["LiveQueue"]["Properties"]["VisibilityTimeout"] = json!(120)
+            }),
+            (
+                "no partial batch response",
+                "TradesFunction: no ReportBatchItemFailures",
+                |t| {
+                    t["Resources"]["TradesFunction"]["Properties"]["Events"]["Live"]["Properties"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("FunctionResponseTypes");
+                },
+            ),
+            ("an ingress rule", "FeedSecurityGroup: has ingress", |t| {
+                t["Resources"]["FeedSecurityGroup"]["Properties"]["SecurityGroupIngress"] = json!([{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}])
+            }),
+            ("x86 by default", "FeedTaskDefinition: CPU", |t| {
+                t["Parameters"]["FeedCpuArchitecture"]["Default"] = json!("X86_64")
+            }),
+            ("a wider trades role", "TradesRole grants", |t| {
+                t["Resources"]["TradesRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                    ["Statement"][1]["Action"] = json!(["s3:PutObject", "s3:GetObject"])
+            }),
+            ("a wider feed role", "FeedTaskRole grants", |t| {
+                t["Resources"]["FeedTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                    ["Statement"][2]["Resource"] = json!({"Fn::Sub": "${DataBucket.Arn}/live/*"})
+            }),
+            ("heartbeats unscoped", "FeedTaskRole: PutItem on Ops", |t| {
+                t["Resources"]["FeedTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                    ["Statement"][1]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("Condition");
+            }),
+            (
+                "a stop shorter than the grace",
+                "FeedTaskDefinition: StopTimeout",
+                |t| {
+                    t["Resources"]["FeedTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+                        ["StopTimeout"] = json!(10)
+                },
+            ),
+        ];
+        for (what, want, change) in changes {
+            let mut t = t.clone();
+            change(&mut t);
+            let problems = live_problems(&t);
             assert!(
                 problems.iter().any(|p| p.starts_with(want)),
                 "{what} was not reported as {want:?}: {problems:?}"

@@ -1,7 +1,7 @@
-//! Each Lambda binary (discovery, snapshot, maintenance, status) run the way Lambda runs it —
-//! through `cargo lambda watch`, cargo-lambda's emulator of the Lambda runtime API — on recorded
-//! EventBridge, SQS and HTTP API events, against moto (DynamoDB, S3, SQS) and the Polymarket
-//! simulator over real sockets.
+//! Each Lambda binary (discovery, snapshot, maintenance, status, trades) run the way Lambda runs
+//! it — through `cargo lambda watch`, cargo-lambda's emulator of the Lambda runtime API — on
+//! recorded EventBridge, SQS and HTTP API events, against moto (DynamoDB, S3, SQS) and the
+//! Polymarket simulator over real sockets.
 //!
 //! Needs `POLYTAPE_MOTO_URL` (a running moto server) and `POLYTAPE_CARGO_LAMBDA` (the
 //! cargo-lambda binary); infra/test.sh provides both. Without them the test prints a skip line,
@@ -35,7 +35,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The Lambda binaries, by the names `cargo lambda watch` serves them under.
-const FUNCTIONS: [&str; 4] = ["discovery", "snapshot", "maintenance", "status"];
+const FUNCTIONS: [&str; 5] = ["discovery", "snapshot", "maintenance", "status", "trades"];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -683,6 +683,56 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
             "fetched_at {fetched} before snapshot_ts {snap}"
         );
     }
+
+    // The trades function on the recorded live queue batch (functions/trades/events): the two
+    // feed messages stored on moto's S3 under their run and sequence, exactly the two poisoned
+    // records reported; invoked again (a redelivery), the same objects, rewritten, and no more.
+    let live = event("functions/trades/events/sqs-live-batch.json");
+    let mut stored: Vec<(String, Vec<u8>)> = Vec::new();
+    for attempt in 0..2 {
+        let r = watch.invoke("trades", &live).await;
+        assert_eq!(failures(&r), vec!["m-not-feed", "m-empty"], "{r}");
+        let mut now = Vec::new();
+        for table in [keys::TRADES, keys::WHALE_EVENTS, keys::RAW_WS] {
+            for key in store.list_objects(&format!("{table}/")).await.unwrap() {
+                let bytes = store.get_object(&key).await.unwrap().unwrap();
+                now.push((key, bytes));
+            }
+        }
+        if attempt > 0 {
+            assert_eq!(now, stored, "a redelivery rewrites the same objects");
+        }
+        stored = now;
+    }
+    let live_key = |table: &str, seq: u64| {
+        keys::live(
+            table,
+            "2026-11-20T12:00:00Z".parse().unwrap(),
+            1_795_176_000_000,
+            0,
+            seq,
+        )
+    };
+    assert_eq!(
+        stored.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        vec![
+            live_key(keys::TRADES, 1),
+            live_key(keys::TRADES, 2),
+            live_key(keys::WHALE_EVENTS, 2),
+            live_key(keys::RAW_WS, 1),
+            live_key(keys::RAW_WS, 2),
+        ]
+    );
+    let trades: usize = stored
+        .iter()
+        .filter(|(k, _)| k.starts_with("trades/"))
+        .map(|(_, b)| parquet::decode_trades(b).unwrap().len())
+        .sum();
+    assert_eq!(
+        trades,
+        5 + 1,
+        "message 2's bad line is skipped, its other trade stored"
+    );
 
     // A DynamoDB failure after the Parquet and Latest are written (the Ops table is gone, so
     // the coverage cannot be recorded) fails the tick: it is reported as a batch item failure

@@ -1,6 +1,7 @@
 //! The AWS adapters: [`AwsStore`] implements every port on DynamoDB (markets, ops), S3
-//! (objects and the per-tier Latest values) and SQS (ticks). The table and key design, and
-//! what each call costs, are in `docs/aws.md`; the short version is in each module's doc.
+//! (objects and the per-tier Latest values) and SQS (ticks), and sends the live feed's
+//! messages to its queue. The table and key design, and what each call costs, are in
+//! `docs/aws.md`; the short version is in each module's doc.
 //!
 //! Every write is idempotent (keys derive from the record, batch writes replace by key) or
 //! conditional (a market on the version read, the Latest object on the ETag read, a task state
@@ -22,8 +23,17 @@
 //! `POLYTAPE_AWS_ATTEMPT_TIMEOUT_MS` ([`SdkTimeouts::from_env`]: whole milliseconds, each
 //! 100–120,000, the attempt no longer than the operation); [`AwsStore::new`] uses the defaults.
 //!
+//! # Resource names
+//! Each binary names only the resources it uses ([`AwsStore::from_env_for`] with its
+//! [`Resource`]s): the trades function only the bucket, the Fargate feed task the two tables,
+//! the bucket and the live queue. A resource it did not name has an empty name; the queue
+//! sends refuse one with a [`StoreError::Config`], and any other call fails with the service's
+//! own validation error, which is not retryable. [`AwsStore::from_env`] keeps naming the four
+//! resources the scheduled functions use.
+//!
 //! # Layout
 //! * this module: [`AwsStore`], [`AwsNames`] (resource names from the environment),
+//!   [`Resource`] (which of them a binary needs),
 //!   [`SdkTimeouts`] (the timeouts of every SDK call) and [`WriteStats`] (request counters the
 //!   tests and the cost notes rely on).
 //! * `markets`: the Markets table: versioned conditional puts and the sparse
@@ -34,6 +44,7 @@
 //!   heartbeats (one item per shard) and task states with their leases (one item per task).
 //! * `objects`: S3.
 //! * `queue`: the ticks queue on SQS.
+//! * `live`: the live feed's queue on SQS: one `SendMessage` per packed feed message.
 //! * `batch`: chunking, the bounded retry of partially processed batches, the jittered retry
 //!   of conditional writes that lost a race.
 //! * `item`: DynamoDB attribute values to and from domain values.
@@ -44,6 +55,7 @@ mod batch;
 mod error;
 mod item;
 mod latest;
+mod live;
 mod markets;
 mod objects;
 mod ops;
@@ -77,6 +89,10 @@ pub struct AwsNames {
     /// URL of the SQS ticks queue (`POLYTAPE_TICKS_QUEUE_URL`). [`provision::create_all`] also
     /// accepts a bare queue name here and returns the URL SQS reports.
     pub ticks_queue_url: String,
+    /// URL of the SQS queue of the live feed's messages (`POLYTAPE_LIVE_QUEUE_URL`); empty
+    /// for a binary that does not send them. [`provision::create_all`] creates it when it is
+    /// named (a bare name or a URL, as for the ticks queue).
+    pub live_queue_url: String,
 }
 
 /// Environment variable naming the Markets table.
@@ -87,35 +103,102 @@ pub const OPS_TABLE_VAR: &str = "POLYTAPE_OPS_TABLE";
 pub const BUCKET_VAR: &str = "POLYTAPE_BUCKET";
 /// Environment variable holding the ticks queue URL.
 pub const TICKS_QUEUE_URL_VAR: &str = "POLYTAPE_TICKS_QUEUE_URL";
+/// Environment variable holding the live feed's queue URL.
+pub const LIVE_QUEUE_URL_VAR: &str = "POLYTAPE_LIVE_QUEUE_URL";
+
+/// One AWS resource a binary may use, named by one environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    MarketsTable,
+    OpsTable,
+    Bucket,
+    TicksQueue,
+    LiveQueue,
+}
+
+impl Resource {
+    /// What the scheduled functions (discovery, snapshot, maintenance, status) use:
+    /// [`AwsNames::from_env`] requires these.
+    pub const SCHEDULED: [Resource; 4] = [
+        Resource::MarketsTable,
+        Resource::OpsTable,
+        Resource::Bucket,
+        Resource::TicksQueue,
+    ];
+
+    /// The environment variable naming it.
+    pub fn var(self) -> &'static str {
+        match self {
+            Resource::MarketsTable => MARKETS_TABLE_VAR,
+            Resource::OpsTable => OPS_TABLE_VAR,
+            Resource::Bucket => BUCKET_VAR,
+            Resource::TicksQueue => TICKS_QUEUE_URL_VAR,
+            Resource::LiveQueue => LIVE_QUEUE_URL_VAR,
+        }
+    }
+}
 
 impl AwsNames {
-    /// The names from the `POLYTAPE_*` environment variables; a missing or empty one is a
-    /// [`StoreError::Config`] naming it.
+    /// The names of [`Resource::SCHEDULED`] from the `POLYTAPE_*` environment variables (a
+    /// missing or empty one is a [`StoreError::Config`] naming it), and the live queue's when
+    /// it is set.
     pub fn from_env() -> Result<AwsNames> {
         AwsNames::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// The names from `lookup` (the environment, or a map in tests).
+    /// [`AwsNames::from_env`] over `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<AwsNames> {
-        let get = |var: &str| -> Result<String> {
-            match lookup(var) {
+        AwsNames::from_lookup_for(lookup, &Resource::SCHEDULED)
+    }
+
+    /// The names from `lookup`: each of `needed` must be set (else a [`StoreError::Config`]
+    /// naming its variable); any other is taken when set and left empty when not, so a binary
+    /// need not be given the names of resources it never touches.
+    pub fn from_lookup_for(
+        lookup: impl Fn(&str) -> Option<String>,
+        needed: &[Resource],
+    ) -> Result<AwsNames> {
+        let get = |r: Resource| -> Result<String> {
+            match lookup(r.var()) {
                 Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+                _ if !needed.contains(&r) => Ok(String::new()),
                 _ => Err(StoreError::Config(format!(
-                    "environment variable {var} is not set (it names an AWS resource of polytape)"
+                    "environment variable {} is not set (it names an AWS resource of polytape)",
+                    r.var()
                 ))),
             }
         };
         Ok(AwsNames {
-            markets_table: get(MARKETS_TABLE_VAR)?,
-            ops_table: get(OPS_TABLE_VAR)?,
-            bucket: get(BUCKET_VAR)?,
-            ticks_queue_url: get(TICKS_QUEUE_URL_VAR)?,
+            markets_table: get(Resource::MarketsTable)?,
+            ops_table: get(Resource::OpsTable)?,
+            bucket: get(Resource::Bucket)?,
+            ticks_queue_url: get(Resource::TicksQueue)?,
+            live_queue_url: get(Resource::LiveQueue)?,
         })
+    }
+
+    /// The name of `r`, or a [`StoreError::Config`] when this binary was not given it.
+    pub fn require(&self, r: Resource) -> Result<&str> {
+        let name = match r {
+            Resource::MarketsTable => &self.markets_table,
+            Resource::OpsTable => &self.ops_table,
+            Resource::Bucket => &self.bucket,
+            Resource::TicksQueue => &self.ticks_queue_url,
+            Resource::LiveQueue => &self.live_queue_url,
+        };
+        if name.is_empty() {
+            return Err(StoreError::Config(format!(
+                "{} is not set, so this process cannot use that resource",
+                r.var()
+            )));
+        }
+        Ok(name)
     }
 
     /// Fresh names that no other call in any process has used: `<prefix>-<tag>-markets`, …,
     /// a bucket `<prefix>-<tag>-bucket` (lowercase, at most 63 characters) and the bare queue
-    /// name `<prefix>-<tag>-ticks` for [`provision::create_all`]. For tests and experiments.
+    /// names `<prefix>-<tag>-ticks` and `<prefix>-<tag>-live` for [`provision::create_all`].
+    /// For tests and experiments.
     pub fn unique(prefix: &str) -> AwsNames {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()
@@ -144,6 +227,7 @@ impl AwsNames {
             ops_table: format!("{base}-ops"),
             bucket: format!("{base}-bucket"),
             ticks_queue_url: format!("{base}-ticks"),
+            live_queue_url: format!("{base}-live"),
         }
     }
 }
@@ -255,6 +339,13 @@ pub struct WriteStats {
     pub latest_conflicts: u64,
     /// The size of the largest Latest object put, in bytes (gzip-compressed).
     pub max_latest_bytes: usize,
+    /// `SendMessage`s of live feed messages SQS accepted.
+    pub live_sends: u64,
+    /// The 64 KiB chunks those messages are billed as (SQS bills each 64 KiB of a payload as
+    /// one request).
+    pub live_billed_requests: u64,
+    /// The largest live feed message sent, in bytes.
+    pub max_live_message_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -269,6 +360,9 @@ struct Stats {
     latest_puts: AtomicU64,
     latest_conflicts: AtomicU64,
     max_latest_bytes: AtomicUsize,
+    live_sends: AtomicU64,
+    live_billed_requests: AtomicU64,
+    max_live_message_bytes: AtomicUsize,
 }
 
 /// Counts one market put as in flight until dropped.
@@ -339,7 +433,13 @@ impl AwsStore {
     /// Loads the SDK config once (region, credentials, `AWS_ENDPOINT_URL`), the resource
     /// names from [`AwsNames::from_env`] and the timeouts from [`SdkTimeouts::from_env`].
     pub async fn from_env() -> Result<AwsStore> {
-        let names = AwsNames::from_env()?;
+        AwsStore::from_env_for(&Resource::SCHEDULED).await
+    }
+
+    /// [`AwsStore::from_env`] for a binary that uses only the `needed` resources: only their
+    /// variables must be set ([`AwsNames::from_lookup_for`]).
+    pub async fn from_env_for(needed: &[Resource]) -> Result<AwsStore> {
+        let names = AwsNames::from_lookup_for(|k| std::env::var(k).ok(), needed)?;
         let timeouts = SdkTimeouts::from_env()?;
         let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Ok(AwsStore::with_timeouts(&cfg, names, timeouts))
@@ -369,6 +469,9 @@ impl AwsStore {
             latest_puts: self.stats.latest_puts.load(Ordering::Relaxed),
             latest_conflicts: self.stats.latest_conflicts.load(Ordering::Relaxed),
             max_latest_bytes: self.stats.max_latest_bytes.load(Ordering::Relaxed),
+            live_sends: self.stats.live_sends.load(Ordering::Relaxed),
+            live_billed_requests: self.stats.live_billed_requests.load(Ordering::Relaxed),
+            max_live_message_bytes: self.stats.max_live_message_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -423,6 +526,16 @@ impl AwsStore {
         self.stats
             .max_sqs_entries
             .fetch_max(entries, Ordering::Relaxed);
+    }
+
+    fn record_live_send(&self, bytes: usize) {
+        self.stats.live_sends.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .live_billed_requests
+            .fetch_add(live::billed_requests(bytes), Ordering::Relaxed);
+        self.stats
+            .max_live_message_bytes
+            .fetch_max(bytes, Ordering::Relaxed);
     }
 
     fn record_sent(&self, ticks: impl IntoIterator<Item = (TickId, u32)>) {
@@ -514,6 +627,55 @@ mod tests {
     }
 
     #[test]
+    fn given_a_binary_that_names_only_the_bucket_then_the_other_variables_may_be_missing() {
+        // The trades function: only POLYTAPE_BUCKET is set.
+        let vars = env(&[(BUCKET_VAR, "data")]);
+        let names =
+            AwsNames::from_lookup_for(|k| vars.get(k).cloned(), &[Resource::Bucket]).unwrap();
+        assert_eq!(names.bucket, "data");
+        assert_eq!(
+            (
+                names.markets_table.as_str(),
+                names.ticks_queue_url.as_str(),
+                names.live_queue_url.as_str()
+            ),
+            ("", "", "")
+        );
+        assert_eq!(names.require(Resource::Bucket).unwrap(), "data");
+        let err = names.require(Resource::TicksQueue).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Config(m) if m.contains(TICKS_QUEUE_URL_VAR)),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+        // Without the bucket it names the bucket's variable.
+        let none = env(&[]);
+        let err =
+            AwsNames::from_lookup_for(|k| none.get(k).cloned(), &[Resource::Bucket]).unwrap_err();
+        assert!(err.to_string().contains(BUCKET_VAR), "{err}");
+        // The scheduled functions' names: the live queue is optional, taken when set.
+        let mut vars = env(&[
+            (MARKETS_TABLE_VAR, "m"),
+            (OPS_TABLE_VAR, "o"),
+            (BUCKET_VAR, "b"),
+            (TICKS_QUEUE_URL_VAR, "t"),
+        ]);
+        assert_eq!(
+            AwsNames::from_lookup(|k| vars.get(k).cloned())
+                .unwrap()
+                .live_queue_url,
+            ""
+        );
+        vars.insert(LIVE_QUEUE_URL_VAR.into(), "https://sqs/1/live".into());
+        assert_eq!(
+            AwsNames::from_lookup(|k| vars.get(k).cloned())
+                .unwrap()
+                .live_queue_url,
+            "https://sqs/1/live"
+        );
+    }
+
+    #[test]
     fn given_no_timeout_variables_then_10_s_per_call_and_3_s_per_attempt() {
         let none = env(&[]);
         let t = SdkTimeouts::from_lookup(|k| none.get(k).cloned()).unwrap();
@@ -578,6 +740,7 @@ mod tests {
             );
             assert!(n.bucket.starts_with("polytape-test-with"));
             assert!(n.ticks_queue_url.ends_with("-ticks"));
+            assert!(n.live_queue_url.ends_with("-live"));
         }
     }
 }

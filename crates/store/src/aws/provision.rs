@@ -1,6 +1,7 @@
 //! Creates the resources the adapters expect, exactly as template.yaml declares them: the
 //! two tables (on-demand, the Markets [`ACTIVE_BY_END_INDEX`], TTL on Ops `expires_at`), the
-//! bucket (which also holds the Latest objects) and the ticks queue. Tests run it against moto
+//! bucket (which also holds the Latest objects), the ticks queue and, when named, the live
+//! feed's queue. Tests run it against moto
 //! with [`super::AwsNames::unique`] names; a developer can point it at moto too. Idempotent:
 //! what already exists is left alone.
 //!
@@ -50,9 +51,9 @@ fn key(name: &str, t: KeyType) -> Result<KeySchemaElement> {
     )
 }
 
-/// Creates every resource of `names` and returns the names with the queue URL SQS reports
-/// (`names.ticks_queue_url` may be a bare queue name or a URL; its last path segment is the
-/// queue's name).
+/// Creates every resource of `names` and returns the names with the queue URLs SQS reports
+/// (`names.ticks_queue_url` and `names.live_queue_url` may be bare queue names or URLs; the
+/// last path segment is the queue's name). An empty live queue name creates no live queue.
 pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result<AwsNames> {
     let ddb = super::ddb_client(cfg, SdkTimeouts::default());
     use ScalarAttributeType::{N, S};
@@ -93,11 +94,22 @@ pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result
 
     create_bucket(cfg, &names.bucket).await?;
 
-    let queue_name = names
-        .ticks_queue_url
-        .rsplit('/')
-        .next()
-        .unwrap_or(&names.ticks_queue_url);
+    let ticks_queue_url = create_queue(cfg, &names.ticks_queue_url).await?;
+    let live_queue_url = if names.live_queue_url.is_empty() {
+        String::new()
+    } else {
+        create_queue(cfg, &names.live_queue_url).await?
+    };
+    Ok(AwsNames {
+        ticks_queue_url,
+        live_queue_url,
+        ..names.clone()
+    })
+}
+
+/// Creates the queue `name_or_url` names (its last path segment) and returns its URL.
+async fn create_queue(cfg: &aws_config::SdkConfig, name_or_url: &str) -> Result<String> {
+    let queue_name = name_or_url.rsplit('/').next().unwrap_or(name_or_url);
     let sqs = super::sqs_client(cfg, SdkTimeouts::default());
     let queue = sqs
         .create_queue()
@@ -105,13 +117,9 @@ pub async fn create_all(cfg: &aws_config::SdkConfig, names: &AwsNames) -> Result
         .send()
         .await
         .map_err(|e| backend("CreateQueue", queue_name, e))?;
-    let url = queue.queue_url.ok_or_else(|| StoreError::Backend {
+    queue.queue_url.ok_or_else(|| StoreError::Backend {
         reason: format!("CreateQueue on {queue_name}: no queue URL in the response"),
         retryable: false,
-    })?;
-    Ok(AwsNames {
-        ticks_queue_url: url,
-        ..names.clone()
     })
 }
 

@@ -31,7 +31,7 @@ impl AwsStore {
             "SendMessageBatch with {} entries",
             batch.len()
         );
-        let url = &self.names.ticks_queue_url;
+        let url = self.names.require(super::Resource::TicksQueue)?;
         let entries = batch
             .iter()
             .map(|p| {
@@ -74,6 +74,7 @@ impl AwsStore {
 
 impl TickQueue for AwsStore {
     async fn enqueue_ticks(&self, ticks: &[TickId], now: Ts) -> Result<()> {
+        self.names.require(super::Resource::TicksQueue)?;
         let pending = ticks
             .iter()
             .enumerate()

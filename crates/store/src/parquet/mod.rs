@@ -299,7 +299,7 @@ static WHALE_FIELDS: [FieldSpec<WhaleEvent>; WHALE_FIELD_COUNT] = [
 
 static WHALE_COLUMNS: [Column; WHALE_FIELD_COUNT] = columns_of(&WHALE_FIELDS);
 
-const TAPE_FIELD_COUNT: usize = 6;
+const TAPE_FIELD_COUNT: usize = 8;
 
 /// The `raw_ws` table: the feed's raw tape, every record in the order the feed processed it.
 static TAPE_FIELDS: [FieldSpec<TapeRecord>; TAPE_FIELD_COUNT] = [
@@ -308,6 +308,8 @@ static TAPE_FIELDS: [FieldSpec<TapeRecord>; TAPE_FIELD_COUNT] = [
     col("seq", Get::U64Req(|r| r.seq)),
     col("received_at", Get::Ts(|r| r.received_at)),
     col("kind", Get::Str(|r| r.kind.as_str())),
+    col("part", Get::I32Req(|r| r.part)),
+    col("parts", Get::I32Req(|r| r.parts)),
     col("text", Get::Str(|r| &r.text)),
 ];
 
@@ -495,6 +497,8 @@ pub fn decode_tape(bytes: &[u8]) -> Result<Vec<TapeRecord>> {
         let seq = rows.col::<Int64Array>("seq")?;
         let received_at = rows.col::<TimestampMillisecondArray>("received_at")?;
         let kind = rows.col::<StringArray>("kind")?;
+        let part = rows.col::<Int32Array>("part")?;
+        let parts = rows.col::<Int32Array>("parts")?;
         let text = rows.col::<StringArray>("text")?;
         out.reserve(rows.len());
         for i in 0..rows.len() {
@@ -508,6 +512,8 @@ pub fn decode_tape(bytes: &[u8]) -> Result<Vec<TapeRecord>> {
                     &[TapeKind::Frame, TapeKind::Backfill, TapeKind::Control],
                     TapeKind::as_str,
                 )?,
+                part: part.req_as(i)?,
+                parts: parts.req_as(i)?,
                 text: text.req(i)?.to_owned(),
             });
         }
