@@ -33,13 +33,19 @@ pub struct Backfilled {
 }
 
 impl Backfilled {
-    /// The tape text of this backfill: `[{"cut":…,"bodies":[<body>,…]},…]`, one object per
-    /// group, the bodies verbatim.
-    pub fn tape_text(&self) -> String {
+    /// The tape text of this backfill: `[{"cut":…,"sizes_only":…,"bodies":[<body>,…]},…]`,
+    /// one object per group, the bodies verbatim. `sizes_only` marks a size lookup (G3).
+    pub fn tape_text(&self, sizes_only: bool) -> String {
         let groups: Vec<String> = self
             .groups
             .iter()
-            .map(|g| format!("{{\"cut\":{},\"bodies\":[{}]}}", g.cut, g.bodies.join(",")))
+            .map(|g| {
+                format!(
+                    "{{\"cut\":{},\"sizes_only\":{sizes_only},\"bodies\":[{}]}}",
+                    g.cut,
+                    g.bodies.join(",")
+                )
+            })
             .collect();
         format!("[{}]", groups.join(","))
     }
@@ -61,7 +67,8 @@ pub async fn backfill(
     let mut end = end_s;
     loop {
         let page = fetch(client, condition_id, start_s, end, limit, 0, &mut out).await?;
-        let full = page.rows.len() as u32 >= limit;
+        // Rows the decoder refused still took a place in the page.
+        let full = (page.rows.len() + page.rejected) as u32 >= limit;
         let oldest = page
             .rows
             .iter()
@@ -79,12 +86,12 @@ pub async fn backfill(
             let mut group = vec![page.body];
             let mut offset = limit;
             loop {
-                if offset >= MAX_OFFSET {
+                if offset > MAX_OFFSET {
                     out.complete = false;
                     break;
                 }
                 let page = fetch(client, condition_id, end, end, limit, offset, &mut out).await?;
-                let short = (page.rows.len() as u32) < limit;
+                let short = ((page.rows.len() + page.rejected) as u32) < limit;
                 group.push(page.body);
                 if short {
                     break;

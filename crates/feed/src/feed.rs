@@ -87,6 +87,9 @@ pub enum Control {
 struct TapeGroup<'a> {
     #[serde(default)]
     cut: bool,
+    /// A size lookup (G3): its rows only give sizes to trades waiting for one.
+    #[serde(default)]
+    sizes_only: bool,
     #[serde(borrow)]
     bodies: Vec<&'a RawValue>,
 }
@@ -230,7 +233,11 @@ impl Feed {
                             Err(_) => self.counts.malformed_backfill += 1,
                         }
                     }
-                    self.on_backfill(recv_ms, &rows, group.cut);
+                    if group.sizes_only {
+                        self.on_sizes(recv_ms, &rows, group.cut);
+                    } else {
+                        self.on_backfill(recv_ms, &rows, group.cut);
+                    }
                 }
             }
             TapeKind::Control => match serde_json::from_str::<Control>(&rec.text) {
@@ -343,27 +350,43 @@ impl Feed {
     /// The market is being heard live from `at_ms` on (its tokens subscribed, or re-subscribed
     /// after a gap that was not backfilled).
     pub fn covered_from(&mut self, condition_id: &str, at_ms: i64) {
-        self.window(condition_id).coverage.start(at_ms);
+        if self.follows(condition_id) {
+            self.window(condition_id).coverage.start(at_ms);
+        }
     }
 
     /// The market was not heard from `from_ms` (a disconnect or silence); until
     /// [`Feed::gap_closed`] its flow is not published.
     pub fn gap_opened(&mut self, condition_id: &str, from_ms: i64) {
-        self.window(condition_id).coverage.open_gap(from_ms);
+        if self.follows(condition_id) {
+            self.window(condition_id).coverage.open_gap(from_ms);
+        }
     }
 
     /// The gap ended at `to_ms`; `backfilled` when the Data API's trades of the gap went
     /// through [`Feed::on_backfill`], so coverage goes on unbroken. Otherwise it restarts.
     pub fn gap_closed(&mut self, condition_id: &str, to_ms: i64, backfilled: bool) {
-        self.window(condition_id)
-            .coverage
-            .close_gap(to_ms, backfilled);
+        if self.follows(condition_id) {
+            self.window(condition_id)
+                .coverage
+                .close_gap(to_ms, backfilled);
+        }
     }
 
     /// A market whose trades since `from_ms` were backfilled (the start-up warm-up): coverage
     /// reaches back to `from_ms`.
     pub fn covered_back_to(&mut self, condition_id: &str, from_ms: i64) {
-        self.window(condition_id).coverage.extend_back(from_ms);
+        if self.follows(condition_id) {
+            self.window(condition_id).coverage.extend_back(from_ms);
+        }
+    }
+
+    /// Whether a followed token belongs to this market (coverage of any other is ignored: a
+    /// backfill may finish after its market left).
+    fn follows(&self, condition_id: &str) -> bool {
+        self.assets
+            .values()
+            .any(|a| &*a.condition_id == condition_id)
     }
 
     fn window(&mut self, condition_id: &str) -> &mut MarketWindow {
@@ -632,7 +655,14 @@ impl Feed {
             let k = ordinals.entry(identity.clone()).or_default();
             let key = identity.key(*k);
             *k += 1;
-            if self.keys.contains(&key) || self.matches_unhashed(&t, price_micros, size_micros) {
+            if self.keys.contains(&key) {
+                self.counts.duplicates += 1;
+                continue;
+            }
+            if self.matches_unhashed(&t, price_micros, size_micros) {
+                // Heard live without a hash: this row's key stands for it from now on, so the
+                // same row in a later page or backfill is known.
+                self.remember(key, recv_ms);
                 self.counts.duplicates += 1;
                 continue;
             }
@@ -709,6 +739,48 @@ impl Feed {
             })
         });
         self.counts.duplicates += (before - self.sizeless.len()) as u64;
+    }
+
+    /// Rows fetched to find the sizes of trades that came without one (G3): they give those
+    /// trades their sizes and store nothing else — the time they cover was heard live, and a
+    /// row that does not meet its live trade's key must not become a second trade.
+    pub fn on_sizes(&mut self, recv_ms: i64, rows: &[DataTrade], cut: bool) {
+        let mut ordinals: HashMap<TradeIdentity, u64> = HashMap::new();
+        for row in rows {
+            let (Ok(t), Some(tx)) = (
+                row.to_trade(),
+                row.transaction_hash.as_deref().filter(|h| !h.is_empty()),
+            ) else {
+                continue;
+            };
+            let (Some(price_micros), Some(size_micros)) = (micros(t.price), micros(t.size)) else {
+                continue;
+            };
+            let Some(condition_id) = self
+                .assets
+                .get(&t.token_id)
+                .map(|a| a.condition_id.to_string())
+                .or_else(|| row.condition_id.clone())
+            else {
+                continue;
+            };
+            let identity = TradeIdentity {
+                condition_id,
+                token_id: t.token_id.clone(),
+                transaction_hash: tx.to_string(),
+                side: t.side,
+                price_micros,
+                size_micros,
+            };
+            let k = ordinals.entry(identity.clone()).or_default();
+            let key = identity.key(*k);
+            *k += 1;
+            if !self.keys.contains(&key) {
+                self.fill_size(&identity, key, t.size, recv_ms);
+            }
+        }
+        self.settle_sizeless(rows, cut);
+        self.advance(recv_ms);
     }
 
     /// G3: a Data API row, not stored yet, for a WebSocket trade that came without its size
@@ -886,7 +958,10 @@ impl Feed {
                 size_micros: -1,
             };
             let key = identity.key(ts_ms as u64);
-            self.remember(key, now_ms);
+            if !self.remember(key, now_ms) {
+                self.counts.duplicates += 1;
+                continue;
+            }
             trade.trade_key = key.hex();
             trade.size_source = SizeSource::Missing;
             self.counts.trades_ws += 1;

@@ -211,6 +211,7 @@ pub async fn supervise<S: MarketSource>(
         emit,
         last_record_ms: run,
         size_lookups: BTreeSet::new(),
+        next_shard: 0,
     };
     let (shard_tx, mut shard_rx) = mpsc::unbounded_channel::<ShardEvent>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<BackfillDone>();
@@ -301,6 +302,8 @@ struct Supervisor {
     last_record_ms: i64,
     /// Markets with a size lookup in flight.
     size_lookups: BTreeSet<String>,
+    /// The last shard id given.
+    next_shard: u32,
 }
 
 impl Supervisor {
@@ -392,7 +395,9 @@ impl Supervisor {
             let i = match room {
                 Some(i) => i,
                 None => {
-                    let id = self.shards.iter().map(|s| s.id).max().unwrap_or(0) + 1;
+                    // Never reused: a closed shard's last events may still be on their way.
+                    self.next_shard += 1;
+                    let id = self.next_shard;
                     let (tx, rx) = mpsc::unbounded_channel();
                     self.shards.push(Shard {
                         id,
@@ -559,7 +564,8 @@ impl Supervisor {
         let ok = match done.result {
             Ok(b) => {
                 self.counts.backfill_requests += u64::from(b.requests);
-                self.record(0, TapeKind::Backfill, now_ms(), b.tape_text());
+                let sizes_only = matches!(done.kind, Backfill::Size);
+                self.record(0, TapeKind::Backfill, now_ms(), b.tape_text(sizes_only));
                 b.complete
             }
             Err(e) => {

@@ -460,3 +460,48 @@ fn the_fast_path_and_the_tolerant_decoder_give_the_same_results() {
         "{c:?}"
     );
 }
+
+#[test]
+fn a_live_trade_without_a_hash_matched_by_a_backfill_row_stays_matched_in_later_backfills() {
+    let mut f = feed();
+    f.on_frame(0, 1, T0, &trade(YES, "BUY", "0.5", Some("3"), T0, ""));
+    assert_eq!(trades(&f.drain()).len(), 1);
+    let r = row(YES, "BUY", "0.5", "3", T0 + 1_500, "0xmined");
+    backfill(&mut f, T0 + 60_000, std::slice::from_ref(&r));
+    // The next page asks that second again, and a later gap's backfill overlaps it too.
+    backfill(&mut f, T0 + 61_000, std::slice::from_ref(&r));
+    backfill(&mut f, T0 + 900_000, &[r]);
+    assert!(trades(&f.drain()).is_empty());
+    assert_eq!(f.counts().trades_backfill, 0);
+}
+
+#[test]
+fn a_size_lookup_gives_sizes_and_stores_no_other_row() {
+    let mut f = feed();
+    f.on_frame(0, 1, T0, &trade(YES, "SELL", "0.4", None, T0, "0xsz"));
+    let body = format!(
+        "[{},{}]",
+        row(YES, "SELL", "0.4", "9", T0, "0xsz"),
+        row(NO, "BUY", "0.6", "2", T0 + 1_000, "0xnot-heard")
+    );
+    let decoded = decode_trades(body.as_bytes()).unwrap();
+    f.on_sizes(T0 + 30_000, &decoded.trades, false);
+    let out = f.drain();
+    let t = trades(&out);
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(
+        (t[0].size, t[0].size_source),
+        (Some(d("9")), SizeSource::DataApi)
+    );
+    assert_eq!(f.counts().trades_backfill, 0);
+}
+
+#[test]
+fn coverage_of_a_market_not_followed_is_ignored() {
+    let mut f = feed();
+    f.covered_from("0xother", T0 - 7_200_000);
+    f.covered_back_to("0xother", T0 - 7_200_000);
+    f.covered_from(CID, T0 - 7_200_000);
+    let flow = f.flow(T0);
+    assert!(flow.contains_key(CID) && !flow.contains_key("0xother"));
+}
