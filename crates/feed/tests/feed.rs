@@ -384,10 +384,7 @@ fn a_whale_event_carries_the_mid_before_and_1_and_5_minutes_after() {
 /// frame, over clean frames and every kind of odd one (which the fast path hands over).
 #[test]
 fn the_fast_path_and_the_tolerant_decoder_give_the_same_results() {
-    let fixtures = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/polymarket"
-    );
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../polymarket/tests/fixtures");
     let mut frames: Vec<String> = std::fs::read_dir(fixtures)
         .unwrap()
         .map(|e| e.unwrap().path())
