@@ -626,32 +626,14 @@ impl Feed {
     pub fn on_backfill(&mut self, recv_ms: i64, rows: &[DataTrade], cut: bool) {
         let mut ordinals: HashMap<TradeIdentity, u64> = HashMap::new();
         for row in rows {
-            let Ok(t) = row.to_trade() else {
+            let Some((t, identity)) = self.identify(row) else {
                 self.counts.backfill_rows_rejected += 1;
                 continue;
             };
-            let (Some(price_micros), Some(size_micros)) = (micros(t.price), micros(t.size)) else {
-                self.counts.backfill_rows_rejected += 1;
-                continue;
-            };
+            let (price_micros, size_micros) = (identity.price_micros, identity.size_micros);
             let asset = self.assets.get(&t.token_id).cloned();
-            let Some(condition_id) = asset
-                .as_ref()
-                .map(|a| a.condition_id.to_string())
-                .or_else(|| row.condition_id.clone())
-            else {
-                self.counts.backfill_rows_rejected += 1;
-                continue;
-            };
+            let condition_id = identity.condition_id.clone();
             let tx = row.transaction_hash.clone().filter(|h| !h.is_empty());
-            let identity = TradeIdentity {
-                condition_id: condition_id.clone(),
-                token_id: t.token_id.clone(),
-                transaction_hash: tx.clone().unwrap_or_default(),
-                side: t.side,
-                price_micros,
-                size_micros,
-            };
             let k = ordinals.entry(identity.clone()).or_default();
             let key = identity.key(*k);
             *k += 1;
@@ -741,37 +723,39 @@ impl Feed {
         self.counts.duplicates += (before - self.sizeless.len()) as u64;
     }
 
+    /// A Data API row as a trade and its identity (before the ordinal): `None` when it is not
+    /// a usable trade, its amounts have more than 6 decimals, or its market is unknown.
+    fn identify(&self, row: &DataTrade) -> Option<(polytape_core::Trade, TradeIdentity)> {
+        let t = row.to_trade().ok()?;
+        let (price_micros, size_micros) = (micros(t.price)?, micros(t.size)?);
+        let condition_id = self
+            .assets
+            .get(&t.token_id)
+            .map(|a| a.condition_id.to_string())
+            .or_else(|| row.condition_id.clone())?;
+        let identity = TradeIdentity {
+            condition_id,
+            token_id: t.token_id.clone(),
+            transaction_hash: row.transaction_hash.clone().unwrap_or_default(),
+            side: t.side,
+            price_micros,
+            size_micros,
+        };
+        Some((t, identity))
+    }
+
     /// Rows fetched to find the sizes of trades that came without one (G3): they give those
     /// trades their sizes and store nothing else — the time they cover was heard live, and a
     /// row that does not meet its live trade's key must not become a second trade.
     pub fn on_sizes(&mut self, recv_ms: i64, rows: &[DataTrade], cut: bool) {
         let mut ordinals: HashMap<TradeIdentity, u64> = HashMap::new();
         for row in rows {
-            let (Ok(t), Some(tx)) = (
-                row.to_trade(),
-                row.transaction_hash.as_deref().filter(|h| !h.is_empty()),
-            ) else {
+            let Some((t, identity)) = self.identify(row) else {
                 continue;
             };
-            let (Some(price_micros), Some(size_micros)) = (micros(t.price), micros(t.size)) else {
+            if identity.transaction_hash.is_empty() {
                 continue;
-            };
-            let Some(condition_id) = self
-                .assets
-                .get(&t.token_id)
-                .map(|a| a.condition_id.to_string())
-                .or_else(|| row.condition_id.clone())
-            else {
-                continue;
-            };
-            let identity = TradeIdentity {
-                condition_id,
-                token_id: t.token_id.clone(),
-                transaction_hash: tx.to_string(),
-                side: t.side,
-                price_micros,
-                size_micros,
-            };
+            }
             let k = ordinals.entry(identity.clone()).or_default();
             let key = identity.key(*k);
             *k += 1;
