@@ -19,14 +19,14 @@
 //! * [`run`]: the feed, the metrics and the stop, for any store and sink (tests run it on the
 //!   local store and the simulator).
 
-use polytape_collector::emf::NAMESPACE;
+use polytape_collector::emf::{self, Metric};
 use polytape_collector::live::{run_feed, FeedStatus, MessageSink};
 use polytape_feed::queue::Message;
 use polytape_feed::supervisor::{SupervisorConfig, SupervisorCounts};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
 use polytape_store::{HeartbeatStore, MarketStore, ObjectStore};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -173,27 +173,21 @@ impl FeedMetrics {
     pub fn document(&mut self, counts: Option<&SupervisorCounts>, timestamp_ms: i64) -> Value {
         let now = counts.map(Totals::of).unwrap_or(self.last);
         let delta = |f: fn(&Totals) -> u64| f(&now).saturating_sub(f(&self.last));
-        let doc = json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[]],
-                    "Metrics": [
-                        {"Name": "Trades", "Unit": "Count"},
-                        {"Name": "BackfilledTrades", "Unit": "Count"},
-                        {"Name": "Reconnects", "Unit": "Count"},
-                        {"Name": "HealthyShards", "Unit": "Count"},
-                        {"Name": "RejectedInputs", "Unit": "Count"},
-                    ],
-                }],
-            },
-            "Trades": delta(|t| t.trades),
-            "BackfilledTrades": delta(|t| t.backfilled),
-            "Reconnects": delta(|t| t.reconnects),
-            "HealthyShards": counts.map_or(0, |c| c.connected_shards),
-            "RejectedInputs": delta(|t| t.rejected),
-        });
+        let doc = emf::document(
+            timestamp_ms,
+            None,
+            &[],
+            &[
+                Metric::count("Trades", delta(|t| t.trades)),
+                Metric::count("BackfilledTrades", delta(|t| t.backfilled)),
+                Metric::count("Reconnects", delta(|t| t.reconnects)),
+                Metric::count(
+                    "HealthyShards",
+                    counts.map_or(0, |c| u64::from(c.connected_shards)),
+                ),
+                Metric::count("RejectedInputs", delta(|t| t.rejected)),
+            ],
+        );
         self.last = now;
         doc
     }
@@ -298,6 +292,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use polytape_collector::emf::NAMESPACE;
+    use serde_json::json;
     use std::collections::HashMap;
 
     #[test]
@@ -344,6 +340,16 @@ mod tests {
         let directive = &d["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Dimensions"], json!([[]]));
         assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(
+            directive["Metrics"],
+            json!([
+                {"Name": "Trades", "Unit": "Count"},
+                {"Name": "BackfilledTrades", "Unit": "Count"},
+                {"Name": "Reconnects", "Unit": "Count"},
+                {"Name": "HealthyShards", "Unit": "Count"},
+                {"Name": "RejectedInputs", "Unit": "Count"},
+            ])
+        );
         for metric in directive["Metrics"].as_array().unwrap() {
             assert!(d.get(metric["Name"].as_str().unwrap()).is_some());
         }

@@ -81,6 +81,16 @@ fn run_simulate_collects_serves_status_and_stops_cleanly_on_ctrl_c() {
         "{stats}"
     );
     assert_eq!(stats["errors"], 0, "{stats}");
+    // The live feed reports every 15 s: then its counters, with its trades in the last minute.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let live = loop {
+        let live = get_json(&format!("{base}/api/stats"))["live"].take();
+        if !live.is_null() || Instant::now() > deadline {
+            break live;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(live["trades_per_min"].is_u64(), "{live}");
     let health = get_json(&format!("{base}/health"));
     assert_eq!(health["status"], "ok", "{health}");
     let t4_files = std::fs::read_dir(dir.path().join("snapshots/tier=4"))

@@ -1,7 +1,11 @@
 //! CloudWatch Embedded Metric Format: one JSON line on stdout per flush, which CloudWatch Logs
 //! turns into metrics. Printed with `println!`, not through `tracing`, because EMF requires the
 //! line to be the JSON object alone. Series are few on purpose (each costs ~$0.30/month):
-//! `CoveragePct` per tier (5) and the dimensionless totals below.
+//! `CoveragePct` per tier (5) and dimensionless totals.
+//!
+//! [`document`] is the one place an EMF object is built: every polytape binary that reports
+//! metrics (the snapshot, discovery and maintenance functions, the trades function, the
+//! ws-fargate feed task) describes its values as [`Metric`]s and hands them to it.
 
 use crate::snapshot::TickReport;
 use serde_json::{json, Map, Value};
@@ -9,88 +13,134 @@ use serde_json::{json, Map, Value};
 /// The metrics namespace of every polytape function.
 pub const NAMESPACE: &str = "Polytape";
 
+/// The CloudWatch unit of a metric (the ones polytape uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Percent,
+}
+
+impl Unit {
+    /// The unit as CloudWatch spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Percent => "Percent",
+        }
+    }
+}
+
+/// One metric of a document: its name (a root member of the document), unit and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: Unit,
+    pub value: Value,
+}
+
+impl Metric {
+    /// A count (`Unit::Count`).
+    pub fn count(name: &'static str, value: u64) -> Metric {
+        Metric {
+            name,
+            unit: Unit::Count,
+            value: json!(value),
+        }
+    }
+
+    /// A percentage, 0–100 (`Unit::Percent`).
+    pub fn percent(name: &'static str, value: f64) -> Metric {
+        Metric {
+            name,
+            unit: Unit::Percent,
+            value: json!(value),
+        }
+    }
+}
+
+/// Builds one EMF object in [`NAMESPACE`] at `timestamp_ms`: the `dimensioned` metrics under
+/// the one `dimension` (name, value), the `totals` without a dimension. A list left empty adds
+/// no directive, and without metrics under it the dimension is left out too.
+pub fn document(
+    timestamp_ms: i64,
+    dimension: Option<(&str, &str)>,
+    dimensioned: &[Metric],
+    totals: &[Metric],
+) -> Value {
+    let names = |metrics: &[Metric]| -> Vec<Value> {
+        metrics
+            .iter()
+            .map(|m| json!({"Name": m.name, "Unit": m.unit.as_str()}))
+            .collect()
+    };
+    let mut root = Map::new();
+    let mut directives = Vec::new();
+    if let (Some((dim, value)), false) = (dimension, dimensioned.is_empty()) {
+        directives.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [[dim]],
+            "Metrics": names(dimensioned),
+        }));
+        root.insert(dim.to_string(), json!(value));
+        root.extend(
+            dimensioned
+                .iter()
+                .map(|m| (m.name.to_string(), m.value.clone())),
+        );
+    }
+    if !totals.is_empty() {
+        directives.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [[]],
+            "Metrics": names(totals),
+        }));
+        root.extend(totals.iter().map(|m| (m.name.to_string(), m.value.clone())));
+    }
+    root.insert(
+        "_aws".into(),
+        json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
+    );
+    Value::Object(root)
+}
+
 /// The EMF document of one tick: coverage of its tier, rows written, skipped ticks and
 /// rejected inputs; none for a late duplicate of a completed tick (it was counted when it ran).
 pub fn tick_metrics(r: &TickReport, timestamp_ms: i64) -> Option<Value> {
     if r.already_done {
         return None;
     }
-    let mut dimensioned = Map::new();
-    let mut totals = Map::new();
+    let mut dimensioned = Vec::new();
+    let mut totals = Vec::new();
     if r.skipped {
-        totals.insert("TicksSkipped".into(), json!(1));
+        totals.push(Metric::count("TicksSkipped", 1));
     } else {
         if r.markets > 0 {
-            dimensioned.insert(
-                "CoveragePct".into(),
-                json!(100.0 * r.rows as f64 / r.markets as f64),
-            );
+            dimensioned.push(Metric::percent(
+                "CoveragePct",
+                100.0 * r.rows as f64 / r.markets as f64,
+            ));
         }
-        totals.insert("RowsWritten".into(), json!(r.rows));
+        totals.push(Metric::count("RowsWritten", r.rows as u64));
         // Values that could not be used: rejected records and values, values too large to
         // store, and fields whose type drifted (each stored NULL or left out).
         let drifted: usize = r.drifted.values().sum();
-        totals.insert(
-            "RejectedInputs".into(),
-            json!(r.rejected + r.nulled + drifted),
-        );
+        totals.push(Metric::count(
+            "RejectedInputs",
+            (r.rejected + r.nulled + drifted) as u64,
+        ));
     }
+    let tier = r.tick.tier.to_string();
     Some(document(
         timestamp_ms,
-        Some(("Tier", r.tick.tier.to_string())),
-        dimensioned,
-        totals,
+        Some(("Tier", &tier)),
+        &dimensioned,
+        &totals,
     ))
 }
 
 /// The EMF document of a failed task.
 pub fn task_failure(timestamp_ms: i64) -> Value {
-    document(
-        timestamp_ms,
-        None,
-        Map::new(),
-        Map::from_iter([("TaskFailures".to_string(), json!(1))]),
-    )
-}
-
-/// Builds one EMF object: `dimensioned` metrics under the one dimension, `totals` without.
-fn document(
-    timestamp_ms: i64,
-    dimension: Option<(&str, String)>,
-    dimensioned: Map<String, Value>,
-    totals: Map<String, Value>,
-) -> Value {
-    let mut root = Map::new();
-    let mut directives = Vec::new();
-    let unit = |name: &str| {
-        if name == "CoveragePct" {
-            "Percent"
-        } else {
-            "Count"
-        }
-    };
-    if let (Some((dim, value)), false) = (&dimension, dimensioned.is_empty()) {
-        directives.push(json!({
-            "Namespace": NAMESPACE,
-            "Dimensions": [[dim]],
-            "Metrics": dimensioned.keys().map(|k| json!({"Name": k, "Unit": unit(k)})).collect::<Vec<_>>(),
-        }));
-        root.insert((*dim).to_string(), json!(value));
-    }
-    if !totals.is_empty() {
-        directives.push(json!({
-            "Namespace": NAMESPACE,
-            "Dimensions": [[]],
-            "Metrics": totals.keys().map(|k| json!({"Name": k, "Unit": unit(k)})).collect::<Vec<_>>(),
-        }));
-    }
-    root.extend(dimensioned);
-    root.extend(totals);
-    root.insert(
-        "_aws".into(),
-        json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
-    );
-    Value::Object(root)
+    document(timestamp_ms, None, &[], &[Metric::count("TaskFailures", 1)])
 }
 
 /// Prints `doc` as one line on stdout, where the Lambda runtime forwards it to CloudWatch Logs.
@@ -118,6 +168,53 @@ mod tests {
         .unwrap();
         r.tick = tick;
         r
+    }
+
+    #[test]
+    fn given_metrics_under_a_dimension_and_totals_then_the_document_has_both_directives() {
+        let doc = document(
+            1_700_000_000_000,
+            Some(("Tier", "T2")),
+            &[Metric::percent("CoveragePct", 97.5)],
+            &[
+                Metric::count("Trades", 42),
+                Metric::count("RejectedInputs", 0),
+            ],
+        );
+        assert_eq!(
+            doc,
+            json!({
+                "_aws": {
+                    "Timestamp": 1_700_000_000_000_i64,
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": "Polytape",
+                            "Dimensions": [["Tier"]],
+                            "Metrics": [{"Name": "CoveragePct", "Unit": "Percent"}],
+                        },
+                        {
+                            "Namespace": "Polytape",
+                            "Dimensions": [[]],
+                            "Metrics": [
+                                {"Name": "Trades", "Unit": "Count"},
+                                {"Name": "RejectedInputs", "Unit": "Count"},
+                            ],
+                        },
+                    ],
+                },
+                "Tier": "T2",
+                "CoveragePct": 97.5,
+                "Trades": 42,
+                "RejectedInputs": 0,
+            })
+        );
+        // A dimension with no metric under it is left out, with its directive.
+        let doc = document(1, Some(("Tier", "T2")), &[], &[Metric::count("Trades", 1)]);
+        assert!(doc.get("Tier").is_none());
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"].as_array().map(Vec::len),
+            Some(1)
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! * [`snapshot`]: one tick of one tier within its deadline: fetch, compute features, write
 //!   Parquet, the Latest values, coverage and the task run.
 //! * [`dispatch`]: the snapshot function's once-a-minute dispatcher and per-message tick runner.
-//! * [`emf`]: CloudWatch Embedded Metric Format lines (coverage per tier, a few totals).
+//! * [`emf`]: CloudWatch Embedded Metric Format lines: the one builder ([`emf::document`]) that
+//!   every binary's metrics go through, and the handlers' documents (coverage per tier, totals).
 //! * [`maintenance`]: the maintenance duties (re-tier, the daily `markets` table), one handler
 //!   for the maintenance function and `polytape run`.
 //! * [`retier`]: record tier moves as a market's close nears; end sampling of markets that
@@ -21,8 +22,9 @@
 //! * [`tasks`]: task runs, failed ones included, and when a periodic task is due.
 //! * [`health`]: the health checks behind `/health` and `/health/critical`.
 //! * [`runner`]: the local scheduler (`polytape run`): discovery, maintenance and every tier's
-//!   ticks.
-//! * [`stats`]: live counters of a local run, for the progress lines and the status API.
+//!   ticks; the live feed's watcher (trade rate, a line a minute).
+//! * [`stats`]: live counters of a local run, for the progress lines and the status API, and
+//!   the live feed's trades per minute.
 //! * [`status`]: the HTTP status API (`GET /health`, `/health/critical`, `/api/stats`), local
 //!   and over the stores.
 //! * [`error`]: [`HandlerError`], which says whether a retry may help.

@@ -4,21 +4,26 @@
 //! starts each at its second (0/15/30/45) — runs discovery when it is due (hourly, and after a
 //! failure within minutes, with backoff: [`discover::run_if_due`], as the discovery function
 //! does) and maintenance every 5 minutes ([`maintenance::run`], as the maintenance function).
+//! Beside them, [`watch_feed`] samples the live feed's counters every second (the trade rate
+//! of `/api/stats`) and logs the feed's line once a minute.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discover::{self, DiscoveryReport};
 use crate::maintenance::{self, MaintenanceReport};
 use crate::snapshot::{snapshot_tick, TickDeadline, TickReport};
-use crate::stats::{LastRun, SharedStats};
+use crate::stats::{LastRun, SharedStats, TradeRate};
 use crate::Store;
 use polytape_core::schedule::due_in_minute;
 use polytape_core::{TickId, Tier, Ts};
+use polytape_feed::supervisor::SupervisorCounts;
 use polytape_polymarket::PolymarketClient;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// Everything a local run shares between its tasks and its status API.
 pub struct Runtime<S> {
@@ -28,6 +33,8 @@ pub struct Runtime<S> {
     pub stats: SharedStats,
     /// The live feed's latest counters (none until it reports, or when it does not run).
     pub feed: crate::live::FeedStatus,
+    /// The feed's trades in the last minute, from its counters sampled by [`watch_feed`].
+    pub trade_rate: Mutex<TradeRate>,
 }
 
 impl<S: Store> Runtime<S> {
@@ -38,8 +45,79 @@ impl<S: Store> Runtime<S> {
             config,
             stats: SharedStats::default(),
             feed: crate::live::FeedStatus::default(),
+            trade_rate: Mutex::default(),
         })
     }
+}
+
+impl<S> Runtime<S> {
+    /// Records the feed's trades stored so far (0 before its first counters) into the trade
+    /// rate, as seen at `at`.
+    pub fn sample_feed(&self, at: Instant) {
+        let total = self
+            .feed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, trades_stored);
+        self.trade_rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(at, total);
+    }
+
+    /// The feed's trades in the minute before `now`, from the samples so far.
+    pub fn trades_per_min(&self, now: Instant) -> u64 {
+        self.trade_rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .per_minute(now)
+    }
+}
+
+/// Trades the feed stored, live and backfilled.
+fn trades_stored(c: &SupervisorCounts) -> u64 {
+    c.feed.trades_ws + c.feed.trades_backfill
+}
+
+/// How often [`watch_feed`] samples the feed's counters.
+pub const FEED_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How often [`watch_feed`] logs the feed's line.
+pub const FEED_LINE_EVERY: Duration = Duration::from_secs(60);
+
+/// Until `stop` turns true (or its sender is gone): samples the feed's counters every
+/// [`FEED_SAMPLE_EVERY`] into [`Runtime::trade_rate`], and every [`FEED_LINE_EVERY`], once the
+/// feed has reported, logs its trades per minute, shards connected and reconnects.
+pub async fn watch_feed<S>(rt: Arc<Runtime<S>>, mut stop: watch::Receiver<bool>) {
+    let mut sample = tokio::time::interval(FEED_SAMPLE_EVERY);
+    let mut line = tokio::time::interval_at(Instant::now() + FEED_LINE_EVERY, FEED_LINE_EVERY);
+    for t in [&mut sample, &mut line] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            _ = sample.tick() => rt.sample_feed(Instant::now()),
+            _ = line.tick() => log_feed(&rt),
+            _ = async { drop(stop.wait_for(|s| *s).await) } => break,
+        }
+    }
+}
+
+fn log_feed<S>(rt: &Runtime<S>) {
+    let Some(c) = rt.feed.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        return;
+    };
+    tracing::info!(
+        "live feed: {} trades/min | {} stored since start ({} backfilled) | {}/{} shards connected, {} reconnects | {}/{} tokens subscribed",
+        rt.trades_per_min(Instant::now()),
+        trades_stored(&c),
+        c.feed.trades_backfill,
+        c.connected_shards,
+        c.shards,
+        c.reconnects,
+        c.subscribed_assets,
+        c.wanted_assets
+    );
 }
 
 /// Runs until `shutdown` completes, then starts nothing new, lets the handlers already running
@@ -49,6 +127,9 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
     tokio::pin!(shutdown);
     let start = clock.now();
     rt.stats.mark_started(start);
+    // From the start, so that the trade rate's first sample precedes the feed's first trade.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed_watch = tokio::spawn(watch_feed(rt.clone(), stop_rx.clone()));
 
     // The first discovery runs before any tick: ticks need the markets it finds. If it fails,
     // ticks start anyway (with what an earlier run stored) and discovery is retried shortly.
@@ -60,7 +141,6 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
         _ = run_discovery(&rt) => {}
     }
     let mut next_maintenance = start + to_chrono(rt.config.maintenance_every);
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut in_flight = JoinSet::new();
     let mut minute = floor_minute(clock.now());
 
@@ -102,6 +182,7 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
     while let Some(done) = in_flight.join_next().await {
         report_panic(&rt, done);
     }
+    report_panic(&rt, feed_watch.await);
     tracing::info!("stopped cleanly");
 }
 

@@ -134,7 +134,7 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
     };
     let s = rt.stats.snapshot();
     let f = rt.client.stats();
-    let live = rt.feed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let live = live_section(&rt);
     let tiers: serde_json::Map<String, serde_json::Value> = s
         .tiers
         .iter()
@@ -159,6 +159,20 @@ async fn stats<S: Store>(State(rt): State<Arc<Runtime<S>>>) -> Response {
         },
     }))
     .into_response()
+}
+
+/// `/api/stats`' `live`: the feed's counters and `trades_per_min`, the trades it stored in the
+/// last minute; null while the feed has not reported (or does not run).
+fn live_section<S>(rt: &Runtime<S>) -> serde_json::Value {
+    let counts = rt.feed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut live = serde_json::to_value(counts).unwrap_or_default();
+    if let serde_json::Value::Object(fields) = &mut live {
+        fields.insert(
+            "trades_per_min".into(),
+            json!(rt.trades_per_min(tokio::time::Instant::now())),
+        );
+    }
+    live
 }
 
 /// The status API over the stores alone, as the status Lambda serves it.

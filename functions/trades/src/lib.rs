@@ -23,12 +23,12 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures_util::stream::{self, StreamExt};
-use polytape_collector::emf::NAMESPACE;
+use polytape_collector::emf::{self, Metric};
 use polytape_collector::error::HandlerError;
 use polytape_collector::live::{store_message, MessageReport};
 use polytape_store::ObjectStore;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Messages stored at once: each holds up to ~250 KB of JSON and becomes up to three Parquet
 /// objects, so a few at a time keep a 256 MB function's memory flat while its PUTs overlap.
@@ -137,19 +137,13 @@ pub fn metrics(report: &BatchReport, timestamp_ms: i64) -> Option<Value> {
     if rejected == 0 && failures == 0 {
         return None;
     }
-    Some(json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [
-                    {"Name": "RejectedInputs", "Unit": "Count"},
-                    {"Name": "TaskFailures", "Unit": "Count"},
-                ],
-            }],
-        },
-        "RejectedInputs": rejected,
-        "TaskFailures": failures,
-    }))
+    Some(emf::document(
+        timestamp_ms,
+        None,
+        &[],
+        &[
+            Metric::count("RejectedInputs", rejected as u64),
+            Metric::count("TaskFailures", failures as u64),
+        ],
+    ))
 }
