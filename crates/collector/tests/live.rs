@@ -28,6 +28,7 @@ fn feed_config(ws: &str) -> SupervisorConfig {
     c.publish_every = Duration::from_millis(500);
     c.heartbeat_every = Duration::from_millis(500);
     c.backfill_delay = Duration::ZERO;
+    c.settle = Duration::from_secs(1);
     c.size_lookup_every = Duration::from_secs(1);
     c.shard.ping_every = Duration::from_millis(500);
     c.shard.dead_after = Duration::from_secs(3);

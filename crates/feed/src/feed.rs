@@ -2,7 +2,7 @@
 //! flow out. No I/O and no clock of its own: every input carries its receive time, so running
 //! the raw tape through it again gives the same trades (`polytape replay`).
 
-use crate::fast::{self, Fast};
+use crate::fast::{self, Item};
 use crate::key::{micros, TradeIdentity, TradeKey};
 use crate::window::{Coverage, MarketWindow};
 use polytape_core::live::{SizeSource, Source, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
@@ -11,6 +11,7 @@ use polytape_polymarket::data::{decode_trades, DataTrade};
 use polytape_polymarket::ws::{split_frame, EventKind, WsEvent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -49,37 +50,41 @@ impl Default for FeedConfig {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Control {
     /// The tokens followed: (token id, condition id, outcome index).
-    Assets {
-        assets: Vec<(String, String, u8)>,
-    },
-    CoveredFrom {
-        condition_id: String,
-        at_ms: i64,
-    },
+    Assets { assets: Vec<(String, String, u8)> },
+    /// The market is heard live from `at_ms` on (its tokens subscribed on a connected shard).
+    CoveredFrom { condition_id: String, at_ms: i64 },
+    /// The start-up warm-up backfilled the market's trades of [`from_ms`, `to_ms`]: a stretch
+    /// running since `to_ms` reaches back to `from_ms` ([`Coverage::extend_back`]).
     CoveredBackTo {
         condition_id: String,
         from_ms: i64,
+        /// When the warm-up was asked (the connection). Absent from tapes recorded before it
+        /// was: such a warm-up reaches back whatever the stretch, as it then did.
+        #[serde(default)]
+        to_ms: Option<i64>,
     },
-    GapOpened {
-        condition_id: String,
-        from_ms: i64,
-    },
+    /// The market was not heard from `from_ms` on (its shard dropped or stalled, or its tokens
+    /// fell silent): a gap, open until the `GapClosed` of the same `from_ms`.
+    GapOpened { condition_id: String, from_ms: i64 },
+    /// The gap opened at `from_ms` ended at `to_ms` (reconnected or re-subscribed), its trades
+    /// backfilled or not ([`Coverage::close_gap`]).
     GapClosed {
         condition_id: String,
+        /// The gap's start, as in its `GapOpened`. Absent from tapes recorded when a market had
+        /// at most one gap open: such a record closes every open gap of the market, as it then
+        /// did.
+        #[serde(default)]
+        from_ms: Option<i64>,
         to_ms: i64,
         backfilled: bool,
     },
     /// Time passed without a record.
-    Advance {
-        now_ms: i64,
-    },
+    Advance { now_ms: i64 },
     /// Shutting down: whale events and trades still waiting go out as they are.
     Flush,
     /// Tokens re-subscribed by the silence watchdog: counted as heard now, so they are not
     /// asked again before another silence period.
-    Heard {
-        assets: Vec<String>,
-    },
+    Heard { assets: Vec<String> },
 }
 
 /// One group of a backfill record on the tape.
@@ -174,8 +179,8 @@ struct Seen {
 #[derive(Debug, Default)]
 pub struct Feed {
     config: FeedConfig,
-    assets: HashMap<String, Asset>,
-    tops: HashMap<String, Top>,
+    assets: FxHashMap<String, Asset>,
+    tops: FxHashMap<String, Top>,
     keys: HashSet<TradeKey>,
     /// Keys in arrival order with their time, to forget them after the retention.
     key_log: VecDeque<(i64, TradeKey)>,
@@ -187,7 +192,7 @@ pub struct Feed {
     whales: Vec<PendingWhale>,
     windows: BTreeMap<Arc<str>, MarketWindow>,
     /// When each followed token was last heard (any event naming it), or was first followed.
-    last_heard: HashMap<String, i64>,
+    last_heard: FxHashMap<String, i64>,
     /// When the eviction sweeps run next.
     next_sweep_ms: i64,
     out: Vec<Output>,
@@ -275,16 +280,18 @@ impl Feed {
             Control::CoveredBackTo {
                 condition_id,
                 from_ms,
-            } => self.covered_back_to(&condition_id, from_ms),
+                to_ms,
+            } => self.covered_back_to(&condition_id, from_ms, to_ms),
             Control::GapOpened {
                 condition_id,
                 from_ms,
             } => self.gap_opened(&condition_id, from_ms),
             Control::GapClosed {
                 condition_id,
+                from_ms,
                 to_ms,
                 backfilled,
-            } => self.gap_closed(&condition_id, to_ms, backfilled),
+            } => self.gap_closed(&condition_id, from_ms, to_ms, backfilled),
             Control::Advance { now_ms } => self.advance(now_ms),
             Control::Flush => self.flush(at_ms),
             Control::Heard { assets } => {
@@ -335,6 +342,11 @@ impl Feed {
         out
     }
 
+    /// When a followed token was last heard (or first followed, if never).
+    pub fn last_heard(&self, asset: &str) -> Option<i64> {
+        self.last_heard.get(asset).copied()
+    }
+
     fn heard(&mut self, asset: &str, at_ms: i64) {
         if let Some(t) = self.last_heard.get_mut(asset) {
             *t = (*t).max(at_ms);
@@ -356,28 +368,38 @@ impl Feed {
     }
 
     /// The market was not heard from `from_ms` (a disconnect or silence); until
-    /// [`Feed::gap_closed`] its flow is not published.
+    /// [`Feed::gap_closed`] of that start its flow is not published. Gaps may overlap.
     pub fn gap_opened(&mut self, condition_id: &str, from_ms: i64) {
         if self.follows(condition_id) {
             self.window(condition_id).coverage.open_gap(from_ms);
         }
     }
 
-    /// The gap ended at `to_ms`; `backfilled` when the Data API's trades of the gap went
-    /// through [`Feed::on_backfill`], so coverage goes on unbroken. Otherwise it restarts.
-    pub fn gap_closed(&mut self, condition_id: &str, to_ms: i64, backfilled: bool) {
+    /// The gap opened at `from_ms` ended at `to_ms`; `backfilled` when the Data API's trades of
+    /// the gap went through [`Feed::on_backfill`], so coverage goes on unbroken. Otherwise it
+    /// restarts at `to_ms`. `from_ms` `None` (an old tape) closes every open gap.
+    pub fn gap_closed(
+        &mut self,
+        condition_id: &str,
+        from_ms: Option<i64>,
+        to_ms: i64,
+        backfilled: bool,
+    ) {
         if self.follows(condition_id) {
             self.window(condition_id)
                 .coverage
-                .close_gap(to_ms, backfilled);
+                .close_gap(from_ms, to_ms, backfilled);
         }
     }
 
-    /// A market whose trades since `from_ms` were backfilled (the start-up warm-up): coverage
-    /// reaches back to `from_ms`.
-    pub fn covered_back_to(&mut self, condition_id: &str, from_ms: i64) {
+    /// A market whose trades of [`from_ms`, `to_ms`] were backfilled (the start-up warm-up,
+    /// asked at `to_ms`): coverage running since `to_ms` reaches back to `from_ms`. `to_ms`
+    /// `None` (an old tape) reaches back whatever the coverage.
+    pub fn covered_back_to(&mut self, condition_id: &str, from_ms: i64, to_ms: Option<i64>) {
         if self.follows(condition_id) {
-            self.window(condition_id).coverage.extend_back(from_ms);
+            self.window(condition_id)
+                .coverage
+                .extend_back(from_ms, to_ms);
         }
     }
 
@@ -406,31 +428,29 @@ impl Feed {
     /// One WebSocket text frame. Never fails: a frame that is not JSON is counted.
     pub fn on_frame(&mut self, shard: u32, seq: u64, recv_ms: i64, text: &str) {
         self.counts.frames += 1;
-        if let Some(events) = self.config.fast_path.then(|| fast::parse(text)).flatten() {
+        if let Some(frame) = self.config.fast_path.then(|| fast::parse(text)).flatten() {
             self.counts.fast_frames += 1;
-            for e in events {
-                self.counts.events += 1;
-                match e {
-                    Fast::Trade(t) => {
+            self.counts.events += frame.events;
+            self.counts.unknown_events += frame.unknown;
+            for item in frame.items {
+                match item {
+                    Item::Trade(t) => {
                         self.heard(&t.asset_id, recv_ms);
                         self.on_ws_trade(shard, seq, recv_ms, t);
                     }
-                    Fast::Book { asset, bid, ask } => {
+                    Item::Book { asset, bid, ask } => {
                         self.heard(asset, recv_ms);
-                        self.tops.insert(asset.to_string(), Top { bid, ask });
-                    }
-                    Fast::Changes(changes) => {
-                        for (asset, bid, ask) in changes {
-                            self.heard(asset, recv_ms);
-                            self.merge_top(asset, bid, ask);
+                        match self.tops.get_mut(asset) {
+                            Some(top) => *top = Top { bid, ask },
+                            None => {
+                                self.tops.insert(asset.to_string(), Top { bid, ask });
+                            }
                         }
                     }
-                    Fast::BestBidAsk { asset, bid, ask } => {
+                    Item::Top { asset, bid, ask } => {
                         self.heard(asset, recv_ms);
                         self.merge_top(asset, bid, ask);
                     }
-                    Fast::Unknown => self.counts.unknown_events += 1,
-                    Fast::Other => {}
                 }
             }
             self.advance(recv_ms);
@@ -884,8 +904,13 @@ impl Feed {
         let mut i = 0;
         while i < self.whales.len() {
             let w = &mut self.whales[i];
+            let due_1m = w.event.price_after_1m.is_none() && now_ms >= w.at_ms + 60_000;
+            if !due_1m && now_ms < w.at_ms + 300_000 {
+                i += 1;
+                continue;
+            }
             let mid = self.tops.get(&w.event.token_id).and_then(|t| t.mid());
-            if w.event.price_after_1m.is_none() && now_ms >= w.at_ms + 60_000 {
+            if due_1m {
                 w.event.price_after_1m = mid;
                 w.event.impact_1m = diff(mid, w.event.price_before);
             }

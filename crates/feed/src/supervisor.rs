@@ -8,12 +8,23 @@
 //!   most [`SupervisorConfig::shard_assets`] tokens. New shards start
 //!   [`SupervisorConfig::stagger`] apart.
 //! * **Coverage and backfill.** A market is covered from its shard's connection on; a
-//!   [`SupervisorConfig::warmup`] backfill (after [`SupervisorConfig::backfill_delay`], for the
-//!   Data API's lag) reaches back an hour. A shard that drops or stalls opens a gap for its
-//!   markets; once it is back, the gap's trades come from the Data API and the gap closes —
-//!   backfilled, or (if the Data API failed) with coverage restarting.
+//!   [`SupervisorConfig::warmup`] backfill reaches back an hour. A shard that drops or stalls
+//!   opens a gap for its markets from its last frame; once it is back, the gap's trades come
+//!   from the Data API and the gap closes — backfilled, or (if the Data API failed) with
+//!   coverage restarting at the reconnect. Gaps may overlap (a shard that drops again before
+//!   the last gap's backfill came back): each is closed by its own backfill, and the market is
+//!   not covered while any is open.
+//! * **Backfill windows.** The Data API dates a trade by its block, whole seconds, mined after
+//!   the match the WebSocket reports: a trade matched in a gap's last seconds may carry a time
+//!   after the reconnect. So a gap's window (and the warm-up's) runs from its start to the
+//!   reconnect + [`SupervisorConfig::settle`], and is asked once that end has passed, plus
+//!   [`SupervisorConfig::backfill_delay`] for the Data API's own lag. Trades of that margin also
+//!   heard live are the same keys (see [`crate::key`]).
 //! * **Watchdog.** A token not heard for [`SupervisorConfig::asset_silence`] is re-subscribed
-//!   on its open socket (a fresh `book` follows) and counted.
+//!   on its open socket (a fresh `book` follows) and counted. Whatever it traded while unheard
+//!   (Polymarket silently serves nothing past ~500 assets a connection) is backfilled from when
+//!   its tokens were last heard to the re-subscribe, like a reconnect's gap but without closing
+//!   coverage: a quiet token (the usual case) lost nothing, and its flow stays published.
 //! * **Output.** Tape records, trades and whale events, the flow of every covered market every
 //!   [`SupervisorConfig::publish_every`], and a heartbeat per shard every
 //!   [`SupervisorConfig::heartbeat_every`] go out as [`Emit`]s; on shutdown the shards close,
@@ -53,7 +64,12 @@ pub struct SupervisorConfig {
     pub publish_every: Duration,
     pub heartbeat_every: Duration,
     pub warmup: Duration,
+    /// How long after a backfill window's end before it is asked (the Data API's lag).
     pub backfill_delay: Duration,
+    /// How far past a reconnect (or the connection, for the warm-up) a gap's window reaches on
+    /// the Data API's block clock: a trade matched just before is mined and dated later
+    /// (trades.md: within 120 s of its match).
+    pub settle: Duration,
     /// Rows per Data API page.
     pub backfill_limit: u32,
     pub asset_silence: Duration,
@@ -73,6 +89,7 @@ impl SupervisorConfig {
             heartbeat_every: Duration::from_secs(15),
             warmup: Duration::from_secs(3600),
             backfill_delay: Duration::from_secs(30),
+            settle: Duration::from_secs(120),
             backfill_limit: 1000,
             asset_silence: Duration::from_secs(900),
             size_lookup_every: Duration::from_secs(30),
@@ -84,7 +101,8 @@ impl SupervisorConfig {
 impl SupervisorConfig {
     /// [`SupervisorConfig::new`] with what the environment sets: POLYTAPE_WS_SHARD_ASSETS
     /// (200), POLYTAPE_WS_STALL_S (60), POLYTAPE_WS_BACKFILL_DELAY_S (30),
-    /// POLYTAPE_WS_ASSET_SILENCE_S (900). A value that does not parse is an error naming it.
+    /// POLYTAPE_WS_SETTLE_S (120), POLYTAPE_WS_ASSET_SILENCE_S (900). A value that does not
+    /// parse is an error naming it.
     pub fn from_lookup(
         ws_url: &str,
         get: impl Fn(&str) -> Option<String>,
@@ -110,6 +128,9 @@ impl SupervisorConfig {
         }
         if let Some(n) = num("POLYTAPE_WS_BACKFILL_DELAY_S")? {
             c.backfill_delay = Duration::from_secs(n);
+        }
+        if let Some(n) = num("POLYTAPE_WS_SETTLE_S")? {
+            c.settle = Duration::from_secs(n);
         }
         if let Some(n) = num("POLYTAPE_WS_ASSET_SILENCE_S")? {
             c.asset_silence = Duration::from_secs(n.max(1));
@@ -147,6 +168,8 @@ pub struct SupervisorCounts {
     pub silent_assets: u32,
     pub resubscribed_assets: u64,
     pub backfills: u64,
+    /// Backfills asked and not answered yet (waiting for their window to settle, or running).
+    pub pending_backfills: u32,
     pub backfill_failures: u64,
     pub backfill_requests: u64,
     pub follow_failures: u64,
@@ -179,6 +202,9 @@ impl Shard {
 enum Backfill {
     Warmup,
     Gap,
+    /// A silent token's time unheard, re-subscribed by the watchdog: its trades, if any were
+    /// lost, come back through the same de-duplication; coverage is left as it was.
+    Repair,
     /// Trades without a size (G3): their market's rows since the earliest of them.
     Size,
 }
@@ -186,7 +212,10 @@ enum Backfill {
 struct BackfillDone {
     kind: Backfill,
     condition_id: String,
+    /// The start of the stretch backfilled (a gap's: the `from_ms` it was opened with).
     from_ms: i64,
+    /// Its end: the time the market was heard again (the connection, reconnect or
+    /// re-subscribe); the window asked reaches [`SupervisorConfig::settle`] further.
     to_ms: i64,
     result: Result<Backfilled, String>,
 }
@@ -255,7 +284,7 @@ pub async fn supervise<S: MarketSource>(
                 if now - sv.last_record_ms >= 1000 {
                     sv.control(Control::Advance { now_ms: now });
                 }
-                sv.watchdog(&config, now);
+                sv.watchdog(&config, &client, &done_tx, now);
             }
             _ = publish.tick() => {
                 let at_ms = now_ms();
@@ -267,8 +296,6 @@ pub async fn supervise<S: MarketSource>(
                 let now = now_ms();
                 for (cid, from_ms) in sv.feed.sizeless_markets() {
                     if sv.size_lookups.insert(cid.clone()) {
-                        let mut config = config.clone();
-                        config.backfill_delay = Duration::ZERO;
                         sv.spawn_backfill(&config, &client, &done_tx, Backfill::Size, cid, from_ms, now);
                     }
                 }
@@ -522,6 +549,10 @@ impl Supervisor {
         }
     }
 
+    /// Asks the Data API for the trades of `condition_id` from `from_ms` (a warm-up's or gap's
+    /// start, or the oldest trade waiting for a size) to `to_ms` (when the market was heard
+    /// again, or now for a size lookup), in the background; [`Supervisor::on_backfill`] takes
+    /// the answer.
     #[allow(clippy::too_many_arguments)]
     fn spawn_backfill(
         &mut self,
@@ -534,18 +565,30 @@ impl Supervisor {
         to_ms: i64,
     ) {
         self.counts.backfills += 1;
+        self.counts.pending_backfills += 1;
+        let (end_ms, delay) = match kind {
+            // The trades waiting were heard live: asked at once (those not mined yet are found
+            // by a later lookup).
+            Backfill::Size => (to_ms, Duration::ZERO),
+            // Trades matched before `to_ms` may be mined up to `settle` later: asked once that
+            // has passed on the clock, then after the Data API's lag.
+            Backfill::Warmup | Backfill::Gap | Backfill::Repair => {
+                let end_ms = to_ms + config.settle.as_millis() as i64;
+                let until_end = Duration::from_millis((end_ms - now_ms()).max(0) as u64);
+                (end_ms, until_end + config.backfill_delay)
+            }
+        };
         let client = client.clone();
         let done = done.clone();
-        let delay = config.backfill_delay;
         let limit = config.backfill_limit;
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            // Block times are whole seconds: from the second of `from_ms` to that of `to_ms`.
+            // Block times are whole seconds: from the second of `from_ms` to that of `end_ms`.
             let result = backfill(
                 &client,
                 &condition_id,
                 from_ms.div_euclid(1000),
-                to_ms.div_euclid(1000),
+                end_ms.div_euclid(1000),
                 limit,
             )
             .await
@@ -561,6 +604,7 @@ impl Supervisor {
     }
 
     fn on_backfill(&mut self, done: BackfillDone) {
+        self.counts.pending_backfills = self.counts.pending_backfills.saturating_sub(1);
         let ok = match done.result {
             Ok(b) => {
                 self.counts.backfill_requests += u64::from(b.requests);
@@ -578,10 +622,12 @@ impl Supervisor {
             Backfill::Warmup if ok => self.control(Control::CoveredBackTo {
                 condition_id: done.condition_id,
                 from_ms: done.from_ms,
+                to_ms: Some(done.to_ms),
             }),
-            Backfill::Warmup => {}
+            Backfill::Warmup | Backfill::Repair => {}
             Backfill::Gap => self.control(Control::GapClosed {
                 condition_id: done.condition_id,
+                from_ms: Some(done.from_ms),
                 to_ms: done.to_ms,
                 backfilled: ok,
             }),
@@ -591,22 +637,46 @@ impl Supervisor {
         }
     }
 
-    fn watchdog(&mut self, config: &SupervisorConfig, now: i64) {
+    /// Re-subscribes the tokens not heard for [`SupervisorConfig::asset_silence`] on their
+    /// connected shards, and backfills each of their markets from when the silent tokens were
+    /// last heard (the earliest, when both are): a token Polymarket served nothing lost its
+    /// trades of that time, while a quiet one lost none. Which it was cannot be told, and most
+    /// are quiet, so no gap is opened (that would make every quiet market's flow NULL for the
+    /// backfill's wait each time): the repair backfill stores whatever was missed, counted as
+    /// backfilled trades.
+    fn watchdog(
+        &mut self,
+        config: &SupervisorConfig,
+        client: &PolymarketClient,
+        done: &mpsc::UnboundedSender<BackfillDone>,
+        now: i64,
+    ) {
         let silent = self
             .feed
             .silent_assets(now, config.asset_silence.as_millis() as i64);
         self.counts.silent_assets = silent.len() as u32;
         let mut by_shard: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        // Market → since when one of its tokens went unheard.
+        let mut unheard: BTreeMap<String, i64> = BTreeMap::new();
         for asset in silent {
             let Some(cid) = self.feed.asset(&asset).map(|a| a.condition_id.to_string()) else {
                 continue;
             };
-            if let Some(id) = self.shard_of.get(&cid) {
-                by_shard.entry(*id).or_default().push(asset);
+            let Some(&id) = self.shard_of.get(&cid) else {
+                continue;
+            };
+            if !self.shards.iter().any(|s| s.id == id && s.connected) {
+                continue;
             }
+            let since = self.feed.last_heard(&asset).unwrap_or(now).min(now);
+            unheard
+                .entry(cid)
+                .and_modify(|t| *t = (*t).min(since))
+                .or_insert(since);
+            by_shard.entry(id).or_default().push(asset);
         }
         for (id, assets) in by_shard {
-            let Some(s) = self.shards.iter().find(|s| s.id == id && s.connected) else {
+            let Some(s) = self.shards.iter().find(|s| s.id == id) else {
                 continue;
             };
             self.counts.resubscribed_assets += assets.len() as u64;
@@ -615,6 +685,9 @@ impl Supervisor {
             // Not asked again for another silence period.
             let text = serde_json::to_string(&Control::Heard { assets }).unwrap_or_default();
             self.record(0, TapeKind::Control, now, text);
+        }
+        for (cid, from_ms) in unheard {
+            self.spawn_backfill(config, client, done, Backfill::Repair, cid, from_ms, now);
         }
     }
 

@@ -1,6 +1,7 @@
 //! The feed over frames and Data API rows in Polymarket's wire format.
 #![allow(clippy::unwrap_used)]
 
+use polytape_core::live::{TapeKind, TapeRecord};
 use polytape_feed::{Asset, Feed, FeedConfig, Output, SizeSource, Source, StoredTrade, WhaleEvent};
 use polytape_polymarket::data::decode_trades;
 use rust_decimal::Decimal;
@@ -324,7 +325,7 @@ fn flow_is_in_first_outcome_terms_and_published_only_for_a_market_covered_the_wh
     // A gap that could not be backfilled: NULL until a full hour is heard again.
     f.gap_opened(CID, T0 + 3_700_000);
     assert!(f.flow(T0 + 3_710_000).is_empty());
-    f.gap_closed(CID, T0 + 3_720_000, false);
+    f.gap_closed(CID, Some(T0 + 3_700_000), T0 + 3_720_000, false);
     assert!(f.flow(T0 + 3_720_000 + 3_599_999).is_empty());
     assert!(f.flow(T0 + 3_720_000 + 3_600_000).contains_key(CID));
     // Nothing traded that hour: zeros, not NULL.
@@ -334,13 +335,14 @@ fn flow_is_in_first_outcome_terms_and_published_only_for_a_market_covered_the_wh
 #[test]
 fn given_a_start_up_backfill_then_flow_is_published_from_the_start() {
     let mut f = feed();
+    // Connected at T0; the warm-up of the hour before comes back later.
+    f.covered_from(CID, T0);
     backfill(
         &mut f,
-        T0,
+        T0 + 150_000,
         &[row(YES, "SELL", "0.3", "10", T0 - 1_000_000, "0xold")],
     );
-    f.covered_back_to(CID, T0 - 3_600_000);
-    f.covered_from(CID, T0);
+    f.covered_back_to(CID, T0 - 3_600_000, Some(T0));
     let flow = f.flow(T0);
     assert_eq!(flow[CID].trade_count_1h, 1);
     assert_eq!(flow[CID].sell_volume_1h, d("3"));
@@ -420,7 +422,43 @@ fn the_fast_path_and_the_tolerant_decoder_give_the_same_results() {
         format!("{{\"event_type\":\"book\",\"asset_id\":\"{YES}\",\"bids\":[{{\"price\":\"0.3\",\"size\":\"0\"}},{{\"price\":\"0.2\",\"size\":\"5\"}}],\"asks\":[]}}"),
         format!("{{\"event_type\":\"book\",\"asset_id\":\"{YES}\",\"bids\":\"none\",\"asks\":[]}}"),
         trade(YES, "BUY", "0.61", Some("4000"), T0 + 7, "0xw"), // a whale, divergent
+        // Whitespace between tokens (JSON), and inside a string (not JSON).
+        format!("[ {} ,\n\t{} ]\r\n", book(YES, "0.41", "0.43", T0), book(NO, "0.57", "0.59", T0)),
+        format!("{{\"event_type\":\"best_bid_ask\",\"asset_id\":\"{YES}\nx\",\"best_bid\":\"0.3\",\"best_ask\":\"0.7\"}}"),
+        // One token's run of changes giving a bid, an ask, another bid, then the other token.
+        format!(
+            "{{\"event_type\":\"price_change\",\"market\":\"{CID}\",\"price_changes\":[\
+             {{\"asset_id\":\"{YES}\",\"price\":\"0.5\",\"size\":\"10\",\"side\":\"BUY\",\"best_bid\":\"0.42\"}},\
+             {{\"asset_id\":\"{YES}\",\"price\":\"0.5\",\"size\":\"0\",\"side\":\"SELL\",\"best_ask\":\"0.44\"}},\
+             {{\"asset_id\":\"{YES}\",\"price\":\"0.5\",\"size\":\"0\",\"side\":\"SELL\",\"best_bid\":\"0.425\"}},\
+             {{\"asset_id\":\"{NO}\",\"price\":\"0.5\",\"size\":\"1\",\"side\":\"BUY\",\"best_bid\":\"0.56\",\"best_ask\":\"0.58\"}},\
+             {{\"asset_id\":\"{YES}\",\"price\":\"0.5\",\"size\":\"2\",\"side\":\"BUY\",\"extra\":{{\"a\":[1,-2.5e3,true,null,\"s\"]}}}}]}}"
+        ),
+        // A repeated field; a bad number and a good one in fields not used; trailing text.
+        format!("{{\"event_type\":\"best_bid_ask\",\"asset_id\":\"{YES}\",\"best_bid\":\"0.2\",\"best_bid\":\"0.3\",\"best_ask\":\"0.7\"}}"),
+        format!("{{\"event_type\":\"best_bid_ask\",\"asset_id\":\"{YES}\",\"best_bid\":\"0.35\",\"best_ask\":\"0.65\",\"spread\":01}}"),
+        format!("{{\"event_type\":\"best_bid_ask\",\"asset_id\":\"{YES}\",\"best_bid\":\"0.36\",\"best_ask\":\"0.64\",\"spread\":0.28}}"),
+        format!("{{\"event_type\":\"best_bid_ask\",\"asset_id\":\"{YES}\",\"best_bid\":\"0.37\",\"best_ask\":\"0.63\"}} x"),
+        // Prices written unusually ("0.40" with a trailing zero, "1." and ".5"), a zero-size best level.
+        format!("{{\"event_type\":\"book\",\"asset_id\":\"{YES}\",\"bids\":[{{\"price\":\"0.40\",\"size\":\"3\"}},{{\"price\":\"0.45\",\"size\":\"0.000\"}}],\"asks\":[{{\"price\":\".5\",\"size\":\"1\"}}]}}"),
+        format!("{{\"event_type\":\"book\",\"asset_id\":\"{NO}\",\"bids\":[{{\"price\":\"0.5\",\"size\":\"3\"}}],\"asks\":[{{\"price\":\"1.\",\"size\":\"1\"}}]}}"),
+        // A trade's size and price written unusually, a huge size.
+        trade(NO, "SELL", "0.550", Some("12.50"), T0 + 8, "0xf"),
+        trade(NO, "SELL", "0.55", Some("1000000000000"), T0 + 9, "0xg"),
     ]);
+    // After every frame a trade of each token shows the top of book the frame left.
+    let frames: Vec<String> = frames
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            let at = T0 + 20 + i as i64;
+            [
+                f,
+                trade(YES, "BUY", "0.5", Some("1"), at, &format!("0xprobe{i}y")),
+                trade(NO, "BUY", "0.5", Some("1"), at, &format!("0xprobe{i}n")),
+            ]
+        })
+        .collect();
     let run = |fast_path: bool| {
         let mut f = feed();
         let mut g = Feed::new(FeedConfig {
@@ -445,7 +483,7 @@ fn the_fast_path_and_the_tolerant_decoder_give_the_same_results() {
         (out, f.counts().clone(), f.flow(T0 + 400_000))
     };
     let (mut fast, slow) = (run(true), run(false));
-    assert!(fast.1.fast_frames >= 15, "{:?}", fast.1);
+    assert!(fast.1.fast_frames >= 100, "{:?}", fast.1);
     assert_eq!(slow.1.fast_frames, 0);
     fast.1.fast_frames = 0;
     assert_eq!(fast.0, slow.0);
@@ -497,8 +535,165 @@ fn a_size_lookup_gives_sizes_and_stores_no_other_row() {
 fn coverage_of_a_market_not_followed_is_ignored() {
     let mut f = feed();
     f.covered_from("0xother", T0 - 7_200_000);
-    f.covered_back_to("0xother", T0 - 7_200_000);
+    f.covered_back_to("0xother", T0 - 7_200_000, Some(T0));
     f.covered_from(CID, T0 - 7_200_000);
     let flow = f.flow(T0);
     assert!(flow.contains_key(CID) && !flow.contains_key("0xother"));
+}
+
+/// A control record as the supervisor puts it on the tape (JSON, `kind = control`), applied the
+/// way a live run and a replay apply it.
+fn control(f: &mut Feed, at_ms: i64, json: serde_json::Value) {
+    f.apply(&TapeRecord {
+        run: 1,
+        shard: 0,
+        seq: 0,
+        received_at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap(),
+        kind: TapeKind::Control,
+        part: 0,
+        parts: 1,
+        text: json.to_string(),
+    });
+    assert_eq!(f.counts().malformed_control, 0, "{json}");
+}
+
+/// Covered for the two hours before T0 (heard since then).
+fn covered_feed() -> Feed {
+    let mut f = feed();
+    let at_ms = T0 - 7_200_000;
+    control(
+        &mut f,
+        at_ms,
+        serde_json::json!({"op": "covered_from", "condition_id": CID, "at_ms": at_ms}),
+    );
+    assert!(f.flow(T0).contains_key(CID));
+    f
+}
+
+#[test]
+fn given_a_second_gap_before_the_first_is_backfilled_then_the_market_is_uncovered_until_both_are() {
+    let mut f = covered_feed();
+    // The shard drops at T0 and again at T0 + 20 s, before the first gap's backfill is back.
+    for (at, from) in [(T0 + 1_000, T0), (T0 + 21_000, T0 + 20_000)] {
+        control(
+            &mut f,
+            at,
+            serde_json::json!({"op": "gap_opened", "condition_id": CID, "from_ms": from}),
+        );
+    }
+    assert!(f.flow(T0 + 30_000).is_empty());
+    // The first gap's backfill: [T0, first reconnect at T0 + 2 s].
+    control(
+        &mut f,
+        T0 + 150_000,
+        serde_json::json!({"op": "gap_closed", "condition_id": CID, "from_ms": T0,
+            "to_ms": T0 + 2_000, "backfilled": true}),
+    );
+    assert!(
+        f.flow(T0 + 150_000).is_empty(),
+        "the second stretch is not backfilled yet"
+    );
+    control(
+        &mut f,
+        T0 + 170_000,
+        serde_json::json!({"op": "gap_closed", "condition_id": CID, "from_ms": T0 + 20_000,
+            "to_ms": T0 + 22_000, "backfilled": true}),
+    );
+    assert!(f.flow(T0 + 170_000).contains_key(CID));
+}
+
+#[test]
+fn a_gap_closed_record_of_an_old_tape_without_its_start_closes_the_markets_gaps() {
+    let mut f = covered_feed();
+    control(
+        &mut f,
+        T0,
+        serde_json::json!({"op": "gap_opened", "condition_id": CID, "from_ms": T0}),
+    );
+    control(
+        &mut f,
+        T0 + 150_000,
+        serde_json::json!({"op": "gap_closed", "condition_id": CID, "to_ms": T0 + 2_000,
+            "backfilled": true}),
+    );
+    assert!(f.flow(T0 + 150_000).contains_key(CID));
+    let c = f.coverage(CID).unwrap();
+    assert_eq!((c.since_ms, c.gaps.len()), (Some(T0 - 7_200_000), 0));
+}
+
+#[test]
+fn given_a_gap_not_backfilled_after_the_connection_then_the_warm_up_does_not_reach_back_over_it() {
+    // Connected at T0; a gap from T0 + 10 s to T0 + 20 s comes back without its trades, so
+    // coverage restarts at T0 + 20 s; then the warm-up of [T0 − 1 h, T0] comes back.
+    let run = |gap_backfilled: bool| {
+        let mut f = feed();
+        control(
+            &mut f,
+            T0,
+            serde_json::json!({"op": "covered_from", "condition_id": CID, "at_ms": T0}),
+        );
+        control(
+            &mut f,
+            T0 + 11_000,
+            serde_json::json!({"op": "gap_opened", "condition_id": CID, "from_ms": T0 + 10_000}),
+        );
+        control(
+            &mut f,
+            T0 + 140_000,
+            serde_json::json!({"op": "gap_closed", "condition_id": CID, "from_ms": T0 + 10_000,
+                "to_ms": T0 + 20_000, "backfilled": gap_backfilled}),
+        );
+        control(
+            &mut f,
+            T0 + 150_000,
+            serde_json::json!({"op": "covered_back_to", "condition_id": CID,
+                "from_ms": T0 - 3_600_000, "to_ms": T0}),
+        );
+        f
+    };
+    let f = run(false);
+    assert!(
+        f.flow(T0 + 150_000).is_empty(),
+        "[T0 + 10 s, T0 + 20 s] was neither heard nor backfilled"
+    );
+    assert_eq!(f.coverage(CID).unwrap().since_ms, Some(T0 + 20_000));
+    // The same with the gap backfilled: the hour before T0 + 150 s is whole.
+    assert!(run(true).flow(T0 + 150_000).contains_key(CID));
+}
+
+#[test]
+fn a_warm_up_record_of_an_old_tape_without_its_end_reaches_back_as_before() {
+    let mut f = feed();
+    control(
+        &mut f,
+        T0,
+        serde_json::json!({"op": "covered_from", "condition_id": CID, "at_ms": T0}),
+    );
+    control(
+        &mut f,
+        T0 + 150_000,
+        serde_json::json!({"op": "covered_back_to", "condition_id": CID,
+            "from_ms": T0 - 3_600_000}),
+    );
+    assert!(f.flow(T0 + 150_000).contains_key(CID));
+}
+
+#[test]
+fn gap_and_warm_up_records_keep_their_start_and_end_on_the_tape() {
+    use polytape_feed::Control;
+    let closed = Control::GapClosed {
+        condition_id: CID.into(),
+        from_ms: Some(T0),
+        to_ms: T0 + 2_000,
+        backfilled: true,
+    };
+    let text = serde_json::to_string(&closed).unwrap();
+    assert_eq!(serde_json::from_str::<Control>(&text).unwrap(), closed);
+    let warm = Control::CoveredBackTo {
+        condition_id: CID.into(),
+        from_ms: T0 - 3_600_000,
+        to_ms: Some(T0),
+    };
+    let text = serde_json::to_string(&warm).unwrap();
+    assert_eq!(serde_json::from_str::<Control>(&text).unwrap(), warm);
 }

@@ -1,10 +1,12 @@
 //! The supervisor over real sockets against the simulator, compared with its truth: every trade
-//! of a followed market is stored exactly once across an abrupt drop, a silent stall, duplicated
-//! events, events without a size, malformed frames and unknown events; no shard holds more than
-//! its size; and the flow of a covered market equals the truth's.
+//! of a followed market is stored exactly once across an abrupt drop, a silent stall, tokens
+//! served nothing until the watchdog re-subscribes them, duplicated events, events without a
+//! size, malformed frames and unknown events — with the Data API dating trades by block, a
+//! few seconds after their match; no shard holds more than its size; and the flow of a covered
+//! market equals the truth's.
 #![allow(clippy::unwrap_used)]
 
-use polytape_core::live::Source;
+use polytape_core::live::{Source, StoredTrade, TapeKind};
 use polytape_core::{FlowTrade, Side, TradeFlow};
 use polytape_feed::supervisor::{supervise, Emit, LiveMarket, MarketSource, SupervisorConfig};
 use polytape_feed::Output;
@@ -53,8 +55,13 @@ fn live_markets(sim: &SimHandle) -> Vec<LiveMarket> {
         .collect()
 }
 
+/// The simulator's Data API mines a trade up to this long after its match.
+const BLOCK_LAG: Duration = Duration::from_secs(2);
+
 fn config(sim: &SimHandle) -> SupervisorConfig {
     let mut c = SupervisorConfig::new(sim.ws_url());
+    // Longer than the simulator's block lag.
+    c.settle = Duration::from_secs(3);
     c.shard_assets = 6;
     c.follow_every = Duration::from_secs(1);
     c.stagger = Duration::from_millis(50);
@@ -98,15 +105,172 @@ fn count<T: Ord + Clone>(items: impl IntoIterator<Item = T>) -> BTreeMap<T, usiz
     m
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_the_truth() {
-    let mut cfg = SimConfig::new(7);
+fn sim_config(seed: u64) -> SimConfig {
+    let mut cfg = SimConfig::new(seed);
     cfg.markets_per_tier = 3;
     cfg.now = chrono::Utc::now();
     cfg.ws_missing_size = 0.1;
     cfg.ws_duplicate_trades = 0.1;
     cfg.busy_markets = 1;
-    let sim = polytape_sim::start(cfg, "127.0.0.1:0".parse().unwrap())
+    cfg.block_lag = BLOCK_LAG;
+    cfg
+}
+
+fn stored_trades(emits: &[Emit]) -> Vec<&StoredTrade> {
+    emits
+        .iter()
+        .filter_map(|e| match e {
+            Emit::Output(Output::Trade(t)) => Some(t.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The control records on the tape, as JSON.
+fn controls(emits: &[Emit]) -> Vec<serde_json::Value> {
+    emits
+        .iter()
+        .filter_map(|e| match e {
+            Emit::Tape(r) if r.kind == TapeKind::Control => serde_json::from_str(&r.text).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Collects what the supervisor hands out until `done` holds for all of it (looked at every
+/// 50 ms); fails after `within`. (Waiting on what happened, not for a fixed time, keeps the test
+/// from failing on a busy machine.)
+async fn collect_until(
+    rx: &mut mpsc::UnboundedReceiver<Emit>,
+    emits: &mut Vec<Emit>,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&[Emit]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        while let Ok(e) = rx.try_recv() {
+            emits.push(e);
+        }
+        if done(emits) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The gaps on the tape: (market, start) → (times opened, times closed). A close without its
+/// start (a tape of before gaps were told apart) closes every open gap of its market.
+fn gaps(emits: &[Emit]) -> BTreeMap<(String, i64), (usize, usize)> {
+    let mut out: BTreeMap<(String, i64), (usize, usize)> = BTreeMap::new();
+    for c in controls(emits) {
+        let (Some(op), Some(cid)) = (c["op"].as_str(), c["condition_id"].as_str()) else {
+            continue;
+        };
+        match (op, c["from_ms"].as_i64()) {
+            ("gap_opened", Some(from)) => out.entry((cid.to_string(), from)).or_default().0 += 1,
+            ("gap_closed", Some(from)) => out.entry((cid.to_string(), from)).or_default().1 += 1,
+            ("gap_closed", None) => {
+                for ((c, _), n) in out.iter_mut() {
+                    if c == cid {
+                        n.1 = n.0;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// How long after the last gap closed the run goes on, so trades that came without a size
+/// get it (mined up to the block lag later, looked up every second).
+const TAIL: Duration = Duration::from_secs(5);
+
+/// A stored trade (with its size) as a fill.
+fn stored_fill(t: &StoredTrade) -> Fill {
+    (
+        t.token_id.clone(),
+        t.transaction_hash.clone().unwrap_or_default(),
+        t.side,
+        t.price,
+        t.size.unwrap(),
+    )
+}
+
+/// Per market, the trades matched from `from` to `end` (whole seconds): the stored fills are the
+/// truth's, each once, and none was stored without a size. A stored fill is placed by its
+/// truth's match time, as a backfilled trade carries its block second.
+fn assert_each_trade_stored_once(
+    sim: &SimHandle,
+    markets: &[LiveMarket],
+    stored: &[&StoredTrade],
+    from: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) {
+    let second = |t: chrono::DateTime<chrono::Utc>| t.timestamp();
+    let in_range = |s: i64| (second(from)..=second(end)).contains(&s);
+    let margin = chrono::Duration::minutes(2);
+    for m in markets {
+        let truth = sim.trades(&m.condition_id, from - margin, end + margin);
+        let match_s: BTreeMap<Fill, i64> = truth
+            .iter()
+            .map(|t| (truth_fill(t), t.ms.div_euclid(1000)))
+            .collect();
+        let truth: Vec<&TruthTrade> = truth
+            .iter()
+            .filter(|t| in_range(t.ms.div_euclid(1000)))
+            .collect();
+        let want = count(truth.iter().map(|t| truth_fill(t)));
+        let sizeless: Vec<_> = stored
+            .iter()
+            .filter(|t| t.condition_id == m.condition_id && t.size.is_none())
+            .filter(|t| in_range(second(t.trade_ts)))
+            .map(|t| (t.trade_ts, t.received_at, t.transaction_hash.clone()))
+            .collect();
+        assert!(
+            sizeless.is_empty(),
+            "stored without a size: {sizeless:?} (end {end})"
+        );
+        let got = count(
+            stored
+                .iter()
+                .filter(|t| t.condition_id == m.condition_id && t.size.is_some())
+                .filter(|t| {
+                    let s = match_s.get(&stored_fill(t)).copied();
+                    in_range(s.unwrap_or(second(t.trade_ts)))
+                })
+                .map(|t| stored_fill(t)),
+        );
+        assert!(!want.is_empty(), "{} traded", m.condition_id);
+        let missing: Vec<_> = truth
+            .iter()
+            .filter(|t| got.get(&truth_fill(t)).copied().unwrap_or(0) < want[&truth_fill(t)])
+            .map(|t| (t.ms, t.block_s, t.transaction_hash.clone()))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = got
+            .iter()
+            .filter(|(f, n)| want.get(*f).copied().unwrap_or(0) < **n)
+            .take(5)
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "market {}: {} stored, {} in the truth; missing (first 5) {missing:?}; extra {extra:?}",
+            m.condition_id,
+            got.values().sum::<usize>(),
+            want.values().sum::<usize>(),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_the_truth() {
+    let sim = polytape_sim::start(sim_config(7), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let markets = live_markets(&sim);
@@ -122,11 +286,6 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
         stop_rx,
     ));
     let mut emits = Vec::new();
-    let mut collect = |rx: &mut mpsc::UnboundedReceiver<Emit>| {
-        while let Ok(e) = rx.try_recv() {
-            emits.push(e);
-        }
-    };
     sim.inject_ws_malformed(3);
     sim.inject_ws_unknown(3);
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -135,20 +294,41 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
     assert!(dropped >= 1, "{dropped} connections dropped");
     tokio::time::sleep(Duration::from_secs(3)).await;
     sim.stall_ws();
-    // Noticed after 2 s without events, reconnected, the gap backfilled.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let end = sim.now() - chrono::Duration::seconds(2);
+    // Noticed after 2 s without events, reconnected, and each market's two gaps backfilled once
+    // their settle margin (3 s) has passed; then a flow covers every market again.
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        "every gap closed, then a flow of every market",
+        |emits| {
+            let g = gaps(emits);
+            let closed: usize = g.values().map(|n| n.1).sum();
+            let last_close = emits.iter().rposition(|e| {
+                matches!(e, Emit::Tape(r) if r.kind == TapeKind::Control
+                    && r.text.contains("\"gap_closed\""))
+            });
+            closed >= 2 * markets.len()
+                && g.values().all(|(opened, closed)| opened == closed)
+                && last_close.is_some_and(|i| {
+                    emits[i..].iter().any(|e| {
+                        matches!(e, Emit::Flow(f) if markets
+                            .iter()
+                            .all(|m| f.markets.contains_key(&m.condition_id)))
+                    })
+                })
+        },
+    )
+    .await;
+    let end = sim.now();
+    tokio::time::sleep(TAIL).await;
     stop_tx.send(true).unwrap();
     let counts = run.await.unwrap();
-    collect(&mut rx);
+    while let Ok(e) = rx.try_recv() {
+        emits.push(e);
+    }
 
-    let stored: Vec<_> = emits
-        .iter()
-        .filter_map(|e| match e {
-            Emit::Output(Output::Trade(t)) => Some(t.as_ref()),
-            _ => None,
-        })
-        .collect();
+    let stored = stored_trades(&emits);
     assert!(counts.reconnects >= 6, "{counts:?}");
     assert!(
         counts.feed.duplicates > 0,
@@ -175,60 +355,67 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
     }
 
     // From the warm-up hour to shortly before the stop, per market: the stored fills are the
-    // truth's, each once. Compared by whole seconds, as backfilled trades carry block seconds.
-    let second = |t: chrono::DateTime<chrono::Utc>| t.timestamp();
-    let (from_s, end_s) = (second(start - chrono::Duration::minutes(55)), second(end));
-    let from = chrono::DateTime::from_timestamp(from_s, 0).unwrap();
-    for m in &markets {
-        let truth: Vec<TruthTrade> = sim
-            .trades(&m.condition_id, from, end + chrono::Duration::seconds(1))
+    // truth's, each once.
+    assert_each_trade_stored_once(
+        &sim,
+        &markets,
+        &stored,
+        start - chrono::Duration::minutes(55),
+        end,
+    );
+
+    // The busy market's trades matched in a gap and mined in a second after its reconnect
+    // (outside [gap start, reconnect]) came from the backfill, each once.
+    let busy = sim.truth().markets.into_iter().find(|m| m.busy).unwrap();
+    let mut gap_from = None;
+    let mut gaps = Vec::new();
+    for c in controls(&emits) {
+        if c["condition_id"] != busy.condition_id.as_str() {
+            continue;
+        }
+        match (c["op"].as_str(), gap_from) {
+            (Some("gap_opened"), _) => gap_from = c["from_ms"].as_i64(),
+            (Some("covered_from"), Some(from)) => {
+                gaps.push((from, c["at_ms"].as_i64().unwrap()));
+                gap_from = None;
+            }
+            _ => {}
+        }
+    }
+    assert!(gaps.len() >= 2, "{gaps:?}");
+    let heard: BTreeMap<Fill, usize> = count(
+        stored
+            .iter()
+            .filter(|t| t.source == Source::Ws && t.size.is_some())
+            .map(|t| stored_fill(t)),
+    );
+    let late: Vec<TruthTrade> = gaps
+        .iter()
+        .flat_map(|&(from, reconnect)| {
+            sim.trades(
+                &busy.condition_id,
+                chrono::DateTime::from_timestamp_millis(from).unwrap(),
+                chrono::DateTime::from_timestamp_millis(reconnect).unwrap(),
+            )
             .into_iter()
-            .filter(|t| (from_s..=end_s).contains(&t.ms.div_euclid(1000)))
-            .collect();
-        let want = count(truth.iter().map(truth_fill));
-        let sizeless: Vec<_> = stored
+            .filter(move |t| t.block_s > reconnect.div_euclid(1000))
+        })
+        .filter(|t| !heard.contains_key(&truth_fill(t)))
+        .collect();
+    assert!(!late.is_empty(), "gaps {gaps:?}");
+    let all = count(
+        stored
             .iter()
-            .filter(|t| t.condition_id == m.condition_id && t.size.is_none())
-            .filter(|t| (from_s..=end_s).contains(&second(t.trade_ts)))
-            .map(|t| (t.trade_ts, t.received_at, t.transaction_hash.clone()))
-            .collect();
-        assert!(
-            sizeless.is_empty(),
-            "stored without a size: {sizeless:?} (end {end})"
-        );
-        let got = count(
-            stored
-                .iter()
-                .filter(|t| t.condition_id == m.condition_id)
-                .filter(|t| (from_s..=end_s).contains(&second(t.trade_ts)))
-                .map(|t| {
-                    (
-                        t.token_id.clone(),
-                        t.transaction_hash.clone().unwrap_or_default(),
-                        t.side,
-                        t.price,
-                        t.size.unwrap(),
-                    )
-                }),
-        );
-        assert!(!want.is_empty(), "{} traded", m.condition_id);
-        let missing: Vec<_> = truth
-            .iter()
-            .filter(|t| got.get(&truth_fill(t)).copied().unwrap_or(0) < want[&truth_fill(t)])
-            .map(|t| (t.ms, t.transaction_hash.clone()))
-            .take(5)
-            .collect();
-        let extra: Vec<_> = got
-            .iter()
-            .filter(|(f, n)| want.get(*f).copied().unwrap_or(0) < **n)
-            .take(5)
-            .collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "market {}: {} stored, {} in the truth; missing (first 5) {missing:?}; extra {extra:?}",
-            m.condition_id,
-            got.values().sum::<usize>(),
-            want.values().sum::<usize>(),
+            .filter(|t| t.size.is_some())
+            .map(|t| stored_fill(t)),
+    );
+    for t in &late {
+        assert_eq!(
+            all.get(&truth_fill(t)),
+            Some(&1),
+            "matched at {} in a gap, mined at {} s: {t:?}",
+            t.ms,
+            t.block_s
         );
     }
 
@@ -285,4 +472,110 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
         );
         assert!(want.trade_count_1h > 0);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_of_tokens_served_nothing_until_the_watchdog_resubscribed_them_are_backfilled_once()
+{
+    let sim = polytape_sim::start(sim_config(9), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // The busy market alone: its tokens are heard many times a second, so the watchdog finds
+    // them silent only when they are served nothing.
+    let busy = sim.truth().markets.into_iter().find(|m| m.busy).unwrap();
+    let markets = vec![LiveMarket {
+        condition_id: busy.condition_id.clone(),
+        tokens: [busy.token_ids[0].clone(), busy.token_ids[1].clone()],
+    }];
+    let mut config = config(&sim);
+    // The connection keeps answering PING, and is not taken for stalled during the test: only
+    // the watchdog notices that its tokens are served nothing.
+    config.shard.stall_after = Duration::from_secs(60);
+    config.asset_silence = Duration::from_secs(2);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start = sim.now();
+    let run = tokio::spawn(supervise(
+        config,
+        Fixed(markets.clone()),
+        client_for(&sim),
+        tx,
+        stop_rx,
+    ));
+    let mut emits = Vec::new();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    while let Ok(e) = rx.try_recv() {
+        emits.push(e);
+    }
+    // Served nothing from now until the watchdog re-subscribes the busy market's tokens (when
+    // the service comes back).
+    let silenced = emits.len();
+    let stalled_at = sim.now();
+    sim.stall_ws();
+    let resubscribed = |c: &serde_json::Value| {
+        c["op"] == "heard"
+            && c["assets"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|t| t == busy.token_ids[0].as_str()))
+    };
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(30),
+        "the busy market's tokens re-subscribed",
+        |emits| controls(&emits[silenced..]).iter().any(resubscribed),
+    )
+    .await;
+    sim.resume_ws();
+    let resumed = tokio::time::Instant::now();
+    let at = emits.len();
+    // The repair backfill asked with the re-subscribe reaches 3 s past it, and is asked then.
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        "every backfill answered",
+        |emits| {
+            resumed.elapsed() >= Duration::from_secs(3)
+                && emits[at..]
+                    .iter()
+                    .rev()
+                    .find_map(|e| match e {
+                        Emit::Counts(c) => Some(c.pending_backfills == 0),
+                        _ => None,
+                    })
+                    .unwrap_or(false)
+        },
+    )
+    .await;
+    let end = sim.now();
+    tokio::time::sleep(TAIL).await;
+    stop_tx.send(true).unwrap();
+    let counts = run.await.unwrap();
+    while let Ok(e) = rx.try_recv() {
+        emits.push(e);
+    }
+
+    assert_eq!(counts.reconnects, 0, "{counts:?}");
+    assert!(counts.resubscribed_assets >= 2, "{counts:?}");
+    assert!(sim.counters().ws.events_withheld > 0);
+    let stored = stored_trades(&emits);
+    assert_each_trade_stored_once(
+        &sim,
+        &markets,
+        &stored,
+        start - chrono::Duration::minutes(55),
+        end,
+    );
+    // Through a repair backfill: no gap was opened (a quiet market's flow stays published),
+    // and the trades the silence withheld came from the Data API.
+    assert!(!controls(&emits[silenced..])
+        .iter()
+        .any(|c| c["op"] == "gap_opened"));
+    assert!(
+        stored[..].iter().any(|t| t.source == Source::Backfill
+            && t.condition_id == busy.condition_id
+            && t.trade_ts >= stalled_at),
+        "the busy market's withheld trades were backfilled"
+    );
 }

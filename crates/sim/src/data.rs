@@ -10,7 +10,9 @@
 //!
 //! `GET /trades` serves each fill once, from the taker's side (`takerOnly=true`, the default);
 //! `takerOnly=false` adds the maker's row of each fill: another wallet, the opposite side, the
-//! same token, price, size and transaction.
+//! same token, price, size and transaction. Rows are on the block clock: a fill is served once
+//! its transaction was mined (`SimConfig::block_lag` after the match at most), timestamped with
+//! the block second, and `start`/`end` and the newest-first order are block times.
 
 use std::collections::HashMap;
 
@@ -38,6 +40,8 @@ const BUSY_PER_MINUTE: u64 = 720;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SimTrade {
     pub ms: i64,
+    /// When its transaction was mined: `ms`, or later by a lag drawn for the transaction.
+    pub block_ms: i64,
     pub outcome: usize,
     pub buy: bool,
     pub price: Decimal,
@@ -85,6 +89,14 @@ pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec
         // One transaction settling two fills: same time, same token and tx hash.
         let shared = prev.filter(|_| r.is_multiple_of(10));
         let ms = shared.map_or(minute * 60_000 + offset, |p| p.ms);
+        // One transaction, one block.
+        let block_ms = shared.map_or_else(
+            || match world.block_lag_ms {
+                0 => ms,
+                lag => ms + 1 + (mix(&[h, j as u64, 4]) % lag as u64) as i64,
+            },
+            |p| p.block_ms,
+        );
         let outcome = shared.map_or(((r >> 8) % m.outcomes.len() as u64) as usize, |p| p.outcome);
         let tx = shared.map_or_else(
             || {
@@ -114,6 +126,7 @@ pub(crate) fn trades_in_minute(world: &World, m: &SimMarket, minute: i64) -> Vec
         let maker = (taker + 1 + (r >> 48) % (WALLETS - 1)) % WALLETS;
         out.push(SimTrade {
             ms,
+            block_ms,
             outcome,
             buy,
             price: px,
@@ -135,6 +148,7 @@ pub(crate) fn truth_trade(m: &SimMarket, t: &SimTrade) -> TruthTrade {
         asset_id: m.token_ids.get(t.outcome).cloned().unwrap_or_default(),
         outcome: t.outcome,
         ms: t.ms,
+        block_s: t.block_ms.div_euclid(1000),
         side: if t.buy {
             TradeSide::Buy
         } else {
@@ -188,7 +202,7 @@ fn trade_json(world: &World, m: &SimMarket, t: &SimTrade, maker: bool) -> Value 
         "conditionId": m.condition_id,
         "size": num(t.size),
         "price": num(t.price),
-        "timestamp": t.ms.div_euclid(1000),
+        "timestamp": t.block_ms.div_euclid(1000),
         "title": m.question,
         "slug": m.slug,
         "icon": "",
@@ -241,6 +255,7 @@ pub(crate) fn trades(ctx: &Ctx<'_>) -> Result<Served, SimError> {
     idxs.dedup();
 
     let now_ms = ctx.now.timestamp_millis();
+    // Block times: nothing mined after now is served yet.
     let hi_ms = end.map_or(now_ms, |e| {
         now_ms.min(e.saturating_mul(1000).saturating_add(999))
     });
@@ -250,43 +265,58 @@ pub(crate) fn trades(ctx: &Ctx<'_>) -> Result<Served, SimError> {
         .map(|&i| world.markets[i].created_at.timestamp_millis())
         .min()
         .unwrap_or(i64::MAX);
-    let floor_minute = lo_ms.max(created_floor).div_euclid(60_000);
+    // A fill mined at `lo_ms` may have been matched up to the largest lag before.
+    let lag = world.block_lag_ms;
+    let floor_minute = lo_ms
+        .saturating_sub(lag)
+        .max(created_floor)
+        .div_euclid(60_000);
 
     let need = offset + limit;
-    // (market index, trade, maker row), newest first; a fill's taker row before its maker row.
+    // Newest block first; then market, match time and position, newest first; a fill's taker
+    // row before its maker row.
+    let order = |a: &(usize, SimTrade, bool), b: &(usize, SimTrade, bool)| {
+        b.1.block_ms
+            .cmp(&a.1.block_ms)
+            .then(b.0.cmp(&a.0))
+            .then(b.1.ms.cmp(&a.1.ms))
+            .then(b.1.seq.cmp(&a.1.seq))
+            .then(a.2.cmp(&b.2))
+    };
+    // (market index, trade, maker row).
     let mut found: Vec<(usize, SimTrade, bool)> = Vec::new();
     let mut minute = hi_ms.div_euclid(60_000);
-    while !idxs.is_empty() && minute >= floor_minute && found.len() < need {
-        let mut batch: Vec<(usize, SimTrade)> = Vec::new();
+    while !idxs.is_empty() && minute >= floor_minute {
         for &i in &idxs {
             for t in trades_in_minute(world, &world.markets[i], minute) {
-                if t.ms <= hi_ms && t.ms >= lo_ms {
-                    batch.push((i, t));
+                if t.block_ms > hi_ms || t.block_ms < lo_ms {
+                    continue;
                 }
-            }
-        }
-        batch.sort_by(|a, b| {
-            b.1.ms
-                .cmp(&a.1.ms)
-                .then(b.0.cmp(&a.0))
-                .then(b.1.seq.cmp(&a.1.seq))
-        });
-        for (i, t) in batch {
-            let taker_row = side.is_none_or(|b| b == t.buy);
-            // A maker row's side is the other one.
-            let maker_row = !taker_only && side.is_none_or(|b| b != t.buy);
-            match (taker_row, maker_row) {
-                (true, true) => {
-                    found.push((i, t.clone(), false));
-                    found.push((i, t, true));
+                let taker_row = side.is_none_or(|b| b == t.buy);
+                // A maker row's side is the other one.
+                let maker_row = !taker_only && side.is_none_or(|b| b != t.buy);
+                match (taker_row, maker_row) {
+                    (true, true) => {
+                        found.push((i, t.clone(), false));
+                        found.push((i, t, true));
+                    }
+                    (true, false) => found.push((i, t, false)),
+                    (false, true) => found.push((i, t, true)),
+                    (false, false) => {}
                 }
-                (true, false) => found.push((i, t, false)),
-                (false, true) => found.push((i, t, true)),
-                (false, false) => {}
             }
         }
         minute -= 1;
+        if found.len() >= need {
+            // The minutes not read yet were matched, so mined, by the end of `minute` plus the
+            // largest lag: once the last row the page needs is later, none of theirs gets in.
+            found.sort_by(order);
+            if found[need - 1].1.block_ms > (minute + 1) * 60_000 - 1 + lag {
+                break;
+            }
+        }
     }
+    found.sort_by(order);
     let page: Vec<Value> = found
         .iter()
         .skip(offset)

@@ -142,6 +142,10 @@
 //! `start`/`end` epoch seconds (inclusive), `timestamp` in seconds. `takerOnly=true` (the
 //! default) serves each fill once, from the taker's side; `false` adds the maker's row (another
 //! wallet, the other side). A market keeps its trade history once its book is gone (closed).
+//! With [`SimConfig::block_lag`] a trade is *mined* after it is matched, as on Polymarket: its
+//! row is served only once its block time has passed, with the block second as `timestamp`, and
+//! `start`/`end` and the newest-first order are on that clock (the WebSocket keeps the match
+//! time), so a trade matched just before a reconnect may carry a block time after it.
 //! Markets trade a few times a minute; the [`SimConfig::busy_markets`] 12–13 times a second, so
 //! half an hour holds more than offset paging can reach (offset 10,000 + limit 10,000) and a
 //! client must page inside `start`/`end` windows.
@@ -253,13 +257,19 @@ pub struct SimConfig {
     /// text again right after it, in the same frame or the next; drawn like
     /// [`SimConfig::ws_missing_size`].
     pub ws_duplicate_trades: f64,
+    /// The most a trade's block time trails its match time (default zero: the Data API's
+    /// `timestamp` is the match second). Otherwise each transaction is mined a lag in
+    /// (0, `block_lag`] after its match, drawn from the seed and the transaction (the same for
+    /// every fill of it); the Data API serves its rows from then on, timestamped with the block
+    /// second ([`TruthTrade::block_s`]). Capped at a minute.
+    pub block_lag: Duration,
 }
 
 impl SimConfig {
     /// The defaults (20 markets per tier, now = `Utc::now()`, no latency, 20–120 levels, a
     /// static world, proposal 1 h after the end and final 2 h later, no CLOB lag, no busy
-    /// market, WebSocket idle close after 60 s, no trade event without size or sent twice) with
-    /// this seed.
+    /// market, WebSocket idle close after 60 s, no trade event without size or sent twice, block
+    /// time = match time) with this seed.
     pub fn new(seed: u64) -> Self {
         SimConfig {
             seed,
@@ -277,6 +287,7 @@ impl SimConfig {
             ws_idle_timeout: Duration::from_secs(60),
             ws_missing_size: 0.0,
             ws_duplicate_trades: 0.0,
+            block_lag: Duration::ZERO,
         }
     }
 
@@ -638,8 +649,11 @@ pub struct TruthTrade {
     pub asset_id: String,
     /// `outcomeIndex`.
     pub outcome: usize,
-    /// The match time, epoch ms (WebSocket `timestamp`; the Data API serves it in seconds).
+    /// The match time, epoch ms (WebSocket `timestamp`).
     pub ms: i64,
+    /// The block time, epoch seconds (the Data API's `timestamp`): the second of `ms`, or later
+    /// with a [`SimConfig::block_lag`].
+    pub block_s: i64,
     /// `side`.
     pub side: TradeSide,
     /// `price`.

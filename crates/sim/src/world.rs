@@ -91,6 +91,8 @@ pub(crate) struct World {
     pub books: HashMap<String, (usize, usize)>,
     /// Ids of the busy markets (`SimConfig::busy_markets`), which trade many times a second.
     pub busy: HashSet<u64>,
+    /// The most a transaction's block time trails its match time, ms (`SimConfig::block_lag`).
+    pub block_lag_ms: i64,
     /// Arrivals, resolution courses and pruning; `None` for the static world.
     rolling: Option<Rolling>,
 }
@@ -378,6 +380,7 @@ impl World {
             by_condition: HashMap::new(),
             books: HashMap::new(),
             busy: busy_markets(&markets_for_busy, cfg.busy_markets),
+            block_lag_ms: cfg.block_lag.as_millis().min(60_000) as i64,
             rolling: None,
         };
         world.reindex();

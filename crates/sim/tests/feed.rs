@@ -720,7 +720,7 @@ fn row(r: &Value) -> Row {
 fn truth_row(t: &TruthTrade) -> Row {
     (
         t.asset_id.clone(),
-        t.ms.div_euclid(1000),
+        t.block_s,
         t.transaction_hash.clone(),
         t.side,
         t.price,
@@ -774,6 +774,80 @@ async fn given_a_busy_market_then_offset_paging_stops_at_10000_and_start_end_win
     assert!(rows.len() > 20_000);
     let truth = sim.trades(cid, at_ms(start * 1000), at_ms(end * 1000 + 999));
     assert_eq!(counts(rows), counts(truth.iter().map(truth_row)));
+}
+
+#[tokio::test]
+async fn given_a_block_lag_then_rows_are_served_once_mined_with_block_seconds_on_the_block_clock() {
+    let mut c = busy_cfg(23);
+    c.block_lag = Duration::from_secs(3);
+    let sim = sim(c).await;
+    let m = busy(&sim.truth());
+    let cid = &m.condition_id;
+    let now = sim.now();
+
+    // Every fill is mined up to 3 s after its match, all fills of a transaction in one block.
+    let recent = sim.trades(cid, now - chrono::Duration::minutes(2), now);
+    assert!(recent.len() > 1_000, "{}", recent.len());
+    let mut blocks: BTreeMap<&str, i64> = BTreeMap::new();
+    for t in &recent {
+        assert!(
+            t.block_s * 1000 + 999 > t.ms && t.block_s * 1000 <= t.ms + 3_000,
+            "{t:?}"
+        );
+        assert_eq!(
+            *blocks.entry(&t.transaction_hash).or_insert(t.block_s),
+            t.block_s
+        );
+    }
+    assert!(
+        recent.iter().any(|t| t.block_s > t.ms.div_euclid(1000)),
+        "some fills are mined in a later second"
+    );
+
+    // `start`/`end` pick block seconds, newest block first: a window's rows are the fills mined in
+    // it, some matched before it starts.
+    let (start, end) = (now.timestamp() - 90, now.timestamp() - 31);
+    let url = format!(
+        "{}/trades?market={cid}&start={start}&end={end}&limit=10000",
+        sim.data_url()
+    );
+    let (status, page) = get_json(&url).await;
+    assert_eq!(status, 200);
+    let page = page.as_array().expect("rows");
+    let stamps: Vec<i64> = page
+        .iter()
+        .map(|r| r["timestamp"].as_i64().expect("s"))
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let truth: Vec<&TruthTrade> = recent
+        .iter()
+        .filter(|t| (start..=end).contains(&t.block_s))
+        .collect();
+    assert!(truth.iter().any(|t| t.ms < start * 1000));
+    assert_eq!(
+        counts(page.iter().map(row)),
+        counts(truth.iter().map(|t| truth_row(t)))
+    );
+
+    // A fill matched but not mined yet is not served.
+    let before = sim.now();
+    let (_, newest) = get_json(&format!(
+        "{}/trades?market={cid}&limit=10000",
+        sim.data_url()
+    ))
+    .await;
+    let after_ms = sim.now().timestamp_millis();
+    let served: HashSet<Row> = newest.as_array().expect("rows").iter().map(row).collect();
+    let unmined: Vec<TruthTrade> = sim
+        .trades(cid, before - chrono::Duration::seconds(5), before)
+        .into_iter()
+        .filter(|t| t.block_s * 1000 > after_ms)
+        .collect();
+    assert!(
+        !unmined.is_empty(),
+        "matched in the last seconds, mined later"
+    );
+    assert!(unmined.iter().all(|t| !served.contains(&truth_row(t))));
 }
 
 #[tokio::test]
