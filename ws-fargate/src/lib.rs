@@ -1,14 +1,16 @@
 //! ws-fargate: polytape's live feed as one long-running process (an ECS Fargate task). It runs
 //! [`polytape_collector::live::run_feed`] — the shard supervisor over the CLOB market
 //! WebSocket for the T2–T4 markets of the Markets table — with:
-//! * an SQS sink ([`SqsSink`]): each packed feed message is one `SendMessage` to the live
-//!   queue, which the trades function stores as Parquet;
-//! * the AWS store for the rest: the markets to hear from DynamoDB (the `active_by_end`
-//!   index), a heartbeat per shard to the Ops table, the flow to `live/flow.json` on S3;
+//! * an SQS sink ([`SqsSink`]): each packed feed message (trades and whale events) is one
+//!   `SendMessage` to the live queue, which the trades function stores as Parquet;
+//! * the AWS store for the rest: the markets to hear from DynamoDB (range queries of the
+//!   `active_by_end` index), a heartbeat per shard to the Ops table, the flow to
+//!   `live/flow.json` and the raw tape (`raw_ws`, one object per 5 minutes, by the feed
+//!   runner's tape writer) on S3;
 //! * a few totals as CloudWatch EMF lines every minute ([`FeedMetrics`]);
 //! * a bounded stop ([`run`]): on SIGTERM (ECS stops a task with SIGTERM, then SIGKILL after
-//!   the container's stop timeout) the feed stops hearing, flushes its last message and
-//!   returns; if that takes longer than the grace ([`Settings::stop_grace`], 25 s by default,
+//!   the container's stop timeout) the feed stops hearing, flushes its last message and its
+//!   open tape window and returns; if that takes longer than the grace ([`Settings::stop_grace`], 25 s by default,
 //!   under the task's 30 s stop timeout), the process exits anyway, so ECS never has to kill it.
 //!
 //! # Layout

@@ -65,6 +65,9 @@ async fn the_feed_runs_prints_totals_and_stops_within_its_grace_with_every_trade
     let vars = [
         ("POLYTAPE_WS_URL", endpoints.ws.clone()),
         ("POLYTAPE_WS_BACKFILL_DELAY_S", "0".to_string()),
+        // The warm-up backfill at once: its hour of trades makes the run's trades certain
+        // (the simulated markets trade a few times a minute on the WebSocket).
+        ("POLYTAPE_WS_SETTLE_S", "0".to_string()),
         ("POLYTAPE_WS_STOP_GRACE_S", "5".to_string()),
     ];
     let mut settings =
@@ -156,6 +159,10 @@ async fn when_the_last_messages_cannot_be_sent_then_the_stop_still_ends_at_the_g
     .unwrap();
     let vars = [
         ("POLYTAPE_WS_URL", sim.ws_url()),
+        // The warm-up backfill at once, so there are trades, hence a message, to fail on
+        // (only trades and whale events travel in messages; the tape goes to the store).
+        ("POLYTAPE_WS_BACKFILL_DELAY_S", "0".to_string()),
+        ("POLYTAPE_WS_SETTLE_S", "0".to_string()),
         ("POLYTAPE_WS_STOP_GRACE_S", "2".to_string()),
     ];
     let settings =

@@ -38,8 +38,9 @@ enum Command {
     /// Run the collector locally until Ctrl-C: discovery (hourly; after a failure again within
     /// minutes), maintenance (every 5 min: re-tier, closed-check, the `markets` dimension) and
     /// each tier's snapshots on its schedule (T0 60 min … T4 15 s, each within its deadline),
-    /// written as Parquet under the data directory, with `GET /health`, `GET /health/critical`
-    /// and `GET /api/stats` on 127.0.0.1.
+    /// written as Parquet under the data directory, with the status API on 127.0.0.1 (`GET
+    /// /health`, `/health/critical`, `/api/stats`, `/api/markets`, … and the live event stream
+    /// `/api/events/stream`; `/api/openapi.json` lists every endpoint).
     ///
     /// Polymarket's public endpoints are used unless POLYTAPE_GAMMA_URL, POLYTAPE_CLOB_URL,
     /// POLYTAPE_DATA_URL, POLYTAPE_WS_URL point elsewhere; `--simulate` starts the built-in
@@ -355,11 +356,14 @@ async fn run(
         )),
         None => None,
     };
+    // The feed's stored events also go to the status API's live stream.
+    let events = status::LiveEvents::default();
     let feed = feed.is_some().then(|| {
         let rt = runtime.clone();
         let stop = stop_rx.clone();
+        let events = events.clone();
         tokio::spawn(async move {
-            let sink = StoreSink(rt.store.clone());
+            let sink = events.sink(StoreSink(rt.store.clone()));
             let counts = run_feed(
                 rt.store.clone(),
                 &sink,
@@ -382,12 +386,12 @@ async fn run(
         .await
         .with_context(|| format!("binding the status API to 127.0.0.1:{port}"))?;
     tracing::info!(
-        "status API on http://{}/health (/health/critical, /api/stats) — Ctrl-C to stop",
+        "status API on http://{}/health (/api/stats, /api/markets, … — /api/openapi.json lists every endpoint) — Ctrl-C to stop",
         listener.local_addr()?
     );
     let api = tokio::spawn(status::serve(
         listener,
-        status::router(runtime.clone()),
+        status::local_router(runtime.clone(), Some(events)),
         stopped(stop_rx.clone()),
     ));
 

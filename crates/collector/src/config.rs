@@ -32,6 +32,50 @@ pub struct Config {
     pub function_timeout: Option<Duration>,
     /// `/health` thresholds.
     pub health: HealthConfig,
+    /// Hourly compaction.
+    pub compaction: CompactionConfig,
+}
+
+/// Hourly compaction ([`crate::compaction`]), run by maintenance when due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionConfig {
+    /// How often it runs (`POLYTAPE_COMPACT_EVERY_S`, 3600); sooner again while it has hours
+    /// left over, and after a failure with the usual backoff.
+    pub every: Duration,
+    /// An hour is compacted only once it ended this long ago (`POLYTAPE_COMPACT_SETTLE_S`,
+    /// 1200): longer than the longest retry can still write a file of it. In the cloud that
+    /// is the later of two queues' retry horizons, from template.yaml: the live queue's
+    /// VisibilityTimeout × maxReceiveCount + the trades function's Timeout + its batching
+    /// window (180 s × 5 + 30 s + 20 s = 950 s) and the ticks queue's VisibilityTimeout ×
+    /// maxReceiveCount + the snapshot function's Timeout (360 s × 3 + 60 s = 1,140 s), rounded
+    /// up to 20 minutes (crates/store/tests/template.rs checks the template's values still
+    /// fit). Locally nothing retries later than a tick's own interval.
+    pub settle: Duration,
+    /// Sources are deleted this long after their compacted file is recorded, so a query that
+    /// listed them first can finish reading (`POLYTAPE_COMPACT_DELETE_AFTER_S`, 1800).
+    pub delete_after: Duration,
+    /// Days before today the live feed's tables are compacted (`POLYTAPE_COMPACT_LOOKBACK_DAYS`,
+    /// 5: the live queue keeps a message 4 days). Before redriving its dead-letter queue
+    /// further back, raise it, or the late files stay unmerged (and unread).
+    pub lookback_days: u32,
+    /// The longest a run works before leaving the rest to the next maintenance run
+    /// (`POLYTAPE_COMPACT_BUDGET_S`, 60; in Lambda also the invocation's end).
+    pub budget: Duration,
+}
+
+impl Default for CompactionConfig {
+    /// Hourly, 60 s a run; the settle time, delete delay and lookback of
+    /// `polytape_store::compact::CompactOptions::default` (20 min, 30 min, 5 days).
+    fn default() -> Self {
+        let store = polytape_store::compact::CompactOptions::default();
+        CompactionConfig {
+            every: Duration::from_secs(3600),
+            settle: store.settle,
+            delete_after: store.delete_after,
+            lookback_days: store.lookback_days,
+            budget: Duration::from_secs(60),
+        }
+    }
 }
 
 /// When `/health` reports a check failing (`/health/critical` answers 503).
@@ -46,6 +90,15 @@ pub struct HealthConfig {
     pub max_tick_failure_pct: f64,
     /// A task failed this many times in a row (`POLYTAPE_HEALTH_MAX_TASK_FAILURES`, 3).
     pub max_task_failures: u32,
+    /// A tier's ticks in the last hour wrote fewer than this share of the samples they
+    /// expected (`POLYTAPE_HEALTH_MIN_COVERAGE_PCT`, 90).
+    pub min_coverage_pct: f64,
+    /// A tick is judged (failed, missing) only this long after it was due
+    /// (`POLYTAPE_HEALTH_TICK_GRACE_S`, 60): a tick still running is not missing.
+    pub tick_grace: Duration,
+    /// A WebSocket shard whose newest heartbeat is older than this fails `ws_<shard>`
+    /// (`POLYTAPE_HEALTH_WS_HEARTBEAT_MAX_AGE_S`, 120; shards write one every few seconds).
+    pub ws_heartbeat_max_age: Duration,
 }
 
 impl Default for HealthConfig {
@@ -55,6 +108,9 @@ impl Default for HealthConfig {
             startup_grace: Duration::from_secs(120),
             max_tick_failure_pct: 10.0,
             max_task_failures: 3,
+            min_coverage_pct: 90.0,
+            tick_grace: Duration::from_secs(60),
+            ws_heartbeat_max_age: Duration::from_secs(120),
         }
     }
 }
@@ -72,6 +128,7 @@ impl Default for Config {
             tick_margin: Duration::from_secs(20),
             function_timeout: None,
             health: HealthConfig::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -155,17 +212,45 @@ impl Config {
             "POLYTAPE_HEALTH_STARTUP_GRACE_S",
             &mut c.health.startup_grace,
         )?;
-        if let Some(v) = lookup("POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT") {
-            c.health.max_tick_failure_pct = v
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|p| (0.0..=100.0).contains(p))
-                .ok_or(ConfigError {
-                    var: "POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT",
-                    value: v.clone(),
-                    reason: "expected a percentage from 0 to 100",
-                })?;
+        secs("POLYTAPE_HEALTH_TICK_GRACE_S", &mut c.health.tick_grace)?;
+        secs(
+            "POLYTAPE_HEALTH_WS_HEARTBEAT_MAX_AGE_S",
+            &mut c.health.ws_heartbeat_max_age,
+        )?;
+        for (var, pct) in [
+            (
+                "POLYTAPE_HEALTH_MAX_TICK_FAILURE_PCT",
+                &mut c.health.max_tick_failure_pct,
+            ),
+            (
+                "POLYTAPE_HEALTH_MIN_COVERAGE_PCT",
+                &mut c.health.min_coverage_pct,
+            ),
+        ] {
+            if let Some(v) = lookup(var) {
+                *pct = v
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| (0.0..=100.0).contains(p))
+                    .ok_or(ConfigError {
+                        var,
+                        value: v.clone(),
+                        reason: "expected a percentage from 0 to 100",
+                    })?;
+            }
+        }
+        secs("POLYTAPE_COMPACT_EVERY_S", &mut c.compaction.every)?;
+        secs("POLYTAPE_COMPACT_SETTLE_S", &mut c.compaction.settle)?;
+        secs(
+            "POLYTAPE_COMPACT_DELETE_AFTER_S",
+            &mut c.compaction.delete_after,
+        )?;
+        secs("POLYTAPE_COMPACT_BUDGET_S", &mut c.compaction.budget)?;
+        if let Some(v) = lookup("POLYTAPE_COMPACT_LOOKBACK_DAYS") {
+            c.compaction.lookback_days =
+                u32::try_from(parse_positive(&v, "POLYTAPE_COMPACT_LOOKBACK_DAYS")?)
+                    .unwrap_or(u32::MAX);
         }
         if let Some(v) = lookup("POLYTAPE_HEALTH_MAX_TASK_FAILURES") {
             c.health.max_task_failures =

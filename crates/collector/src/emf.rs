@@ -1,7 +1,8 @@
 //! CloudWatch Embedded Metric Format: one JSON line on stdout per flush, which CloudWatch Logs
 //! turns into metrics. Printed with `println!`, not through `tracing`, because EMF requires the
 //! line to be the JSON object alone. Series are few on purpose (each costs ~$0.30/month):
-//! `CoveragePct` per tier (5) and dimensionless totals.
+//! `CoveragePct` per tier (5) and dimensionless totals, among them `CompactionLagSeconds`, which
+//! every maintenance run prints (`MaintenanceReport::metrics`).
 //!
 //! [`document`] is the one place an EMF object is built: every polytape binary that reports
 //! metrics (the snapshot, discovery and maintenance functions, the trades function, the
@@ -18,6 +19,7 @@ pub const NAMESPACE: &str = "Polytape";
 pub enum Unit {
     Count,
     Percent,
+    Seconds,
 }
 
 impl Unit {
@@ -26,6 +28,7 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Percent => "Percent",
+            Unit::Seconds => "Seconds",
         }
     }
 }
@@ -44,6 +47,15 @@ impl Metric {
         Metric {
             name,
             unit: Unit::Count,
+            value: json!(value),
+        }
+    }
+
+    /// A duration in whole seconds (`Unit::Seconds`).
+    pub fn seconds(name: &'static str, value: u64) -> Metric {
+        Metric {
+            name,
+            unit: Unit::Seconds,
             value: json!(value),
         }
     }

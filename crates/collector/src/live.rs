@@ -4,12 +4,16 @@
 //!   in, its trades, whale events and raw tape out as Parquet under keys derived from the
 //!   message's run and sequence, so a redelivered message overwrites its own files. The trades
 //!   Lambda runs it on each SQS record; `polytape run` on each message of its local channel.
-//! * [`run_feed`], the feed process: the shard supervisor over the markets state, its records
-//!   packed into messages for a [`MessageSink`], its flow written to `live/flow.json` for the
-//!   snapshot ticks, a heartbeat per shard to the Ops state. ws-fargate runs it with an SQS
-//!   sink; `polytape run` with [`StoreSink`], which calls [`store_message`] itself.
+//! * [`run_feed`], the feed process: the shard supervisor over the markets state; its trades
+//!   and whale events packed into messages for a [`MessageSink`]; its raw tape written
+//!   straight to the object store by a [`TapeWriter`] (one `raw_ws` object per 5-minute
+//!   window, not through the queue); its flow written to `live/flow.json` for the snapshot
+//!   ticks; a heartbeat per shard to the Ops state. ws-fargate runs it with an SQS sink and
+//!   S3; `polytape run` with [`StoreSink`], which calls [`store_message`] itself, and the data
+//!   directory. The tape writer is the same in both.
 
 use crate::error::HandlerError;
+use crate::tape::{TapeWriter, STOP_RETRY, TAPE_EVERY, TAPE_MAX_BYTES};
 use polytape_core::live::{FlowObject, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
 use polytape_feed::queue::{self, Message, Packer, Record, MAX_MESSAGE_BYTES};
 use polytape_feed::shard::now_ms;
@@ -39,7 +43,8 @@ pub struct MessageReport {
     pub keys: Vec<String>,
 }
 
-/// Stores one feed message. A body that is not a feed message at all is
+/// Stores one feed message (its trades and whale events; tape records too, from messages sent
+/// before the feed wrote its tape itself). A body that is not a feed message at all is
 /// [`HandlerError::Input`] (the message goes back to the queue and, after its receives, to the
 /// dead-letter queue); a bad record inside a good message is skipped and counted. A storage
 /// failure fails the message, whose redelivery rewrites the same keys.
@@ -123,15 +128,21 @@ impl<S: ObjectStore> MessageSink for StoreSink<S> {
     }
 }
 
-/// The markets the feed follows: the active markets of the WebSocket tiers (T2–T4).
+/// The markets the feed follows: the active markets whose end date puts them in a WebSocket
+/// tier (T2–T4) now ([`MarketStore::websocket_markets`]: range reads of those tiers' end-date
+/// windows, not the whole active index), the same markets the T2–T4 ticks sample.
 pub struct StoreMarkets<S>(pub S);
 
 impl<S: MarketStore + 'static> MarketSource for StoreMarkets<S> {
     async fn live_markets(&self) -> Result<Vec<LiveMarket>, String> {
-        let markets = self.0.active_markets().await.map_err(|e| e.to_string())?;
+        let now = chrono::DateTime::from_timestamp_millis(now_ms()).unwrap_or_default();
+        let markets = self
+            .0
+            .websocket_markets(now)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(markets
             .into_iter()
-            .filter(|m| m.tier.is_some_and(|t| t.spec().websocket))
             .map(|m| LiveMarket {
                 condition_id: m.condition_id,
                 tokens: [m.yes_token_id, m.no_token_id],
@@ -143,8 +154,17 @@ impl<S: MarketStore + 'static> MarketSource for StoreMarkets<S> {
 /// The feed's latest counters, for the status API.
 pub type FeedStatus = Arc<Mutex<Option<SupervisorCounts>>>;
 
-/// Runs the feed until `shutdown` turns true: nothing received is lost — the last messages and
-/// the whale events still waiting are sent before it returns. With `frames_out`, every
+/// How long a message waits for more records before it is sent: the first trade of a message
+/// reaches the queue at most this long (plus the timer's [`LINGER_CHECK`]) after it was heard,
+/// under the 5 s receive-to-queue target.
+pub const LINGER: Duration = Duration::from_secs(4);
+
+/// How often the runner checks the message's linger and the tape's window.
+pub const LINGER_CHECK: Duration = Duration::from_millis(250);
+
+/// Runs the feed until `shutdown` turns true: nothing received is lost — the last messages,
+/// the whale events still waiting and the tape's open window are written before it returns
+/// (each retried until [`STOP_RETRY`] after the stop). With `frames_out`, every
 /// WebSocket frame is also written there as received, one JSON string per line (the input of
 /// `polytape bench feed`).
 pub async fn run_feed<S, K>(
@@ -162,6 +182,8 @@ where
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let stop_seen = shutdown.clone();
+    let run = now_ms();
+    let mut tape = TapeWriter::new(store.clone(), TAPE_EVERY, TAPE_MAX_BYTES, shutdown.clone());
     let supervisor = tokio::spawn(supervise(
         config,
         StoreMarkets(store.clone()),
@@ -169,7 +191,7 @@ where
         tx,
         shutdown,
     ));
-    let mut packer = Packer::new(now_ms(), MAX_MESSAGE_BYTES, Duration::from_secs(2));
+    let mut packer = Packer::new(run, MAX_MESSAGE_BYTES, LINGER);
     // Once the feed is stopping, a message that cannot be delivered is retried only until
     // this much time has passed since the stop (ECS kills the task 30 s after SIGTERM).
     let mut stopping = Stopping {
@@ -177,7 +199,7 @@ where
         since: None,
         lost_messages: 0,
     };
-    let mut linger = tokio::time::interval(Duration::from_millis(500));
+    let mut linger = tokio::time::interval(LINGER_CHECK);
     linger.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -188,9 +210,7 @@ where
                         if let (Some(out), TapeKind::Frame) = (frames_out.as_mut(), r.kind) {
                             record_frame(out, &r.text);
                         }
-                        for m in packer.push(&Record::Tape(r), now_ms()) {
-                            deliver(sink, &m, &mut stopping).await;
-                        }
+                        tape.push(r);
                     }
                     Emit::Output(Output::Trade(t)) => {
                         for m in packer.push(&Record::Trade(*t), now_ms()) {
@@ -223,6 +243,7 @@ where
                 }
             }
             _ = linger.tick() => {
+                tape.tick(now_ms());
                 if let Some(m) = packer.due(now_ms()) {
                     deliver(sink, &m, &mut stopping).await;
                 }
@@ -230,9 +251,13 @@ where
         }
     }
     stopping.since.get_or_insert_with(tokio::time::Instant::now);
+    // The tape's open window is handed to its writing task first, so its write and the last
+    // message's send share the stop's time.
+    let tape_done = tokio::spawn(tape.finish());
     if let Some(m) = packer.take() {
         deliver(sink, &m, &mut stopping).await;
     }
+    let tape_report = tape_done.await.unwrap_or_default();
     if let Some(out) = frames_out.as_mut() {
         if let Err(e) = out.flush() {
             tracing::warn!(error = %e, "feed: recorded frames not flushed");
@@ -240,6 +265,8 @@ where
     }
     let mut counts = supervisor.await.unwrap_or_default();
     counts.lost_messages = stopping.lost_messages;
+    counts.tape_objects = tape_report.objects;
+    counts.lost_tape_objects = tape_report.lost_objects;
     *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(counts.clone());
     counts
 }
@@ -251,9 +278,6 @@ fn record_frame(out: &mut std::io::BufWriter<std::fs::File>, text: &str) {
         tracing::warn!(error = %e, "feed: frame not recorded");
     }
 }
-
-/// How long, once the feed is stopping, a message is retried before it is given up.
-const STOP_RETRY: Duration = Duration::from_secs(20);
 
 /// Whether (since when) the feed is stopping, and what had to be given up then.
 struct Stopping {
@@ -299,5 +323,68 @@ async fn deliver<K: MessageSink>(sink: &K, m: &Message, stopping: &mut Stopping)
                 wait = (wait * 2).min(Duration::from_secs(cap));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polytape_core::live::TapeKind;
+
+    /// Given trades at the reference scale (400 a minute, one every 150 ms) packed with the
+    /// runner's linger and timer, then 1,000 trades make 37 messages, one every ~4.05 s (the
+    /// count docs/costs.md uses), each one billed SQS request, and no trade waits past 4.25 s
+    /// for its message to be handed to the queue (the 5 s target).
+    #[test]
+    fn at_400_trades_a_minute_1000_trades_make_37_messages_and_none_waits_over_4_25_s() {
+        let mut packer = Packer::new(1, MAX_MESSAGE_BYTES, LINGER);
+        let check_ms = LINGER_CHECK.as_millis() as i64;
+        // A trade record's size in a message (measured: 645 B); the size does not matter here,
+        // the clock closes the messages long before 250 KiB.
+        let record = |seq: u64, at_ms: i64| {
+            Record::Tape(TapeRecord {
+                run: 1,
+                shard: 0,
+                seq,
+                received_at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+                kind: TapeKind::Frame,
+                part: 0,
+                parts: 1,
+                text: "x".repeat(500),
+            })
+        };
+        let (mut messages, mut worst_wait_ms, mut bytes) = (0u64, 0i64, 0usize);
+        let mut waiting: Vec<i64> = Vec::new();
+        let mut close = |m: Message, now: i64, waiting: &mut Vec<i64>| {
+            messages += 1;
+            bytes = bytes.max(m.body.len());
+            worst_wait_ms = worst_wait_ms.max(waiting.iter().map(|t| now - t).max().unwrap_or(0));
+            waiting.clear();
+        };
+        let end_ms = 1_000 * 150;
+        let mut next_check = check_ms;
+        for n in 0..1_000u64 {
+            let at = n as i64 * 150;
+            while next_check <= at {
+                if let Some(m) = packer.due(next_check) {
+                    close(m, next_check, &mut waiting);
+                }
+                next_check += check_ms;
+            }
+            for m in packer.push(&record(n, at), at) {
+                close(m, at, &mut waiting);
+            }
+            waiting.push(at);
+        }
+        while !waiting.is_empty() {
+            if let Some(m) = packer.due(next_check) {
+                close(m, next_check, &mut waiting);
+            }
+            next_check += check_ms;
+        }
+        assert!(next_check > end_ms);
+        assert_eq!(messages, 37);
+        assert!(worst_wait_ms <= 4_250, "{worst_wait_ms} ms");
+        assert!(bytes < 64 * 1024, "one billed SQS request each: {bytes} B");
     }
 }

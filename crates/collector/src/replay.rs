@@ -54,8 +54,10 @@ const EXAMPLES: usize = 5;
 pub async fn replay<S: ObjectStore>(store: &S) -> Result<ReplayReport, HandlerError> {
     let mut report = ReplayReport::default();
     let mut parts: Vec<TapeRecord> = Vec::new();
-    for key in store.list_objects(&format!("{}/", keys::RAW_WS)).await? {
-        let Some(bytes) = store.get_object(&key).await? else {
+    // Each listing read by the reading rule: an hour being compacted counts once.
+    let tape_keys = store.list_objects(&format!("{}/", keys::RAW_WS)).await?;
+    for key in keys::visible(&tape_keys) {
+        let Some(bytes) = store.get_object(key).await? else {
             continue;
         };
         report.tape_files += 1;
@@ -85,8 +87,9 @@ pub async fn replay<S: ObjectStore>(store: &S) -> Result<ReplayReport, HandlerEr
     report.rebuilt = rebuilt.len();
 
     let mut stored: BTreeMap<String, StoredTrade> = BTreeMap::new();
-    for key in store.list_objects(&format!("{}/", keys::TRADES)).await? {
-        let Some(bytes) = store.get_object(&key).await? else {
+    let trade_keys = store.list_objects(&format!("{}/", keys::TRADES)).await?;
+    for key in keys::visible(&trade_keys) {
+        let Some(bytes) = store.get_object(key).await? else {
             continue;
         };
         report.trade_files += 1;

@@ -43,7 +43,7 @@ async fn serve(rt: Arc<Runtime<LocalStore>>) -> String {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(status::serve(
         listener,
-        status::router(rt),
+        status::local_router(rt, None),
         std::future::pending(),
     ));
     base

@@ -208,7 +208,7 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(status::serve(
         listener,
-        status::store_router(e.store.clone(), Config::default().health),
+        status::router(status::Status::new(e.store.clone(), Config::default())),
         std::future::pending(),
     ));
 

@@ -116,7 +116,10 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
     // The routers read the real clock: Gamma went down 3 minutes ago, at the start.
     let start = chrono::Utc::now() - chrono::Duration::minutes(3);
     let e = env_at(2, 100, start).await;
-    let cfg = Config::default();
+    let mut cfg = Config::default();
+    // This test is about discovery: no tick runs, so none is judged (a stopped schedule is
+    // given_markets_but_no_tick_ever_recorded_…'s).
+    cfg.health.tick_grace = Duration::from_secs(3600);
     e.clock.set(start);
     assert!(
         run_if_due(&refused_client(), &e.store, &cfg, &e.clock, None)
@@ -134,12 +137,12 @@ async fn health_critical_answers_503_naming_discovery_and_200_once_it_recovers_l
     ];
     tokio::spawn(status::serve(
         local,
-        status::router(rt),
+        status::local_router(rt, None),
         std::future::pending(),
     ));
     tokio::spawn(status::serve(
         cloud,
-        status::store_router(e.store.clone(), cfg.health.clone()),
+        status::router(status::Status::new(e.store.clone(), cfg.clone())),
         std::future::pending(),
     ));
     for base in &bases {
@@ -215,4 +218,73 @@ async fn a_discovery_cut_short_by_its_invocations_end_is_recorded_as_failed() {
     let state = e.store.task_state("discovery").await.unwrap().unwrap();
     assert_eq!(state.consecutive_failures, 1, "{err}");
     assert!(state.last_error.is_some() && !state.is_leased_at(e.clock.now()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_markets_but_no_tick_ever_recorded_in_the_cloud_then_health_fails_every_owed_tier() {
+    // Discovery found 2 markets per tier at the anchor, then the dispatcher was switched off:
+    // no tick ran and none wrote a coverage record.
+    let e = env(2, 100).await;
+    let cfg = Config::default();
+    run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
+        .await
+        .unwrap()
+        .expect("discovery ran");
+    let now = anchor() + chrono::Duration::minutes(30);
+    let h = health::check(&e.store, &cfg.health, now, None)
+        .await
+        .unwrap();
+    assert_eq!(h.status, "degraded", "{h:?}");
+    let failing: Vec<&str> = h.failing.iter().map(|f| f.check.as_str()).collect();
+    for tier in ["T1", "T2", "T3", "T4"] {
+        assert!(
+            failing.contains(&format!("ticks_{tier}").as_str()),
+            "{failing:?}"
+        );
+        assert!(
+            failing.contains(&format!("coverage_{tier}").as_str()),
+            "{failing:?}"
+        );
+    }
+    // T4 (15 s) owed the ticks of the 29 minutes judged (the last minute is its grace), each
+    // 2 samples by the tier histories, and wrote none.
+    let t4 = &h.ticks_last_hour["T4"];
+    assert_eq!((t4.missing_owed_ticks, t4.samples), (116, 0), "{t4:?}");
+    assert_eq!(t4.expected_samples, 232, "{t4:?}");
+    assert_eq!(t4.coverage_pct, Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_shard_silent_for_three_minutes_then_health_fails_its_websocket_check() {
+    use polytape_store::HeartbeatStore;
+    let e = env(2, 100).await;
+    let cfg = Config::default();
+    run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
+        .await
+        .unwrap()
+        .expect("discovery ran");
+    let hb = |shard: &str, at: Ts| polytape_core::ops::ShardHeartbeat {
+        shard_id: shard.into(),
+        at,
+        assets: 10,
+        last_event_at: Some(at),
+        reconnects: 0,
+    };
+    let now = anchor() + chrono::Duration::seconds(200);
+    e.store
+        .put_heartbeat(&hb("shard-00", now - chrono::Duration::seconds(5)))
+        .await
+        .unwrap();
+    e.store
+        .put_heartbeat(&hb("shard-01", anchor()))
+        .await
+        .unwrap();
+    let mut quiet = cfg.health.clone();
+    quiet.tick_grace = Duration::from_secs(3600); // this test is about the feed, not the ticks
+    let h = health::check(&e.store, &quiet, now, Some(anchor()))
+        .await
+        .unwrap();
+    let failing: Vec<&str> = h.failing.iter().map(|f| f.check.as_str()).collect();
+    assert_eq!(failing, ["ws_shard-01"], "{h:?}");
+    assert!(h.failing[0].detail.contains("200 s ago"), "{h:?}");
 }

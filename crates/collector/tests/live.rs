@@ -155,6 +155,19 @@ async fn a_local_feed_run_is_stored_once_replays_exactly_and_fills_the_flow_colu
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // The tape is the feed's own: one object per 5-minute window of the run (this run is
+    // 12 s, so one, or two across a window's end), all written at the stop, none given up;
+    // it never went through the messages (the consumer wrote trades and whale events only).
+    let tape_keys = store.list_objects("raw_ws/").await.unwrap();
+    assert!(
+        (1..=2).contains(&tape_keys.len()) && counts.tape_objects == tape_keys.len() as u64,
+        "{tape_keys:?} {counts:?}"
+    );
+    assert_eq!(counts.lost_tape_objects, 0);
+    assert!(
+        tape_keys.iter().all(|k| k.contains("-0-")),
+        "a tape object is keyed by the run, shard 0 and its first sequence: {tape_keys:?}"
+    );
     let mut tape_frames = 0;
     for key in store.list_objects("raw_ws/").await.unwrap() {
         let bytes = store.get_object(&key).await.unwrap().unwrap();

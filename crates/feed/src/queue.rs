@@ -5,6 +5,10 @@
 //! The body is JSON, one line per record after a header line:
 //! `{"run":…,"seq":…,"records":N}` then `{"trade":{…}}`, `{"whale":{…}}` or `{"tape":{…}}` —
 //! so the consumer decodes each record on its own and one bad record never costs the others.
+//!
+//! The feed runner (`polytape_collector::live::run_feed`) packs trades and whale events only;
+//! it writes the raw tape to the object store itself (`polytape_collector::tape`). Tape records
+//! remain part of the format, so messages sent before that are still stored.
 
 use polytape_core::live::{StoredTrade, TapeRecord, WhaleEvent};
 use serde::{Deserialize, Serialize};

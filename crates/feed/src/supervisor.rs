@@ -175,6 +175,10 @@ pub struct SupervisorCounts {
     pub follow_failures: u64,
     /// Messages given up at shutdown because they could not be delivered (see the feed runner).
     pub lost_messages: u64,
+    /// Raw tape objects written by the feed runner (set when it stops).
+    pub tape_objects: u64,
+    /// Raw tape objects given up at shutdown because they could not be written.
+    pub lost_tape_objects: u64,
 }
 
 struct Shard {

@@ -94,6 +94,9 @@
 //!   [Resolution](#resolution)).
 //! * **Refused token ids** ([`SimHandle::reject_token`]): any `POST /books` holding one, or
 //!   `GET /book` of it, answers 400 with a small JSON error body.
+//! * **Failing markets** ([`SimHandle::fail_markets`] until [`SimHandle::heal_markets`]): every
+//!   HTTP request naming one of them (Gamma by condition id, books of their tokens) answers
+//!   503 — a tier's requests failing for as many ticks as the test wants.
 //! * **Long cursors** ([`SimConfig::cursor_len`]): keyset cursors padded to a length.
 //!
 //! # Market WebSocket
@@ -792,6 +795,19 @@ impl SimHandle {
     /// server refuses a request it cannot parse).
     pub fn reject_token(&self, token_id: &str) {
         self.app.reject_token(token_id);
+    }
+
+    /// From now on every HTTP request that names one of these markets — Gamma by their
+    /// condition ids, `POST /books` or `GET /book` of their tokens — answers 503, as when
+    /// Polymarket fails a tier's requests (a tick of a tier holding them observes none of
+    /// them), until [`SimHandle::heal_markets`]. Replaces the previous set.
+    pub fn fail_markets(&self, condition_ids: &[String]) {
+        self.app.fail_markets(condition_ids);
+    }
+
+    /// Ends [`SimHandle::fail_markets`]: their requests are served again.
+    pub fn heal_markets(&self) {
+        self.app.heal_markets();
     }
 
     /// From now on that token's book carries one extra invalid level (the rest unchanged).

@@ -64,6 +64,8 @@ struct Mutable {
     corrupt_markets: HashMap<u64, BadMarket>,
     corrupt_books: HashMap<String, BadLevel>,
     rejected_tokens: HashSet<String>,
+    /// Condition ids and token ids of the markets whose requests fail (503) until healed.
+    failing: HashSet<String>,
     /// WebSocket connections with an id up to this one are stalled (0: none).
     ws_stalled_upto: u64,
     /// Malformed frames still to inject.
@@ -411,6 +413,37 @@ impl App {
         self.lock().rejected_tokens.insert(token_id.to_string());
     }
 
+    /// Makes every HTTP request naming one of these markets (a condition id in the URL, one
+    /// of its token ids in the URL or the body) answer 503, until [`App::heal_markets`].
+    pub fn fail_markets(&self, condition_ids: &[String]) {
+        let world = self.world_at(self.now());
+        let mut failing = HashSet::new();
+        for id in condition_ids {
+            failing.insert(id.clone());
+            if let Some(m) = world.by_condition.get(id).map(|&i| &world.markets[i]) {
+                failing.extend(m.token_ids.iter().filter(|t| !t.is_empty()).cloned());
+            }
+        }
+        drop(world);
+        self.lock().failing = failing;
+    }
+
+    pub fn heal_markets(&self) {
+        self.lock().failing.clear();
+    }
+
+    /// Whether a request names a failing market.
+    fn names_failing(&self, uri: &str, body: &[u8]) -> bool {
+        let st = self.lock();
+        if st.failing.is_empty() {
+            return false;
+        }
+        let body = String::from_utf8_lossy(body);
+        st.failing
+            .iter()
+            .any(|id| uri.contains(id.as_str()) || body.contains(id.as_str()))
+    }
+
     pub fn corrupt_books(&self) -> HashMap<String, BadLevel> {
         self.lock().corrupt_books.clone()
     }
@@ -616,7 +649,17 @@ async fn handle(
     f: HandlerFn,
 ) -> Response {
     let at = app.now();
-    let fault = app.take_fault(ep);
+    let names_failing = ep != Endpoint::Ws
+        && app.names_failing(
+            &uri.path_and_query()
+                .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string()),
+            &body,
+        );
+    let fault = if names_failing {
+        Some(FaultKind::ServerError(503))
+    } else {
+        app.take_fault(ep)
+    };
     let latency = app.latency();
     let uri_text = uri
         .path_and_query()

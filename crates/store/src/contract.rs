@@ -11,7 +11,7 @@
 //! # }
 //! ```
 
-use crate::ports::{LatestStore, MarketStore, ObjectStore, OpsStore, TickQueue};
+use crate::ports::{LatestStore, MarketStore, ObjectDeleter, ObjectStore, OpsStore, TickQueue};
 use polytape_core::ops::{
     Coverage, LatestEntry, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskStatus,
     TierTransition,
@@ -27,10 +27,11 @@ use std::str::FromStr;
 /// values as objects (`latest/…`) in the same bucket.
 pub async fn all<S>(s: &S)
 where
-    S: MarketStore + LatestStore + OpsStore + ObjectStore,
+    S: MarketStore + LatestStore + OpsStore + ObjectDeleter,
 {
     market_store_contract(s).await;
     object_store_contract(s).await;
+    object_deleter_contract(s).await;
     latest_store_contract(s).await;
     ops_store_contract(s).await;
 }
@@ -242,7 +243,7 @@ pub async fn market_store_contract(s: &impl MarketStore) {
             stored(&b, 2),
             c.clone(),
             d.clone(),
-            e,
+            e.clone(),
             f,
             g
         ],
@@ -300,6 +301,30 @@ pub async fn market_store_contract(s: &impl MarketStore) {
         s.markets_due(Tier::T3, later).await.expect("markets_due"),
         vec![],
         "an inactive market is not sampled"
+    );
+
+    // The live feed's markets: the active ones in T2–T4 by end date at the time asked. h
+    // ends in 13 h (T1 now); two hours later it is 11 h from its end, in T2, with no write:
+    // the next read has it. c (T3, then T4) and e (past its end) are in both reads; the
+    // closed a and given-up b in neither, the expired f and the T0 g in neither.
+    let h = ends(market(8, Some(Tier::T1), true), 13.0);
+    assert_eq!(
+        s.write_markets(std::slice::from_ref(&h))
+            .await
+            .expect("write"),
+        Vec::<String>::new()
+    );
+    let h = stored(&h, 1);
+    let ids = |ms: Vec<Market>| ms.into_iter().map(|m| m.condition_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.websocket_markets(now).await.expect("websocket_markets")),
+        vec![c.condition_id.clone(), e.condition_id.clone()],
+        "T2–T4 by end date at the read; h is still T1"
+    );
+    assert_eq!(
+        s.websocket_markets(later).await.expect("websocket_markets"),
+        vec![c.clone(), e, h],
+        "h crossed into T2 between the reads; every field kept"
     );
 }
 
@@ -644,6 +669,56 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
         "the retried snapshot run is its task's last run"
     );
 
+    // Pages: newest id first, at most `limit`, from before the cursor's id, filtered.
+    let run3 = task_run(
+        "20261120T121000Z#snapshot#T4",
+        "2026-11-20T12:10:00.050Z",
+        TaskStatus::Failed,
+        0,
+    );
+    s.put_task_run(&run3).await.expect("put_task_run");
+    // Every run now, newest id first: 12:12 discovery (failed), 12:10 snapshot T4 (failed),
+    // 12:10 discovery (failed), 12:05 discovery, 12:00 snapshot T2 (retried, ok).
+    let page = |before: Option<&str>, task: Option<&str>, status, limit| {
+        let q = crate::ports::RunQuery {
+            since: day,
+            before: before.map(str::to_string),
+            task: task.map(str::to_string),
+            status,
+            limit,
+        };
+        async move {
+            let runs = s.task_runs_page(&q).await.expect("task_runs_page");
+            runs.into_iter().map(|r| r.id).collect::<Vec<String>>()
+        }
+    };
+    assert_eq!(
+        page(None, None, None, 2).await,
+        ["20261120T121200Z#discovery", "20261120T121000Z#snapshot#T4"],
+        "the newest 2"
+    );
+    assert_eq!(
+        page(Some("20261120T121000Z#discovery"), None, None, 5).await,
+        [run2.id.as_str(), retry.id.as_str()],
+        "after the cursor's run"
+    );
+    assert_eq!(
+        page(None, Some("snapshot"), None, 5).await,
+        [run3.id.as_str(), retry.id.as_str()],
+        "one task's"
+    );
+    assert_eq!(
+        page(None, Some("snapshot"), Some(TaskStatus::Ok), 5).await,
+        [retry.id.as_str()],
+        "one status"
+    );
+    assert_eq!(
+        page(Some(&run2.id), Some("discovery"), None, 5).await,
+        Vec::<String>::new(),
+        "nothing older of that task"
+    );
+    assert_eq!(page(None, None, None, 0).await, Vec::<String>::new());
+
     let x = transition(1, Some(Tier::T1), Some(Tier::T2), "2026-11-20T06:00:00Z");
     let y = transition(2, Some(Tier::T3), Some(Tier::T4), "2026-11-20T17:00:00Z");
     let z = transition(3, Some(Tier::T4), None, "2026-11-20T18:00:00Z");
@@ -787,11 +862,115 @@ pub async fn object_store_contract(s: &impl ObjectStore) {
         s.list_objects("").await.expect("list_objects"),
         vec![ob, k2b, k2, k4]
     );
+    let sized: Vec<(String, Option<u64>)> = s
+        .list_objects_sized("snapshots/")
+        .await
+        .expect("list_objects_sized")
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    assert_eq!(
+        sized,
+        vec![
+            (k2b.to_string(), Some(k2b.len() as u64)),
+            (k2.to_string(), Some(b"second, longer".len() as u64)),
+            (k4.to_string(), Some(k4.len() as u64)),
+        ],
+        "the sized listing: the same keys, each with its size in bytes"
+    );
     assert_eq!(
         s.get_object("snapshots/tier=2").await.expect("get_object"),
         None,
         "a prefix is not an object"
     );
+    // The tail: the last bytes and the whole size, without the rest (a Parquet footer).
+    let tail = |bytes: &[u8], size: u64| {
+        Some(crate::ports::ObjectTail {
+            bytes: bytes.to_vec(),
+            size,
+        })
+    };
+    assert_eq!(
+        s.get_tail(k2, 6).await.expect("get_tail"),
+        tail(b"longer", 14)
+    );
+    assert_eq!(
+        s.get_tail(k2, 1000).await.expect("get_tail"),
+        tail(b"second, longer", 14),
+        "longer than the object: all of it"
+    );
+    assert_eq!(
+        s.get_tail(ob, 0).await.expect("get_tail"),
+        tail(b"", ob.len() as u64)
+    );
+    assert_eq!(s.get_tail("trades/none", 8).await.expect("get_tail"), None);
+    // A range: the bytes asked for, cut at the object's end.
+    let range = |r: std::ops::Range<u64>| s.get_range(k2, r);
+    assert_eq!(
+        range(8..14).await.expect("get_range").as_deref(),
+        Some(&b"longer"[..])
+    );
+    assert_eq!(
+        range(0..6).await.expect("get_range").as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(
+        range(8..100).await.expect("get_range").as_deref(),
+        Some(&b"longer"[..])
+    );
+    assert_eq!(
+        range(20..30).await.expect("get_range").as_deref(),
+        Some(&b""[..])
+    );
+    assert_eq!(
+        s.get_range("trades/none", 0..8).await.expect("get_range"),
+        None
+    );
+    assert_eq!(
+        s.get_tail("snapshots/tier=2", 8).await.expect("get_tail"),
+        None,
+        "a prefix is not an object"
+    );
+}
+
+/// Deleting objects: the keys named go (listing and reading them find nothing), the others
+/// stay, a key with no object is no error, and deleting again changes nothing. Leaves the
+/// store's objects as it found them.
+pub async fn object_deleter_contract(s: &impl ObjectDeleter) {
+    let dir = "trades/dt=2026-11-20/";
+    let keys: Vec<String> = [
+        "20261120T21-1-0-1",
+        "20261120T21-1-0-9",
+        "20261120T22-1-0-20",
+    ]
+    .iter()
+    .map(|n| format!("{dir}{n}.parquet"))
+    .collect();
+    for k in &keys {
+        s.put_object(k, k.as_bytes().to_vec(), "application/vnd.apache.parquet")
+            .await
+            .expect("put_object");
+    }
+    let gone = vec![
+        keys[0].clone(),
+        keys[2].clone(),
+        format!("{dir}20261120T23-never-written.parquet"),
+    ];
+    s.delete_objects(&gone).await.expect("delete_objects");
+    assert_eq!(
+        s.list_objects(dir).await.expect("list_objects"),
+        vec![keys[1].clone()],
+        "the keys named are gone, the other stays; a missing key is no error"
+    );
+    assert_eq!(s.get_object(&keys[0]).await.expect("get_object"), None);
+    s.delete_objects(&gone).await.expect("deleting again");
+    s.delete_objects(&[]).await.expect("deleting nothing");
+    assert_eq!(
+        s.get_object(&keys[1]).await.expect("get_object").as_deref(),
+        Some(keys[1].as_bytes())
+    );
+    s.delete_objects(&keys[1..2]).await.expect("delete_objects");
+    assert!(s.list_objects(dir).await.expect("list_objects").is_empty());
 }
 
 /// Every tick enqueued arrives once, delayed from the dispatch time to its own time, rounded up

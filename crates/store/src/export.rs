@@ -8,10 +8,14 @@
 //! by [`StreamingParquetWriter`], which keeps nothing per group already written). The
 //! structure that could grow is the set of (market, snapshot_ts) keys already written, and it
 //! holds only the rows whose time more than one file of the partition covers: a tick's rows all
-//! sit in its `tier=/dt=` partition, so a duplicate (a copied file, a compacted file next to its
-//! sources) can only be met there, at a time two files share. The files' time ranges come from
-//! their Parquet statistics (a file without them is taken to cover everything). A file of one
-//! tick is also checked against itself, with a set of that tick's rows only.
+//! sit in its `tier=/dt=` partition, so a duplicate (a copied file) can only be met there, at a
+//! time two files share. The files' time ranges come from their Parquet statistics (a file
+//! without them is taken to cover everything). A file of one tick is also checked against
+//! itself, with a set of that tick's rows only.
+//!
+//! Compaction: each partition is listed once and read by the reading rule
+//! ([`keys::visible`]): an hour with a compacted file is read from it alone, never also from
+//! its sources still waiting to be deleted.
 //!
 //! Bad input never stops an export: a file that is unreadable, not Parquet, or lacks a column
 //! the training set needs is skipped, reported through [`ExportEvent::Skipped`] and counted.
@@ -323,7 +327,13 @@ impl Run<'_> {
         for p in self.partitions()? {
             self.summary.partitions_read += 1;
             self.seen.clear();
-            let files = entries(&p.dir)?;
+            let listed = entries(&p.dir)?;
+            let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+            let read: HashSet<&str> = keys::visible(&names).into_iter().copied().collect();
+            let files: Vec<&(String, PathBuf)> = listed
+                .iter()
+                .filter(|(n, _)| read.contains(n.as_str()))
+                .collect();
             let ranges: Vec<(i64, i64)> = files.iter().map(|(_, f)| ts_range(f)).collect();
             self.shared = Shared::of(&ranges);
             for ((_, path), (lo, hi)) in files.iter().zip(ranges) {

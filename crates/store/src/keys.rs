@@ -3,8 +3,19 @@
 //! `markets/dt=<yyyy-mm-dd>/markets.parquet` for the daily markets dimension, registered with
 //! Athena partition projection. A key is derived from the tick (or the day), so a retried
 //! write replaces its object. The live feed's tables (`trades`, `whale_events`, `raw_ws`) are
-//! keyed by the queue message that carried their rows ([`live`]), for the same reason. The AWS adapter also keeps each tier's Latest values under
-//! `latest/` ([`latest`]); that prefix is no Athena table.
+//! keyed by the queue message that carried their rows ([`live`]), for the same reason. The AWS
+//! adapter also keeps each tier's Latest values under `latest/` ([`latest`]); that prefix is no
+//! Athena table.
+//!
+//! # Hours and compaction
+//! Every file of a compacted table ([`COMPACTED_TABLES`]) starts its name with the UTC hour it
+//! belongs to, `yyyymmddTHH` ([`hour_of`]): a tick file with its tick's, a live-feed file with
+//! its message's. Hourly compaction (`crate::compact`) merges an hour's files of a partition
+//! into `<hour>.compacted.parquet` ([`compacted`]) and records it in the partition's
+//! `_manifest.json` ([`manifest`]). **The reading rule** ([`visible`]): where an hour of a
+//! partition has a compacted file, that file stands for the hour and the hour's other files
+//! are not read. Every reader follows it: `polytape export`, the DuckDB views of
+//! `docs/data.md`, the Athena views of template.yaml.
 
 use polytape_core::TickId;
 
@@ -62,18 +73,109 @@ pub fn transitions(writer: &str, at: polytape_core::Ts) -> String {
     )
 }
 
-/// `trades/dt=2026-11-20/1795213800000-3-41872.parquet`: the rows of `table` ([`TRADES`],
-/// [`WHALE_EVENTS`] or [`RAW_WS`]) that one SQS message of the live feed carried, under the UTC
-/// day of `day` (the caller's choice of the message's time, e.g. its first record's). The name
-/// is the message's (run, shard, first sequence): `run` the feed process's start (epoch ms),
-/// `shard` the shard that sent it, `seq` the sequence of its first record. A redelivered
-/// message, or a consumer retried after a partial failure, derives the same key from the same
-/// message and overwrites its files instead of adding duplicates.
+/// `trades/dt=2026-11-20/20261120T22-1795213800000-3-41872.parquet`: the rows of `table`
+/// ([`TRADES`], [`WHALE_EVENTS`] or [`RAW_WS`]) that one SQS message of the live feed carried,
+/// under the UTC day and hour of `day` (the caller's choice of the message's time, e.g. its
+/// first record's: the hour compaction files it under). The rest of the name is the message's
+/// (run, shard, first sequence): `run` the feed process's start (epoch ms), `shard` the shard
+/// that sent it, `seq` the sequence of its first record. A redelivered message, or a consumer
+/// retried after a partial failure, derives the same key from the same message and overwrites
+/// its files instead of adding duplicates.
 pub fn live(table: &str, day: polytape_core::Ts, run: i64, shard: u32, seq: u64) -> String {
     format!(
-        "{table}/dt={}/{run}-{shard}-{seq}.parquet",
-        day.format("%Y-%m-%d")
+        "{table}/dt={}/{}-{run}-{shard}-{seq}.parquet",
+        day.format("%Y-%m-%d"),
+        hour_label(day)
     )
+}
+
+/// The tables hourly compaction merges: the per-tick files and the live feed's per-message
+/// files. (`markets` is one file per day, `resolutions` one per market and rewritten whenever
+/// a result is learnt again, `tier_transitions` one per run that recorded any: few files, and
+/// the last two with no retry horizon to wait for.)
+pub const COMPACTED_TABLES: [&str; 5] = [SNAPSHOTS, ORDERBOOKS, TRADES, WHALE_EVENTS, RAW_WS];
+
+/// The name ending of an hour's compacted file: `20261120T22.compacted.parquet`.
+pub const COMPACTED_SUFFIX: &str = ".compacted.parquet";
+
+/// The name of a partition's compaction manifest. It starts with `_`, which Athena and Hive
+/// skip, and is no Parquet file, which the `*.parquet` globs of DuckDB skip.
+pub const MANIFEST: &str = "_manifest.json";
+
+/// The hour label of `t`, `yyyymmddTHH` (UTC): `20261120T22`.
+pub fn hour_label(t: polytape_core::Ts) -> String {
+    t.format("%Y%m%dT%H").to_string()
+}
+
+/// The hour a file belongs to: the `yyyymmddTHH` its name starts with
+/// (`…/20261120T223015Z.parquet`, `…/20261120T22-17952…-3-41.parquet` and
+/// `…/20261120T22.compacted.parquet` all give `20261120T22`); `None` for a name without one
+/// (a live-feed file named before hours were in the name: never compacted, always read).
+pub fn hour_of(key: &str) -> Option<&str> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let hour = name.get(..11)?;
+    let b = hour.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    (digits(0..8) && b[8] == b'T' && digits(9..11)).then_some(hour)
+}
+
+/// The partition (directory, with its trailing `/`) a key lies in:
+/// `snapshots/tier=2/dt=2026-11-20/`; empty for a key without one.
+pub fn partition_of(key: &str) -> &str {
+    key.rfind('/').map_or("", |i| &key[..=i])
+}
+
+/// `snapshots/tier=2/dt=2026-11-20/` or `trades/dt=2026-11-20/`: the partition of `table` for
+/// a tier (the per-tier tables) and a UTC day.
+pub fn partition(table: &str, tier: Option<polytape_core::Tier>, day: chrono::NaiveDate) -> String {
+    match tier {
+        Some(t) => format!("{table}/tier={}/dt={}/", t.number(), day.format("%Y-%m-%d")),
+        None => format!("{table}/dt={}/", day.format("%Y-%m-%d")),
+    }
+}
+
+/// `snapshots/tier=2/dt=2026-11-20/20261120T22.compacted.parquet`: the compacted file of an
+/// hour of a partition (`partition` with its trailing `/`).
+pub fn compacted(partition: &str, hour: &str) -> String {
+    format!("{partition}{hour}{COMPACTED_SUFFIX}")
+}
+
+/// Whether `key` is an hour's compacted file.
+pub fn is_compacted(key: &str) -> bool {
+    key.ends_with(COMPACTED_SUFFIX) && hour_of(key).is_some()
+}
+
+/// `snapshots/tier=2/dt=2026-11-20/_manifest.json`: the compaction manifest of a partition.
+pub fn manifest(partition: &str) -> String {
+    format!("{partition}{MANIFEST}")
+}
+
+/// **The reading rule**: of `keys` (any listing, one partition or many), the files a reader
+/// reads, in the order given. A file whose name starts with `_` or `.` is no data (the
+/// manifest, a write in flight); where an hour of a partition has a compacted file, the
+/// hour's other files are left out (they are the compacted file's sources, waiting to be
+/// deleted); everything else is read. One listing decides, so a reader never counts a row
+/// twice, whatever step compaction is at.
+pub fn visible<K: AsRef<str>>(keys: &[K]) -> Vec<&K> {
+    let compacted: std::collections::HashSet<(&str, &str)> = keys
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|k| is_compacted(k))
+        .filter_map(|k| Some((partition_of(k), hour_of(k)?)))
+        .collect();
+    keys.iter()
+        .filter(|k| {
+            let k = k.as_ref();
+            let name = &k[partition_of(k).len()..];
+            if name.starts_with(['_', '.']) {
+                return false;
+            }
+            if is_compacted(k) {
+                return true;
+            }
+            hour_of(k).is_none_or(|h| !compacted.contains(&(partition_of(k), h)))
+        })
+        .collect()
 }
 
 /// Prefix of the per-tier Latest objects (the AWS adapter's; locally they live in SQLite).
@@ -139,15 +241,19 @@ mod tests {
         let run = 1_795_213_800_000;
         assert_eq!(
             live(TRADES, day, run, 3, 41_872),
-            "trades/dt=2026-11-20/1795213800000-3-41872.parquet"
+            "trades/dt=2026-11-20/20261120T23-1795213800000-3-41872.parquet"
         );
         assert_eq!(
             live(WHALE_EVENTS, day, run, 0, 0),
-            "whale_events/dt=2026-11-20/1795213800000-0-0.parquet"
+            "whale_events/dt=2026-11-20/20261120T23-1795213800000-0-0.parquet"
         );
         assert_eq!(
             live(RAW_WS, day, run, 12, u64::MAX),
-            "raw_ws/dt=2026-11-20/1795213800000-12-18446744073709551615.parquet"
+            "raw_ws/dt=2026-11-20/20261120T23-1795213800000-12-18446744073709551615.parquet"
+        );
+        assert_eq!(
+            hour_of(&live(TRADES, day, run, 3, 41_872)),
+            Some("20261120T23")
         );
         // The same message twice: one key.
         assert_eq!(
@@ -187,5 +293,61 @@ mod tests {
             "markets/dt=2026-11-20/markets.parquet"
         );
         assert_eq!(table_prefix("snapshots"), "snapshots/");
+    }
+
+    #[test]
+    fn given_file_names_then_their_hour_is_the_yyyymmddthh_they_start_with() {
+        let t = tick(Tier::T4, "2026-11-20T23:59:45Z");
+        assert_eq!(hour_of(&snapshots(&t)), Some("20261120T23"));
+        assert_eq!(hour_label(t.tick_ts), "20261120T23");
+        let part = partition(SNAPSHOTS, Some(Tier::T4), t.tick_ts.date_naive());
+        assert_eq!(part, "snapshots/tier=4/dt=2026-11-20/");
+        assert_eq!(partition_of(&snapshots(&t)), part);
+        let c = compacted(&part, "20261120T23");
+        assert_eq!(
+            c,
+            "snapshots/tier=4/dt=2026-11-20/20261120T23.compacted.parquet"
+        );
+        assert_eq!(hour_of(&c), Some("20261120T23"));
+        assert!(is_compacted(&c) && !is_compacted(&snapshots(&t)));
+        assert_eq!(
+            manifest(&part),
+            "snapshots/tier=4/dt=2026-11-20/_manifest.json"
+        );
+        assert_eq!(
+            partition(TRADES, None, t.tick_ts.date_naive()),
+            "trades/dt=2026-11-20/"
+        );
+        for no_hour in [
+            "trades/dt=2026-11-20/1795213800000-3-41872.parquet",
+            "x/2026112T223000Z.parquet",
+            "x/20261120X22.parquet",
+            "x/2026",
+            "",
+        ] {
+            assert_eq!(hour_of(no_hour), None, "{no_hour}");
+        }
+    }
+
+    #[test]
+    fn given_an_hour_with_a_compacted_file_then_readers_read_it_and_not_its_sources() {
+        let keys = [
+            "snapshots/tier=2/dt=2026-11-20/20261120T21.compacted.parquet",
+            "snapshots/tier=2/dt=2026-11-20/20261120T215900Z.parquet",
+            "snapshots/tier=2/dt=2026-11-20/20261120T220000Z.parquet",
+            "snapshots/tier=2/dt=2026-11-20/_manifest.json",
+            "snapshots/tier=3/dt=2026-11-20/20261120T213000Z.parquet",
+            "trades/dt=2026-11-20/1795213800000-3-41872.parquet",
+            "trades/dt=2026-11-20/.20261120T21-1-0-1.parquet.tmp-1-1",
+        ];
+        let read: Vec<&&str> = visible(&keys);
+        assert_eq!(
+            read,
+            [&keys[0], &keys[2], &keys[4], &keys[5]],
+            "T2's 21h is its compacted file; T3's 21h (another partition) and files without an \
+             hour are read; the manifest and hidden files are not"
+        );
+        let none: [&str; 0] = [];
+        assert!(visible(&none).is_empty());
     }
 }

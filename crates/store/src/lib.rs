@@ -7,7 +7,7 @@
 //! # Layout
 //! * [`ports`]: one trait per capability — [`MarketStore`], [`LatestStore`], [`TaskStore`],
 //!   [`TransitionStore`], [`CoverageStore`], [`HeartbeatStore`] (together [`OpsStore`]),
-//!   [`ObjectStore`], [`TickQueue`].
+//!   [`ObjectStore`], [`ObjectDeleter`] (compaction's), [`TickQueue`].
 //! * [`local`]: [`LocalStore`], SQLite state (`<data_dir>/state.sqlite`, WAL) and objects as
 //!   files under `<data_dir>/<key>`.
 //! * [`queue`]: the tick message and [`LocalQueue`], the in-process [`TickQueue`].
@@ -18,12 +18,20 @@
 //! * [`parquet`]: the `snapshots`, `orderbooks`, `markets`, `resolutions` and `tier_transitions`
 //!   encoders and their Athena column lists, and the training set's columns.
 //! * [`export`]: `polytape export`, the training set of a data directory as one file.
+//! * [`compact`]: hourly compaction — an hour's small files of a partition merged into one,
+//!   with `_manifest.json` — crash-safe at every step, over [`ObjectStore`] and
+//!   [`ObjectDeleter`], so the local directory and S3 share it. The reading rule that keeps
+//!   readers from counting a row twice is [`keys::visible`].
+//! * [`read`]: the tables read back for the status API (a tick's rows, a compacted hour
+//!   cut to the tick; a table's files newest first by the reading rule), and
+//!   [`parquet::json`], any file's rows as JSON.
 //! * [`contract`]: the behaviour every adapter must show, as async functions that panic on a
 //!   violation; the local tests run them and the AWS adapters can run the same suite.
 //! * [`error`]: [`StoreError`] and its retry classifier.
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod compact;
 pub mod contract;
 pub mod error;
 pub mod export;
@@ -32,13 +40,14 @@ pub mod local;
 pub mod parquet;
 pub mod ports;
 pub mod queue;
+pub mod read;
 
 #[cfg(feature = "aws")]
 pub use aws::AwsStore;
 pub use error::{Result, StoreError};
 pub use local::LocalStore;
 pub use ports::{
-    CoverageStore, HeartbeatStore, LatestStore, MarketStore, ObjectStore, OpsStore, TaskStore,
-    TickQueue, TransitionStore,
+    CoverageStore, HeartbeatStore, LatestStore, MarketStore, ObjectDeleter, ObjectInfo,
+    ObjectStore, ObjectTail, OpsStore, RunQuery, TaskStore, TickQueue, TransitionStore,
 };
 pub use queue::LocalQueue;

@@ -7,7 +7,8 @@
 
 use crate::error::Result;
 use polytape_core::ops::{
-    Coverage, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskState, TierTransition,
+    Coverage, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskState, TaskStatus,
+    TierTransition,
 };
 use polytape_core::{Market, Tier, Ts};
 use std::collections::BTreeMap;
@@ -27,6 +28,24 @@ pub trait MarketStore: Send + Sync {
     /// ([`Tier::end_window`]): what a tick of `tier` at `at` samples, whatever tier re-tier
     /// last stored. Ordered by `condition_id`.
     fn markets_due(&self, tier: Tier, at: Ts) -> impl Future<Output = Result<Vec<Market>>> + Send;
+
+    /// The active markets whose end date puts them in a WebSocket tier (T2–T4) at `at`: what
+    /// the live feed follows, the same markets the ticks of those tiers sample.
+    /// [`MarketStore::markets_due`] of each WebSocket tier, so it reads only their end-date
+    /// windows (on DynamoDB three range Queries of the index, never the whole partition that
+    /// [`MarketStore::active_markets`] reads). Ordered by `condition_id`.
+    fn websocket_markets(&self, at: Ts) -> impl Future<Output = Result<Vec<Market>>> + Send {
+        async move {
+            let mut out: Vec<Market> = Vec::new();
+            for tier in Tier::ALL.into_iter().filter(|t| t.spec().websocket) {
+                out.extend(self.markets_due(tier, at).await?);
+            }
+            // The windows are disjoint; sort and dedup keep the order promise regardless.
+            out.sort_by(|a, b| a.condition_id.cmp(&b.condition_id));
+            out.dedup_by(|a, b| a.condition_id == b.condition_id);
+            Ok(out)
+        }
+    }
 
     /// All active markets, ordered by `condition_id`.
     fn active_markets(&self) -> impl Future<Output = Result<Vec<Market>>> + Send;
@@ -65,6 +84,31 @@ pub trait LatestStore: Send + Sync {
     fn apply_latest(&self, update: &LatestUpdate) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// Which task runs a page holds ([`TaskStore::task_runs_page`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunQuery {
+    /// Runs that started at or after this.
+    pub since: Ts,
+    /// Runs whose id sorts before this one: the last run of the previous page.
+    pub before: Option<String>,
+    /// Runs of this task only.
+    pub task: Option<String>,
+    /// Runs that ended so only.
+    pub status: Option<TaskStatus>,
+    /// Runs at most.
+    pub limit: usize,
+}
+
+impl RunQuery {
+    /// Whether `run` is one of the runs asked for (`limit` aside).
+    pub fn selects(&self, run: &TaskRun) -> bool {
+        run.started_at >= self.since
+            && self.before.as_deref().is_none_or(|b| run.id.as_str() < b)
+            && self.task.as_deref().is_none_or(|t| run.task == t)
+            && self.status.is_none_or(|s| run.status == s)
+    }
+}
+
 /// Task runs and, per task, its state ([`TaskState`]) and lease.
 pub trait TaskStore: Send + Sync {
     /// Writes a task run keyed by `run.id` (a retried run replaces its record; runs expire
@@ -74,6 +118,23 @@ pub trait TaskStore: Send + Sync {
 
     /// Every task run that started at or after `since`, newest `started_at` first.
     fn task_runs_since(&self, since: Ts) -> impl Future<Output = Result<Vec<TaskRun>>> + Send;
+
+    /// One page of task runs: those `q` selects, newest id first (ids start with their time),
+    /// at most `q.limit`. The default reads every run since `q.since`: an adapter should read
+    /// only the page.
+    fn task_runs_page(&self, q: &RunQuery) -> impl Future<Output = Result<Vec<TaskRun>>> + Send {
+        async move {
+            let mut runs: Vec<TaskRun> = self
+                .task_runs_since(q.since)
+                .await?
+                .into_iter()
+                .filter(|r| q.selects(r))
+                .collect();
+            runs.sort_by(|a, b| b.id.cmp(&a.id));
+            runs.truncate(q.limit);
+            Ok(runs)
+        }
+    }
 
     /// The state of one task, if it ever recorded a run or took its lease.
     fn task_state(&self, task: &str) -> impl Future<Output = Result<Option<TaskState>>> + Send;
@@ -145,6 +206,86 @@ pub trait ObjectStore: Send + Sync {
 
     /// Every key starting with `prefix` (a plain string prefix, as S3's), sorted.
     fn list_objects(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// [`ObjectStore::list_objects`] with each object's size in bytes (what one S3 listing
+    /// returns anyway): the status API's table sizes. An adapter that cannot tell a size
+    /// says `None`.
+    fn list_objects_sized(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectInfo>>> + Send {
+        async move {
+            let keys = self.list_objects(prefix).await?;
+            Ok(keys
+                .into_iter()
+                .map(|key| ObjectInfo { key, size: None })
+                .collect())
+        }
+    }
+
+    /// The bytes `range` of the object at `key` (cut at its end), or `None` when there is no
+    /// such object: the row groups of a Parquet file a page needs (one ranged GET on S3, a
+    /// seek locally). The default reads the whole object: an adapter should do better.
+    fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
+        async move {
+            Ok(self.get_object(key).await?.map(|bytes| {
+                let end = usize::try_from(range.end)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(end);
+                bytes[start..end].to_vec()
+            }))
+        }
+    }
+
+    /// The last `len` bytes of the object at `key` (all of it when it is shorter) and its
+    /// size, or `None` when there is none: a Parquet footer without the rest of the file
+    /// (one ranged GET on S3, a seek locally). The default reads the whole object: an
+    /// adapter should do better.
+    fn get_tail(
+        &self,
+        key: &str,
+        len: u64,
+    ) -> impl Future<Output = Result<Option<ObjectTail>>> + Send {
+        async move {
+            Ok(self.get_object(key).await?.map(|mut bytes| {
+                let size = bytes.len() as u64;
+                let keep = usize::try_from(len.min(size)).unwrap_or(bytes.len());
+                let bytes = bytes.split_off(bytes.len() - keep);
+                ObjectTail { bytes, size }
+            }))
+        }
+    }
+}
+
+/// The end of an object: its last bytes and its whole size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectTail {
+    /// The last bytes asked for (all of the object when it is shorter).
+    pub bytes: Vec<u8>,
+    /// The whole object's size in bytes.
+    pub size: u64,
+}
+
+/// A listed object: its key and its size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: Option<u64>,
+}
+
+/// Deleting objects: only compaction does, once an hour's compacted file and the manifest
+/// naming its sources are stored (`crate::compact`). A capability of its own so that no other
+/// handler can.
+pub trait ObjectDeleter: ObjectStore {
+    /// Deletes every object of `keys` (S3: `DeleteObjects`, 1,000 keys a request). A key with
+    /// no object is not an error, so a delete cut short can simply be repeated. Readers never
+    /// see half an object; they may see some of the keys gone and others not yet.
+    fn delete_objects(&self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The ticks queue: the once-a-minute dispatcher enqueues every tick due in the minute, each

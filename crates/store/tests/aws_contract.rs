@@ -100,6 +100,7 @@ async fn aws_store_passes_the_object_contract_on_s3() {
         return;
     };
     contract::object_store_contract(&s).await;
+    contract::object_deleter_contract(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

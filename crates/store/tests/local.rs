@@ -40,6 +40,7 @@ async fn local_store_passes_the_ops_contract() {
 async fn local_store_passes_the_object_contract() {
     let (_d, s) = store();
     contract::object_store_contract(&s).await;
+    contract::object_deleter_contract(&s).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,7 +2,9 @@
 //! and projection against the Parquet writer (`polytape_store::parquet`), the training-set
 //! named query's SELECT list against the export's columns (`parquet::training_columns`), the
 //! EventBridge schedules and the `TierTable` mapping against the tier table
-//! (`polytape_core::TIERS`), and (feature `aws`) the DynamoDB tables, the Markets index, the
+//! (`polytape_core::TIERS`), the views of the compacted tables against the reading rule and the
+//! writer, the compaction settle time against the queues' retry horizons, and (feature `aws`)
+//! the DynamoDB tables, the Markets index, the
 //! functions' environment and the S3 object grants against the AWS adapter
 //! (`polytape_store::aws`, `polytape_store::keys`). Changing one side without the other fails
 //! here.
@@ -16,6 +18,7 @@
 
 use polytape_core::schedule::ticks_per_hour;
 use polytape_core::{TierSpec, TIERS};
+use polytape_store::keys;
 use polytape_store::parquet::{
     market_columns, orderbook_columns, partition_columns, resolution_columns, snapshot_columns,
     tape_columns, trade_columns, training_columns, transition_columns, whale_event_columns, Column,
@@ -186,10 +189,21 @@ fn of(columns: &[Column]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The Glue table over a table's files: `<table>_files` for a compacted table (read through
+/// the view named for the table, [`view_problems`]), else the table's own name.
+fn glue_name(table: &str) -> String {
+    if keys::COMPACTED_TABLES.contains(&table) {
+        format!("{table}_files")
+    } else {
+        table.to_string()
+    }
+}
+
 /// Every way the Glue table of `e.table` in `t` differs from the writer (empty when it agrees).
 fn glue_problems(t: &Value, e: &Expected) -> Vec<String> {
-    let Some(res) = resource_named(t, "AWS::Glue::Table", "/TableInput/Name", e.table) else {
-        return vec![format!("no AWS::Glue::Table named {}", e.table)];
+    let glue = glue_name(e.table);
+    let Some(res) = resource_named(t, "AWS::Glue::Table", "/TableInput/Name", &glue) else {
+        return vec![format!("{}: no AWS::Glue::Table named {glue}", e.table)];
     };
     let input = &res["Properties"]["TableInput"];
     let mut problems = Vec::new();
@@ -270,6 +284,149 @@ fn glue_problems(t: &Value, e: &Expected) -> Vec<String> {
             "{}: storage.location.template {location} does not end with {suffix}",
             e.table
         ));
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// The views of the compacted tables: the reading rule, over every column of the writer
+// ---------------------------------------------------------------------------------------------
+
+/// The Presto (Trino) type Athena's view definition names for a Hive type of the Glue tables:
+/// `string` → `varchar`, `int` → `integer`, `array<struct<a:t,…>>` → `array(row(a t, …))`.
+fn presto_type(hive: &str) -> String {
+    if let Some(inner) = hive
+        .strip_prefix("array<")
+        .and_then(|r| r.strip_suffix('>'))
+    {
+        return format!("array({})", presto_type(inner));
+    }
+    if let Some(fields) = hive
+        .strip_prefix("struct<")
+        .and_then(|r| r.strip_suffix('>'))
+    {
+        // Split on the commas outside parentheses and brackets (decimal(18,6) has one).
+        let (mut depth, mut start, mut out) = (0i32, 0, Vec::new());
+        for (i, c) in fields.char_indices() {
+            match c {
+                '(' | '<' => depth += 1,
+                ')' | '>' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.push(&fields[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        out.push(&fields[start..]);
+        let fields: Vec<String> = out
+            .iter()
+            .map(|f| {
+                let (name, ty) = f.split_once(':').unwrap_or((f, ""));
+                format!("{name} {}", presto_type(ty))
+            })
+            .collect();
+        return format!("row({})", fields.join(", "));
+    }
+    match hive {
+        "string" => "varchar".into(),
+        "int" => "integer".into(),
+        other => other.into(),
+    }
+}
+
+/// The view's SQL: the reading rule over `<table>_files`, every column of the writer and the
+/// partition columns, in that order. One scan: the window counts the hour's compacted files
+/// among the files the query lists (`$path`), partitioned by the partition columns first so a
+/// filter on them is pushed below it to the partition projection.
+fn view_sql(e: &Expected) -> String {
+    let columns: Vec<&str> = e
+        .columns
+        .iter()
+        .chain(e.partitions)
+        .map(|c| c.name)
+        .collect();
+    let by: Vec<String> = e
+        .partitions
+        .iter()
+        .map(|p| format!("f.{}", p.name))
+        .collect();
+    format!(
+        "SELECT {} FROM (SELECT f.*, f.\"$path\" AS polytape_file, count_if(f.\"$path\" LIKE \
+         '%.compacted.parquet') OVER (PARTITION BY {}, regexp_extract(f.\"$path\", \
+         '([0-9]{{8}}T[0-9]{{2}})[^/]*$', 1)) AS polytape_hour_compacted FROM {} f) WHERE \
+         polytape_file LIKE '%.compacted.parquet' OR polytape_hour_compacted = 0",
+        columns.join(", "),
+        by.join(", "),
+        glue_name(e.table)
+    )
+}
+
+/// The Presto view definition of a Glue view, decoded (`${GlueDatabase}` left as it is).
+fn presto_view(input: &Value) -> Result<Value, String> {
+    let parts = &input["ViewOriginalText"]["Fn::Join"][1];
+    if parts[0] != "/* Presto View: " || parts[2] != " */" {
+        return Err(format!(
+            "ViewOriginalText is not a Presto view: {}",
+            input["ViewOriginalText"]
+        ));
+    }
+    serde_json::from_str(&sub_text(&parts[1]["Fn::Base64"]))
+        .map_err(|err| format!("the view definition is not JSON: {err}"))
+}
+
+/// Every way the view of compacted table `e.table` differs from the reading rule and the writer.
+fn view_problems(t: &Value, e: &Expected) -> Vec<String> {
+    let Some(res) = resource_named(t, "AWS::Glue::Table", "/TableInput/Name", e.table) else {
+        return vec![format!("{}: no view named {}", e.table, e.table)];
+    };
+    let input = &res["Properties"]["TableInput"];
+    let mut problems = Vec::new();
+    if input["TableType"] != "VIRTUAL_VIEW" || text(&input["Parameters"]["presto_view"]) != "true" {
+        problems.push(format!("{}: not an Athena (Presto) view", e.table));
+    }
+    let want = of(&[e.columns, e.partitions].concat());
+    let declared = pairs(&input["StorageDescriptor"]["Columns"]);
+    if declared != want {
+        problems.push(format!(
+            "{}: the view's columns are {declared:?}, the writer's and partitions {want:?}",
+            e.table
+        ));
+    }
+    match presto_view(input) {
+        Err(err) => problems.push(format!("{}: {err}", e.table)),
+        Ok(view) => {
+            let presto: Vec<(String, String)> = view["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| (text(&c["name"]), text(&c["type"])))
+                .collect();
+            let want_presto: Vec<(String, String)> = want
+                .iter()
+                .map(|(n, ty)| (n.clone(), presto_type(ty)))
+                .collect();
+            if presto != want_presto {
+                problems.push(format!(
+                    "{}: the view definition's columns are {presto:?}, expected {want_presto:?}",
+                    e.table
+                ));
+            }
+            if view["catalog"] != "awsdatacatalog" || view["schema"] != "${GlueDatabase}" {
+                problems.push(format!(
+                    "{}: the view is not in the stack's database",
+                    e.table
+                ));
+            }
+            let sql = text(&view["originalSql"]);
+            if sql != view_sql(e) {
+                problems.push(format!(
+                    "{}: the view's SQL is\n  {sql}\nnot the reading rule\n  {}",
+                    e.table,
+                    view_sql(e)
+                ));
+            }
+        }
     }
     problems
 }
@@ -636,6 +793,62 @@ fn given_template_yaml_then_each_glue_table_equals_the_parquet_writer_schema() {
 }
 
 #[test]
+fn given_template_yaml_then_each_compacted_table_is_read_through_a_view_of_the_reading_rule() {
+    let Some(t) = template() else { return };
+    let problems: Vec<String> = expected_tables()
+        .iter()
+        .filter(|e| keys::COMPACTED_TABLES.contains(&e.table))
+        .flat_map(|e| view_problems(t, e))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn given_template_yaml_then_compaction_waits_out_every_retry_that_can_write_a_file() {
+    let Some(t) = template() else { return };
+    let props = |id: &str| &t["Resources"][id]["Properties"];
+    let num = |v: &Value| {
+        text(v)
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("not a number: {v}"))
+    };
+    // The last write a retry can make, after the message first became visible: every receive
+    // but the last waits out the visibility timeout, and the last runs the function's timeout;
+    // the event source may first wait its batching window.
+    let horizon = |queue: &str, function: &str, event: &str| {
+        let q = props(queue);
+        let window =
+            &props(function)["Events"][event]["Properties"]["MaximumBatchingWindowInSeconds"];
+        num(&q["VisibilityTimeout"]) * num(&q["RedrivePolicy"]["maxReceiveCount"])
+            + num(&props(function)["Timeout"])
+            + if window.is_null() { 0 } else { num(window) }
+    };
+    let live = horizon("LiveQueue", "TradesFunction", "Live");
+    let ticks = horizon("TicksQueue", "SnapshotFunction", "Ticks");
+    let settle =
+        num(&props("MaintenanceFunction")["Environment"]["Variables"]["POLYTAPE_COMPACT_SETTLE_S"]);
+    assert_eq!(
+        (live, ticks),
+        (950, 1140),
+        "the derivation docs/architecture.md and the collector's config give"
+    );
+    assert!(
+        settle >= live.max(ticks),
+        "an hour is compacted {settle} s after its end, but a retry may write {} s after",
+        live.max(ticks)
+    );
+    assert_eq!(
+        Some(settle),
+        Some(
+            polytape_store::compact::CompactOptions::default()
+                .settle
+                .as_secs()
+        ),
+        "the template and the code's default agree"
+    );
+}
+
+#[test]
 fn given_template_yaml_then_the_training_set_query_unloads_exactly_the_export_columns() {
     let Some(t) = template() else { return };
     let problems = training_query_problems(t);
@@ -788,12 +1001,39 @@ fn template_from_code() -> Value {
         resources.insert(
             format!("{}GlueTable", e.table),
             json!({"Type": "AWS::Glue::Table", "Properties": {"TableInput": {
-                "Name": e.table,
+                "Name": glue_name(e.table),
                 "Parameters": params,
                 "PartitionKeys": cols(e.partitions),
                 "StorageDescriptor": {"Columns": cols(e.columns)},
             }}}),
         );
+        if keys::COMPACTED_TABLES.contains(&e.table) {
+            let all = [e.columns, e.partitions].concat();
+            let presto: Vec<Value> = all
+                .iter()
+                .map(|c| json!({"name": c.name, "type": presto_type(c.athena_type)}))
+                .collect();
+            let definition = json!({
+                "originalSql": view_sql(&e),
+                "catalog": "awsdatacatalog",
+                "schema": "${GlueDatabase}",
+                "columns": presto,
+            });
+            resources.insert(
+                format!("{}View", e.table),
+                json!({"Type": "AWS::Glue::Table", "Properties": {"TableInput": {
+                    "Name": e.table,
+                    "TableType": "VIRTUAL_VIEW",
+                    "Parameters": {"presto_view": "true"},
+                    "ViewOriginalText": {"Fn::Join": ["", [
+                        "/* Presto View: ",
+                        {"Fn::Base64": {"Fn::Sub": definition.to_string()}},
+                        " */",
+                    ]]},
+                    "StorageDescriptor": {"Columns": cols(&all)},
+                }}}),
+            );
+        }
     }
     for (id, rate) in [
         ("SnapshotFunction", "rate(1 minute)"),
@@ -832,6 +1072,12 @@ fn all_problems(t: &Value, tiers: &[TierSpec]) -> Vec<String> {
         .iter()
         .flat_map(|e| glue_problems(t, e))
         .collect();
+    p.extend(
+        expected_tables()
+            .iter()
+            .filter(|e| keys::COMPACTED_TABLES.contains(&e.table))
+            .flat_map(|e| view_problems(t, e)),
+    );
     p.extend(schedule_problems(t, tiers));
     p.extend(mapping_problems(t, tiers));
     p
@@ -866,6 +1112,58 @@ fn given_a_drifted_glue_column_then_the_check_names_it() {
             "{what} was not reported: {problems:?}"
         );
     }
+}
+
+#[test]
+fn given_a_drifted_view_then_the_check_names_it() {
+    let view = "/Resources/tradesView/Properties/TableInput";
+    fn definition(i: &Value) -> Value {
+        let text = i["ViewOriginalText"]["Fn::Join"][1][1]["Fn::Base64"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        serde_json::from_str(&text).unwrap()
+    }
+    fn set(i: &mut Value, d: Value) {
+        i["ViewOriginalText"]["Fn::Join"][1][1]["Fn::Base64"]["Fn::Sub"] = json!(d.to_string());
+    }
+    let changes: [(&str, Change<Value>); 5] = [
+        ("a column the view lacks", |i| {
+            i["StorageDescriptor"]["Columns"]
+                .as_array_mut()
+                .unwrap()
+                .pop();
+        }),
+        ("a Presto type", |i| {
+            let mut d = definition(i);
+            d["columns"][0]["type"] = json!("string");
+            set(i, d);
+        }),
+        ("the rule left out", |i| {
+            let mut d = definition(i);
+            d["originalSql"] = json!("SELECT * FROM trades_files");
+            set(i, d);
+        }),
+        ("a plain table instead of a view", |i| {
+            i["TableType"] = json!("EXTERNAL_TABLE");
+        }),
+        ("no view at all", |i| {
+            i["Name"] = json!("trades_view");
+        }),
+    ];
+    for (what, change) in changes {
+        let mut t = template_from_code();
+        change(t.pointer_mut(view).unwrap());
+        let problems = all_problems(&t, &TIERS);
+        assert!(
+            problems.iter().any(|p| p.starts_with("trades: ")),
+            "{what} was not reported: {problems:?}"
+        );
+    }
+    assert_eq!(
+        presto_type("array<struct<price:decimal(18,6),size:decimal(18,6)>>"),
+        "array(row(price decimal(18,6), size decimal(18,6)))"
+    );
 }
 
 #[test]
@@ -1322,10 +1620,18 @@ mod aws {
                     ("dynamodb:BatchWriteItem", ops),
                 ],
             ),
-            // health: task states and coverage (Queries), count_due (index).
+            // The status API: task states, runs, coverage, transitions, heartbeats (Queries),
+            // a task's state (GetItem); count_due and the active and awaiting markets (index);
+            // one market (GetItem), every market (Scan: /api/markets?state=all, state.markets).
             (
                 "StatusRole",
-                &[("dynamodb:Query", ops), ("dynamodb:Query", index.as_str())],
+                &[
+                    ("dynamodb:Query", ops),
+                    ("dynamodb:GetItem", ops),
+                    ("dynamodb:Query", index.as_str()),
+                    ("dynamodb:GetItem", markets),
+                    ("dynamodb:Scan", markets),
+                ],
             ),
         ];
         let missing: Vec<String> = needs
@@ -1380,24 +1686,56 @@ mod aws {
                 vec![(put, keys::transitions("discovery", at))],
             ),
             // re-tier's transitions, the markets dimension, the resolutions duty's files and
-            // the result counts it reads and rewrites
+            // the result counts it reads and rewrites; compaction's reads, its compacted files
+            // and manifests, and its deletes, in every compacted table
             (
                 "MaintenanceRole",
-                vec![
+                [
                     (put, keys::transitions("retier", at)),
                     (put, keys::transitions("resolutions", at)),
                     (put, keys::markets(at.date_naive())),
                     (put, resolution),
                     (get, keys::RESULT_COUNTS.to_string()),
                     (put, keys::RESULT_COUNTS.to_string()),
-                ],
+                ]
+                .into_iter()
+                .chain(keys::COMPACTED_TABLES.iter().flat_map(|table| {
+                    let tier =
+                        matches!(*table, keys::SNAPSHOTS | keys::ORDERBOOKS).then_some(Tier::T4);
+                    let part = keys::partition(table, tier, at.date_naive());
+                    let source = format!("{part}20261120T22-1-0-1.parquet");
+                    [
+                        (get, source.clone()),
+                        ("s3:DeleteObject", source),
+                        (put, keys::compacted(&part, "20261120T22")),
+                        (get, keys::manifest(&part)),
+                        (put, keys::manifest(&part)),
+                    ]
+                }))
+                .collect(),
             ),
-            // /api/stats: the Latest objects and the result counts
+            // the status API: the Latest objects and the result counts (/api/stats), and every
+            // Parquet table read back (a market's snapshots, gaps, completeness, events,
+            // guards, the table browser)
             (
                 "StatusRole",
                 vec![
                     (get, keys::latest(Tier::T0)),
                     (get, keys::RESULT_COUNTS.to_string()),
+                    (get, keys::snapshots(&tick)),
+                    (get, keys::orderbooks(&tick)),
+                    (get, keys::markets(at.date_naive())),
+                    (get, keys::transitions("retier", at)),
+                    (
+                        get,
+                        format!(
+                            "{}dt=2026-11-20/0xabc.parquet",
+                            keys::table_prefix(keys::RESOLUTIONS)
+                        ),
+                    ),
+                    (get, keys::live(keys::TRADES, at, 1, 0, 1)),
+                    (get, keys::live(keys::WHALE_EVENTS, at, 1, 0, 1)),
+                    (get, keys::live(keys::RAW_WS, at, 1, 0, 1)),
                 ],
             ),
         ];
@@ -1411,6 +1749,16 @@ mod aws {
             })
             .collect();
         assert!(missing.is_empty(), "{}", missing.join("\n"));
+        // Compaction lists partitions; only it may delete.
+        assert!(statements(t).iter().any(|(r, st)| r == "MaintenanceRole"
+            && actions_of(st).iter().any(|a| a == "s3:ListBucket")
+            && resources_of(st).iter().any(|x| x == "DataBucket.Arn")));
+        for role in ["SnapshotRole", "DiscoveryRole", "StatusRole", "TradesRole"] {
+            assert!(
+                !grants_object(t, role, "s3:DeleteObject", &object("snapshots/x")),
+                "{role} may delete"
+            );
+        }
         // The status API only reads: it may write no object.
         assert!(!grants_object(
             t,
@@ -1418,6 +1766,48 @@ mod aws {
             put,
             &object(keys::RESULT_COUNTS)
         ));
+        // …nor read the exports or Athena's results.
+        for key in [
+            "exports/training_set/x/part.parquet",
+            "athena-results/x.csv",
+        ] {
+            assert!(!grants_object(t, "StatusRole", get, &object(key)), "{key}");
+        }
+    }
+
+    #[test]
+    fn given_template_yaml_then_the_status_api_is_throttled_and_its_authorization_is_a_parameter() {
+        let Some(t) = template() else { return };
+        let r = &t["Resources"];
+        assert_eq!(
+            r["StatusApiRoute"]["Properties"]["AuthorizationType"],
+            json!({"Fn::If": ["StatusIamAuth", "AWS_IAM", "NONE"]})
+        );
+        assert_eq!(r["StatusApiRoute"]["Properties"]["RouteKey"], "$default");
+        assert_eq!(
+            t["Conditions"]["StatusIamAuth"],
+            json!({"Fn::Equals": [{"Ref": "StatusApiAuth"}, "AWS_IAM"]})
+        );
+        assert_eq!(
+            t["Parameters"]["StatusApiAuth"]["AllowedValues"],
+            json!(["NONE", "AWS_IAM"])
+        );
+        let stage = &r["StatusApiStage"]["Properties"];
+        assert_eq!(stage["StageName"], "$default");
+        let limits = &stage["DefaultRouteSettings"];
+        assert!(
+            limits["ThrottlingRateLimit"]
+                .as_f64()
+                .is_some_and(|l| l > 0.0)
+                && limits["ThrottlingBurstLimit"]
+                    .as_f64()
+                    .is_some_and(|l| l > 0.0),
+            "the stage is throttled: {limits}"
+        );
+        assert_eq!(
+            r["StatusApiIntegration"]["Properties"]["PayloadFormatVersion"], "2.0",
+            "lambda_http reads the HTTP API's payload v2"
+        );
     }
 
     /// A template that agrees with the adapter.
@@ -1672,6 +2062,11 @@ mod aws {
             ),
             ("dynamodb:PutItem", "OpsTable.Arn".into()),
             ("s3:PutObject", object(keys::LIVE_FLOW)),
+            // The raw tape, written by the feed itself (polytape_collector::tape).
+            (
+                "s3:PutObject",
+                object(&format!("{}*", keys::table_prefix(keys::RAW_WS))),
+            ),
             ("sqs:SendMessage", "LiveQueue.Arn".into()),
         ]);
         let got = grants_of(t, "FeedTaskRole");

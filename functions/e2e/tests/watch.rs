@@ -1,7 +1,8 @@
 //! Each Lambda binary (discovery, snapshot, maintenance, status, trades) run the way Lambda runs
 //! it — through `cargo lambda watch`, cargo-lambda's emulator of the Lambda runtime API — on
 //! recorded EventBridge, SQS and HTTP API events, against moto (DynamoDB, S3, SQS) and the
-//! Polymarket simulator over real sockets.
+//! Polymarket simulator over real sockets. The status function answers every endpoint's
+//! recorded event with the JSON the same router answers in process over the same tables.
 //!
 //! Needs `POLYTAPE_MOTO_URL` (a running moto server) and `POLYTAPE_CARGO_LAMBDA` (the
 //! cargo-lambda binary); infra/test.sh provides both. Without them the test prints a skip line,
@@ -596,12 +597,12 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     assert_eq!(health["statusCode"], 200, "{health}");
     let body: Value = serde_json::from_str(health["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["status"], "ok", "{body}");
-    let mut stats_event = event("functions/status/events/http-get-health.json");
-    stats_event["rawPath"] = json!("/api/stats");
-    stats_event["routeKey"] = json!("GET /api/stats");
-    stats_event["requestContext"]["http"]["path"] = json!("/api/stats");
-    stats_event["requestContext"]["routeKey"] = json!("GET /api/stats");
-    let stats = watch.invoke("status", &stats_event).await;
+    let stats = watch
+        .invoke(
+            "status",
+            &event("functions/status/events/http-get-stats.json"),
+        )
+        .await;
     let body: Value = serde_json::from_str(stats["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["markets_tracked"], retiered.len(), "{body}");
     assert_eq!(
@@ -617,12 +618,12 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     );
 
     // /health/critical: nothing fails.
-    let mut critical = event("functions/status/events/http-get-health.json");
-    critical["rawPath"] = json!("/health/critical");
-    critical["routeKey"] = json!("GET /health/critical");
-    critical["requestContext"]["http"]["path"] = json!("/health/critical");
-    critical["requestContext"]["routeKey"] = json!("GET /health/critical");
-    let ok = watch.invoke("status", &critical).await;
+    let ok = watch
+        .invoke(
+            "status",
+            &event("functions/status/events/http-get-health-critical.json"),
+        )
+        .await;
     assert_eq!(ok["statusCode"], 200, "{ok}");
 
     // A delivery before its time waits for it: the next T4 tick, delivered now.
@@ -734,6 +735,10 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
         "message 2's bad line is skipped, its other trade stored"
     );
 
+    // Every endpoint of the status API, through the status function on its recorded HTTP API
+    // events, answers what the same router answers in process over the same tables.
+    status_function_answers_as_the_router(&watch, &store).await;
+
     // A DynamoDB failure after the Parquet and Latest are written (the Ops table is gone, so
     // the coverage cannot be recorded) fails the tick: it is reported as a batch item failure
     // for SQS to deliver again, not dropped. (T1 and T0 ticks: minutes of slack, so they
@@ -782,6 +787,125 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     assert_eq!(failures(&r), vec!["m-s3-down".to_string()], "{r}");
     drop(watch);
     sim.shutdown().await;
+}
+
+/// The recorded HTTP API events of the status function (functions/status/events): one per
+/// endpoint, and the bad-parameter, unknown-market and local-only answers.
+const STATUS_EVENTS: [&str; 21] = [
+    "http-get-root.json",
+    "http-get-openapi.json",
+    "http-get-health.json",
+    "http-get-health-critical.json",
+    "http-get-stats.json",
+    "http-get-markets.json",
+    "http-get-market.json",
+    "http-get-market-unknown.json",
+    "http-get-markets-bad-tier.json",
+    "http-get-tier-transitions.json",
+    "http-get-tasks-status.json",
+    "http-get-tasks-runs.json",
+    "http-get-coverage.json",
+    "http-get-gaps.json",
+    "http-get-completeness.json",
+    "http-get-websocket.json",
+    "http-get-events.json",
+    "http-get-events-stream.json",
+    "http-get-tables.json",
+    "http-get-table.json",
+    "http-get-table-state.json",
+];
+
+/// `v` without what depends on the instant of the call — `now` and a report's end `to` (the
+/// same instant), ages, hours to close — which two calls a moment apart cannot share.
+fn without_instant(v: &Value) -> Value {
+    let Value::Object(m) = v else {
+        return within(v);
+    };
+    Value::Object(
+        m.iter()
+            .filter(|(k, _)| !["now", "to"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), within(v)))
+            .collect(),
+    )
+}
+
+/// [`without_instant`] below the top level: ages and hours to close.
+fn within(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !["age_s", "silent_s", "hours_to_close"].contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), within(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(within).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Invokes the status function with each recorded event (the market's path set to a market
+/// of the store) and compares its status and JSON with the in-process router's answer to the
+/// same path and query over the same store: equal but for the instant of the call. A pair that
+/// straddles a tick or a second (a tick turns from pending to owed, `next_tick` moves on) is
+/// asked again.
+async fn status_function_answers_as_the_router(watch: &Watch, store: &AwsStore) {
+    use polytape_collector::status::{self, Status};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(status::serve(
+        listener,
+        status::router(Status::new(
+            store.clone(),
+            polytape_collector::Config::default(),
+        )),
+        std::future::pending(),
+    ));
+    let market = store.active_markets().await.unwrap().remove(0).condition_id;
+    let mut codes = Vec::new();
+    for name in STATUS_EVENTS {
+        let mut e = event(&format!("functions/status/events/{name}"));
+        if name == "http-get-market.json" {
+            let path = format!("/api/markets/{market}");
+            e["rawPath"] = json!(path);
+            e["requestContext"]["http"]["path"] = json!(path);
+        }
+        let path = e["rawPath"].as_str().unwrap().to_string();
+        let query = e["rawQueryString"].as_str().unwrap().to_string();
+        let url = if query.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{query}")
+        };
+        let mut last = String::new();
+        let mut agreed = false;
+        for _attempt in 0..3 {
+            let lambda = watch.invoke("status", &e).await;
+            let code = lambda["statusCode"].as_u64().unwrap();
+            let body: Value = serde_json::from_str(lambda["body"].as_str().unwrap()).unwrap();
+            let local = reqwest::get(&url).await.unwrap();
+            let local_code = u64::from(local.status().as_u16());
+            let local_body: Value = local.json().await.unwrap();
+            if (code, without_instant(&body)) == (local_code, without_instant(&local_body)) {
+                codes.push((name, code));
+                agreed = true;
+                break;
+            }
+            last = format!("{code} {body}\nvs the router: {local_code} {local_body}");
+        }
+        assert!(agreed, "{name}: the status function answered\n{last}");
+    }
+    let code = |n: &str| codes.iter().find(|(name, _)| *name == n).unwrap().1;
+    assert_eq!(
+        (
+            code("http-get-market.json"),
+            code("http-get-market-unknown.json"),
+            code("http-get-markets-bad-tier.json"),
+            code("http-get-events-stream.json"),
+            code("http-get-table.json"),
+        ),
+        (200, 404, 400, 404, 200),
+        "{codes:?}"
+    );
 }
 
 /// The Parquet objects in moto's S3, downloaded under their keys, read by DuckDB with the

@@ -13,7 +13,9 @@ use polytape_core::{Market, Tier, Ts};
 use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
 use polytape_sim::{SimConfig, SimHandle};
 use polytape_store::aws::{provision, AwsNames, AwsStore};
-use polytape_store::{LocalStore, MarketStore, ObjectStore, TaskStore, TransitionStore};
+use polytape_store::{
+    LocalStore, MarketStore, ObjectDeleter, ObjectStore, TaskStore, TransitionStore,
+};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -107,6 +109,12 @@ impl<S: ObjectStore> ObjectStore for Interleaved<'_, S> {
     }
 }
 
+impl<S: ObjectDeleter> ObjectDeleter for Interleaved<'_, S> {
+    async fn delete_objects(&self, keys: &[String]) -> R<()> {
+        self.inner.delete_objects(keys).await
+    }
+}
+
 fn client_for(sim: &SimHandle) -> PolymarketClient {
     PolymarketClient::new(ClientConfig {
         endpoints: Endpoints {
@@ -134,7 +142,7 @@ async fn two_t3_markets<S: MarketStore>(store: &S) -> (Market, Market) {
 /// The scenario, on any store.
 async fn writers_never_undo_each_other<S>(store: S)
 where
-    S: MarketStore + TransitionStore + TaskStore + ObjectStore + Clone + Send + Sync + 'static,
+    S: MarketStore + TransitionStore + TaskStore + ObjectDeleter + Clone + Send + Sync + 'static,
 {
     let mut cfg = SimConfig::new(11);
     cfg.markets_per_tier = 4;

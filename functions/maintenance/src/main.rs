@@ -1,7 +1,9 @@
 //! The maintenance function (every 5 minutes): the same handler as `polytape run`'s
 //! maintenance — re-tier (asking Gamma whether markets past their end closed), resolutions when
-//! due (`POLYTAPE_RESOLUTIONS_EVERY_S`), and the day's `markets` dimension table. Every run,
-//! failed ones too, is recorded as a task run. (Compaction: not built yet.)
+//! due (`POLYTAPE_RESOLUTIONS_EVERY_S`), the day's `markets` dimension table, and hourly
+//! compaction of the Parquet tables when due (`POLYTAPE_COMPACT_*`). Every run, failed ones
+//! too, is recorded as a task run; compaction prints `CompactionLagSeconds` while it is behind
+//! and `TaskFailures` when part of it failed (EMF).
 
 // The handler's future (re-tier's conflict rounds over the store's futures) nests deeper than
 // the compiler's default query depth allows for its layout.
@@ -25,7 +27,12 @@ async fn main() -> Result<(), Error> {
         // recorded even when Gamma is slow.
         let until = config.requests_until(event.context.deadline, chrono::Utc::now());
         match maintenance::run(client, store, config, &SystemClock, until).await {
-            Ok(report) => Ok::<Value, Error>(serde_json::to_value(report)?),
+            Ok(report) => {
+                // Every run prints the compaction lag (0 when caught up): the "compaction
+                // behind" alarm treats a missing datapoint as a stopped compactor.
+                emf::emit(&report.metrics(chrono::Utc::now().timestamp_millis()));
+                Ok::<Value, Error>(serde_json::to_value(report)?)
+            }
             Err(e) => {
                 emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));
                 tracing::error!(error = %e, "maintenance failed");

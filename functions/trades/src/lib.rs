@@ -1,6 +1,7 @@
 //! The trades function's batch handling: each record of an SQS batch from the live queue is one
 //! feed message (`polytape_feed::queue`), stored on its own by
-//! [`polytape_collector::live::store_message`] — its trades, whale events and raw tape as
+//! [`polytape_collector::live::store_message`] — its trades and whale events (and the raw tape
+//! of messages sent before the feed wrote its tape itself) as
 //! Parquet under keys derived from the message's run and sequence, so a redelivered message
 //! rewrites its own objects and never adds a copy.
 //!

@@ -35,7 +35,7 @@ use super::error::backend;
 use super::item::{ms, n, s, Item, ItemBuilder, Read};
 use super::AwsStore;
 use crate::error::{Result, StoreError};
-use crate::ports::{CoverageStore, HeartbeatStore, TaskStore, TransitionStore};
+use crate::ports::{CoverageStore, HeartbeatStore, RunQuery, TaskStore, TransitionStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Days, NaiveDate};
 use polytape_core::ops::{
@@ -474,6 +474,70 @@ impl TaskStore for AwsStore {
                 .cmp(&a.started_at)
                 .then_with(|| b.id.cmp(&a.id))
         });
+        Ok(runs)
+    }
+
+    /// Day partitions newest first (as [`TaskStore::task_runs_since`] picks them), each one
+    /// Query newest id first between the ids of `since` − `LATE_START` and `q.before`, in
+    /// pages of the runs still wanted, until `q.limit` runs are found: a page reads about its
+    /// own runs (more when `task` or `status` filter many out), not the window's.
+    async fn task_runs_page(&self, q: &RunQuery) -> Result<Vec<TaskRun>> {
+        let table = &self.names.ops_table;
+        let now = self.now();
+        let today = now.date_naive();
+        let from = q.since - LATE_START;
+        let oldest = today
+            .checked_sub_days(Days::new(RECENT_DAYS))
+            .unwrap_or(today);
+        let first = from.date_naive().max(oldest);
+        let last = today.max(q.since.date_naive());
+        let sk_from = id_time(from);
+        // Every id sorts below "~" (ids start with digits): the top without a cursor.
+        let sk_to = q.before.clone().unwrap_or_else(|| "~".into());
+        let mut runs = Vec::new();
+        if q.limit == 0 || sk_to < sk_from {
+            return Ok(runs);
+        }
+        let mut days: Vec<NaiveDate> = days_between(first, last).collect();
+        days.reverse();
+        'days: for d in days {
+            let pk = format!("run#{}", day(d));
+            let mut start = None;
+            loop {
+                // One more than wanted: the cursor's own run (BETWEEN includes it) is left out.
+                let want = q.limit.saturating_sub(runs.len()) + 1;
+                let page = self
+                    .ddb
+                    .query()
+                    .table_name(table)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":from", s(&sk_from))
+                    .expression_attribute_values(":to", s(&sk_to))
+                    .scan_index_forward(false)
+                    .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| backend("Query", &format!("{table} ({pk})"), e))?;
+                for item in page.items.unwrap_or_default() {
+                    let what = what(table, &item);
+                    // TTL deletes late; a run past its expiry is gone as far as readers go.
+                    let expires: i64 = Read::new(&item, what.clone()).n("expires_at")?;
+                    let run = run_from_item(&item, what)?;
+                    if expires > now.timestamp() && q.selects(&run) {
+                        runs.push(run);
+                        if runs.len() >= q.limit {
+                            break 'days;
+                        }
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
         Ok(runs)
     }
 

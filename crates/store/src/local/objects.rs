@@ -1,10 +1,11 @@
 //! Objects as files: `<data_dir>/<key>`. A write goes to a hidden temporary file in the same
 //! directory and is renamed over the key, so a reader sees the old object or the new one,
-//! never half of one. Content types are not kept locally (nothing reads them back).
+//! never half of one. Content types are not kept locally (nothing reads them back). A delete
+//! removes the file (a missing one is fine); emptied directories stay, as S3 prefixes would.
 
 use super::{LocalStore, STATE_DB};
 use crate::error::Result;
-use crate::ports::ObjectStore;
+use crate::ports::{ObjectDeleter, ObjectInfo, ObjectStore, ObjectTail};
 use std::io::{Error as IoError, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +78,51 @@ fn get(dir: &Path, key: &str) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// The last `len` bytes of the file at `key` and its size: a seek, not a read of the file.
+fn tail(dir: &Path, key: &str, len: u64) -> Result<Option<ObjectTail>> {
+    use std::io::{Read, Seek, SeekFrom};
+    check_key(key)?;
+    let path = dir.join(key);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(_) if path.is_dir() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if file.metadata()?.is_dir() {
+        return Ok(None);
+    }
+    let size = file.metadata()?.len();
+    let keep = len.min(size);
+    file.seek(SeekFrom::Start(size - keep))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(keep).unwrap_or(0));
+    file.take(keep).read_to_end(&mut bytes)?;
+    Ok(Some(ObjectTail { bytes, size }))
+}
+
+/// The bytes `range` of the file at `key` (cut at its end): a seek, not a read of the file.
+fn range(dir: &Path, key: &str, range: std::ops::Range<u64>) -> Result<Option<Vec<u8>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    check_key(key)?;
+    let path = dir.join(key);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(_) if path.is_dir() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if file.metadata()?.is_dir() {
+        return Ok(None);
+    }
+    let size = file.metadata()?.len();
+    let (start, end) = (range.start.min(size), range.end.min(size));
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(end.saturating_sub(start)).unwrap_or(0));
+    file.take(end.saturating_sub(start))
+        .read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 fn list(dir: &Path, prefix: &str) -> Result<Vec<String>> {
     // Walk only the deepest directory the prefix names; the rest of the prefix filters names.
     let base = match prefix.rfind('/') {
@@ -143,6 +189,55 @@ impl ObjectStore for LocalStore {
     async fn list_objects(&self, prefix: &str) -> Result<Vec<String>> {
         let prefix = prefix.to_string();
         self.with_dir(move |dir| list(dir, &prefix)).await
+    }
+
+    async fn get_range(&self, key: &str, r: std::ops::Range<u64>) -> Result<Option<Vec<u8>>> {
+        let key = key.to_string();
+        self.with_dir(move |dir| range(dir, &key, r)).await
+    }
+
+    async fn get_tail(&self, key: &str, len: u64) -> Result<Option<ObjectTail>> {
+        let key = key.to_string();
+        self.with_dir(move |dir| tail(dir, &key, len)).await
+    }
+
+    async fn list_objects_sized(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let prefix = prefix.to_string();
+        self.with_dir(move |dir| {
+            let mut out = Vec::new();
+            for key in list(dir, &prefix)? {
+                // A file deleted between the listing and here is no longer an object.
+                match std::fs::metadata(dir.join(&key)) {
+                    Ok(m) => out.push(ObjectInfo {
+                        key,
+                        size: Some(m.len()),
+                    }),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn delete(dir: &Path, keys: &[String]) -> Result<()> {
+    for key in keys {
+        check_key(key)?;
+        match std::fs::remove_file(dir.join(key)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+impl ObjectDeleter for LocalStore {
+    async fn delete_objects(&self, keys: &[String]) -> Result<()> {
+        let keys = keys.to_vec();
+        self.with_dir(move |dir| delete(dir, &keys)).await
     }
 }
 

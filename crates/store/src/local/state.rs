@@ -4,7 +4,7 @@
 use super::LocalStore;
 use crate::error::{Result, StoreError};
 use crate::ports::{
-    CoverageStore, HeartbeatStore, LatestStore, MarketStore, TaskStore, TransitionStore,
+    CoverageStore, HeartbeatStore, LatestStore, MarketStore, RunQuery, TaskStore, TransitionStore,
 };
 use polytape_core::ops::{
     Coverage, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskState, TaskStatus,
@@ -467,7 +467,31 @@ fn task_runs_since(conn: &Connection, since: Ts) -> Result<Vec<TaskRun>> {
         "SELECT id, task, started_at, finished_at, status, detail, error FROM task_runs \
          WHERE started_at >= ?1 ORDER BY started_at DESC, id DESC",
     )?;
-    let rows = stmt.query_map(params![ms(since)], |r| {
+    runs_of(&mut stmt, params![ms(since)])
+}
+
+/// One page of runs: the query's conditions and limit in the SQL (the primary key orders by id).
+fn task_runs_page(conn: &Connection, q: &RunQuery) -> Result<Vec<TaskRun>> {
+    let status = q
+        .status
+        .map(|s| serde_json::to_value(s).map(|v| v.as_str().unwrap_or_default().to_string()))
+        .transpose()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, task, started_at, finished_at, status, detail, error FROM task_runs \
+         WHERE started_at >= ?1 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR task = ?3) \
+         AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5",
+    )?;
+    runs_of(
+        &mut stmt,
+        params![ms(q.since), q.before, q.task, status, sql_limit(q.limit)],
+    )
+}
+
+fn runs_of(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    p: impl rusqlite::Params,
+) -> Result<Vec<TaskRun>> {
+    let rows = stmt.query_map(p, |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -722,6 +746,11 @@ impl TaskStore for LocalStore {
 
     async fn task_runs_since(&self, since: Ts) -> Result<Vec<TaskRun>> {
         self.with_conn(move |c| task_runs_since(c, since)).await
+    }
+
+    async fn task_runs_page(&self, q: &RunQuery) -> Result<Vec<TaskRun>> {
+        let q = q.clone();
+        self.with_conn(move |c| task_runs_page(c, &q)).await
     }
 
     async fn task_state(&self, task: &str) -> Result<Option<TaskState>> {

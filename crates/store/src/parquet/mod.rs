@@ -8,9 +8,12 @@
 //! the file: Athena rejects a column that is both a data and a partition column.
 //!
 //! `raw_ws` and `trades` also read back ([`decode_tape`], [`decode_trades`]): `polytape replay`
-//! rebuilds the trades from the tape and compares them with the stored ones.
+//! rebuilds the trades from the tape and compares them with the stored ones. [`json`] reads any
+//! of the files back generically — rows as JSON, row counts, non-NULL counts — for the status
+//! API.
 
 mod columns;
+pub mod json;
 pub mod stream;
 
 use crate::error::Result;
@@ -594,31 +597,106 @@ pub fn decode_trades(bytes: &[u8]) -> Result<Vec<StoredTrade>> {
 }
 
 /// Every record batch of the Parquet file `bytes` (held in memory: the files read back are
-/// one consumer message's).
-fn read_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+/// one consumer message's, or one file compaction merges).
+pub(crate) fn read_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    for_each_batch(bytes, |b| {
+        batches.push(b);
+        Ok(())
+    })?;
+    Ok(batches)
+}
+
+/// Hands each record batch of the Parquet file `bytes` to `f` as it is decoded, so only one
+/// batch's values are held at a time (compaction reads a merged hour this way).
+pub(crate) fn for_each_batch(
+    bytes: &[u8],
+    mut f: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
     let len = bytes.len() as u64;
-    // One copy, shared by both decoders (a `bytes::Bytes`, which their signatures name).
+    let meta = read_footer(bytes)?;
+    // A `bytes::Bytes`, which the decoder's signature names.
     let whole = bytes.to_vec().into();
-    let mut meta = ParquetMetaDataPushDecoder::try_new(len)?;
-    meta.push_range(0..len, Clone::clone(&whole))?;
-    let DecodeResult::Data(meta) = meta.try_decode()? else {
-        return Err(crate::StoreError::Encode(
-            "parquet: the footer is incomplete".into(),
-        ));
-    };
     let mut decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::new(meta))?.build()?;
     decoder.push_range(0..len, whole)?;
-    let mut batches = Vec::new();
     loop {
         match decoder.try_decode()? {
-            DecodeResult::Data(batch) => batches.push(batch),
-            DecodeResult::Finished => return Ok(batches),
+            DecodeResult::Data(batch) => f(batch)?,
+            DecodeResult::Finished => return Ok(()),
             DecodeResult::NeedsData(ranges) => {
                 return Err(crate::StoreError::Encode(format!(
                     "parquet: the file ends before {ranges:?}"
                 )))
             }
         }
+    }
+}
+
+/// The Arrow schema of the files of `table` (one of [`crate::keys::COMPACTED_TABLES`] or
+/// another table this crate encodes), for compaction to read sources and write merged files
+/// with; `None` for a table it does not know.
+pub fn table_schema(table: &str) -> Option<SchemaRef> {
+    use crate::keys::*;
+    Some(match table {
+        SNAPSHOTS => snapshots_schema(),
+        ORDERBOOKS => orderbooks_schema(),
+        TRADES => trades_schema(),
+        WHALE_EVENTS => whale_events_schema(),
+        RAW_WS => tape_schema(),
+        MARKETS => markets_schema(),
+        RESOLUTIONS => resolutions_schema(),
+        TIER_TRANSITIONS => transitions_schema(),
+        _ => return None,
+    })
+}
+
+/// The writer settings of a merged (compacted) file of `table`: its encoder's (Snappy;
+/// dictionaries off where the column table says so), except that `condition_id` and `token_id`
+/// get a dictionary — distinct within one tick's file, they repeat on every tick of an hour —
+/// and row groups of at most `group_rows` rows.
+pub fn table_writer_properties(table: &str, group_rows: usize) -> Option<WriterProperties> {
+    use crate::keys::*;
+    let plain: Vec<&'static str> = match table {
+        SNAPSHOTS => plain_columns(&SNAPSHOT_FIELDS),
+        ORDERBOOKS => plain_columns(&ORDERBOOK_FIELDS),
+        TRADES => plain_columns(&TRADE_FIELDS),
+        WHALE_EVENTS => plain_columns(&WHALE_FIELDS),
+        RAW_WS => plain_columns(&TAPE_FIELDS),
+        MARKETS => plain_columns(&MARKET_FIELDS),
+        RESOLUTIONS => plain_columns(&RESOLUTION_FIELDS),
+        TIER_TRANSITIONS => plain_columns(&TRANSITION_FIELDS),
+        _ => return None,
+    };
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(group_rows.max(1)));
+    for name in plain {
+        if !matches!(name, "condition_id" | "token_id") {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+    }
+    Some(props.build())
+}
+
+/// The columns of a table written without a dictionary.
+fn plain_columns<R>(fields: &[FieldSpec<R>]) -> Vec<&'static str> {
+    fields
+        .iter()
+        .filter(|f| !f.dictionary())
+        .map(|f| f.col.name)
+        .collect()
+}
+
+/// The footer (metadata) of the Parquet file `bytes`.
+pub(crate) fn read_footer(bytes: &[u8]) -> Result<::parquet::file::metadata::ParquetMetaData> {
+    let len = bytes.len() as u64;
+    let mut meta = ParquetMetaDataPushDecoder::try_new(len)?;
+    meta.push_range(0..len, bytes.to_vec().into())?;
+    match meta.try_decode()? {
+        DecodeResult::Data(meta) => Ok(meta),
+        _ => Err(crate::StoreError::Encode(
+            "parquet: the footer is incomplete".into(),
+        )),
     }
 }
 
