@@ -171,6 +171,11 @@ pub async fn partition_files<S: ObjectStore>(
     for prefix in partition_prefixes(table, start) {
         listed.extend(store.list_objects_sized(&prefix).await?);
     }
+    Ok(visible_newest_first(&listed))
+}
+
+/// The visible files ([`keys::visible`]) of a listing, newest first.
+pub fn visible_newest_first(listed: &[ObjectInfo]) -> Vec<ObjectInfo> {
     let keys: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
     let visible: std::collections::HashSet<&str> =
         keys::visible(&keys).into_iter().copied().collect();
@@ -180,7 +185,7 @@ pub async fn partition_files<S: ObjectStore>(
         .cloned()
         .collect();
     files.sort_by(|a, b| newest_first(&a.key, &b.key));
-    Ok(files)
+    files
 }
 
 /// Up to `max_files` visible files of `table`, newest first, from the partition holding `from`

@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::NaiveDate;
 use polytape_core::{Tier, Ts};
-use polytape_store::read::{file_page, file_rows, newest_first};
+use polytape_store::read::{file_page, file_rows, newest_first, visible_newest_first};
 use polytape_store::{keys, ObjectInfo, ObjectStore};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -92,14 +92,7 @@ async fn day_listing<S: ObjectStore>(
         listed.extend(store.list_objects_sized(&prefix).await?);
     }
     let names: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
-    let visible: std::collections::HashSet<&str> =
-        keys::visible(&names).into_iter().copied().collect();
-    let mut files: Vec<ObjectInfo> = listed
-        .iter()
-        .filter(|o| visible.contains(o.key.as_str()))
-        .cloned()
-        .collect();
-    files.sort_by(|a, b| newest_first(&a.key, &b.key));
+    let files = visible_newest_first(&listed);
     let mut manifests: Vec<String> = files
         .iter()
         .filter(|f| keys::is_compacted(&f.key))

@@ -80,47 +80,50 @@ fn get(dir: &Path, key: &str) -> Result<Option<Vec<u8>>> {
 
 /// The last `len` bytes of the file at `key` and its size: a seek, not a read of the file.
 fn tail(dir: &Path, key: &str, len: u64) -> Result<Option<ObjectTail>> {
-    use std::io::{Read, Seek, SeekFrom};
-    check_key(key)?;
-    let path = dir.join(key);
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(_) if path.is_dir() => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if file.metadata()?.is_dir() {
+    let Some((mut file, size)) = open_file(dir, key)? else {
         return Ok(None);
-    }
-    let size = file.metadata()?.len();
-    let keep = len.min(size);
-    file.seek(SeekFrom::Start(size - keep))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(keep).unwrap_or(0));
-    file.take(keep).read_to_end(&mut bytes)?;
+    };
+    let bytes = read_at(&mut file, size - len.min(size), size)?;
     Ok(Some(ObjectTail { bytes, size }))
 }
 
 /// The bytes `range` of the file at `key` (cut at its end): a seek, not a read of the file.
 fn range(dir: &Path, key: &str, range: std::ops::Range<u64>) -> Result<Option<Vec<u8>>> {
-    use std::io::{Read, Seek, SeekFrom};
+    let Some((mut file, size)) = open_file(dir, key)? else {
+        return Ok(None);
+    };
+    Ok(Some(read_at(
+        &mut file,
+        range.start.min(size),
+        range.end.min(size),
+    )?))
+}
+
+/// The file at `key` and its size; `None` when there is none (or it is a directory).
+fn open_file(dir: &Path, key: &str) -> Result<Option<(std::fs::File, u64)>> {
     check_key(key)?;
     let path = dir.join(key);
-    let mut file = match std::fs::File::open(&path) {
+    let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(_) if path.is_dir() => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    if file.metadata()?.is_dir() {
+    let meta = file.metadata()?;
+    if meta.is_dir() {
         return Ok(None);
     }
-    let size = file.metadata()?.len();
-    let (start, end) = (range.start.min(size), range.end.min(size));
+    Ok(Some((file, meta.len())))
+}
+
+/// The bytes from `start` to `end` of `file`.
+fn read_at(file: &mut std::fs::File, start: u64, end: u64) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
     file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(end.saturating_sub(start)).unwrap_or(0));
-    file.take(end.saturating_sub(start))
-        .read_to_end(&mut bytes)?;
-    Ok(Some(bytes))
+    let len = end.saturating_sub(start);
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(len).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn list(dir: &Path, prefix: &str) -> Result<Vec<String>> {
