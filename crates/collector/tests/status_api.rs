@@ -9,6 +9,7 @@
 
 mod common;
 
+use chrono::DurationRound;
 use common::*;
 use polytape_collector::live::{MessageSink, StoreSink};
 use polytape_collector::runner::Runtime;
@@ -305,11 +306,18 @@ async fn every_endpoint_answers_the_stores_values_with_paging_filters_and_bad_pa
             .sum()
     };
 
-    // Root and the document.
-    let root = ok(base, "/").await;
+    // Root (the dashboard page, whose every URL is relative) and the document.
+    let root = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(root.status(), 200);
     assert_eq!(
-        root["endpoints"].as_array().unwrap().len(),
-        routes::ROUTES.len()
+        root.headers()["content-type"].to_str().unwrap(),
+        "text/html; charset=utf-8"
+    );
+    let page = root.text().await.unwrap();
+    assert!(page.contains("id=\"markets-total\""), "{page}");
+    assert!(
+        !page.contains("\"/api/"),
+        "a URL from the host root in the page"
     );
     assert_eq!(
         ok(base, "/api/openapi.json").await,
@@ -843,8 +851,30 @@ async fn every_endpoint_answers_the_stores_values_with_paging_filters_and_bad_pa
         }
     }
     assert_eq!(rows.len() as u64, total_rows, "every row once");
-    let times: Vec<Ts> = rows.iter().map(|r| ts(&r["snapshot_ts"])).collect();
-    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    // Newest first: the newest hour first, within an hour one tier after the other, each
+    // newest first (the order compaction keeps: an hour of a tier is one file after it).
+    let order: Vec<(Ts, u64, Ts)> = rows
+        .iter()
+        .map(|r| {
+            let t = ts(&r["snapshot_ts"]);
+            let hour = t.duration_trunc(chrono::Duration::hours(1)).unwrap();
+            (hour, r["tier"].as_u64().unwrap(), t)
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0].0 > w[1].0
+            || (w[0].0 == w[1].0 && (w[0].1 < w[1].1 || (w[0].1 == w[1].1 && w[0].2 >= w[1].2)))),
+        "newest hour first, a tier at a time, newest first"
+    );
+    assert!(
+        order
+            .iter()
+            .map(|o| o.1)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1,
+        "several tiers in an hour"
+    );
     assert!(rows
         .iter()
         .all(|r| r["dt"] == "2026-11-20" && r["tier"].is_u64()));
@@ -1037,6 +1067,83 @@ async fn given_compacted_hours_and_newer_tick_files_then_tables_counts_every_row
     assert_eq!(st["files"], 45, "{st}");
     assert_eq!(st["rows_exact"], true, "{st}");
     assert_eq!(st["rows"].as_u64(), Some(hour_ten + 40 * per_file), "{st}");
+}
+
+/// Pages of `/api/tables/{table}` with `limit`, from `cursor`, at most `pages` of them: the rows
+/// and the cursor to go on with.
+async fn table_pages(
+    base: &str,
+    table: &str,
+    limit: usize,
+    mut cursor: Option<String>,
+    pages: usize,
+) -> (Vec<Value>, Option<String>) {
+    let mut rows = Vec::new();
+    for _ in 0..pages {
+        let path = match &cursor {
+            Some(c) => format!("/api/tables/{table}?limit={limit}&cursor={c}"),
+            None => format!("/api/tables/{table}?limit={limit}"),
+        };
+        let page = ok(base, &path).await;
+        rows.extend(page["rows"].as_array().unwrap().iter().cloned());
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    (rows, cursor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_an_hour_compacted_between_two_pages_then_paging_goes_on_with_no_row_lost_or_repeated(
+) {
+    // A browser pages the snapshots, compaction replaces the hour's tick files by one file
+    // per tier, and the browser goes on with its cursor (which named a file now deleted).
+    let w = world().await;
+    let store = &w.e.store;
+    let now = anchor() + chrono::Duration::minutes(90);
+    w.e.clock.set(now);
+    let (before, cursor) = table_pages(&w.cloud, "snapshots", 23, None, 3).await;
+    assert_eq!(before.len(), 69);
+    let cursor = cursor.expect("more pages");
+    let (all_before, _) = table_pages(&w.cloud, "snapshots", 500, None, 1_000).await;
+    assert!(all_before.len() > 2 * 69, "rows of several hours and tiers");
+    let opts = polytape_store::compact::CompactOptions {
+        delete_after: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let first = polytape_store::compact::compact(store, now, &opts).await;
+    assert_eq!(first.errors.len(), 0, "{first:?}");
+    // The second run deletes the sources (their delay is zero).
+    polytape_store::compact::compact(store, now, &opts).await;
+    let left = store
+        .list_objects("snapshots/tier=4/dt=2026-11-20/")
+        .await
+        .unwrap();
+    assert!(
+        left.iter()
+            .all(|k| !k.ends_with(".parquet") || k.ends_with(".compacted.parquet")),
+        "the sources are gone, the cursor's file with them: {left:?}"
+    );
+    let (after, end) = table_pages(&w.cloud, "snapshots", 23, Some(cursor), 1_000).await;
+    assert_eq!(end, None);
+    let (all, _) = table_pages(&w.cloud, "snapshots", 500, None, 1_000).await;
+    assert_eq!(
+        all.len(),
+        all_before.len(),
+        "snapshots lose no row to compaction"
+    );
+    let mut paged = before;
+    paged.extend(after);
+    assert_eq!(
+        paged.len(),
+        all.len(),
+        "every row once across the compaction"
+    );
+    assert_eq!(
+        paged, all,
+        "in the same order as a reader after the compaction"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::NaiveDate;
 use polytape_core::{Tier, Ts};
-use polytape_store::read::{file_page, file_rows, newest_first, visible_newest_first};
+use polytape_store::read::{file_page, file_rows, visible_newest_first};
 use polytape_store::{keys, ObjectInfo, ObjectStore};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -300,22 +300,27 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-/// Where a page of a Parquet table goes on: the day, the file to resume in (`None`: the day's
-/// newest) and the rows of it already given.
+/// Where a page of a Parquet table goes on: the day, the page group to resume in (`None`: the
+/// day's newest) and the rows of that group already given.
+///
+/// A page group is an hour of a partition ([`page_group`]), not a file: hourly compaction
+/// replaces an hour's files by one file holding their rows in the same order (oldest file
+/// first), so a cursor taken before compaction goes on in the compacted file after it, with no
+/// row skipped or given twice (bar the duplicate trade keys compaction drops).
 #[derive(Debug, Clone, PartialEq)]
 struct ParquetCursor {
     day: NaiveDate,
-    key: Option<String>,
+    group: Option<String>,
     skip: usize,
 }
 
 impl ParquetCursor {
-    /// `d` and, in hex (keys hold `/` and `=`), `<day>|<key>|<rows given>`.
+    /// `d` and, in hex (groups hold `/` and `=`), `<day>|<group>|<rows given>`.
     fn encode(&self) -> String {
         let text = format!(
             "{}|{}|{}",
             self.day,
-            self.key.as_deref().unwrap_or(""),
+            self.group.as_deref().unwrap_or(""),
             self.skip
         );
         format!("d{}", hex_cursor(&text))
@@ -323,19 +328,37 @@ impl ParquetCursor {
 
     fn decode(v: &str) -> Option<ParquetCursor> {
         let text = from_hex_cursor(v.strip_prefix('d')?)?;
-        let mut parts = text.splitn(3, '|');
-        let day = parts.next()?.parse().ok()?;
-        let key = parts.next()?;
-        let skip = parts.next()?.parse().ok()?;
+        let (day, rest) = text.split_once('|')?;
+        let (group, skip) = rest.rsplit_once('|')?;
         Some(ParquetCursor {
-            day,
-            key: (!key.is_empty()).then(|| key.to_string()),
-            skip,
+            day: day.parse().ok()?,
+            group: (!group.is_empty()).then(|| group.to_string()),
+            skip: skip.parse().ok()?,
         })
     }
 }
 
-/// `/api/tables/{name}`: a page of rows, newest first.
+/// The page group of a file: its partition and hour (`snapshots/tier=2/dt=2026-11-20/20261120T12`),
+/// which compaction keeps; the key itself for a file without an hour (`markets.parquet`).
+fn page_group(key: &str) -> String {
+    match keys::hour_of(key) {
+        Some(hour) => format!("{}{hour}", keys::partition_of(key)),
+        None => key.to_string(),
+    }
+}
+
+/// Where a page group comes in a day's pages: newest hour first, then by partition (a group
+/// without an hour last). A group's files are then side by side whether or not the hour is
+/// compacted, so compaction moves no row across another group's.
+fn group_order(group: &str) -> (std::cmp::Reverse<Option<&str>>, &str) {
+    (
+        std::cmp::Reverse(keys::hour_of(group)),
+        keys::partition_of(group),
+    )
+}
+
+/// `/api/tables/{name}`: a page of rows, newest first: the newest hour first, within an hour
+/// one partition after the other ([`group_order`]), within a partition's hour newest first.
 pub async fn rows<S: StatusStore>(
     State(st): State<Arc<Status<S>>>,
     path: Result<Path<String>, PathRejection>,
@@ -366,7 +389,7 @@ pub async fn rows<S: StatusStore>(
     let oldest = today - chrono::Days::new(u64::try_from(DAYS_BACK).unwrap_or(0));
     let mut at = p.cursor(ParquetCursor::decode)?.unwrap_or(ParquetCursor {
         day: today,
-        key: None,
+        group: None,
         skip: 0,
     });
     let mut out: Vec<Value> = Vec::new();
@@ -378,27 +401,45 @@ pub async fn rows<S: StatusStore>(
             break;
         }
         days += 1;
-        let files = day_files(&st.store, table, at.day).await?;
-        let first = match &at.key {
-            Some(k) => files
+        let mut files = day_files(&st.store, table, at.day).await?;
+        // Group by group (stable: newest first within one).
+        files.sort_by(|a, b| {
+            group_order(&page_group(&a.key)).cmp(&group_order(&page_group(&b.key)))
+        });
+        let first = match &at.group {
+            Some(g) => files
                 .iter()
-                .position(|f| &f.key == k)
-                .or_else(|| files.iter().position(|f| newest_first(&f.key, k).is_gt()))
+                .position(|f| page_group(&f.key) == *g)
+                .or_else(|| {
+                    files
+                        .iter()
+                        .position(|f| group_order(&page_group(&f.key)) > group_order(g))
+                })
                 .unwrap_or(files.len()),
             None => 0,
         };
+        // The group being read, the rows of it given (the cursor's included) and the rows of
+        // it still to pass over.
+        let mut group = String::new();
+        let mut given = 0usize;
+        let mut pass = 0u64;
         for f in files.iter().skip(first) {
-            let skip = if Some(&f.key) == at.key.as_ref() {
-                at.skip
-            } else {
-                0
-            };
+            let g = page_group(&f.key);
+            if g != group {
+                given = if Some(&g) == at.group.as_ref() {
+                    at.skip
+                } else {
+                    0
+                };
+                pass = given as u64;
+                group = g;
+            }
             if out.len() == limit {
                 next = Some(
                     ParquetCursor {
                         day: at.day,
-                        key: Some(f.key.clone()),
-                        skip,
+                        group: Some(group.clone()),
+                        skip: given,
                     }
                     .encode(),
                 );
@@ -406,11 +447,17 @@ pub async fn rows<S: StatusStore>(
             }
             // Only the row groups holding the rows of this page are read, and only those
             // rows converted; newest first within a file too (files are written oldest first).
-            let Some(page) = file_page(&st.store, &f.key, skip as u64, limit - out.len()).await?
-            else {
+            let Some(page) = file_page(&st.store, &f.key, pass, limit - out.len()).await? else {
                 continue;
             };
+            if pass >= page.total {
+                pass -= page.total;
+                continue;
+            }
             let taken = page.rows.len();
+            let more_here = pass + (taken as u64) < page.total;
+            pass = 0;
+            given += taken;
             let partition = partition_columns(&f.key);
             for mut row in page.rows {
                 for (k, v) in &partition {
@@ -418,12 +465,12 @@ pub async fn rows<S: StatusStore>(
                 }
                 out.push(Value::Object(row));
             }
-            if out.len() == limit && ((skip + taken) as u64) < page.total {
+            if out.len() == limit && more_here {
                 next = Some(
                     ParquetCursor {
                         day: at.day,
-                        key: Some(f.key.clone()),
-                        skip: skip + taken,
+                        group: Some(group.clone()),
+                        skip: given,
                     }
                     .encode(),
                 );
@@ -432,7 +479,7 @@ pub async fn rows<S: StatusStore>(
         }
         at = ParquetCursor {
             day: at.day - chrono::Days::new(1),
-            key: None,
+            group: None,
             skip: 0,
         };
     }

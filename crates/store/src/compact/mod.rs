@@ -14,7 +14,8 @@
 //! # The steps, and a crash at each
 //! For each hour that closed more than [`CompactOptions::settle`] ago — longer than any retry
 //! can still rewrite one of its files — with files the manifest does not name:
-//! 1. merge: the hour's compacted file first if there is one, then, in key order, each file of
+//! 1. merge: the hour's compacted file first if there is one, then, oldest first in the order
+//!    readers use ([`crate::read::newest_first`] reversed), each file of
 //!    the hour it does not hold yet. `trades` and `whale_events` keep the first stored row of
 //!    each `trade_key`: a row goes when its key came earlier in that order, in what a reader
 //!    reads of the [`DEDUP_HOURS_BACK`] hours before, or (a new file's row) in the compacted
@@ -256,7 +257,7 @@ fn duration(d: Duration) -> TimeDelta {
 #[derive(Debug, Default)]
 struct HourFiles {
     compacted: bool,
-    /// Every other file of the hour, sorted.
+    /// Every other file of the hour, oldest first (readers' order).
     files: Vec<String>,
 }
 
@@ -318,6 +319,12 @@ impl<S: ObjectDeleter> Run<'_, S> {
             } else {
                 h.files.push(key.clone());
             }
+        }
+        // Oldest first as readers order them, so the compacted file holds an hour's rows in
+        // the order a reader paging newest first met them before (a cursor of
+        // `/api/tables` goes on across the compaction).
+        for h in hours.values_mut() {
+            h.files.sort_by(|a, b| crate::read::newest_first(b, a));
         }
 
         let mut wrote = false;
