@@ -13,8 +13,11 @@ fi
 step() { printf '\n== %s\n' "$*"; }
 
 step "tools (pinned, into ${POLYTAPE_TOOLS:-.tools})"
-eval "$(infra/tools.sh)"
+eval "$(infra/tools.sh)"   # also Debian's chromium + chromedriver (apt-get; POLYTAPE_CHROMIUM, POLYTAPE_CHROMEDRIVER)
 export POLYTAPE_REQUIRE_TOOLS=1   # tests that need a tool fail, rather than skip, when it is missing
+# The dashboard's browser test (crates/cli/tests/dashboard_browser.rs) runs headless Chromium with
+# a fresh profile under its temporary directory; it needs no display, only a writable TMPDIR.
+export TMPDIR=${TMPDIR:-/tmp}
 
 # --- moto: a local AWS (DynamoDB, S3, SQS on one port) for the store's AWS adapter tests ---
 # Starts the pinned moto server on a free 127.0.0.1 port, waits for it, exports

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned Python tools the test suite uses into a git-ignored folder (.tools/ by
 # default, or $POLYTAPE_TOOLS), one virtualenv per tool because their pins conflict. Idempotent:
-# a venv whose pins are unchanged is reused. Prints the environment to export.
+# a venv whose pins are unchanged is reused; and Debian's Chromium (apt-get) when missing, for the
+# dashboard's browser test. Prints the environment to export.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=${POLYTAPE_TOOLS:-$root/.tools}
@@ -28,10 +29,30 @@ install() {
   echo "installed $name: $reqs" >&2
 }
 
+# Debian's Chromium and ChromeDriver, for the dashboard's browser test
+# (crates/cli/tests/dashboard_browser.rs), when missing and apt-get may install them. Output to
+# stderr: stdout is the environment to export.
+install_chromium() {
+  command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && return 0
+  local sudo=()
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo -n)   # a CI runner's passwordless sudo
+  fi
+  if { [ "$(id -u)" != 0 ] && [ ${#sudo[@]} = 0 ]; } || ! command -v apt-get >/dev/null 2>&1; then
+    echo "chromium or chromedriver missing and apt-get unavailable: the browser test will skip (or fail with POLYTAPE_REQUIRE_TOOLS=1)" >&2
+    return 0
+  fi
+  { ${sudo[@]+"${sudo[@]}"} apt-get update -qq \
+      && ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-dejavu-core; } </dev/null >&2 \
+    && echo "installed chromium: $(chromium --version 2>/dev/null)" >&2 \
+    || echo "chromium: apt-get install failed (the browser test fails under POLYTAPE_REQUIRE_TOOLS=1)" >&2
+}
+
 pids=()
 for v in "${venvs[@]}"; do
   install "${v%%|*}" "${v#*|}" & pids+=($!)
 done
+install_chromium & pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; done
 
 echo "export POLYTAPE_PYTHON_PQ=$tools/pq/bin/python"
@@ -40,3 +61,7 @@ echo "export POLYTAPE_MOTO_SERVER=$tools/moto/bin/moto_server"   # started by in
 echo "export POLYTAPE_PYTHON_SAM=$tools/sam/bin/python POLYTAPE_SAM=$tools/sam/bin/sam"
 echo "export POLYTAPE_CFN_LINT=$tools/cfn/bin/cfn-lint POLYTAPE_CHECKOV=$tools/checkov/bin/checkov"
 echo "export POLYTAPE_CARGO_LAMBDA=$tools/lambda/bin/cargo-lambda"
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+  # the dashboard's browser test
+  echo "export POLYTAPE_CHROMIUM=$(command -v chromium) POLYTAPE_CHROMEDRIVER=$(command -v chromedriver)"
+fi

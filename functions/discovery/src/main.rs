@@ -23,7 +23,17 @@ async fn main() -> Result<(), Error> {
         // be killed fails in time to record its failure (and release its lease).
         let until = config.requests_until(event.context.deadline, chrono::Utc::now());
         match run_if_due(client, store, config, &SystemClock, until).await {
-            Ok(Some(report)) => Ok::<Value, Error>(serde_json::to_value(report)?),
+            Ok(Some(report)) => {
+                // DiscoveryRuns: what DiscoveryStaleAlarm (template.yaml) counts over 2 h.
+                let ts = chrono::Utc::now().timestamp_millis();
+                emf::emit(&emf::document(
+                    ts,
+                    None,
+                    &[],
+                    &[emf::Metric::count("DiscoveryRuns", 1)],
+                ));
+                Ok::<Value, Error>(serde_json::to_value(report)?)
+            }
             Ok(None) => Ok(serde_json::json!({ "due": false })),
             Err(e) => {
                 emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));

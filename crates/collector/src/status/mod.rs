@@ -15,7 +15,7 @@
 //! # Layout
 //! * [`routes`]: the endpoint table; [`openapi`]: the OpenAPI document built from it.
 //! * `params`: query parameters checked against the table.
-//! * `overview`: `/`, `/health`, `/health/critical`, `/api/stats`.
+//! * `overview`: `/` (the dashboard, `dashboard.html`), `/health`, `/health/critical`, `/api/stats`.
 //! * `markets`: `/api/markets`, `/api/markets/{condition_id}`, `/api/tier-transitions`.
 //! * `tasks`: `/api/tasks/status`, `/api/tasks/runs`.
 //! * `quality`: `/api/data-quality/coverage`, `/gaps`, `/completeness` (the coverage ledger,
@@ -177,7 +177,7 @@ pub async fn serve(
 fn handler<S: StatusStore>(id: routes::Id) -> axum::routing::MethodRouter<Arc<Status<S>>> {
     use routes::Id;
     match id {
-        Id::Root => get(overview::root::<S>),
+        Id::Root => get(overview::root),
         Id::OpenApi => get(overview::openapi),
         Id::Health => get(overview::health::<S>),
         Id::HealthCritical => get(overview::critical::<S>),

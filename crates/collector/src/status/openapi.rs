@@ -46,10 +46,14 @@ fn operation(r: &Route) -> Value {
             "schema": schema(p.kind),
         })
     }));
-    let ok = if r.stream {
-        json!({"description": "Server-sent events.", "content": {"text/event-stream": {}}})
-    } else {
-        json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
+    let ok = match r.content_type() {
+        "text/event-stream" => {
+            json!({"description": "Server-sent events.", "content": {"text/event-stream": {}}})
+        }
+        "text/html" => json!({"description": "The HTML page.", "content": {"text/html": {}}}),
+        _ => {
+            json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
+        }
     };
     let error = |what: &str| json!({"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let mut responses = Map::new();

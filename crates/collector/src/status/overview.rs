@@ -1,27 +1,34 @@
-//! `/`, `/api/openapi.json`, `/health`, `/health/critical` and `/api/stats`.
+//! `/` (the dashboard page), `/api/openapi.json`, `/health`, `/health/critical` and `/api/stats`.
 
 use super::params::{Params, RawQuery};
-use super::routes::{Id, ROUTES};
+use super::routes::Id;
 use super::{since, Answer, ApiError, Status, StatusStore};
 use crate::runner::Runtime;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use polytape_core::schedule::TickId;
 use polytape_core::Tier;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// `/`: a placeholder until the dashboard page exists.
-pub async fn root<S: StatusStore>(State(_): State<Arc<Status<S>>>, q: RawQuery) -> Answer {
-    Params::of(Id::Root, q)?;
-    Ok(Json(json!({
-        "name": "polytape status API",
-        "dashboard": null,
-        "openapi": "/api/openapi.json",
-        "endpoints": ROUTES.iter().map(|r| r.path).collect::<Vec<_>>(),
-    })))
+/// The dashboard: one self-contained HTML page (inline CSS and JS, no external file) over
+/// this API's JSON, fetched with URLs relative to the page, so it works offline and behind an
+/// API Gateway stage path.
+pub const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// `/`: the dashboard page.
+pub async fn root(q: RawQuery) -> Response {
+    if let Err(e) = Params::of(Id::Root, q) {
+        return e.into_response();
+    }
+    (
+        // The page changes with the binary only; the data it shows is fetched by it.
+        [(header::CACHE_CONTROL, "no-cache")],
+        Html(DASHBOARD),
+    )
+        .into_response()
 }
 
 /// `/api/openapi.json`.

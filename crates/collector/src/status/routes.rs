@@ -108,9 +108,12 @@ pub const ROUTES: &[Route] = &[
     Route {
         id: Id::Root,
         path: "/",
-        summary: "What this API is",
-        description: "A short JSON placeholder: the API's name and its endpoints (the HTML \
-                      dashboard is not built yet).",
+        summary: "The dashboard",
+        description: "One self-contained HTML page (no external file; works offline and \
+                      behind a stage path) over this API's JSON: markets per tier, samples \
+                      per hour, trades per minute, shards, coverage, tasks, a searchable \
+                      markets table with each market's recent samples, transitions, data \
+                      quality, failed runs and a browser of every table; refreshes itself.",
         query: &[],
         local_only: false,
         stream: false,
@@ -378,13 +381,28 @@ pub const ROUTES: &[Route] = &[
         id: Id::Table,
         path: "/api/tables/{name}",
         summary: "One table's rows, newest first",
-        description: "The rows of a table, newest first, paged; 404 for a table that does not \
-                      exist.",
+        description: "The rows of a table, newest first, paged: a Parquet table's newest \
+                      hour first, within an hour one partition (tier) after the other, each \
+                      newest first, so a cursor goes on unchanged across the hour's \
+                      compaction; a state table's by key. 404 for a table that does not exist.",
         query: &[int("limit", 1, 500, 50, "Rows per page."), CURSOR],
         local_only: false,
         stream: false,
     },
 ];
+
+impl Route {
+    /// The media type of a 200 answer.
+    pub fn content_type(&self) -> &'static str {
+        if self.stream {
+            "text/event-stream"
+        } else if self.id == Id::Root {
+            "text/html"
+        } else {
+            "application/json"
+        }
+    }
+}
 
 /// The entry of `id`.
 pub fn route(id: Id) -> &'static Route {
