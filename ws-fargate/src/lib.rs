@@ -5,8 +5,9 @@
 //!   `SendMessage` to the live queue, which the trades function stores as Parquet;
 //! * the AWS store for the rest: the markets to hear from DynamoDB (range queries of the
 //!   `active_by_end` index), a heartbeat per shard to the Ops table, the flow to
-//!   `live/flow.json` and the raw tape (`raw_ws`, one object per 5 minutes, by the feed
-//!   runner's tape writer) on S3;
+//!   `live/flow.json` and the raw tape (`raw_ws`, one object per 5 minutes or 32 MiB, by the
+//!   feed runner's tape writer, spooled on the task's ephemeral storage first:
+//!   [`Settings::tape_spool`]) on S3;
 //! * a few totals as CloudWatch EMF lines every minute ([`FeedMetrics`]);
 //! * a bounded stop ([`run`]): on SIGTERM (ECS stops a task with SIGTERM, then SIGKILL after
 //!   the container's stop timeout) the feed stops hearing, flushes its last message and its
@@ -22,7 +23,7 @@
 //!   local store and the simulator).
 
 use polytape_collector::emf::{self, Metric};
-use polytape_collector::live::{run_feed, FeedStatus, MessageSink};
+use polytape_collector::live::{run_feed, FeedFiles, FeedStatus, MessageSink};
 use polytape_feed::queue::Message;
 use polytape_feed::supervisor::{SupervisorConfig, SupervisorCounts};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
@@ -30,6 +31,7 @@ use polytape_store::aws::AwsStore;
 use polytape_store::{HeartbeatStore, MarketStore, ObjectStore};
 use serde_json::Value;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -57,6 +59,12 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(25);
 /// timeout is 120 s).
 pub const STOP_GRACE_VAR: &str = "POLYTAPE_WS_STOP_GRACE_S";
 
+/// Environment variable: the directory where the raw tape's objects wait for their upload
+/// (`collector::tape`). Default: `polytape-tape-<pid>` in the temporary directory — in the
+/// task, `/tmp`, a volume on the task's ephemeral storage (the root filesystem is read-only),
+/// which does not outlive the task.
+pub const TAPE_SPOOL_VAR: &str = "POLYTAPE_TAPE_SPOOL";
+
 /// What the environment sets for the task.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -69,6 +77,8 @@ pub struct Settings {
     pub stop_grace: Duration,
     /// How often the totals are printed.
     pub metrics_every: Duration,
+    /// Where the raw tape's objects wait for S3 ([`TAPE_SPOOL_VAR`]).
+    pub tape_spool: PathBuf,
 }
 
 impl Settings {
@@ -85,11 +95,16 @@ impl Settings {
                 _ => anyhow::bail!("{STOP_GRACE_VAR}={v:?}: whole seconds from 1 to 110"),
             },
         };
+        let tape_spool = match get(TAPE_SPOOL_VAR).filter(|v| !v.trim().is_empty()) {
+            Some(v) => PathBuf::from(v.trim()),
+            None => std::env::temp_dir().join(format!("polytape-tape-{}", std::process::id())),
+        };
         Ok(Settings {
             client,
             supervisor,
             stop_grace,
             metrics_every: METRICS_EVERY,
+            tape_spool,
         })
     }
 }
@@ -233,7 +248,10 @@ where
         settings.supervisor.clone(),
         stop_rx,
         status.clone(),
-        None,
+        FeedFiles {
+            tape_spool: settings.tape_spool.clone(),
+            frames_out: None,
+        },
     );
     tokio::pin!(feed);
     tokio::pin!(shutdown);
@@ -281,6 +299,10 @@ where
         }
     };
     let stop_took = stopping.elapsed();
+    if stopped_in_time {
+        // Empty once every object went up; one given up stays (and dies with the task).
+        let _ = std::fs::remove_dir(&settings.tape_spool);
+    }
     *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(counts.clone());
     document(&mut metrics);
     RunSummary {
@@ -363,15 +385,23 @@ mod tests {
             ("POLYTAPE_WS_URL", "ws://127.0.0.1:9/ws/market"),
             ("POLYTAPE_WS_SHARD_ASSETS", "100"),
             (STOP_GRACE_VAR, "20"),
+            (TAPE_SPOOL_VAR, "/var/spool/tape"),
         ]
         .into();
         let s = Settings::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(s.supervisor.shard_assets, 100);
         assert_eq!(s.client.endpoints.ws, "ws://127.0.0.1:9/ws/market");
         assert_eq!(s.stop_grace, Duration::from_secs(20));
+        assert_eq!(s.tape_spool, PathBuf::from("/var/spool/tape"));
         let none: HashMap<&str, &str> = HashMap::new();
         let s = Settings::from_lookup(|k| none.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(s.stop_grace, DEFAULT_STOP_GRACE);
+        // The process's own directory of the temporary directory: two processes never share
+        // a spool.
+        assert_eq!(
+            s.tape_spool,
+            std::env::temp_dir().join(format!("polytape-tape-{}", std::process::id()))
+        );
         assert!(s.client.endpoints.ws.starts_with("wss://"));
         for bad in ["0", "120", "soon"] {
             let env: HashMap<&str, &str> = [(STOP_GRACE_VAR, bad)].into();

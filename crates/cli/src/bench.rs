@@ -111,7 +111,7 @@ pub async fn run(markets: usize, latency_ms: u64, ticks: u32) -> anyhow::Result<
 }
 
 /// (VmHWM, VmRSS) of this process in KiB, from /proc (0 where unavailable).
-fn memory_kib() -> (u64, u64) {
+pub(crate) fn memory_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status

@@ -6,13 +6,19 @@
 //! * `polytape sim` — the simulated Polymarket alone.
 //! * `polytape export` — the training set of a data directory (labelled snapshot rows) as one
 //!   Parquet or CSV file.
-//! * `polytape bench` — end-to-end measurements (one T2 tick against the simulator; an export).
+//! * `polytape backtest` — the stored snapshots and order books of a data directory replayed
+//!   through the paper executor's strategies (`--config FILE`, YAML), as a report (JSON, HTML).
+//! * `polytape bench` — end-to-end measurements (one T2 tick against the simulator; an export;
+//!   the live feed's hot path over recorded frames; `ingest`, the live feed end to end against a
+//!   loopback market channel).
 
+mod backtest;
 mod bench;
+mod ingest_bench;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use polytape_collector::live::{run_feed, StoreSink};
+use polytape_collector::live::{run_feed, FeedFiles, StoreSink};
 use polytape_collector::runner::{self, Runtime};
 use polytape_collector::{status, Config};
 use polytape_feed::supervisor::SupervisorConfig;
@@ -148,10 +154,34 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
         format: ExportFormat,
     },
+    /// Replay a data directory's stored snapshots and order books in time order through the
+    /// paper executor's strategies, sizing, risk limits and paper fills, settle positions with
+    /// the stored resolutions, and write `report.json` and `report.html` (per strategy: trades,
+    /// P&L, win rate, max drawdown, Sharpe, exposure over time; the equity curves as inline
+    /// SVG). The same data and configuration give the same files byte for byte. A decision at
+    /// time t sees only rows observed at or before t. Unreadable files are skipped and counted.
+    Backtest {
+        /// The data directory to read (`snapshots/`, `orderbooks/`, `markets/`,
+        /// `resolutions/` as `polytape run` or S3 lays them out).
+        #[arg(long, env = "POLYTAPE_DATA_DIR", default_value = "data/live")]
+        data_dir: PathBuf,
+        /// The executor configuration (YAML; see examples/executor.yaml). Only `mode: paper`.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Where report.json and report.html go (created when missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Measure one T2 tick of N markets against the simulator (run as a separate process) with
     /// added latency: wall time, requests made, peak RSS of the collector; or (`export`) an
     /// export of N generated snapshot rows: rows/s and peak RSS; or (`feed --frames FILE`) the
-    /// live feed's hot path over recorded frames on one thread: events/s. See BENCHMARKS.md.
+    /// live feed's hot path over recorded frames on one thread: events/s; or (`ingest
+    /// [--seconds N] [--rate EVENTS_PER_S|max] [--whale-every K] [--in-process] [--json]`) the
+    /// live feed end to end as `polytape run` runs it, against a loopback market channel (a
+    /// child process) streaming `--markets` markets: events/s sent against the rate asked, peak
+    /// RSS, receive-to-queue latency p50/p99/max, SQS requests per 1,000 trades, and a check that
+    /// every trade sent is stored exactly once and every frame is on the tape (exits 1 when
+    /// not). See BENCHMARKS.md.
     Bench {
         /// What to measure (also as `--case`).
         #[arg(value_enum)]
@@ -169,6 +199,8 @@ enum Command {
         /// Snapshot rows to generate and export (with --case export).
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
+        /// Markets: per tier bucket of the simulator (tick), or streamed by the loopback
+        /// server, two tokens each (ingest).
         #[arg(long, default_value_t = 500)]
         markets: usize,
         #[arg(long, default_value_t = 50)]
@@ -176,6 +208,24 @@ enum Command {
         /// Ticks to run (the figures are per tick; the first includes connection set-up).
         #[arg(long, default_value_t = 5)]
         ticks: u32,
+        /// How long the loopback server streams, 1 to 86,400 s (with `ingest`).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Events a second the server sends over all its connections, or `max` (as fast as
+        /// the sockets take them) (with `ingest`).
+        #[arg(long, default_value = "20000", value_parser = ingest_bench::parse_rate)]
+        rate: ingest_bench::Rate,
+        /// One trade in this many is a whale (notional ≥ $2,000); 0: none (with `ingest`; one
+        /// event in ten is a trade).
+        #[arg(long, default_value_t = 100)]
+        whale_every: u64,
+        /// Run the loopback server on a thread of this process (its memory then counts)
+        /// instead of a child process (with `ingest`).
+        #[arg(long)]
+        in_process: bool,
+        /// Print the report as JSON (with `ingest`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -195,6 +245,11 @@ enum BenchCase {
     Export,
     /// The live feed's hot path over recorded frames.
     Feed,
+    /// The live feed end to end against a loopback market channel.
+    Ingest,
+    /// The loopback market channel of `ingest`, run by it as a child process.
+    #[value(hide = true)]
+    IngestServer,
 }
 
 fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -205,7 +260,8 @@ fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    // A bench's report (and the ingest server's protocol) owns stdout: its logs go to stderr.
+    init_logging(matches!(cli.command, Command::Bench { .. }));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -260,6 +316,11 @@ fn main() -> anyhow::Result<()> {
                 },
                 ..ExportOptions::new(data_dir, out)
             }),
+            Command::Backtest {
+                data_dir,
+                config,
+                out,
+            } => backtest::backtest(&data_dir, &config, &out).await,
             Command::Bench {
                 what,
                 case,
@@ -269,6 +330,11 @@ fn main() -> anyhow::Result<()> {
                 ticks,
                 frames,
                 passes,
+                seconds,
+                rate,
+                whale_every,
+                in_process,
+                json,
             } => match what.unwrap_or(case) {
                 BenchCase::Export => bench::export(rows),
                 BenchCase::Tick => bench::run(markets, latency_ms, ticks).await,
@@ -276,18 +342,41 @@ fn main() -> anyhow::Result<()> {
                     let frames = frames.context("polytape bench feed needs --frames FILE")?;
                     bench::feed(&frames, passes)
                 }
+                BenchCase::Ingest => {
+                    let opts = ingest_bench::IngestOptions {
+                        seconds,
+                        rate: rate.0,
+                        markets,
+                        whale_every,
+                        in_process,
+                    };
+                    ingest_bench::ingest(&opts, json).await
+                }
+                BenchCase::IngestServer => {
+                    ingest_bench::server_main(ingest_bench::ServerConfig {
+                        markets,
+                        rate: rate.0,
+                        seconds,
+                        whale_every,
+                    })
+                    .await
+                }
             },
         }
     })
 }
 
-fn init_logging() {
+fn init_logging(to_stderr: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if to_stderr {
+        fmt.with_writer(std::io::stderr).init();
+    } else {
+        fmt.init();
+    }
 }
 
 async fn run(
@@ -362,6 +451,8 @@ async fn run(
         let rt = runtime.clone();
         let stop = stop_rx.clone();
         let events = events.clone();
+        // The tape's objects wait here for their write (left by a crash: written at the next).
+        let tape_spool = data_dir.join(".spool").join("tape");
         tokio::spawn(async move {
             let sink = events.sink(StoreSink(rt.store.clone()));
             let counts = run_feed(
@@ -371,7 +462,10 @@ async fn run(
                 feed_config,
                 stop,
                 rt.feed.clone(),
-                frames_out,
+                FeedFiles {
+                    tape_spool,
+                    frames_out,
+                },
             )
             .await;
             tracing::info!(

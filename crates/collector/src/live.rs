@@ -7,13 +7,13 @@
 //! * [`run_feed`], the feed process: the shard supervisor over the markets state; its trades
 //!   and whale events packed into messages for a [`MessageSink`]; its raw tape written
 //!   straight to the object store by a [`TapeWriter`] (one `raw_ws` object per 5-minute
-//!   window, not through the queue); its flow written to `live/flow.json` for the snapshot
+//!   window or 32 MiB, spooled on local disk first, not through the queue); its flow written to `live/flow.json` for the snapshot
 //!   ticks; a heartbeat per shard to the Ops state. ws-fargate runs it with an SQS sink and
 //!   S3; `polytape run` with [`StoreSink`], which calls [`store_message`] itself, and the data
 //!   directory. The tape writer is the same in both.
 
 use crate::error::HandlerError;
-use crate::tape::{TapeWriter, STOP_RETRY, TAPE_EVERY, TAPE_MAX_BYTES};
+use crate::tape::{TapeConfig, TapeWriter, STOP_RETRY};
 use polytape_core::live::{FlowObject, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
 use polytape_feed::queue::{self, Message, Packer, Record, MAX_MESSAGE_BYTES};
 use polytape_feed::shard::now_ms;
@@ -26,6 +26,7 @@ use polytape_store::{keys, parquet, HeartbeatStore, MarketStore, ObjectStore};
 use serde::Serialize;
 use std::future::Future;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -162,11 +163,22 @@ pub const LINGER: Duration = Duration::from_secs(4);
 /// How often the runner checks the message's linger and the tape's window.
 pub const LINGER_CHECK: Duration = Duration::from_millis(250);
 
+/// What the feed writes on local disk.
+#[derive(Debug)]
+pub struct FeedFiles {
+    /// The tape's objects wait here until they are written (see [`crate::tape`]); one
+    /// process per directory.
+    pub tape_spool: PathBuf,
+    /// With it, every WebSocket frame is also written there as received, one JSON string per
+    /// line (the input of `polytape bench feed`).
+    pub frames_out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
 /// Runs the feed until `shutdown` turns true: nothing received is lost — the last messages,
 /// the whale events still waiting and the tape's open window are written before it returns
-/// (each retried until [`STOP_RETRY`] after the stop). With `frames_out`, every
-/// WebSocket frame is also written there as received, one JSON string per line (the input of
-/// `polytape bench feed`).
+/// (each retried until [`STOP_RETRY`] after the stop). The tape's objects wait on local disk
+/// in `files.tape_spool` until they are written, and the loop waits for the tape's encoder
+/// when its bounded channel is full (see [`crate::tape`]).
 pub async fn run_feed<S, K>(
     store: S,
     sink: &K,
@@ -174,16 +186,20 @@ pub async fn run_feed<S, K>(
     config: SupervisorConfig,
     shutdown: watch::Receiver<bool>,
     status: FeedStatus,
-    mut frames_out: Option<std::io::BufWriter<std::fs::File>>,
+    files: FeedFiles,
 ) -> SupervisorCounts
 where
     S: MarketStore + HeartbeatStore + ObjectStore + Clone + 'static,
     K: MessageSink,
 {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let FeedFiles {
+        tape_spool,
+        mut frames_out,
+    } = files;
+    let (tx, mut rx) = mpsc::channel(polytape_feed::supervisor::EMIT_CAPACITY);
     let stop_seen = shutdown.clone();
     let run = now_ms();
-    let mut tape = TapeWriter::new(store.clone(), TAPE_EVERY, TAPE_MAX_BYTES, shutdown.clone());
+    let mut tape = TapeWriter::new(store.clone(), TapeConfig::new(tape_spool), shutdown.clone());
     let supervisor = tokio::spawn(supervise(
         config,
         StoreMarkets(store.clone()),
@@ -210,7 +226,7 @@ where
                         if let (Some(out), TapeKind::Frame) = (frames_out.as_mut(), r.kind) {
                             record_frame(out, &r.text);
                         }
-                        tape.push(r);
+                        tape.push(r).await;
                     }
                     Emit::Output(Output::Trade(t)) => {
                         for m in packer.push(&Record::Trade(*t), now_ms()) {
@@ -243,7 +259,7 @@ where
                 }
             }
             _ = linger.tick() => {
-                tape.tick(now_ms());
+                tape.tick(now_ms()).await;
                 if let Some(m) = packer.due(now_ms()) {
                     deliver(sink, &m, &mut stopping).await;
                 }
@@ -251,7 +267,7 @@ where
         }
     }
     stopping.since.get_or_insert_with(tokio::time::Instant::now);
-    // The tape's open window is handed to its writing task first, so its write and the last
+    // The tape's open object is closed and its uploads run first, so they and the last
     // message's send share the stop's time.
     let tape_done = tokio::spawn(tape.finish());
     if let Some(m) = packer.take() {

@@ -9,7 +9,7 @@ mod common;
 
 use common::{client_for, column};
 use polytape_collector::discover::discover;
-use polytape_collector::live::{run_feed, store_message, FeedStatus, StoreSink};
+use polytape_collector::live::{run_feed, store_message, FeedFiles, FeedStatus, StoreSink};
 use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
 use polytape_collector::{Config, FixedClock, HandlerError};
 use polytape_core::live::{FlowObject, StoredTrade, TapeKind, TapeRecord};
@@ -72,9 +72,22 @@ async fn a_local_feed_run_is_stored_once_replays_exactly_and_fills_the_flow_colu
         let (store, client, status) = (store.clone(), client.clone(), status.clone());
         let config = feed_config(&sim.ws_url());
         let out = std::io::BufWriter::new(std::fs::File::create(&frames).unwrap());
+        let spool = dir.path().join(".spool").join("tape");
         tokio::spawn(async move {
             let sink = StoreSink(store.clone());
-            run_feed(store, &sink, client, config, stop_rx, status, Some(out)).await
+            run_feed(
+                store,
+                &sink,
+                client,
+                config,
+                stop_rx,
+                status,
+                FeedFiles {
+                    tape_spool: spool,
+                    frames_out: Some(out),
+                },
+            )
+            .await
         })
     };
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -178,6 +191,12 @@ async fn a_local_feed_run_is_stored_once_replays_exactly_and_fills_the_flow_colu
             .count();
     }
     assert_eq!(recorded.len(), tape_frames);
+    // The tape went through its spool on local disk, which the stop left empty.
+    let spooled: Vec<_> = std::fs::read_dir(dir.path().join(".spool").join("tape"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(spooled.is_empty(), "{spooled:?}");
 }
 
 fn tape(seq: u64) -> Record {

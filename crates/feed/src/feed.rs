@@ -3,18 +3,22 @@
 //! the raw tape through it again gives the same trades (`polytape replay`).
 
 use crate::fast::{self, Item};
-use crate::key::{micros, TradeIdentity, TradeKey};
+use crate::key::{micros, unhashed_digest, IdentityDigest, TradeIdentity, TradeKey};
+use crate::memory::{Memory, Remembered};
 use crate::window::{Coverage, MarketWindow};
 use polytape_core::live::{SizeSource, Source, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
-use polytape_core::{FlowTrade, Side, TradeFlow, Ts};
+use polytape_core::{FlowTrade, TradeFlow, Ts};
 use polytape_polymarket::data::{decode_trades, DataTrade};
 use polytape_polymarket::ws::{split_frame, EventKind, WsEvent};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+
+/// The default of [`FeedConfig::key_retention_ms`]: 80 min.
+pub(crate) const KEY_RETENTION_MS: i64 = 80 * 60_000;
 
 /// Thresholds of the guards and windows.
 #[derive(Debug, Clone)]
@@ -25,8 +29,30 @@ pub struct FeedConfig {
     pub size_wait_ms: i64,
     /// G5: a trade further than this from the token's mid is divergent.
     pub divergence: Decimal,
-    /// How long trade keys are remembered (longer than any backfill reaches back).
+    /// How long a trade's key (and its identity's match times) is remembered after it was
+    /// heard or backfilled: as long as a backfill that may return the trade may still come in.
+    /// A backfill's answer comes in after it reaches back this far at most:
+    ///
+    /// * a warm-up (a market joining, or joining again after it left) asks [join − 1 h,
+    ///   join + settle] and comes in after the settle (120 s, `POLYTAPE_WS_SETTLE_S`), the Data
+    ///   API's lag (30 s) and its own paging and retries: 1 h + 2.5 min + that run;
+    /// * a watchdog repair reaches back to when a silent token was last heard: at most the
+    ///   asset silence (15 min) before it is asked, as the watchdog re-arms every silence;
+    /// * a size lookup reaches back to the oldest trade waiting for a size (5 min);
+    /// * a gap's backfill reaches back to the gap's start, and 120 s more for trades matched
+    ///   before it and mined after, *however long the gap*: see [`FeedConfig::key_retention_max_ms`].
+    ///
+    /// So 80 min: the warm-up's 62.5 min and 17.5 min for its run. Things are kept in
+    /// generations a quarter of this long ([`crate::memory`]), so up to 100 min in fact. The
+    /// supervisor raises it when its settle or delay is set longer
+    /// ([`crate::supervisor::SupervisorConfig::backfill_reach`]).
     pub key_retention_ms: i64,
+    /// While a gap is open, and for [`FeedConfig::key_retention_ms`] after it closed (repairs
+    /// asked at the reconnect come in after the gap's own backfill), keys are kept from the
+    /// gap's start less the retention, so its backfill finds the trades heard before it — but
+    /// never longer than this in all: past it, a gap's backfill may store a trade heard before
+    /// the gap a second time (compaction drops it). 3 h: the memory of the old fixed retention.
+    pub key_retention_max_ms: i64,
     /// Read frames of the usual shape with the one-pass decoder ([`crate::fast`]); off, every
     /// frame goes through the tolerant decoder (the same results, slower).
     pub fast_path: bool,
@@ -38,7 +64,8 @@ impl Default for FeedConfig {
             stale_after_ms: 300_000,
             size_wait_ms: 300_000,
             divergence: Decimal::new(10, 2),
-            key_retention_ms: 3 * 3_600_000,
+            key_retention_ms: KEY_RETENTION_MS,
+            key_retention_max_ms: 3 * 3_600_000,
             fast_path: true,
         }
     }
@@ -159,6 +186,11 @@ struct Sizeless {
     trade: StoredTrade,
     /// When the wait ends.
     until_ms: i64,
+    /// Data API rows that gave it a size so far. Fills of one transaction, token, side, price
+    /// and match time that all came without a size cannot be told from a repeated event, so
+    /// one wait stands for all of them: every row of the page that meets it is a trade, and it
+    /// ends once a page holds the transaction whole ([`Feed::settle_sizeless`]).
+    filled: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -167,12 +199,14 @@ struct PendingWhale {
     at_ms: i64,
 }
 
-/// Identical-looking WebSocket trades of one identity: the match times seen (a repeat of one
-/// is a duplicate; each new one takes the next ordinal).
-#[derive(Debug, Default)]
-struct Seen {
-    ws_times: Vec<i64>,
-    last_ms: i64,
+/// A gap of a market whose backfill may bring back trades heard before it began, so keys are
+/// kept from its start less the retention (see [`FeedConfig::key_retention_max_ms`]).
+#[derive(Debug, Clone)]
+struct GapHold {
+    condition_id: String,
+    from_ms: i64,
+    /// When the market was heard again (`None` while the gap is open).
+    closed_ms: Option<i64>,
 }
 
 /// The live feed of one process (every shard).
@@ -181,13 +215,10 @@ pub struct Feed {
     config: FeedConfig,
     assets: FxHashMap<String, Asset>,
     tops: FxHashMap<String, Top>,
-    keys: HashSet<TradeKey>,
-    /// Keys in arrival order with their time, to forget them after the retention.
-    key_log: VecDeque<(i64, TradeKey)>,
-    identities: HashMap<TradeIdentity, Seen>,
-    /// WebSocket trades without a transaction hash, by (token, side, price, size): their
-    /// match times, for backfill rows to match within a window.
-    unhashed: HashMap<(String, Side, i64, i64), VecDeque<i64>>,
+    /// Keys, the live match times of each identity, and those of trades without a hash.
+    memory: Memory,
+    /// Gaps holding the memory's horizon back.
+    gap_holds: Vec<GapHold>,
     sizeless: Vec<Sizeless>,
     whales: Vec<PendingWhale>,
     windows: BTreeMap<Arc<str>, MarketWindow>,
@@ -207,9 +238,15 @@ const UNHASHED_AFTER_MS: i64 = 120_000;
 impl Feed {
     pub fn new(config: FeedConfig) -> Feed {
         Feed {
+            memory: Memory::new(config.key_retention_ms),
             config,
             ..Feed::default()
         }
+    }
+
+    /// What the feed remembers to know trades again, and the bytes it takes.
+    pub fn remembered(&self) -> Remembered {
+        self.memory.remembered()
     }
 
     pub fn counts(&self) -> &FeedCounts {
@@ -271,6 +308,14 @@ impl Feed {
                 }));
                 for t in new {
                     self.last_heard.insert(t, at_ms);
+                }
+                // A market no longer followed gets no backfill: its gaps hold no more.
+                let followed: HashSet<&str> =
+                    self.assets.values().map(|a| &*a.condition_id).collect();
+                for h in &mut self.gap_holds {
+                    if h.closed_ms.is_none() && !followed.contains(h.condition_id.as_str()) {
+                        h.closed_ms = Some(at_ms);
+                    }
                 }
             }
             Control::CoveredFrom {
@@ -372,6 +417,11 @@ impl Feed {
     pub fn gap_opened(&mut self, condition_id: &str, from_ms: i64) {
         if self.follows(condition_id) {
             self.window(condition_id).coverage.open_gap(from_ms);
+            self.gap_holds.push(GapHold {
+                condition_id: condition_id.to_string(),
+                from_ms,
+                closed_ms: None,
+            });
         }
     }
 
@@ -389,6 +439,17 @@ impl Feed {
             self.window(condition_id)
                 .coverage
                 .close_gap(from_ms, to_ms, backfilled);
+        }
+        for h in &mut self.gap_holds {
+            if h.closed_ms.is_none()
+                && h.condition_id == condition_id
+                && from_ms.is_none_or(|f| f == h.from_ms)
+            {
+                h.closed_ms = Some(to_ms);
+                if from_ms.is_some() {
+                    break;
+                }
+            }
         }
     }
 
@@ -592,6 +653,7 @@ impl Feed {
                 self.sizeless.push(Sizeless {
                     trade,
                     until_ms: recv_ms + self.config.size_wait_ms,
+                    filled: 0,
                 });
             }
             return;
@@ -609,14 +671,20 @@ impl Feed {
             size_micros,
         };
         let key = if trade.transaction_hash.is_some() {
-            let seen = self.identities.entry(identity.clone()).or_default();
-            if seen.ws_times.contains(&ts_ms) {
+            // An event with a match time already heard for its identity is that event again
+            // (even within one frame: identical fills of one taker order in one millisecond
+            // cannot be told from a copy, see docs/trades.md); a new time takes the next ordinal.
+            let d = identity.digest();
+            let mut times = self.memory.take_times(d);
+            if times.count(ts_ms) > 0 {
+                self.memory.put_times(d, times, recv_ms);
                 self.counts.duplicates += 1;
                 return;
             }
-            seen.ws_times.push(ts_ms);
-            seen.last_ms = seen.last_ms.max(recv_ms);
-            identity.key(seen.ws_times.len() as u64 - 1)
+            times.push(ts_ms);
+            let k = times.len() as u64 - 1;
+            self.memory.put_times(d, times, recv_ms);
+            identity.key(k)
         } else {
             identity.key(ts_ms as u64)
         };
@@ -625,10 +693,8 @@ impl Feed {
             return;
         }
         if trade.transaction_hash.is_none() {
-            self.unhashed
-                .entry((trade.token_id.clone(), side, price_micros, size_micros))
-                .or_default()
-                .push_back(ts_ms);
+            let d = unhashed_digest(&trade.token_id, side, price_micros, size_micros);
+            self.memory.push_unhashed(d, ts_ms, recv_ms);
         }
         trade.trade_key = key.hex();
         self.counts.trades_ws += 1;
@@ -644,7 +710,7 @@ impl Feed {
     /// them, or a prefix of them when the call is `cut` (a full page: its oldest second may
     /// continue in the next call).
     pub fn on_backfill(&mut self, recv_ms: i64, rows: &[DataTrade], cut: bool) {
-        let mut ordinals: HashMap<TradeIdentity, u64> = HashMap::new();
+        let mut ordinals: FxHashMap<IdentityDigest, u64> = FxHashMap::default();
         for row in rows {
             let Some((t, identity)) = self.identify(row) else {
                 self.counts.backfill_rows_rejected += 1;
@@ -654,10 +720,10 @@ impl Feed {
             let asset = self.assets.get(&t.token_id).cloned();
             let condition_id = identity.condition_id.clone();
             let tx = row.transaction_hash.clone().filter(|h| !h.is_empty());
-            let k = ordinals.entry(identity.clone()).or_default();
+            let k = ordinals.entry(identity.digest()).or_default();
             let key = identity.key(*k);
             *k += 1;
-            if self.keys.contains(&key) {
+            if self.memory.knows(&key) {
                 self.counts.duplicates += 1;
                 continue;
             }
@@ -727,20 +793,23 @@ impl Feed {
                 ))
             })
             .collect();
-        let before = self.sizeless.len();
+        let mut settled = 0;
         self.sizeless.retain(|s| {
             let (Some(tx), side) = (s.trade.transaction_hash.as_deref(), s.trade.side.as_str())
             else {
                 return true;
             };
-            !whole.iter().any(|(t, a, sd, p)| {
+            let whole = whole.iter().any(|(t, a, sd, p)| {
                 *t == tx
                     && *a == s.trade.token_id
                     && sd.eq_ignore_ascii_case(side)
                     && *p == s.trade.price
-            })
+            });
+            // One that got no size from the page was already stored: a duplicate.
+            settled += u64::from(whole && s.filled == 0);
+            !whole
         });
-        self.counts.duplicates += (before - self.sizeless.len()) as u64;
+        self.counts.duplicates += settled;
     }
 
     /// A Data API row as a trade and its identity (before the ordinal): `None` when it is not
@@ -768,7 +837,7 @@ impl Feed {
     /// trades their sizes and store nothing else — the time they cover was heard live, and a
     /// row that does not meet its live trade's key must not become a second trade.
     pub fn on_sizes(&mut self, recv_ms: i64, rows: &[DataTrade], cut: bool) {
-        let mut ordinals: HashMap<TradeIdentity, u64> = HashMap::new();
+        let mut ordinals: FxHashMap<IdentityDigest, u64> = FxHashMap::default();
         for row in rows {
             let Some((t, identity)) = self.identify(row) else {
                 continue;
@@ -776,10 +845,10 @@ impl Feed {
             if identity.transaction_hash.is_empty() {
                 continue;
             }
-            let k = ordinals.entry(identity.clone()).or_default();
+            let k = ordinals.entry(identity.digest()).or_default();
             let key = identity.key(*k);
             *k += 1;
-            if !self.keys.contains(&key) {
+            if !self.memory.knows(&key) {
                 self.fill_size(&identity, key, t.size, recv_ms);
             }
         }
@@ -804,11 +873,16 @@ impl Feed {
         }) else {
             return false;
         };
-        let Sizeless { mut trade, .. } = self.sizeless.swap_remove(i);
+        // Kept until a page holds the transaction whole: another row of it may be another fill
+        // that came without its size the same way (see `Sizeless::filled`).
+        let s = &mut self.sizeless[i];
+        s.filled += 1;
+        let mut trade = s.trade.clone();
         // Later WebSocket trades of this identity take the ordinals after it.
-        let seen = self.identities.entry(identity.clone()).or_default();
-        seen.ws_times.push(trade.trade_ts.timestamp_millis());
-        seen.last_ms = seen.last_ms.max(recv_ms);
+        let d = identity.digest();
+        let mut times = self.memory.take_times(d);
+        times.push(trade.trade_ts.timestamp_millis());
+        self.memory.put_times(d, times, recv_ms);
         self.remember(key, recv_ms);
         trade.trade_key = key.hex();
         trade.size = Some(size);
@@ -827,29 +901,16 @@ impl Feed {
         price_micros: i64,
         size_micros: i64,
     ) -> bool {
-        let Some(times) =
-            self.unhashed
-                .get_mut(&(t.token_id.clone(), t.side, price_micros, size_micros))
-        else {
-            return false;
-        };
+        let d = unhashed_digest(&t.token_id, t.side, price_micros, size_micros);
         let block_ms = t.ts.timestamp_millis();
-        let Some(i) = times.iter().position(|&ms| {
+        self.memory.take_unhashed(d, |ms| {
             block_ms >= ms - UNHASHED_BEFORE_MS && block_ms <= ms + UNHASHED_AFTER_MS
-        }) else {
-            return false;
-        };
-        times.remove(i);
-        true
+        })
     }
 
     /// A key not seen before is remembered; false when it was already known.
     fn remember(&mut self, key: TradeKey, at_ms: i64) -> bool {
-        if !self.keys.insert(key) {
-            return false;
-        }
-        self.key_log.push_back((at_ms, key));
-        true
+        self.memory.remember(key, at_ms)
     }
 
     /// A new trade: into its market's window, out as a stored trade (and a whale event).
@@ -924,28 +985,29 @@ impl Feed {
             i += 1;
         }
 
-        // The sweeps below touch every key, identity and window: once a second is enough.
+        // The sweeps below touch every window: once a second is enough.
         if now_ms < self.next_sweep_ms {
             return;
         }
         self.next_sweep_ms = now_ms + 1000;
-        let horizon = now_ms - self.config.key_retention_ms;
-        while self.key_log.front().is_some_and(|(at, _)| *at < horizon) {
-            if let Some((_, key)) = self.key_log.pop_front() {
-                self.keys.remove(&key);
-            }
-        }
-        self.identities.retain(|_, s| s.last_ms >= horizon);
-        for times in self.unhashed.values_mut() {
-            while times.front().is_some_and(|ms| *ms < horizon) {
-                times.pop_front();
-            }
-        }
-        self.unhashed.retain(|_, t| !t.is_empty());
+        let horizon = self.horizon(now_ms);
+        self.memory.forget_before(horizon);
         let window_from = now_ms - 3_600_000;
         for w in self.windows.values_mut() {
             w.evict_before(window_from);
         }
+    }
+
+    /// What was remembered before this is forgotten: the retention before now, or before the
+    /// start of a gap that holds (open, or closed within the retention), but never more than
+    /// [`FeedConfig::key_retention_max_ms`] before now.
+    fn horizon(&mut self, now_ms: i64) -> i64 {
+        let retention = self.config.key_retention_ms;
+        let floor = now_ms - self.config.key_retention_max_ms.max(retention);
+        self.gap_holds
+            .retain(|h| h.closed_ms.is_none_or(|c| c >= now_ms - retention));
+        let held = self.gap_holds.iter().map(|h| h.from_ms).min();
+        (held.unwrap_or(now_ms).min(now_ms) - retention).max(floor)
     }
 
     /// Stores the trades whose wait for a size ended (all of them when `all`) without one.
@@ -956,7 +1018,13 @@ impl Feed {
                 i += 1;
                 continue;
             }
-            let Sizeless { mut trade, .. } = self.sizeless.swap_remove(i);
+            let Sizeless {
+                mut trade, filled, ..
+            } = self.sizeless.swap_remove(i);
+            if filled > 0 {
+                // Its fills were stored with their sizes.
+                continue;
+            }
             let ts_ms = trade.trade_ts.timestamp_millis();
             let identity = TradeIdentity {
                 condition_id: trade.condition_id.clone(),

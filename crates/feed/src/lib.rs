@@ -12,11 +12,13 @@ pub mod backfill;
 mod fast;
 pub mod feed;
 pub mod key;
+pub mod memory;
 pub mod queue;
 pub mod shard;
 pub mod supervisor;
 pub mod window;
 
 pub use feed::{Asset, Control, Feed, FeedConfig, FeedCounts, Output};
-pub use key::{TradeIdentity, TradeKey};
+pub use key::{IdentityDigest, TradeIdentity, TradeKey};
+pub use memory::Remembered;
 pub use polytape_core::live::{SizeSource, Source, StoredTrade, WhaleEvent};

@@ -14,13 +14,43 @@
 //!
 //! The shard reports what it hears to the supervisor as [`ShardEvent`]s, each frame with its
 //! receive time; it never parses frames (the feed does, in one place).
+//!
+//! **Backpressure.** The events go over a bounded channel ([`SHARD_EVENTS_CAPACITY`]). When it
+//! is full (the supervisor, or the consumer behind it, is behind) the shard stops reading its
+//! socket until there is room — the server's sends then wait on TCP — and counts the wait in
+//! [`Backpressure`]; nothing is dropped. While it waits it keeps sending `PING` (so the server
+//! does not close an idle connection), and the time waited does not count as silence.
 
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, Interval};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Room for this many events between the shards and the supervisor (frames of all shards).
+pub const SHARD_EVENTS_CAPACITY: usize = 256;
+
+/// How often and how long the shards waited for room to hand a frame on (shared by all shards
+/// of a supervisor).
+#[derive(Debug, Default)]
+pub struct Backpressure {
+    waits: AtomicU64,
+    waited_ms: AtomicU64,
+}
+
+impl Backpressure {
+    /// Frames that had to wait for room.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    /// The time those frames waited, in all (ms).
+    pub fn waited_ms(&self) -> u64 {
+        self.waited_ms.load(Ordering::Relaxed)
+    }
+}
 
 /// Assets per subscribe frame.
 pub const SUBSCRIBE_BATCH: usize = 25;
@@ -109,7 +139,8 @@ pub async fn run_shard(
     config: ShardConfig,
     assets: Vec<String>,
     mut commands: mpsc::UnboundedReceiver<ShardCommand>,
-    events: mpsc::UnboundedSender<ShardEvent>,
+    events: mpsc::Sender<ShardEvent>,
+    backpressure: std::sync::Arc<Backpressure>,
 ) {
     let mut assets: BTreeSet<String> = assets.into_iter().collect();
     let mut failures: u32 = 0;
@@ -117,23 +148,34 @@ pub async fn run_shard(
         let started = Instant::now();
         let why = match connect(&config, &assets).await {
             Ok(socket) => {
-                let _ = events.send(ShardEvent::Connected {
+                let connected = ShardEvent::Connected {
                     shard: id,
                     at_ms: now_ms(),
                     assets: assets.iter().cloned().collect(),
-                });
-                match session(id, &config, socket, &mut assets, &mut commands, &events).await {
+                };
+                if events.send(connected).await.is_err() {
+                    return; // the supervisor is gone
+                }
+                let link = Link {
+                    id,
+                    events: &events,
+                    backpressure: &backpressure,
+                };
+                match session(&link, &config, socket, &mut assets, &mut commands).await {
                     Some(why) => why,
                     None => return, // shutdown
                 }
             }
             Err(e) => Disconnect::Connect(e),
         };
-        let _ = events.send(ShardEvent::Disconnected {
+        let disconnected = ShardEvent::Disconnected {
             shard: id,
             at_ms: now_ms(),
             why,
-        });
+        };
+        if events.send(disconnected).await.is_err() {
+            return;
+        }
         if started.elapsed() >= config.healthy_after {
             failures = 0;
         }
@@ -224,14 +266,65 @@ fn operation<T: serde::Serialize>(op: &str, assets: &[T]) -> String {
     .to_string()
 }
 
+/// Where a shard's events go.
+struct Link<'a> {
+    id: u32,
+    events: &'a mpsc::Sender<ShardEvent>,
+    backpressure: &'a Backpressure,
+}
+
+/// Why handing a frame on failed.
+enum Forward {
+    /// The supervisor is gone (shutdown).
+    Closed,
+    /// A `PING` sent while waiting for room failed.
+    Socket(Disconnect),
+}
+
+impl Link<'_> {
+    /// Hands a frame on, waiting for room when the channel is full (the socket is not read
+    /// meanwhile: TCP backpressure), with `PING`s going out on time; a wait is counted.
+    async fn forward(
+        &self,
+        frame: ShardEvent,
+        socket: &mut Socket,
+        ping: &mut Interval,
+    ) -> Result<(), Forward> {
+        let permit = match self.events.try_reserve() {
+            Ok(p) => p,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Forward::Closed),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                let from = Instant::now();
+                self.backpressure.waits.fetch_add(1, Ordering::Relaxed);
+                let permit = loop {
+                    tokio::select! {
+                        p = self.events.reserve() => break p.map_err(|_| Forward::Closed)?,
+                        _ = ping.tick() => {
+                            if let Err(e) = socket.send(Message::Text("PING".into())).await {
+                                return Err(Forward::Socket(Disconnect::Error(e.to_string())));
+                            }
+                        }
+                    }
+                };
+                let waited = from.elapsed().as_millis() as u64;
+                self.backpressure
+                    .waited_ms
+                    .fetch_add(waited, Ordering::Relaxed);
+                permit
+            }
+        };
+        permit.send(frame);
+        Ok(())
+    }
+}
+
 /// Serves one connection; `None` on shutdown, otherwise why it ended.
 async fn session(
-    id: u32,
+    link: &Link<'_>,
     config: &ShardConfig,
     mut socket: Socket,
     assets: &mut BTreeSet<String>,
     commands: &mut mpsc::UnboundedReceiver<ShardCommand>,
-    events: &mpsc::UnboundedSender<ShardEvent>,
 ) -> Option<Disconnect> {
     let mut ping = tokio::time::interval(config.ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -255,12 +348,22 @@ async fn session(
                         if text.trim().eq_ignore_ascii_case("PONG") {
                             continue;
                         }
-                        last_event = heard;
-                        let _ = events.send(ShardEvent::Frame {
-                            shard: id,
+                        let frame = ShardEvent::Frame {
+                            shard: link.id,
                             recv_ms: now_ms(),
                             text: text.to_string(),
-                        });
+                        };
+                        match link.forward(frame, &mut socket, &mut ping).await {
+                            Ok(()) => {}
+                            Err(Forward::Closed) => {
+                                let _ = socket.close(None).await;
+                                return None;
+                            }
+                            Err(Forward::Socket(why)) => return Some(why),
+                        }
+                        // A wait for room was not silence: the socket was not being read.
+                        heard = Instant::now();
+                        last_event = heard;
                     }
                     Message::Close(frame) => {
                         return Some(Disconnect::Closed(frame.map(|f| u16::from(f.code))));

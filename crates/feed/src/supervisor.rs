@@ -29,16 +29,27 @@
 //!   [`SupervisorConfig::publish_every`], and a heartbeat per shard every
 //!   [`SupervisorConfig::heartbeat_every`] go out as [`Emit`]s; on shutdown the shards close,
 //!   waiting whale events are flushed and the emitter is dropped last.
+//! * **Backpressure.** Every channel a frame travels is bounded: shards → supervisor
+//!   ([`crate::shard::SHARD_EVENTS_CAPACITY`]) and supervisor → consumer (the caller's
+//!   channel, [`EMIT_CAPACITY`] advised). When the consumer's channel is full, what the
+//!   supervisor has to hand out waits in a queue of its own and it reads no shard event and no
+//!   backfill answer until that queue is empty, so the shards' channel fills and the shards
+//!   stop reading their sockets (TCP backpressure). Both waits are counted
+//!   ([`SupervisorCounts::consumer_waits`], [`SupervisorCounts::shard_waits`]); nothing is
+//!   dropped while the consumer is there.
 
 use crate::backfill::{backfill, Backfilled};
 use crate::feed::{Control, Feed, FeedConfig, FeedCounts, Output};
-use crate::shard::{now_ms, run_shard, ShardCommand, ShardConfig, ShardEvent};
+use crate::shard::{
+    now_ms, run_shard, Backpressure, ShardCommand, ShardConfig, ShardEvent, SHARD_EVENTS_CAPACITY,
+};
 use polytape_core::live::{TapeKind, TapeRecord};
 use polytape_core::ops::ShardHeartbeat;
 use polytape_core::TradeFlow;
 use polytape_polymarket::PolymarketClient;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -75,6 +86,9 @@ pub struct SupervisorConfig {
     pub asset_silence: Duration,
     /// How often trades without a size (G3) are looked up on the Data API.
     pub size_lookup_every: Duration,
+    /// Room for this many events between the shards and the supervisor
+    /// ([`SHARD_EVENTS_CAPACITY`]); when it is full the shards stop reading their sockets.
+    pub shard_events_capacity: usize,
     pub feed: FeedConfig,
 }
 
@@ -93,6 +107,7 @@ impl SupervisorConfig {
             backfill_limit: 1000,
             asset_silence: Duration::from_secs(900),
             size_lookup_every: Duration::from_secs(30),
+            shard_events_capacity: SHARD_EVENTS_CAPACITY,
             feed: FeedConfig::default(),
         }
     }
@@ -137,7 +152,23 @@ impl SupervisorConfig {
         }
         Ok(c)
     }
+
+    /// How far back (ms) the trades of a backfill's answer may reach when it comes in: the
+    /// warm-up's hour (or the asset silence, for a watchdog repair, if longer), the settle
+    /// margin past it and the Data API's lag before it is asked, and [`BACKFILL_RUN_MS`] for
+    /// its paging and retries. The feed remembers keys at least this long
+    /// ([`FeedConfig::key_retention_ms`] is raised to it).
+    pub fn backfill_reach(&self) -> i64 {
+        let back = self.warmup.max(self.asset_silence) + self.settle + self.backfill_delay;
+        back.as_millis() as i64 + BACKFILL_RUN_MS
+    }
 }
+
+/// What a backfill's own run (paging, retries) may add to its reach: 17.5 min.
+pub const BACKFILL_RUN_MS: i64 = 17 * 60_000 + 30_000;
+
+/// The advised capacity of the channel to [`supervise`]'s consumer, in [`Emit`]s.
+pub const EMIT_CAPACITY: usize = 1024;
 
 /// The last-hour flow of every covered market at one time.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +210,15 @@ pub struct SupervisorCounts {
     pub tape_objects: u64,
     /// Raw tape objects given up at shutdown because they could not be written.
     pub lost_tape_objects: u64,
+    /// Times the consumer's channel was full, so the supervisor stopped reading the shards
+    /// until it had room (backpressure; nothing dropped).
+    pub consumer_waits: u64,
+    /// Frames a shard had to wait to hand on (its socket not read meanwhile), and how long in
+    /// all (ms).
+    pub shard_waits: u64,
+    pub shard_wait_ms: u64,
+    /// The bytes the feed holds to know trades again ([`crate::Feed::remembered`]).
+    pub remembered_bytes: u64,
 }
 
 struct Shard {
@@ -229,10 +269,14 @@ pub async fn supervise<S: MarketSource>(
     config: SupervisorConfig,
     source: S,
     client: PolymarketClient,
-    emit: mpsc::UnboundedSender<Emit>,
+    emit: mpsc::Sender<Emit>,
     mut shutdown: watch::Receiver<bool>,
 ) -> SupervisorCounts {
     let run = now_ms();
+    let mut config = config;
+    // Keys are kept as long as a backfill's answer may reach back.
+    config.feed.key_retention_ms = config.feed.key_retention_ms.max(config.backfill_reach());
+    let backpressure = Arc::new(Backpressure::default());
     let mut sv = Supervisor {
         run,
         seq: 0,
@@ -241,12 +285,14 @@ pub async fn supervise<S: MarketSource>(
         shards: Vec::new(),
         shard_of: BTreeMap::new(),
         counts: SupervisorCounts::default(),
-        emit,
+        outbox: VecDeque::new(),
+        consumer_gone: false,
+        backpressure: backpressure.clone(),
         last_record_ms: run,
         size_lookups: BTreeSet::new(),
         next_shard: 0,
     };
-    let (shard_tx, mut shard_rx) = mpsc::unbounded_channel::<ShardEvent>();
+    let (shard_tx, mut shard_rx) = mpsc::channel::<ShardEvent>(config.shard_events_capacity.max(1));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<BackfillDone>();
     let mut follow = tokio::time::interval(config.follow_every);
     let mut second = tokio::time::interval(Duration::from_secs(1));
@@ -265,7 +311,19 @@ pub async fn supervise<S: MarketSource>(
     publish.tick().await;
     heartbeat.tick().await;
     loop {
+        sv.hand_out(&emit);
+        // Shard events and backfill answers are read only once everything before them is with
+        // the consumer (see the module docs: backpressure).
+        let ready = sv.outbox.is_empty();
         tokio::select! {
+            permit = emit.reserve(), if !ready => match permit {
+                Ok(permit) => {
+                    if let Some(e) = sv.outbox.pop_front() {
+                        permit.send(e);
+                    }
+                }
+                Err(_) => sv.consumer_left(),
+            },
             _ = follow.tick() => {
                 match source.live_markets().await {
                     Ok(markets) => {
@@ -281,8 +339,8 @@ pub async fn supervise<S: MarketSource>(
                     }
                 }
             }
-            Some(ev) = shard_rx.recv() => sv.on_shard(&config, ev, &client, &done_tx),
-            Some(done) = done_rx.recv() => sv.on_backfill(done),
+            Some(ev) = shard_rx.recv(), if ready => sv.on_shard(&config, ev, &client, &done_tx),
+            Some(done) = done_rx.recv(), if ready => sv.on_backfill(done),
             _ = second.tick() => {
                 let now = now_ms();
                 if now - sv.last_record_ms >= 1000 {
@@ -293,7 +351,7 @@ pub async fn supervise<S: MarketSource>(
             _ = publish.tick() => {
                 let at_ms = now_ms();
                 let markets = sv.feed.flow(at_ms);
-                let _ = sv.emit.send(Emit::Flow(FlowSnapshot { at_ms, markets }));
+                sv.push(Emit::Flow(FlowSnapshot { at_ms, markets }));
             }
             _ = heartbeat.tick() => sv.heartbeats(),
             _ = sizes.tick() => {
@@ -316,8 +374,14 @@ pub async fn supervise<S: MarketSource>(
     sv.control(Control::Flush);
     let at_ms = now_ms();
     let markets = sv.feed.flow(at_ms);
-    let _ = sv.emit.send(Emit::Flow(FlowSnapshot { at_ms, markets }));
+    sv.push(Emit::Flow(FlowSnapshot { at_ms, markets }));
     sv.heartbeats();
+    // The rest, as the consumer takes it (it reads until the channel closes).
+    while let Some(e) = sv.outbox.pop_front() {
+        if sv.consumer_gone || emit.send(e).await.is_err() {
+            break;
+        }
+    }
     sv.counts.clone()
 }
 
@@ -329,7 +393,11 @@ struct Supervisor {
     shards: Vec<Shard>,
     shard_of: BTreeMap<String, u32>,
     counts: SupervisorCounts,
-    emit: mpsc::UnboundedSender<Emit>,
+    /// What waits for room in the consumer's channel, in order.
+    outbox: VecDeque<Emit>,
+    /// The consumer dropped its end: what is handed out goes nowhere.
+    consumer_gone: bool,
+    backpressure: Arc<Backpressure>,
     last_record_ms: i64,
     /// Markets with a size lookup in flight.
     size_lookups: BTreeSet<String>,
@@ -338,6 +406,40 @@ struct Supervisor {
 }
 
 impl Supervisor {
+    /// Queues one thing to hand out (see [`Supervisor::hand_out`]).
+    fn push(&mut self, e: Emit) {
+        if !self.consumer_gone {
+            self.outbox.push_back(e);
+        }
+    }
+
+    /// Hands out what waits, as far as the consumer's channel has room; a full channel is
+    /// counted once per wait.
+    fn hand_out(&mut self, emit: &mpsc::Sender<Emit>) {
+        while let Some(e) = self.outbox.pop_front() {
+            match emit.try_send(e) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(e)) => {
+                    self.outbox.push_front(e);
+                    self.counts.consumer_waits += 1;
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.consumer_left();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn consumer_left(&mut self) {
+        if !self.consumer_gone {
+            tracing::warn!("feed: the consumer is gone; nothing more is handed out");
+        }
+        self.consumer_gone = true;
+        self.outbox.clear();
+    }
+
     /// Applies one record to the feed, then hands out the record and what it produced.
     fn record(&mut self, shard: u32, kind: TapeKind, recv_ms: i64, text: String) {
         self.seq += 1;
@@ -353,9 +455,9 @@ impl Supervisor {
         };
         self.feed.apply(&rec);
         self.last_record_ms = recv_ms;
-        let _ = self.emit.send(Emit::Tape(rec));
+        self.push(Emit::Tape(rec));
         for out in self.feed.drain() {
-            let _ = self.emit.send(Emit::Output(out));
+            self.push(Emit::Output(out));
         }
     }
 
@@ -370,7 +472,7 @@ impl Supervisor {
         &mut self,
         config: &SupervisorConfig,
         wanted: Vec<LiveMarket>,
-        shard_tx: &mpsc::UnboundedSender<ShardEvent>,
+        shard_tx: &mpsc::Sender<ShardEvent>,
     ) -> Vec<(String, i64)> {
         let mut joined = Vec::new();
         let wanted: BTreeMap<String, LiveMarket> = wanted
@@ -472,9 +574,10 @@ impl Supervisor {
             let events = shard_tx.clone();
             let shard_config = config.shard.clone();
             let delay = config.stagger * i as u32;
+            let backpressure = self.backpressure.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                run_shard(id, shard_config, tokens, commands, events).await;
+                run_shard(id, shard_config, tokens, commands, events, backpressure).await;
             });
         }
         // Shards left with nothing close.
@@ -698,16 +801,24 @@ impl Supervisor {
     fn heartbeats(&mut self) {
         let at = crate::feed::ts_of(now_ms());
         self.counts.connected_shards = self.shards.iter().filter(|s| s.connected).count() as u32;
-        for s in &self.shards {
-            let _ = self.emit.send(Emit::Heartbeat(ShardHeartbeat {
+        let beats: Vec<ShardHeartbeat> = self
+            .shards
+            .iter()
+            .map(|s| ShardHeartbeat {
                 shard_id: format!("shard-{:02}", s.id),
                 at,
                 assets: s.assets(&self.markets) as u32,
                 last_event_at: s.last_frame_ms.map(crate::feed::ts_of),
                 reconnects: s.reconnects,
-            }));
+            })
+            .collect();
+        for b in beats {
+            self.push(Emit::Heartbeat(b));
         }
         self.counts.feed = self.feed.counts().clone();
-        let _ = self.emit.send(Emit::Counts(self.counts.clone()));
+        self.counts.shard_waits = self.backpressure.waits();
+        self.counts.shard_wait_ms = self.backpressure.waited_ms();
+        self.counts.remembered_bytes = self.feed.remembered().bytes as u64;
+        self.push(Emit::Counts(self.counts.clone()));
     }
 }

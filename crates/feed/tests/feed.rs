@@ -697,3 +697,102 @@ fn gap_and_warm_up_records_keep_their_start_and_end_on_the_tape() {
     let text = serde_json::to_string(&warm).unwrap();
     assert_eq!(serde_json::from_str::<Control>(&text).unwrap(), warm);
 }
+
+#[test]
+fn a_key_is_known_for_the_retention_and_longer_while_a_gap_may_bring_its_trade_back() {
+    let retention = FeedConfig::default().key_retention_ms;
+    // Things are kept in generations a quarter of the retention long.
+    let late = retention + retention / 4 + 2_000;
+    let heard = |f: &mut Feed| {
+        f.on_frame(
+            0,
+            1,
+            T0 + 50,
+            &trade(YES, "BUY", "0.45", Some("10"), T0, "0xt1"),
+        );
+        assert_eq!(trades(&f.drain()).len(), 1);
+        assert_eq!(f.remembered().keys, 1);
+    };
+    // The Data API's row of that trade, mined a minute after its match.
+    let again = |f: &mut Feed, at: i64| {
+        backfill(f, at, &[row(YES, "BUY", "0.45", "10", T0 + 60_000, "0xt1")]);
+        trades(&f.drain()).len()
+    };
+
+    // No gap: known for the retention, then forgotten within a generation more.
+    let mut f = feed();
+    heard(&mut f);
+    assert_eq!(again(&mut f, T0 + retention), 0, "known for the retention");
+    f.advance(T0 + late);
+    assert_eq!(f.remembered(), polytape_feed::Remembered::default());
+
+    // A gap opened after the trade holds it while open and for the retention after it closed,
+    // so a long gap's backfill (reaching back past its start) does not store it twice.
+    let mut f = feed();
+    heard(&mut f);
+    f.gap_opened(CID, T0 + 30_000);
+    // Past the retention and its generation (so it would be forgotten without the gap).
+    let closed = T0 + late + 60_000;
+    assert_eq!(again(&mut f, closed), 0, "held by the open gap");
+    f.gap_closed(CID, Some(T0 + 30_000), closed, true);
+    let most = FeedConfig::default().key_retention_max_ms;
+    assert!(closed + retention > most);
+    f.advance(T0 + most - 1_000);
+    assert_eq!(f.remembered().keys, 1, "held after the gap closed");
+    // The hold ends the retention after the close, or at the most (3 h), which comes first.
+    f.advance(T0 + most + retention / 4 + 2_000);
+    assert_eq!(f.remembered().keys, 0);
+
+    // But never past the most (3 h), even with the gap still open.
+    let mut f = feed();
+    heard(&mut f);
+    f.gap_opened(CID, T0 + 30_000);
+    f.advance(T0 + most - 1_000);
+    assert_eq!(f.remembered().keys, 1);
+    f.advance(T0 + most + retention / 4 + 2_000);
+    assert_eq!(f.remembered().keys, 0);
+}
+
+#[test]
+fn two_fills_of_one_transaction_both_heard_without_a_size_are_both_stored_with_their_sizes() {
+    // One taker order filled twice at one price in one millisecond, both events without a
+    // size: the second looks like a repeat of the first, so one wait stands for both.
+    let mut f = feed();
+    let a = trade(YES, "SELL", "0.78", None, T0, "0xtwo");
+    f.on_frame(0, 1, T0 + 20, &format!("[{a},{a}]"));
+    f.on_frame(1, 1, T0 + 30, &a); // and another shard
+    assert!(trades(&f.drain()).is_empty());
+    let body = format!(
+        "[{},{}]",
+        row(YES, "SELL", "0.78", "13.89", T0, "0xtwo"),
+        row(YES, "SELL", "0.78", "21.78", T0, "0xtwo")
+    );
+    let decoded = decode_trades(body.as_bytes()).unwrap();
+    f.on_sizes(T0 + 30_000, &decoded.trades, false);
+    let out = f.drain();
+    let mut sizes: Vec<_> = trades(&out)
+        .iter()
+        .map(|t| (t.size, t.size_source, t.source))
+        .collect();
+    sizes.sort_by_key(|s| s.0);
+    assert_eq!(
+        sizes,
+        [
+            (Some(d("13.89")), SizeSource::DataApi, Source::Ws),
+            (Some(d("21.78")), SizeSource::DataApi, Source::Ws)
+        ]
+    );
+    assert!(f.sizeless_markets().is_empty(), "the wait ended");
+    // The same rows again (a gap's backfill), and the wait's end: nothing more.
+    backfill(
+        &mut f,
+        T0 + 40_000,
+        &[
+            row(YES, "SELL", "0.78", "21.78", T0, "0xtwo"),
+            row(YES, "SELL", "0.78", "13.89", T0, "0xtwo"),
+        ],
+    );
+    f.advance(T0 + 600_000);
+    assert!(trades(&f.drain()).is_empty());
+    assert_eq!(f.counts().size_missing, 0);
+}

@@ -8,7 +8,9 @@
 
 use polytape_core::live::{Source, StoredTrade, TapeKind};
 use polytape_core::{FlowTrade, Side, TradeFlow};
-use polytape_feed::supervisor::{supervise, Emit, LiveMarket, MarketSource, SupervisorConfig};
+use polytape_feed::supervisor::{
+    supervise, Emit, LiveMarket, MarketSource, SupervisorConfig, SupervisorCounts, EMIT_CAPACITY,
+};
 use polytape_feed::Output;
 use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
 use polytape_sim::{MarketKind, SimConfig, SimHandle, TradeSide, TruthTrade};
@@ -141,7 +143,7 @@ fn controls(emits: &[Emit]) -> Vec<serde_json::Value> {
 /// 50 ms); fails after `within`. (Waiting on what happened, not for a fixed time, keeps the test
 /// from failing on a busy machine.)
 async fn collect_until(
-    rx: &mut mpsc::UnboundedReceiver<Emit>,
+    rx: &mut mpsc::Receiver<Emit>,
     emits: &mut Vec<Emit>,
     within: Duration,
     what: &str,
@@ -159,7 +161,7 @@ async fn collect_until(
             tokio::time::Instant::now() < deadline,
             "{what} within {within:?}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        collect_for(rx, emits, Duration::from_millis(50)).await;
     }
 }
 
@@ -187,9 +189,13 @@ fn gaps(emits: &[Emit]) -> BTreeMap<(String, i64), (usize, usize)> {
     out
 }
 
-/// How long after the last gap closed the run goes on, so trades that came without a size
-/// get it (mined up to the block lag later, looked up every second).
-const TAIL: Duration = Duration::from_secs(5);
+/// Collects what the supervisor hands out for `d` (reading on, as its channel is bounded).
+async fn collect_for(rx: &mut mpsc::Receiver<Emit>, emits: &mut Vec<Emit>, d: Duration) {
+    let until = tokio::time::Instant::now() + d;
+    while let Ok(Some(e)) = tokio::time::timeout_at(until, rx.recv()).await {
+        emits.push(e);
+    }
+}
 
 /// A stored trade (with its size) as a fill.
 fn stored_fill(t: &StoredTrade) -> Fill {
@@ -204,14 +210,31 @@ fn stored_fill(t: &StoredTrade) -> Fill {
 
 /// Per market, the trades matched from `from` to `end` (whole seconds): the stored fills are the
 /// truth's, each once, and none was stored without a size. A stored fill is placed by its
-/// truth's match time, as a backfilled trade carries its block second.
+/// truth's match time, as a backfilled trade carries its block second. Returns the number of
+/// the truth's trades per market: a quiet market may have none in the span (the simulator's
+/// trades follow the wall clock's minutes), and then must have none stored.
 fn assert_each_trade_stored_once(
     sim: &SimHandle,
     markets: &[LiveMarket],
     stored: &[&StoredTrade],
     from: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
-) {
+) -> BTreeMap<String, usize> {
+    match check_each_trade_stored_once(sim, markets, stored, from, end) {
+        Ok(n) => n,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// [`assert_each_trade_stored_once`] as a result.
+fn check_each_trade_stored_once(
+    sim: &SimHandle,
+    markets: &[LiveMarket],
+    stored: &[&StoredTrade],
+    from: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> Result<BTreeMap<String, usize>, String> {
+    let mut traded = BTreeMap::new();
     let second = |t: chrono::DateTime<chrono::Utc>| t.timestamp();
     let in_range = |s: i64| (second(from)..=second(end)).contains(&s);
     let margin = chrono::Duration::minutes(2);
@@ -232,10 +255,9 @@ fn assert_each_trade_stored_once(
             .filter(|t| in_range(second(t.trade_ts)))
             .map(|t| (t.trade_ts, t.received_at, t.transaction_hash.clone()))
             .collect();
-        assert!(
-            sizeless.is_empty(),
-            "stored without a size: {sizeless:?} (end {end})"
-        );
+        if !sizeless.is_empty() {
+            return Err(format!("stored without a size: {sizeless:?} (end {end})"));
+        }
         let got = count(
             stored
                 .iter()
@@ -246,7 +268,7 @@ fn assert_each_trade_stored_once(
                 })
                 .map(|t| stored_fill(t)),
         );
-        assert!(!want.is_empty(), "{} traded", m.condition_id);
+        traded.insert(m.condition_id.clone(), truth.len());
         let missing: Vec<_> = truth
             .iter()
             .filter(|t| got.get(&truth_fill(t)).copied().unwrap_or(0) < want[&truth_fill(t)])
@@ -258,13 +280,48 @@ fn assert_each_trade_stored_once(
             .filter(|(f, n)| want.get(*f).copied().unwrap_or(0) < **n)
             .take(5)
             .collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "market {}: {} stored, {} in the truth; missing (first 5) {missing:?}; extra {extra:?}",
-            m.condition_id,
-            got.values().sum::<usize>(),
-            want.values().sum::<usize>(),
-        );
+        if !(missing.is_empty() && extra.is_empty()) {
+            return Err(format!(
+                "market {}: {} stored, {} in the truth; missing (first 5) {missing:?}; extra {extra:?}",
+                m.condition_id,
+                got.values().sum::<usize>(),
+                want.values().sum::<usize>(),
+            ));
+        }
+    }
+    Ok(traded)
+}
+
+/// The last counters handed out, if any.
+fn last_counts(emits: &[Emit]) -> Option<&SupervisorCounts> {
+    emits.iter().rev().find_map(|e| match e {
+        Emit::Counts(c) => Some(c),
+        _ => None,
+    })
+}
+
+/// Collects until every trade of the truth matched from `from` to `end` is stored once with
+/// its size (the last ones get it from the Data API after its block lag and a size lookup),
+/// looked at every 500 ms, for at most `within`: the assertions that follow say what is wrong
+/// if it never is.
+async fn collect_until_stored(
+    rx: &mut mpsc::Receiver<Emit>,
+    emits: &mut Vec<Emit>,
+    within: Duration,
+    sim: &SimHandle,
+    markets: &[LiveMarket],
+    from: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        while let Ok(e) = rx.try_recv() {
+            emits.push(e);
+        }
+        if check_each_trade_stored_once(sim, markets, &stored_trades(emits), from, end).is_ok() {
+            return;
+        }
+        collect_for(rx, emits, Duration::from_millis(500)).await;
     }
 }
 
@@ -275,7 +332,7 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
         .unwrap();
     let markets = live_markets(&sim);
     assert!(markets.len() >= 6, "{} markets", markets.len());
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(EMIT_CAPACITY);
     let (stop_tx, stop_rx) = watch::channel(false);
     let start = sim.now();
     let run = tokio::spawn(supervise(
@@ -288,11 +345,41 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
     let mut emits = Vec::new();
     sim.inject_ws_malformed(3);
     sim.inject_ws_unknown(3);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Every shard connected (however long that takes on a busy machine), then heard a while.
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        "every shard connected",
+        |emits| {
+            last_counts(emits).is_some_and(|c| {
+                c.shards >= 2
+                    && c.connected_shards == c.shards
+                    && c.subscribed_assets == c.wanted_assets
+            })
+        },
+    )
+    .await;
+    collect_for(&mut rx, &mut emits, Duration::from_secs(2)).await;
+    let shards = last_counts(&emits).unwrap().shards;
     let dropped_at = sim.now();
     let dropped = sim.drop_ws_connections();
+    // (A shard may be reconnecting just now: a quiet one is taken for stalled after 2 s.)
     assert!(dropped >= 1, "{dropped} connections dropped");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every shard back, heard a while, then stalled.
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        "every shard reconnected after the drop",
+        |emits| {
+            last_counts(emits).is_some_and(|c| {
+                c.reconnects >= u64::from(shards) && c.connected_shards == c.shards
+            })
+        },
+    )
+    .await;
+    collect_for(&mut rx, &mut emits, Duration::from_secs(1)).await;
     sim.stall_ws();
     // Noticed after 2 s without events, reconnected, and each market's two gaps backfilled once
     // their settle margin (3 s) has passed; then a flow covers every market again.
@@ -321,12 +408,23 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
     )
     .await;
     let end = sim.now();
-    tokio::time::sleep(TAIL).await;
+    let from = start - chrono::Duration::minutes(55);
+    collect_until_stored(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        &sim,
+        &markets,
+        from,
+        end,
+    )
+    .await;
     stop_tx.send(true).unwrap();
-    let counts = run.await.unwrap();
-    while let Ok(e) = rx.try_recv() {
+    // Read to the end while the supervisor stops (its channel is bounded).
+    while let Some(e) = rx.recv().await {
         emits.push(e);
     }
+    let counts = run.await.unwrap();
 
     let stored = stored_trades(&emits);
     assert!(counts.reconnects >= 6, "{counts:?}");
@@ -356,17 +454,16 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
 
     // From the warm-up hour to shortly before the stop, per market: the stored fills are the
     // truth's, each once.
-    assert_each_trade_stored_once(
-        &sim,
-        &markets,
-        &stored,
-        start - chrono::Duration::minutes(55),
-        end,
+    let traded = assert_each_trade_stored_once(&sim, &markets, &stored, from, end);
+    let busy = sim.truth().markets.into_iter().find(|m| m.busy).unwrap();
+    assert!(traded[&busy.condition_id] > 1000, "{traded:?}");
+    assert!(
+        traded.values().filter(|n| **n > 0).count() >= markets.len() / 2,
+        "{traded:?}"
     );
 
     // The busy market's trades matched in a gap and mined in a second after its reconnect
     // (outside [gap start, reconnect]) came from the backfill, each once.
-    let busy = sim.truth().markets.into_iter().find(|m| m.busy).unwrap();
     let mut gap_from = None;
     let mut gaps = Vec::new();
     for c in controls(&emits) {
@@ -470,7 +567,9 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
             "flow of {}",
             m.condition_id
         );
-        assert!(want.trade_count_1h > 0);
+        if m.condition_id == busy.condition_id {
+            assert!(want.trade_count_1h > 0);
+        }
     }
 }
 
@@ -492,7 +591,7 @@ async fn trades_of_tokens_served_nothing_until_the_watchdog_resubscribed_them_ar
     // the watchdog notices that its tokens are served nothing.
     config.shard.stall_after = Duration::from_secs(60);
     config.asset_silence = Duration::from_secs(2);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(EMIT_CAPACITY);
     let (stop_tx, stop_rx) = watch::channel(false);
     let start = sim.now();
     let run = tokio::spawn(supervise(
@@ -503,10 +602,7 @@ async fn trades_of_tokens_served_nothing_until_the_watchdog_resubscribed_them_ar
         stop_rx,
     ));
     let mut emits = Vec::new();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    while let Ok(e) = rx.try_recv() {
-        emits.push(e);
-    }
+    collect_for(&mut rx, &mut emits, Duration::from_secs(4)).await;
     // Served nothing from now until the watchdog re-subscribes the busy market's tokens (when
     // the service comes back).
     let silenced = emits.len();
@@ -549,24 +645,30 @@ async fn trades_of_tokens_served_nothing_until_the_watchdog_resubscribed_them_ar
     )
     .await;
     let end = sim.now();
-    tokio::time::sleep(TAIL).await;
+    let from = start - chrono::Duration::minutes(55);
+    collect_until_stored(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        &sim,
+        &markets,
+        from,
+        end,
+    )
+    .await;
     stop_tx.send(true).unwrap();
-    let counts = run.await.unwrap();
-    while let Ok(e) = rx.try_recv() {
+    // Read to the end while the supervisor stops (its channel is bounded).
+    while let Some(e) = rx.recv().await {
         emits.push(e);
     }
+    let counts = run.await.unwrap();
 
     assert_eq!(counts.reconnects, 0, "{counts:?}");
     assert!(counts.resubscribed_assets >= 2, "{counts:?}");
     assert!(sim.counters().ws.events_withheld > 0);
     let stored = stored_trades(&emits);
-    assert_each_trade_stored_once(
-        &sim,
-        &markets,
-        &stored,
-        start - chrono::Duration::minutes(55),
-        end,
-    );
+    let traded = assert_each_trade_stored_once(&sim, &markets, &stored, from, end);
+    assert!(traded[&busy.condition_id] > 1000, "{traded:?}");
     // Through a repair backfill: no gap was opened (a quiet market's flow stays published),
     // and the trades the silence withheld came from the Data API.
     assert!(!controls(&emits[silenced..])
@@ -577,5 +679,94 @@ async fn trades_of_tokens_served_nothing_until_the_watchdog_resubscribed_them_ar
             && t.condition_id == busy.condition_id
             && t.trade_ts >= stalled_at),
         "the busy market's withheld trades were backfilled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_stops_reading_holds_the_shards_back_and_loses_nothing() {
+    let sim = polytape_sim::start(sim_config(11), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let busy = sim.truth().markets.into_iter().find(|m| m.busy).unwrap();
+    let markets = vec![LiveMarket {
+        condition_id: busy.condition_id.clone(),
+        tokens: [busy.token_ids[0].clone(), busy.token_ids[1].clone()],
+    }];
+    // Room for 8 records only, and a consumer that reads nothing for a while.
+    let (tx, mut rx) = mpsc::channel(8);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start = sim.now();
+    let mut config = config(&sim);
+    config.shard_events_capacity = 4;
+    let run = tokio::spawn(supervise(
+        config,
+        Fixed(markets.clone()),
+        client_for(&sim),
+        tx,
+        stop_rx,
+    ));
+    let mut emits = Vec::new();
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        "the busy market's trades heard",
+        |emits| {
+            stored_trades(emits)
+                .iter()
+                .filter(|t| t.source == Source::Ws)
+                .count()
+                > 20
+        },
+    )
+    .await;
+    // Not read: the supervisor's room runs out, then the shards' (4 frames here).
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        "the shards waited for room",
+        |emits| last_counts(emits).is_some_and(|c| c.shard_waits > 0 && c.consumer_waits > 0),
+    )
+    .await;
+    let end = sim.now();
+    let from = start - chrono::Duration::minutes(55);
+    collect_until_stored(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        &sim,
+        &markets,
+        from,
+        end,
+    )
+    .await;
+    stop_tx.send(true).unwrap();
+    while let Some(e) = rx.recv().await {
+        emits.push(e);
+    }
+    let counts = run.await.unwrap();
+
+    // Held back, not dropped: every trade once (the wait was not taken for a stall either).
+    assert!(
+        counts.shard_waits > 0 && counts.shard_wait_ms > 0,
+        "{counts:?}"
+    );
+    assert_eq!(counts.reconnects, 0, "{counts:?}");
+    let stored = stored_trades(&emits);
+    let traded = assert_each_trade_stored_once(&sim, &markets, &stored, from, end);
+    assert!(traded[&busy.condition_id] > 1000, "{traded:?}");
+    // Every frame the shards heard went on the tape, in order.
+    let seqs: Vec<u64> = emits
+        .iter()
+        .filter_map(|e| match e {
+            Emit::Tape(r) => Some(r.seq),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "tape sequence has holes"
     );
 }

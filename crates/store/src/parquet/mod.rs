@@ -10,11 +10,15 @@
 //! `raw_ws` and `trades` also read back ([`decode_tape`], [`decode_trades`]): `polytape replay`
 //! rebuilds the trades from the tape and compares them with the stored ones. [`json`] reads any
 //! of the files back generically — rows as JSON, row counts, non-NULL counts — for the status
-//! API.
+//! API. The live feed writes its `raw_ws` objects row group by row group with
+//! [`TapeFileWriter`] (`tape`), the same file [`encode_tape`] makes, in bounded memory.
 
 mod columns;
 pub mod json;
 pub mod stream;
+mod tape;
+
+pub use tape::TapeFileWriter;
 
 use crate::error::Result;
 use ::parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
@@ -727,20 +731,27 @@ pub fn encode_orderbooks(rows: &[OrderbookRow]) -> Result<Encoded> {
     encode(&ORDERBOOK_FIELDS, orderbooks_schema(), rows)
 }
 
+/// The writer settings of the encoders: Snappy, dictionaries off where the column table says
+/// so, row groups of at most `group_rows` rows (`None`: no limit; the caller cuts them).
+fn encoder_properties<R>(fields: &[FieldSpec<R>], group_rows: Option<usize>) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(group_rows);
+    for f in fields.iter().filter(|f| !f.dictionary()) {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(f.col.name), false);
+    }
+    props.build()
+}
+
 fn encode<R>(fields: &[FieldSpec<R>], schema: SchemaRef, rows: &[R]) -> Result<Encoded> {
     let mut nulled = 0;
     let arrays = arrays_of(fields, rows, &mut nulled)?;
     let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        // One row group per file: a tick's file is small and read whole.
-        .set_max_row_group_row_count(Some(rows.len().max(1)));
-    for f in fields.iter().filter(|f| !f.dictionary()) {
-        props = props.set_column_dictionary_enabled(ColumnPath::from(f.col.name), false);
-    }
+    // One row group per file: a tick's file is small and read whole.
+    let props = encoder_properties(fields, Some(rows.len().max(1)));
     // Roughly the encoded size of a populated snapshot row, to avoid regrowing the buffer.
     let mut bytes = Vec::with_capacity(4096 + rows.len() * 256);
-    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(props.build()))?;
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(props))?;
     writer.write(&batch)?;
     writer.close()?;
     Ok(Encoded {
