@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failure should fail it loudly
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn example_config() -> PathBuf {
@@ -30,39 +30,22 @@ fn backtest(data_dir: &Path, config: &Path, out: &Path) -> Output {
 /// Runs `polytape run --simulate` into `dir` until three T4 ticks have written rows, then
 /// stops it with Ctrl-C.
 fn collect(dir: &Path) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polytape"))
-        .args([
-            "run",
-            "--simulate",
-            "--no-feed",
-            "--port",
-            "0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = common::polytape_run(dir, &["--no-feed"], Stdio::inherit());
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(150);
-    let mut ticks = 0;
-    while ticks < 3 {
+    // Three T4 ticks of their own times (a tick line is `T4 HH:MM:SS | … → N rows, …`).
+    let mut ticks = std::collections::BTreeSet::new();
+    while ticks.len() < 3 {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx
             .recv_timeout(left)
             .unwrap_or_else(|_| panic!("three T4 ticks not logged: {lines:#?}"));
-        if line.contains("T4 ") && line.contains(" rows") && !line.contains("→ 0 rows") {
-            ticks += 1;
+        let tick = line
+            .split_once("T4 ")
+            .and_then(|(_, rest)| rest.split_once(" |"))
+            .map(|(at, _)| at.to_string());
+        if let Some(at) = tick.filter(|_| line.contains(" rows") && !line.contains("→ 0 rows")) {
+            ticks.insert(at);
         }
         lines.push(line);
     }

@@ -15,11 +15,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: any failure should fail it loudly
 
+mod common;
+
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The laptop screen the page must read well on.
@@ -50,22 +50,7 @@ fn tool(env: &str, names: &[&str]) -> Option<PathBuf> {
 
 /// `polytape run --simulate` on a free port: the process and its status API's base URL.
 fn start_polytape(data: &Path) -> (Reaped, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polytape"))
-        .args(["run", "--simulate", "--port", "0", "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, rx) = common::polytape_run(data, &[], Stdio::null());
     let child = Reaped(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -82,19 +67,10 @@ fn start_polytape(data: &Path) -> (Reaped, String) {
 
 /// `chromedriver` on a free port: the process and its WebDriver base URL.
 fn start_chromedriver(path: &Path) -> (Reaped, String) {
-    let mut child = Command::new(path)
-        .args(["--port=0", "--allowed-ips=127.0.0.1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut cmd = Command::new(path);
+    cmd.args(["--port=0", "--allowed-ips=127.0.0.1"])
+        .stderr(Stdio::null());
+    let (child, rx) = common::spawn_lines(cmd);
     let child = Reaped(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();

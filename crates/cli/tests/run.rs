@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed request should fail it loudly
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn get_json(url: &str) -> serde_json::Value {
@@ -26,22 +26,7 @@ fn get_json(url: &str) -> serde_json::Value {
 #[test]
 fn run_simulate_collects_serves_status_and_stops_cleanly_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polytape"))
-        .args(["run", "--simulate", "--port", "0", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = common::polytape_run(dir.path(), &[], Stdio::inherit());
     let mut lines = Vec::new();
     let next_line = |deadline: Instant, lines: &mut Vec<String>| -> Option<String> {
         let left = deadline.checked_duration_since(Instant::now())?;
