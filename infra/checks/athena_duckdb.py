@@ -15,9 +15,10 @@ import sys
 import duckdb
 
 TABLES = ["snapshots", "orderbooks", "markets", "resolutions", "tier_transitions", "trades",
-          "whale_events", "raw_ws"]
+          "whale_events", "raw_ws", "signals", "fills", "positions"]
 TIERED = {"snapshots", "orderbooks"}
-COMPACTED = {"snapshots", "orderbooks", "trades", "whale_events", "raw_ws"}
+COMPACTED = {"snapshots", "orderbooks", "trades", "whale_events", "raw_ws", "signals", "fills",
+             "positions"}
 # docs/data.md's DuckDB macro of the reading rule.
 READING_RULE = """
 CREATE MACRO polytape_read(files, types) AS TABLE

@@ -7,11 +7,12 @@
 //! memory are not the feed's; `--in-process` runs it on a thread instead) serves `--markets`
 //! markets of two tokens. Once every token is subscribed it streams, for `--seconds`, about
 //! `--rate` events a second spread over its connections (or as fast as the sockets take them,
-//! `--rate max`): one event in ten a `last_trade_price` (every `--whale-every`-th trade a
-//! whale, notional ≥ $2,000), the rest `price_change` events of one level change each and
-//! now and then a fresh `book`, packed 1–3 events a frame. Each connection's last frame is a
-//! trade, so once every trade sent has reached the queue the supervisor has applied every
-//! frame. It also answers the Data API's `/trades` with no rows (the warm-up backfills).
+//! `--rate max`): a `--trade-share` of them `last_trade_price` events (every
+//! `--whale-every`-th trade a whale, notional ≥ $2,000), one in 250 a fresh 30-level `book`,
+//! the rest `price_change` events of one level change each, packed 1–3 events a frame. The
+//! default share, 0.003, is Polymarket's ([`DEFAULT_TRADE_SHARE`]); 0.1 is the stress mix.
+//! Each connection's last frame is a trade, so once every trade sent has reached the queue the
+//! supervisor has applied every frame. It also answers the Data API's `/trades` with no rows (the warm-up backfills).
 //!
 //! Measured:
 //! * **events/s**: live events the server sent over its window's length, against the rate
@@ -86,6 +87,8 @@ pub struct IngestOptions {
     pub markets: usize,
     /// Every this many trades, one is a whale (notional ≥ $2,000).
     pub whale_every: u64,
+    /// The share of the events that are trades, in (0, 1].
+    pub trade_share: f64,
     /// The server on a thread of this process (its memory then counts) instead of a child.
     pub in_process: bool,
 }
@@ -102,6 +105,12 @@ impl IngestOptions {
                 self.markets
             );
         }
+        if !(self.trade_share > 0.0 && self.trade_share <= 1.0) {
+            bail!(
+                "polytape bench ingest needs --trade-share above 0 and at most 1 (the share of the events that are trades), not {}",
+                self.trade_share
+            );
+        }
         if self.seconds == 0 || self.seconds > MAX_SECONDS {
             bail!(
                 "polytape bench ingest needs --seconds between 1 and {MAX_SECONDS} (the window streamed), not {}",
@@ -110,6 +119,17 @@ impl IngestOptions {
         }
         Ok(())
     }
+}
+
+/// The default `--trade-share`: 0.3 % of the events trades. Polymarket's market channel is
+/// ≈ 99.7 % `price_change` events (PMXT archive v2, which records every event of every live
+/// asset: <https://archive.pmxt.dev/docs/v2-data-overview>), so trades are at most the other
+/// 0.3 % (books, which Polymarket sends on a trade that changes the book, share it).
+pub const DEFAULT_TRADE_SHARE: f64 = 0.003;
+
+/// A trade share in parts per million, as the generator counts it.
+fn share_ppm(share: f64) -> u64 {
+    (share * 1e6).round().clamp(1.0, 1e6) as u64
 }
 
 /// The most markets the bench serves (Polymarket lists about 30,000 open ones).
@@ -222,7 +242,7 @@ struct Counters {
 }
 
 /// A connection's counts since its last flush into the shared [`Counters`].
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Local {
     frames: u64,
     bytes: u64,
@@ -273,6 +293,7 @@ pub struct ServerConfig {
     pub rate: Option<u64>,
     pub seconds: u64,
     pub whale_every: u64,
+    pub trade_share: f64,
 }
 
 struct Shared {
@@ -439,6 +460,10 @@ struct Generator {
     rng: u64,
     /// Events generated on this connection.
     n: u64,
+    /// Trades among them.
+    trades: u64,
+    /// The trade share in parts per million.
+    share_ppm: u64,
 }
 
 impl Generator {
@@ -498,7 +523,10 @@ impl Generator {
     fn event(&mut self, shared: &Shared, out: &mut String, ts_ms: i64, l: &mut Local) {
         self.n += 1;
         let i = (self.next_rand() % self.tokens.len() as u64) as usize;
-        if self.n.is_multiple_of(10) {
+        // The share spread evenly: the n-th event is a trade when the trades due by it grow
+        // (with 0.1, every tenth).
+        if self.n * self.share_ppm / 1_000_000 > self.trades {
+            self.trades += 1;
             self.trade(shared, out, i, ts_ms, l);
         } else if self.n % 250 == 1 {
             self.book(out, i, ts_ms);
@@ -629,6 +657,8 @@ async fn session(shared: Arc<Shared>, mut socket: WebSocket) {
         tokens: Vec::new(),
         rng: splitmix(shared.counts.connections.load(Ordering::Relaxed)),
         n: 0,
+        trades: 0,
+        share_ppm: share_ppm(shared.cfg.trade_share),
     };
     // Until the window starts: subscribes and PINGs.
     let mut start = shared.start.subscribe();
@@ -751,6 +781,7 @@ pub async fn server_main(cfg: ServerConfig) -> anyhow::Result<()> {
         rate: cfg.rate,
         markets: cfg.markets,
         whale_every: cfg.whale_every,
+        trade_share: cfg.trade_share,
         in_process: false,
     }
     .check()?;
@@ -854,6 +885,8 @@ impl Server {
                 &cfg.rate.map_or("max".to_string(), |r| r.to_string()),
                 "--whale-every",
                 &cfg.whale_every.to_string(),
+                "--trade-share",
+                &cfg.trade_share.to_string(),
             ])
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::piped())
@@ -1369,6 +1402,7 @@ pub struct IngestReport {
     pub rate: Option<u64>,
     pub markets: usize,
     pub whale_every: u64,
+    pub trade_share: f64,
     pub in_process: bool,
     pub server: ServerCounts,
     /// Live events sent over the window's length.
@@ -1436,11 +1470,12 @@ impl IngestReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "ingest: {} markets ({} tokens), rate {}, {} s window, whale every {} trades, server {}",
+            "ingest: {} markets ({} tokens), rate {}, {} s window, trade share {}, whale every {} trades, server {}",
             self.markets,
             2 * self.markets,
             self.rate.map_or("max".into(), |r| format!("{r} events/s")),
             self.seconds,
+            self.trade_share,
             self.whale_every,
             if self.in_process { "in this process" } else { "a child process" }
         );
@@ -1616,6 +1651,7 @@ async fn run_in(
         rate: opts.rate,
         seconds: opts.seconds,
         whale_every: opts.whale_every,
+        trade_share: opts.trade_share,
     };
     let (mut server, mut events) = Server::start(&cfg, opts.in_process)?;
     let addr = match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
@@ -1725,6 +1761,7 @@ async fn run_in(
         rate: opts.rate,
         markets: opts.markets,
         whale_every: opts.whale_every,
+        trade_share: opts.trade_share,
         in_process: opts.in_process,
         events_per_s,
         rate_achieved: opts.rate.map(|r| events_per_s / r as f64),
@@ -1802,6 +1839,7 @@ mod tests {
             rate: Some(1_500),
             markets: 20,
             whale_every: 10,
+            trade_share: 0.1,
             in_process: true,
         }
     }
@@ -1877,9 +1915,65 @@ mod tests {
                 markets: MAX_MARKETS + 1,
                 ..small()
             },
+            IngestOptions {
+                trade_share: 0.0,
+                ..small()
+            },
+            IngestOptions {
+                trade_share: 1.5,
+                ..small()
+            },
+            IngestOptions {
+                trade_share: f64::NAN,
+                ..small()
+            },
         ] {
             let e = bad.check().unwrap_err().to_string();
-            assert!(e.contains("--markets") || e.contains("--seconds"), "{e}");
+            assert!(
+                e.contains("--markets") || e.contains("--seconds") || e.contains("--trade-share"),
+                "{e}"
+            );
+        }
+    }
+
+    /// Given a trade share, then the generator makes that share of its events trades, spread
+    /// evenly: 0.1 every tenth event, Polymarket's 0.003 three in a thousand.
+    #[test]
+    fn the_generator_makes_its_share_of_trades() {
+        for (share, n, want) in [
+            (0.1, 1_000u64, 100u64),
+            (0.003, 100_000, 300),
+            (1.0, 50, 50),
+        ] {
+            let shared = Shared::new(ServerConfig {
+                markets: 4,
+                rate: Some(1_000),
+                seconds: 1,
+                whale_every: 0,
+                trade_share: share,
+            });
+            let mut g = Generator {
+                tokens: Vec::new(),
+                rng: 1,
+                n: 0,
+                trades: 0,
+                share_ppm: share_ppm(share),
+            };
+            let (cid, tokens) = market_ids(0);
+            for t in &tokens {
+                assert!(g.add(&shared, t), "{cid}");
+            }
+            let mut l = Local::default();
+            let mut out = String::new();
+            for _ in 0..n {
+                out.clear();
+                g.event(&shared, &mut out, 0, &mut l);
+            }
+            assert_eq!(l.trades, want, "share {share}");
+            assert_eq!(l.trades + l.price_changes + l.books, n);
+            if share == 0.1 {
+                assert_eq!(l.books, 4, "one in 250: {l:?}");
+            }
         }
     }
 

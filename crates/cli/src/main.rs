@@ -10,14 +10,16 @@
 //!   through the paper executor's strategies (`--config FILE`, YAML), as a report (JSON, HTML).
 //! * `polytape bench` — end-to-end measurements (one T2 tick against the simulator; an export;
 //!   the live feed's hot path over recorded frames; `ingest`, the live feed end to end against a
-//!   loopback market channel).
+//!   loopback market channel; `backtest`, the backtester over a generated data directory).
 
 mod backtest;
+mod backtest_bench;
 mod bench;
 mod ingest_bench;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use polytape_collector::executor::ExecutorSettings;
 use polytape_collector::live::{run_feed, FeedFiles, StoreSink};
 use polytape_collector::runner::{self, Runtime};
 use polytape_collector::{status, Config};
@@ -81,6 +83,14 @@ enum Command {
         /// line (the input of `polytape bench feed --frames`).
         #[arg(long)]
         record_frames: Option<PathBuf>,
+        /// The paper executor's configuration (YAML, see examples/executor.yaml) [default: that
+        /// example, built in]. The executor steps the strategies over every T2–T4 tick once it
+        /// is stored (paper fills only: no order ever goes to Polymarket).
+        #[arg(long, env = "POLYTAPE_EXECUTOR_CONFIG")]
+        executor_config: Option<PathBuf>,
+        /// Do not run the paper executor.
+        #[arg(long, conflicts_with = "executor_config")]
+        no_executor: bool,
     },
     /// Rebuild the `trades` table from the raw tape (`raw_ws`) of a data directory and report
     /// any difference from the stored table; exits 1 when there is one.
@@ -176,12 +186,16 @@ enum Command {
     /// added latency: wall time, requests made, peak RSS of the collector; or (`export`) an
     /// export of N generated snapshot rows: rows/s and peak RSS; or (`feed --frames FILE`) the
     /// live feed's hot path over recorded frames on one thread: events/s; or (`ingest
-    /// [--seconds N] [--rate EVENTS_PER_S|max] [--whale-every K] [--in-process] [--json]`) the
-    /// live feed end to end as `polytape run` runs it, against a loopback market channel (a
-    /// child process) streaming `--markets` markets: events/s sent against the rate asked, peak
-    /// RSS, receive-to-queue latency p50/p99/max, SQS requests per 1,000 trades, and a check that
-    /// every trade sent is stored exactly once and every frame is on the tape (exits 1 when
-    /// not). See BENCHMARKS.md.
+    /// [--seconds N] [--rate EVENTS_PER_S|max] [--trade-share S] [--whale-every K] [--in-process]
+    /// [--json]`) the live feed end to end as `polytape run` runs it, against a loopback market
+    /// channel (a child process) streaming `--markets` markets: events/s sent against the rate
+    /// asked, peak RSS, receive-to-queue latency p50/p99/max, SQS requests per 1,000 trades,
+    /// and a check that every trade sent is stored exactly once and every frame is on the tape
+    /// (exits 1 when not); or (`backtest [--rows N] [--markets M] [--dir DIR] [--json]`)
+    /// `polytape backtest` with examples/executor.yaml (every strategy enabled) over a
+    /// generated data directory of N snapshot rows and their books, M markets tracked at once
+    /// through T2–T4 (kept in DIR and reused when DIR holds the same), run as a child process:
+    /// snapshots/s of the backtest alone, its peak RSS, the report's totals. See BENCHMARKS.md.
     Bench {
         /// What to measure (also as `--case`).
         #[arg(value_enum)]
@@ -196,11 +210,12 @@ enum Command {
         /// Times the frames file is pushed through (with `feed`).
         #[arg(long, default_value_t = 1)]
         passes: u32,
-        /// Snapshot rows to generate and export (with --case export).
+        /// Snapshot rows to generate and export (with --case export) or backtest (with
+        /// `backtest`).
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
-        /// Markets: per tier bucket of the simulator (tick), or streamed by the loopback
-        /// server, two tokens each (ingest).
+        /// Markets: per tier bucket of the simulator (tick), streamed by the loopback server,
+        /// two tokens each (ingest), or tracked at once in the generated data (backtest).
         #[arg(long, default_value_t = 500)]
         markets: usize,
         #[arg(long, default_value_t = 50)]
@@ -215,17 +230,25 @@ enum Command {
         /// the sockets take them) (with `ingest`).
         #[arg(long, default_value = "20000", value_parser = ingest_bench::parse_rate)]
         rate: ingest_bench::Rate,
-        /// One trade in this many is a whale (notional ≥ $2,000); 0: none (with `ingest`; one
-        /// event in ten is a trade).
+        /// One trade in this many is a whale (notional ≥ $2,000); 0: none (with `ingest`).
         #[arg(long, default_value_t = 100)]
         whale_every: u64,
+        /// The share of the events that are trades, in (0, 1] (with `ingest`). The default,
+        /// 0.003, is Polymarket's: its market channel is ≈ 99.7 % `price_change` events (PMXT
+        /// archive v2, https://archive.pmxt.dev/docs/v2-data-overview); 0.1 is a stress mix.
+        #[arg(long, default_value_t = ingest_bench::DEFAULT_TRADE_SHARE)]
+        trade_share: f64,
         /// Run the loopback server on a thread of this process (its memory then counts)
         /// instead of a child process (with `ingest`).
         #[arg(long)]
         in_process: bool,
-        /// Print the report as JSON (with `ingest`).
+        /// Print the report as JSON (with `ingest` and `backtest`).
         #[arg(long)]
         json: bool,
+        /// The generated data directory (with `backtest`): generated when missing or empty,
+        /// reused when it holds the same rows and markets [default: a temporary one, removed].
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -250,6 +273,11 @@ enum BenchCase {
     /// The loopback market channel of `ingest`, run by it as a child process.
     #[value(hide = true)]
     IngestServer,
+    /// The backtester over a generated data directory.
+    Backtest,
+    /// The backtest of `backtest`, run by it as a child process.
+    #[value(hide = true)]
+    BacktestRun,
 }
 
 fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -276,9 +304,25 @@ fn main() -> anyhow::Result<()> {
                 port,
                 seed,
                 sim_markets_per_hour,
+                executor_config,
+                no_executor,
             } => {
                 let feed = (!no_feed).then_some(record_frames);
-                run(simulate, data_dir, port, seed, sim_markets_per_hour, feed).await
+                let executor = match (no_executor, executor_config) {
+                    (true, _) => None,
+                    (false, Some(path)) => Some(ExecutorSettings::from_file(&path)?),
+                    (false, None) => Some(ExecutorSettings::example()),
+                };
+                run(
+                    simulate,
+                    data_dir,
+                    port,
+                    seed,
+                    sim_markets_per_hour,
+                    feed,
+                    executor,
+                )
+                .await
             }
             Command::Replay { data_dir } => replay(&data_dir).await,
             Command::Sim {
@@ -333,8 +377,10 @@ fn main() -> anyhow::Result<()> {
                 seconds,
                 rate,
                 whale_every,
+                trade_share,
                 in_process,
                 json,
+                dir,
             } => match what.unwrap_or(case) {
                 BenchCase::Export => bench::export(rows),
                 BenchCase::Tick => bench::run(markets, latency_ms, ticks).await,
@@ -348,6 +394,7 @@ fn main() -> anyhow::Result<()> {
                         rate: rate.0,
                         markets,
                         whale_every,
+                        trade_share,
                         in_process,
                     };
                     ingest_bench::ingest(&opts, json).await
@@ -358,8 +405,22 @@ fn main() -> anyhow::Result<()> {
                         rate: rate.0,
                         seconds,
                         whale_every,
+                        trade_share,
                     })
                     .await
+                }
+                BenchCase::Backtest => {
+                    backtest_bench::backtest(&backtest_bench::Options {
+                        rows,
+                        markets,
+                        dir,
+                        json,
+                    })
+                    .await
+                }
+                BenchCase::BacktestRun => {
+                    let dir = dir.context("polytape bench backtest-run needs --dir DIR")?;
+                    backtest_bench::run_child(&dir).await
                 }
             },
         }
@@ -387,6 +448,7 @@ async fn run(
     sim_markets_per_hour: f64,
     // None: no feed; Some(path): the feed, recording its frames to `path` if any.
     feed: Option<Option<PathBuf>>,
+    executor: Option<ExecutorSettings>,
 ) -> anyhow::Result<()> {
     // Listen for Ctrl-C from the very start, so a Ctrl-C during start-up or the first discovery
     // is a clean stop too.
@@ -435,7 +497,14 @@ async fn run(
         SupervisorConfig::from_lookup(&client_config.endpoints.ws, |k| std::env::var(k).ok())
             .map_err(anyhow::Error::msg)?;
     let client = PolymarketClient::new(client_config)?;
-    let runtime = Runtime::new(client, store, config);
+    if let Some(e) = &executor {
+        tracing::info!(
+            "paper executor: {} ({} strategies enabled); state in executor/state.json",
+            e.source,
+            e.config.strategies.values().filter(|s| s.enabled).count()
+        );
+    }
+    let runtime = Runtime::with_executor(client, store, config, executor);
 
     // The live feed: its own task, its messages stored at once by the trades consumer's
     // handler; stopped with the rest, after which it sends what it still holds.

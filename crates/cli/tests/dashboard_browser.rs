@@ -6,7 +6,9 @@
 //! per minute, coverage per tier — is what the JSON API answers at about the same moment, that typing in the search box filters the markets table as
 //! `/api/markets?q=` does, that clicking a market row opens its detail with its recent samples
 //! as `/api/markets/{id}` has them, that the data view pages a table's rows with the API's
-//! cursor, and that the page caught no error of its own. It saves a screenshot to a temporary
+//! cursor, that the paper executor's tab shows the open positions `/api/executor/positions`
+//! lists and the equity curve's points and switches a strategy on, and that the page caught no
+//! error of its own. It saves a screenshot to a temporary
 //! file, and with `POLYTAPE_WRITE_SCREENSHOT=1` to docs/screenshots/dashboard.png, the one the
 //! README shows (so a test run leaves the checkout as it was).
 //!
@@ -48,9 +50,30 @@ fn tool(env: &str, names: &[&str]) -> Option<PathBuf> {
     })
 }
 
-/// `polytape run --simulate` on a free port: the process and its status API's base URL.
+/// The paper executor's configuration of the run: `longshot_yes` buys YES in every market with
+/// an ask (a price band of 0.01–0.99, any time to close, held to resolution), so positions open
+/// at the executor's first steps over the simulator's ticks; `longshot_no` is off, to be
+/// switched on from the page.
+const EXECUTOR_CONFIG: &str = r#"
+mode: paper
+initial_cash: 1000
+sizing: {method: fixed, usd: 10}
+risk: {max_open_positions: 20, max_drawdown: 0.9}
+strategies:
+  longshot_yes:
+    params: {min_price: 0.01, max_price: 0.99, max_hours_to_close: 100000, stop_loss: null}
+  longshot_no: {enabled: false}
+  mean_reversion: {enabled: false}
+  term_structure: {enabled: false}
+"#;
+
+/// `polytape run --simulate` on a free port, with the paper executor configured as
+/// [`EXECUTOR_CONFIG`]: the process and its status API's base URL.
 fn start_polytape(data: &Path) -> (Reaped, String) {
-    let (child, rx) = common::polytape_run(data, &[], Stdio::null());
+    let config = data.join("executor-test.yaml");
+    std::fs::write(&config, EXECUTOR_CONFIG).unwrap();
+    let config = config.to_str().unwrap();
+    let (child, rx) = common::polytape_run(data, &["--executor-config", config], Stdio::null());
     let child = Reaped(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -347,6 +370,134 @@ async fn overview_differences(page: &mut Page, base: &str) -> Vec<String> {
         .collect()
 }
 
+/// The open positions the page shows: strategy, token, shares and cost as shown.
+const READ_POSITIONS: &str = r#"[...document.querySelectorAll('#ex-positions tbody tr[data-token]')]
+  .map(r => [r.dataset.strategy, r.dataset.token, r.cells[3].textContent, r.cells[6].textContent])"#;
+
+/// The same of `/api/executor/positions`, rounded as the page shows them.
+fn positions_of(json: &Value) -> Value {
+    let round = |v: &Value, dp: usize| {
+        let n: f64 = v.as_str().unwrap().parse().unwrap();
+        format!("{n:.dp$}")
+    };
+    json["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            json!([
+                p["strategy"],
+                p["token_id"],
+                round(&p["shares"], 2),
+                round(&p["cost"], 2)
+            ])
+        })
+        .collect()
+}
+
+/// The paper executor's tab: once the executor holds a position, the page lists the open
+/// positions `/api/executor/positions` lists and draws the equity curve's points; a strategy's
+/// switch on the page (a local run) turns it on through `POST /api/strategies/{name}`.
+async fn paper_executor_section(page: &mut Page, base: &str) {
+    // The executor steps the slots whose ticks are final once a minute (a slot 75 s after its
+    // tick): its first positions come within about three minutes of the start.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let p = get_json(&format!("{base}/api/executor/positions")).await;
+        if p["open"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no paper position after 300 s: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    page.click("nav a[data-tab=executor]").await;
+    page.wait_for(
+        "document.getElementById('tab-executor').dataset.loaded === '1' && \
+         document.querySelectorAll('#ex-positions tbody tr[data-token]').length > 0",
+        "the paper positions",
+    )
+    .await;
+    // The positions shown are the JSON's (the executor may step between the two reads: then
+    // refresh and read both again).
+    let (mut shown_rows, mut want) = (Value::Null, Value::Null);
+    for _ in 0..5 {
+        shown_rows = page.eval(READ_POSITIONS).await;
+        let api = get_json(&format!("{base}/api/executor/positions?limit=200")).await;
+        want = positions_of(&api);
+        if shown_rows == want {
+            break;
+        }
+        let before = page.eval("document.body.dataset.refreshes").await;
+        page.click("#reload").await;
+        page.wait_for(
+            &format!("document.body.dataset.refreshes !== {before}"),
+            "a refresh",
+        )
+        .await;
+    }
+    assert_eq!(shown_rows, want, "open positions: page vs JSON");
+    assert!(!want.as_array().unwrap().is_empty());
+    let count = page
+        .eval("document.getElementById('ex-open-count').textContent")
+        .await;
+    assert_eq!(shown(&count), Some(want.as_array().unwrap().len() as f64));
+    // The equity curve: a point per step (the executor has stepped more than one slot by
+    // the time it holds a position), drawn as the status's points.
+    let status = get_json(&format!("{base}/api/executor/status?points=500")).await;
+    let points = status["equity_curve"].as_array().unwrap().len();
+    assert!(points >= 2, "{status}");
+    let curve = "(() => { const svg = document.getElementById('ex-equity-svg');
+        const line = document.getElementById('ex-equity-line');
+        return svg && line ? [Number(svg.dataset.points), line.getAttribute('points').split(' ').length] : null; })()";
+    let drawn = page.eval(curve).await;
+    let drawn_points = drawn[0].as_u64().unwrap();
+    assert!(
+        drawn_points as usize >= points.min(2) && drawn[1] == drawn[0],
+        "equity curve drawn: {drawn} vs {points} points in the JSON"
+    );
+    // A strategy switched on from the page: the API lists it on.
+    page.wait_for(
+        "document.querySelector('#ex-strategies button[data-toggle=longshot_no]') !== null",
+        "the strategies' switches (a local run)",
+    )
+    .await;
+    page.click("#ex-strategies button[data-toggle=longshot_no]")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = get_json(&format!("{base}/api/strategies")).await;
+        let on = s["strategies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == "longshot_no" && x["enabled"] == true);
+        if on {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "longshot_no never turned on: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    page.wait_for(
+        "document.querySelector('#ex-strategies tr[data-strategy=longshot_no] .badge').textContent === 'on'",
+        "longshot_no switched on",
+    )
+    .await;
+    let card_errors = page
+        .eval("[...document.querySelectorAll('#tab-executor .err')].map(e => e.textContent).filter(Boolean)")
+        .await;
+    assert_eq!(card_errors, json!([]), "executor cards that failed to load");
+    let png = page.screenshot().await;
+    let tmp = std::env::temp_dir().join("polytape-dashboard-executor.png");
+    std::fs::write(&tmp, &png).unwrap();
+    eprintln!("screenshot: {}", tmp.display());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_apis_numbers_filters_markets_opens_one_and_browses_a_table() {
     let browser = tool("POLYTAPE_CHROMIUM", &["chromium", "chromium-browser"]);
@@ -580,6 +731,8 @@ async fn the_dashboard_shows_the_apis_numbers_filters_markets_opens_one_and_brow
         assert!(api_rows > 0, "a second page: {second}");
         assert_eq!(shown_rows.as_u64(), Some(api_rows as u64), "rows on page 2");
     }
+
+    paper_executor_section(&mut page, &base).await;
 
     let errors = page.eval("window.pageErrors").await;
     assert_eq!(errors, json!([]), "errors the page caught");

@@ -26,7 +26,8 @@ fn f(v: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
 }
 
-/// Given 3 s at 1,500 events/s over 30 markets, one trade in 10 a whale, then the command
+/// Given 3 s at 1,500 events/s over 30 markets, the stress mix (one event in ten a trade), one
+/// trade in 10 a whale, then the command
 /// succeeds and its JSON report says every trade sent is stored exactly once, every whale has
 /// its event and every frame sent is on the tape; the feed heard what the server sent; the
 /// queue's counts, the billed requests and their rate per 1,000 trades follow from each other;
@@ -45,6 +46,8 @@ fn a_small_run_stores_every_trade_once_and_its_figures_agree() {
             "30",
             "--whale-every",
             "10",
+            "--trade-share",
+            "0.1",
             "--json",
         ])
         .output()
@@ -53,6 +56,12 @@ fn a_small_run_stores_every_trade_once_and_its_figures_agree() {
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     let r: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(r["trade_share"], 0.1);
+    // One connection: every tenth event of its window a trade, and its last frame one.
+    assert_eq!(
+        u(&r, "server.trades") - 1,
+        (u(&r, "server.live_events") - 1) / 10
+    );
 
     // The check passed, and what it compared.
     assert_eq!(r["failures"], serde_json::json!([]), "{r:#}");
@@ -147,6 +156,44 @@ fn a_small_run_stores_every_trade_once_and_its_figures_agree() {
     assert!(max_sample <= peak);
 }
 
+/// Given no --trade-share, then the server sends Polymarket's mix, three trades in a thousand
+/// events (and each connection's last frame a trade), and every one is stored once.
+#[test]
+fn by_default_three_events_in_a_thousand_are_trades_and_each_is_stored_once() {
+    let out = polytape()
+        .args([
+            "bench",
+            "ingest",
+            "--seconds",
+            "3",
+            "--rate",
+            "2000",
+            "--markets",
+            "30",
+            "--json",
+        ])
+        .output()
+        .expect("polytape runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(r["failures"], serde_json::json!([]), "{r:#}");
+    assert_eq!(r["trade_share"], 0.003);
+    let (trades, live) = (u(&r, "server.trades"), u(&r, "server.live_events"));
+    assert!(live >= 5_000, "{r:#}");
+    assert_eq!(trades - 1, (live - 1) * 3 / 1000);
+    assert_eq!(u(&r, "stored.trades.once"), trades);
+    assert_eq!(u(&r, "feed.trades_ws"), trades);
+    // The rest: one-level price changes, and a book one event in 250 (besides the books
+    // answering the subscribes): ≈ 99.3 % price changes.
+    assert_eq!(
+        u(&r, "server.events"),
+        trades + u(&r, "server.price_changes") + u(&r, "server.books")
+    );
+    assert!(u(&r, "server.price_changes") * 1000 >= live * 990, "{r:#}");
+}
+
 /// Given input it cannot run, then the command fails with a message naming the option, and
 /// does not start a server.
 #[test]
@@ -158,6 +205,9 @@ fn bad_options_are_refused_by_name() {
         (&["--seconds", "0"][..], "--seconds"),
         (&["--markets", "0"][..], "--markets"),
         (&["--seconds", "soon"][..], "--seconds"),
+        (&["--trade-share", "0"][..], "--trade-share"),
+        (&["--trade-share", "1.5"][..], "--trade-share"),
+        (&["--trade-share", "often"][..], "--trade-share"),
     ] {
         let out = polytape()
             .args(["bench", "ingest"])

@@ -425,10 +425,14 @@ pub(crate) async fn write_decided<S: MarketStore>(
     })
 }
 
-/// True when a stored market must be rewritten: what sampling depends on changed (not the
-/// 24 h volume, which moves every hour and would mean a write per market per run).
+/// True when a stored market must be rewritten: what sampling depends on changed, or its event
+/// or fees (rare; a market stored before polytape kept them gets them this way) — not the 24 h
+/// volume, which moves every hour and would mean a write per market per run.
 fn differs(old: &Market, new: &Market) -> bool {
-    old.tier != new.tier
+    old.event_id != new.event_id
+        || old.fees_enabled != new.fees_enabled
+        || old.fee != new.fee
+        || old.tier != new.tier
         || old.active != new.active
         || old.end_date != new.end_date
         || old.yes_token_id != new.yes_token_id

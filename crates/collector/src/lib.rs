@@ -45,6 +45,7 @@ pub mod discover;
 pub mod dispatch;
 pub mod emf;
 pub mod error;
+pub mod executor;
 pub mod health;
 pub mod ledger;
 pub mod live;

@@ -483,6 +483,9 @@ mod tests {
             category: None,
             neg_risk: false,
             volume_24h: None,
+            event_id: None,
+            fees_enabled: None,
+            fee: None,
             version: 3,
         }
     }

@@ -4,12 +4,14 @@
 //! starts each at its second (0/15/30/45) — runs discovery when it is due (hourly, and after a
 //! failure within minutes, with backoff: [`discover::run_if_due`], as the discovery function
 //! does) and maintenance every 5 minutes ([`maintenance::run`], as the maintenance function).
-//! Beside them, [`watch_feed`] samples the live feed's counters every second (the trade rate
+//! When configured, the paper executor runs once a minute too ([`executor::run_due`], as the
+//! snapshot function's scheduled invocation does in the cloud). Beside them, [`watch_feed`] samples the live feed's counters every second (the trade rate
 //! of `/api/stats`) and logs the feed's line once a minute.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discover::{self, DiscoveryReport};
+use crate::executor::{self, ExecutorSettings};
 use crate::maintenance::{self, MaintenanceReport};
 use crate::snapshot::{snapshot_tick, TickDeadline, TickReport};
 use crate::stats::{LastRun, SharedStats, TradeRate};
@@ -35,10 +37,23 @@ pub struct Runtime<S> {
     pub feed: crate::live::FeedStatus,
     /// The feed's trades in the last minute, from its counters sampled by [`watch_feed`].
     pub trade_rate: Mutex<TradeRate>,
+    /// The paper executor's configuration; `None`: it does not run.
+    pub executor: Option<ExecutorSettings>,
 }
 
 impl<S: Store> Runtime<S> {
+    /// A runtime without the paper executor.
     pub fn new(client: PolymarketClient, store: S, config: Config) -> Arc<Self> {
+        Self::with_executor(client, store, config, None)
+    }
+
+    /// A runtime that also runs the paper executor once a minute when `executor` is given.
+    pub fn with_executor(
+        client: PolymarketClient,
+        store: S,
+        config: Config,
+        executor: Option<ExecutorSettings>,
+    ) -> Arc<Self> {
         Arc::new(Runtime {
             client,
             store,
@@ -46,6 +61,7 @@ impl<S: Store> Runtime<S> {
             stats: SharedStats::default(),
             feed: crate::live::FeedStatus::default(),
             trade_rate: Mutex::default(),
+            executor,
         })
     }
 }
@@ -168,6 +184,10 @@ pub async fn run<S: Store>(rt: Arc<Runtime<S>>, shutdown: impl Future<Output = (
         // Due or not is decided from the recorded runs (and a lease keeps runs apart).
         let task_rt = rt.clone();
         in_flight.spawn(async move { run_discovery(&task_rt).await });
+        if rt.executor.is_some() {
+            let task_rt = rt.clone();
+            in_flight.spawn(async move { run_executor(&task_rt).await });
+        }
         while let Some(done) = in_flight.try_join_next() {
             report_panic(&rt, done);
         }
@@ -250,6 +270,28 @@ fn log_discovery(r: &DiscoveryReport) {
         r.updated_markets,
         r.retired_markets
     );
+}
+
+/// The paper executor's run of this minute: the slots whose ticks are final.
+async fn run_executor<S: Store>(rt: &Runtime<S>) {
+    let Some(settings) = &rt.executor else {
+        return;
+    };
+    match executor::run_due(&rt.store, settings, &SystemClock).await {
+        Ok(Some(r)) if r.signals + r.fills + r.closed > 0 => tracing::info!(
+            "executor: {} slots | {} signals, {} fills, {} closed | equity {}",
+            r.slots,
+            r.signals,
+            r.fills,
+            r.closed,
+            r.equity.map(|e| e.to_string()).unwrap_or_default()
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "paper executor failed; it runs again next minute");
+            rt.stats.record_error(None, format!("executor: {e}"));
+        }
+    }
 }
 
 async fn run_maintenance<S: Store>(rt: &Runtime<S>) {

@@ -7,6 +7,10 @@
 //! A market's flow is over both its tokens in first-outcome terms ([`FlowTrade::of`]): a trade
 //! of the second token at price p with side S counts as side ¬S at 1 − p, its notional as
 //! traded (p × size).
+//!
+//! The values are computed from [`FlowSums`], which add up exactly: the feed keeps a market's
+//! hour as sums of 15-second buckets, not as its trades, and gets the values its trades would
+//! give.
 
 use crate::Ts;
 use rust_decimal::prelude::ToPrimitive;
@@ -133,49 +137,114 @@ pub struct TradeFlow {
     pub pct_volume_from_whales: Option<f64>,
 }
 
+/// What the 17 values are computed from, summed over some trades: one trade, a 15-second
+/// bucket of a market's window, or a whole hour. Sums add exactly (`Decimal`), so the values of
+/// merged buckets are those of their trades taken one by one. Sells are the total less the buys.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FlowSums {
+    pub count: u32,
+    pub buy_count: u32,
+    /// Σ notional (USDC), and that of the buys.
+    pub volume: Decimal,
+    pub buy_volume: Decimal,
+    /// Σ size (shares) and Σ price × size, first-outcome price: the VWAP's terms.
+    pub shares: Decimal,
+    pub priced: Decimal,
+    /// The largest notional (0 when `count` is 0).
+    pub max_notional: Decimal,
+    pub whale_count: u32,
+    pub whale_volume: Decimal,
+    pub whale_buy_volume: Decimal,
+    /// The newest whale trade's time, exact.
+    pub last_whale: Option<Ts>,
+}
+
+impl FlowSums {
+    /// Adds one trade.
+    pub fn add(&mut self, t: &FlowTrade) {
+        let notional = t.notional;
+        let buy = t.side == Side::Buy;
+        self.max_notional = if self.count == 0 {
+            notional
+        } else {
+            self.max_notional.max(notional)
+        };
+        self.count += 1;
+        self.buy_count += u32::from(buy);
+        self.volume += notional;
+        self.shares += t.size;
+        self.priced += t.price * t.size;
+        if buy {
+            self.buy_volume += notional;
+        }
+        if whale_tier(notional) >= WHALE_MIN_TIER {
+            self.whale_count += 1;
+            self.whale_volume += notional;
+            if buy {
+                self.whale_buy_volume += notional;
+            }
+            self.last_whale = Some(self.last_whale.map_or(t.ts, |l| l.max(t.ts)));
+        }
+    }
+
+    /// Adds the sums of other trades.
+    pub fn merge(&mut self, o: &FlowSums) {
+        if o.count == 0 {
+            return;
+        }
+        self.max_notional = if self.count == 0 {
+            o.max_notional
+        } else {
+            self.max_notional.max(o.max_notional)
+        };
+        self.count += o.count;
+        self.buy_count += o.buy_count;
+        self.volume += o.volume;
+        self.buy_volume += o.buy_volume;
+        self.shares += o.shares;
+        self.priced += o.priced;
+        self.whale_count += o.whale_count;
+        self.whale_volume += o.whale_volume;
+        self.whale_buy_volume += o.whale_buy_volume;
+        self.last_whale = match (self.last_whale, o.last_whale) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 impl TradeFlow {
     /// Flow over the trades with `now - 1h < ts <= now`; others are ignored.
     pub fn over<'a>(trades: impl IntoIterator<Item = &'a FlowTrade>, now: Ts) -> TradeFlow {
         let from = now - chrono::Duration::hours(1);
-        let mut f = TradeFlow::default();
-        let mut shares = Decimal::ZERO;
-        let mut priced = Decimal::ZERO;
-        let mut last_whale: Option<Ts> = None;
+        let mut sums = FlowSums::default();
         for t in trades.into_iter().filter(|t| t.ts > from && t.ts <= now) {
-            let notional = t.notional;
-            f.trade_count_1h += 1;
-            f.volume_1h += notional;
-            shares += t.size;
-            priced += t.price * t.size;
-            f.max_trade_size_1h = Some(f.max_trade_size_1h.map_or(notional, |m| m.max(notional)));
-            let whale = whale_tier(notional) >= WHALE_MIN_TIER;
-            if whale {
-                f.whale_count_1h += 1;
-                f.whale_volume_1h += notional;
-                last_whale = Some(last_whale.map_or(t.ts, |l| l.max(t.ts)));
-            }
-            match t.side {
-                Side::Buy => {
-                    f.buy_count_1h += 1;
-                    f.buy_volume_1h += notional;
-                    if whale {
-                        f.whale_buy_volume_1h += notional;
-                    }
-                }
-                Side::Sell => {
-                    f.sell_count_1h += 1;
-                    f.sell_volume_1h += notional;
-                    if whale {
-                        f.whale_sell_volume_1h += notional;
-                    }
-                }
-            }
+            sums.add(t);
         }
-        if f.trade_count_1h > 0 {
-            f.avg_trade_size_1h = Some(f.volume_1h / Decimal::from(f.trade_count_1h));
+        TradeFlow::of_sums(&sums, now)
+    }
+
+    /// The 17 values of the trades summed in `s`, at `now` (for `time_since_whale_s`).
+    pub fn of_sums(s: &FlowSums, now: Ts) -> TradeFlow {
+        let mut f = TradeFlow {
+            trade_count_1h: s.count,
+            buy_count_1h: s.buy_count,
+            sell_count_1h: s.count - s.buy_count,
+            volume_1h: s.volume,
+            buy_volume_1h: s.buy_volume,
+            sell_volume_1h: s.volume - s.buy_volume,
+            whale_count_1h: s.whale_count,
+            whale_volume_1h: s.whale_volume,
+            whale_buy_volume_1h: s.whale_buy_volume,
+            whale_sell_volume_1h: s.whale_volume - s.whale_buy_volume,
+            ..TradeFlow::default()
+        };
+        if s.count > 0 {
+            f.max_trade_size_1h = Some(s.max_notional);
+            f.avg_trade_size_1h = Some(s.volume / Decimal::from(s.count));
         }
-        if !shares.is_zero() {
-            f.vwap_1h = Some(priced / shares);
+        if !s.shares.is_zero() {
+            f.vwap_1h = Some(s.priced / s.shares);
         }
         f.whale_net_flow_1h = f.whale_buy_volume_1h - f.whale_sell_volume_1h;
         if !f.whale_volume_1h.is_zero() {
@@ -185,7 +254,7 @@ impl TradeFlow {
             f.pct_volume_from_whales =
                 (f.whale_volume_1h / f.volume_1h * Decimal::ONE_HUNDRED).to_f64();
         }
-        f.time_since_whale_s = last_whale.map(|t| (now - t).num_seconds());
+        f.time_since_whale_s = s.last_whale.map(|t| (now - t).num_seconds());
         f
     }
 }
@@ -262,6 +331,43 @@ mod tests {
         assert_eq!((f.buy_volume_1h, f.sell_volume_1h), (d("72"), d("3000")));
         assert_eq!(f.whale_sell_volume_1h, d("3000"));
         assert_eq!(f.vwap_1h, Some((d("7000") + d("72")) / d("10100")));
+    }
+
+    #[test]
+    fn sums_merged_from_parts_give_the_values_of_the_trades_one_by_one() {
+        let now = at("2026-11-20T12:00:00Z");
+        let mut trades = vec![
+            trade("2026-11-20T11:10:00Z", "0.5", "100", Side::Buy),
+            trade("2026-11-20T11:20:00Z", "0.5", "5000", Side::Buy),
+            trade("2026-11-20T11:50:00Z", "0.4", "10000", Side::Sell),
+            trade("2026-11-20T11:55:00Z", "0.6", "50.123456", Side::Sell),
+        ];
+        trades.push(FlowTrade::of(
+            at("2026-11-20T11:56:00Z"),
+            1,
+            Side::Buy,
+            d("0.3"),
+            d("10000"),
+        ));
+        let want = TradeFlow::over(&trades, now);
+        // Given the trades summed in two parts (an empty one merged too), then merged.
+        let (mut a, mut b) = (FlowSums::default(), FlowSums::default());
+        for (i, t) in trades.iter().enumerate() {
+            if i % 2 == 0 {
+                a.add(t)
+            } else {
+                b.add(t)
+            }
+        }
+        let mut all = FlowSums::default();
+        all.merge(&FlowSums::default());
+        all.merge(&b);
+        all.merge(&a);
+        let got = TradeFlow::of_sums(&all, now);
+        assert_eq!(got, want);
+        assert_eq!(got.sell_volume_1h, d("4030.0740736") + d("3000"));
+        assert_eq!(got.whale_sell_volume_1h, d("7000"));
+        assert_eq!(got.time_since_whale_s, Some(240), "the newest whale, exact");
     }
 
     #[test]

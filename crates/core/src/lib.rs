@@ -13,6 +13,7 @@
 //! * [`snapshot`]: the `snapshots` row with every column of DESIGN.md, built from the above.
 //! * [`ops`]: operational records (task runs, tier transitions, coverage, latest values per tier).
 //! * [`money`]: decimal helpers (the fixed scale of the Parquet columns).
+//! * [`paper`]: the paper executor's rows (`signals`, `fills`, `positions` tables).
 
 pub mod book;
 pub mod features;
@@ -21,14 +22,15 @@ pub mod live;
 pub mod market;
 pub mod money;
 pub mod ops;
+pub mod paper;
 pub mod schedule;
 pub mod snapshot;
 pub mod tier;
 
 pub use book::{Book, Level};
 pub use features::BookFeatures;
-pub use flow::{FlowTrade, Side, Trade, TradeFlow};
-pub use market::{Market, MarketQuote, MarketResult, Outcome, Resolution};
+pub use flow::{FlowSums, FlowTrade, Side, Trade, TradeFlow};
+pub use market::{FeeSchedule, Market, MarketQuote, MarketResult, Outcome, Resolution};
 pub use schedule::TickId;
 pub use snapshot::Snapshot;
 pub use tier::{Tier, TierSpec, TIERS};

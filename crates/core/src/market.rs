@@ -38,6 +38,18 @@ pub struct Market {
     pub neg_risk: bool,
     /// 24 h volume at discovery, USDC.
     pub volume_24h: Option<Decimal>,
+    /// The Gamma event it belongs to (the first of the market's `events[]`): markets of one
+    /// event with different end dates are one question with several deadlines. `None` when
+    /// Gamma sent none, or for markets stored before polytape kept it.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// Gamma's `feesEnabled`: `Some(false)` for a market that charges no trading fee; `None`
+    /// when not sent (or stored before polytape kept it).
+    #[serde(default)]
+    pub fees_enabled: Option<bool>,
+    /// Gamma's `feeSchedule`, the market's own taker fee; `None` when not sent.
+    #[serde(default)]
+    pub fee: Option<FeeSchedule>,
     /// The stored record's version, for writes that must not undo another writer's: a write
     /// succeeds only while the stored version is still this one (0: not stored yet), and the
     /// store keeps it incremented. Read it, decide, write; on a conflict read again.
@@ -45,7 +57,35 @@ pub struct Market {
     pub version: u64,
 }
 
+/// A market's fee schedule as Gamma states it (`feeSchedule {exponent, rate, rebateRate,
+/// takerOnly}`). A taker fill of `C` shares at price `p` pays `C × rate × (p × (1 − p))^exponent`
+/// (docs.polymarket.com/trading/fees); makers pay none and earn a share of it back
+/// (`rebate_rate`), paid out daily.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeSchedule {
+    /// `rate` (0.03 for 3 %), in [0, 1].
+    pub rate: Decimal,
+    /// `exponent`: a whole number (1 for most fee-charging markets).
+    pub exponent: u32,
+    /// `rebateRate`: the share of takers' fees paid back to makers, in [0, 1].
+    pub rebate_rate: Option<Decimal>,
+    /// `takerOnly`: only takers pay (true in every recorded schedule).
+    pub taker_only: bool,
+}
+
 impl Market {
+    /// The taker fee schedule that applies to a fill: `Some(schedule)` when fees are enabled
+    /// (or not stated) and a schedule was sent; `Some(None)` — known to charge nothing — when
+    /// `feesEnabled` is false; `None` when nothing is known (the caller falls back to its own
+    /// default).
+    pub fn known_fee(&self) -> Option<Option<FeeSchedule>> {
+        match (self.fees_enabled, self.fee) {
+            (Some(false), _) => Some(None),
+            (_, Some(f)) => Some(Some(f)),
+            (_, None) => None,
+        }
+    }
+
     /// True once its result is final.
     pub fn is_resolved(&self) -> bool {
         matches!(self.result, MarketResult::Resolved(_))

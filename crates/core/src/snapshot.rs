@@ -275,6 +275,9 @@ mod tests {
             category: Some("Crypto".into()),
             neg_risk: false,
             volume_24h: None,
+            event_id: None,
+            fees_enabled: None,
+            fee: None,
             version: 0,
         }
     }

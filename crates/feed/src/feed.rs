@@ -1069,7 +1069,7 @@ impl Feed {
         self.windows
             .iter()
             .filter(|(_, w)| w.coverage.covers(now_ms - 3_600_000, now_ms))
-            .map(|(cid, w)| (cid.to_string(), TradeFlow::over(w.trades(), now)))
+            .map(|(cid, w)| (cid.to_string(), w.flow(now)))
             .collect()
     }
 }

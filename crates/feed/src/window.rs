@@ -1,41 +1,87 @@
-//! A market's rolling one-hour window of trades and its coverage: since when the feed has heard
-//! the market without a break, and which gaps are still waiting for their backfill. Flow is
-//! published only for a market covered the whole hour, so a quiet market reads 0 and an
+//! A market's rolling one-hour window of trade flow and its coverage: since when the feed has
+//! heard the market without a break, and which gaps are still waiting for their backfill. Flow
+//! is published only for a market covered the whole hour, so a quiet market reads 0 and an
 //! unheard one NULL.
+//!
+//! The window holds no trades: it sums them into 15-second buckets ([`BUCKET_MS`], the feed's
+//! publication period), so a market's memory is bounded by the buckets of an hour (241 of
+//! 152 B), whatever it trades. The flow at `now` sums the buckets from the one holding
+//! `now − 1 h` to the one holding `now` ([`MarketWindow::flow`]): every trade of the hour, and
+//! those of the oldest bucket's part before it — under one publication period at the old edge.
+//! The newest whale's time is kept exact, so `time_since_whale_s` is (up to 1 h 15 s).
 
-use polytape_core::FlowTrade;
+use polytape_core::{FlowSums, FlowTrade, TradeFlow, Ts};
 use std::collections::VecDeque;
 
-/// The trades of one market (both tokens, first-outcome terms), in time order.
+/// A bucket's length: the feed publishes flow at most this often.
+pub const BUCKET_MS: i64 = 15_000;
+/// The window's length.
+pub const WINDOW_MS: i64 = 3_600_000;
+/// The most buckets a window holds once swept: their starts in `(now − 1 h − 15 s, now]`.
+pub const MAX_BUCKETS: usize = (WINDOW_MS / BUCKET_MS) as usize + 1;
+
+/// The sums of a market's trades (both tokens, first-outcome terms) by 15-second bucket.
 #[derive(Debug, Default)]
 pub struct MarketWindow {
-    trades: VecDeque<FlowTrade>,
+    /// (bucket start in ms, the sums of its trades), oldest first; only buckets with trades.
+    buckets: VecDeque<(i64, FlowSums)>,
     pub coverage: Coverage,
 }
 
 impl MarketWindow {
-    /// Adds a trade, in time order (a backfilled trade may be older than the newest).
+    /// Adds a trade to its bucket (a backfilled trade may be older than the newest).
     pub fn push(&mut self, t: FlowTrade) {
-        let at = self.trades.partition_point(|x| x.ts <= t.ts);
-        if at == self.trades.len() {
-            self.trades.push_back(t);
-        } else {
-            self.trades.insert(at, t);
+        let start = t.ts.timestamp_millis().div_euclid(BUCKET_MS) * BUCKET_MS;
+        let at = self.buckets.partition_point(|(s, _)| *s < start);
+        match self.buckets.get_mut(at) {
+            Some((s, sums)) if *s == start => sums.add(&t),
+            _ => {
+                let mut sums = FlowSums::default();
+                sums.add(&t);
+                self.buckets.insert(at, (start, sums));
+            }
         }
     }
 
+    /// Forgets the buckets that no flow from `from_ms` + 1 h on counts: those ending by
+    /// `from_ms`.
     pub fn evict_before(&mut self, from_ms: i64) {
         while self
-            .trades
+            .buckets
             .front()
-            .is_some_and(|t| t.ts.timestamp_millis() <= from_ms)
+            .is_some_and(|(s, _)| *s + BUCKET_MS <= from_ms)
         {
-            self.trades.pop_front();
+            self.buckets.pop_front();
+        }
+        if self.buckets.capacity() > 2 * MAX_BUCKETS.max(self.buckets.len()) {
+            self.buckets.shrink_to_fit();
         }
     }
 
-    pub fn trades(&self) -> impl Iterator<Item = &FlowTrade> {
-        self.trades.iter()
+    /// Buckets held now.
+    pub fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The flow at `now`: the buckets from the one holding `now − 1 h` to the one holding
+    /// `now`, i.e. the trades of [[`MarketWindow::edge_ms`], `now`]: the hour `(now − 1 h,
+    /// now]` and, at its old edge, under one bucket before it. A trade stamped after `now` in
+    /// the bucket holding `now` (a clock ahead) counts too.
+    pub fn flow(&self, now: Ts) -> TradeFlow {
+        let now_ms = now.timestamp_millis();
+        let from = Self::edge_ms(now_ms);
+        let at = self.buckets.partition_point(|(s, _)| *s < from);
+        let mut sums = FlowSums::default();
+        for (_, b) in self.buckets.range(at..).take_while(|(s, _)| *s <= now_ms) {
+            sums.merge(b);
+        }
+        TradeFlow::of_sums(&sums, now)
+    }
+
+    /// Where the flow at `now_ms` starts: the start of the bucket holding `now_ms − 1 h`, in
+    /// `(now_ms − 1 h − 15 s, now_ms − 1 h]`.
+    pub fn edge_ms(now_ms: i64) -> i64 {
+        (now_ms - WINDOW_MS).div_euclid(BUCKET_MS) * BUCKET_MS
     }
 }
 
@@ -113,6 +159,144 @@ impl Coverage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use polytape_core::Side;
+    use rust_decimal::Decimal;
+
+    fn ts(ms: i64) -> Ts {
+        chrono::DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    /// Trades of one market, both tokens, from a seed: whales now and then (a size of 5,000 at
+    /// 0.40–0.99 is ≥ $2,000), sizes with six decimals.
+    fn trade(seed: u64, ms: i64) -> FlowTrade {
+        let r = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        let price = Decimal::new(1 + (r % 99) as i64, 2);
+        let size = if r.is_multiple_of(37) {
+            Decimal::from(5_000)
+        } else {
+            Decimal::new(1 + ((r >> 8) % 500_000_000) as i64, 6)
+        };
+        let side = if (r >> 40) & 1 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        FlowTrade::of(ts(ms), ((r >> 41) & 1) as usize, side, price, size)
+    }
+
+    #[test]
+    fn given_100_000_trades_in_one_market_then_the_window_holds_at_most_241_buckets() {
+        // Two hours of one trade every 72 ms, swept once a second as the feed does.
+        let t0: i64 = 1_795_000_000_000;
+        let mut w = MarketWindow::default();
+        let mut most = 0;
+        for i in 0..100_000i64 {
+            let ms = t0 + i * 72;
+            w.push(trade(i as u64, ms));
+            if i % 14 == 0 {
+                w.evict_before(ms - WINDOW_MS);
+            }
+            most = most.max(w.buckets());
+        }
+        // Between two sweeps a bucket more at most.
+        assert!(most <= MAX_BUCKETS + 1, "{most} buckets");
+        assert!(
+            most >= MAX_BUCKETS - 1,
+            "{most}: the hour's buckets are all there"
+        );
+        let now = t0 + 99_999 * 72;
+        w.evict_before(now - WINDOW_MS);
+        assert!(w.buckets() <= MAX_BUCKETS, "{} buckets", w.buckets());
+        assert_eq!(
+            MAX_BUCKETS, 241,
+            "the hour's 240 and the one holding its start"
+        );
+        // ≈ 36 KiB for the market, against 50,000 trades of 64 B in the hour (3.2 MB).
+        assert!(w.buckets() * std::mem::size_of::<(i64, FlowSums)>() < 40_000);
+    }
+
+    #[test]
+    fn bucketed_flow_equals_the_flow_of_the_hour_and_of_under_one_bucket_before_it() {
+        // Two hours of trades at uneven times, in time order; one in 50 comes in late (a
+        // backfill), after the next publication. A flow every ≈ 98 s from the first hour's end.
+        let t0: i64 = 1_795_000_003_217;
+        let trades: Vec<FlowTrade> = (0..20_000u64)
+            .map(|i| trade(i, t0 + (i as i64) * 360 + (i as i64 * 7919) % 300))
+            .collect();
+        let mut w = MarketWindow::default();
+        let (mut next, mut late, mut known) = (0, Vec::new(), Vec::new());
+        let mut edge_trades = 0;
+        for k in 0..60 {
+            let now_ms = t0 + 3_600_000 + k * 97_531;
+            let now = ts(now_ms);
+            for t in late.drain(..) {
+                w.push(t);
+                known.push(t);
+            }
+            while next < trades.len() && trades[next].ts <= now {
+                if next % 50 == 7 {
+                    late.push(trades[next]);
+                } else {
+                    w.push(trades[next]);
+                    known.push(trades[next]);
+                }
+                next += 1;
+            }
+            w.evict_before(now_ms - WINDOW_MS);
+            let edge = MarketWindow::edge_ms(now_ms);
+            assert!(edge <= now_ms - WINDOW_MS && edge > now_ms - WINDOW_MS - BUCKET_MS);
+            let got = w.flow(now);
+            // Exactly the trades of [edge, now]: the hour and under one bucket before it.
+            let mut inside = FlowSums::default();
+            for t in known.iter().filter(|t| {
+                let ms = t.ts.timestamp_millis();
+                ms >= edge && ms <= now_ms
+            }) {
+                inside.add(t);
+            }
+            assert_eq!(got, TradeFlow::of_sums(&inside, now), "at {now}");
+            // Against the exact hour: the same but for the trades of that part bucket.
+            let hour = TradeFlow::over(&known, now);
+            let extra = got.trade_count_1h - hour.trade_count_1h;
+            assert!(
+                extra <= (BUCKET_MS / 360 + 1) as u32,
+                "{extra} trades before the hour"
+            );
+            if extra == 0 {
+                assert_eq!(got, hour);
+            }
+            edge_trades += extra;
+            assert!(got.trade_count_1h > 0);
+        }
+        assert!(edge_trades > 0, "some trade fell at the edge");
+        assert!(w.buckets() <= MAX_BUCKETS);
+    }
+
+    #[test]
+    fn a_bucket_is_counted_while_it_holds_some_of_the_hour_and_forgotten_after() {
+        let t0: i64 = 1_795_000_005_000; // a bucket start
+        assert_eq!(t0 % BUCKET_MS, 0);
+        let mut w = MarketWindow::default();
+        w.push(trade(1, t0 + 1));
+        w.push(trade(2, t0 + BUCKET_MS + 1));
+        // At t0 + 1 h the hour starts after t0, inside the first bucket: it counts, with its
+        // trade at t0 + 1 ms (inside the hour). At t0 + 1 h + 15 s it holds none of the hour.
+        assert_eq!(w.flow(ts(t0 + WINDOW_MS)).trade_count_1h, 2);
+        assert_eq!(w.flow(ts(t0 + WINDOW_MS + BUCKET_MS - 1)).trade_count_1h, 2);
+        assert_eq!(w.flow(ts(t0 + WINDOW_MS + BUCKET_MS)).trade_count_1h, 1);
+        w.evict_before(t0 + BUCKET_MS - 1);
+        assert_eq!(
+            w.buckets(),
+            2,
+            "still counted by a flow at t0 + 1 h + 15 s − 1 ms"
+        );
+        w.evict_before(t0 + BUCKET_MS);
+        assert_eq!(w.buckets(), 1);
+        assert_eq!(w.flow(ts(t0 + WINDOW_MS + BUCKET_MS)).trade_count_1h, 1);
+        // Before its bucket's start a trade is not counted; once its bucket holds now, it is.
+        assert_eq!(w.flow(ts(t0 + BUCKET_MS - 1)).trade_count_1h, 0);
+        assert_eq!(w.flow(ts(t0 + BUCKET_MS)).trade_count_1h, 1);
+    }
 
     #[test]
     fn a_gap_not_backfilled_restarts_coverage_and_a_backfilled_one_keeps_it() {

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use polytape_core::live::{Source, StoredTrade, TapeKind};
-use polytape_core::{FlowTrade, Side, TradeFlow};
+use polytape_core::{FlowSums, FlowTrade, Side, TradeFlow};
 use polytape_feed::supervisor::{
     supervise, Emit, LiveMarket, MarketSource, SupervisorConfig, SupervisorCounts, EMIT_CAPACITY,
 };
@@ -561,7 +561,16 @@ async fn every_trade_is_stored_once_across_a_drop_and_a_stall_and_flow_matches_t
                 ))
             })
             .collect();
-        let want = TradeFlow::over(&known, at);
+        // Within one publication period: the window sums 15-second buckets, so it holds the
+        // hour and the part of its oldest bucket before it, [edge, at].
+        let edge = polytape_feed::window::MarketWindow::edge_ms(flow.at_ms);
+        let mut sums = FlowSums::default();
+        for t in &known {
+            if (edge..=flow.at_ms).contains(&t.ts.timestamp_millis()) {
+                sums.add(t);
+            }
+        }
+        let want = TradeFlow::of_sums(&sums, at);
         assert_eq!(
             flow.markets[&m.condition_id], want,
             "flow of {}",

@@ -15,7 +15,7 @@ use crate::decode::{self as d, decode_record, decode_records, Record, Records};
 use crate::error::{Drift, Rejected};
 use crate::Ts;
 use polytape_core::money::{is_valid_price, is_valid_size};
-use polytape_core::{Market, MarketQuote, MarketResult, Outcome};
+use polytape_core::{FeeSchedule, Market, MarketQuote, MarketResult, Outcome};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -161,6 +161,105 @@ pub struct GammaMarket {
 
     /// Present with `include_tag=true`.
     pub tags: Option<Vec<GammaTag>>,
+    /// The events the market belongs to (`events[]`, each a full event object on the wire; only
+    /// what identifies it is kept). A market decoded inside an event gets that event when it
+    /// lists none ([`decode_event`]).
+    pub events: Option<Vec<GammaEventRef>>,
+
+    /// `feesEnabled`: `false` for a market that charges no trading fee.
+    #[serde(rename = "feesEnabled", deserialize_with = "d::bool_opt")]
+    pub fees_enabled: Option<bool>,
+    /// `feeSchedule {exponent, rate, rebateRate, takerOnly}`, checked: a schedule without a
+    /// rate in [0, 1] or an exponent that is a whole number up to [`MAX_FEE_EXPONENT`] is read
+    /// as absent and reported as a drift (see [`fee_schedule_opt`]).
+    #[serde(rename = "feeSchedule", deserialize_with = "fee_schedule_opt")]
+    pub fee_schedule: Option<FeeSchedule>,
+    /// `makerBaseFee` / `takerBaseFee` (`1000` on fee-charging markets): kept as sent, not used.
+    #[serde(rename = "makerBaseFee", deserialize_with = "d::u32_opt")]
+    pub maker_base_fee: Option<u32>,
+    #[serde(rename = "takerBaseFee", deserialize_with = "d::u32_opt")]
+    pub taker_base_fee: Option<u32>,
+}
+
+/// What a market keeps of one of its events: the id that groups markets (several deadlines of
+/// one question share it), and its slug and title for people.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GammaEventRef {
+    #[serde(deserialize_with = "d::string_opt")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub slug: Option<String>,
+    #[serde(deserialize_with = "d::string_opt")]
+    pub title: Option<String>,
+}
+
+/// The largest fee exponent accepted (Polymarket uses 1 and 2); past it a schedule is odd.
+pub const MAX_FEE_EXPONENT: u32 = 8;
+
+/// `feeSchedule` as sent, every value tolerant of string-or-number.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawFeeSchedule {
+    #[serde(deserialize_with = "d::decimal_opt")]
+    rate: Option<Decimal>,
+    #[serde(deserialize_with = "d::decimal_opt")]
+    exponent: Option<Decimal>,
+    #[serde(rename = "rebateRate", deserialize_with = "d::decimal_opt")]
+    rebate_rate: Option<Decimal>,
+    #[serde(rename = "takerOnly", deserialize_with = "d::bool_opt")]
+    taker_only: Option<bool>,
+}
+
+/// Optional `feeSchedule`: `null` is absent; a schedule must have a `rate` in [0, 1] and an
+/// `exponent` that is a whole number in [1, [`MAX_FEE_EXPONENT`]], and a `rebateRate`, when
+/// sent, in [0, 1]; anything else fails with a reason (the record decoder then reads the field
+/// as absent and counts a drift, keeping the market). An absent `takerOnly` is `true`: on
+/// Polymarket only takers pay fees (docs.polymarket.com/trading/fees).
+pub fn fee_schedule_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<FeeSchedule>, D::Error> {
+    use serde::de::Error;
+    let raw = match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v @ Value::Object(_)) => RawFeeSchedule::deserialize(v).map_err(D::Error::custom)?,
+        Some(other) => {
+            return Err(D::Error::custom(format!(
+                "invalid type: {}, expected a feeSchedule object",
+                json_type(&other)
+            )))
+        }
+    };
+    let unit = |v: Decimal| v >= Decimal::ZERO && v <= Decimal::ONE;
+    let rate = raw
+        .rate
+        .ok_or_else(|| D::Error::custom("feeSchedule without a rate"))?;
+    if !unit(rate) {
+        return Err(D::Error::custom(format!("fee rate {rate} outside [0,1]")));
+    }
+    let exponent = raw
+        .exponent
+        .ok_or_else(|| D::Error::custom("feeSchedule without an exponent"))?;
+    let whole = exponent
+        .fract()
+        .is_zero()
+        .then(|| rust_decimal::prelude::ToPrimitive::to_u32(&exponent))
+        .flatten()
+        .filter(|e| (1..=MAX_FEE_EXPONENT).contains(e));
+    let Some(exponent_n) = whole else {
+        return Err(D::Error::custom(format!(
+            "fee exponent {exponent} is not a whole number in [1,{MAX_FEE_EXPONENT}]"
+        )));
+    };
+    if let Some(r) = raw.rebate_rate.filter(|r| !unit(*r)) {
+        return Err(D::Error::custom(format!("rebate rate {r} outside [0,1]")));
+    }
+    Ok(Some(FeeSchedule {
+        rate,
+        exponent: exponent_n,
+        rebate_rate: raw.rebate_rate,
+        taker_only: raw.taker_only.unwrap_or(true),
+    }))
 }
 
 impl Record for GammaMarket {
@@ -172,6 +271,14 @@ impl Record for GammaMarket {
 }
 
 impl GammaMarket {
+    /// The id of the market's (first) event; `None` when it lists none with an id.
+    pub fn event_id(&self) -> Option<&str> {
+        self.events
+            .as_deref()?
+            .iter()
+            .find_map(|e| e.id.as_deref().filter(|id| !id.is_empty()))
+    }
+
     /// The condition id; `None` when absent or `""` (a market still being created).
     pub fn condition_id(&self) -> Option<&str> {
         self.condition_id.as_deref().filter(|s| !s.is_empty())
@@ -346,6 +453,9 @@ impl GammaMarket {
             category: self.category.clone().filter(|s| !s.is_empty()),
             neg_risk: self.neg_risk.unwrap_or(false),
             volume_24h: self.volume_24hr,
+            event_id: self.event_id().map(str::to_owned),
+            fees_enabled: self.fees_enabled,
+            fee: self.fee_schedule,
             version: 0,
         })
     }
@@ -676,6 +786,21 @@ pub fn decode_event(
                 rejected: bad,
                 drifts: market_drifts,
             } = decode_markets(&values);
+            // A market listed inside its event belongs to it, whether or not it says so.
+            let parent = GammaEventRef {
+                id: event.id.clone(),
+                slug: event.slug.clone(),
+                title: event.title.clone(),
+            };
+            let items = items
+                .into_iter()
+                .map(|mut m| {
+                    if m.event_id().is_none() {
+                        m.events = Some(vec![parent.clone()]);
+                    }
+                    m
+                })
+                .collect();
             event.markets = Some(items);
             rejected.extend(bad);
             drifts.extend(market_drifts);
@@ -1026,6 +1151,72 @@ mod tests {
             drifts,
             ["gamma event.commentCount", "gamma market.updatedAt"]
         );
+    }
+
+    #[test]
+    fn given_odd_fee_schedules_or_events_when_decoded_then_they_are_absent_and_counted() {
+        let base = json!({
+            "conditionId": "0xabc", "outcomes": ["Yes", "No"], "clobTokenIds": [T1, T2],
+            "endDate": "2026-03-12T09:25:00Z", "feesEnabled": true,
+        });
+        let now: Ts = "2026-03-01T00:00:00Z".parse().unwrap();
+        for (odd, why) in [
+            (json!({"rate": 1.5, "exponent": 1}), "outside [0,1]"),
+            (json!({"rate": -0.01, "exponent": 1}), "outside [0,1]"),
+            (json!({"rate": 0.03, "exponent": 1.5}), "whole number"),
+            (json!({"rate": 0.03, "exponent": 0}), "whole number"),
+            (json!({"rate": 0.03, "exponent": 99}), "whole number"),
+            (json!({"exponent": 1}), "without a rate"),
+            (json!({"rate": 0.03}), "without an exponent"),
+            (
+                json!({"rate": 0.03, "exponent": 1, "rebateRate": 2}),
+                "rebate",
+            ),
+            (json!("0.03"), "invalid type"),
+            (json!([0.03, 1]), "invalid type"),
+        ] {
+            let mut v = base.clone();
+            v["feeSchedule"] = odd.clone();
+            let (m, drifts) = decode_record::<GammaMarket>(&v).unwrap();
+            assert_eq!(m.fee_schedule, None, "{odd}");
+            assert_eq!(drifts.len(), 1, "{odd}");
+            assert_eq!(drifts[0].stat_key(), "gamma market.feeSchedule");
+            assert!(
+                drifts[0].reason.contains(why),
+                "{odd}: {}",
+                drifts[0].reason
+            );
+            let mk = m.to_market(now).unwrap();
+            assert_eq!(
+                (mk.fees_enabled, mk.fee),
+                (Some(true), None),
+                "the market is kept, its schedule unknown"
+            );
+        }
+        // Strings where numbers are expected, an absent takerOnly, null: as Gamma drifts.
+        let mut v = base.clone();
+        v["feeSchedule"] = json!({"rate": "0.04", "exponent": "2", "rebateRate": null});
+        v["events"] = json!([{"id": 21, "title": "E"}, {"id": "22"}]);
+        let mk = market(v).to_market(now).unwrap();
+        assert_eq!(
+            mk.fee,
+            Some(FeeSchedule {
+                rate: dec("0.04"),
+                exponent: 2,
+                rebate_rate: None,
+                taker_only: true
+            })
+        );
+        assert_eq!(mk.event_id.as_deref(), Some("21"), "the first event");
+        let mut v = base.clone();
+        v["feeSchedule"] = Value::Null;
+        v["events"] = json!("not a list");
+        let (m, drifts) = decode_record::<GammaMarket>(&v).unwrap();
+        assert_eq!((m.fee_schedule, m.event_id()), (None, None));
+        let fields: Vec<String> = drifts.iter().map(Drift::stat_key).collect();
+        assert_eq!(fields, ["gamma market.events"], "null is absent, not odd");
+        let no_id = market(json!({"conditionId": "0x1", "events": [{"id": ""}, {"title": "E"}]}));
+        assert_eq!(no_id.event_id(), None);
     }
 
     fn judged(fields: Value, clob: Option<Value>) -> Verdict {

@@ -4,7 +4,7 @@
 // Test helpers unwrap too: a panic with the value is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use polytape_core::{BookFeatures, Side};
+use polytape_core::{BookFeatures, FeeSchedule, Side};
 use polytape_polymarket::clob::{
     decode_book, decode_books, decode_clob_market, decode_clob_markets_page, DecodedBook,
 };
@@ -520,6 +520,55 @@ fn given_the_neg_risk_event_when_decoded_then_each_outcome_is_its_own_binary_mar
     );
     let tags = e.tags.as_ref().unwrap();
     assert_eq!(tags[1].published_at, Some(at("2024-03-07T20:44:01.258Z")));
+    // The nested markets list no events of their own: they belong to the one they came in.
+    for m in markets {
+        let market = m.to_market(at("2026-03-11T10:00:00Z")).unwrap();
+        assert_eq!(market.event_id.as_deref(), Some("30829"));
+        assert_eq!(
+            (market.fees_enabled, market.fee),
+            (Some(false), None),
+            "a fee-free market"
+        );
+    }
+}
+
+#[test]
+fn given_recorded_fee_fields_when_decoded_then_each_market_has_its_own_schedule_and_event() {
+    // A sports market with a schedule: 3 %, exponent 1, a quarter rebated to makers.
+    let ml = gamma("gamma_market_sports_moneyline_nautilus.json");
+    assert_eq!(ml.fee_type.as_deref(), Some("sports_fees_v2"));
+    assert_eq!(
+        (ml.maker_base_fee, ml.taker_base_fee),
+        (Some(1000), Some(1000))
+    );
+    let market = ml.to_market(at("2026-04-05T14:00:00Z")).unwrap();
+    assert_eq!(market.event_id.as_deref(), Some("346898"));
+    assert_eq!(market.fees_enabled, Some(true));
+    assert_eq!(
+        market.fee,
+        Some(FeeSchedule {
+            rate: dec("0.03"),
+            exponent: 1,
+            rebate_rate: Some(dec("0.25")),
+            taker_only: true,
+        })
+    );
+    // Its handicap market is the same event (one match, several questions).
+    let handicap = gamma("gamma_market_sports_map_handicap_nautilus.json");
+    assert_eq!(handicap.event_id(), Some("346898"));
+    assert_eq!(handicap.fee_schedule, market.fee);
+    // Fees enabled but no schedule sent: the schedule is unknown, not zero.
+    let btc = gamma("gamma_market_btc_updown_5m_nautilus.json")
+        .to_market(at("2026-03-11T10:00:00Z"))
+        .unwrap();
+    assert_eq!(btc.event_id.as_deref(), Some("260654"));
+    assert_eq!((btc.fees_enabled, btc.fee), (Some(true), None));
+    // A 2020 market: no fee fields and no events at all.
+    let legacy = gamma("gamma_market_closed_accepting_false_nautilus.json");
+    assert_eq!(
+        (legacy.event_id(), legacy.fees_enabled, legacy.fee_schedule),
+        (None, Some(false), None)
+    );
 }
 
 #[test]

@@ -146,6 +146,63 @@ async fn given_filters_when_discovering_then_every_page_is_read_and_filters_are_
 }
 
 #[tokio::test]
+async fn given_discovery_when_markets_are_converted_then_each_carries_its_event_and_fee_schedule() {
+    let sim = sim().await;
+    let listing = client(&sim)
+        .keyset_markets(&discovery_query(&sim, 100))
+        .await
+        .unwrap();
+    assert!(listing.drifts.is_empty(), "{:?}", listing.drifts);
+    let truth: HashMap<String, polytape_sim::TruthMarket> = sim
+        .truth()
+        .markets
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+    let now = sim.now();
+    let mut by_event: HashMap<String, Vec<polytape_core::Market>> = HashMap::new();
+    let (mut schedules, mut free, mut unknown) = (0, 0, 0);
+    for gm in &listing.items {
+        let t = &truth[gm.id.as_ref().unwrap()];
+        let Ok(m) = gm.to_market(now) else { continue };
+        assert_eq!(m.event_id.as_deref(), Some(t.event_id.as_str()));
+        assert_eq!(m.fees_enabled, Some(t.fees_enabled));
+        assert_eq!(m.fee.map(|f| (f.rate, f.exponent)), t.fee, "{}", t.id);
+        match (&m.fee, t.fees_enabled) {
+            (Some(f), true) => {
+                assert!(f.taker_only && f.rebate_rate.is_some());
+                schedules += 1;
+            }
+            (None, false) => free += 1,
+            (None, true) => unknown += 1,
+            (Some(_), false) => panic!("a schedule on a fee-free market"),
+        }
+        by_event.entry(t.event_id.clone()).or_default().push(m);
+    }
+    assert!(
+        schedules > 5 && free > 5 && unknown > 0,
+        "some markets charge fees, some none: {schedules} / {free} / {unknown}"
+    );
+    // Events holding one question with several deadlines: same question up to "by …", and
+    // different end dates (what term_structure compares).
+    let deadlines = by_event
+        .values()
+        .filter(|ms| {
+            let stem =
+                |m: &polytape_core::Market| m.question.split(" by ").next().map(String::from);
+            let ends: HashSet<_> = ms.iter().map(|m| m.end_date).collect();
+            ms.len() >= 2
+                && !ms[0].neg_risk
+                && ms
+                    .iter()
+                    .all(|m| stem(m) == stem(&ms[0]) && m.question.contains(" by "))
+                && ends.len() == ms.len()
+        })
+        .count();
+    assert!(deadlines >= 2, "events of several deadlines: {deadlines}");
+}
+
+#[tokio::test]
 async fn given_250_condition_ids_when_fetched_then_3_requests_of_at_most_100_repeated_keys_under_8k(
 ) {
     let sim = sim_with(SimConfig {

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::book::{price, quote};
 use crate::query::{encode_cursor, keyset_after, Query};
 use crate::server::{Ctx, Pending, Served};
-use crate::world::{json_array_string, SimEvent, SimMarket, World};
+use crate::world::{json_array_string, SimEvent, SimFees, SimMarket, World};
 use crate::{BadMarket, ServedMarket, SimError, SimResult, TruthStage};
 
 /// `condition_ids` accepted per request, as on the real API.
@@ -274,8 +274,44 @@ pub(crate) fn market_json(
     }
     put("umaBond", json!("500"));
     put("umaReward", json!("2"));
-    put("makerBaseFee", json!(0));
-    put("takerBaseFee", json!(0));
+    match world.fees(m) {
+        SimFees::Disabled => {
+            put("feesEnabled", json!(false));
+            put("makerBaseFee", json!(0));
+            put("takerBaseFee", json!(0));
+        }
+        SimFees::Schedule {
+            rate,
+            exponent,
+            rebate_rate,
+        } => {
+            put("feesEnabled", json!(true));
+            put("feeType", json!("sports_fees_v2"));
+            put(
+                "feeSchedule",
+                json!({"exponent": exponent, "rate": num(rate), "rebateRate": num(rebate_rate),
+                       "takerOnly": true}),
+            );
+            put("makerBaseFee", json!(1000));
+            put("takerBaseFee", json!(1000));
+        }
+        SimFees::EnabledWithoutSchedule => {
+            put("feesEnabled", json!(true));
+            put("feeType", json!("crypto_fees"));
+            put("makerBaseFee", json!(1000));
+            put("takerBaseFee", json!(1000));
+        }
+    }
+    // The market's event, as Gamma nests it (a full event object; the fields that identify it).
+    if let Some(e) = world.events.get(m.event) {
+        put(
+            "events",
+            json!([{
+                "id": e.id.to_string(), "ticker": e.slug, "slug": e.slug, "title": e.title,
+                "negRisk": e.neg_risk, "commentCount": e.comment_count,
+            }]),
+        );
+    }
     put("rfqEnabled", json!(false));
     put("cyom", json!(false));
     if world.drifted(m) {

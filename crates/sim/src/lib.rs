@@ -10,6 +10,14 @@
 //! [`SimConfig::now`]; prices, books and trades are pure functions of (seed, market, sim-clock
 //! second), so a book served twice in the same second is identical and carries the same hash.
 //!
+//! Each market is served with its event (`events: [{id, slug, title, …}]`); an event of
+//! several markets that is not neg-risk is one question with several deadlines ("Will X … by
+//! June 2?", "… by June 3?", each with its own end date and price walk), what `term_structure`
+//! compares. Fees as Gamma states them, a pure function of (seed, market id): ≈ 30 % of markets
+//! `feesEnabled: true` with a `feeSchedule` (rate 0.03 or 0.04, exponent 1, rebate 0.25,
+//! `takerOnly`), ≈ 10 % `feesEnabled: true` without a schedule (as the recorded crypto up/down
+//! market), the rest `feesEnabled: false` ([`TruthMarket::fee`]).
+//!
 //! # Static and rolling worlds
 //!
 //! By default ([`SimConfig::new_markets_per_hour`] = 0) the world is generated once: its T4
@@ -517,6 +525,13 @@ pub struct TruthMarket {
     pub volume_24h: Decimal,
     /// `negRisk`.
     pub neg_risk: bool,
+    /// The id of its event (`events[0].id`); markets of one event that is not neg-risk are one
+    /// question with several deadlines.
+    pub event_id: String,
+    /// `feesEnabled`.
+    pub fees_enabled: bool,
+    /// `feeSchedule` as (rate, exponent); `None` when none is served.
+    pub fee: Option<(Decimal, u32)>,
     /// Tradeable or which trap, as of the sim clock when the truth was taken (in a rolling world
     /// a market moves Tradeable → PastEnd → Closed → Resolved; the static world keeps generated
     /// kinds unless a knob moves a market: Closed until final, then Resolved).

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::query::Query;
-use crate::world::World;
+use crate::world::{SimFees, World};
 use crate::{
     clob, data, gamma, ws, BadLevel, BadMarket, Counters, Endpoint, Fault, FaultKind,
     RequestRecord, ServedBook, ServedMarket, SimConfig, SimError, SimResult, Truth, TruthMarket,
@@ -216,6 +216,16 @@ impl App {
                 accepting_orders: m.accepting_orders,
                 volume_24h: m.volume_24h,
                 neg_risk: m.neg_risk,
+                event_id: world
+                    .events
+                    .get(m.event)
+                    .map(|e| e.id.to_string())
+                    .unwrap_or_default(),
+                fees_enabled: world.fees(m) != SimFees::Disabled,
+                fee: match world.fees(m) {
+                    SimFees::Schedule { rate, exponent, .. } => Some((rate, exponent)),
+                    _ => None,
+                },
                 kind: world.kind_at(m, now),
                 corrupted: st.corrupt_markets.contains_key(&m.id),
                 arrived_at: m.arrived_at,

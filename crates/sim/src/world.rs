@@ -42,6 +42,8 @@ const ARRIVAL_LANE: u64 = 0xA881_7A15_0000_0001;
 const GROUP_LANE: u64 = 0xA881_7A15_0000_0002;
 /// Which markets are served with drifted field types (`SimConfig::schema_drift`).
 const DRIFT_LANE: u64 = 0xA881_7A15_0000_0004;
+/// Which markets charge fees ([`World::fees`]).
+const FEE_LANE: u64 = 0xA881_7A15_0000_0008;
 
 /// Hours-to-close buckets of the tier table, (lo, hi].
 pub(crate) const BUCKETS: [(f64, f64); 5] = [
@@ -310,10 +312,13 @@ impl World {
                     ),
                     None if k == 1 => (title.clone(), None),
                     None => {
-                        let verb = rng.pick(VERBS);
-                        let q = format!(
-                            "Will {subject} {verb} by {}?",
-                            (now + Duration::days(j as i64 + 1)).format("%B %-d")
+                        // One question with several deadlines (what `term_structure` trades):
+                        // the event's question, "by" a date. The draw is kept so the seed's
+                        // sequence stays what it was.
+                        let _ = rng.pick(VERBS);
+                        let q = deadline_question(
+                            &title,
+                            (now + Duration::days(j as i64 + 1)).format("%B %-d"),
                         );
                         (q, None)
                     }
@@ -411,6 +416,29 @@ impl World {
         }
     }
 
+    /// What `m` charges: a pure function of (seed, market id), so the draws of the world are
+    /// not disturbed and arrivals of a rolling world charge in the same proportions. 3 % or
+    /// 4 % (exponent 1, a quarter rebated) on [`FEE_SCHEDULE_SHARE`] of the markets, fees
+    /// enabled without a schedule on [`FEE_NO_SCHEDULE_SHARE`], none on the rest.
+    pub fn fees(&self, m: &SimMarket) -> SimFees {
+        let u = unit(mix(&[self.seed, FEE_LANE, m.id]));
+        if u < FEE_SCHEDULE_SHARE {
+            SimFees::Schedule {
+                rate: if u < FEE_SCHEDULE_SHARE / 2.0 {
+                    Decimal::new(3, 2)
+                } else {
+                    Decimal::new(4, 2)
+                },
+                exponent: 1,
+                rebate_rate: Decimal::new(25, 2),
+            }
+        } else if u < FEE_SCHEDULE_SHARE + FEE_NO_SCHEDULE_SHARE {
+            SimFees::EnabledWithoutSchedule
+        } else {
+            SimFees::Disabled
+        }
+    }
+
     /// Whether `m` is served with drifted field types: a pure function of (seed, market id), so
     /// arrivals of a rolling world drift in the same proportion.
     pub fn drifted(&self, m: &SimMarket) -> bool {
@@ -499,9 +527,9 @@ impl World {
             }
             None if g.size == 1 => (g.title.clone(), None),
             None => {
-                let verb = rng.pick(VERBS);
+                let _ = rng.pick(VERBS);
                 let by = (at + Duration::days(j as i64 + 1)).format("%B %-d");
-                (format!("Will {} {verb} by {by}?", g.subject), None)
+                (deadline_question(&g.title, by), None)
             }
         };
         let outcomes: Vec<String> = if g.up_down {
@@ -708,7 +736,6 @@ struct Group {
     event_id: u64,
     neg_risk: bool,
     up_down: bool,
-    subject: String,
     title: String,
     competition: Option<String>,
     names: Vec<&'static str>,
@@ -727,7 +754,6 @@ impl Group {
             event_id: 0,
             neg_risk: false,
             up_down: false,
-            subject: String::new(),
             title: String::new(),
             competition: None,
             names: Vec::new(),
@@ -765,7 +791,6 @@ impl Group {
             event_id,
             neg_risk,
             up_down,
-            subject,
             title,
             competition,
             names,
@@ -775,6 +800,30 @@ impl Group {
         }
     }
 }
+
+/// One deadline of an event's question: "Will X happen?" → "Will X happen by June 30?".
+fn deadline_question(title: &str, by: impl std::fmt::Display) -> String {
+    format!("{} by {by}?", title.trim_end_matches('?'))
+}
+
+/// What a market charges, as Gamma states it (`feesEnabled`, `feeSchedule`, `feeType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SimFees {
+    /// `feesEnabled: false`, no schedule (most markets).
+    Disabled,
+    /// `feesEnabled: true` with a `feeSchedule` (as the recorded sports markets).
+    Schedule {
+        rate: Decimal,
+        exponent: u32,
+        rebate_rate: Decimal,
+    },
+    /// `feesEnabled: true` without a schedule (as the recorded crypto up/down market).
+    EnabledWithoutSchedule,
+}
+
+/// Share of markets served with a fee schedule, and with fees enabled but no schedule.
+const FEE_SCHEDULE_SHARE: f64 = 0.3;
+const FEE_NO_SCHEDULE_SHARE: f64 = 0.1;
 
 /// A duration of fractional hours (microsecond precision).
 fn hours(h: f64) -> Duration {

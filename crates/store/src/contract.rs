@@ -16,7 +16,7 @@ use polytape_core::ops::{
     Coverage, LatestEntry, LatestTier, LatestUpdate, ShardHeartbeat, TaskRun, TaskStatus,
     TierTransition,
 };
-use polytape_core::{Market, MarketResult, Outcome, TickId, Tier, Ts};
+use polytape_core::{FeeSchedule, Market, MarketResult, Outcome, TickId, Tier, Ts};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -65,6 +65,15 @@ pub fn market(n: u32, tier: Option<Tier>, active: bool) -> Market {
         category: Some("Crypto".into()),
         neg_risk: n.is_multiple_of(2),
         volume_24h: Some(dec("123456.789012345678")),
+        // Two markets to an event (two deadlines of one question).
+        event_id: Some(format!("{}", 21_000 + n / 2)),
+        fees_enabled: Some(true),
+        fee: Some(FeeSchedule {
+            rate: dec("0.03"),
+            exponent: 1,
+            rebate_rate: Some(dec("0.25")),
+            taker_only: true,
+        }),
         version: 0,
     }
 }
@@ -96,6 +105,20 @@ pub async fn market_store_contract(s: &impl MarketStore) {
     e.slug = None;
     e.category = None;
     e.volume_24h = None;
+    e.event_id = None;
+    e.fees_enabled = None;
+    e.fee = None;
+    // A market that charges no fee, and one whose schedule has no rebate and an exponent of 2.
+    let mut b = b;
+    b.fees_enabled = Some(false);
+    b.fee = None;
+    let mut c = c;
+    c.fee = Some(FeeSchedule {
+        rate: dec("0.25"),
+        exponent: 2,
+        rebate_rate: None,
+        taker_only: false,
+    });
     let f = ends(market(6, Some(Tier::T4), true), -25.0);
     let g = ends(market(7, Some(Tier::T0), true), 100.0);
     let all = vec![
@@ -931,11 +954,48 @@ pub async fn object_store_contract(s: &impl ObjectStore) {
         None,
         "a prefix is not an object"
     );
+    put_file_contract(s).await;
 }
 
 /// Deleting objects: the keys named go (listing and reading them find nothing), the others
 /// stay, a key with no object is no error, and deleting again changes nothing. Leaves the
 /// store's objects as it found them.
+/// `put_file` stores the file's bytes (3 MiB here: several chunks of a streamed body), replaces
+/// what was there, and fails cleanly, writing nothing, for a file that is not there.
+async fn put_file_contract(s: &impl ObjectStore) {
+    let key = "raw_ws/dt=2026-11-20/20261120T22-1-0-1.parquet";
+    let path = std::env::temp_dir().join(format!(
+        "polytape-put-file-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    let body: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    s.put_object(key, b"before".to_vec(), "application/vnd.apache.parquet")
+        .await
+        .expect("put_object");
+    std::fs::write(&path, &body).expect("writing the temporary file");
+    s.put_file(key, &path, "application/vnd.apache.parquet")
+        .await
+        .expect("put_file");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        s.get_object(key).await.expect("get_object").as_deref(),
+        Some(&body[..]),
+        "put_file stores the file's bytes, replacing the object"
+    );
+    let missing = path.with_extension("missing");
+    assert!(s
+        .put_file("raw_ws/dt=2026-11-20/missing.parquet", &missing, "x")
+        .await
+        .is_err());
+    assert_eq!(
+        s.get_object("raw_ws/dt=2026-11-20/missing.parquet")
+            .await
+            .expect("get_object"),
+        None
+    );
+}
+
 pub async fn object_deleter_contract(s: &impl ObjectDeleter) {
     let dir = "trades/dt=2026-11-20/";
     let keys: Vec<String> = [

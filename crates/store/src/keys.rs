@@ -3,7 +3,8 @@
 //! `markets/dt=<yyyy-mm-dd>/markets.parquet` for the daily markets dimension, registered with
 //! Athena partition projection. A key is derived from the tick (or the day), so a retried
 //! write replaces its object. The live feed's tables (`trades`, `whale_events`, `raw_ws`) are
-//! keyed by the queue message that carried their rows ([`live`]), for the same reason. The AWS
+//! keyed by the queue message that carried their rows ([`live`]), for the same reason; the
+//! paper executor's (`signals`, `fills`, `positions`) by its step ([`paper`]). The AWS
 //! adapter also keeps each tier's Latest values under `latest/` ([`latest`]); that prefix is no
 //! Athena table.
 //!
@@ -41,6 +42,15 @@ pub const WHALE_EVENTS: &str = "whale_events";
 
 /// Table name of the live feed's raw tape.
 pub const RAW_WS: &str = "raw_ws";
+
+/// Table name of the paper executor's signals (ordered or rejected).
+pub const SIGNALS: &str = "signals";
+
+/// Table name of the paper executor's fills.
+pub const FILLS: &str = "fills";
+
+/// Table name of the paper executor's positions, as of each step.
+pub const POSITIONS: &str = "positions";
 
 /// `live/flow.json`: the live feed's newest flow ([`polytape_core::live::FlowObject`]),
 /// rewritten every 15 s; snapshot ticks of the WebSocket tiers join it. No Athena table.
@@ -89,11 +99,35 @@ pub fn live(table: &str, day: polytape_core::Ts, run: i64, shard: u32, seq: u64)
     )
 }
 
-/// The tables hourly compaction merges: the per-tick files and the live feed's per-message
-/// files. (`markets` is one file per day, `resolutions` one per market and rewritten whenever
-/// a result is learnt again, `tier_transitions` one per run that recorded any: few files, and
-/// the last two with no retry horizon to wait for.)
-pub const COMPACTED_TABLES: [&str; 5] = [SNAPSHOTS, ORDERBOOKS, TRADES, WHALE_EVENTS, RAW_WS];
+/// `signals/dt=2026-11-20/20261120T223000Z.parquet`: the rows of `table` ([`SIGNALS`],
+/// [`FILLS`] or [`POSITIONS`]) that the paper executor's step at `step` wrote, under the UTC day
+/// of the step and named like a tick's file (to the second), so a retried step replaces its
+/// object and compaction files it under its hour.
+pub fn paper(table: &str, step: polytape_core::Ts) -> String {
+    format!(
+        "{table}/dt={}/{}.parquet",
+        step.format("%Y-%m-%d"),
+        step.format("%Y%m%dT%H%M%SZ")
+    )
+}
+
+/// The paper executor's tables, one file each per step ([`paper`]).
+pub const PAPER_TABLES: [&str; 3] = [SIGNALS, FILLS, POSITIONS];
+
+/// The tables hourly compaction merges: the per-tick files, the live feed's per-message files
+/// and the paper executor's per-step files. (`markets` is one file per day, `resolutions` one
+/// per market and rewritten whenever a result is learnt again, `tier_transitions` one per run
+/// that recorded any: few files, and the last two with no retry horizon to wait for.)
+pub const COMPACTED_TABLES: [&str; 8] = [
+    SNAPSHOTS,
+    ORDERBOOKS,
+    TRADES,
+    WHALE_EVENTS,
+    RAW_WS,
+    SIGNALS,
+    FILLS,
+    POSITIONS,
+];
 
 /// The name ending of an hour's compacted file: `20261120T22.compacted.parquet`.
 pub const COMPACTED_SUFFIX: &str = ".compacted.parquet";
@@ -261,6 +295,38 @@ mod tests {
             live(TRADES, day, run, 3, 41_872)
         );
         assert!(live(RAW_WS, day, run, 1, 1).starts_with(&table_prefix(RAW_WS)));
+    }
+
+    #[test]
+    fn given_an_executor_step_then_its_paper_keys_are_partitioned_by_utc_day_and_named_by_the_step()
+    {
+        let step: polytape_core::Ts = "2026-11-20T23:59:45Z".parse().unwrap();
+        assert_eq!(
+            paper(SIGNALS, step),
+            "signals/dt=2026-11-20/20261120T235945Z.parquet"
+        );
+        assert_eq!(
+            paper(FILLS, step),
+            "fills/dt=2026-11-20/20261120T235945Z.parquet"
+        );
+        assert_eq!(
+            paper(POSITIONS, step),
+            "positions/dt=2026-11-20/20261120T235945Z.parquet"
+        );
+        // Named like the tick's own files: the same hour, and the step retried is one key.
+        let t = tick(Tier::T4, "2026-11-20T23:59:45Z");
+        assert_eq!(
+            paper(SIGNALS, step).rsplit('/').next(),
+            snapshots(&t).rsplit('/').next()
+        );
+        assert_eq!(hour_of(&paper(POSITIONS, step)), Some("20261120T23"));
+        assert_eq!(
+            partition_of(&paper(FILLS, step)),
+            partition(FILLS, None, step.date_naive())
+        );
+        for table in PAPER_TABLES {
+            assert!(COMPACTED_TABLES.contains(&table), "{table} is compacted");
+        }
     }
 
     #[test]

@@ -201,6 +201,22 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Writes the file at `path` at `key`, as [`ObjectStore::put_object`] does with its bytes,
+    /// without holding the whole file in memory where the adapter can stream it (S3: the body
+    /// is read from the file as it is sent; the data directory: a file copy). The live feed's
+    /// raw tape objects (up to 32 MiB) go this way. The default reads the file whole.
+    fn put_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let bytes = std::fs::read(path)?;
+            self.put_object(key, bytes, content_type).await
+        }
+    }
+
     /// The object at `key`, or `None` when there is none.
     fn get_object(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
 

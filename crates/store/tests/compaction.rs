@@ -7,8 +7,9 @@
 //! a redelivered duplicate of one of its own trades and a restart's duplicate of an hour-20
 //! trade — whale events with a duplicate, raw tape records; an hour-22 tick (open at 22:30);
 //! a T1 tick of the day before (another partition, still looked at); a trades file named
-//! before names carried their hour (never compacted, always read); and resolutions for the
-//! export. Compaction runs at 22:30, when hours 20 and 21 are past their 20-minute settle time.
+//! before names carried their hour (never compacted, always read); the paper executor's
+//! `signals`, `fills` (one step each) and `positions` (two steps) in hour 21; and resolutions
+//! for the export. Compaction runs at 22:30, when hours 20 and 21 are past their 20-minute settle time.
 //!
 //! The crash test kills compaction after each of its writes and deletes in turn — every
 //! mutation of the store after the kill fails, as if the process had died — re-runs it, and
@@ -24,14 +25,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure
 
 use polytape_core::live::{SizeSource, Source, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
+use polytape_core::paper::{FillRow, PositionRow, SignalRow};
 use polytape_core::snapshot::OrderbookRow;
 use polytape_core::{Level, Market, MarketResult, Outcome, Resolution, Side, Snapshot, Tier, Ts};
 use polytape_store::compact::{compact, CompactOptions, CompactReport, Manifest};
 use polytape_store::contract::market;
 use polytape_store::export::{export, ExportOptions};
 use polytape_store::parquet::{
-    encode_orderbooks, encode_resolutions, encode_snapshots, encode_tape, encode_trades,
-    encode_whale_events, CONTENT_TYPE,
+    encode_fills, encode_orderbooks, encode_positions, encode_resolutions, encode_signals,
+    encode_snapshots, encode_tape, encode_trades, encode_whale_events, CONTENT_TYPE,
 };
 use polytape_store::{keys, LocalStore, ObjectDeleter, ObjectStore, Result, StoreError};
 use rust_decimal::Decimal;
@@ -175,6 +177,69 @@ fn tape(run: i64, seqs: std::ops::Range<u64>, received: &str) -> Vec<TapeRecord>
         text: format!(r#"[{{"event_type":"book","seq":{seq}}}]"#),
     })
     .collect()
+}
+
+/// A signal of market `n` at the step `ts`, ordered as order `n`.
+fn signal(n: u32, ts: &str) -> SignalRow {
+    let m = market(n, None, true);
+    SignalRow {
+        signal_ts: at(ts),
+        strategy: "longshot_yes".into(),
+        condition_id: m.condition_id,
+        token_id: m.yes_token_id,
+        outcome: "YES".into(),
+        reason: format!("favourite at 0.9{n}"),
+        edge: d("0.02"),
+        confidence: 0.75,
+        price: d("0.95"),
+        suggested_usd: d("25"),
+        decision: "ordered".into(),
+        order_id: Some(i64::from(n)),
+        order_usd: Some(d("25")),
+        rejection: None,
+    }
+}
+
+fn fill(n: u32, ts: &str) -> FillRow {
+    let m = market(n, None, true);
+    FillRow {
+        fill_ts: at(ts),
+        order_id: i64::from(n),
+        strategy: "longshot_yes".into(),
+        condition_id: m.condition_id,
+        token_id: m.yes_token_id,
+        outcome: "YES".into(),
+        side: "BUY".into(),
+        liquidity: "taker".into(),
+        shares: d("26.315789"),
+        avg_price: d("0.95"),
+        notional: d("24.999999"),
+        fee: d("0.5"),
+        levels: 2,
+    }
+}
+
+/// Market `n`'s position as of the step `ts`, marked at `mark`.
+fn position(n: u32, ts: &str, mark: &str) -> PositionRow {
+    let m = market(n, None, true);
+    PositionRow {
+        as_of: at(ts),
+        strategy: "longshot_yes".into(),
+        condition_id: m.condition_id,
+        token_id: m.yes_token_id,
+        outcome: "YES".into(),
+        status: "open".into(),
+        shares: d("26.315789"),
+        cost: d("25.499999"),
+        entry_price: Some(d("0.969")),
+        mark: Some(d(mark)),
+        unrealised_pnl: Some(d(mark) * d("26.315789") - d("25.499999")),
+        proceeds: None,
+        realised_pnl: None,
+        opened_at: at("2026-11-20T21:05:00Z"),
+        closed_at: None,
+        close_reason: None,
+    }
 }
 
 fn resolution(n: u32) -> Resolution {
@@ -334,6 +399,32 @@ async fn seed(s: &impl ObjectStore) -> Vec<String> {
         encode_tape(&tape(RUN1, 9..12, h21b)).unwrap().bytes,
     )
     .await;
+    // The paper executor's steps of hour 21: one with a signal and its fill, two with positions.
+    let step = "2026-11-20T21:05:00Z";
+    put(
+        keys::paper(keys::SIGNALS, at(step)),
+        encode_signals(&[signal(1, step), signal(2, step)])
+            .unwrap()
+            .bytes,
+    )
+    .await;
+    put(
+        keys::paper(keys::FILLS, at(step)),
+        encode_fills(&[fill(1, step), fill(2, step)]).unwrap().bytes,
+    )
+    .await;
+    for (step, mark) in [
+        ("2026-11-20T21:05:00Z", "0.95"),
+        ("2026-11-20T21:06:00Z", "0.96"),
+    ] {
+        put(
+            keys::paper(keys::POSITIONS, at(step)),
+            encode_positions(&[position(1, step, mark), position(2, step, mark)])
+                .unwrap()
+                .bytes,
+        )
+        .await;
+    }
     for n in 1..=5 {
         let r = resolution(n);
         put(
@@ -464,12 +555,15 @@ fn docs_duckdb_sql() -> String {
 
 /// The tables the views read, with the key that names one row of each (where a duplicate
 /// would show).
-const VIEWS: [(&str, &str); 5] = [
+const VIEWS: [(&str, &str); 8] = [
     ("snapshots", "condition_id, token_id, snapshot_ts, tier"),
     ("orderbooks", "condition_id, token_id, snapshot_ts, tier"),
     ("trades", "trade_key"),
     ("whale_events", "trade_key"),
     ("raw_ws", "run, seq, part"),
+    ("signals", "signal_ts, strategy, token_id"),
+    ("fills", "order_id, fill_ts"),
+    ("positions", "as_of, strategy, token_id"),
 ];
 
 /// What DuckDB read in one directory: per view, every row as JSON (sorted) and how many
@@ -522,7 +616,11 @@ fn athena_views_for_duckdb() -> Option<Vec<(String, String)>> {
             );
         views.push((table, sql));
     }
-    assert_eq!(views.len(), 5, "a view per compacted table");
+    assert_eq!(
+        views.len(),
+        keys::COMPACTED_TABLES.len(),
+        "a view per compacted table"
+    );
     Some(views)
 }
 
@@ -711,7 +809,14 @@ async fn crash_at_every_step(stores: &mut impl Fresh) -> usize {
             st.what
         );
         assert_eq!(before.export.1, 0);
-        for table in ["snapshots", "orderbooks", "raw_ws"] {
+        for table in [
+            "snapshots",
+            "orderbooks",
+            "raw_ws",
+            "signals",
+            "fills",
+            "positions",
+        ] {
             assert_eq!(
                 st.visible_rows.get(table),
                 before.visible_rows.get(table),
@@ -844,11 +949,12 @@ async fn crash_at_every_step(stores: &mut impl Fresh) -> usize {
 
 fn assert_uninterrupted_report(r: &CompactReport) {
     // Hours: T4 21 (snapshots, orderbooks), T2 21, T1 of the day before 23, trades 20 and 21,
-    // whale_events 19, 20 (all duplicates: no file) and 21, raw_ws 21.
-    assert_eq!(r.hours_compacted, 10, "{r:?}");
+    // whale_events 19, 20 (all duplicates: no file) and 21, raw_ws 21, signals, fills and
+    // positions 21.
+    assert_eq!(r.hours_compacted, 13, "{r:?}");
     assert_eq!(r.duplicates_dropped, 4, "k4, k2, w0 and w1: {r:?}");
-    assert_eq!(r.files_merged, 20, "{r:?}");
-    assert_eq!(r.sources_deleted, 20, "{r:?}");
+    assert_eq!(r.files_merged, 24, "{r:?}");
+    assert_eq!(r.sources_deleted, 24, "{r:?}");
     assert_eq!((r.hours_behind, r.lag_s), (0, 0), "{r:?}");
     assert!(!r.stopped_early);
 }
@@ -897,7 +1003,22 @@ fn assert_final_layout(st: &State) {
             assert!(!e.sources.is_empty());
         }
     }
-    assert_eq!(entries, 10);
+    assert_eq!(entries, 13);
+    // The paper tables' hour: every step's rows, in step order.
+    let m: Manifest =
+        serde_json::from_slice(&st.objects["positions/dt=2026-11-20/_manifest.json"]).unwrap();
+    let h21 = &m.hours["20261120T21"];
+    assert_eq!(
+        (h21.rows, h21.duplicates_dropped, &h21.sources),
+        (
+            4,
+            0,
+            &vec![
+                keys::paper(keys::POSITIONS, at("2026-11-20T21:05:00Z")),
+                keys::paper(keys::POSITIONS, at("2026-11-20T21:06:00Z")),
+            ]
+        )
+    );
     let m: Manifest =
         serde_json::from_slice(&st.objects["whale_events/dt=2026-11-20/_manifest.json"]).unwrap();
     let h20 = &m.hours["20261120T20"];
@@ -961,7 +1082,7 @@ async fn given_an_hour_not_yet_past_its_settle_time_then_it_is_left_alone() {
         .keys()
         .filter(|k| keys::hour_of(k) == Some("20261120T21"))
         .collect();
-    assert_eq!(hour21.len(), 16);
+    assert_eq!(hour21.len(), 20);
     for k in &hour21 {
         assert_eq!(after.get(*k), before.get(*k), "{k} untouched");
     }
@@ -979,7 +1100,7 @@ async fn given_a_delete_delay_then_sources_stay_until_it_passes_and_are_read_onc
     let r = compact(&s, at(NOW), &o).await;
     assert_eq!(
         (r.hours_compacted, r.sources_deleted),
-        (10, 1),
+        (13, 1),
         "whale_events hour 20 kept no row: its source goes at once: {r:?}"
     );
     let kept = objects(&s).await;
@@ -994,7 +1115,7 @@ async fn given_a_delete_delay_then_sources_stay_until_it_passes_and_are_read_onc
     let r = compact(&s, at("2026-11-20T22:45:00Z"), &o).await;
     assert_eq!((r.hours_compacted, r.sources_deleted), (0, 0), "{r:?}");
     let r = compact(&s, at("2026-11-20T23:01:00Z"), &o).await;
-    assert_eq!((r.hours_compacted, r.sources_deleted), (0, 19), "{r:?}");
+    assert_eq!((r.hours_compacted, r.sources_deleted), (0, 23), "{r:?}");
     assert_eq!(rows_by_rule(&objects(&s).await), by_rule);
 }
 
@@ -1125,7 +1246,7 @@ async fn given_a_source_that_is_not_parquet_then_its_hour_is_left_as_it_was_and_
     let r = compact(&s, at(NOW), &opts(0)).await;
     assert_eq!(r.errors.len(), 1, "{r:?}");
     assert!(r.errors[0].contains(bad), "{r:?}");
-    assert_eq!(r.hours_compacted, 9, "every other hour: {r:?}");
+    assert_eq!(r.hours_compacted, 12, "every other hour: {r:?}");
     assert_eq!(r.hours_behind, 1);
     assert_eq!(
         r.oldest_behind.as_deref(),
@@ -1150,7 +1271,7 @@ async fn given_a_stop_time_already_past_then_nothing_is_started_and_the_lag_is_r
     };
     let r = compact(&s, at(NOW), &o).await;
     assert!(r.stopped_early && r.errors.is_empty(), "{r:?}");
-    assert_eq!((r.hours_compacted, r.hours_behind), (0, 10), "{r:?}");
+    assert_eq!((r.hours_compacted, r.hours_behind), (0, 13), "{r:?}");
     assert_eq!(
         r.oldest_behind.as_deref(),
         Some("snapshots/tier=1/dt=2026-11-19/20261119T23")

@@ -310,14 +310,39 @@ async fn given_a_database_from_before_versions_when_opened_then_its_markets_are_
     let s = LocalStore::open(dir.path()).unwrap();
     let old = s.get_market("0xold").await.unwrap().unwrap();
     assert_eq!(old.version, 1, "an existing row is a stored market");
+    assert_eq!(
+        (&old.event_id, old.fees_enabled, old.fee),
+        (&None, None, None),
+        "event and fees were not known then"
+    );
+    let fee = polytape_core::FeeSchedule {
+        rate: "0.03".parse().unwrap(),
+        exponent: 1,
+        rebate_rate: Some("0.25".parse().unwrap()),
+        taker_only: true,
+    };
     let closed = polytape_core::Market {
         active: false,
+        event_id: Some("346898".into()),
+        fees_enabled: Some(true),
+        fee: Some(fee),
         ..old
     };
     assert_eq!(
-        s.write_markets(&[closed]).await.unwrap(),
+        s.write_markets(std::slice::from_ref(&closed))
+            .await
+            .unwrap(),
         Vec::<String>::new()
     );
-    assert!(!s.get_market("0xold").await.unwrap().unwrap().active);
+    let read = s.get_market("0xold").await.unwrap().unwrap();
+    assert!(!read.active);
+    assert_eq!(
+        read,
+        polytape_core::Market {
+            version: 2,
+            ..closed
+        },
+        "the added columns hold the event and the fee schedule"
+    );
     contract::ops_store_contract(&s).await;
 }

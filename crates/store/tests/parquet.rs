@@ -669,6 +669,10 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
         m.slug = None;
         m.category = None;
         m.volume_24h = None;
+        // A market without an event, that charges no fee.
+        m.event_id = None;
+        m.fees_enabled = Some(false);
+        m.fee = None;
         m.closed_at = Some(at("2026-11-20T17:00:00Z"));
         m.result = MarketResult::Resolved(outcome(Some(1)));
         m
@@ -705,7 +709,13 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
             "winning_token_id",
             "invalid",
             "payouts",
-            "resolved_at"
+            "resolved_at",
+            "event_id",
+            "fees_enabled",
+            "fee_rate",
+            "fee_exponent",
+            "fee_rebate_rate",
+            "fee_taker_only"
         ]
     );
     assert_eq!(names(market_columns()), file_columns);
@@ -761,7 +771,20 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
         assert_eq!(strc(&b, "category", i), m.category);
         assert_eq!(boolc(&b, "neg_risk", i), Some(m.neg_risk));
         assert_eq!(dec(&b, "volume_24h", i), m.volume_24h);
+        assert_eq!(strc(&b, "event_id", i), m.event_id);
+        assert_eq!(boolc(&b, "fees_enabled", i), m.fees_enabled);
+        assert_eq!(dec(&b, "fee_rate", i), m.fee.map(|f| f.rate));
+        assert_eq!(u32c(&b, "fee_exponent", i), m.fee.map(|f| f.exponent));
+        assert_eq!(
+            dec(&b, "fee_rebate_rate", i),
+            m.fee.and_then(|f| f.rebate_rate)
+        );
+        assert_eq!(boolc(&b, "fee_taker_only", i), m.fee.map(|f| f.taker_only));
     }
+    assert_eq!(strc(&b, "event_id", 0).as_deref(), Some("21003"));
+    assert_eq!(dec(&b, "fee_rate", 0), Some(d("0.03")));
+    assert_eq!(dec(&b, "fee_rate", 1), None, "no schedule: NULL, not 0");
+    assert_eq!(boolc(&b, "fees_enabled", 1), Some(false));
     assert_eq!(i16c(&b, "tier", 0), Some(3));
     assert_eq!(i16c(&b, "tier", 1), None, "no tier is NULL, not 0");
     assert_eq!(strc(&b, "winning_outcome", 1).as_deref(), Some("Down"));
@@ -790,11 +813,23 @@ fn given_markets_when_encoded_then_every_field_reads_back_with_the_athena_types(
 fn market_columns_hold_every_market_field() {
     let m = polytape_store::contract::market(1, None, true);
     // The outcome pair prints as `["Up", "Down"]`: drop it before splitting on ", ".
-    let debug = format!("{m:?}").replace(r#"["Up", "Down"]"#, "pair");
+    // The fee schedule is a struct of its own: each of its fields is a `fee_` column.
+    let fee = m.fee.unwrap();
+    let debug = format!("{m:?}")
+        .replace(r#"["Up", "Down"]"#, "pair")
+        .replace(&format!("{fee:?}"), "schedule");
     let columns = names(market_columns());
+    for field in debug_field_names(&format!("{fee:?}")) {
+        let name = format!("fee_{field}");
+        assert!(
+            columns.contains(&name.as_str()),
+            "a new FeeSchedule field ({field}) breaks this test until the encoder writes it"
+        );
+    }
     for field in debug_field_names(&debug) {
         let held = match field.as_str() {
             "outcomes" => columns.contains(&"yes_outcome") && columns.contains(&"no_outcome"),
+            "fee" => columns.contains(&"fee_rate"),
             // `version` is the store's write counter (optimistic concurrency), not an attribute.
             "version" => true,
             f => columns.contains(&f),

@@ -20,8 +20,9 @@ use polytape_core::schedule::ticks_per_hour;
 use polytape_core::{TierSpec, TIERS};
 use polytape_store::keys;
 use polytape_store::parquet::{
-    market_columns, orderbook_columns, partition_columns, resolution_columns, snapshot_columns,
-    tape_columns, trade_columns, training_columns, transition_columns, whale_event_columns, Column,
+    fill_columns, market_columns, orderbook_columns, partition_columns, position_columns,
+    resolution_columns, signal_columns, snapshot_columns, tape_columns, trade_columns,
+    training_columns, transition_columns, whale_event_columns, Column,
 };
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -103,7 +104,7 @@ struct Expected {
 /// The tier range a table's files exist for: every tier for `snapshots`, the order-book tiers
 /// for `orderbooks` (they must be contiguous for an integer projection). The tables partitioned
 /// by `dt` alone (`markets`, `resolutions`, `tier_transitions`, `trades`, `whale_events`,
-/// `raw_ws`) have none.
+/// `raw_ws`, `signals`, `fills`, `positions`) have none.
 fn tier_range(filter: impl Fn(&TierSpec) -> bool) -> (u8, u8) {
     let tiers: Vec<u8> = TIERS
         .iter()
@@ -167,6 +168,24 @@ fn expected_tables() -> Vec<Expected> {
             table: "raw_ws",
             columns: tape_columns(),
             partitions: partition_columns("raw_ws"),
+            tier_range: None,
+        },
+        Expected {
+            table: "signals",
+            columns: signal_columns(),
+            partitions: partition_columns("signals"),
+            tier_range: None,
+        },
+        Expected {
+            table: "fills",
+            columns: fill_columns(),
+            partitions: partition_columns("fills"),
+            tier_range: None,
+        },
+        Expected {
+            table: "positions",
+            columns: position_columns(),
+            partitions: partition_columns("positions"),
             tier_range: None,
         },
     ]
@@ -1736,6 +1755,14 @@ mod aws {
                     (get, keys::live(keys::TRADES, at, 1, 0, 1)),
                     (get, keys::live(keys::WHALE_EVENTS, at, 1, 0, 1)),
                     (get, keys::live(keys::RAW_WS, at, 1, 0, 1)),
+                    (get, keys::paper(keys::SIGNALS, at)),
+                    (get, keys::paper(keys::FILLS, at)),
+                    (get, keys::paper(keys::POSITIONS, at)),
+                    // the paper executor's state, overrides and configuration
+                    // (/api/executor/*, /api/strategies; collector::executor's keys)
+                    (get, "executor/state.json".to_string()),
+                    (get, "executor/strategies.json".to_string()),
+                    (get, "executor/config.yaml".to_string()),
                 ],
             ),
         ];

@@ -7,7 +7,8 @@
 //!
 //! Fill rules:
 //! * **Market** orders walk the book at once ([`walk_book`]: asks for a buy, bids for a sell),
-//!   taker fee included; what the book does not show is dropped (immediate-or-cancel).
+//!   taker fee included — the market's own ([`MarketView::fee`]), else the broker's
+//!   [`PaperBroker::taker_fee`]; what the book does not show is dropped (immediate-or-cancel).
 //! * **Limit** orders first take what already crosses their price (as a taker), then rest. A
 //!   resting buy at `L` fills, as a maker at `L` with no fee, when a *later* view's book shows
 //!   asks at or below `L` (up to their size) or a later trade of the token prints at or below
@@ -172,7 +173,7 @@ pub trait Execution {
 }
 
 /// The paper venue: fills against recorded books, holds orders, fills and the account.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaperBroker {
     pub taker_fee: FeeModel,
     orders: Vec<Order>,
@@ -190,18 +191,25 @@ impl PaperBroker {
         }
     }
 
-    /// Walks `levels` for order `i`'s remainder (up to `limit`) and books the fill.
+    /// The taker fee in `view`'s market: its own schedule, else [`PaperBroker::taker_fee`].
+    pub fn taker_fee_in(&self, view: &MarketView) -> FeeModel {
+        view.fee.unwrap_or(self.taker_fee)
+    }
+
+    /// Walks `levels` for order `i`'s remainder (up to `limit`) and books the fill: a taker
+    /// pays `taker_fee` (the market's, [`PaperBroker::taker_fee_in`]), a maker nothing.
     fn fill_from(
         &mut self,
         i: usize,
         levels: &[Level],
         limit: Option<Decimal>,
         liquidity: Liquidity,
+        taker_fee: FeeModel,
         ts: Ts,
     ) -> Option<FillEvent> {
         let o = &self.orders[i];
         let fee = match liquidity {
-            Liquidity::Taker => self.taker_fee,
+            Liquidity::Taker => taker_fee,
             Liquidity::Maker => FeeModel::default(),
         };
         let fill = walk_book_to(levels, o.book_side(), o.remaining_amount(), &fee, limit);
@@ -251,7 +259,8 @@ impl PaperBroker {
     /// Market-walks order `i`'s remainder against `view`'s book; the rest is dropped.
     fn market(&mut self, i: usize, view: &MarketView) -> Option<FillEvent> {
         let levels = self.book_levels(i, view);
-        let event = self.fill_from(i, &levels, None, Liquidity::Taker, view.t);
+        let fee = self.taker_fee_in(view);
+        let event = self.fill_from(i, &levels, None, Liquidity::Taker, fee, view.t);
         let o = &mut self.orders[i];
         if o.status == OrderStatus::Open {
             o.status = if o.filled_shares.is_zero() {
@@ -317,7 +326,8 @@ impl Execution for PaperBroker {
             None => self.market(i, view).into_iter().collect(),
             Some(limit) => {
                 let levels = self.book_levels(i, view);
-                self.fill_from(i, &levels, Some(limit), Liquidity::Taker, view.t)
+                let fee = self.taker_fee_in(view);
+                self.fill_from(i, &levels, Some(limit), Liquidity::Taker, fee, view.t)
                     .into_iter()
                     .collect()
             }
@@ -342,7 +352,14 @@ impl Execution for PaperBroker {
                 OrderKind::Limit { price } | OrderKind::Spread { price, .. } => {
                     let side = o.book_side();
                     let levels = crossing_at(&self.book_levels(i, view), side, price);
-                    out.extend(self.fill_from(i, &levels, None, Liquidity::Maker, view.t));
+                    out.extend(self.fill_from(
+                        i,
+                        &levels,
+                        None,
+                        Liquidity::Maker,
+                        FeeModel::default(),
+                        view.t,
+                    ));
                 }
             }
         }
@@ -365,7 +382,14 @@ impl Execution for PaperBroker {
                 size: trade.size,
             }];
             let levels = crossing_at(&printed, o.book_side(), limit);
-            out.extend(self.fill_from(i, &levels, None, Liquidity::Maker, trade.ts));
+            out.extend(self.fill_from(
+                i,
+                &levels,
+                None,
+                Liquidity::Maker,
+                FeeModel::default(),
+                trade.ts,
+            ));
         }
         self.refresh_reserved();
         out
@@ -522,6 +546,44 @@ mod tests {
         );
         assert_eq!(b.orders()[0].status, OrderStatus::Filled);
         assert_eq!(b.portfolio().cash, d("974.625"));
+    }
+
+    #[test]
+    fn given_markets_with_their_own_fees_then_a_market_buy_pays_its_markets_fee() {
+        // The broker's fallback is 2 %; asks at 0.50, 100 shares bought for 50 USD.
+        let fallback = FeeModel {
+            rate: d("0.02"),
+            exponent: 1,
+        };
+        let asks = || {
+            Some(Book {
+                token_id: "0xm-yes".into(),
+                asks: vec![lvl("0.50", "1000")],
+                ..Book::default()
+            })
+        };
+        let fee_paid = |m: &polytape_core::Market| {
+            let view = MarketView::build(at(T0), m, None, &[], asks().as_ref(), None);
+            let mut b = PaperBroker::new(d("1000"), fallback);
+            let (_, f) = b.submit(buy(OrderKind::Market, "50"), &view);
+            assert_eq!(f[0].fill.shares, d("100"));
+            (f[0].fill.fee, b.portfolio().cash)
+        };
+        let mut charging = market("0xm", END);
+        charging.fees_enabled = Some(true);
+        charging.fee = Some(polytape_core::FeeSchedule {
+            rate: d("0.03"),
+            exponent: 1,
+            rebate_rate: Some(d("0.25")),
+            taker_only: true,
+        });
+        // 100 × 0.03 × 0.5 × 0.5 = 0.75: the market's 3 %, not the fallback's 2 %.
+        assert_eq!(fee_paid(&charging), (d("0.75"), d("949.25")));
+        let mut free = market("0xm", END);
+        free.fees_enabled = Some(false);
+        assert_eq!(fee_paid(&free), (d("0"), d("950")), "a fee-free market");
+        // Nothing known of the market's fees: the configured fallback, 100 × 0.02 × 0.25.
+        assert_eq!(fee_paid(&market("0xm", END)), (d("0.5"), d("949.5")));
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub enum OrderStyle {
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutionConfig {
     pub order: OrderStyle,
-    /// The taker fee applied to market-order walks (default: none).
+    /// The taker fee of market-order walks in markets whose own fee polytape does not know
+    /// (a market's Gamma `feeSchedule`, or `feesEnabled: false`, wins); default: none.
     pub taker_fee: FeeModel,
 }
 

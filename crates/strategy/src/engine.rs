@@ -7,6 +7,8 @@
 //! 2. **resting orders** meet each view's book (limit fills, spread fallbacks);
 //! 3. **entries**, strategy by strategy in name order: `filter` → `scan` → sizing (sets the
 //!    signal's `suggested_usd`) → risk (cuts or refuses it) → an order in the configured style;
+//!    a signal on a token the strategy already holds is dropped (one entry per token: the
+//!    position stands for it until `should_exit` or settlement closes it);
 //! 4. **mark** every position at its market's view;
 //! 5. **exits**: each open position of an enabled strategy, opened before `t`, whose market has a
 //!    view, is sold with a market order when `should_exit` says so;
@@ -19,7 +21,7 @@ use crate::broker::{Execution, FillEvent, OrderKind, OrderRequest, PaperBroker};
 use crate::config::{EngineConfig, OrderStyle};
 use crate::error::StrategyError;
 use crate::fill::Amount;
-use crate::portfolio::{ClosedPosition, EquityPoint, Portfolio};
+use crate::portfolio::{ClosedPosition, EquityPoint, Portfolio, PositionKey};
 use crate::risk::{Rejection, RiskManager};
 use crate::signal::Signal;
 use crate::sizing::Sizing;
@@ -84,6 +86,19 @@ impl Engine<PaperBroker> {
             PaperBroker::new(config.initial_cash, config.execution.taker_fee),
         ))
     }
+
+    /// The engine of a configuration over an existing paper account (the live executor's,
+    /// carried from one run to the next); the broker's fee model is the configuration's.
+    pub fn resume(config: &EngineConfig, mut broker: PaperBroker) -> Result<Self, StrategyError> {
+        broker.taker_fee = config.execution.taker_fee;
+        Ok(Engine::new(
+            build_strategies(&config.strategies)?,
+            RiskManager::new(config.risk.clone()),
+            config.sizing.clone(),
+            config.execution.order,
+            broker,
+        ))
+    }
 }
 
 impl<E: Execution> Engine<E> {
@@ -110,6 +125,11 @@ impl<E: Execution> Engine<E> {
 
     pub fn execution(&self) -> &E {
         &self.exec
+    }
+
+    /// The venue, with its orders, fills and account, handed back.
+    pub fn into_execution(self) -> E {
+        self.exec
     }
 
     pub fn portfolio(&self) -> &Portfolio {
@@ -174,6 +194,15 @@ impl<E: Execution> Engine<E> {
                 let Some(view) = by_id.get(signal.condition_id.as_str()) else {
                     continue;
                 };
+                // A strategy enters a token once: while it holds the token, its position is
+                // the signal (and `should_exit` its way out), so the signal is not repeated.
+                let held = PositionKey {
+                    strategy: signal.strategy.clone(),
+                    token_id: signal.token_id.clone(),
+                };
+                if self.exec.portfolio().positions.contains_key(&held) {
+                    continue;
+                }
                 let decision = self.enter(&mut signal, view, &mut fills);
                 signals.push(DecidedSignal { signal, decision });
             }
@@ -355,19 +384,19 @@ mod tests {
         // Marked at the bid: 953 cash + 50 × 0.92.
         assert_eq!(r.equity.equity, d("999.00"));
         assert_eq!(r.equity.exposure, d("47.00"));
-        // The same signal next step adds to the position (fixed size, room left).
+        // The same favourite next step: the strategy holds it already, so it does not buy
+        // again (one entry per token) and no signal is recorded.
         let r2 = e.step(
             at("2026-11-20T12:05:00Z"),
             &[v("0xb", "2026-11-20T12:05:00Z", "0.92", "0.94")],
         );
-        assert_eq!(
-            r2.signals[0].decision,
-            SignalDecision::Ordered {
-                order_id: 2,
-                usd: d("47")
-            }
-        );
+        assert!(r2.signals.is_empty());
+        assert!(r2.fills.is_empty());
         assert_eq!(e.portfolio().positions.len(), 1);
+        assert_eq!(
+            e.portfolio().positions.values().next().unwrap().shares,
+            d("50")
+        );
     }
 
     #[test]
@@ -473,13 +502,10 @@ mod tests {
             (d("20"), d("18.40"))
         );
         assert_eq!(e.portfolio().reserved, d("28.60"));
-        assert_eq!(
-            r.signals[0].decision,
-            SignalDecision::Rejected {
-                rejection: Rejection::OrderPending
-            },
-            "the same token rests no second order while one is open"
-        );
+        // Partly filled: the strategy holds the token, so its signal is not repeated and no
+        // second order rests beside the first.
+        assert!(r.signals.is_empty());
+        assert_eq!(e.execution().orders().len(), 1);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use polytape_core::book::{best_first, BookSide};
 use polytape_core::money::SCALE;
-use polytape_core::Level;
+use polytape_core::{Level, Market};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +24,10 @@ pub enum Amount {
 ///
 /// Source: docs.polymarket.com/trading/fees, as read by NautilusTrader's Polymarket adapter
 /// (`nautilus_polymarket::execution::parse::compute_commission`): `rate` and `exponent` are the
-/// market's Gamma `feeSchedule {rate, exponent}`; a market without a schedule charges nothing;
-/// the fee is floored to 5 decimal places (0.00001 USDC). /work/shared/reference/polymarket-api.md
-/// lists the `feeSchedule` object but gives no formula. The older CTF-exchange formula,
+/// market's Gamma `feeSchedule {rate, exponent}` (each market has its own: [`FeeModel::of_market`]);
+/// a market with `feesEnabled: false` charges nothing; the fee is floored to 5 decimal places
+/// (0.00001 USDC). The configuration's `execution.taker_fee` is the fallback for markets whose
+/// schedule polytape does not know. The older CTF-exchange formula,
 /// `bps × min(p, 1 − p) × shares`, is not what Polymarket charges today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +49,19 @@ impl Default for FeeModel {
 }
 
 impl FeeModel {
+    /// The taker fee of `market` as Gamma states it: its `feeSchedule`, or no fee when
+    /// `feesEnabled` is false; `None` when neither is known (fees enabled without a schedule,
+    /// or a market stored before polytape kept them): the caller's fallback applies.
+    pub fn of_market(market: &Market) -> Option<FeeModel> {
+        market.known_fee().map(|schedule| match schedule {
+            Some(f) => FeeModel {
+                rate: f.rate,
+                exponent: f.exponent,
+            },
+            None => FeeModel::default(),
+        })
+    }
+
     /// A rate given in basis points (`fee_rate_bps`), exponent 1.
     pub fn from_bps(bps: u32) -> FeeModel {
         FeeModel {
@@ -224,6 +238,37 @@ mod tests {
         };
         assert_eq!(crypto.fee(d("100"), d("0.54")), d("1.54256"));
         assert_eq!(FeeModel::from_bps(200).fee(d("10"), d("0.9")), d("0.018"));
+    }
+
+    #[test]
+    fn given_a_market_schedule_then_it_is_the_fee_and_fees_disabled_is_none() {
+        let mut m = crate::testkit::market("0xm", "2026-11-21T00:00:00Z");
+        assert_eq!(
+            FeeModel::of_market(&m),
+            None,
+            "unknown: the fallback applies"
+        );
+        m.fees_enabled = Some(true);
+        assert_eq!(FeeModel::of_market(&m), None, "enabled without a schedule");
+        m.fee = Some(polytape_core::FeeSchedule {
+            rate: d("0.03"),
+            exponent: 1,
+            rebate_rate: Some(d("0.25")),
+            taker_only: true,
+        });
+        assert_eq!(
+            FeeModel::of_market(&m),
+            Some(FeeModel {
+                rate: d("0.03"),
+                exponent: 1
+            })
+        );
+        m.fees_enabled = Some(false);
+        assert_eq!(
+            FeeModel::of_market(&m),
+            Some(FeeModel::default()),
+            "disabled: no fee, whatever the schedule says"
+        );
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub struct Portfolio {
     pub cash: Decimal,
     /// USD held back for resting buy orders (their unfilled notional); not free to spend.
     pub reserved: Decimal,
+    /// Serialised as a list (JSON object keys must be strings; each position holds its key).
+    #[serde(with = "positions_as_list")]
     pub positions: BTreeMap<PositionKey, Position>,
     pub closed: Vec<ClosedPosition>,
     /// Fees paid per strategy.
@@ -369,6 +371,27 @@ impl Portfolio {
             out.entry(name.clone()).or_default().fees += *fee;
         }
         out
+    }
+}
+
+/// [`Portfolio::positions`] as a list of positions, keyed again when read.
+mod positions_as_list {
+    use super::{Position, PositionKey};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<PositionKey, Position>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<PositionKey, Position>, D::Error> {
+        let list = Vec::<Position>::deserialize(d)?;
+        Ok(list.into_iter().map(|p| (p.key(), p)).collect())
     }
 }
 

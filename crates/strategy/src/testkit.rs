@@ -40,6 +40,9 @@ pub fn market(cid: &str, end: &str) -> Market {
         category: None,
         neg_risk: false,
         volume_24h: None,
+        event_id: None,
+        fees_enabled: None,
+        fee: None,
         version: 0,
     }
 }

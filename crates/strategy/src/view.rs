@@ -8,6 +8,7 @@
 //! ([`mirror`]): on Polymarket's CLOB a buy of NO at `1 − p` matches a YES bid at `p` (the
 //! exchange mints the pair), so the NO asks are the YES bids at `1 − p` and vice versa.
 
+use crate::fill::FeeModel;
 use crate::signal::Outcome;
 use crate::Ts;
 use polytape_core::book::{best_first, BookSide};
@@ -50,10 +51,14 @@ pub struct MarketView {
     pub t: Ts,
     pub condition_id: String,
     pub question: String,
-    /// The Gamma event the market belongs to, which groups markets for `term_structure`.
-    /// polytape-core's `Market` does not carry it yet: the caller supplies it (`None` leaves the
-    /// market out of every grouping).
+    /// The Gamma event the market belongs to, which groups markets for `term_structure`: the
+    /// caller passes the market's ([`Market::event_id`]); `None` leaves the market out of every
+    /// grouping.
     pub event_id: Option<String>,
+    /// The market's own taker fee ([`FeeModel::of_market`]); `None` when polytape does not
+    /// know it, and the broker's fallback (`execution.taker_fee`) applies.
+    #[serde(default)]
+    pub fee: Option<FeeModel>,
     pub slug: Option<String>,
     pub end_date: Ts,
     pub yes_token_id: String,
@@ -124,6 +129,7 @@ impl MarketView {
             condition_id: market.condition_id.clone(),
             question: market.question.clone(),
             event_id,
+            fee: FeeModel::of_market(market),
             slug: market.slug.clone(),
             end_date: market.end_date,
             yes_token_id: market.yes_token_id.clone(),

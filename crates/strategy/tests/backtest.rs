@@ -49,6 +49,9 @@ fn market(cid: &str) -> Market {
         category: None,
         neg_risk: false,
         volume_24h: None,
+        event_id: None,
+        fees_enabled: None,
+        fee: None,
         version: 0,
     }
 }
@@ -322,4 +325,69 @@ async fn bad_files_are_skipped_and_counted_not_fatal() {
     assert!(run_backtest(&tmp.path().join("missing"), &config())
         .await
         .is_err());
+}
+
+/// Two deadlines of one question (event `ev`): "by Nov 21" at 0.60 and "by Nov 22" at 0.40, a
+/// later deadline priced below an earlier one. The later market charges 3 % (its own Gamma
+/// schedule), the earlier none (`feesEnabled: false`); the configured fallback is 5 %.
+fn term_dir(dir: &Path, with_events: bool) {
+    let deadline = |cid: &str, end: &str| {
+        let mut m = market(cid);
+        m.end_date = at(end);
+        m.event_id = with_events.then(|| "ev".to_string());
+        m
+    };
+    let mut early = deadline("0xe1", "2026-11-21T00:00:00Z");
+    early.fees_enabled = Some(false);
+    let mut late = deadline("0xe2", "2026-11-22T00:00:00Z");
+    late.fees_enabled = Some(true);
+    late.fee = Some(polytape_core::FeeSchedule {
+        rate: d("0.03"),
+        exponent: 1,
+        rebate_rate: Some(d("0.25")),
+        taker_only: true,
+    });
+    markets(dir, &[early, late]);
+    tick(
+        dir,
+        "2026-11-20T12:00:00Z",
+        &[
+            snapshot("2026-11-20T12:00:00Z", "0xe1", "0.59", "0.61"),
+            snapshot("2026-11-20T12:00:00Z", "0xe2", "0.39", "0.41"),
+        ],
+        &[
+            book("2026-11-20T12:00:00Z", "0xe1", "0.59", "0.61"),
+            book("2026-11-20T12:00:00Z", "0xe2", "0.39", "0.41"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn given_two_deadlines_of_one_event_mispriced_then_term_structure_trades_at_each_markets_fee()
+{
+    let config = EngineConfig::from_yaml(
+        "mode: paper\ninitial_cash: 1000\nsizing: {method: fixed, usd: 47}\n\
+         execution: {taker_fee: {rate: \"0.05\", exponent: 1}}\n\
+         strategies:\n  term_structure: {}\n",
+        "test",
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    term_dir(tmp.path(), true);
+    let r = run_backtest(tmp.path(), &config).await.unwrap();
+    assert_eq!(r.data.files_skipped, 0, "{:?}", r.data.skipped);
+    let s = &r.strategies["term_structure"];
+    // The later market's YES at 0.41 and the earlier market's NO at 1 − 0.59 = 0.41.
+    assert_eq!((s.signals, s.fills), (2, 2));
+    // 114.634146 shares each (47 / 0.41, to 6 places) × 0.41.
+    assert_eq!(s.bought_usd, d("93.99999972"));
+    // YES: 47 / 0.41 = 114.634146 shares × 0.03 × 0.41 × 0.59 = 0.83189 (floored to 5 places);
+    // NO in the fee-free market: nothing, not the fallback's 5 %.
+    assert_eq!(s.fees, d("0.83189"));
+
+    // The same data read without event ids: nothing groups the two markets.
+    let plain = tempfile::tempdir().unwrap();
+    term_dir(plain.path(), false);
+    let r = run_backtest(plain.path(), &config).await.unwrap();
+    assert_eq!(r.strategies["term_structure"].signals, 0);
 }

@@ -791,7 +791,7 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
 
 /// The recorded HTTP API events of the status function (functions/status/events): one per
 /// endpoint, and the bad-parameter, unknown-market and local-only answers.
-const STATUS_EVENTS: [&str; 21] = [
+const STATUS_EVENTS: [&str; 26] = [
     "http-get-root.json",
     "http-get-openapi.json",
     "http-get-health.json",
@@ -813,17 +813,23 @@ const STATUS_EVENTS: [&str; 21] = [
     "http-get-tables.json",
     "http-get-table.json",
     "http-get-table-state.json",
+    "http-get-executor-status.json",
+    "http-get-executor-positions.json",
+    "http-get-executor-fills.json",
+    "http-get-executor-signals.json",
+    "http-get-strategies.json",
 ];
 
 /// `v` without what depends on the instant of the call — `now` and a report's end `to` (the
-/// same instant), ages, hours to close — which two calls a moment apart cannot share.
+/// same instant), the executor's `lag_s`, ages, hours to close — which two calls a moment
+/// apart cannot share.
 fn without_instant(v: &Value) -> Value {
     let Value::Object(m) = v else {
         return within(v);
     };
     Value::Object(
         m.iter()
-            .filter(|(k, _)| !["now", "to"].contains(&k.as_str()))
+            .filter(|(k, _)| !["now", "to", "lag_s"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), within(v)))
             .collect(),
     )

@@ -5,11 +5,16 @@
 //!   this invocation's deadline less `POLYTAPE_TICK_MARGIN_S`), reporting the messages whose
 //!   tick failed as batch item failures (the others are deleted by Lambda).
 //!
+//! * after dispatching, the same scheduled invocation runs the paper executor
+//!   (`polytape_collector::executor::run_due`) over the ticks whose files are final, unless
+//!   `POLYTAPE_EXECUTOR=off`.
+//!
 //! Thin: clients are built once per cold start; the work is in `polytape_collector::dispatch`.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use polytape_collector::dispatch::{dispatch_minute, run_tick_message};
+use polytape_collector::executor::{self, ExecutorSettings};
 use polytape_collector::{emf, Config, SystemClock};
 use polytape_polymarket::{ClientConfig, PolymarketClient};
 use polytape_store::aws::AwsStore;
@@ -19,6 +24,8 @@ struct Ctx {
     store: AwsStore,
     client: PolymarketClient,
     config: Config,
+    /// `POLYTAPE_EXECUTOR` is not `off`: the scheduled invocation also runs the paper executor.
+    executor: bool,
 }
 
 #[tokio::main]
@@ -28,6 +35,7 @@ async fn main() -> Result<(), Error> {
         store: AwsStore::from_env().await?,
         client: PolymarketClient::new(ClientConfig::from_env()?)?,
         config: Config::from_env()?,
+        executor: std::env::var("POLYTAPE_EXECUTOR").map_or(true, |v| v != "off"),
     };
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
@@ -64,7 +72,30 @@ async fn handle(
             tracing::error!(error = %e, "dispatch failed");
         })?;
     tracing::info!(minute = %minute, ticks = ticks.len(), "dispatched the minute's ticks");
-    Ok(json!({ "minute": minute, "enqueued": ticks }))
+    let executor = if ctx.executor {
+        run_executor(ctx).await
+    } else {
+        Value::Null
+    };
+    Ok(json!({ "minute": minute, "enqueued": ticks, "executor": executor }))
+}
+
+/// The paper executor's run of this minute (the slots whose ticks are final). Its failure is
+/// logged and counted but does not fail the dispatch: it runs again next minute from the state
+/// it last wrote.
+async fn run_executor(ctx: &Ctx) -> Value {
+    let run = async {
+        let settings = ExecutorSettings::from_store(&ctx.store).await?;
+        executor::run_due(&ctx.store, &settings, &SystemClock).await
+    };
+    match run.await {
+        Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
+        Err(e) => {
+            emf::emit(&emf::task_failure(chrono::Utc::now().timestamp_millis()));
+            tracing::error!(error = %e, "paper executor failed; it runs again next minute");
+            json!({ "error": e.to_string() })
+        }
+    }
 }
 
 /// Runs every record of the batch concurrently, each within its deadline; a record whose tick

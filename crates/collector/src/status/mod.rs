@@ -9,8 +9,9 @@
 //! registers handlers from it, each handler accepts exactly the parameters it lists (anything
 //! else is `400 unknown_parameter`), and `docs/openapi.json` is generated from it
 //! ([`openapi::document`]; a test holds the file equal). Errors are
-//! `{"error":{"code","message"}}`: 400 for a bad parameter or cursor, 404 for an unknown
-//! path, market or table, 503 when the store cannot be read.
+//! `{"error":{"code","message"}}`: 400 for a bad parameter, cursor or body, 404 for an unknown
+//! path, market, table or strategy, 405 for a method an endpoint does not take, 503 when the
+//! store cannot be read.
 //!
 //! # Layout
 //! * [`routes`]: the endpoint table; [`openapi`]: the OpenAPI document built from it.
@@ -23,7 +24,10 @@
 //! * [`feed`]: `/api/websocket`, `/api/events`, `/api/events/stream` (local: server-sent
 //!   events) and [`feed::LiveEvents`], the hub the local feed's sink publishes to.
 //! * `tables`: `/api/tables`, `/api/tables/{name}` (every Parquet and state table, paged).
+//! * `executor`: `/api/executor/status`, `/positions`, `/fills`, `/signals`, `/api/strategies`
+//!   and, locally, `POST /api/strategies/{name}` (the paper executor's state).
 
+mod executor;
 pub mod feed;
 mod markets;
 pub mod openapi;
@@ -36,11 +40,12 @@ mod tasks;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::executor::ExecutorSettings;
 use crate::runner::Runtime;
 use crate::Store;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use polytape_core::Ts;
 use polytape_feed::supervisor::SupervisorCounts;
@@ -62,6 +67,10 @@ pub trait LocalRun: Send + Sync {
     fn trades_per_min(&self) -> u64;
     /// The live events, for the stream.
     fn events(&self) -> Option<&LiveEvents>;
+    /// The paper executor's configuration, when this run runs it.
+    fn executor(&self) -> Option<&ExecutorSettings> {
+        None
+    }
 }
 
 /// A local run: the runtime and the hub its feed publishes to.
@@ -93,6 +102,10 @@ impl<S: Store> LocalRun for Local<S> {
 
     fn events(&self) -> Option<&LiveEvents> {
         self.events.as_ref()
+    }
+
+    fn executor(&self) -> Option<&ExecutorSettings> {
+        self.runtime.executor.as_ref()
     }
 }
 
@@ -147,7 +160,7 @@ pub fn router<S: StatusStore>(status: Status<S>) -> Router {
     let st = Arc::new(status);
     let mut r: Router<Arc<Status<S>>> = Router::new();
     for route in routes::ROUTES {
-        r = r.route(route.path, handler::<S>(route.id));
+        r = r.route(route.path, handler::<S>(route.id).fallback(wrong_method));
     }
     r.fallback(not_found).with_state(st)
 }
@@ -195,11 +208,26 @@ fn handler<S: StatusStore>(id: routes::Id) -> axum::routing::MethodRouter<Arc<St
         Id::EventStream => get(feed::stream::<S>),
         Id::Tables => get(tables::list::<S>),
         Id::Table => get(tables::rows::<S>),
+        Id::ExecutorStatus => get(executor::status::<S>),
+        Id::ExecutorPositions => get(executor::positions::<S>),
+        Id::ExecutorFills => get(executor::fills::<S>),
+        Id::ExecutorSignals => get(executor::signals::<S>),
+        Id::Strategies => get(executor::list::<S>),
+        Id::StrategyToggle => post(executor::toggle::<S>),
     }
 }
 
 async fn not_found() -> Response {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
+}
+
+async fn wrong_method() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "the endpoint does not take this method (docs/openapi.json lists each one's)",
+    )
+    .into_response()
 }
 
 /// An error answer: `{"error":{"code","message"}}` with its status.

@@ -28,6 +28,7 @@ fn schema(kind: Kind) -> Value {
             s
         }
         Kind::Cursor => json!({"type": "string", "maxLength": 512}),
+        Kind::Bool => json!({"type": "boolean"}),
     }
 }
 
@@ -72,20 +73,25 @@ fn operation(r: &Route) -> Value {
     }
     responses.insert(
         "400".into(),
-        error("A parameter the endpoint does not take (unknown_parameter), a bad value (bad_parameter) or cursor (bad_cursor)."),
+        error(if r.body.is_empty() {
+            "A parameter the endpoint does not take (unknown_parameter), a bad value (bad_parameter) or cursor (bad_cursor)."
+        } else {
+            "A parameter the endpoint does not take (unknown_parameter) or a body that is not the object described (bad_body)."
+        }),
     );
     if !path_params(r.path).is_empty() || r.local_only {
-        responses.insert(
-            "404".into(),
-            error(if r.local_only {
-                "Not served by the status function (not_available)."
-            } else {
-                "No such market or table (not_found)."
-            }),
-        );
+        let what = match (r.local_only, path_params(r.path).is_empty()) {
+            (true, true) => "Not served by the status function (not_available).",
+            (true, false) => {
+                "No such strategy (not_found); not served by the status function \
+                 (not_available)."
+            }
+            (false, _) => "No such market or table (not_found).",
+        };
+        responses.insert("404".into(), error(what));
     }
     let mut op = json!({
-        "operationId": operation_id(r.path),
+        "operationId": operation_id(r.method.as_str(), r.path),
         "summary": r.summary,
         "description": r.description,
         "parameters": params,
@@ -94,12 +100,33 @@ fn operation(r: &Route) -> Value {
     if r.local_only {
         op["x-local-only"] = json!(true);
     }
+    if !r.body.is_empty() {
+        let properties: Map<String, Value> = r
+            .body
+            .iter()
+            .map(|p| {
+                let mut s = schema(p.kind);
+                s["description"] = json!(p.doc);
+                (p.name.to_string(), s)
+            })
+            .collect();
+        let required: Vec<&str> = r.body.iter().map(|p| p.name).collect();
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": false,
+            }}},
+        });
+    }
     op
 }
 
-/// `getApiMarketsConditionId` for `/api/markets/{condition_id}`.
-fn operation_id(path: &str) -> String {
-    let mut id = String::from("get");
+/// `getApiMarketsConditionId` for GET `/api/markets/{condition_id}`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = String::from(method);
     for word in path.split(['/', '-', '_', '{', '}', '.']) {
         let mut c = word.chars();
         if let Some(first) = c.next() {
@@ -107,7 +134,7 @@ fn operation_id(path: &str) -> String {
             id.push_str(c.as_str());
         }
     }
-    if id == "get" {
+    if id == method {
         id.push_str("Root");
     }
     id
@@ -117,7 +144,8 @@ fn operation_id(path: &str) -> String {
 pub fn document() -> Value {
     let mut paths = Map::new();
     for r in ROUTES {
-        paths.insert(r.path.to_string(), json!({"get": operation(r)}));
+        let item = paths.entry(r.path).or_insert_with(|| json!({}));
+        item[r.method.as_str()] = operation(r);
     }
     json!({
         "openapi": "3.1.0",
@@ -138,8 +166,8 @@ pub fn document() -> Value {
                 "required": ["code", "message"],
                 "properties": {
                     "code": {"type": "string", "enum": [
-                        "bad_parameter", "unknown_parameter", "bad_cursor", "not_found",
-                        "not_available", "store_unavailable",
+                        "bad_parameter", "unknown_parameter", "bad_cursor", "bad_body", "not_found",
+                        "not_available", "method_not_allowed", "store_unavailable",
                     ]},
                     "message": {"type": "string"},
                 },

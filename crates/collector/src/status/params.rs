@@ -103,6 +103,13 @@ impl Params {
                     )))
                 }
             }
+            Kind::Bool => match v {
+                "true" | "false" => Ok(()),
+                _ => Err(ApiError::bad(format!(
+                    "{}: expected true or false, got {v:?}",
+                    p.name
+                ))),
+            },
             Kind::Cursor => {
                 if v.is_empty() || v.len() > 512 {
                     Err(ApiError::new(

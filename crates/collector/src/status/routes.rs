@@ -24,9 +24,33 @@ pub enum Id {
     EventStream,
     Tables,
     Table,
+    ExecutorStatus,
+    ExecutorPositions,
+    ExecutorFills,
+    ExecutorSignals,
+    Strategies,
+    StrategyToggle,
 }
 
-/// One endpoint (all are `GET`).
+/// The HTTP method of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    /// Takes a JSON object body whose fields are the route's `body`.
+    Post,
+}
+
+impl Method {
+    /// `get` or `post`, as OpenAPI names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Post => "post",
+        }
+    }
+}
+
+/// One endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub id: Id,
@@ -40,6 +64,9 @@ pub struct Route {
     pub local_only: bool,
     /// Answers `text/event-stream` rather than JSON.
     pub stream: bool,
+    pub method: Method,
+    /// The fields of a `POST`'s JSON body (all required; no other field is taken).
+    pub body: &'static [Param],
 }
 
 /// One query parameter.
@@ -66,6 +93,8 @@ pub enum Kind {
     },
     /// An opaque cursor from a previous page's `next_cursor`.
     Cursor,
+    /// `true` or `false` (body fields only).
+    Bool,
 }
 
 const fn int(name: &'static str, min: u64, max: u64, default: u64, doc: &'static str) -> Param {
@@ -103,6 +132,18 @@ pub const MARKET_STATES: &[&str] = &["active", "ended", "all"];
 /// The task run statuses, as stored.
 pub const RUN_STATUSES: &[&str] = &["ok", "partial", "skipped", "failed"];
 
+/// The `status` filter of `/api/executor/positions`.
+pub const POSITION_STATES: &[&str] = &["open", "closed", "all"];
+
+/// The `decision` filter of `/api/executor/signals`.
+pub const SIGNAL_DECISIONS: &[&str] = &["ordered", "rejected"];
+
+const STRATEGY: Param = Param {
+    name: "strategy",
+    kind: Kind::Text { max_len: 64 },
+    doc: "Only this strategy's.",
+};
+
 /// Every endpoint.
 pub const ROUTES: &[Route] = &[
     Route {
@@ -113,10 +154,15 @@ pub const ROUTES: &[Route] = &[
                       behind a stage path) over this API's JSON: markets per tier, samples \
                       per hour, trades per minute, shards, coverage, tasks, a searchable \
                       markets table with each market's recent samples, transitions, data \
-                      quality, failed runs and a browser of every table; refreshes itself.",
+                      quality, failed runs, a browser of every table, and the paper executor \
+                      (account, equity curve, open and closed positions, the signal feed, \
+                      strategies with their on/off switch when served locally); refreshes \
+                      itself.",
         query: &[],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::OpenApi,
@@ -126,6 +172,8 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Health,
@@ -137,6 +185,8 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::HealthCritical,
@@ -146,6 +196,8 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Stats,
@@ -157,6 +209,8 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Markets,
@@ -186,6 +240,8 @@ pub const ROUTES: &[Route] = &[
         ],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Market,
@@ -203,6 +259,8 @@ pub const ROUTES: &[Route] = &[
         )],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Transitions,
@@ -226,6 +284,8 @@ pub const ROUTES: &[Route] = &[
         ],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::TasksStatus,
@@ -236,6 +296,8 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::TasksRuns,
@@ -263,6 +325,8 @@ pub const ROUTES: &[Route] = &[
         ],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Coverage,
@@ -277,6 +341,8 @@ pub const ROUTES: &[Route] = &[
         ],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Gaps,
@@ -293,6 +359,8 @@ pub const ROUTES: &[Route] = &[
         ],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Completeness,
@@ -304,6 +372,8 @@ pub const ROUTES: &[Route] = &[
         query: &[TIER, int("ticks", 1, 20, 5, "Newest ticks per tier.")],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::WebSocket,
@@ -315,6 +385,8 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Events,
@@ -335,6 +407,8 @@ pub const ROUTES: &[Route] = &[
         ],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::EventStream,
@@ -357,6 +431,8 @@ pub const ROUTES: &[Route] = &[
         ],
         local_only: true,
         stream: true,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Tables,
@@ -376,6 +452,8 @@ pub const ROUTES: &[Route] = &[
         )],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
     },
     Route {
         id: Id::Table,
@@ -388,6 +466,124 @@ pub const ROUTES: &[Route] = &[
         query: &[int("limit", 1, 500, 50, "Rows per page."), CURSOR],
         local_only: false,
         stream: false,
+        method: Method::Get,
+        body: &[],
+    },
+    Route {
+        id: Id::ExecutorStatus,
+        path: "/api/executor/status",
+        summary: "The paper executor's account",
+        description: "Whether the paper executor has started and runs (its state \
+                      executor/state.json, updated within the last 3 minutes), where its \
+                      configuration came from, its last slot and how far that lags behind \
+                      now; the paper account (initial cash, cash, reserved, exposure, equity, \
+                      peak, drawdown, open positions and orders), realised and unrealised P&L \
+                      and fees in total and per strategy, the run totals, and the equity curve \
+                      (at most `points` points, evenly thinned, the newest kept). Money is \
+                      decimal strings. Before the first run: started false, the rest null.",
+        query: &[int("points", 0, 2000, 500, "Equity-curve points at most.")],
+        local_only: false,
+        stream: false,
+        method: Method::Get,
+        body: &[],
+    },
+    Route {
+        id: Id::ExecutorPositions,
+        path: "/api/executor/positions",
+        summary: "Paper positions",
+        description: "Open positions (cost, entry price, mark, marked value, unrealised P&L) \
+                      in key order, and closed ones (proceeds, realised P&L, why: exit or \
+                      settlement) newest first; each with its market's question.",
+        query: &[
+            Param {
+                name: "status",
+                kind: Kind::Enum {
+                    values: POSITION_STATES,
+                    default: "open",
+                },
+                doc: "open, closed or all (open first).",
+            },
+            STRATEGY,
+            int("limit", 1, 500, 100, "Positions at most."),
+        ],
+        local_only: false,
+        stream: false,
+        method: Method::Get,
+        body: &[],
+    },
+    Route {
+        id: Id::ExecutorFills,
+        path: "/api/executor/fills",
+        summary: "Paper fills, newest first",
+        description: "Every fill of every paper order (taker walks of the book, maker fills of \
+                      resting orders), newest first, paged.",
+        query: &[
+            STRATEGY,
+            int("limit", 1, 500, 50, "Fills per page."),
+            CURSOR,
+        ],
+        local_only: false,
+        stream: false,
+        method: Method::Get,
+        body: &[],
+    },
+    Route {
+        id: Id::ExecutorSignals,
+        path: "/api/executor/signals",
+        summary: "The latest signals and what became of them",
+        description: "The newest signals the strategies emitted (the state keeps the latest \
+                      500; the signals table has them all), newest first, each with its \
+                      decision: ordered (order id, USD) or rejected (by which risk limit).",
+        query: &[
+            STRATEGY,
+            Param {
+                name: "decision",
+                kind: Kind::Enum {
+                    values: SIGNAL_DECISIONS,
+                    default: "",
+                },
+                doc: "Only signals ordered or rejected.",
+            },
+            int("limit", 1, 500, 50, "Signals at most."),
+        ],
+        local_only: false,
+        stream: false,
+        method: Method::Get,
+        body: &[],
+    },
+    Route {
+        id: Id::Strategies,
+        path: "/api/strategies",
+        summary: "The strategies, with their parameters",
+        description: "Every configured strategy: description, version, parameters (defaults \
+                      filled in) and whether it is enabled, the on/off overrides of \
+                      executor/strategies.json applied. Locally from the run's \
+                      configuration; in the cloud from the executor's last run. toggle: true \
+                      where POST /api/strategies/{name} is served (null in the cloud).",
+        query: &[],
+        local_only: false,
+        stream: false,
+        method: Method::Get,
+        body: &[],
+    },
+    Route {
+        id: Id::StrategyToggle,
+        path: "/api/strategies/{name}",
+        summary: "Switch a strategy on or off (local run only)",
+        description: "Writes the strategy's override to executor/strategies.json, which the \
+                      executor's next run applies; answers the strategy as /api/strategies \
+                      lists it. 404 not_found for a strategy not configured; the status \
+                      function writes nothing and answers 404 not_available.",
+        query: &[],
+        local_only: true,
+        stream: false,
+        method: Method::Post,
+        body: &[Param {
+            name: "enabled",
+            kind: Kind::Bool,
+            doc: "true: the strategy opens positions; false: it does not (its open \
+                  positions stay, marked and settled).",
+        }],
     },
 ];
 

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The Parquet tables.
-pub const PARQUET_TABLES: [&str; 8] = [
+pub const PARQUET_TABLES: [&str; 11] = [
     keys::SNAPSHOTS,
     keys::ORDERBOOKS,
     keys::MARKETS,
@@ -33,6 +33,9 @@ pub const PARQUET_TABLES: [&str; 8] = [
     keys::TRADES,
     keys::WHALE_EVENTS,
     keys::RAW_WS,
+    keys::SIGNALS,
+    keys::FILLS,
+    keys::POSITIONS,
 ];
 
 /// The state tables, as the ports read them (the same on DynamoDB and SQLite), and what part

@@ -55,6 +55,11 @@ pub(crate) fn market_item(m: &Market) -> Result<Item> {
     })?;
     let result = serde_json::to_string(&m.result)
         .map_err(|e| StoreError::Encode(format!("market {}: {e}", m.condition_id)))?;
+    let fee = m
+        .fee
+        .map(|f| serde_json::to_string(&f))
+        .transpose()
+        .map_err(|e| StoreError::Encode(format!("market {}: {e}", m.condition_id)))?;
     Ok(ItemBuilder::default()
         .set("condition_id", s(&m.condition_id))
         .set("question", s(&m.question))
@@ -74,6 +79,9 @@ pub(crate) fn market_item(m: &Market) -> Result<Item> {
         .opt("category", m.category.as_deref().map(s))
         .set("neg_risk", AttributeValue::Bool(m.neg_risk))
         .opt("volume_24h", m.volume_24h.map(|d| s(d.to_string())))
+        .opt("event_id", m.event_id.as_deref().map(s))
+        .opt("fees_enabled", m.fees_enabled.map(AttributeValue::Bool))
+        .opt(FEE_ATTR, fee.map(s))
         .opt(LIVE_ATTR, live_value(m).map(s))
         .set(VERSION_ATTR, n(next))
         .build())
@@ -93,6 +101,8 @@ fn live_value(m: &Market) -> Option<&'static str> {
 
 /// The market's result, as JSON ([`polytape_core::MarketResult`]).
 const RESULT_ATTR: &str = "result";
+/// The market's fee schedule, as JSON ([`polytape_core::FeeSchedule`]); absent when unknown.
+const FEE_ATTR: &str = "fee";
 
 /// The market of an item. An item written before versions existed has no `version`: it is a
 /// stored market, so version 1 (as the local adapter migrates its rows).
@@ -124,6 +134,13 @@ pub(crate) fn market_from_item(item: &Item) -> Result<Market> {
         category: r.opt_s("category")?,
         neg_risk: r.bool("neg_risk")?,
         volume_24h: r.opt_dec("volume_24h")?,
+        event_id: r.opt_s("event_id")?,
+        fees_enabled: r.opt_bool("fees_enabled")?,
+        fee: r
+            .opt_s(FEE_ATTR)?
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Encode(format!("markets item {id}: {FEE_ATTR}: {e}")))?,
         version: r.opt_n(VERSION_ATTR)?.unwrap_or(1),
     })
 }
@@ -423,6 +440,9 @@ mod tests {
         bare.slug = None;
         bare.category = None;
         bare.volume_24h = None;
+        bare.event_id = None;
+        bare.fees_enabled = None;
+        bare.fee = None;
         bare.version = 41;
         let mut ended = market(3, Some(Tier::T2), false);
         ended.result = MarketResult::Resolved(polytape_core::Outcome {

@@ -29,6 +29,30 @@ impl ObjectStore for AwsStore {
         Ok(())
     }
 
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<()> {
+        let bucket = &self.names.bucket;
+        // Read from the file as it is sent (and again on a retry), never whole in memory.
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| StoreError::Backend {
+                reason: format!(
+                    "PutObject on s3://{bucket}/{key}: reading {}: {e}",
+                    path.display()
+                ),
+                retryable: false,
+            })?;
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| backend("PutObject", &format!("s3://{bucket}/{key}"), e))?;
+        Ok(())
+    }
+
     async fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let bucket = &self.names.bucket;
         let out = match self.s3.get_object().bucket(bucket).key(key).send().await {

@@ -43,8 +43,9 @@
 //! every retry.
 //!
 //! Only one compaction runs at a time (the collector holds the task's lease); each run looks
-//! at the partitions of the last few days (tick tables: today and yesterday; the live feed's
-//! tables: [`CompactOptions::lookback_days`], as long as a message can wait in its queue).
+//! at the partitions of the last few days (tick and paper tables: today and yesterday; the
+//! live feed's tables: [`CompactOptions::lookback_days`], as long as a message can wait in its
+//! queue).
 
 mod merge;
 
@@ -70,8 +71,9 @@ pub const DEDUP_HOURS_BACK: i64 = 2;
 /// where it is (the first stored copy is kept).
 pub const DEDUP_HOURS_AHEAD: i64 = 2;
 
-/// Days before today a tick table (`snapshots`, `orderbooks`) is looked at: their files are
-/// rewritten only by the ticks queue's retries, within the hour.
+/// Days before today a tick table (`snapshots`, `orderbooks`) or a paper executor table
+/// (`signals`, `fills`, `positions`: written by the step after a tick) is looked at: their
+/// files are rewritten only by retries of the tick, within the hour.
 pub const TICK_LOOKBACK_DAYS: u32 = 1;
 
 /// The media type of the manifest.
@@ -202,8 +204,8 @@ pub async fn compact<S: ObjectDeleter>(store: &S, now: Ts, opts: &CompactOptions
 }
 
 /// The partitions of `table` a run looks at, oldest first: today and the days before it
-/// ([`TICK_LOOKBACK_DAYS`] for tick tables, `lookback_days` for the live feed's), each tier
-/// of a per-tier table.
+/// ([`TICK_LOOKBACK_DAYS`] for tick and paper tables, `lookback_days` for the live feed's),
+/// each tier of a per-tier table.
 pub fn partitions(table: &str, now: Ts, lookback_days: u32) -> Vec<String> {
     let (tiers, days): (Vec<Option<Tier>>, u32) = match table {
         keys::SNAPSHOTS => (Tier::ALL.map(Some).to_vec(), TICK_LOOKBACK_DAYS),
@@ -215,6 +217,7 @@ pub fn partitions(table: &str, now: Ts, lookback_days: u32) -> Vec<String> {
                 .collect(),
             TICK_LOOKBACK_DAYS,
         ),
+        keys::SIGNALS | keys::FILLS | keys::POSITIONS => (vec![None], TICK_LOOKBACK_DAYS),
         _ => (vec![None], lookback_days),
     };
     let today = now.date_naive();
@@ -675,6 +678,11 @@ mod tests {
             "tick tables: today and yesterday, the book tiers only"
         );
         assert_eq!(partitions(keys::SNAPSHOTS, now, 5).len(), 10);
+        assert_eq!(
+            partitions(keys::POSITIONS, now, 5),
+            ["positions/dt=2026-11-19/", "positions/dt=2026-11-20/"],
+            "paper tables: today and yesterday, like the ticks they follow"
+        );
     }
 
     #[test]

@@ -44,6 +44,16 @@ fn check_key(key: &str) -> Result<()> {
 }
 
 fn put(dir: &Path, key: &str, bytes: &[u8]) -> Result<()> {
+    put_with(dir, key, |tmp| std::fs::write(tmp, bytes))
+}
+
+/// [`put`] of a file's content, copied (never held in memory).
+fn put_copy(dir: &Path, key: &str, src: &Path) -> Result<()> {
+    put_with(dir, key, |tmp| std::fs::copy(src, tmp).map(|_| ()))
+}
+
+/// Writes an object through a temporary file renamed into place: readers never see half.
+fn put_with(dir: &Path, key: &str, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
     check_key(key)?;
     let path = dir.join(key);
     let parent = path.parent().unwrap_or(dir);
@@ -57,7 +67,7 @@ fn put(dir: &Path, key: &str, bytes: &[u8]) -> Result<()> {
         std::process::id(),
         TMP_SEQ.fetch_add(1, Ordering::Relaxed)
     ));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+    let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, &path));
     if let Err(e) = written {
         // Best effort: the temporary file is hidden from listings anyway.
         let _ = std::fs::remove_file(&tmp);
@@ -182,6 +192,11 @@ impl ObjectStore for LocalStore {
     async fn put_object(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<()> {
         let key = key.to_string();
         self.with_dir(move |dir| put(dir, &key, &bytes)).await
+    }
+
+    async fn put_file(&self, key: &str, path: &Path, _content_type: &str) -> Result<()> {
+        let (key, src) = (key.to_string(), path.to_path_buf());
+        self.with_dir(move |dir| put_copy(dir, &key, &src)).await
     }
 
     async fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>> {

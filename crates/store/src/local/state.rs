@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS markets (
     result       TEXT,
     closed_at    INTEGER,
     delisted     INTEGER NOT NULL DEFAULT 0,
-    awaiting     INTEGER NOT NULL DEFAULT 0
+    awaiting     INTEGER NOT NULL DEFAULT 0,
+    event_id     TEXT,
+    fees_enabled INTEGER,
+    fee          TEXT
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS markets_active_tier;
 CREATE INDEX IF NOT EXISTS markets_active_end ON markets (active, end_date);
@@ -129,7 +132,7 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
 
 /// Columns added since the first release, for databases created before them (`CREATE TABLE
 /// IF NOT EXISTS` leaves an existing table as it was).
-const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 10] = [
     // Rows stored before versions existed are stored rows: version 1, not 0 ("not stored").
     ("markets", "version", "INTEGER NOT NULL DEFAULT 1"),
     ("task_runs", "error", "TEXT"),
@@ -140,6 +143,10 @@ const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     ("markets", "delisted", "INTEGER NOT NULL DEFAULT 0"),
     // Inactive markets stored before results were tracked are awaiting one.
     ("markets", "awaiting", "INTEGER NOT NULL DEFAULT 0"),
+    // NULL: not known; discovery fills them in on its next run (a change it writes).
+    ("markets", "event_id", "TEXT"),
+    ("markets", "fees_enabled", "INTEGER"),
+    ("markets", "fee", "TEXT"),
 ];
 
 /// Adds the [`ADDED_COLUMNS`] an existing database lacks; a new database gets them from
@@ -216,7 +223,8 @@ fn bad_column(column: &str, value: impl std::fmt::Display) -> rusqlite::Error {
 
 const MARKET_COLUMNS: &str = "condition_id, question, slug, yes_token_id, no_token_id, \
     outcome_0, outcome_1, end_date, tier, active, resolved, outcome, first_seen, category, \
-    neg_risk, volume_24h, version, result, closed_at, delisted, awaiting";
+    neg_risk, volume_24h, version, result, closed_at, delisted, awaiting, event_id, fees_enabled, \
+    fee";
 
 fn market_from_row(r: &Row<'_>) -> rusqlite::Result<Market> {
     let volume_24h: Option<String> = r.get(15)?;
@@ -260,6 +268,18 @@ fn market_from_row(r: &Row<'_>) -> rusqlite::Result<Market> {
         category: r.get(13)?,
         neg_risk: r.get(14)?,
         volume_24h,
+        event_id: r.get(21)?,
+        fees_enabled: r.get(22)?,
+        fee: match r.get::<_, Option<String>>(23)? {
+            None => None,
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    23,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?),
+        },
         version: u64::try_from(r.get::<_, i64>(16)?)
             .map_err(|_| bad_column("version", "negative"))?,
     })
@@ -274,7 +294,7 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
         let mut insert = tx.prepare_cached(&format!(
             "INSERT INTO markets ({MARKET_COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, \
-             ?17, ?18, ?19, ?20) \
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
              ON CONFLICT (condition_id) DO NOTHING"
         ))?;
         let mut update = tx.prepare_cached(
@@ -282,7 +302,8 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
              outcome_0 = ?6, outcome_1 = ?7, end_date = ?8, tier = ?9, active = ?10, \
              resolved = ?11, outcome = ?12, first_seen = ?13, category = ?14, neg_risk = ?15, \
              volume_24h = ?16, result = ?17, closed_at = ?18, delisted = ?19, awaiting = ?20, \
-             version = ?21 + 1 WHERE condition_id = ?1 AND version = ?21",
+             event_id = ?21, fees_enabled = ?22, fee = ?23, \
+             version = ?24 + 1 WHERE condition_id = ?1 AND version = ?24",
         )?;
         for m in markets {
             let version = i64::try_from(m.version).map_err(|_| {
@@ -292,6 +313,11 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
                 ))
             })?;
             let result = serde_json::to_string(&m.result)
+                .map_err(|e| StoreError::Encode(format!("market {}: {e}", m.condition_id)))?;
+            let fee = m
+                .fee
+                .map(|f| serde_json::to_string(&f))
+                .transpose()
                 .map_err(|e| StoreError::Encode(format!("market {}: {e}", m.condition_id)))?;
             let values = params![
                 m.condition_id,
@@ -314,6 +340,9 @@ fn write_markets(conn: &mut Connection, markets: &[Market]) -> Result<Vec<String
                 m.closed_at.map(ms),
                 m.delisted,
                 m.awaits_result(),
+                m.event_id,
+                m.fees_enabled,
+                fee,
             ];
             let written = if m.version == 0 {
                 insert.execute(values)?

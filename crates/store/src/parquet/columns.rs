@@ -10,8 +10,8 @@ use arrow_array::builder::{
     Int8Builder, OffsetBufferBuilder, StringBuilder,
 };
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Decimal64Array, Int32Array, Int64Array, Int8Array, ListArray,
-    RecordBatch, StringArray, StructArray, TimestampMillisecondArray,
+    Array, ArrayRef, BooleanArray, Decimal64Array, Float64Array, Int32Array, Int64Array, Int8Array,
+    ListArray, RecordBatch, StringArray, StructArray, TimestampMillisecondArray,
 };
 use arrow_schema::{DataType, Field, FieldRef, Fields, TimeUnit};
 use polytape_core::money::{from_mantissa, to_mantissa, MAX_MANTISSA, PRECISION, SCALE};
@@ -37,6 +37,8 @@ pub(crate) enum Get<R> {
     I32(fn(&R) -> Option<u32>),
     /// Required count → `int`; a value over `i32::MAX` fails the encode.
     I32Req(fn(&R) -> u32),
+    /// Required signed number → `int`.
+    I32Signed(fn(&R) -> i32),
     /// Seconds → `bigint`.
     I64(fn(&R) -> Option<i64>),
     /// Required signed number (a run's start, epoch ms) → `bigint`.
@@ -92,7 +94,7 @@ pub(crate) const fn col<R>(name: &'static str, get: Get<R>) -> FieldSpec<R> {
         Get::Str(_) | Get::OptStr(_) => "string",
         Get::Dec(_) => "decimal(18,6)",
         Get::F64(_) => "double",
-        Get::I32(_) | Get::I32Req(_) => "int",
+        Get::I32(_) | Get::I32Req(_) | Get::I32Signed(_) => "int",
         Get::I64(_) | Get::I64Req(_) | Get::U64(_) | Get::U64Req(_) => "bigint",
         Get::I8(_) => "tinyint",
         Get::I16(_) => "smallint",
@@ -161,7 +163,7 @@ impl<R> Get<R> {
             Get::Str(_) | Get::OptStr(_) => DataType::Utf8,
             Get::Dec(_) => decimal_type(),
             Get::F64(_) => DataType::Float64,
-            Get::I32(_) | Get::I32Req(_) => DataType::Int32,
+            Get::I32(_) | Get::I32Req(_) | Get::I32Signed(_) => DataType::Int32,
             Get::I64(_) | Get::I64Req(_) | Get::U64(_) | Get::U64Req(_) => DataType::Int64,
             Get::I8(_) => DataType::Int8,
             Get::I16(_) => DataType::Int16,
@@ -178,6 +180,7 @@ impl<R> Get<R> {
             Get::Ts(_)
                 | Get::Str(_)
                 | Get::I32Req(_)
+                | Get::I32Signed(_)
                 | Get::I64Req(_)
                 | Get::U64Req(_)
                 | Get::Levels(_)
@@ -253,6 +256,7 @@ impl<R> Get<R> {
                 }
                 Arc::new(b.finish())
             }
+            Get::I32Signed(f) => Arc::new(Int32Array::from_iter_values(rows.iter().map(f))),
             Get::I64(f) => {
                 let mut b = Int64Builder::with_capacity(n);
                 for r in rows {
@@ -547,7 +551,7 @@ macro_rules! integer_cell {
         }
     )*};
 }
-integer_cell!(Int8Array => i8, Int32Array => i32, Int64Array => i64);
+integer_cell!(Int8Array => i8, Int32Array => i32, Int64Array => i64, Float64Array => f64);
 
 /// One typed column of a batch being decoded, named for its errors.
 pub(crate) struct Col<'a, A> {

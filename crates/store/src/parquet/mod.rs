@@ -1,5 +1,6 @@
 //! Parquet encoders for the per-tick files, the daily `markets` dimension, the resolutions and
-//! transitions, and the live feed's `trades`, `whale_events` and `raw_ws`, with the types
+//! transitions, the live feed's `trades`, `whale_events` and `raw_ws`, and the paper
+//! executor's `signals`, `fills` and `positions`, with the types
 //! Athena engine v3 reads exactly as
 //! DESIGN.md declares them: timestamps INT64 TIMESTAMP(MILLIS, UTC); money DECIMAL(18,6) on
 //! INT64; ratios DOUBLE; counts INT/BIGINT; day and hour TINYINT; strings UTF8; Snappy.
@@ -8,7 +9,8 @@
 //! the file: Athena rejects a column that is both a data and a partition column.
 //!
 //! `raw_ws` and `trades` also read back ([`decode_tape`], [`decode_trades`]): `polytape replay`
-//! rebuilds the trades from the tape and compares them with the stored ones. [`json`] reads any
+//! rebuilds the trades from the tape and compares them with the stored ones. So do the paper
+//! executor's tables ([`decode_signals`], [`decode_fills`], [`decode_positions`]). [`json`] reads any
 //! of the files back generically — rows as JSON, row counts, non-NULL counts — for the status
 //! API. The live feed writes its `raw_ws` objects row group by row group with
 //! [`TapeFileWriter`] (`tape`), the same file [`encode_tape`] makes, in bounded memory.
@@ -29,13 +31,14 @@ use ::parquet::file::properties::WriterProperties;
 use ::parquet::schema::types::ColumnPath;
 use ::parquet::DecodeResult;
 use arrow_array::{
-    BooleanArray, Decimal64Array, Int32Array, Int64Array, Int8Array, RecordBatch, StringArray,
-    TimestampMillisecondArray,
+    BooleanArray, Decimal64Array, Float64Array, Int32Array, Int64Array, Int8Array, RecordBatch,
+    StringArray, TimestampMillisecondArray,
 };
 use arrow_schema::SchemaRef;
 use columns::{arrays_of, col, columns_of, schema_of, FieldSpec, Get, Rows};
 use polytape_core::live::{SizeSource, Source, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
 use polytape_core::ops::TierTransition;
+use polytape_core::paper::{FillRow, PositionRow, SignalRow};
 use polytape_core::snapshot::OrderbookRow;
 use polytape_core::{Market, MarketResult, Resolution, Side, Snapshot};
 use std::sync::{Arc, OnceLock};
@@ -157,7 +160,7 @@ static ORDERBOOK_FIELDS: [FieldSpec<OrderbookRow>; ORDERBOOK_FIELD_COUNT] = [
 
 static ORDERBOOK_COLUMNS: [Column; ORDERBOOK_FIELD_COUNT] = columns_of(&ORDERBOOK_FIELDS);
 
-const MARKET_FIELD_COUNT: usize = 24;
+const MARKET_FIELD_COUNT: usize = 30;
 
 /// The `markets` dimension: one row per market known on the day (see [`crate::keys::markets`]).
 static MARKET_FIELDS: [FieldSpec<Market>; MARKET_FIELD_COUNT] = [
@@ -192,6 +195,16 @@ static MARKET_FIELDS: [FieldSpec<Market>; MARKET_FIELD_COUNT] = [
         "resolved_at",
         Get::OptTs(|m| m.outcome().and_then(|o| o.resolved_at)),
     ),
+    // the Gamma event (one question's several deadlines share it) and the fee schedule
+    col("event_id", Get::OptStr(|m| m.event_id.as_deref())),
+    col("fees_enabled", Get::Bool(|m| m.fees_enabled)),
+    col("fee_rate", Get::Dec(|m| m.fee.map(|f| f.rate))),
+    col("fee_exponent", Get::I32(|m| m.fee.map(|f| f.exponent))),
+    col(
+        "fee_rebate_rate",
+        Get::Dec(|m| m.fee.and_then(|f| f.rebate_rate)),
+    ),
+    col("fee_taker_only", Get::Bool(|m| m.fee.map(|f| f.taker_only))),
 ];
 
 /// The last UMA status Gamma showed for a result.
@@ -322,6 +335,73 @@ static TAPE_FIELDS: [FieldSpec<TapeRecord>; TAPE_FIELD_COUNT] = [
 
 static TAPE_COLUMNS: [Column; TAPE_FIELD_COUNT] = columns_of(&TAPE_FIELDS);
 
+const SIGNAL_FIELD_COUNT: usize = 14;
+
+/// The `signals` table: every signal of an executor step, ordered or rejected.
+static SIGNAL_FIELDS: [FieldSpec<SignalRow>; SIGNAL_FIELD_COUNT] = [
+    col("signal_ts", Get::Ts(|r| r.signal_ts)),
+    col("strategy", Get::Str(|r| &r.strategy)),
+    col("condition_id", Get::Str(|r| &r.condition_id)),
+    col("token_id", Get::Str(|r| &r.token_id)),
+    col("outcome", Get::Str(|r| &r.outcome)),
+    col("reason", Get::Str(|r| &r.reason)),
+    col("edge", Get::Dec(|r| Some(r.edge))),
+    col("confidence", Get::F64(|r| Some(r.confidence))),
+    col("price", Get::Dec(|r| Some(r.price))),
+    col("suggested_usd", Get::Dec(|r| Some(r.suggested_usd))),
+    col("decision", Get::Str(|r| &r.decision)),
+    col("order_id", Get::I64(|r| r.order_id)),
+    col("order_usd", Get::Dec(|r| r.order_usd)),
+    col("rejection", Get::OptStr(|r| r.rejection.as_deref())),
+];
+
+static SIGNAL_COLUMNS: [Column; SIGNAL_FIELD_COUNT] = columns_of(&SIGNAL_FIELDS);
+
+const FILL_FIELD_COUNT: usize = 13;
+
+/// The `fills` table: every fill of a paper order.
+static FILL_FIELDS: [FieldSpec<FillRow>; FILL_FIELD_COUNT] = [
+    col("fill_ts", Get::Ts(|r| r.fill_ts)),
+    col("order_id", Get::I64Req(|r| r.order_id)),
+    col("strategy", Get::Str(|r| &r.strategy)),
+    col("condition_id", Get::Str(|r| &r.condition_id)),
+    col("token_id", Get::Str(|r| &r.token_id)),
+    col("outcome", Get::Str(|r| &r.outcome)),
+    col("side", Get::Str(|r| &r.side)),
+    col("liquidity", Get::Str(|r| &r.liquidity)),
+    col("shares", Get::Dec(|r| Some(r.shares))),
+    col("avg_price", Get::Dec(|r| Some(r.avg_price))),
+    col("notional", Get::Dec(|r| Some(r.notional))),
+    col("fee", Get::Dec(|r| Some(r.fee))),
+    col("levels", Get::I32Signed(|r| r.levels)),
+];
+
+static FILL_COLUMNS: [Column; FILL_FIELD_COUNT] = columns_of(&FILL_FIELDS);
+
+const POSITION_FIELD_COUNT: usize = 16;
+
+/// The `positions` table: each position open at an executor step, and each it closed.
+static POSITION_FIELDS: [FieldSpec<PositionRow>; POSITION_FIELD_COUNT] = [
+    col("as_of", Get::Ts(|r| r.as_of)),
+    col("strategy", Get::Str(|r| &r.strategy)),
+    col("condition_id", Get::Str(|r| &r.condition_id)),
+    col("token_id", Get::Str(|r| &r.token_id)),
+    col("outcome", Get::Str(|r| &r.outcome)),
+    col("status", Get::Str(|r| &r.status)),
+    col("shares", Get::Dec(|r| Some(r.shares))),
+    col("cost", Get::Dec(|r| Some(r.cost))),
+    col("entry_price", Get::Dec(|r| r.entry_price)),
+    col("mark", Get::Dec(|r| r.mark)),
+    col("unrealised_pnl", Get::Dec(|r| r.unrealised_pnl)),
+    col("proceeds", Get::Dec(|r| r.proceeds)),
+    col("realised_pnl", Get::Dec(|r| r.realised_pnl)),
+    col("opened_at", Get::Ts(|r| r.opened_at)),
+    col("closed_at", Get::OptTs(|r| r.closed_at)),
+    col("close_reason", Get::OptStr(|r| r.close_reason.as_deref())),
+];
+
+static POSITION_COLUMNS: [Column; POSITION_FIELD_COUNT] = columns_of(&POSITION_FIELDS);
+
 static DT: [Column; 1] = [Column {
     name: "dt",
     athena_type: "string",
@@ -378,6 +458,21 @@ pub fn tape_columns() -> &'static [Column] {
     &TAPE_COLUMNS
 }
 
+/// Every column of a `signals` file, in file order (`dt` is the partition, not in it).
+pub fn signal_columns() -> &'static [Column] {
+    &SIGNAL_COLUMNS
+}
+
+/// Every column of a `fills` file, in file order (`dt` is the partition, not in it).
+pub fn fill_columns() -> &'static [Column] {
+    &FILL_COLUMNS
+}
+
+/// Every column of a `positions` file, in file order (`dt` is the partition, not in it).
+pub fn position_columns() -> &'static [Column] {
+    &POSITION_COLUMNS
+}
+
 /// The label columns `polytape export` and the Athena training-set query append to every
 /// `snapshots` column and `tier`: whether the row's token (the first outcome's) won (1/0; NULL
 /// for INVALID or a payout with no single winner), the winning outcome, when the market
@@ -417,12 +512,14 @@ pub fn training_columns() -> Vec<Column> {
 
 /// The Hive partition columns of `table`, in key order: `tier`, `dt` for `snapshots` and
 /// `orderbooks`; `dt` for `markets`, `resolutions`, `tier_transitions`, `trades`,
-/// `whale_events` and `raw_ws`; none for a table this crate does not encode.
+/// `whale_events`, `raw_ws`, `signals`, `fills` and `positions`; none for a table this crate
+/// does not encode.
 pub fn partition_columns(table: &str) -> &'static [Column] {
     use crate::keys::*;
     match table {
         SNAPSHOTS | ORDERBOOKS => &TIER_DT,
-        MARKETS | RESOLUTIONS | TIER_TRANSITIONS | TRADES | WHALE_EVENTS | RAW_WS => &DT,
+        MARKETS | RESOLUTIONS | TIER_TRANSITIONS | TRADES | WHALE_EVENTS | RAW_WS | SIGNALS
+        | FILLS | POSITIONS => &DT,
         _ => &[],
     }
 }
@@ -473,6 +570,191 @@ pub fn whale_events_schema() -> SchemaRef {
 pub fn tape_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&TAPE_FIELDS))))
+}
+
+/// The Arrow schema of a `signals` file.
+pub fn signals_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&SIGNAL_FIELDS))))
+}
+
+/// The Arrow schema of a `fills` file.
+pub fn fills_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&FILL_FIELDS))))
+}
+
+/// The Arrow schema of a `positions` file.
+pub fn positions_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Arc::new(schema_of(&POSITION_FIELDS))))
+}
+
+/// One `signals` file holding `rows` in the order given: the signals of one executor step,
+/// under [`crate::keys::paper`]. A money value over 18 digits is stored NULL and counted in
+/// [`Encoded::nulled`] (and then fails [`decode_signals`], which requires it).
+pub fn encode_signals(rows: &[SignalRow]) -> Result<Encoded> {
+    encode(&SIGNAL_FIELDS, signals_schema(), rows)
+}
+
+/// One `fills` file holding `rows` in the order given (the fills of one executor step).
+pub fn encode_fills(rows: &[FillRow]) -> Result<Encoded> {
+    encode(&FILL_FIELDS, fills_schema(), rows)
+}
+
+/// One `positions` file holding `rows` in the order given (the positions of one executor step).
+pub fn encode_positions(rows: &[PositionRow]) -> Result<Encoded> {
+    encode(&POSITION_FIELDS, positions_schema(), rows)
+}
+
+/// The rows of a `signals` file, in file order, as [`encode_signals`] wrote them. A file that
+/// is not Parquet, lacks a column, has one of another type, or a NULL where the row requires a
+/// value is an error naming it, never a panic.
+pub fn decode_signals(bytes: &[u8]) -> Result<Vec<SignalRow>> {
+    let mut out = Vec::new();
+    for batch in read_batches(bytes)? {
+        let rows = Rows::new(crate::keys::SIGNALS, &SIGNAL_FIELDS, &batch)?;
+        let string = |name| rows.col::<StringArray>(name);
+        let decimal = |name| rows.col::<Decimal64Array>(name);
+        let signal_ts = rows.col::<TimestampMillisecondArray>("signal_ts")?;
+        let (strategy, condition_id, token_id, outcome, reason, decision, rejection) = (
+            string("strategy")?,
+            string("condition_id")?,
+            string("token_id")?,
+            string("outcome")?,
+            string("reason")?,
+            string("decision")?,
+            string("rejection")?,
+        );
+        let (edge, price, suggested_usd, order_usd) = (
+            decimal("edge")?,
+            decimal("price")?,
+            decimal("suggested_usd")?,
+            decimal("order_usd")?,
+        );
+        let confidence = rows.col::<Float64Array>("confidence")?;
+        let order_id = rows.col::<Int64Array>("order_id")?;
+        out.reserve(rows.len());
+        for i in 0..rows.len() {
+            out.push(SignalRow {
+                signal_ts: signal_ts.req(i)?,
+                strategy: strategy.req(i)?.to_owned(),
+                condition_id: condition_id.req(i)?.to_owned(),
+                token_id: token_id.req(i)?.to_owned(),
+                outcome: outcome.req(i)?.to_owned(),
+                reason: reason.req(i)?.to_owned(),
+                edge: edge.req(i)?,
+                confidence: confidence.req(i)?,
+                price: price.req(i)?,
+                suggested_usd: suggested_usd.req(i)?,
+                decision: decision.req(i)?.to_owned(),
+                order_id: order_id.opt(i)?,
+                order_usd: order_usd.opt(i)?,
+                rejection: rejection.opt(i)?.map(str::to_owned),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of a `fills` file, in file order; errors as [`decode_signals`]'s.
+pub fn decode_fills(bytes: &[u8]) -> Result<Vec<FillRow>> {
+    let mut out = Vec::new();
+    for batch in read_batches(bytes)? {
+        let rows = Rows::new(crate::keys::FILLS, &FILL_FIELDS, &batch)?;
+        let string = |name| rows.col::<StringArray>(name);
+        let decimal = |name| rows.col::<Decimal64Array>(name);
+        let fill_ts = rows.col::<TimestampMillisecondArray>("fill_ts")?;
+        let order_id = rows.col::<Int64Array>("order_id")?;
+        let (strategy, condition_id, token_id, outcome, side, liquidity) = (
+            string("strategy")?,
+            string("condition_id")?,
+            string("token_id")?,
+            string("outcome")?,
+            string("side")?,
+            string("liquidity")?,
+        );
+        let (shares, avg_price, notional, fee) = (
+            decimal("shares")?,
+            decimal("avg_price")?,
+            decimal("notional")?,
+            decimal("fee")?,
+        );
+        let levels = rows.col::<Int32Array>("levels")?;
+        out.reserve(rows.len());
+        for i in 0..rows.len() {
+            out.push(FillRow {
+                fill_ts: fill_ts.req(i)?,
+                order_id: order_id.req(i)?,
+                strategy: strategy.req(i)?.to_owned(),
+                condition_id: condition_id.req(i)?.to_owned(),
+                token_id: token_id.req(i)?.to_owned(),
+                outcome: outcome.req(i)?.to_owned(),
+                side: side.req(i)?.to_owned(),
+                liquidity: liquidity.req(i)?.to_owned(),
+                shares: shares.req(i)?,
+                avg_price: avg_price.req(i)?,
+                notional: notional.req(i)?,
+                fee: fee.req(i)?,
+                levels: levels.req(i)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of a `positions` file, in file order; errors as [`decode_signals`]'s.
+pub fn decode_positions(bytes: &[u8]) -> Result<Vec<PositionRow>> {
+    let mut out = Vec::new();
+    for batch in read_batches(bytes)? {
+        let rows = Rows::new(crate::keys::POSITIONS, &POSITION_FIELDS, &batch)?;
+        let string = |name| rows.col::<StringArray>(name);
+        let decimal = |name| rows.col::<Decimal64Array>(name);
+        let time = |name| rows.col::<TimestampMillisecondArray>(name);
+        let (as_of, opened_at, closed_at) =
+            (time("as_of")?, time("opened_at")?, time("closed_at")?);
+        let (strategy, condition_id, token_id, outcome, status, close_reason) = (
+            string("strategy")?,
+            string("condition_id")?,
+            string("token_id")?,
+            string("outcome")?,
+            string("status")?,
+            string("close_reason")?,
+        );
+        let (shares, cost, entry_price, mark) = (
+            decimal("shares")?,
+            decimal("cost")?,
+            decimal("entry_price")?,
+            decimal("mark")?,
+        );
+        let (unrealised_pnl, proceeds, realised_pnl) = (
+            decimal("unrealised_pnl")?,
+            decimal("proceeds")?,
+            decimal("realised_pnl")?,
+        );
+        out.reserve(rows.len());
+        for i in 0..rows.len() {
+            out.push(PositionRow {
+                as_of: as_of.req(i)?,
+                strategy: strategy.req(i)?.to_owned(),
+                condition_id: condition_id.req(i)?.to_owned(),
+                token_id: token_id.req(i)?.to_owned(),
+                outcome: outcome.req(i)?.to_owned(),
+                status: status.req(i)?.to_owned(),
+                shares: shares.req(i)?,
+                cost: cost.req(i)?,
+                entry_price: entry_price.opt(i)?,
+                mark: mark.opt(i)?,
+                unrealised_pnl: unrealised_pnl.opt(i)?,
+                proceeds: proceeds.opt(i)?,
+                realised_pnl: realised_pnl.opt(i)?,
+                opened_at: opened_at.req(i)?,
+                closed_at: closed_at.opt(i)?,
+                close_reason: close_reason.opt(i)?.map(str::to_owned),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// One `trades` file holding `rows` in the order given (the trades of one consumer message,
@@ -650,6 +932,9 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
         MARKETS => markets_schema(),
         RESOLUTIONS => resolutions_schema(),
         TIER_TRANSITIONS => transitions_schema(),
+        SIGNALS => signals_schema(),
+        FILLS => fills_schema(),
+        POSITIONS => positions_schema(),
         _ => return None,
     })
 }
@@ -669,6 +954,9 @@ pub fn table_writer_properties(table: &str, group_rows: usize) -> Option<WriterP
         MARKETS => plain_columns(&MARKET_FIELDS),
         RESOLUTIONS => plain_columns(&RESOLUTION_FIELDS),
         TIER_TRANSITIONS => plain_columns(&TRANSITION_FIELDS),
+        SIGNALS => plain_columns(&SIGNAL_FIELDS),
+        FILLS => plain_columns(&FILL_FIELDS),
+        POSITIONS => plain_columns(&POSITION_FIELDS),
         _ => return None,
     };
     let mut props = WriterProperties::builder()

@@ -22,8 +22,11 @@ use super::{BookRow, Replay, SnapshotRow};
 use crate::config::EngineConfig;
 use crate::error::StrategyError;
 use crate::Ts;
-use arrow_array::{ArrayRef, RecordBatch};
-use polytape_core::{Book, Level, Market, MarketResult, Outcome};
+use arrow_array::{
+    Array, ArrayRef, Decimal128Array, Decimal64Array, ListArray, RecordBatch, StringArray,
+    StructArray, TimestampMillisecondArray,
+};
+use polytape_core::{Book, FeeSchedule, Level, Market, MarketResult, Outcome};
 use polytape_store::parquet::json;
 use polytape_store::read::file_batches;
 use polytape_store::{keys, LocalStore, MarketStore, ObjectStore};
@@ -310,11 +313,54 @@ fn columns<'b, const N: usize>(
     out.try_into().map_err(|_| "columns".to_string())
 }
 
+// A cell of a type polytape writes (utf8, timestamp(ms), decimal, list<struct<price, size>>)
+// is read straight from its array; any other type goes through the store's JSON reading
+// of a cell, which accepts what a file of another writer may hold. The JSON path allocated a
+// string or a map per value (≈ 6 per book level) and made the backtest malloc-bound.
+
+fn typed<T: 'static>(a: &ArrayRef) -> Option<&T> {
+    a.as_any().downcast_ref::<T>()
+}
+
+/// A decimal column as written (`decimal(18,6)` reads back as 64-bit) or as 128-bit.
+#[derive(Clone, Copy)]
+enum Decimals<'a> {
+    D64(&'a Decimal64Array),
+    D128(&'a Decimal128Array),
+}
+
+impl Decimals<'_> {
+    fn of(a: &ArrayRef) -> Option<Decimals<'_>> {
+        typed::<Decimal64Array>(a)
+            .map(Decimals::D64)
+            .or_else(|| typed::<Decimal128Array>(a).map(Decimals::D128))
+    }
+
+    fn at(self, i: usize) -> Result<Option<Decimal>, String> {
+        let (valid, m, scale) = match self {
+            Decimals::D64(d) => (d.is_valid(i), i128::from(d.value(i)), d.scale()),
+            Decimals::D128(d) => (d.is_valid(i), d.value(i), d.scale()),
+        };
+        if !valid {
+            return Ok(None);
+        }
+        let s = u32::try_from(scale).map_err(|_| format!("decimal scale {scale}"))?;
+        // Normalized (0.920000 → 0.92) as the JSON reading gives it: the report prints the
+        // values it derives with the scale they were read with.
+        Decimal::try_from_i128_with_scale(m, s)
+            .map(|d| Some(d.normalize()))
+            .map_err(|e| format!("{m} (scale {scale}) is not a decimal: {e}"))
+    }
+}
+
 fn cell(a: &ArrayRef, i: usize) -> Result<Value, String> {
     json::value(a.as_ref(), i).map_err(|e| e.to_string())
 }
 
 fn string(a: &ArrayRef, i: usize) -> Result<Option<String>, String> {
+    if let Some(s) = typed::<StringArray>(a) {
+        return Ok(s.is_valid(i).then(|| s.value(i).to_string()));
+    }
     match cell(a, i)? {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s)),
@@ -327,6 +373,14 @@ fn required(a: &ArrayRef, i: usize, name: &str) -> Result<String, String> {
 }
 
 fn time(a: &ArrayRef, i: usize) -> Result<Option<Ts>, String> {
+    if let Some(t) = typed::<TimestampMillisecondArray>(a) {
+        if t.is_null(i) {
+            return Ok(None);
+        }
+        return chrono::DateTime::from_timestamp_millis(t.value(i))
+            .map(Some)
+            .ok_or_else(|| format!("{} ms is not a time", t.value(i)));
+    }
     string(a, i)?
         .map(|s| {
             s.parse::<Ts>()
@@ -350,6 +404,9 @@ fn decimal_of(v: &Value) -> Result<Option<Decimal>, String> {
 }
 
 fn decimal(a: &ArrayRef, i: usize) -> Result<Option<Decimal>, String> {
+    if let Some(d) = Decimals::of(a) {
+        return d.at(i);
+    }
     decimal_of(&cell(a, i)?)
 }
 
@@ -370,6 +427,32 @@ fn list(a: &ArrayRef, i: usize) -> Result<Vec<Value>, String> {
 }
 
 fn levels(a: &ArrayRef, i: usize) -> Result<Vec<Level>, String> {
+    let fields = typed::<ListArray>(a).and_then(|l| {
+        let items = typed::<StructArray>(l.values())?;
+        let price = items.column_by_name("price").and_then(Decimals::of)?;
+        let size = items.column_by_name("size").and_then(Decimals::of)?;
+        Some((l, items, price, size))
+    });
+    if let Some((l, items, price, size)) = fields {
+        if l.is_null(i) {
+            return Ok(Vec::new());
+        }
+        let offsets = l.value_offsets();
+        let (from, to) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let mut out = Vec::with_capacity(to - from);
+        for j in from..to {
+            let level = if items.is_valid(j) {
+                (price.at(j)?, size.at(j)?)
+            } else {
+                (None, None)
+            };
+            match level {
+                (Some(price), Some(size)) => out.push(Level { price, size }),
+                _ => return Err("a level without price or size".to_string()),
+            }
+        }
+        return Ok(out);
+    }
     list(a, i)?
         .iter()
         .map(|l| {
@@ -469,7 +552,40 @@ fn decode_books(
     Ok(out)
 }
 
-/// The markets of a `markets` file, result left open.
+/// Column `name` of `batch` when the file has it (`None`: written before the column existed).
+fn optional_column<'b>(batch: &'b RecordBatch, name: &str) -> Option<&'b ArrayRef> {
+    batch.column_by_name(name)
+}
+
+/// The fee schedule of row `i` from the `fee_*` columns; `None` without a rate.
+fn fee_schedule(
+    [rate, exponent, rebate, taker_only]: [Option<&ArrayRef>; 4],
+    i: usize,
+) -> Result<Option<FeeSchedule>, String> {
+    let Some(rate) = rate.map(|a| decimal(a, i)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    let exponent = match exponent.map(|a| cell(a, i)).transpose()? {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|e| u32::try_from(e).ok())
+            .ok_or_else(|| format!("fee_exponent {n} is not a whole number"))?,
+        _ => return Err("a fee_rate without a fee_exponent".into()),
+    };
+    Ok(Some(FeeSchedule {
+        rate,
+        exponent,
+        rebate_rate: rebate.map(|a| decimal(a, i)).transpose()?.flatten(),
+        taker_only: taker_only
+            .map(|a| flag(a, i))
+            .transpose()?
+            .flatten()
+            .unwrap_or(true),
+    }))
+}
+
+/// The markets of a `markets` file, result left open. The event and fee columns are read when
+/// the file has them (files written before them lack them: `None`).
 fn decode_markets(
     batches: &[RecordBatch],
     summary: &mut DataSummary,
@@ -493,6 +609,15 @@ fn decode_markets(
                     "neg_risk",
                 ],
             )?;
+        let event = optional_column(b, "event_id");
+        let fees_enabled = optional_column(b, "fees_enabled");
+        let fee = [
+            "fee_rate",
+            "fee_exponent",
+            "fee_rebate_rate",
+            "fee_taker_only",
+        ]
+        .map(|name| optional_column(b, name));
         for i in 0..b.num_rows() {
             let m = (|| -> Result<Market, String> {
                 let end_date = time(end, i)?.ok_or("`end_date` is NULL")?;
@@ -516,6 +641,9 @@ fn decode_markets(
                     category: string(category, i)?,
                     neg_risk: flag(neg_risk, i)?.unwrap_or(false),
                     volume_24h: None,
+                    event_id: event.map(|a| string(a, i)).transpose()?.flatten(),
+                    fees_enabled: fees_enabled.map(|a| flag(a, i)).transpose()?.flatten(),
+                    fee: fee_schedule(fee, i)?,
                     version: 0,
                 })
             })();
@@ -617,6 +745,9 @@ fn decode_resolutions(
                     category: None,
                     neg_risk: false,
                     volume_24h: None,
+                    event_id: None,
+                    fees_enabled: None,
+                    fee: None,
                     version: 0,
                 });
                 Ok((id, outcome, market))
@@ -628,4 +759,24 @@ fn decode_resolutions(
         }
     }
     Ok(out)
+}
+
+/// The rows of one stored file of `snapshots` or `orderbooks` (by its key), as the replay
+/// reads them; for the live executor, which reads a tick's two files as they are written.
+/// Rows that cannot be read are skipped and counted in `summary`; a file that lacks a column
+/// is an error with the reason.
+pub fn decode_tick_file(
+    key: &str,
+    batches: &[RecordBatch],
+    summary: &mut DataSummary,
+) -> Result<(Vec<SnapshotRow>, Vec<BookRow>), String> {
+    if key.starts_with(keys::SNAPSHOTS) {
+        Ok((decode_snapshots(batches, summary)?, Vec::new()))
+    } else if key.starts_with(keys::ORDERBOOKS) {
+        Ok((Vec::new(), decode_books(batches, summary)?))
+    } else {
+        Err(format!(
+            "{key} is neither a snapshots nor an orderbooks file"
+        ))
+    }
 }

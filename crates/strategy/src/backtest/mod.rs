@@ -34,10 +34,11 @@ use crate::Ts;
 use polytape_core::{Book, Market, MarketResult, Outcome, Snapshot};
 use report::Tally;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The columns of a `snapshots` row the replay uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotRow {
     pub ts: Ts,
     pub condition_id: String,
@@ -72,12 +73,20 @@ pub struct BookRow {
 }
 
 /// One market as the replay knows it.
-struct MarketState {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketState {
     market: Market,
     row: Option<SnapshotRow>,
     book: Option<Book>,
     /// YES mids of the last [`Replay::window`], oldest first.
     history: VecDeque<PricePoint>,
+}
+
+impl MarketState {
+    /// The market as the replay knows it (the status API shows its question).
+    pub fn market(&self) -> &Market {
+        &self.market
+    }
 }
 
 /// The engine stepped over stored observations.
@@ -248,7 +257,8 @@ impl Replay {
                 continue;
             };
             let rows: Vec<Snapshot> = m.row.iter().map(SnapshotRow::to_snapshot).collect();
-            let mut view = MarketView::build(t, &m.market, None, &rows, m.book.as_ref(), None);
+            let event_id = m.market.event_id.clone();
+            let mut view = MarketView::build(t, &m.market, event_id, &rows, m.book.as_ref(), None);
             // Only what was observed at `t` joins the history.
             let row_mid = m
                 .row
@@ -300,5 +310,140 @@ fn decision_kind(d: &SignalDecision) -> String {
                     .map(String::from)
             })
             .unwrap_or_else(|| "rejected".into()),
+    }
+}
+
+/// What a [`Replay`] carries from one run to the next when it runs live (the paper executor
+/// steps it a few times a minute and keeps it between runs): the paper account, each market's
+/// last observation and mid history, the resolutions learnt but not applied yet, and the last
+/// step's time. The strategies, risk limits and sizing are not kept: they come from the
+/// configuration of the run that resumes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayState {
+    pub broker: crate::broker::PaperBroker,
+    pub markets: BTreeMap<String, MarketState>,
+    pub pending: VecDeque<(Ts, String, Outcome)>,
+    pub last_t: Option<Ts>,
+    pub steps: u64,
+}
+
+impl ReplayState {
+    /// A new account of `config` that knows no market yet.
+    pub fn new(config: &EngineConfig) -> ReplayState {
+        ReplayState {
+            broker: crate::broker::PaperBroker::new(
+                config.initial_cash,
+                config.execution.taker_fee,
+            ),
+            markets: BTreeMap::new(),
+            pending: VecDeque::new(),
+            last_t: None,
+            steps: 0,
+        }
+    }
+}
+
+impl Replay {
+    /// Resumes a replay kept by [`Replay::suspend`] under `config` (its enabled strategies).
+    pub fn resume(config: &EngineConfig, state: ReplayState) -> Result<Replay, StrategyError> {
+        config.validate()?;
+        let engine = Engine::resume(config, state.broker)?;
+        let mut tally = Tally::new(config, engine.strategies());
+        tally.steps = state.steps;
+        Ok(Replay {
+            window: history_window(config),
+            engine,
+            markets: state.markets,
+            pending: state.pending,
+            last_t: state.last_t,
+            tally,
+        })
+    }
+
+    /// What [`Replay::resume`] needs to go on.
+    pub fn suspend(self) -> ReplayState {
+        ReplayState {
+            steps: self.tally.steps,
+            broker: self.engine.into_execution(),
+            markets: self.markets,
+            pending: self.pending,
+            last_t: self.last_t,
+        }
+    }
+
+    /// Whether the replay knows the market.
+    pub fn knows(&self, condition_id: &str) -> bool {
+        self.markets.contains_key(condition_id)
+    }
+
+    /// Adds a market (what the store says of it, its result ignored: results come from
+    /// [`Replay::learn`]) or updates what is known of one, keeping its observations.
+    pub fn track(&mut self, mut market: Market) {
+        market.result = MarketResult::Open;
+        market.active = true;
+        match self.markets.get_mut(&market.condition_id) {
+            Some(m) => m.market = market,
+            None => {
+                let id = market.condition_id.clone();
+                self.markets.insert(
+                    id,
+                    MarketState {
+                        market,
+                        row: None,
+                        book: None,
+                        history: VecDeque::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Learns a market's resolution (applied at the first step after its `learned_at`, or at
+    /// once when that is already past); learning it again does nothing.
+    pub fn learn(&mut self, condition_id: &str, outcome: Outcome) {
+        let resolved = self
+            .markets
+            .get(condition_id)
+            .is_some_and(|m| matches!(m.market.result, MarketResult::Resolved(_)));
+        if resolved || self.pending.iter().any(|p| p.1 == condition_id) {
+            return;
+        }
+        let at = outcome.learned_at;
+        let i = self
+            .pending
+            .iter()
+            .position(|p| (p.0, p.1.as_str()) > (at, condition_id))
+            .unwrap_or(self.pending.len());
+        self.pending
+            .insert(i, (at, condition_id.to_string(), outcome));
+    }
+
+    /// Markets with an open position or a resting order: those whose resolution matters now.
+    pub fn engaged_markets(&self) -> BTreeSet<String> {
+        use crate::broker::Execution;
+        let e = self.engine.execution();
+        e.portfolio()
+            .positions
+            .values()
+            .map(|p| p.condition_id.clone())
+            .chain(
+                e.orders()
+                    .iter()
+                    .filter(|o| o.is_open())
+                    .map(|o| o.request.condition_id.clone()),
+            )
+            .collect()
+    }
+
+    /// Forgets markets past their end by more than `after` with nothing engaged in them, so a
+    /// long-running live replay does not keep every market it ever saw.
+    pub fn forget_ended(&mut self, now: Ts, after: chrono::Duration) -> usize {
+        let engaged = self.engaged_markets();
+        let pending: BTreeSet<String> = self.pending.iter().map(|p| p.1.clone()).collect();
+        let before = self.markets.len();
+        self.markets.retain(|id, m| {
+            engaged.contains(id) || pending.contains(id) || m.market.end_date + after > now
+        });
+        before - self.markets.len()
     }
 }
