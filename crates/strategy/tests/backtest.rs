@@ -391,3 +391,44 @@ async fn given_two_deadlines_of_one_event_mispriced_then_term_structure_trades_a
     let r = run_backtest(plain.path(), &config).await.unwrap();
     assert_eq!(r.strategies["term_structure"].signals, 0);
 }
+
+#[tokio::test]
+async fn given_a_settled_market_then_it_is_forgotten_and_its_later_rows_are_counted_not_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    favourite_dir(tmp.path());
+    let before = run(tmp.path()).await;
+    // Rows of both markets in the hours after 0xa's settlement (learnt at 01:00).
+    for t in ["2026-11-21T02:00:00Z", "2026-11-21T03:00:00Z"] {
+        tick(
+            tmp.path(),
+            t,
+            &[
+                snapshot(t, "0xa", "0.98", "0.99"),
+                snapshot(t, "0xb", "0.48", "0.50"),
+            ],
+            &[
+                book(t, "0xa", "0.98", "0.99"),
+                book(t, "0xb", "0.48", "0.50"),
+            ],
+        );
+    }
+    let r = run(tmp.path()).await;
+    // 0xa is settled after the 01:00 step and holds nothing: forgotten once its hour is read;
+    // 0xb never resolved and stays.
+    assert_eq!(r.data.markets_forgotten, 1);
+    // 02:00 is read in the hour the settlement was applied; 03:00 finds 0xa forgotten.
+    assert_eq!(
+        r.data.rows_after_settlement, 2,
+        "the 03:00 row and book of 0xa"
+    );
+    assert_eq!(r.data.rows_unknown_market, 0);
+    let (s, b) = (
+        &r.strategies["longshot_yes"],
+        &before.strategies["longshot_yes"],
+    );
+    assert_eq!(
+        (s.fills, s.closed, s.realised),
+        (b.fills, b.closed, b.realised)
+    );
+    assert_eq!(r.total.final_equity, before.total.final_equity);
+}

@@ -65,6 +65,13 @@ pub struct DataSummary {
     pub rows_out_of_order: u64,
     /// Rows of markets neither `markets` nor `resolutions` knows.
     pub rows_unknown_market: u64,
+    /// Rows of markets already settled and forgotten (nothing held in them: such a row can
+    /// change nothing; the replay keeps no state for settled markets).
+    #[serde(default)]
+    pub rows_after_settlement: u64,
+    /// Markets forgotten once settled with nothing held in them.
+    #[serde(default)]
+    pub markets_forgotten: u64,
     /// Rows of the second outcome's token (the replay uses the first's).
     pub rows_other_token: u64,
     /// The most snapshot and book rows held at once (one hour's).
@@ -219,6 +226,8 @@ pub async fn run_backtest(data_dir: &Path, config: &EngineConfig) -> Result<Repo
             }
             replay.step(t, &rows[ri..i], &books[bj..j]);
         }
+        // Memory holds the markets still open or held, not every market met.
+        summary.markets_forgotten += replay.forget_settled() as u64;
     }
     Ok(replay.finish(summary))
 }

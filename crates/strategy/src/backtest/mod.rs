@@ -99,6 +99,8 @@ pub struct Replay {
     window: chrono::Duration,
     last_t: Option<Ts>,
     tally: Tally,
+    /// Markets forgotten once settled ([`Replay::forget_settled`]).
+    settled: BTreeSet<String>,
 }
 
 impl Replay {
@@ -141,6 +143,7 @@ impl Replay {
             pending: pending.into(),
             last_t: None,
             tally,
+            settled: BTreeSet::new(),
         })
     }
 
@@ -171,7 +174,7 @@ impl Replay {
                 continue;
             }
             let Some(m) = self.markets.get_mut(&r.condition_id) else {
-                self.tally.rows_unknown_market += 1;
+                self.count_unknown(&r.condition_id);
                 continue;
             };
             if r.token_id != m.market.yes_token_id {
@@ -187,7 +190,7 @@ impl Replay {
                 continue;
             }
             let Some(m) = self.markets.get_mut(&b.condition_id) else {
-                self.tally.rows_unknown_market += 1;
+                self.count_unknown(&b.condition_id);
                 continue;
             };
             if b.book.token_id != m.market.yes_token_id {
@@ -357,6 +360,7 @@ impl Replay {
             pending: state.pending,
             last_t: state.last_t,
             tally,
+            settled: BTreeSet::new(),
         })
     }
 
@@ -368,6 +372,33 @@ impl Replay {
             markets: self.markets,
             pending: self.pending,
             last_t: self.last_t,
+        }
+    }
+
+    /// Forgets the markets whose resolution was applied and in which nothing is held (no
+    /// position, no resting order): no later row of theirs can change anything, so a long
+    /// replay keeps the markets still open or held, not every market it met. Their later rows
+    /// are counted (`rows_after_settlement`). Returns how many were forgotten.
+    pub fn forget_settled(&mut self) -> usize {
+        let engaged = self.engaged_markets();
+        let before = self.markets.len();
+        let settled = &mut self.settled;
+        self.markets.retain(|id, m| {
+            let keep =
+                engaged.contains(id) || !matches!(m.market.result, MarketResult::Resolved(_));
+            if !keep {
+                settled.insert(id.clone());
+            }
+            keep
+        });
+        before - self.markets.len()
+    }
+
+    fn count_unknown(&mut self, id: &str) {
+        if self.settled.contains(id) {
+            self.tally.rows_after_settlement += 1;
+        } else {
+            self.tally.rows_unknown_market += 1;
         }
     }
 

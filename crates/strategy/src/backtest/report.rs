@@ -230,6 +230,7 @@ pub(crate) struct Tally {
     pub(crate) steps: u64,
     pub(crate) rows_out_of_order: u64,
     pub(crate) rows_unknown_market: u64,
+    pub(crate) rows_after_settlement: u64,
     pub(crate) rows_other_token: u64,
     first_ts: Option<Ts>,
     last_ts: Option<Ts>,
@@ -289,6 +290,7 @@ impl Tally {
             steps: 0,
             rows_out_of_order: 0,
             rows_unknown_market: 0,
+            rows_after_settlement: 0,
             rows_other_token: 0,
             first_ts: None,
             last_ts: None,
@@ -407,6 +409,7 @@ impl Tally {
     pub(crate) fn finish(self, engine: &Engine, mut data: DataSummary) -> Report {
         data.rows_out_of_order += self.rows_out_of_order;
         data.rows_unknown_market += self.rows_unknown_market;
+        data.rows_after_settlement += self.rows_after_settlement;
         data.rows_other_token += self.rows_other_token;
         let p = engine.portfolio();
         let unrealised: Decimal = p.positions.values().map(|x| x.unrealised_pnl()).sum();
