@@ -553,16 +553,9 @@ fn signal_row(d: &DecidedSignal) -> SignalRow {
         SignalDecision::Ordered { order_id, usd } => {
             (paper::ORDERED, Some(*order_id as i64), Some(*usd), None)
         }
-        SignalDecision::Rejected { rejection } => (
-            paper::REJECTED,
-            None,
-            None,
-            Some(
-                serde_json::to_value(rejection)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-            ),
-        ),
+        SignalDecision::Rejected { rejection } => {
+            (paper::REJECTED, None, None, Some(json_text(rejection)))
+        }
     };
     SignalRow {
         signal_ts: s.ts,
@@ -580,6 +573,13 @@ fn signal_row(d: &DecidedSignal) -> SignalRow {
         order_usd,
         rejection,
     }
+}
+
+/// A tagged value (a rejection, a close reason) as the JSON text its column holds.
+fn json_text(v: &impl Serialize) -> String {
+    serde_json::to_value(v)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
 }
 
 fn fill_row(f: &FillEvent) -> FillRow {
@@ -646,11 +646,7 @@ fn closed_row(t: Ts, c: &ClosedPosition) -> PositionRow {
         realised_pnl: Some(c.realised_pnl),
         opened_at: c.opened_at,
         closed_at: Some(c.closed_at),
-        close_reason: Some(
-            serde_json::to_value(&c.reason)
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-        ),
+        close_reason: Some(json_text(&c.reason)),
     }
 }
 

@@ -113,6 +113,18 @@ fn stored_hashes(e: &Env) -> BTreeMap<(String, String), String> {
     out
 }
 
+/// The hash of the (YES) book stored for a market: polytape stores one book per market.
+fn yes_book_hash<'a>(
+    hashes: &'a BTreeMap<(String, String), String>,
+    condition_id: &str,
+) -> &'a str {
+    hashes
+        .iter()
+        .find(|((c, _), _)| c == condition_id)
+        .map(|(_, h)| h.as_str())
+        .unwrap_or_else(|| panic!("no book stored for {condition_id}"))
+}
+
 /// The asks a buy of `outcome` walks in the book the simulator served: the YES book's asks
 /// for YES; for NO, the YES book's bids at `1 − p` (polytape records the YES book; on the CLOB
 /// a NO buy at `1 − p` matches a YES bid at `p`).
@@ -157,13 +169,7 @@ async fn given_a_slot_collected_from_the_simulator_then_each_paper_fill_is_the_w
         let Amount::Usd(usd) = order.request.amount else {
             panic!("entries are sized in USD");
         };
-        let yes_token = hashes
-            .keys()
-            .find(|(c, _)| c == &f.condition_id)
-            .map(|(_, t)| t.clone())
-            .unwrap();
-        let hash = &hashes[&(f.condition_id.clone(), yes_token)];
-        let levels = served_asks(&e, hash, f.outcome);
+        let levels = served_asks(&e, yes_book_hash(&hashes, &f.condition_id), f.outcome);
         // The market's own fee as Gamma stated it, else the configuration's.
         let market = e.store.get_market(&f.condition_id).await.unwrap().unwrap();
         let fee = FeeModel::of_market(&market).unwrap_or(FeeModel {
@@ -237,12 +243,7 @@ async fn given_an_order_larger_than_the_book_then_it_fills_only_what_the_book_sh
     let fills = state.replay.broker.fills();
     assert!(!fills.is_empty());
     for f in fills {
-        let yes_token = hashes
-            .keys()
-            .find(|(c, _)| c == &f.condition_id)
-            .map(|(_, t)| t.clone())
-            .unwrap();
-        let levels = served_asks(&e, &hashes[&(f.condition_id.clone(), yes_token)], f.outcome);
+        let levels = served_asks(&e, yes_book_hash(&hashes, &f.condition_id), f.outcome);
         let shown: Decimal = levels.iter().map(|l| l.size).sum();
         let value: Decimal = levels.iter().map(|l| l.size * l.price).sum();
         assert_eq!(
