@@ -19,6 +19,7 @@
 
 mod common;
 
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -323,6 +324,21 @@ const READ_OVERVIEW: &str = r#"(() => {
   return out;
 })()"#;
 
+/// `x.toFixed(d)` as the page's JavaScript computes it: on the exact binary value, an exact
+/// tie rounded up (Rust's `{:.d$}` rounds a tie to even: 0.125 is "0.12" there, "0.13" here).
+fn to_fixed(x: f64, d: usize) -> f64 {
+    let exact = format!("{x:.80}");
+    let tail = &exact[exact.find('.').unwrap() + 1 + d..];
+    let tie = tail.starts_with('5') && tail[1..].bytes().all(|b| b == b'0');
+    let step = 10f64.powi(d as i32);
+    let rounded: f64 = format!("{x:.d$}").parse().unwrap();
+    if tie && x >= 0.0 && rounded < x {
+        rounded + 1.0 / step
+    } else {
+        rounded
+    }
+}
+
 /// The values the overview should show, from `/api/stats`, rounded as it shows them.
 fn expected(stats: &Value) -> Vec<(String, Option<f64>)> {
     let mut out = vec![
@@ -340,9 +356,7 @@ fn expected(stats: &Value) -> Vec<(String, Option<f64>)> {
         ));
         out.push((
             format!("coverage_{tier}"),
-            t["coverage_pct_last_hour"]
-                .as_f64()
-                .map(|p| (p * 10.0).round() / 10.0),
+            t["coverage_pct_last_hour"].as_f64().map(|p| to_fixed(p, 1)),
         ));
         out.push((
             format!("expected_{tier}"),
@@ -376,9 +390,10 @@ const READ_POSITIONS: &str = r#"[...document.querySelectorAll('#ex-positions tbo
 
 /// The same of `/api/executor/positions`, rounded as the page shows them.
 fn positions_of(json: &Value) -> Value {
-    let round = |v: &Value, dp: usize| {
-        let n: f64 = v.as_str().unwrap().parse().unwrap();
-        format!("{n:.dp$}")
+    let round = |v: &Value, dp: u32| {
+        let n: Decimal = v.as_str().unwrap().parse().unwrap();
+        let n = n.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+        format!("{:.*}", dp as usize, n)
     };
     json["positions"]
         .as_array()
