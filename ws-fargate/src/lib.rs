@@ -4,7 +4,7 @@
 //! * an SQS sink ([`SqsSink`]): each packed feed message (trades and whale events) is one
 //!   `SendMessage` to the live queue, which the trades function stores as Parquet;
 //! * the AWS store for the rest: the markets to hear from DynamoDB (range queries of the
-//!   `active_by_end` index), a heartbeat per shard to the Ops table, the flow to
+//!   `active_by_end` index), each heartbeat round to the Ops table, the flow to
 //!   `live/flow.json` and the raw tape (`raw_ws`, one object per 5 minutes or 32 MiB, by the
 //!   feed runner's tape writer, spooled on the task's ephemeral storage first:
 //!   [`Settings::tape_spool`]) on S3;

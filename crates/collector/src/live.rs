@@ -8,9 +8,9 @@
 //!   and whale events packed into messages for a [`MessageSink`]; its raw tape written
 //!   straight to the object store by a [`TapeWriter`] (one `raw_ws` object per 5-minute
 //!   window or 32 MiB, spooled on local disk first, not through the queue); its flow written to `live/flow.json` for the snapshot
-//!   ticks; a heartbeat per shard to the Ops state. ws-fargate runs it with an SQS sink and
-//!   S3; `polytape run` with [`StoreSink`], which calls [`store_message`] itself, and the data
-//!   directory. The tape writer is the same in both.
+//!   ticks; each heartbeat round (every shard's) to the Ops state in one write. ws-fargate
+//!   runs it with an SQS sink and S3; `polytape run` with [`StoreSink`], which calls
+//!   [`store_message`] itself, and the data directory. The tape writer is the same in both.
 
 use crate::error::HandlerError;
 use crate::tape::{TapeConfig, TapeWriter, STOP_RETRY};
@@ -248,9 +248,9 @@ where
                             tracing::warn!(error = %e, "feed: flow not written (ticks read the previous one)");
                         }
                     }
-                    Emit::Heartbeat(h) => {
-                        if let Err(e) = store.put_heartbeat(&h).await {
-                            tracing::warn!(shard = %h.shard_id, error = %e, "feed: heartbeat not written");
+                    Emit::Heartbeats(round) => {
+                        if let Err(e) = store.put_heartbeats(&round).await {
+                            tracing::warn!(shards = round.len(), error = %e, "feed: heartbeat round not written");
                         }
                     }
                     Emit::Counts(c) => {

@@ -1,6 +1,8 @@
 //! The maintenance duties, run every 5 minutes by the maintenance function and by
 //! `polytape run` through this one handler: re-tier (with the closed-check of markets past
-//! their end date) every run; resolutions ([`crate::resolutions`]) when due (every 15 minutes
+//! their end date) every run — a boundary pass over the end dates whose tier can have changed
+//! since its last run, a full pass at least hourly and after a failed run
+//! ([`crate::retier::plan`]); resolutions ([`crate::resolutions`]) when due (every 15 minutes
 //! by default), recorded as runs of their own task; and the day's `markets` dimension table,
 //! with an exact count of results, in the first run of each hour; then hourly compaction
 //! ([`crate::compaction`]) when due, recorded as runs of its own task.

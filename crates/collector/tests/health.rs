@@ -271,12 +271,12 @@ async fn given_a_shard_silent_for_three_minutes_then_health_fails_its_websocket_
         reconnects: 0,
     };
     let now = anchor() + chrono::Duration::seconds(200);
+    // One round whose shard-01 has been silent since the anchor.
     e.store
-        .put_heartbeat(&hb("shard-00", now - chrono::Duration::seconds(5)))
-        .await
-        .unwrap();
-    e.store
-        .put_heartbeat(&hb("shard-01", anchor()))
+        .put_heartbeats(&[
+            hb("shard-00", now - chrono::Duration::seconds(5)),
+            hb("shard-01", anchor()),
+        ])
         .await
         .unwrap();
     let mut quiet = cfg.health.clone();

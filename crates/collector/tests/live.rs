@@ -17,7 +17,7 @@ use polytape_core::{TickId, Tier};
 use polytape_feed::queue::{Packer, Record};
 use polytape_feed::supervisor::SupervisorConfig;
 use polytape_sim::SimConfig;
-use polytape_store::{keys, parquet, LocalStore, ObjectStore};
+use polytape_store::{keys, parquet, HeartbeatStore, LocalStore, ObjectStore};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -144,6 +144,15 @@ async fn a_local_feed_run_is_stored_once_replays_exactly_and_fills_the_flow_colu
         counts.reconnects > 0 && counts.feed.trades_ws + counts.feed.trades_backfill > 0,
         "{counts:?}"
     );
+
+    // Each heartbeat round was one write of every open shard's; the stop wrote none, so the
+    // last round stays (a feed that stays stopped goes stale in health's `ws_<shard>`).
+    let beats = store.heartbeats().await.unwrap();
+    assert!(
+        !beats.is_empty() && beats.len() as u32 == counts.shards,
+        "{beats:?} {counts:?}"
+    );
+    assert!(beats.windows(2).all(|w| w[0].at == w[1].at), "{beats:?}");
 
     // Stored once: no trade key twice across the consumer's files, and as many as the feed made.
     let trades = stored_trades(&store).await;

@@ -380,9 +380,9 @@ impl LatestEntry {
     }
 }
 
-/// The last sign of life of one WebSocket shard: written every few seconds while the shard
-/// runs, one record per shard (the newest replaces the previous), read by the status API and
-/// the heartbeat-missing alarm.
+/// The last sign of life of one WebSocket shard: written every heartbeat round (15 s) while
+/// the shard is open, with every other open shard's in one write that replaces the last round,
+/// read by the status API and health's `ws_<shard>` check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardHeartbeat {
     /// The shard's stable id within the supervisor (`shard-03`).

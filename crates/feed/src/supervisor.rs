@@ -26,9 +26,10 @@
 //!   its tokens were last heard to the re-subscribe, like a reconnect's gap but without closing
 //!   coverage: a quiet token (the usual case) lost nothing, and its flow stays published.
 //! * **Output.** Tape records, trades and whale events, the flow of every covered market every
-//!   [`SupervisorConfig::publish_every`], and a heartbeat per shard every
-//!   [`SupervisorConfig::heartbeat_every`] go out as [`Emit`]s; on shutdown the shards close,
-//!   waiting whale events are flushed and the emitter is dropped last.
+//!   [`SupervisorConfig::publish_every`], and a round of heartbeats (one per open shard) every
+//!   [`SupervisorConfig::heartbeat_every`] go out as [`Emit`]s; on shutdown the shards close
+//!   (with no heartbeat round for them), waiting whale events are flushed and the emitter is
+//!   dropped last.
 //! * **Backpressure.** Every channel a frame travels is bounded: shards → supervisor
 //!   ([`crate::shard::SHARD_EVENTS_CAPACITY`]) and supervisor → consumer (the caller's
 //!   channel, [`EMIT_CAPACITY`] advised). When the consumer's channel is full, what the
@@ -183,8 +184,11 @@ pub enum Emit {
     Tape(TapeRecord),
     Output(Output),
     Flow(FlowSnapshot),
-    Heartbeat(ShardHeartbeat),
-    /// The feed's and the supervisor's counters, with each heartbeat round.
+    /// One heartbeat round: every open shard's heartbeat, in the order the shards opened;
+    /// empty when none is open. The stop sends none: its shards are closed by the stop, not
+    /// by the feed.
+    Heartbeats(Vec<ShardHeartbeat>),
+    /// The feed's and the supervisor's counters, with each heartbeat round and at the stop.
     Counts(SupervisorCounts),
 }
 
@@ -375,7 +379,7 @@ pub async fn supervise<S: MarketSource>(
     let at_ms = now_ms();
     let markets = sv.feed.flow(at_ms);
     sv.push(Emit::Flow(FlowSnapshot { at_ms, markets }));
-    sv.heartbeats();
+    sv.push_counts();
     // The rest, as the consumer takes it (it reads until the channel closes).
     while let Some(e) = sv.outbox.pop_front() {
         if sv.consumer_gone || emit.send(e).await.is_err() {
@@ -798,9 +802,9 @@ impl Supervisor {
         }
     }
 
+    /// Queues a heartbeat round of the open shards, then the counters.
     fn heartbeats(&mut self) {
         let at = crate::feed::ts_of(now_ms());
-        self.counts.connected_shards = self.shards.iter().filter(|s| s.connected).count() as u32;
         let beats: Vec<ShardHeartbeat> = self
             .shards
             .iter()
@@ -812,9 +816,13 @@ impl Supervisor {
                 reconnects: s.reconnects,
             })
             .collect();
-        for b in beats {
-            self.push(Emit::Heartbeat(b));
-        }
+        self.push(Emit::Heartbeats(beats));
+        self.push_counts();
+    }
+
+    /// Queues the counters.
+    fn push_counts(&mut self) {
+        self.counts.connected_shards = self.shards.iter().filter(|s| s.connected).count() as u32;
         self.counts.feed = self.feed.counts().clone();
         self.counts.shard_waits = self.backpressure.waits();
         self.counts.shard_wait_ms = self.backpressure.waited_ms();

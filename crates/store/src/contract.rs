@@ -349,6 +349,62 @@ pub async fn market_store_contract(s: &impl MarketStore) {
         vec![c.clone(), e, h],
         "h crossed into T2 between the reads; every field kept"
     );
+    markets_ending_contract(s).await;
+}
+
+/// `markets_ending` reads the active markets whose end date lies in `(after, up_to]` to the
+/// millisecond — the one just at `after` out, the one just at `up_to` in — by condition id,
+/// with no upper bound when `up_to` is `None` and nothing when `up_to <= after`. Its markets
+/// end on 2026-12-01, after every other market of the contract.
+async fn markets_ending_contract(s: &impl MarketStore) {
+    let t0 = at("2026-12-01T10:00:00Z");
+    let t1 = at("2026-12-01T10:05:00Z");
+    let ms = |t: Ts, d: i64| t + chrono::Duration::milliseconds(d);
+    let ends = |n: u32, end: Ts, active: bool| Market {
+        end_date: end,
+        ..market(n, Some(Tier::T1), active)
+    };
+    // Condition ids in another order than the end dates.
+    let at_after = ends(104, t0, true);
+    let just_in = ends(103, ms(t0, 1), true);
+    let at_up_to = ends(101, t1, true);
+    let just_out = ends(102, ms(t1, 1), true);
+    let inactive = ends(100, ms(t0, 60_000), false);
+    let later = ends(105, at("2026-12-09T00:00:00Z"), true);
+    let all = [&at_after, &just_in, &at_up_to, &just_out, &inactive, &later];
+    assert_eq!(
+        s.write_markets(&all.map(|m| m.clone()))
+            .await
+            .expect("write"),
+        Vec::<String>::new()
+    );
+    let ids = |ms: Vec<Market>| ms.into_iter().map(|m| m.condition_id).collect::<Vec<_>>();
+    let read = |after: Ts, up_to: Option<Ts>| async move {
+        ids(s
+            .markets_ending(after, up_to)
+            .await
+            .expect("markets_ending"))
+    };
+    assert_eq!(
+        s.markets_ending(t0, Some(t1))
+            .await
+            .expect("markets_ending"),
+        vec![stored(&at_up_to, 1), stored(&just_in, 1)],
+        "(t0, t1]: the end at t1 in, the one at t0 out, the inactive one out; by condition_id, \
+         every field kept"
+    );
+    assert_eq!(
+        read(t1, None).await,
+        ids(vec![just_out.clone(), later.clone()]),
+        "no upper bound"
+    );
+    assert_eq!(
+        read(ms(t0, -1), Some(t0)).await,
+        ids(vec![at_after.clone()]),
+        "a window of one millisecond"
+    );
+    assert_eq!(read(t1, Some(t1)).await, Vec::<String>::new(), "empty");
+    assert_eq!(read(t1, Some(t0)).await, Vec::<String>::new(), "inverted");
 }
 
 fn entry(n: u32, price: &str) -> LatestEntry {
@@ -559,8 +615,8 @@ pub fn heartbeat(shard: &str, when: &str, assets: u32, reconnects: u64) -> Shard
 }
 
 /// Task runs replace by id and list newest first; transitions list newest first; coverage
-/// replaces by (tier, tick) and lists by tick then tier; heartbeats are one per shard, the
-/// newest replacing, listed by shard id.
+/// replaces by (tier, tick) and lists by tick then tier; heartbeats are those of the last
+/// round, which replaces the one before whole, listed by shard id.
 pub async fn ops_store_contract(s: &impl OpsStore) {
     let run1 = task_run(
         "20261120T120000Z#snapshot#T2",
@@ -806,7 +862,15 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
         vec![t2_b]
     );
 
-    assert_eq!(s.heartbeats().await.expect("heartbeats"), vec![]);
+    heartbeat_contract(s).await;
+}
+
+/// Heartbeats come in rounds, each replacing the last whole: a shard the feed closed drops out
+/// at its next round, a restarted feed's first round leaves none of the last run's shards.
+async fn heartbeat_contract(s: &impl OpsStore) {
+    use crate::ports::MAX_ROUND_HEARTBEATS;
+    let read = move || async move { s.heartbeats().await.expect("heartbeats") };
+    assert_eq!(read().await, vec![]);
     let mut idle = heartbeat("shard-00", "2026-11-20T12:00:00.500Z", 0, 0);
     idle.last_event_at = None;
     let s02 = heartbeat("shard-02", "2026-11-20T12:00:01Z", 200, 3);
@@ -816,20 +880,79 @@ pub async fn ops_store_contract(s: &impl OpsStore) {
         200,
         u64::from(u32::MAX) + 1,
     );
-    for hb in [&s02, &idle, &s01] {
-        s.put_heartbeat(hb).await.expect("put_heartbeat");
-    }
+    s.put_heartbeats(&[s02.clone(), idle.clone(), s01.clone()])
+        .await
+        .expect("put_heartbeats");
     assert_eq!(
-        s.heartbeats().await.expect("heartbeats"),
-        vec![idle, s01.clone(), s02.clone()],
-        "one per shard, by shard id, every field kept"
+        read().await,
+        vec![idle, s01, s02],
+        "the round's shards, by shard id, every field kept"
     );
-    let s00 = heartbeat("shard-00", "2026-11-20T12:00:30.500Z", 120, 1);
-    s.put_heartbeat(&s00).await.expect("put_heartbeat");
+
+    // The feed closed shard-01 and opened shard-03.
+    let s00 = heartbeat("shard-00", "2026-11-20T12:00:15.500Z", 120, 1);
+    let s02 = heartbeat("shard-02", "2026-11-20T12:00:15.500Z", 190, 3);
+    let s03 = heartbeat("shard-03", "2026-11-20T12:00:15.500Z", 40, 0);
+    s.put_heartbeats(&[s00, s02.clone(), s03.clone()])
+        .await
+        .expect("put_heartbeats");
+    let next = read().await;
     assert_eq!(
-        s.heartbeats().await.expect("heartbeats"),
-        vec![s00, s01, s02],
-        "a shard's next heartbeat replaces its previous one"
+        next.iter().map(|h| h.shard_id.as_str()).collect::<Vec<_>>(),
+        ["shard-00", "shard-02", "shard-03"],
+        "the next round replaces the last whole: the closed shard-01 dropped out"
+    );
+    assert_eq!(next[1..], [s02, s03]);
+
+    // A restarted feed numbers its shards from 1 again, fewer of them.
+    let restarted = heartbeat("shard-01", "2026-11-20T12:01:00Z", 180, 0);
+    s.put_heartbeats(std::slice::from_ref(&restarted))
+        .await
+        .expect("put_heartbeats");
+    assert_eq!(
+        read().await,
+        vec![restarted.clone()],
+        "none of the last run's shards is left"
+    );
+
+    // Refused rounds write nothing.
+    let too_many: Vec<_> = (0..=MAX_ROUND_HEARTBEATS)
+        .map(|i| heartbeat(&format!("shard-{i:04}"), "2026-11-20T12:01:15Z", 2, 0))
+        .collect();
+    for (round, why) in [
+        (&too_many[..], "over MAX_ROUND_HEARTBEATS"),
+        (&[restarted.clone(), restarted.clone()][..], "a shard twice"),
+    ] {
+        match s.put_heartbeats(round).await {
+            Err(crate::StoreError::Encode(_)) => {}
+            other => panic!("a round with {why}: {other:?}"),
+        }
+        assert_eq!(
+            read().await,
+            vec![restarted.clone()],
+            "{why}: nothing written"
+        );
+    }
+
+    // The largest round, with the longest ids the feed makes (`shard-{u32}`) and wide numbers.
+    let largest: Vec<_> = (0..MAX_ROUND_HEARTBEATS)
+        .map(|i| {
+            let id = format!("shard-{}", u32::MAX as usize - i);
+            let mut hb = heartbeat(&id, "2026-11-20T12:01:30.999Z", 500, i64::MAX as u64);
+            hb.assets = u32::MAX;
+            hb
+        })
+        .collect();
+    s.put_heartbeats(&largest).await.expect("the largest round");
+    let mut sorted = largest;
+    sorted.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
+    assert_eq!(read().await, sorted);
+
+    s.put_heartbeats(&[]).await.expect("put_heartbeats");
+    assert_eq!(
+        read().await,
+        vec![],
+        "a feed with no shard open leaves none"
     );
 }
 

@@ -60,6 +60,11 @@ pub const LIVE_FLOW: &str = "live/flow.json";
 /// (maintenance keeps it; the status API reads it).
 pub const RESULT_COUNTS: &str = "status/results.json";
 
+/// `status/end_dates.json`: every active market's end date as re-tier last left them, with the
+/// time of its last run and of its last full pass (re-tier keeps it every run; the status API
+/// counts the markets per tier from it).
+pub const END_DATES: &str = "status/end_dates.json";
+
 /// `resolutions/dt=2026-11-20/0xabc….parquet`: the resolution of one market, under the day it
 /// closed ([`polytape_core::Resolution::close`]: Gamma's `closedTime`, else when polytape saw
 /// it closed — never a future end date, which Athena's projection would not reach). Derived

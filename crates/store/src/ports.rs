@@ -24,10 +24,25 @@ pub trait MarketStore: Send + Sync {
     fn write_markets(&self, markets: &[Market])
         -> impl Future<Output = Result<Vec<String>>> + Send;
 
+    /// The active markets whose end date lies in `(after, up_to]` (no upper bound when `up_to`
+    /// is `None`; none when `up_to <= after`), to the millisecond. Ordered by `condition_id`.
+    /// One range of the end-date order (on DynamoDB one range Query of the index, never the
+    /// whole partition): what [`MarketStore::markets_due`] reads for a tier, and re-tier for
+    /// the end dates whose tier can have changed since its last run.
+    fn markets_ending(
+        &self,
+        after: Ts,
+        up_to: Option<Ts>,
+    ) -> impl Future<Output = Result<Vec<Market>>> + Send;
+
     /// The active markets whose end date puts them in `tier` at `at`
     /// ([`Tier::end_window`]): what a tick of `tier` at `at` samples, whatever tier re-tier
-    /// last stored. Ordered by `condition_id`.
-    fn markets_due(&self, tier: Tier, at: Ts) -> impl Future<Output = Result<Vec<Market>>> + Send;
+    /// last stored. Ordered by `condition_id`. [`MarketStore::markets_ending`] over the tier's
+    /// window.
+    fn markets_due(&self, tier: Tier, at: Ts) -> impl Future<Output = Result<Vec<Market>>> + Send {
+        let (after, up_to) = tier.end_window(at);
+        self.markets_ending(after, up_to)
+    }
 
     /// The active markets whose end date puts them in a WebSocket tier (T2–T4) at `at`: what
     /// the live feed follows, the same markets the ticks of those tiers sample.
@@ -176,14 +191,60 @@ pub trait CoverageStore: Send + Sync {
     fn coverage_since(&self, since: Ts) -> impl Future<Output = Result<Vec<Coverage>>> + Send;
 }
 
+/// The most heartbeats one round may hold ([`HeartbeatStore::put_heartbeats`]). A round is
+/// one DynamoDB item of at most ≈ 100 B a shard (≈ 70 B for `shard-07`'s), so 2,000 shards
+/// stay under 200 KB, half the 400 KB item limit. The feed caps no shard count (shards of
+/// `POLYTAPE_WS_SHARD_ASSETS`, 2–500 tokens, over every T2–T4 market), but 2,000 shards is
+/// 2,000 T2–T4 markets at the smallest shard size and 200,000 at the default 200 tokens, against
+/// a few hundred at the reference scale.
+pub const MAX_ROUND_HEARTBEATS: usize = 2_000;
+
 /// WebSocket shard heartbeats.
 pub trait HeartbeatStore: Send + Sync {
-    /// Writes the heartbeat of `hb.shard_id`, replacing that shard's previous one. A shard
-    /// silent for a day drops out: its heartbeat expires 1 day after `hb.at`.
-    fn put_heartbeat(&self, hb: &ShardHeartbeat) -> impl Future<Output = Result<()>> + Send;
+    /// Writes one heartbeat round of the feed: the heartbeat of every shard it has open, in one
+    /// write that replaces the previous round whole (one DynamoDB item, 1 WRU up to a dozen
+    /// shards). A shard the running feed closed is not in its next round, so it drops out
+    /// then; an empty round (the feed has no shard open) leaves none.
+    ///
+    /// The round is stored under one key for the feed, not one per shard or per feed run.
+    /// Shard ids (`shard-01`, …) are numbered within one feed process, from 1 and never reused
+    /// there: with an item per shard, every shard the feed closed, and a restarted feed's
+    /// shards beyond its new count, would keep an old heartbeat that fails health's
+    /// `ws_<shard>` for a day; with an item per run, a restarted feed's whole previous run
+    /// would. With one key, a restarted feed's first round replaces its predecessor's shards,
+    /// and two feeds overlapping in a deployment (ECS stops the old task first, so they should
+    /// not) each replace the other's round: what is read is the shards of the feed that wrote
+    /// last, and the old feed's are gone at the new one's next round.
+    ///
+    /// A feed that stops writing keeps its last round, so its shards go stale (and fail
+    /// `ws_<shard>`) until the round expires, 1 day after its newest `at`. More than
+    /// [`MAX_ROUND_HEARTBEATS`] heartbeats, or two of one shard, are refused
+    /// ([`crate::StoreError::Encode`]) and nothing is written.
+    fn put_heartbeats(&self, round: &[ShardHeartbeat]) -> impl Future<Output = Result<()>> + Send;
 
-    /// The current heartbeat of every shard (expired ones left out), ordered by `shard_id`.
+    /// The heartbeats of the last round written, ordered by `shard_id`; none once that round
+    /// has expired.
     fn heartbeats(&self) -> impl Future<Output = Result<Vec<ShardHeartbeat>>> + Send;
+}
+
+/// Refuses a round [`HeartbeatStore::put_heartbeats`] may not store: over
+/// [`MAX_ROUND_HEARTBEATS`], or a shard twice. Both adapters check with it.
+pub(crate) fn check_heartbeat_round(round: &[ShardHeartbeat]) -> Result<()> {
+    if round.len() > MAX_ROUND_HEARTBEATS {
+        return Err(crate::StoreError::Encode(format!(
+            "a heartbeat round of {} shards: at most {MAX_ROUND_HEARTBEATS}",
+            round.len()
+        )));
+    }
+    let mut ids: Vec<&str> = round.iter().map(|h| h.shard_id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(crate::StoreError::Encode(format!(
+            "a heartbeat round holds shard {} twice",
+            w[0]
+        )));
+    }
+    Ok(())
 }
 
 /// Every operational record (the Ops table): task runs and states, transitions, coverage,

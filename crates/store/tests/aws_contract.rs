@@ -802,19 +802,29 @@ async fn given_50000_markets_in_one_tier_then_the_latest_object_is_a_few_mb_of_g
 }
 
 #[tokio::test]
-async fn given_a_heartbeat_past_its_expiry_then_it_is_left_out_before_ttl_deletes_it() {
+async fn given_a_heartbeat_round_past_its_expiry_then_it_is_left_out_before_ttl_deletes_it() {
     let Some(s) = fresh_store("heartbeat").await else {
         return;
     };
     // The store's clock says 2026-11-20T23:00Z; moto never applies TTL, as real DynamoDB may
-    // not for up to two days.
-    let expired = heartbeat("shard-00", "2026-11-19T22:59:59Z", 200, 0);
+    // not for up to two days. A round expires a day after its newest heartbeat.
+    let old = heartbeat("shard-00", "2026-11-19T22:59:00Z", 200, 0);
+    let expired = heartbeat("shard-01", "2026-11-19T22:59:59Z", 200, 0);
+    s.put_heartbeats(&[old.clone(), expired]).await.unwrap();
+    assert_eq!(
+        s.heartbeats().await.unwrap(),
+        vec![],
+        "a feed silent for a day"
+    );
     let last_second = heartbeat("shard-01", "2026-11-19T23:00:01Z", 200, 0);
-    let live = heartbeat("shard-02", "2026-11-20T22:59:30Z", 150, 4);
-    for hb in [&live, &expired, &last_second] {
-        s.put_heartbeat(hb).await.unwrap();
-    }
-    assert_eq!(s.heartbeats().await.unwrap(), vec![last_second, live]);
+    s.put_heartbeats(&[old.clone(), last_second.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.heartbeats().await.unwrap(),
+        vec![old, last_second],
+        "the round's newest heartbeat is a day old less a second: all of it is kept"
+    );
 }
 
 #[tokio::test]

@@ -6,10 +6,9 @@
 
 use polytape_core::ops::{Coverage, LatestUpdate, TaskStatus};
 use polytape_core::Tier;
-use polytape_store::contract::{self, at, heartbeat, market, task_run};
+use polytape_store::contract::{self, at, market, task_run};
 use polytape_store::{
-    CoverageStore, HeartbeatStore, LatestStore, LocalQueue, LocalStore, MarketStore, ObjectStore,
-    TaskStore,
+    CoverageStore, LatestStore, LocalQueue, LocalStore, MarketStore, ObjectStore, TaskStore,
 };
 
 fn store() -> (tempfile::TempDir, LocalStore) {
@@ -170,22 +169,6 @@ async fn given_runs_older_than_7_days_when_a_run_is_written_then_they_expire() {
         s.task_runs_since(at("2026-10-01T00:00:00Z")).await.unwrap(),
         vec![now, six_days],
         "the run started exactly 7 days before the newest one expired"
-    );
-}
-
-#[tokio::test]
-async fn given_a_shard_silent_for_a_day_when_another_beats_then_its_heartbeat_expires() {
-    let (_d, s) = store();
-    let gone = heartbeat("shard-00", "2026-11-19T12:00:00Z", 200, 0);
-    let quiet = heartbeat("shard-01", "2026-11-19T12:00:00.001Z", 200, 0);
-    let live = heartbeat("shard-02", "2026-11-20T12:00:00Z", 180, 2);
-    for hb in [&gone, &quiet, &live] {
-        s.put_heartbeat(hb).await.unwrap();
-    }
-    assert_eq!(
-        s.heartbeats().await.unwrap(),
-        vec![quiet, live],
-        "the heartbeat written exactly a day before the newest one expired"
     );
 }
 

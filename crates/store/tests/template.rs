@@ -1639,8 +1639,8 @@ mod aws {
                     ("dynamodb:BatchWriteItem", ops),
                 ],
             ),
-            // The status API: task states, runs, coverage, transitions, heartbeats (Queries),
-            // a task's state (GetItem); count_due and the active and awaiting markets (index);
+            // The status API: task states, runs, coverage, transitions (Queries), a task's
+            // state and the heartbeat round (GetItem); count_due and the active and awaiting markets (index);
             // one market (GetItem), every market (Scan: /api/markets?state=all, state.markets).
             (
                 "StatusRole",
@@ -1704,8 +1704,9 @@ mod aws {
                 "DiscoveryRole",
                 vec![(put, keys::transitions("discovery", at))],
             ),
-            // re-tier's transitions, the markets dimension, the resolutions duty's files and
-            // the result counts it reads and rewrites; compaction's reads, its compacted files
+            // re-tier's transitions and the end dates it reads and rewrites, the markets
+            // dimension, the resolutions duty's files and the result counts it reads and
+            // rewrites; compaction's reads, its compacted files
             // and manifests, and its deletes, in every compacted table
             (
                 "MaintenanceRole",
@@ -1716,6 +1717,8 @@ mod aws {
                     (put, resolution),
                     (get, keys::RESULT_COUNTS.to_string()),
                     (put, keys::RESULT_COUNTS.to_string()),
+                    (get, keys::END_DATES.to_string()),
+                    (put, keys::END_DATES.to_string()),
                 ]
                 .into_iter()
                 .chain(keys::COMPACTED_TABLES.iter().flat_map(|table| {
@@ -1733,7 +1736,8 @@ mod aws {
                 }))
                 .collect(),
             ),
-            // the status API: the Latest objects and the result counts (/api/stats), and every
+            // the status API: the Latest objects, the result counts and re-tier's end dates
+            // (/api/stats, /api/websocket), and every
             // Parquet table read back (a market's snapshots, gaps, completeness, events,
             // guards, the table browser)
             (
@@ -1741,6 +1745,7 @@ mod aws {
                 vec![
                     (get, keys::latest(Tier::T0)),
                     (get, keys::RESULT_COUNTS.to_string()),
+                    (get, keys::END_DATES.to_string()),
                     (get, keys::snapshots(&tick)),
                     (get, keys::orderbooks(&tick)),
                     (get, keys::markets(at.date_naive())),

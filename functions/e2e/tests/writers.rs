@@ -45,6 +45,9 @@ impl<S: MarketStore> MarketStore for Interleaved<'_, S> {
     async fn write_markets(&self, m: &[Market]) -> R<Vec<String>> {
         self.inner.write_markets(m).await
     }
+    async fn markets_ending(&self, after: Ts, up_to: Option<Ts>) -> R<Vec<Market>> {
+        self.inner.markets_ending(after, up_to).await
+    }
     async fn markets_due(&self, tier: Tier, at: Ts) -> R<Vec<Market>> {
         self.inner.markets_due(tier, at).await
     }

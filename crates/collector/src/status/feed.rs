@@ -186,7 +186,10 @@ pub async fn stream<S: StatusStore>(State(st): State<Arc<Status<S>>>, q: RawQuer
 pub async fn websocket<S: StatusStore>(State(st): State<Arc<Status<S>>>, q: RawQuery) -> Answer {
     Params::of(Id::WebSocket, q)?;
     let now = st.now();
-    let (beats, due) = tokio::try_join!(st.store.heartbeats(), st.store.count_due(now))?;
+    let (beats, due) = tokio::try_join!(
+        st.store.heartbeats(),
+        crate::retier::count_due(&st.store, now)
+    )?;
     let should: u64 = Tier::ALL
         .iter()
         .filter(|t| t.spec().websocket)

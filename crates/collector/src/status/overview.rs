@@ -93,7 +93,9 @@ pub async fn stats<S: StatusStore>(State(st): State<Arc<Status<S>>>, q: RawQuery
             .await
             .map_err(|e| polytape_store::StoreError::Config(e.to_string()))
     };
-    let (markets, results) = tokio::try_join!(store.count_due(now), counts)?;
+    // Markets per tier by end date now, over the active markets as re-tier last left them
+    // (at most a maintenance period old): no read of the Markets table.
+    let (markets, results) = tokio::try_join!(crate::retier::count_due(store, now), counts)?;
     let since = since(&st).await?;
     // The coverage ledger's count, as `/api/data-quality/coverage` and `/health` count.
     let ledger = crate::ledger::window(store, hour_ago, now, now, since, &Tier::ALL).await?;

@@ -205,7 +205,12 @@ pub const ROUTES: &[Route] = &[
         summary: "Counters",
         description: "Markets per tier, result counts, per tier its Latest tick and the last \
                       hour's ticks and samples; run (a local run's counters since start) and \
-                      live (the feed's counters and trades per minute) are null in the cloud.",
+                      live (the feed's counters and trades per minute) are null in the cloud. \
+                      Markets per tier are counted by end date at the time asked, over the \
+                      active markets as maintenance's re-tier (every 5 minutes) last left \
+                      them: a market discovered or closed since is counted from its next run \
+                      (at most 5 minutes), one that the resolutions duty closed before its end \
+                      date from its next full pass (at most an hour).",
         query: &[],
         local_only: false,
         stream: false,
@@ -379,9 +384,11 @@ pub const ROUTES: &[Route] = &[
         id: Id::WebSocket,
         path: "/api/websocket",
         summary: "Live feed",
-        description: "Shards from their heartbeats, tokens subscribed vs should-subscribe, \
-                      reconnects, G1/G3/G5 counts over the newest trades; feed (the feed's \
-                      in-memory counters: silent assets, …) is null in the cloud.",
+        description: "Shards from their heartbeats, tokens subscribed vs should-subscribe \
+                      (two per market of T2–T4, counted as /api/stats counts markets per \
+                      tier: at most 5 minutes old), reconnects, G1/G3/G5 counts over the \
+                      newest trades; feed (the feed's in-memory counters: silent assets, …) is \
+                      null in the cloud.",
         query: &[],
         local_only: false,
         stream: false,

@@ -12,7 +12,8 @@
 //! The global secondary index [`ACTIVE_BY_END_INDEX`] (partition `live`, sort `end_date` N in
 //! epoch ms, projection ALL) therefore holds exactly the active markets in end-date order: the
 //! markets a tick of tier T samples at time t are one Query over T's end-date window
-//! ([`polytape_core::Tier::end_window`]), whatever tier was last stored; counts are
+//! ([`polytape_core::Tier::end_window`]), whatever tier was last stored, and re-tier reads
+//! only the ranges whose tier can have changed since its last run the same way; counts are
 //! `Select=COUNT` Queries over the same windows; "every active market" is one Query of the whole
 //! partition. An inactive market keeps its item (readable by id) but drops out of the index.
 //! The one Scan of the table is `all_markets`, for the daily `markets` dimension only (about
@@ -167,6 +168,12 @@ impl EndRange {
     /// integers. `None` when the window is empty.
     pub(crate) fn due(tier: Tier, at: Ts) -> Option<EndRange> {
         let (after, up_to) = tier.end_window(at);
+        EndRange::ending(after, up_to)
+    }
+
+    /// `after < end_date <= up_to` (no upper bound when `up_to` is `None`), in the
+    /// milliseconds the items store, as [`EndRange::due`] explains. `None` when empty.
+    pub(crate) fn ending(after: Ts, up_to: Option<Ts>) -> Option<EndRange> {
         let after = after.timestamp_millis();
         match up_to.map(|u| u.timestamp_millis()) {
             None => Some(EndRange::After(after)),
@@ -368,9 +375,10 @@ impl MarketStore for AwsStore {
         Ok(conflicts.into_iter().map(|(_, id)| id).collect())
     }
 
-    /// One Query of the index over the tier's end-date window, followed page by page.
-    async fn markets_due(&self, tier: Tier, at: Ts) -> Result<Vec<Market>> {
-        match EndRange::due(tier, at) {
+    /// One Query of the index over the end-date range, followed page by page (a tier's
+    /// window for `markets_due`).
+    async fn markets_ending(&self, after: Ts, up_to: Option<Ts>) -> Result<Vec<Market>> {
+        match EndRange::ending(after, up_to) {
             Some(range) => self.live_markets(range).await,
             None => Ok(Vec::new()),
         }

@@ -41,7 +41,7 @@
 //! * `latest`: the Latest values, one gzip-compressed JSON object per tier on S3
 //!   (`latest/tier=<n>.json.gz`), read, applied and put back conditionally on its ETag.
 //! * `ops`: the Ops table: task runs, tier transitions, coverage (in day partitions), shard
-//!   heartbeats (one item per shard) and task states with their leases (one item per task).
+//!   heartbeats (one item, each feed round's) and task states with their leases (one item per task).
 //! * `objects`: S3.
 //! * `queue`: the ticks queue on SQS.
 //! * `live`: the live feed's queue on SQS: one `SendMessage` per packed feed message.

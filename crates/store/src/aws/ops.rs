@@ -8,13 +8,15 @@
 //! | task run   | `run#<yyyymmdd of id>`  | the run id (`20261120T223015Z#…`)   | started + 7 d  |
 //! | transition | `transition#<yyyymmdd>` | `<at ms, 13 digits>#<condition_id>#<reason>` | at + 90 d |
 //! | coverage   | `coverage#<yyyymmdd>`   | `<tick ms, 13 digits>#<tier>`       | tick + 35 d    |
-//! | heartbeat  | `heartbeat`             | the shard id                        | at + 1 d       |
+//! | heartbeats | `heartbeat`             | `feed`                              | newest at + 1 d |
 //! | task state | `task`                  | the task name                       | never          |
 //!
-//! Heartbeats and task states do not accumulate: one item per shard or task, replaced on each
-//! beat or run, so one Query of the `heartbeat` or `task` partition reads them all (in
-//! shard-id or task-name order). TTL deletes a shard silent for a day; since TTL deletes
-//! lazily (up to two days late), reads also leave out items whose `expires_at` has passed.
+//! Heartbeats and task states do not accumulate. The feed's heartbeat round is one item,
+//! replaced by each round (its shards in the map `shards`, keyed by shard id: why one key, in
+//! [`HeartbeatStore::put_heartbeats`]), read with one GetItem. There is one state item per task,
+//! replaced on each run, so one Query of the `task` partition reads them all in task-name
+//! order. TTL deletes a round a day after its newest heartbeat; since TTL deletes lazily (up to
+//! two days late), reads also leave out items whose `expires_at` has passed.
 //!
 //! **Task states** ([`TaskState`]) are read-modify-written: `put_task_run` reads the state
 //! (strongly consistent), applies [`TaskState::record`], and puts it back conditional on the
@@ -49,10 +51,14 @@ pub(crate) const TASK_RUN_TTL_DAYS: u64 = 7;
 pub(crate) const TRANSITION_TTL_DAYS: u64 = 90;
 /// Coverage counters are kept 35 days (a month of daily reports plus slack).
 pub(crate) const COVERAGE_TTL_DAYS: u64 = 35;
-/// A shard's heartbeat is kept 1 day after it was written.
+/// A heartbeat round is kept 1 day after its newest heartbeat.
 pub(crate) const HEARTBEAT_TTL_DAYS: u64 = 1;
 /// The partition of the heartbeats.
 pub(crate) const HEARTBEAT_PK: &str = "heartbeat";
+/// The sort key of the feed's one heartbeat item.
+pub(crate) const HEARTBEAT_SK: &str = "feed";
+/// The map of a heartbeat round's shards, keyed by shard id.
+const SHARDS: &str = "shards";
 /// "Recent" reads look at today's partition and at most 7 days before it.
 pub(crate) const RECENT_DAYS: u64 = 8;
 /// The partition of the task states.
@@ -239,27 +245,56 @@ fn coverage_from_item(item: &Item, what: String) -> Result<Coverage> {
     })
 }
 
-pub(crate) fn heartbeat_item(hb: &ShardHeartbeat) -> Item {
+/// The item of one heartbeat round (checked by `check_heartbeat_round`): every shard in the
+/// map `shards` under its id, with the attributes the item per shard had (≈ 70 B for
+/// `shard-07`); it expires a day after the round's newest heartbeat, or after `now` when the
+/// round is empty.
+pub(crate) fn heartbeats_item(round: &[ShardHeartbeat], now: Ts) -> Item {
+    let shards = round
+        .iter()
+        .map(|hb| {
+            let fields = ItemBuilder::default()
+                .set("at", ms(hb.at))
+                .set("assets", n(hb.assets))
+                .opt("last_event_at", hb.last_event_at.map(ms))
+                .set("reconnects", n(hb.reconnects))
+                .build();
+            (hb.shard_id.clone(), AttributeValue::M(fields))
+        })
+        .collect();
+    let newest = round.iter().map(|hb| hb.at).max().unwrap_or(now);
     ItemBuilder::default()
         .set("pk", s(HEARTBEAT_PK))
-        .set("sk", s(&hb.shard_id))
-        .set("at", ms(hb.at))
-        .set("assets", n(hb.assets))
-        .opt("last_event_at", hb.last_event_at.map(ms))
-        .set("reconnects", n(hb.reconnects))
-        .set("expires_at", expires(hb.at, HEARTBEAT_TTL_DAYS))
+        .set("sk", s(HEARTBEAT_SK))
+        .set(SHARDS, AttributeValue::M(shards))
+        .set("expires_at", expires(newest, HEARTBEAT_TTL_DAYS))
         .build()
 }
 
-fn heartbeat_from_item(item: &Item, what: String) -> Result<ShardHeartbeat> {
-    let r = Read::new(item, what);
-    Ok(ShardHeartbeat {
-        shard_id: r.s("sk")?,
-        at: r.ts("at")?,
-        assets: r.n("assets")?,
-        last_event_at: r.opt_ts("last_event_at")?,
-        reconnects: r.n("reconnects")?,
-    })
+/// The heartbeats of a round's item, ordered by shard id.
+fn heartbeats_from_item(item: &Item, what: &str) -> Result<Vec<ShardHeartbeat>> {
+    let Some(AttributeValue::M(shards)) = item.get(SHARDS) else {
+        return Err(StoreError::Encode(format!("{what}: no map `{SHARDS}`")));
+    };
+    let mut out = shards
+        .iter()
+        .map(|(id, v)| {
+            let what = format!("{what}, shard {id}");
+            let AttributeValue::M(fields) = v else {
+                return Err(StoreError::Encode(format!("{what}: not a map")));
+            };
+            let r = Read::new(fields, what);
+            Ok(ShardHeartbeat {
+                shard_id: id.clone(),
+                at: r.ts("at")?,
+                assets: r.n("assets")?,
+                last_event_at: r.opt_ts("last_event_at")?,
+                reconnects: r.n("reconnects")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
+    Ok(out)
 }
 
 /// The days from `from` to `to`, inclusive, oldest first.
@@ -641,26 +676,36 @@ impl CoverageStore for AwsStore {
 }
 
 impl HeartbeatStore for AwsStore {
-    async fn put_heartbeat(&self, hb: &ShardHeartbeat) -> Result<()> {
-        self.put_ops_item(heartbeat_item(hb)).await
+    /// One PutItem of the round's item (1 WRU up to a dozen shards).
+    async fn put_heartbeats(&self, round: &[ShardHeartbeat]) -> Result<()> {
+        crate::ports::check_heartbeat_round(round)?;
+        self.put_ops_item(heartbeats_item(round, self.now())).await
     }
 
+    /// One GetItem, eventually consistent (0.5 RRU): a round lags at most a second behind.
+    /// Items of the partition under other keys (the item per shard that came before) are not
+    /// read, and TTL deletes them within a day or two.
     async fn heartbeats(&self) -> Result<Vec<ShardHeartbeat>> {
         let table = &self.names.ops_table;
-        let now = self.now().timestamp();
-        let mut out = Vec::new();
-        for item in self
-            .query_partition(HEARTBEAT_PK, None, false, usize::MAX)
-            .await?
-        {
-            let what = what(table, &item);
-            // TTL deletes late; an item past its expiry is a shard that stopped a day ago.
-            let expires: i64 = Read::new(&item, what.clone()).n("expires_at")?;
-            if expires > now {
-                out.push(heartbeat_from_item(&item, what)?);
-            }
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(table)
+            .key("pk", s(HEARTBEAT_PK))
+            .key("sk", s(HEARTBEAT_SK))
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", table, e))?;
+        let Some(item) = out.item else {
+            return Ok(Vec::new());
+        };
+        let what = what(table, &item);
+        // TTL deletes late; an item past its expiry is a feed that stopped a day ago.
+        let expires: i64 = Read::new(&item, what.clone()).n("expires_at")?;
+        if expires <= self.now().timestamp() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        heartbeats_from_item(&item, &what)
     }
 }
 
@@ -741,19 +786,82 @@ mod tests {
         assert_eq!(ms_key(at("1970-01-01T00:00:01Z")), "0000000001000");
     }
 
+    /// The size DynamoDB bills and limits an item by: each attribute's name and value; a
+    /// number ≈ 1 byte per 2 significant digits + 1; a map 3 bytes + 1 per element.
+    fn item_bytes(item: &Item) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(n) => {
+                    let digits = n.trim_start_matches('-').trim_start_matches('0').len();
+                    digits.div_ceil(2) + 1
+                }
+                AttributeValue::M(m) => {
+                    3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>()
+                }
+                other => panic!("not used by heartbeats: {other:?}"),
+            }
+        }
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
     #[test]
-    fn given_a_heartbeat_then_it_is_keyed_by_shard_in_one_partition_and_expires_a_day_later() {
-        let mut hb = crate::contract::heartbeat("shard-07", "2026-11-20T22:30:15.250Z", 200, 9);
-        let item = heartbeat_item(&hb);
+    fn given_a_heartbeat_round_then_it_is_one_item_keyed_feed_that_expires_a_day_after_its_newest_beat(
+    ) {
+        let now = at("2026-11-20T23:00:00Z");
+        let s07 = crate::contract::heartbeat("shard-07", "2026-11-20T22:30:15.250Z", 200, 9);
+        let mut s08 = crate::contract::heartbeat("shard-08", "2026-11-20T22:30:14Z", 0, 0);
+        s08.last_event_at = None;
+        let item = heartbeats_item(&[s08.clone(), s07.clone()], now);
         assert_eq!(item["pk"].as_s().unwrap(), "heartbeat");
-        assert_eq!(item["sk"].as_s().unwrap(), "shard-07");
+        assert_eq!(item["sk"].as_s().unwrap(), "feed");
         let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
         assert_eq!(expires, at("2026-11-21T22:30:15Z").timestamp());
-        assert_eq!(heartbeat_from_item(&item, "x".into()).unwrap(), hb);
-        hb.last_event_at = None;
-        let item = heartbeat_item(&hb);
-        assert!(!item.contains_key("last_event_at"), "absent, not NULL");
-        assert_eq!(heartbeat_from_item(&item, "x".into()).unwrap(), hb);
+        let shards = item["shards"].as_m().unwrap();
+        assert!(
+            !shards["shard-08"]
+                .as_m()
+                .unwrap()
+                .contains_key("last_event_at"),
+            "absent, not NULL"
+        );
+        assert_eq!(
+            heartbeats_from_item(&item, "x").unwrap(),
+            vec![s07, s08],
+            "every field kept, by shard id"
+        );
+
+        let empty = heartbeats_item(&[], now);
+        let expires: i64 = empty["expires_at"].as_n().unwrap().parse().unwrap();
+        assert_eq!(expires, at("2026-11-21T23:00:00Z").timestamp());
+        assert_eq!(heartbeats_from_item(&empty, "x").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn given_4_shards_then_the_round_is_1_wru_and_the_largest_round_stays_far_under_400_kb() {
+        let now = at("2026-11-20T23:00:00Z");
+        let beat = |id: String, reconnects: u64| {
+            let mut hb =
+                crate::contract::heartbeat(&id, "2026-11-20T22:30:15.250Z", 200, reconnects);
+            hb.last_event_at = Some(at("2026-11-20T22:30:14.999Z"));
+            hb
+        };
+        let four: Vec<_> = (1..=4).map(|i| beat(format!("shard-{i:02}"), 3)).collect();
+        let bytes = item_bytes(&heartbeats_item(&four, now));
+        assert!(bytes <= 400, "4 shards: {bytes} B");
+        let per_shard =
+            item_bytes(&heartbeats_item(&four[..1], now)) - item_bytes(&heartbeats_item(&[], now));
+        assert!((60..=80).contains(&per_shard), "{per_shard} B a shard");
+        // The longest ids the feed makes (`shard-{u32}`), every number at its widest.
+        let widest: Vec<_> = (0..crate::ports::MAX_ROUND_HEARTBEATS)
+            .map(|i| {
+                let mut hb = beat(format!("shard-{:010}", u32::MAX as usize - i), u64::MAX);
+                hb.assets = u32::MAX;
+                hb
+            })
+            .collect();
+        let bytes = item_bytes(&heartbeats_item(&widest, now));
+        assert!(bytes <= 200 * 1024, "{} shards: {bytes} B", widest.len());
     }
 
     #[test]

@@ -20,7 +20,10 @@ use std::time::Duration;
 
 /// Task runs are kept this long after they started (DynamoDB TTL in the cloud).
 const TASK_RUN_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-/// A shard's heartbeat is kept this long after it was written (DynamoDB TTL in the cloud).
+/// A heartbeat's `expires_at`, as DynamoDB's TTL would have it. Stored, not read: each round
+/// replaces the last whole, so nothing outlives the next round, and a stopped feed's last round
+/// stays until a feed writes again (as before, expiry here is measured against a write, never
+/// the wall clock).
 const HEARTBEAT_TTL_MS: i64 = 24 * 3600 * 1000;
 
 const SCHEMA: &str = "
@@ -372,14 +375,20 @@ fn query_markets(
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// The `WHERE` clause and bounds of the active markets in `tier` at `at`.
-fn due_filter(tier: Tier, at: Ts) -> (&'static str, i64, i64) {
-    let (after, up_to) = tier.end_window(at);
+/// The `WHERE` clause and bounds of the active markets whose end date lies in
+/// `(after, up_to]` (no upper bound when `up_to` is `None`).
+fn ending_filter(after: Ts, up_to: Option<Ts>) -> (&'static str, i64, i64) {
     (
         "active = 1 AND end_date > ?1 AND end_date <= ?2",
         ms(after),
         up_to.map_or(i64::MAX, ms),
     )
+}
+
+/// The `WHERE` clause and bounds of the active markets in `tier` at `at`.
+fn due_filter(tier: Tier, at: Ts) -> (&'static str, i64, i64) {
+    let (after, up_to) = tier.end_window(at);
+    ending_filter(after, up_to)
 }
 
 fn count_due(conn: &Connection, at: Ts) -> Result<BTreeMap<Option<Tier>, u64>> {
@@ -660,31 +669,34 @@ fn apply_latest(conn: &mut Connection, update: &LatestUpdate) -> Result<()> {
     Ok(())
 }
 
-fn put_heartbeat(conn: &mut Connection, hb: &ShardHeartbeat) -> Result<()> {
-    let reconnects = i64::try_from(hb.reconnects).map_err(|_| {
-        StoreError::Encode(format!(
-            "heartbeat of {}: {} reconnects do not fit SQLite's INTEGER",
-            hb.shard_id, hb.reconnects
-        ))
-    })?;
-    let at = ms(hb.at);
+/// Replaces the rows of the last round with this round's, in one transaction (the DynamoDB
+/// adapter's one item): a shard the round does not hold drops out.
+fn put_heartbeats(conn: &mut Connection, round: &[ShardHeartbeat]) -> Result<()> {
+    crate::ports::check_heartbeat_round(round)?;
     let tx = conn.transaction()?;
-    tx.execute(
-        "INSERT OR REPLACE INTO heartbeats \
-         (shard_id, at, assets, last_event_at, reconnects, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            hb.shard_id,
-            at,
-            hb.assets,
-            hb.last_event_at.map(ms),
-            reconnects,
-            at.saturating_add(HEARTBEAT_TTL_MS)
-        ],
-    )?;
-    // As for task runs, expiry is measured against the heartbeat just written, not the wall
-    // clock: a shard silent for a day drops out, whatever clock the simulator runs on.
-    tx.execute("DELETE FROM heartbeats WHERE expires_at <= ?1", params![at])?;
+    tx.execute("DELETE FROM heartbeats", [])?;
+    for hb in round {
+        let reconnects = i64::try_from(hb.reconnects).map_err(|_| {
+            StoreError::Encode(format!(
+                "heartbeat of {}: {} reconnects do not fit SQLite's INTEGER",
+                hb.shard_id, hb.reconnects
+            ))
+        })?;
+        let at = ms(hb.at);
+        tx.execute(
+            "INSERT INTO heartbeats \
+             (shard_id, at, assets, last_event_at, reconnects, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                hb.shard_id,
+                at,
+                hb.assets,
+                hb.last_event_at.map(ms),
+                reconnects,
+                at.saturating_add(HEARTBEAT_TTL_MS)
+            ],
+        )?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -720,9 +732,9 @@ impl MarketStore for LocalStore {
         self.with_conn(move |c| write_markets(c, &markets)).await
     }
 
-    async fn markets_due(&self, tier: Tier, at: Ts) -> Result<Vec<Market>> {
+    async fn markets_ending(&self, after: Ts, up_to: Option<Ts>) -> Result<Vec<Market>> {
         self.with_conn(move |c| {
-            let (filter, after, up_to) = due_filter(tier, at);
+            let (filter, after, up_to) = ending_filter(after, up_to);
             query_markets(c, filter, params![after, up_to])
         })
         .await
@@ -824,9 +836,9 @@ impl CoverageStore for LocalStore {
 }
 
 impl HeartbeatStore for LocalStore {
-    async fn put_heartbeat(&self, hb: &ShardHeartbeat) -> Result<()> {
-        let hb = hb.clone();
-        self.with_conn(move |c| put_heartbeat(c, &hb)).await
+    async fn put_heartbeats(&self, round: &[ShardHeartbeat]) -> Result<()> {
+        let round = round.to_vec();
+        self.with_conn(move |c| put_heartbeats(c, &round)).await
     }
 
     async fn heartbeats(&self) -> Result<Vec<ShardHeartbeat>> {
