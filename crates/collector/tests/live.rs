@@ -97,19 +97,41 @@ async fn a_local_feed_run_is_stored_once_replays_exactly_and_fills_the_flow_colu
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     // A T4 tick now joins the newest flow: every covered market's row has its flow values.
-    let flow: FlowObject =
-        serde_json::from_slice(&store.get_object(keys::LIVE_FLOW).await.unwrap().unwrap()).unwrap();
+    // The feed keeps publishing meanwhile (a backfill after the stall can still add trades):
+    // the tick is compared with the flow values it read, known when they are the same just
+    // before and just after it; otherwise the next tick is made.
+    let read_flow = || async {
+        let bytes = store.get_object(keys::LIVE_FLOW).await.unwrap().unwrap();
+        serde_json::from_slice::<FlowObject>(&bytes).unwrap()
+    };
+    let (mut last_tick, mut attempts) = (None, 0);
+    let (flow, report) = loop {
+        let tick = TickId::floor(Tier::T4, sim.now());
+        if last_tick == Some(tick) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        last_tick = Some(tick);
+        let before = read_flow().await;
+        let report = snapshot_tick(
+            &client,
+            &store,
+            tick,
+            &FixedClock::new(tick.tick_ts),
+            TickDeadline::of(tick, None, Config::default().tick_margin),
+        )
+        .await
+        .unwrap();
+        if read_flow().await.markets == before.markets {
+            break (before, report);
+        }
+        attempts += 1;
+        assert!(
+            attempts < 8,
+            "the flow values changed during each of 8 ticks"
+        );
+    };
     assert!(!flow.markets.is_empty());
-    let tick = TickId::floor(Tier::T4, sim.now());
-    let report = snapshot_tick(
-        &client,
-        &store,
-        tick,
-        &FixedClock::new(tick.tick_ts),
-        TickDeadline::of(tick, None, Config::default().tick_margin),
-    )
-    .await
-    .unwrap();
     assert!(report.with_flow > 0, "{report:?}");
     let rows = common::read_parquet(&dir.path().join(report.snapshot_key.clone().unwrap()));
     let mut with_flow = 0;

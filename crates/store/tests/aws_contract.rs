@@ -172,6 +172,38 @@ async fn given_ticks_of_a_minute_when_received_at_once_then_only_the_undelayed_o
 }
 
 #[tokio::test]
+async fn given_a_put_refused_on_its_own_applied_write_then_it_is_written_and_another_change_is_a_conflict(
+) {
+    let Some(s) = fresh_store("marketretry").await else {
+        return;
+    };
+    let m = market(1, Some(Tier::T1), true);
+    assert_eq!(
+        s.write_markets(std::slice::from_ref(&m)).await.unwrap(),
+        Vec::<String>::new()
+    );
+    // The same write again, as the SDK's retry of an attempt that was applied but timed out:
+    // the condition (not yet written) fails on the write itself, which is not a conflict.
+    assert_eq!(
+        s.write_markets(std::slice::from_ref(&m)).await.unwrap(),
+        Vec::<String>::new()
+    );
+    // A different change against the same stale version is one.
+    let other = Market {
+        question: format!("{} (edited)", m.question),
+        ..m.clone()
+    };
+    assert_eq!(
+        s.write_markets(&[other]).await.unwrap(),
+        vec![m.condition_id.clone()]
+    );
+    assert_eq!(
+        s.get_market(&m.condition_id).await.unwrap(),
+        Some(Market { version: 1, ..m })
+    );
+}
+
+#[tokio::test]
 async fn given_60_markets_when_written_then_60_conditional_puts_at_most_16_in_flight() {
     let Some(s) = fresh_store("marketputs").await else {
         return;
