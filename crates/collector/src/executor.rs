@@ -453,10 +453,7 @@ where
     t.fills += report.fills;
     t.closed += report.closed;
     state.replay = replay.suspend();
-    let body = serde_json::to_vec(&state).expect("the executor state serialises");
-    store
-        .put_object(STATE_KEY, body, "application/json")
-        .await?;
+    store.put_json(STATE_KEY, &state).await?;
     Ok(report)
 }
 

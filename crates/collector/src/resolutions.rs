@@ -447,12 +447,7 @@ pub async fn write_counts<S: ObjectStore>(
     store: &S,
     counts: &ResultCounts,
 ) -> Result<(), HandlerError> {
-    let body = serde_json::to_vec(counts)
-        .map_err(|e| polytape_store::StoreError::Encode(format!("result counts: {e}")))?;
-    store
-        .put_object(keys::RESULT_COUNTS, body, "application/json")
-        .await?;
-    Ok(())
+    Ok(store.put_json(keys::RESULT_COUNTS, counts).await?)
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ where
     if report.unresolved_conflicts > 0 {
         left.full_pass_at = None;
     }
-    write_end_dates(store, &left).await?;
+    store.put_json(keys::END_DATES, &left).await?;
     Ok(report)
 }
 
@@ -320,16 +320,6 @@ pub async fn read_end_dates<S: ObjectStore>(store: &S) -> polytape_store::Result
             Ok(None)
         }
     }
-}
-
-/// Replaces what re-tier leaves for its next run and the status API.
-async fn write_end_dates<S: ObjectStore>(store: &S, kept: &EndDates) -> Result<(), HandlerError> {
-    let body = serde_json::to_vec(kept)
-        .map_err(|e| polytape_store::StoreError::Encode(format!("re-tier end dates: {e}")))?;
-    store
-        .put_object(keys::END_DATES, body, "application/json")
-        .await?;
-    Ok(())
 }
 
 /// Which of `ids` Gamma reports closed. A failed lookup is reported and leaves those markets

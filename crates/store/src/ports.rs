@@ -281,6 +281,19 @@ pub trait ObjectStore: Send + Sync {
     /// The object at `key`, or `None` when there is none.
     fn get_object(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
 
+    /// Writes `value` as JSON at `key` ([`ObjectStore::put_object`], `application/json`): the
+    /// small state objects the tasks keep (re-tier's end dates, the result counts, the paper
+    /// executor's state). A value that does not encode is [`crate::StoreError::Encode`].
+    fn put_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let body =
+            serde_json::to_vec(value).map_err(|e| crate::StoreError::Encode(format!("{key}: {e}")));
+        async move { self.put_object(key, body?, "application/json").await }
+    }
+
     /// Every key starting with `prefix` (a plain string prefix, as S3's), sorted.
     fn list_objects(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 
