@@ -221,16 +221,7 @@ async fn the_store_status_api_reports_tiers_coverage_and_health() {
     assert_eq!(health["status"], "starting", "no discovery yet");
 
     // Discovery and a tick written "now", as the other functions would.
-    polytape_collector::discover::run_if_due(
-        &e.client,
-        &e.store,
-        &Config::default(),
-        &e.clock,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    e.discover().await;
     let tick = TickId::floor(Tier::T4, now);
     let deadline =
         polytape_collector::snapshot::TickDeadline::of(tick, None, Config::default().tick_margin);

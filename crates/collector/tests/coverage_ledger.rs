@@ -70,10 +70,7 @@ async fn a_tier_failing_for_three_ticks_shows_in_coverage_and_health_and_recover
     let e = env(3, 100).await;
     let cfg = Config::default();
     e.clock.set(anchor());
-    polytape_collector::discover::run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
-        .await
-        .unwrap()
-        .unwrap();
+    e.discover().await;
     let t1: Vec<String> = e
         .store
         .markets_due(Tier::T1, anchor())
@@ -364,12 +361,8 @@ async fn given_a_recorded_tick_before_the_start_then_a_gap_counts_it_among_the_e
     // are missing, of 2 expected ticks — never more missing than expected.
     use polytape_store::CoverageStore;
     let e = env(3, 100).await;
-    let cfg = Config::default();
     e.clock.set(anchor());
-    polytape_collector::discover::run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
-        .await
-        .unwrap()
-        .unwrap();
+    e.discover().await;
     e.store
         .put_coverage(&polytape_core::ops::Coverage {
             tier: Tier::T1,

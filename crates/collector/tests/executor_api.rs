@@ -139,10 +139,7 @@ async fn the_executor_endpoints_answer_the_state_the_executor_wrote() {
     let cfg = Config::default();
     let s = settings();
     e.clock.set(anchor());
-    polytape_collector::discover::run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
-        .await
-        .unwrap()
-        .unwrap();
+    e.discover().await;
     let rt = Runtime::with_executor(
         e.client.clone(),
         e.store.clone(),

@@ -66,10 +66,7 @@ async fn world() -> (Env, String) {
     let e = env(2, 100).await;
     let cfg = Config::default();
     e.clock.set(anchor());
-    polytape_collector::discover::run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
-        .await
-        .unwrap()
-        .unwrap();
+    e.discover().await;
     let hand: Vec<Market> = edge_markets()
         .into_iter()
         .enumerate()
@@ -290,16 +287,7 @@ async fn given_maintenance_every_5_minutes_then_full_passes_follow_a_failed_run_
     assert_eq!(why(&maintain(&e, min(25)).await), (Pass::Boundary, None));
     // Discovery wrote markets: the next run reads them all.
     e.clock.set(min(27));
-    polytape_collector::discover::run_if_due(
-        &e.client,
-        &e.store,
-        &Config::default(),
-        &e.clock,
-        None,
-    )
-    .await
-    .unwrap()
-    .expect("due: its last run was at the anchor");
+    e.discover().await;
     assert_eq!(
         why(&maintain(&e, min(30)).await),
         (

@@ -168,10 +168,7 @@ async fn world() -> World {
     let e = env(3, 100).await;
     let cfg = Config::default();
     e.clock.set(anchor());
-    polytape_collector::discover::run_if_due(&e.client, &e.store, &cfg, &e.clock, None)
-        .await
-        .unwrap()
-        .unwrap();
+    e.discover().await;
     let t3: Vec<String> = e
         .store
         .markets_due(Tier::T3, anchor())

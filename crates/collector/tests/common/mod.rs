@@ -27,6 +27,17 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+impl Env {
+    /// Runs discovery at the clock's time with the default config; it must be due.
+    pub async fn discover(&self) -> polytape_collector::discover::DiscoveryReport {
+        let cfg = polytape_collector::Config::default();
+        polytape_collector::discover::run_if_due(&self.client, &self.store, &cfg, &self.clock, None)
+            .await
+            .unwrap()
+            .expect("discovery is due")
+    }
+}
+
 pub async fn env(markets_per_tier: usize, books_batch: usize) -> Env {
     env_at(markets_per_tier, books_batch, anchor()).await
 }
