@@ -985,7 +985,7 @@ async fn silent_endpoint() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_an_endpoint_that_never_answers_then_every_sdk_call_times_out_retryably() {
-    // Timeouts far below the defaults (10 s / 3 s), far above a local round trip.
+    // For the silent endpoint only: timeouts far below the defaults (10 s / 3 s).
     let timeouts = SdkTimeouts {
         operation: Duration::from_millis(1_500),
         attempt: Duration::from_millis(500),
@@ -1030,17 +1030,145 @@ async fn given_an_endpoint_that_never_answers_then_every_sdk_call_times_out_retr
          {elapsed:?}"
     );
 
-    // Given the same timeouts on moto, then the same calls succeed: it was the silence that
-    // timed out, not the settings.
+    // Given an endpoint that answers (moto), then the same calls on the same names succeed:
+    // it was the silence that timed out, not the calls. With the default timeouts, as every
+    // other test here: moto on a loaded machine may take longer than the short ones.
     let Some(moto) = moto_config().await else {
         return;
     };
     let names = provision::create_all(&moto, &names).await.unwrap();
-    let store = AwsStore::with_timeouts(&moto, names, timeouts);
+    let store = AwsStore::new(&moto, names);
     assert_eq!(store.get_market("0xabc").await.unwrap(), None);
     assert_eq!(store.get_object("snapshots/x.parquet").await.unwrap(), None);
     store
         .enqueue_ticks(&ticks, at("2026-11-20T10:00:00Z"))
         .await
         .unwrap();
+}
+
+/// A TCP relay to moto on 127.0.0.1 that holds back, by `hold`, the answer to the first request
+/// whose bytes contain `needle`: moto has applied that request, the SDK's attempt times out and
+/// it sends the request again — an applied write whose answer was lost, as a loaded endpoint
+/// or network makes one.
+async fn relay_holding_first(moto_url: &str, needle: &'static [u8], hold: Duration) -> String {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = moto_url.trim_start_matches("http://").to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let held = Arc::new(AtomicBool::new(false));
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (target, held) = (target.clone(), held.clone());
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                // Set before the held request goes on, so its answer is the next one read.
+                let hold_answer = Arc::new(AtomicBool::new(false));
+                let mark = hold_answer.clone();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        let hit = buf[..n].windows(needle.len()).any(|w| w == needle);
+                        if hit && !held.swap(true, SeqCst) {
+                            mark.store(true, SeqCst);
+                        }
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                    if hold_answer.swap(false, SeqCst) {
+                        tokio::time::sleep(hold).await;
+                    }
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                up.abort();
+            });
+        }
+    });
+    url
+}
+
+/// A store on fresh resources whose calls go through [`relay_holding_first`]: one attempt may
+/// take 2.5 s (room for a loaded moto's answers, which must not time out and be sent again),
+/// the held answer comes after 8 s (well past the attempt, so the held one always times out),
+/// and a call may take 60 s (the held attempt, the SDK's backoff and its retries).
+async fn store_losing_first_answer(prefix: &str, needle: &'static [u8]) -> Option<AwsStore> {
+    let url = std::env::var("POLYTAPE_MOTO_URL").ok();
+    let cfg = moto_config().await?;
+    let names = provision::create_all(&cfg, &AwsNames::unique(prefix))
+        .await
+        .expect("provision on moto");
+    let relay = relay_holding_first(&url?, needle, Duration::from_secs(8)).await;
+    let timeouts = SdkTimeouts {
+        operation: Duration::from_secs(60),
+        attempt: Duration::from_millis(2_500),
+    };
+    Some(
+        AwsStore::with_timeouts(&config_for(&relay).await, names, timeouts)
+            .with_clock(|| at("2026-11-20T23:00:00Z")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_task_state_put_whose_answer_is_lost_then_the_run_is_counted_once() {
+    // The state's conditional put is the first request naming `state_version`: moto applies
+    // it, its answer is held past the attempt timeout, the SDK retries, and the retry fails
+    // the condition on the write itself. Counted again, the failure would read 2.
+    let Some(s) = store_losing_first_answer("statelost", b"state_version").await else {
+        return;
+    };
+    let run = contract::task_run(
+        "20261120T120000Z#discovery",
+        "2026-11-20T12:00:00Z",
+        TaskStatus::Failed,
+        0,
+    );
+    s.put_task_run(&run).await.unwrap();
+    let state = s.task_state("discovery").await.unwrap().unwrap();
+    assert_eq!(
+        state.consecutive_failures, 1,
+        "one failed run, counted once"
+    );
+    // A second run still records against the state the first left.
+    let next = contract::task_run(
+        "20261120T130000Z#discovery",
+        "2026-11-20T13:00:00Z",
+        TaskStatus::Failed,
+        0,
+    );
+    s.put_task_run(&next).await.unwrap();
+    let state = s.task_state("discovery").await.unwrap().unwrap();
+    assert_eq!(state.consecutive_failures, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_claim_whose_answer_is_lost_then_it_holds_the_lease_and_the_next_claim_does_not() {
+    // The claim is the first request naming `lease_holder`: applied, its answer held, the SDK's
+    // retry refused by the lease it took. The claimer holds the lease; a second claim with
+    // the same `until` (another instance's) is refused.
+    let Some(s) = store_losing_first_answer("claimlost", b"lease_holder").await else {
+        return;
+    };
+    let now = at("2026-11-20T13:00:00Z");
+    let until = now + chrono::Duration::minutes(5);
+    assert!(
+        s.claim_task("discovery", now, until).await.unwrap(),
+        "the claim whose answer was lost took the lease"
+    );
+    assert!(
+        !s.claim_task("discovery", now, until).await.unwrap(),
+        "another claim with the same expiry does not"
+    );
+    let held = s.task_state("discovery").await.unwrap().unwrap();
+    assert_eq!(held.lease_until, Some(until));
 }

@@ -70,6 +70,24 @@ pub(crate) const TASK_PK: &str = "task";
 pub(crate) const LATE_START: chrono::Duration = chrono::Duration::hours(2);
 const STATE_VERSION: &str = "state_version";
 const LEASE_UNTIL: &str = "lease_until";
+const FIRST_SEEN_AT: &str = "first_seen_at";
+/// Who took the lease: a token of one `claim_task` call, so that a claim refused on a retry
+/// of its own applied attempt can tell itself from another claimer with the same `until`.
+const LEASE_HOLDER: &str = "lease_holder";
+
+/// A token no other claim holds: a per-process random seed (std's hasher keys) and a count.
+fn claim_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    format!("{seed:016x}-{}", COUNT.fetch_add(1, Ordering::Relaxed))
+}
 
 fn day(d: NaiveDate) -> String {
     d.format("%Y%m%d").to_string()
@@ -156,7 +174,7 @@ pub(crate) fn state_item(state: &TaskState, version: u64) -> Result<Item> {
         .opt("last_error", state.last_error.as_deref().map(s))
         .opt("last_success_at", state.last_success_at.map(ms))
         .set("consecutive_failures", n(state.consecutive_failures))
-        .opt("first_seen_at", state.first_seen_at.map(ms))
+        .opt(FIRST_SEEN_AT, state.first_seen_at.map(ms))
         .opt(LEASE_UNTIL, state.lease_until.map(ms))
         .set(STATE_VERSION, n(version))
         .build())
@@ -175,7 +193,7 @@ fn state_from_item(item: &Item, what: String) -> Result<(TaskState, u64)> {
         last_error: r.opt_s("last_error")?,
         last_success_at: r.opt_ts("last_success_at")?,
         consecutive_failures: r.opt_n("consecutive_failures")?.unwrap_or(0),
-        first_seen_at: r.opt_ts("first_seen_at")?,
+        first_seen_at: r.opt_ts(FIRST_SEEN_AT)?,
         lease_until: r.opt_ts(LEASE_UNTIL)?,
     };
     Ok((state, r.opt_n(STATE_VERSION)?.unwrap_or(0)))
@@ -382,6 +400,15 @@ impl AwsStore {
     /// version it writes against).
     async fn read_task_state(&self, task: &str) -> Result<Option<(TaskState, u64)>> {
         let table = &self.names.ops_table;
+        self.read_task_item(task)
+            .await?
+            .map(|item| state_from_item(&item, format!("{table} item {TASK_PK}/{task}")))
+            .transpose()
+    }
+
+    /// The state item of `task` as stored, strongly consistent.
+    async fn read_task_item(&self, task: &str) -> Result<Option<Item>> {
+        let table = &self.names.ops_table;
         let out = self
             .ddb
             .get_item()
@@ -392,13 +419,14 @@ impl AwsStore {
             .send()
             .await
             .map_err(|e| backend("GetItem", table, e))?;
-        out.item
-            .map(|item| state_from_item(&item, format!("{table} item {TASK_PK}/{task}")))
-            .transpose()
+        Ok(out.item)
     }
 
     /// Puts `state` as version `read + 1` if the stored version is still `read` (0: none).
-    /// `Ok(false)` when another writer got there first.
+    /// `Ok(false)` when another writer got there first — not when the stored item is exactly
+    /// this write, leases aside: an attempt the SDK timed out and retried may have been
+    /// applied, and its retry then fails the condition on its own write (recording the run
+    /// again would count it twice). A consistent read, only on a refused put, tells them apart.
     async fn put_task_state_if(&self, state: &TaskState, read: u64) -> Result<bool> {
         let table = &self.names.ops_table;
         let next = read.checked_add(1).ok_or_else(|| {
@@ -407,11 +435,12 @@ impl AwsStore {
                 state.task
             ))
         })?;
+        let item = state_item(state, next)?;
         let mut req = self
             .ddb
             .put_item()
             .table_name(table)
-            .set_item(Some(state_item(state, next)?))
+            .set_item(Some(item.clone()))
             .expression_attribute_names("#sv", STATE_VERSION);
         req = if read == 0 {
             req.condition_expression("attribute_not_exists(#sv)")
@@ -425,7 +454,19 @@ impl AwsStore {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                // A claim may have taken the lease since (it touches nothing else).
+                let unleased = |mut i: Item| {
+                    for claimed in [LEASE_UNTIL, LEASE_HOLDER, FIRST_SEEN_AT] {
+                        i.remove(claimed);
+                    }
+                    i
+                };
+                let stored = self.read_task_item(&state.task).await?;
+                let ours = stored.map(unleased) == Some(unleased(item));
+                if ours {
+                    tracing::debug!(task = %state.task, version = next, "task state put refused on a retry of its own applied attempt: written");
+                }
+                Ok(ours)
             }
             Err(e) => Err(backend("PutItem", table, e)),
         }
@@ -590,20 +631,27 @@ impl TaskStore for AwsStore {
             .collect()
     }
 
-    /// One conditional UpdateItem of `lease_until` (the rest of the state is untouched).
+    /// One conditional UpdateItem of `lease_until` and the claim's token (the rest of the
+    /// state is untouched). A refused claim reads the item once: when it holds this claim's
+    /// token, the refusal was the SDK's retry of an attempt that had taken the lease.
     async fn claim_task(&self, task: &str, now: Ts, until: Ts) -> Result<bool> {
         let table = &self.names.ops_table;
+        let token = claim_token();
         let claimed = self
             .ddb
             .update_item()
             .table_name(table)
             .key("pk", s(TASK_PK))
             .key("sk", s(task))
-            .update_expression("SET #lease = :until, #first = if_not_exists(#first, :now)")
+            .update_expression(
+                "SET #lease = :until, #holder = :token, #first = if_not_exists(#first, :now)",
+            )
             .condition_expression("attribute_not_exists(#lease) OR #lease <= :now")
             .expression_attribute_names("#lease", LEASE_UNTIL)
-            .expression_attribute_names("#first", "first_seen_at")
+            .expression_attribute_names("#holder", LEASE_HOLDER)
+            .expression_attribute_names("#first", FIRST_SEEN_AT)
             .expression_attribute_values(":until", ms(until))
+            .expression_attribute_values(":token", s(&token))
             .expression_attribute_values(":now", ms(now))
             .send()
             .await;
@@ -613,7 +661,15 @@ impl TaskStore for AwsStore {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                let item = self.read_task_item(task).await?;
+                let ours = matches!(
+                    item.as_ref().and_then(|i| i.get(LEASE_HOLDER)),
+                    Some(AttributeValue::S(held)) if *held == token
+                );
+                if ours {
+                    tracing::debug!(%task, "claim refused on a retry of its own applied attempt: taken");
+                }
+                Ok(ours)
             }
             Err(e) => Err(backend("UpdateItem", table, e)),
         }
