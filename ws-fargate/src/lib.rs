@@ -149,11 +149,13 @@ impl MessageSink for SqsSink {
     }
 }
 
-/// The feed's totals as EMF, on the series DESIGN budgets for the live feed: `Trades` (trades
-/// stored, live and backfilled), `BackfilledTrades`, `Reconnects`, `HealthyShards` (shards
-/// connected now), and the existing `RejectedInputs` (frames, events and backfill rows the
-/// feed could not use). Counts are the change since the previous document; no per-market or
-/// per-shard dimension (each series costs ~$0.30 a month).
+/// The feed's totals as one EMF line. Two metric series: `HealthyShards` (shards connected
+/// now: the shard heartbeat alarm's) and the existing `RejectedInputs` (frames, events and
+/// backfill rows the feed could not use). `Trades` (trades stored, live and backfilled),
+/// `BackfilledTrades` and `Reconnects` are plain members of the line ([`LOGGED_COUNTS`]):
+/// the dashboard sums them from the feed's logs with Logs Insights, so they cost no series
+/// (each costs $0.30 a month). Counts are the change since the previous document; no
+/// per-market or per-shard dimension.
 #[derive(Debug, Default)]
 pub struct FeedMetrics {
     last: Totals,
@@ -190,14 +192,11 @@ impl FeedMetrics {
     pub fn document(&mut self, counts: Option<&SupervisorCounts>, timestamp_ms: i64) -> Value {
         let now = counts.map(Totals::of).unwrap_or(self.last);
         let delta = |f: fn(&Totals) -> u64| f(&now).saturating_sub(f(&self.last));
-        let doc = emf::document(
+        let mut doc = emf::document(
             timestamp_ms,
             None,
             &[],
             &[
-                Metric::count("Trades", delta(|t| t.trades)),
-                Metric::count("BackfilledTrades", delta(|t| t.backfilled)),
-                Metric::count("Reconnects", delta(|t| t.reconnects)),
                 Metric::count(
                     "HealthyShards",
                     counts.map_or(0, |c| u64::from(c.connected_shards)),
@@ -205,10 +204,19 @@ impl FeedMetrics {
                 Metric::count("RejectedInputs", delta(|t| t.rejected)),
             ],
         );
+        let [trades, backfilled, reconnects] = LOGGED_COUNTS;
+        doc[trades] = delta(|t| t.trades).into();
+        doc[backfilled] = delta(|t| t.backfilled).into();
+        doc[reconnects] = delta(|t| t.reconnects).into();
         self.last = now;
         doc
     }
 }
+
+/// The members of the feed's EMF line that are logged, not metrics: trades stored (live and
+/// backfilled), of them backfilled, and reconnects since the previous line. template.yaml's
+/// dashboard sums them from the feed's log group.
+pub const LOGGED_COUNTS: [&str; 3] = ["Trades", "BackfilledTrades", "Reconnects"];
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -364,16 +372,17 @@ mod tests {
         let directive = &d["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Dimensions"], json!([[]]));
         assert_eq!(directive["Namespace"], NAMESPACE);
+        // Two series; the counts are in the line for Logs Insights, not metrics.
         assert_eq!(
             directive["Metrics"],
             json!([
-                {"Name": "Trades", "Unit": "Count"},
-                {"Name": "BackfilledTrades", "Unit": "Count"},
-                {"Name": "Reconnects", "Unit": "Count"},
                 {"Name": "HealthyShards", "Unit": "Count"},
                 {"Name": "RejectedInputs", "Unit": "Count"},
             ])
         );
+        for member in LOGGED_COUNTS {
+            assert!(d[member].is_u64(), "{member} is in the line");
+        }
         for metric in directive["Metrics"].as_array().unwrap() {
             assert!(d.get(metric["Name"].as_str().unwrap()).is_some());
         }
