@@ -75,6 +75,11 @@ echo "template clean"
 step "doc tests"
 cargo test --workspace --all-features --locked --doc
 
+step "function binaries (functions/e2e/tests/watch.rs runs them under cargo lambda watch)"
+# The same `cargo build --bin …` the test runs (its features, not --all-features), done here so
+# that the test finds them fresh instead of compiling while other tests run.
+cargo build --locked --bin discovery --bin snapshot --bin maintenance --bin status --bin trades
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --locked --no-fail-fast

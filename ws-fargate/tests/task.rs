@@ -64,6 +64,21 @@ async fn drain(sqs: &aws_sdk_sqs::Client, queue: &str) -> SqsEvent {
     }
 }
 
+/// How many messages are visible on `queue` (moto counts them exactly).
+async fn queued(sqs: &aws_sdk_sqs::Client, queue: &str) -> usize {
+    let attribute = aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(attribute.clone())
+        .send()
+        .await
+        .unwrap();
+    out.attributes()
+        .and_then(|a| a.get(&attribute))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_task_sends_its_messages_to_sqs_and_exits_cleanly_on_sigterm() {
     let Some((moto_url, cfg)) = moto().await else {
@@ -128,13 +143,30 @@ async fn the_task_sends_its_messages_to_sqs_and_exits_cleanly_on_sigterm() {
         .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
         .spawn()
         .unwrap();
-    // Long enough for the shards to connect, hear trades and beat (every 15 s), and for a
-    // flow to be published (every 15 s; the first at start).
-    tokio::time::sleep(Duration::from_secs(17)).await;
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the task is still running"
-    );
+    // Until the shards have connected and beaten (every 15 s, the first 15 s in), a flow is
+    // published (every 15 s, the first 15 s in) and a message of trades is on the queue (4 s
+    // after its first trade; the simulated markets trade a few times a minute): waited for,
+    // not slept for, as a loaded machine takes longer. At most 60 s.
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let started = Instant::now();
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the task is still running: {}",
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        );
+        let beaten = !store.heartbeats().await.unwrap().is_empty();
+        let flowed = store.get_object(keys::LIVE_FLOW).await.unwrap().is_some();
+        let sent = queued(&sqs, &names.live_queue_url).await > 0;
+        if beaten && flowed && sent {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "after 60 s: heartbeats {beaten}, flow {flowed}, a message {sent}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let sent_at = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -156,7 +188,9 @@ async fn the_task_sends_its_messages_to_sqs_and_exits_cleanly_on_sigterm() {
     let stderr = std::fs::read_to_string(&err_path).unwrap();
     assert!(exit.success(), "{exit}\n{stderr}");
     eprintln!("exited {took:?} after SIGTERM");
-    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Its flush (the last message, the tape's open window) under ECS's 30 s, with room for a
+    // loaded machine: a stop that waited out its 25 s grace would not pass.
+    assert!(took < Duration::from_secs(25), "{took:?}");
 
     // stdout holds only EMF lines; their Trades add up to what the task counted.
     let documents: Vec<Value> = stdout
@@ -185,7 +219,6 @@ async fn the_task_sends_its_messages_to_sqs_and_exits_cleanly_on_sigterm() {
 
     // Its messages, as the trades function receives them: every one stored, and the trades in
     // them are the trades it counted.
-    let sqs = aws_sdk_sqs::Client::new(&cfg);
     let event = drain(&sqs, &names.live_queue_url).await;
     assert!(!event.records.is_empty());
     let report = trades::handle_batch(&store, &event).await;

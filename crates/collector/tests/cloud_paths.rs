@@ -90,7 +90,7 @@ async fn a_tick_message_runs_its_tick_within_the_invocations_deadline() {
     };
     let start = anchor() + chrono::Duration::seconds(1);
     e.clock.set(start);
-    let margin = std::time::Duration::from_secs(1);
+    let margin = std::time::Duration::from_secs(3);
 
     // Given a message that is not a tick, then it is refused as bad (it belongs in the DLQ).
     let bad = run_tick_message(
@@ -104,15 +104,18 @@ async fn a_tick_message_runs_its_tick_within_the_invocations_deadline() {
     .await;
     assert!(matches!(bad, Err(TickMessageError::BadMessage(_))));
 
-    // Given the book endpoint failing on every try and an invocation ending 1.5 s from now
-    // (1 s of margin): the tick writes what it observed and ends in time; the message is
-    // done (a redelivery would come after the tick's interval, too late to help).
+    // Given the book endpoint failing on every try and an invocation ending 7 s from now
+    // (3 s of margin, long before the tick's interval ends at 60 s): the requests stop at 3 s
+    // (the deadline, 4 s, less a quarter of the tick's time for the writes), the tick writes
+    // what it observed and ends in time; the message is done (a redelivery would come after
+    // the tick's interval, too late to help). Without the invocation's deadline the retries
+    // would go on for most of the interval.
     e.sim.inject(Fault {
         endpoint: Some(Endpoint::ClobBooks),
         kind: FaultKind::ServerError(503),
         times: 1000,
     });
-    let lambda_end = start + chrono::Duration::milliseconds(1500);
+    let lambda_end = start + chrono::Duration::seconds(7);
     let wall = std::time::Instant::now();
     let r = run_tick_message(
         &e.client,
@@ -125,7 +128,7 @@ async fn a_tick_message_runs_its_tick_within_the_invocations_deadline() {
     .await
     .unwrap();
     assert!(
-        wall.elapsed() < std::time::Duration::from_millis(1500),
+        wall.elapsed() < std::time::Duration::from_secs(7),
         "ended before the invocation's end: {:?}",
         wall.elapsed()
     );

@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use polytape_collector::ledger::{scheduled, tier_at};
-use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
+use polytape_collector::snapshot::snapshot_tick;
 use polytape_collector::status::{self, Status};
 use polytape_collector::Config;
 use polytape_core::{Tier, Ts, TIERS};
@@ -31,19 +31,19 @@ fn failing(t: Ts) -> bool {
     [at(15, 0), at(20, 0), at(25, 0)].contains(&t)
 }
 
-/// Runs T1's ticks in `[from, to]`, each at its time, its markets failing when [`failing`].
+/// Runs T1's ticks in `[from, to]`, each at its time (the clock stays there, so every tick is
+/// on time) with [`TICK_BUDGET`] of wall time; its markets failing when [`failing`], with a
+/// short deadline then (its retries are in vain).
 async fn run_t1(e: &Env, t1: &[String], from: Ts, to: Ts) {
     for tick in scheduled(Tier::T1, from, to + chrono::Duration::seconds(1)) {
         e.clock.set(tick.tick_ts);
-        if failing(tick.tick_ts) {
+        let budget = if failing(tick.tick_ts) {
             e.sim.fail_markets(t1);
-        }
-        let deadline = TickDeadline {
-            at: tick.tick_ts + chrono::Duration::milliseconds(1500),
-            write_reserve: std::time::Duration::from_millis(300),
-            hard_stop: None,
-            work_stop: None,
+            FAILING_TICK_BUDGET
+        } else {
+            TICK_BUDGET
         };
+        let deadline = deadline_within(tick, budget);
         snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
             .await
             .unwrap();

@@ -82,7 +82,8 @@ async fn run_tick(e: &Env, tick: TickId) -> polytape_collector::snapshot::TickRe
         .unwrap()
 }
 
-/// Runs `tick` two seconds after its time with only `budget` (real time) before its deadline.
+/// Runs `tick` two seconds after its time with only `budget` (real time) before its deadline;
+/// a tick still running 30 s past it (requests retried regardless) fails the test.
 async fn run_tick_within(
     e: &Env,
     tick: TickId,
@@ -96,8 +97,10 @@ async fn run_tick_within(
         hard_stop: None,
         work_stop: None,
     };
-    snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
+    let run = snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline);
+    tokio::time::timeout(budget + std::time::Duration::from_secs(30), run)
         .await
+        .expect("the tick ends by its deadline")
         .unwrap()
 }
 
@@ -543,14 +546,21 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         tier: Tier::T3,
         tick_ts: anchor() + chrono::Duration::seconds(30),
     };
-    // First attempt: the book endpoint fails on every try (4 = 1 + 3 retries) and the
-    // deadline leaves no time for another round.
-    e.sim.inject(Fault {
-        endpoint: Some(Endpoint::ClobBooks),
-        kind: FaultKind::ServerError(503),
-        times: 4,
-    });
-    let first = run_tick_within(&e, tick, std::time::Duration::from_millis(500)).await;
+    // First attempt: every book request of the tier's tokens answers 503 (the simulator fails
+    // any request naming them) until the deadline, 3 s away: Gamma's values arrive, the books
+    // never do, however fast or slow the machine.
+    let tokens: Vec<String> = e
+        .store
+        .markets_due(Tier::T3, tick.tick_ts)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.yes_token_id)
+        .collect();
+    assert_eq!(tokens.len(), 5);
+    e.sim.fail_markets(&tokens);
+    let first = run_tick_within(&e, tick, std::time::Duration::from_secs(3)).await;
+    e.sim.heal_markets();
     assert_eq!(
         (
             first.rows,
@@ -562,7 +572,7 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
     );
     assert!(
         first.deadline_hit,
-        "a 503 may pass on a retry, but the deadline came first"
+        "a 503 may pass on a retry, but the deadline came first: {first:?}"
     );
     let ob_key = e.dir.path().join(keys_orderbooks(tick));
     assert_eq!(
@@ -621,18 +631,16 @@ async fn latest_keeps_a_market_that_missed_a_tick_with_its_last_values() {
         tick_ts: anchor(),
     };
     run_tick(&e, t1).await;
-    // Next tick: Gamma and the books both fail on every try: no market is observed.
-    e.sim.inject(Fault {
-        endpoint: Some(Endpoint::GammaKeyset),
-        kind: FaultKind::ServerError(502),
-        times: 4,
-    });
-    e.sim.inject(Fault {
-        endpoint: Some(Endpoint::ClobBooks),
-        kind: FaultKind::ServerError(502),
-        times: 4,
-    });
-    let r = run_tick_within(&e, t1.next(), std::time::Duration::from_millis(500)).await;
+    // Next tick: Gamma and the books both fail on every try until its deadline (3 s away, time
+    // for several rounds of retries): no market is observed, however fast the machine.
+    let ids: Vec<String> = due_ids(&e, Tier::T2, t1.next().tick_ts)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(ids.len(), 4);
+    e.sim.fail_markets(&ids);
+    let r = run_tick_within(&e, t1.next(), std::time::Duration::from_secs(3)).await;
+    e.sim.heal_markets();
     assert_eq!((r.rows, r.missing, r.failed_requests), (0, 4, 2));
     assert!(r.failed(), "nothing observed: a failed tick");
     let latest = e.store.get_latest(Tier::T2).await.unwrap().unwrap();

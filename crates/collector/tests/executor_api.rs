@@ -15,7 +15,7 @@ mod common;
 use common::*;
 use polytape_collector::executor::{self, ExecutorSettings};
 use polytape_collector::runner::Runtime;
-use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
+use polytape_collector::snapshot::snapshot_tick;
 use polytape_collector::status::{self, Local, Status};
 use polytape_collector::Config;
 use polytape_core::schedule::due_in_minute;
@@ -102,18 +102,14 @@ async fn post(base: &str, path: &str, body: &str) -> (u16, Value) {
     (code, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Runs every tick of the minutes from `from` up to `until` (exclusive), each at its time.
+/// Runs every tick of the minutes from `from` up to `until` (exclusive), each at its time (the
+/// clock stays there, so every tick is on time) with [`TICK_BUDGET`] of wall time.
 async fn run_ticks(e: &Env, from: Ts, until: Ts) {
     let mut minute = from;
     while minute < until {
         for tick in due_in_minute(minute) {
             e.clock.set(tick.tick_ts);
-            let deadline = TickDeadline {
-                at: tick.tick_ts + chrono::Duration::milliseconds(1500),
-                write_reserve: std::time::Duration::from_millis(300),
-                hard_stop: None,
-                work_stop: None,
-            };
+            let deadline = deadline_within(tick, TICK_BUDGET);
             snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
                 .await
                 .unwrap();

@@ -13,7 +13,7 @@ use chrono::DurationRound;
 use common::*;
 use polytape_collector::live::{MessageSink, StoreSink};
 use polytape_collector::runner::Runtime;
-use polytape_collector::snapshot::{snapshot_tick, TickDeadline};
+use polytape_collector::snapshot::snapshot_tick;
 use polytape_collector::status::{self, routes, LiveEvents, Local, Status};
 use polytape_collector::Config;
 use polytape_core::live::{SizeSource, Source, StoredTrade, WhaleEvent};
@@ -133,8 +133,9 @@ async fn serve(router: axum::Router) -> String {
 }
 
 /// Runs every tick of the schedule from the anchor up to `until` (exclusive), each at its
-/// time, with a short deadline; the T3 tick [`failing_t3`] with its markets failing, and
-/// never [`skipped_t4`].
+/// time (the clock stays there, so every tick is on time) with [`TICK_BUDGET`] of wall time;
+/// the T3 tick [`failing_t3`] with its markets failing and a short deadline (its retries are
+/// in vain), and never [`skipped_t4`].
 async fn run_ticks(e: &Env, t3: &[String], until: Ts) {
     let mut minute = anchor();
     while minute < until {
@@ -147,12 +148,12 @@ async fn run_ticks(e: &Env, t3: &[String], until: Ts) {
             if failing {
                 e.sim.fail_markets(t3);
             }
-            let deadline = TickDeadline {
-                at: tick.tick_ts + chrono::Duration::milliseconds(1500),
-                write_reserve: std::time::Duration::from_millis(300),
-                hard_stop: None,
-                work_stop: None,
+            let budget = if failing {
+                FAILING_TICK_BUDGET
+            } else {
+                TICK_BUDGET
             };
+            let deadline = deadline_within(tick, budget);
             snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
                 .await
                 .unwrap();
@@ -191,12 +192,7 @@ async fn world() -> World {
                 continue;
             }
             e.clock.set(tick.tick_ts);
-            let deadline = TickDeadline {
-                at: tick.tick_ts + chrono::Duration::milliseconds(1500),
-                write_reserve: std::time::Duration::from_millis(300),
-                hard_stop: None,
-                work_stop: None,
-            };
+            let deadline = deadline_within(tick, TICK_BUDGET);
             snapshot_tick(&e.client, &e.store, tick, &e.clock, deadline)
                 .await
                 .unwrap();

@@ -613,7 +613,22 @@ async fn trades_of_tokens_served_nothing_until_the_watchdog_resubscribed_them_ar
         stop_rx,
     ));
     let mut emits = Vec::new();
-    collect_for(&mut rx, &mut emits, Duration::from_secs(4)).await;
+    // The shard connected and subscribed, and the busy market's trades heard live (however long
+    // that takes on a busy machine): the stall must catch the connection that serves them.
+    collect_until(
+        &mut rx,
+        &mut emits,
+        Duration::from_secs(60),
+        "the shard connected and the busy market's trades heard",
+        |emits| {
+            last_counts(emits).is_some_and(|c| {
+                c.shards >= 1
+                    && c.connected_shards == c.shards
+                    && c.subscribed_assets == c.wanted_assets
+            }) && stored_trades(emits).iter().any(|t| t.source == Source::Ws)
+        },
+    )
+    .await;
     // Served nothing from now until the watchdog re-subscribes the busy market's tokens (when
     // the service comes back).
     let silenced = emits.len();

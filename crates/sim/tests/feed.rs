@@ -126,6 +126,22 @@ async fn collect(ws: &mut Ws, d: Duration) -> Vec<String> {
     }
 }
 
+/// Every text frame until `done` holds for the frames read so far; panics if that takes more
+/// than 30 s (live frames come every ~500 ms, so a slow machine only delays them).
+async fn collect_until(ws: &mut Ws, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    while !done(&out) {
+        let left = until.saturating_duration_since(Instant::now());
+        match next(ws, left).await {
+            Got::Text(t) => out.push(t),
+            Got::Nothing => panic!("not done within 30 s, after {} frames", out.len()),
+            other => panic!("connection ended: {other:?}"),
+        }
+    }
+    out
+}
+
 /// Every frame the server sent before answering a `PING` sent now (frames go out in order).
 async fn drain(ws: &mut Ws) -> Vec<String> {
     send(ws, "PING".into()).await;
@@ -315,8 +331,9 @@ async fn given_more_than_500_assets_over_two_subscribes_then_only_the_first_500_
 
 #[tokio::test]
 async fn given_no_frame_for_the_idle_timeout_then_the_server_closes_and_a_pinging_client_stays() {
+    const IDLE: Duration = Duration::from_secs(3);
     let mut c = cfg(7);
-    c.ws_idle_timeout = Duration::from_millis(1_000);
+    c.ws_idle_timeout = IDLE;
     let sim = sim(c).await;
     let t = sim.truth();
     let token = t
@@ -327,28 +344,36 @@ async fn given_no_frame_for_the_idle_timeout_then_the_server_closes_and_a_pingin
         .token_ids[0]
         .clone();
 
+    // Taken before any connection opens: the server starts each idle timer later than this (at
+    // the accept, then at the subscribe), so no connection can be closed for idleness before
+    // `t0 + IDLE`, however slow the machine.
+    let t0 = Instant::now();
     let mut silent = connect(&sim).await;
     subscribe(&mut silent, std::slice::from_ref(&token)).await;
     let mute = connect(&sim).await; // never even subscribes
     let mut pinging = connect(&sim).await;
     subscribe(&mut pinging, std::slice::from_ref(&token)).await;
 
-    let t0 = Instant::now();
+    // A PING every 300 ms (the idle timeout is ten times that) until twice the idle timeout has
+    // passed, then one more: the connection outlived the idle timeout twice over.
     let pinger = async move {
         let mut pongs = 0;
-        while t0.elapsed() < Duration::from_millis(2_500) {
+        loop {
+            let last = t0.elapsed() >= IDLE * 2;
             send(&mut pinging, "PING".into()).await;
             loop {
-                match next(&mut pinging, Duration::from_secs(2)).await {
+                match next(&mut pinging, Duration::from_secs(30)).await {
                     Got::Text(t) if t == "PONG" => break,
                     Got::Text(_) => continue,
                     other => panic!("the pinging client was cut off: {other:?}"),
                 }
             }
             pongs += 1;
+            if last {
+                return pongs;
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        pongs
     };
     let (pongs, a, b) = tokio::join!(pinger, until_ended(silent, t0), until_ended(mute, t0));
     for (got, at) in [a, b] {
@@ -360,18 +385,19 @@ async fn given_no_frame_for_the_idle_timeout_then_the_server_closes_and_a_pingin
             other => panic!("expected an idle close, got {other:?}"),
         }
         assert!(
-            at >= Duration::from_millis(900) && at < Duration::from_millis(2_500),
+            at >= IDLE && at < IDLE + Duration::from_secs(30),
             "closed after the idle timeout: {at:?}"
         );
     }
-    assert!(pongs >= 4, "kept alive by PING: {pongs} PONGs");
+    assert!(pongs >= 2, "kept alive by PING: {pongs} PONGs");
     assert_eq!(sim.counters().ws.idle_closed, 2);
 }
 
-/// Reads past text frames until the connection ends; what ended it and when (since `t0`).
+/// Reads past text frames until the connection ends (within 30 s of the last frame); what ended
+/// it and when (since `t0`).
 async fn until_ended(mut ws: Ws, t0: Instant) -> (Got, Duration) {
     loop {
-        match next(&mut ws, Duration::from_secs(4)).await {
+        match next(&mut ws, Duration::from_secs(30)).await {
             Got::Text(_) => continue,
             other => return (other, t0.elapsed()),
         }
@@ -496,7 +522,9 @@ async fn given_defaults_then_every_trade_event_has_its_size_and_none_is_sent_twi
     let mut ws = connect(&sim).await;
     subscribe(&mut ws, &m.token_ids).await;
     next_text(&mut ws).await;
-    let mut frames = collect(&mut ws, Duration::from_millis(1_500)).await;
+    let mut frames = collect_until(&mut ws, |f| trade_events(f).len() >= 5).await;
+    // Stalled, the connection sends nothing more, so the counters stay what was received.
+    sim.stall_ws();
     frames.extend(drain(&mut ws).await);
     let trades = trade_events(&frames);
     assert!(trades.len() >= 5);
@@ -612,7 +640,13 @@ async fn given_malformed_frames_injected_then_that_many_non_json_frames_arrive_a
     subscribe(&mut ws, &m.token_ids).await;
     next_text(&mut ws).await;
     sim.inject_ws_malformed(3);
-    let mut frames = collect(&mut ws, Duration::from_millis(2_000)).await;
+    // Until the third malformed frame, the whole frame after it and two more (which must be
+    // JSON: only three were injected).
+    let mut frames = collect_until(&mut ws, |f| {
+        let bad: Vec<usize> = (0..f.len()).filter(|&i| events(&f[i]).is_none()).collect();
+        bad.get(2).is_some_and(|&third| f.len() >= third + 4)
+    })
+    .await;
     sim.stall_ws();
     frames.extend(drain(&mut ws).await);
 
@@ -658,7 +692,20 @@ async fn given_unknown_events_injected_then_mystery_events_mixed_into_arrays_and
     subscribe(&mut ws, &m.token_ids).await;
     next_text(&mut ws).await;
     sim.inject_ws_unknown(2);
-    let mut frames = collect(&mut ws, Duration::from_millis(1_500)).await;
+    // Until the second frame with a `mystery_event` and two more (which must have none: only
+    // two were injected).
+    let mut frames = collect_until(&mut ws, |f| {
+        let odd: Vec<usize> = (0..f.len())
+            .filter(|&i| {
+                events(&f[i]).is_some_and(|evs| {
+                    evs.iter()
+                        .any(|e| e["event_type"] == json!("mystery_event"))
+                })
+            })
+            .collect();
+        odd.get(1).is_some_and(|&second| f.len() >= second + 3)
+    })
+    .await;
     sim.stall_ws();
     frames.extend(drain(&mut ws).await);
 

@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used)] // test set-up: a failure should fail the test loudly
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
+use polytape_collector::snapshot::TickDeadline;
 use polytape_collector::FixedClock;
-use polytape_core::Ts;
+use polytape_core::{TickId, Ts};
 use polytape_polymarket::{ClientConfig, Endpoints, PolymarketClient};
 use polytape_sim::{SimConfig, SimHandle};
 use polytape_store::LocalStore;
@@ -17,6 +18,27 @@ use std::time::Duration;
 /// there contains a tick of every tier.
 pub fn anchor() -> Ts {
     "2026-11-20T10:00:00Z".parse().unwrap()
+}
+
+/// Wall time a tick run at its own time on the fixed clock has for its requests and writes:
+/// generous, as a loaded machine can stall a request for seconds. The clock does not move
+/// while the tick runs, so however long it takes the tick is on time (neither late nor
+/// skipped); a healthy tick ends as soon as everything arrived.
+pub const TICK_BUDGET: Duration = Duration::from_secs(30);
+
+/// Wall time of a tick whose markets are made to fail: its rounds of retries stop soon, and
+/// what it observes (none of the failing markets) does not depend on it.
+pub const FAILING_TICK_BUDGET: Duration = Duration::from_millis(1500);
+
+/// The deadline of `tick` run at its own time on the fixed clock: `budget` after it, the
+/// requests stopping 300 ms before; no invocation end.
+pub fn deadline_within(tick: TickId, budget: Duration) -> TickDeadline {
+    TickDeadline {
+        at: tick.tick_ts + chrono::Duration::from_std(budget).unwrap(),
+        write_reserve: Duration::from_millis(300),
+        hard_stop: None,
+        work_stop: None,
+    }
 }
 
 pub struct Env {
