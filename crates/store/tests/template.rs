@@ -3,7 +3,8 @@
 //! named query's SELECT list against the export's columns (`parquet::training_columns`), the
 //! EventBridge schedules and the `TierTable` mapping against the tier table
 //! (`polytape_core::TIERS`), the views of the compacted tables against the reading rule and the
-//! writer, the compaction settle time against the queues' retry horizons, and (feature `aws`)
+//! writer, the compaction settle time against the queues' retry horizons, the dashboard's
+//! body as JSON on CloudWatch's grid, and (feature `aws`)
 //! the DynamoDB tables, the Markets index, the
 //! functions' environment and the S3 object grants against the AWS adapter
 //! (`polytape_store::aws`, `polytape_store::keys`). Changing one side without the other fails
@@ -1386,6 +1387,123 @@ fn given_a_tier_table_change_then_the_mapping_check_names_the_value() {
         problems
             .iter()
             .any(|p| p.starts_with("TierTable.T2.WebSocket")),
+        "{problems:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard body
+// ---------------------------------------------------------------------------------------------
+
+/// Replaces each `${name}` in `text` with `vars(name)`, or a placeholder name (`X`) when it
+/// gives none: a `Ref` or `GetAtt` is a name in a JSON string.
+fn substitute(text: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let name = &rest[start + 2..start + len];
+        out.push_str(&vars(name).unwrap_or_else(|| "X".into()));
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A `!Sub` variable's text with the branch `pick` (0: true, 1: false) of every `!If`.
+fn variable_text(v: &Value, pick: usize) -> String {
+    if let Some(branches) = v.get("Fn::If") {
+        return variable_text(&branches[1 + pick], pick);
+    }
+    match v {
+        Value::String(s) => substitute(s, &|_| None),
+        v if v.get("Fn::Sub").is_some() => substitute(&sub_text(v), &|_| None),
+        _ => "X".into(),
+    }
+}
+
+/// What is wrong with the dashboard's body, with its conditional variables both ways (a stack
+/// with and without the feed task): it must be JSON, and its widgets must fit the 24 columns
+/// of the grid without overlapping (CloudWatch moves an overlapping widget elsewhere, silently);
+/// a Logs Insights widget must read log groups only through `SOURCE`.
+fn dashboard_problems(t: &Value) -> Vec<String> {
+    let sub = &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"];
+    let (Some(body), vars) = (sub[0].as_str(), &sub[1]) else {
+        return vec!["Dashboard.DashboardBody is not a !Sub [body, variables]".into()];
+    };
+    let mut problems = Vec::new();
+    for (pick, stack) in [(0, "with the feed task"), (1, "without it")] {
+        let text = substitute(body, &|name| vars.get(name).map(|v| variable_text(v, pick)));
+        let doc: Value = match serde_json::from_str(&text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                problems.push(format!("Dashboard ({stack}): not JSON: {e}"));
+                continue;
+            }
+        };
+        let mut taken = std::collections::HashMap::new();
+        for (i, w) in doc["widgets"].as_array().into_iter().flatten().enumerate() {
+            let title = w["properties"]["title"].as_str().unwrap_or("(text)");
+            let [x, y, width, height] =
+                ["x", "y", "width", "height"].map(|k| w[k].as_u64().unwrap_or(u64::MAX));
+            if x.saturating_add(width) > 24 || height == u64::MAX {
+                problems.push(format!("Dashboard widget {i} {title:?}: outside the grid"));
+                continue;
+            }
+            for cell in (x..x + width).flat_map(|c| (y..y + height).map(move |r| (c, r))) {
+                if let Some(other) = taken.insert(cell, title) {
+                    problems.push(format!(
+                        "Dashboard widget {i} {title:?} ({stack}): overlaps {other:?} at {cell:?}"
+                    ));
+                    break;
+                }
+            }
+            if w["type"] == "log" {
+                let query = w["properties"]["query"].as_str().unwrap_or_default();
+                if !query.starts_with("SOURCE '") {
+                    problems.push(format!("Dashboard widget {i} {title:?}: no SOURCE"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn given_template_yaml_then_the_dashboard_is_json_whose_widgets_fit_the_grid() {
+    let Some(t) = template() else { return };
+    let problems = dashboard_problems(t);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn given_a_broken_or_overlapping_dashboard_then_the_check_names_it() {
+    let Some(t) = template() else { return };
+    fn body(t: &mut Value) -> &mut Value {
+        &mut t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    }
+    // A widget moved onto the first one.
+    let mut moved = t.clone();
+    let text = body(&mut moved)
+        .as_str()
+        .unwrap()
+        .replacen("\"y\": 3,", "\"y\": 0,", 1);
+    *body(&mut moved) = json!(text);
+    let problems = dashboard_problems(&moved);
+    assert!(
+        problems.iter().any(|p| p.contains("overlaps")),
+        "{problems:?}"
+    );
+    // A comma lost.
+    let mut broken = t.clone();
+    let text = body(&mut broken).as_str().unwrap().replacen("}},", "}}", 1);
+    *body(&mut broken) = json!(text);
+    let problems = dashboard_problems(&broken);
+    assert!(
+        problems.iter().any(|p| p.contains("not JSON")),
         "{problems:?}"
     );
 }
