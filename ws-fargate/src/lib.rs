@@ -149,13 +149,12 @@ impl MessageSink for SqsSink {
     }
 }
 
-/// The feed's totals as one EMF line. Two metric series: `HealthyShards` (shards connected
-/// now: the shard heartbeat alarm's) and the existing `RejectedInputs` (frames, events and
-/// backfill rows the feed could not use). `Trades` (trades stored, live and backfilled),
-/// `BackfilledTrades` and `Reconnects` are plain members of the line ([`LOGGED_COUNTS`]):
-/// the dashboard sums them from the feed's logs with Logs Insights, so they cost no series
-/// (each costs $0.30 a month). Counts are the change since the previous document; no
-/// per-market or per-shard dimension.
+/// The feed's totals as one EMF line. One metric series: `HealthyShards` (shards connected
+/// now: the shard heartbeat alarm's). `Trades` (trades stored, live and backfilled),
+/// `BackfilledTrades`, `Reconnects` and `RejectedInputs` (frames, events and backfill rows the
+/// feed could not use) are plain members of the line ([`LOGGED_COUNTS`]): the dashboard sums
+/// them from the logs with Logs Insights, so they cost no series (each costs $0.30 a month).
+/// Counts are the change since the previous document; no per-market or per-shard dimension.
 #[derive(Debug, Default)]
 pub struct FeedMetrics {
     last: Totals,
@@ -196,27 +195,31 @@ impl FeedMetrics {
             timestamp_ms,
             None,
             &[],
-            &[
-                Metric::count(
-                    "HealthyShards",
-                    counts.map_or(0, |c| u64::from(c.connected_shards)),
-                ),
-                Metric::count("RejectedInputs", delta(|t| t.rejected)),
-            ],
+            &[Metric::count(
+                "HealthyShards",
+                counts.map_or(0, |c| u64::from(c.connected_shards)),
+            )],
         );
-        let [trades, backfilled, reconnects] = LOGGED_COUNTS;
+        let [trades, backfilled, reconnects, rejected] = LOGGED_COUNTS;
         doc[trades] = delta(|t| t.trades).into();
         doc[backfilled] = delta(|t| t.backfilled).into();
         doc[reconnects] = delta(|t| t.reconnects).into();
+        doc[rejected] = delta(|t| t.rejected).into();
         self.last = now;
         doc
     }
 }
 
 /// The members of the feed's EMF line that are logged, not metrics: trades stored (live and
-/// backfilled), of them backfilled, and reconnects since the previous line. template.yaml's
-/// dashboard sums them from the feed's log group.
-pub const LOGGED_COUNTS: [&str; 3] = ["Trades", "BackfilledTrades", "Reconnects"];
+/// backfilled), of them backfilled, reconnects and rejected inputs since the previous line.
+/// template.yaml's dashboard sums them from the feed's log group (the rejected inputs with
+/// the functions' own).
+pub const LOGGED_COUNTS: [&str; 4] = [
+    "Trades",
+    "BackfilledTrades",
+    "Reconnects",
+    emf::REJECTED_FIELD,
+];
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -372,13 +375,10 @@ mod tests {
         let directive = &d["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Dimensions"], json!([[]]));
         assert_eq!(directive["Namespace"], NAMESPACE);
-        // Two series; the counts are in the line for Logs Insights, not metrics.
+        // One series; the counts are in the line for Logs Insights, not metrics.
         assert_eq!(
             directive["Metrics"],
-            json!([
-                {"Name": "HealthyShards", "Unit": "Count"},
-                {"Name": "RejectedInputs", "Unit": "Count"},
-            ])
+            json!([{"Name": "HealthyShards", "Unit": "Count"}])
         );
         for member in LOGGED_COUNTS {
             assert!(d[member].is_u64(), "{member} is in the line");

@@ -13,14 +13,15 @@
 //!   where an alarm sees it — never dropped silently.
 //!
 //! A bad record inside a good message is not a failure of the message: the message's other
-//! records are stored, the bad one is skipped, logged and counted (`RejectedInputs`), since no
+//! records are stored, the bad one is skipped, logged and counted (`RejectedInputs` in the
+//! batch's EMF line), since no
 //! redelivery can mend it.
 //!
 //! # Layout
 //! * [`handle_batch`]: one SQS batch, at most [`IN_FLIGHT`] messages at a time.
 //! * [`BatchReport`]: what a batch stored and which records failed, and the response.
-//! * [`metrics`]: the EMF line of a batch (existing series only: `RejectedInputs`,
-//!   `TaskFailures`).
+//! * [`metrics`]: the EMF line of a batch (`TaskFailures`, an existing series, and
+//!   `RejectedInputs`, a logged member).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures_util::stream::{self, StreamExt};
@@ -128,23 +129,23 @@ pub async fn handle_batch<S: ObjectStore>(store: &S, event: &SqsEvent) -> BatchR
     report
 }
 
-/// The batch's EMF document, on series that already exist (no new metric cost):
-/// `RejectedInputs` (bad records and poison messages) and `TaskFailures` (messages whose
-/// storage failed); none when both are zero. Trade counts come from the feed task, which sees
-/// each trade once; counting them here too would count redeliveries.
+/// The batch's EMF document: `TaskFailures` (messages whose storage failed), a series that
+/// already exists, and the bad records and poison messages as the logged member
+/// [`emf::REJECTED_FIELD`] (summed by the dashboard from the logs, no series); none when both
+/// are zero. Trade counts come from the feed task, which sees each trade once; counting them
+/// here too would count redeliveries.
 pub fn metrics(report: &BatchReport, timestamp_ms: i64) -> Option<Value> {
     let rejected = report.rejected_inputs();
     let failures = report.failed.len();
     if rejected == 0 && failures == 0 {
         return None;
     }
-    Some(emf::document(
+    let mut doc = emf::document(
         timestamp_ms,
         None,
         &[],
-        &[
-            Metric::count("RejectedInputs", rejected as u64),
-            Metric::count("TaskFailures", failures as u64),
-        ],
-    ))
+        &[Metric::count("TaskFailures", failures as u64)],
+    );
+    doc[emf::REJECTED_FIELD] = rejected.into();
+    Some(doc)
 }
