@@ -36,9 +36,10 @@
 //! * **SQS requests per 1,000 trades**, counted as the cloud would make them for these
 //!   messages (each ≤ 250 KiB): ws-fargate sends each message in its own `SendMessage`, billed
 //!   one request per 64 KiB started; the trades function's poller receives them, billed the
-//!   same per 64 KiB it returns; and deletes each Lambda batch in one `DeleteMessageBatch` —
-//!   a batch closes at 10 messages (template.yaml `BatchSize`), 6 MB, or 20 s after its first
-//!   message (`MaximumBatchingWindowInSeconds`), replayed here on the hand-over times. The
+//!   same per 64 KiB it returns; and deletes each Lambda batch in `DeleteMessageBatch` calls
+//!   of at most 10 messages — a batch closes at 10,000 messages (template.yaml `BatchSize`),
+//!   6 MB, or 300 s after its first message (`MaximumBatchingWindowInSeconds`), replayed here
+//!   on the hand-over times. The
 //!   poller's empty receives depend on time, not trades, and are left out (docs/costs.md ⚠A6).
 //!   `SendMessageBatch` would not lower the sends: a batch is billed per 64 KiB of its summed
 //!   payload, and it may hold 256 KiB in all, one full message.
@@ -1060,27 +1061,31 @@ fn sqs_chunks(bytes: usize) -> u64 {
 
 /// The trades function's SQS event source (template.yaml): a batch holds at most this many
 /// messages…
-const POLLER_BATCH_SIZE: u32 = 10;
+const POLLER_BATCH_SIZE: u32 = 10_000;
 /// …and waits at most this long after its first message (`MaximumBatchingWindowInSeconds`)…
-const POLLER_WINDOW_MS: i64 = 20_000;
+const POLLER_WINDOW_MS: i64 = 300_000;
 /// …and holds at most Lambda's invocation payload.
 const POLLER_MAX_BYTES: usize = 6 * 1024 * 1024;
 
+/// Messages one `DeleteMessageBatch` deletes at most.
+const DELETE_BATCH: u32 = 10;
+
 /// The Lambda batches the messages would make, replayed on their hand-over times: each batch
-/// is one `DeleteMessageBatch` once handled.
+/// is deleted once handled, [`DELETE_BATCH`] messages a request.
 #[derive(Debug, Default)]
 struct PollerBatches {
     /// The open batch: (its first message's time, messages, bytes).
     open: Option<(i64, u32, usize)>,
     closed: u64,
+    /// The closed batches' `DeleteMessageBatch` requests.
+    closed_deletes: u64,
 }
 
 impl PollerBatches {
     fn add(&mut self, at_ms: i64, bytes: usize) {
         if let Some((start, n, b)) = self.open {
             if at_ms - start >= POLLER_WINDOW_MS || b + bytes > POLLER_MAX_BYTES {
-                self.closed += 1;
-                self.open = None;
+                self.close();
             } else {
                 self.open = Some((start, n + 1, b + bytes));
             }
@@ -1089,14 +1094,28 @@ impl PollerBatches {
             self.open = Some((at_ms, 1, bytes));
         }
         if self.open.is_some_and(|(_, n, _)| n >= POLLER_BATCH_SIZE) {
+            self.close();
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some((_, n, _)) = self.open.take() {
             self.closed += 1;
-            self.open = None;
+            self.closed_deletes += u64::from(n.div_ceil(DELETE_BATCH));
         }
     }
 
     /// Batches in all, the open one included.
     fn batches(&self) -> u64 {
         self.closed + u64::from(self.open.is_some())
+    }
+
+    /// `DeleteMessageBatch` requests in all, the open batch's included.
+    fn deletes(&self) -> u64 {
+        self.closed_deletes
+            + self
+                .open
+                .map_or(0, |(_, n, _)| u64::from(n.div_ceil(DELETE_BATCH)))
     }
 }
 
@@ -1298,7 +1317,8 @@ pub struct QueueReport {
     pub chunks: u64,
     /// The trades function's batches (≤ 10 messages, ≤ 20 s): one `DeleteMessageBatch` each.
     pub poller_batches: u64,
-    /// Sends + receives + deletes: `2 × chunks + poller_batches`.
+    /// Sends + receives + deletes: `2 × chunks` + a `DeleteMessageBatch` per 10 messages of
+    /// each Lambda batch.
     pub billed_requests: u64,
     pub messages_per_1000_trades: f64,
     pub requests_per_1000_trades: f64,
@@ -1306,7 +1326,7 @@ pub struct QueueReport {
 
 impl QueueReport {
     fn of(s: &QueueStats) -> QueueReport {
-        let billed_requests = 2 * s.chunks + s.poller.batches();
+        let billed_requests = 2 * s.chunks + s.poller.deletes();
         let per_1000 = |x: u64| {
             if s.trades == 0 {
                 0.0
@@ -1516,7 +1536,7 @@ impl IngestReport {
         let q = &self.queue;
         let _ = writeln!(
             out,
-            "queue: {} messages ({:.1} KiB average, {} chunks of 64 KiB, {} Lambda batches) → {:.1} messages and {:.1} billed SQS requests per 1,000 trades (a send and a receive per chunk, a delete per batch)",
+            "queue: {} messages ({:.1} KiB average, {} chunks of 64 KiB, {} Lambda batches) → {:.1} messages and {:.1} billed SQS requests per 1,000 trades (a send and a receive per chunk, a delete per 10 messages of a batch)",
             q.messages,
             if q.messages == 0 { 0.0 } else { q.bytes as f64 / q.messages as f64 / 1024.0 },
             q.chunks,
@@ -1845,25 +1865,33 @@ mod tests {
     }
 
     /// Given messages handed over at various times and sizes, then the Lambda batches close
-    /// at 10 messages, at 20 s after their first, or before passing 6 MB.
+    /// at 10,000 messages, at 300 s after their first, or before passing 6 MB, and each is
+    /// deleted 10 messages a request.
     #[test]
-    fn poller_batches_close_at_ten_messages_twenty_seconds_or_six_mb() {
+    fn poller_batches_close_at_ten_thousand_messages_five_minutes_or_six_mb() {
         let mut p = PollerBatches::default();
-        for i in 0..25 {
-            p.add(i * 100, 1_000);
+        for i in 0..25_000 {
+            p.add(i, 100);
         }
-        assert_eq!(p.batches(), 3, "10 + 10 + 5");
+        assert_eq!(p.batches(), 3, "10,000 + 10,000 + 5,000");
+        assert_eq!(p.deletes(), 2_500);
         let mut p = PollerBatches::default();
         for i in 0..4 {
-            p.add(i * 15_000, 1_000);
+            p.add(i * 200_000, 1_000);
         }
-        assert_eq!(p.batches(), 2, "0 s and 15 s; 30 s and 45 s");
+        assert_eq!(p.batches(), 2, "0 s and 200 s; 400 s and 600 s");
+        let mut p = PollerBatches::default();
+        for i in 0..75 {
+            p.add(i * 4_050, 17_500);
+        }
+        // A message every 4.05 s: 75 in one 300 s window, deleted in 8 requests.
+        assert_eq!((p.batches(), p.deletes()), (1, 8));
         let mut p = PollerBatches::default();
         for i in 0..30 {
             p.add(i, 250 * 1024);
         }
-        // 24 messages of 250 KiB fit in 6 MiB, 10 close a batch first: 10 + 10 + 10.
-        assert_eq!(p.batches(), 3);
+        // 24 messages of 250 KiB fit in 6 MiB: 24 + 6.
+        assert_eq!((p.batches(), p.deletes()), (2, 3 + 1));
         let mut p = PollerBatches::default();
         p.add(0, 4 * 1024 * 1024);
         p.add(1, 4 * 1024 * 1024);

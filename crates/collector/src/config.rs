@@ -43,12 +43,12 @@ pub struct CompactionConfig {
     /// left over, and after a failure with the usual backoff.
     pub every: Duration,
     /// An hour is compacted only once it ended this long ago (`POLYTAPE_COMPACT_SETTLE_S`,
-    /// 1200): longer than the longest retry can still write a file of it. In the cloud that
+    /// 3000): longer than the longest retry can still write a file of it. In the cloud that
     /// is the later of two queues' retry horizons, from template.yaml: the live queue's
     /// VisibilityTimeout × maxReceiveCount + the trades function's Timeout + its batching
-    /// window (180 s × 5 + 30 s + 20 s = 950 s) and the ticks queue's VisibilityTimeout ×
+    /// window (480 s × 5 + 30 s + 300 s = 2,730 s) and the ticks queue's VisibilityTimeout ×
     /// maxReceiveCount + the snapshot function's Timeout (360 s × 3 + 60 s = 1,140 s), rounded
-    /// up to 20 minutes (crates/store/tests/template.rs checks the template's values still
+    /// up to 50 minutes (crates/store/tests/template.rs checks the template's values still
     /// fit). Locally nothing retries later than a tick's own interval.
     pub settle: Duration,
     /// Sources are deleted this long after their compacted file is recorded, so a query that

@@ -1,9 +1,10 @@
 //! The live feed's two ends in the collector:
 //!
-//! * [`store_message`], the trades consumer: one feed message (see `polytape_feed::queue`)
-//!   in, its trades, whale events and raw tape out as Parquet under keys derived from the
-//!   message's run and sequence, so a redelivered message overwrites its own files. The trades
-//!   Lambda runs it on each SQS record; `polytape run` on each message of its local channel.
+//! * [`store_batch`], the trades consumer: feed messages (see `polytape_feed::queue`) in,
+//!   their trades, whale events and raw tape out as Parquet, one file per table for the
+//!   messages of a feed run and hour, named by exactly the messages it holds, so a message
+//!   delivered again is found stored and never adds a copy. The trades Lambda runs it on each
+//!   SQS batch; `polytape run` on each message of its local channel ([`store_message`]).
 //! * [`run_feed`], the feed process: the shard supervisor over the markets state; its trades
 //!   and whale events packed into messages for a [`MessageSink`]; its raw tape written
 //!   straight to the object store by a [`TapeWriter`] (one `raw_ws` object per 5-minute
@@ -14,7 +15,9 @@
 
 use crate::error::HandlerError;
 use crate::tape::{TapeConfig, TapeWriter, STOP_RETRY};
+use futures_util::stream::{self, StreamExt};
 use polytape_core::live::{FlowObject, StoredTrade, TapeKind, TapeRecord, WhaleEvent};
+use polytape_core::Ts;
 use polytape_feed::queue::{self, Message, Packer, Record, MAX_MESSAGE_BYTES};
 use polytape_feed::shard::now_ms;
 use polytape_feed::supervisor::{
@@ -22,8 +25,9 @@ use polytape_feed::supervisor::{
 };
 use polytape_feed::Output;
 use polytape_polymarket::PolymarketClient;
-use polytape_store::{keys, parquet, HeartbeatStore, MarketStore, ObjectStore};
+use polytape_store::{keys, parquet, HeartbeatStore, MarketStore, ObjectStore, StoreError};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,75 +45,269 @@ pub struct MessageReport {
     pub tape: usize,
     /// Records that did not decode: skipped, counted and logged (a retry cannot fix them).
     pub bad_records: usize,
+    /// The files holding its rows: written by this batch, or found already stored (named by
+    /// an earlier delivery's file).
     pub keys: Vec<String>,
 }
 
-/// Stores one feed message (its trades and whale events; tape records too, from messages sent
-/// before the feed wrote its tape itself). A body that is not a feed message at all is
-/// [`HandlerError::Input`] (the message goes back to the queue and, after its receives, to the
-/// dead-letter queue); a bad record inside a good message is skipped and counted. A storage
-/// failure fails the message, whose redelivery rewrites the same keys.
+/// One message to store: a record of an SQS batch, or a message of `polytape run`'s channel.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The queue's id for it (reported back when it fails).
+    pub id: &'a str,
+    pub body: &'a str,
+}
+
+/// How one delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its rows are stored (now, or by an earlier delivery).
+    Stored(MessageReport),
+    /// Not a feed message ([`HandlerError::Input`]'s text): no redelivery can mend it, but it
+    /// goes back to the queue so that, after its receives, the dead-letter queue holds it.
+    Poison(String),
+    /// Its rows could not be stored: delivered again, it is stored then. Whether the store
+    /// said a retry may succeed.
+    Failed { error: String, retryable: bool },
+}
+
+/// The rows of one decoded message.
+struct Decoded {
+    /// Its place in the batch.
+    index: usize,
+    report: MessageReport,
+    trades: Vec<StoredTrade>,
+    whales: Vec<WhaleEvent>,
+    tape: Vec<TapeRecord>,
+}
+
+impl Decoded {
+    /// The message's time: its first record's (the tape's receive time, else the trade's),
+    /// whose hour and day file it; `None` for a message with no rows.
+    fn day(&self) -> Option<Ts> {
+        self.tape
+            .first()
+            .map(|r| r.received_at)
+            .or_else(|| self.trades.first().map(|t| t.received_at))
+            .or_else(|| self.whales.first().map(|w| w.trade_ts))
+    }
+
+    fn rows(&self, table: &str) -> usize {
+        match table {
+            keys::TRADES => self.trades.len(),
+            keys::WHALE_EVENTS => self.whales.len(),
+            _ => self.tape.len(),
+        }
+    }
+}
+
+/// Groups of one batch stored at once (each a few files).
+const GROUPS_IN_FLIGHT: usize = 4;
+
+/// Stores a batch of feed messages: one file per table for all the messages of a feed run
+/// and hour, named by exactly the messages it holds ([`keys::live_set`]), instead of a file
+/// per message — a batch of the trades function holds up to a few minutes of messages.
+///
+/// **Exactly once, whatever the redeliveries.** A batch is not a fixed unit: SQS may deliver a
+/// message again (after a failure, or a copy of its own) in a batch with other messages. So
+/// before it writes a table's file for a run and hour, the batch lists that table's files of
+/// the run and hour and writes only the rows of messages no file names yet: a message an
+/// earlier delivery stored is reported stored, and its rows are not written twice. Each table
+/// is decided on its own (an earlier delivery that wrote `trades` and failed before
+/// `whale_events` left only the former). Two deliveries of one message never run at once: the
+/// queue's visibility timeout outlasts the batching window and the function's timeout
+/// (template.yaml), so a listing sees every file an earlier delivery wrote.
+///
+/// A body that is not a feed message is [`Outcome::Poison`]; a bad record inside a good
+/// message is skipped and counted ([`MessageReport::bad_records`]); a storage failure fails
+/// every message of its run and hour ([`Outcome::Failed`]), whose next delivery stores what is
+/// still missing. Outcomes come back in the batch's order.
+pub async fn store_batch<S: ObjectStore>(store: &S, batch: &[Delivery<'_>]) -> Vec<Outcome> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+    // (hour, run) → the messages, by sequence; a copy of a message in the same batch is
+    // stored once and reported like it.
+    let mut groups: BTreeMap<(String, i64), BTreeMap<u64, Decoded>> = BTreeMap::new();
+    let mut copies: Vec<(usize, i64, u64)> = Vec::new();
+    for (index, delivery) in batch.iter().enumerate() {
+        let decoded = match decode(index, delivery.body) {
+            Ok(d) => d,
+            Err(why) => {
+                outcomes[index] = Some(Outcome::Poison(why));
+                continue;
+            }
+        };
+        let Some(day) = decoded.day() else {
+            outcomes[index] = Some(Outcome::Stored(decoded.report));
+            continue;
+        };
+        let (run, seq) = (decoded.report.run, decoded.report.seq);
+        let group = groups.entry((keys::hour_label(day), run)).or_default();
+        match group.entry(seq) {
+            std::collections::btree_map::Entry::Occupied(_) => copies.push((index, run, seq)),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(decoded);
+            }
+        }
+    }
+    let stored: Vec<(Vec<Decoded>, Result<(), StoreError>)> = stream::iter(
+        groups
+            .into_values()
+            .map(|g| g.into_values().collect::<Vec<_>>()),
+    )
+    .map(|mut messages| async move {
+        let result = store_group(store, &mut messages).await;
+        (messages, result)
+    })
+    .buffer_unordered(GROUPS_IN_FLIGHT)
+    .collect()
+    .await;
+    let mut by_message: BTreeMap<(i64, u64), Outcome> = BTreeMap::new();
+    for (messages, result) in stored {
+        for m in messages {
+            let outcome = match &result {
+                Ok(()) => Outcome::Stored(m.report.clone()),
+                Err(e) => Outcome::Failed {
+                    error: e.to_string(),
+                    retryable: e.is_retryable(),
+                },
+            };
+            by_message.insert((m.report.run, m.report.seq), outcome.clone());
+            outcomes[m.index] = Some(outcome);
+        }
+    }
+    for (index, run, seq) in copies {
+        outcomes[index] = by_message.get(&(run, seq)).cloned();
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Failed {
+                error: "not handled".into(),
+                retryable: true,
+            })
+        })
+        .collect()
+}
+
+/// Stores one feed message on its own ([`store_batch`] with a batch of one): `polytape
+/// run`'s consumer, which hands each message over as it is sent.
 pub async fn store_message<S: ObjectStore>(
     store: &S,
     body: &str,
 ) -> Result<MessageReport, HandlerError> {
-    let (header, records) = queue::decode(body).map_err(HandlerError::Input)?;
-    let mut report = MessageReport {
-        run: header.run,
-        seq: header.seq,
-        ..MessageReport::default()
+    let batch = [Delivery { id: "", body }];
+    match store_batch(store, &batch).await.pop() {
+        Some(Outcome::Stored(report)) => Ok(report),
+        Some(Outcome::Poison(why)) => Err(HandlerError::Input(why)),
+        Some(Outcome::Failed { error, retryable }) => {
+            Err(HandlerError::Store(StoreError::Backend {
+                reason: error,
+                retryable,
+            }))
+        }
+        None => Err(HandlerError::Abandoned("no outcome".into())),
+    }
+}
+
+/// A body's header and records, the bad records counted and logged.
+fn decode(index: usize, body: &str) -> Result<Decoded, String> {
+    let (header, records) = queue::decode(body)?;
+    let mut d = Decoded {
+        index,
+        report: MessageReport {
+            run: header.run,
+            seq: header.seq,
+            ..MessageReport::default()
+        },
+        trades: Vec::new(),
+        whales: Vec::new(),
+        tape: Vec::new(),
     };
-    let (mut trades, mut whales, mut tape): (Vec<StoredTrade>, Vec<WhaleEvent>, Vec<TapeRecord>) =
-        (Vec::new(), Vec::new(), Vec::new());
     for record in records {
         match record {
-            Ok(Record::Trade(t)) => trades.push(t),
-            Ok(Record::Whale(w)) => whales.push(w),
-            Ok(Record::Tape(r)) => tape.push(r),
+            Ok(Record::Trade(t)) => d.trades.push(t),
+            Ok(Record::Whale(w)) => d.whales.push(w),
+            Ok(Record::Tape(r)) => d.tape.push(r),
             Err(e) => {
-                report.bad_records += 1;
+                d.report.bad_records += 1;
                 tracing::warn!(run = header.run, seq = header.seq, error = %e, "feed message: record skipped");
             }
         }
     }
-    // The message's day: its first record's (the tape's receive time, else the trade's).
-    let Some(day) = tape
-        .first()
-        .map(|r| r.received_at)
-        .or_else(|| trades.first().map(|t| t.received_at))
-        .or_else(|| whales.first().map(|w| w.trade_ts))
-    else {
-        return Ok(report);
+    d.report.trades = d.trades.len();
+    d.report.whales = d.whales.len();
+    d.report.tape = d.tape.len();
+    Ok(d)
+}
+
+/// Writes the rows of `messages` (one run and hour, by sequence) that no stored file holds
+/// yet: per table, a listing of the run's files of the hour, then one file for the rest.
+async fn store_group<S: ObjectStore>(
+    store: &S,
+    messages: &mut [Decoded],
+) -> Result<(), StoreError> {
+    let Some(day) = messages.first().and_then(Decoded::day) else {
+        return Ok(());
     };
-    let key = |table: &str| keys::live(table, day, header.run, 0, header.seq);
-    if !trades.is_empty() {
-        let k = key(keys::TRADES);
-        let enc = parquet::encode_trades(&trades)?;
-        store
-            .put_object(&k, enc.bytes, parquet::CONTENT_TYPE)
-            .await?;
-        report.trades = trades.len();
-        report.keys.push(k);
+    let run = messages[0].report.run;
+    for table in [keys::TRADES, keys::WHALE_EVENTS, keys::RAW_WS] {
+        if messages.iter().all(|m| m.rows(table) == 0) {
+            continue;
+        }
+        // What earlier deliveries stored: the files of this run and hour, by their names.
+        let probe = keys::live(table, day, run, 0, 0);
+        let prefix = &probe[..probe.len() - "0-0.parquet".len()];
+        let listed = store.list_objects(prefix).await?;
+        let mut held: BTreeMap<u64, String> = BTreeMap::new();
+        for key in listed {
+            if let Some((r, 0, seqs)) = keys::live_members(&key) {
+                if r == run {
+                    for seq in seqs {
+                        held.insert(seq, key.clone());
+                    }
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for m in messages.iter_mut().filter(|m| m.rows(table) > 0) {
+            match held.get(&m.report.seq) {
+                Some(key) => m.report.keys.push(key.clone()),
+                None => missing.push(m.report.seq),
+            }
+        }
+        for chunk in keys::live_chunks(&missing) {
+            let key = keys::live_set(table, day, run, 0, chunk);
+            let bytes = encode_rows(table, messages, chunk)?;
+            store.put_object(&key, bytes, parquet::CONTENT_TYPE).await?;
+            for m in messages.iter_mut() {
+                if chunk.binary_search(&m.report.seq).is_ok() {
+                    m.report.keys.push(key.clone());
+                }
+            }
+        }
     }
-    if !whales.is_empty() {
-        let k = key(keys::WHALE_EVENTS);
-        let enc = parquet::encode_whale_events(&whales)?;
-        store
-            .put_object(&k, enc.bytes, parquet::CONTENT_TYPE)
-            .await?;
-        report.whales = whales.len();
-        report.keys.push(k);
-    }
-    if !tape.is_empty() {
-        let k = key(keys::RAW_WS);
-        let enc = parquet::encode_tape(&tape)?;
-        store
-            .put_object(&k, enc.bytes, parquet::CONTENT_TYPE)
-            .await?;
-        report.tape = tape.len();
-        report.keys.push(k);
-    }
-    Ok(report)
+    Ok(())
+}
+
+/// The Parquet file of `table` holding the rows of the messages `seqs`, in their order.
+fn encode_rows(table: &str, messages: &[Decoded], seqs: &[u64]) -> Result<Vec<u8>, StoreError> {
+    let chosen = messages
+        .iter()
+        .filter(|m| seqs.binary_search(&m.report.seq).is_ok());
+    Ok(match table {
+        keys::TRADES => {
+            let rows: Vec<StoredTrade> = chosen.flat_map(|m| m.trades.iter().cloned()).collect();
+            parquet::encode_trades(&rows)?.bytes
+        }
+        keys::WHALE_EVENTS => {
+            let rows: Vec<WhaleEvent> = chosen.flat_map(|m| m.whales.iter().cloned()).collect();
+            parquet::encode_whale_events(&rows)?.bytes
+        }
+        _ => {
+            let rows: Vec<TapeRecord> = chosen.flat_map(|m| m.tape.iter().cloned()).collect();
+            parquet::encode_tape(&rows)?.bytes
+        }
+    })
 }
 
 /// Where the feed's messages go.
@@ -117,7 +315,7 @@ pub trait MessageSink: Send + Sync {
     fn send(&self, message: &Message) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// The local sink: stores each message at once with [`store_message`].
+/// The local sink: stores each message at once with [`store_message`] (a batch of one).
 pub struct StoreSink<S>(pub S);
 
 impl<S: ObjectStore> MessageSink for StoreSink<S> {

@@ -1035,7 +1035,10 @@ async fn given_compacted_hours_and_newer_tick_files_then_tables_counts_every_row
     let report = polytape_store::compact::compact(
         store,
         now,
-        &polytape_store::compact::CompactOptions::default(),
+        &polytape_store::compact::CompactOptions {
+            settle: std::time::Duration::from_secs(1200),
+            ..Default::default()
+        },
     )
     .await;
     assert_eq!(
@@ -1107,6 +1110,7 @@ async fn given_an_hour_compacted_between_two_pages_then_paging_goes_on_with_no_r
     assert!(all_before.len() > 2 * 69, "rows of several hours and tiers");
     let opts = polytape_store::compact::CompactOptions {
         delete_after: std::time::Duration::ZERO,
+        settle: std::time::Duration::from_secs(1200),
         ..Default::default()
     };
     let first = polytape_store::compact::compact(store, now, &opts).await;

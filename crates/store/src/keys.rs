@@ -104,6 +104,85 @@ pub fn live(table: &str, day: polytape_core::Ts, run: i64, shard: u32, seq: u64)
     )
 }
 
+/// The widest set of messages one live file names ([`live_set`]): its name holds a bit per
+/// sequence from the first to the last, 4 to a hex digit, so this keeps the key under S3's
+/// 1,024 bytes (512 digits with the table, day, hour, run and first sequence around them).
+pub const LIVE_SET_SPAN: u64 = 2048;
+
+/// The file of the rows of `table` that several messages of one feed run carried, stored
+/// together by one batch of the trades consumer: [`live`]'s key for a single message, and for
+/// more `…-<first seq>_<bits>.parquet`, where hex digit `k` of `<bits>` holds the sequences
+/// `first + 4k … first + 4k + 3` (bit `j` of the digit: `first + 4k + j`). The name says exactly
+/// which messages the file holds ([`live_members`]), so a consumer that receives some of them
+/// again sees from a listing that they are stored, and writes only the others.
+/// `seqs` must be sorted, without repeats, not empty, and span at most [`LIVE_SET_SPAN`]
+/// ([`live_chunks`] cuts a set so).
+pub fn live_set(table: &str, day: polytape_core::Ts, run: i64, shard: u32, seqs: &[u64]) -> String {
+    let (first, rest) = match seqs {
+        [] | [_] => return live(table, day, run, shard, seqs.first().copied().unwrap_or(0)),
+        [first, ..] => (*first, seqs),
+    };
+    let span = rest.last().map_or(0, |last| last - first) + 1;
+    debug_assert!(span <= LIVE_SET_SPAN, "a live set spans {span} sequences");
+    let mut digits = vec![0u8; span.div_ceil(4) as usize];
+    for seq in rest {
+        let offset = seq - first;
+        digits[(offset / 4) as usize] |= 1 << (offset % 4);
+    }
+    let bits: String = digits
+        .iter()
+        .map(|d| char::from_digit(u32::from(*d), 16).unwrap_or('0'))
+        .collect();
+    let single = live(table, day, run, shard, first);
+    let stem = single.strip_suffix(".parquet").unwrap_or(&single);
+    format!("{stem}_{bits}.parquet")
+}
+
+/// `seqs` (sorted, without repeats) cut into runs that [`live_set`] can name: each spans at
+/// most [`LIVE_SET_SPAN`] sequences.
+pub fn live_chunks(seqs: &[u64]) -> Vec<&[u64]> {
+    let mut chunks = Vec::new();
+    let mut rest = seqs;
+    while let Some(first) = rest.first() {
+        let n = rest.partition_point(|s| s - first < LIVE_SET_SPAN);
+        chunks.push(&rest[..n]);
+        rest = &rest[n..];
+    }
+    chunks
+}
+
+/// The feed run, shard and message sequences a live file holds, read from its name ([`live`]
+/// or [`live_set`]); `None` for any other name (a compacted file, a tick's file).
+pub fn live_members(key: &str) -> Option<(i64, u32, Vec<u64>)> {
+    let name = key.rsplit('/').next()?.strip_suffix(".parquet")?;
+    hour_of(name)?;
+    let mut parts = name.get(12..)?.splitn(3, '-');
+    let run = parts.next()?.parse().ok()?;
+    let shard = parts.next()?.parse().ok()?;
+    let (first, bits) = match parts.next()?.split_once('_') {
+        Some((first, bits)) => (first.parse::<u64>().ok()?, Some(bits)),
+        None => (parts_seq(name)?, None),
+    };
+    let Some(bits) = bits else {
+        return Some((run, shard, vec![first]));
+    };
+    let mut seqs = Vec::new();
+    for (k, c) in bits.chars().enumerate() {
+        let digit = c.to_digit(16)?;
+        for j in 0..4u64 {
+            if digit & (1 << j) != 0 {
+                seqs.push(first.checked_add(4 * k as u64 + j)?);
+            }
+        }
+    }
+    (seqs.first() == Some(&first)).then_some((run, shard, seqs))
+}
+
+/// The sequence that ends a single message's file name (`…-41872`).
+fn parts_seq(name: &str) -> Option<u64> {
+    name.rsplit('-').next()?.parse().ok()
+}
+
 /// `signals/dt=2026-11-20/20261120T223000Z.parquet`: the rows of `table` ([`SIGNALS`],
 /// [`FILLS`] or [`POSITIONS`]) that the paper executor's step at `step` wrote, under the UTC day
 /// of the step and named like a tick's file (to the second), so a retried step replaces its
@@ -300,6 +379,64 @@ mod tests {
             live(TRADES, day, run, 3, 41_872)
         );
         assert!(live(RAW_WS, day, run, 1, 1).starts_with(&table_prefix(RAW_WS)));
+    }
+
+    #[test]
+    fn given_messages_stored_together_then_their_file_names_exactly_the_messages_it_holds() {
+        let day: polytape_core::Ts = "2026-11-20T23:59:59.999Z".parse().unwrap();
+        let run = 1_795_213_800_000;
+        // One message: the single message's key.
+        assert_eq!(
+            live_set(TRADES, day, run, 0, &[41_872]),
+            live(TRADES, day, run, 0, 41_872)
+        );
+        // 100, 101, 103 and 104: offsets 0, 1, 3 | 4 → digits 0b1011, 0b0001.
+        let key = live_set(TRADES, day, run, 0, &[100, 101, 103, 104]);
+        assert_eq!(
+            key,
+            "trades/dt=2026-11-20/20261120T23-1795213800000-0-100_b1.parquet"
+        );
+        assert_eq!(hour_of(&key), Some("20261120T23"));
+        assert_eq!(live_members(&key), Some((run, 0, vec![100, 101, 103, 104])));
+        assert_eq!(
+            live_members(&live(WHALE_EVENTS, day, run, 3, 41_872)),
+            Some((run, 3, vec![41_872]))
+        );
+        // Every set of a span round-trips, the widest one too, and stays a valid S3 key.
+        let sets: Vec<Vec<u64>> = vec![
+            (7..7 + LIVE_SET_SPAN).collect(),
+            (0..LIVE_SET_SPAN).step_by(5).collect(),
+            vec![u64::MAX - 3, u64::MAX],
+        ];
+        for seqs in sets {
+            let key = live_set(WHALE_EVENTS, day, run, 0, &seqs);
+            assert!(key.len() <= 1024, "{} bytes", key.len());
+            assert_eq!(live_members(&key), Some((run, 0, seqs)));
+        }
+        // Names that are not live files.
+        for other in [
+            compacted(&table_prefix(TRADES), "20261120T23"),
+            "trades/dt=2026-11-20/20261120T23-1-0-5_0.parquet".to_string(),
+            "trades/dt=2026-11-20/20261120T23-1-0-5_zz.parquet".to_string(),
+            "trades/dt=2026-11-20/notes.txt".to_string(),
+        ] {
+            assert_eq!(live_members(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn given_a_set_wider_than_a_name_holds_then_it_is_cut_into_sets_that_fit() {
+        let seqs: Vec<u64> = vec![1, 2, LIVE_SET_SPAN, LIVE_SET_SPAN + 1, 5 * LIVE_SET_SPAN];
+        let chunks = live_chunks(&seqs);
+        assert_eq!(
+            chunks,
+            vec![
+                &[1, 2, LIVE_SET_SPAN][..],
+                &[LIVE_SET_SPAN + 1][..],
+                &[5 * LIVE_SET_SPAN][..]
+            ]
+        );
+        assert!(live_chunks(&[]).is_empty());
     }
 
     #[test]

@@ -849,7 +849,7 @@ fn given_template_yaml_then_compaction_waits_out_every_retry_that_can_write_a_fi
         num(&props("MaintenanceFunction")["Environment"]["Variables"]["POLYTAPE_COMPACT_SETTLE_S"]);
     assert_eq!(
         (live, ticks),
-        (950, 1140),
+        (2730, 1140),
         "the derivation docs/architecture.md and the collector's config give"
     );
     assert!(
@@ -2105,10 +2105,13 @@ mod aws {
     /// Every way the template's live feed resources differ from what the trades function and
     /// the feed task do (see functions/trades, ws-fargate and docs/aws.md):
     /// * the trades function consumes LiveQueue with partial batch responses, in batches with
-    ///   a batching window, the queue's visibility at least 6 × the function's timeout, and the
-    ///   queue redrives to LiveDlq, whose depth alarms at the alarm topic;
-    /// * the trades role grants exactly: PutObject on the three live tables' prefixes, the
-    ///   event source's four SQS calls on LiveQueue, and its logs;
+    ///   a batching window, the queue's visibility at least 6 × the function's timeout + the
+    ///   window (a message is never delivered again while a batch holding it may still run:
+    ///   `store_batch` relies on it), and the queue redrives to LiveDlq, whose depth alarms at
+    ///   the alarm topic;
+    /// * the trades role grants exactly: PutObject on the three live tables' prefixes, listing
+    ///   the bucket only under those prefixes, the event source's four SQS calls on LiveQueue,
+    ///   and its logs;
     /// * the feed task runs on Fargate, ARM64 by default, awsvpc, in a security group with no
     ///   inbound rule and only HTTPS out, with the names its store reads;
     /// * the feed task role grants exactly: Query on the markets index, PutItem of heartbeats
@@ -2121,9 +2124,15 @@ mod aws {
         let timeout = num(&trades["Timeout"]).unwrap_or(0);
         let queue = &res["LiveQueue"]["Properties"];
         let visibility = num(&queue["VisibilityTimeout"]).unwrap_or(0);
-        if timeout == 0 || visibility < 6 * timeout {
+        let window = trades["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find_map(|(_, e)| num(&e["Properties"]["MaximumBatchingWindowInSeconds"]))
+            .unwrap_or(0);
+        if timeout == 0 || visibility < 6 * timeout + window {
             p.push(format!(
-                "LiveQueue: visibility {visibility} s < 6 × TradesFunction's timeout {timeout} s"
+                "LiveQueue: visibility {visibility} s < 6 × TradesFunction's timeout {timeout} s + its batching window {window} s"
             ));
         }
         let redrive = &queue["RedrivePolicy"];
@@ -2155,9 +2164,9 @@ mod aws {
                 }
                 let batch = num(&e["BatchSize"]).unwrap_or(0);
                 let window = num(&e["MaximumBatchingWindowInSeconds"]).unwrap_or(0);
-                if !(2..=100).contains(&batch) || !(1..=300).contains(&window) {
+                if !(2..=10_000).contains(&batch) || !(1..=300).contains(&window) {
                     p.push(format!(
-                        "TradesFunction: batch size {batch} and window {window} s: expected a batch of 2–100 and a window of 1–300 s"
+                        "TradesFunction: batch size {batch} and window {window} s: expected a batch of 2–10,000 and a window of 1–300 s"
                     ));
                 }
             }
@@ -2194,6 +2203,8 @@ mod aws {
                 "s3:PutObject",
                 object(&format!("{}*", keys::table_prefix(keys::RAW_WS))),
             ),
+            // store_batch's listing of what is stored, under the three prefixes only.
+            ("s3:ListBucket", "DataBucket.Arn".into()),
             ("sqs:ReceiveMessage", "LiveQueue.Arn".into()),
             ("sqs:DeleteMessage", "LiveQueue.Arn".into()),
             ("sqs:ChangeMessageVisibility", "LiveQueue.Arn".into()),
@@ -2204,6 +2215,21 @@ mod aws {
             p.push(format!(
                 "TradesRole grants {got:?}, expected exactly {want_trades:?}"
             ));
+        }
+        let live_prefixes: Vec<String> = [keys::TRADES, keys::WHALE_EVENTS, keys::RAW_WS]
+            .iter()
+            .map(|t| format!("{}*", keys::table_prefix(t)))
+            .collect();
+        for (role, s) in statements(t) {
+            if role == "TradesRole"
+                && actions_of(&s).iter().any(|a| a == "s3:ListBucket")
+                && s["Condition"]["StringLike"]["s3:prefix"] != json!(live_prefixes)
+            {
+                p.push(format!(
+                    "TradesRole lists the bucket under {}, expected only {live_prefixes:?}",
+                    s["Condition"]
+                ));
+            }
         }
         let want_feed = pairs_of(&[
             (

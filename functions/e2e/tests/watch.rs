@@ -686,8 +686,9 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
     }
 
     // The trades function on the recorded live queue batch (functions/trades/events): the two
-    // feed messages stored on moto's S3 under their run and sequence, exactly the two poisoned
-    // records reported; invoked again (a redelivery), the same objects, rewritten, and no more.
+    // feed messages stored on moto's S3, one file per table named by the messages it holds,
+    // exactly the two poisoned records reported; invoked again (a redelivery), the messages
+    // are found stored in the files' names and nothing is written or added.
     let live = event("functions/trades/events/sqs-live-batch.json");
     let mut stored: Vec<(String, Vec<u8>)> = Vec::new();
     for attempt in 0..2 {
@@ -701,27 +702,29 @@ async fn the_functions_run_through_cargo_lambda_watch_on_moto_and_the_simulator(
             }
         }
         if attempt > 0 {
-            assert_eq!(now, stored, "a redelivery rewrites the same objects");
+            assert_eq!(
+                now, stored,
+                "a redelivery finds its messages stored, adds nothing"
+            );
         }
         stored = now;
     }
-    let live_key = |table: &str, seq: u64| {
-        keys::live(
+    // One file per table for the batch's messages, named by the messages it holds.
+    let live_key = |table: &str, seqs: &[u64]| {
+        keys::live_set(
             table,
             "2026-11-20T12:00:00Z".parse().unwrap(),
             1_795_176_000_000,
             0,
-            seq,
+            seqs,
         )
     };
     assert_eq!(
         stored.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
         vec![
-            live_key(keys::TRADES, 1),
-            live_key(keys::TRADES, 2),
-            live_key(keys::WHALE_EVENTS, 2),
-            live_key(keys::RAW_WS, 1),
-            live_key(keys::RAW_WS, 2),
+            live_key(keys::TRADES, &[1, 2]),
+            live_key(keys::WHALE_EVENTS, &[2]),
+            live_key(keys::RAW_WS, &[1, 2]),
         ]
     );
     let trades: usize = stored

@@ -1,40 +1,35 @@
 //! The trades function's batch handling: each record of an SQS batch from the live queue is one
-//! feed message (`polytape_feed::queue`), stored on its own by
-//! [`polytape_collector::live::store_message`] — its trades and whale events (and the raw tape
-//! of messages sent before the feed wrote its tape itself) as
-//! Parquet under keys derived from the message's run and sequence, so a redelivered message
-//! rewrites its own objects and never adds a copy.
+//! feed message (`polytape_feed::queue`); the batch is stored by
+//! [`polytape_collector::live::store_batch`] — the trades and whale events (and the raw tape
+//! of messages sent before the feed wrote its tape itself) of all its messages of one feed run
+//! and hour in one Parquet file per table, named by exactly the messages it holds, so a
+//! message delivered again (alone or with others) is found stored and never adds a copy.
 //!
 //! The response lists exactly the records that failed (`ReportBatchItemFailures`), and Lambda
 //! deletes the others:
-//! * a storage failure: SQS delivers the message again after its visibility timeout;
-//! * a body that is not a feed message (poison, [`HandlerError::Input`]): reported too, so
-//!   that after the queue's `maxReceiveCount` receives SQS moves it to the dead-letter queue,
-//!   where an alarm sees it — never dropped silently.
+//! * a storage failure: SQS delivers the message again after its visibility timeout (every
+//!   message of the failed run and hour is reported; those an earlier file holds are not
+//!   written again);
+//! * a body that is not a feed message (poison): reported too, so that after the queue's
+//!   `maxReceiveCount` receives SQS moves it to the dead-letter queue, where an alarm sees it —
+//!   never dropped silently.
 //!
 //! A bad record inside a good message is not a failure of the message: the message's other
 //! records are stored, the bad one is skipped, logged and counted (`RejectedInputs` in the
-//! batch's EMF line), since no
-//! redelivery can mend it.
+//! batch's EMF line), since no redelivery can mend it.
 //!
 //! # Layout
-//! * [`handle_batch`]: one SQS batch, at most [`IN_FLIGHT`] messages at a time.
+//! * [`handle_batch`]: one SQS batch.
 //! * [`BatchReport`]: what a batch stored and which records failed, and the response.
 //! * [`metrics`]: the EMF line of a batch (`TaskFailures`, an existing series, and
 //!   `RejectedInputs`, a logged member).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use futures_util::stream::{self, StreamExt};
 use polytape_collector::emf::{self, Metric};
-use polytape_collector::error::HandlerError;
-use polytape_collector::live::{store_message, MessageReport};
+use polytape_collector::live::{store_batch, Delivery, MessageReport, Outcome};
 use polytape_store::ObjectStore;
 use serde::Serialize;
 use serde_json::Value;
-
-/// Messages stored at once: each holds up to ~250 KB of JSON and becomes up to three Parquet
-/// objects, so a few at a time keep a 256 MB function's memory flat while its PUTs overlap.
-pub const IN_FLIGHT: usize = 4;
 
 /// What one batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -71,59 +66,53 @@ impl BatchReport {
     }
 }
 
-/// How one record ended.
-enum Outcome {
-    Stored(MessageReport),
-    Poison(String),
-    Failed(String),
-}
-
-/// Stores every record of `event` (at most [`IN_FLIGHT`] at a time) and says which failed.
+/// Stores every record of `event` ([`store_batch`]: one file per table for the messages of
+/// each feed run and hour, none stored twice) and says which failed.
 pub async fn handle_batch<S: ObjectStore>(store: &S, event: &SqsEvent) -> BatchReport {
-    let outcomes: Vec<(usize, Outcome)> = stream::iter(event.records.iter().enumerate())
-        .map(|(i, record)| async move {
-            let id = record.message_id.clone().unwrap_or_default();
-            let body = record.body.as_deref().unwrap_or_default();
-            let outcome = match store_message(store, body).await {
-                Ok(report) => {
-                    // Debug: one line per message would be ~0.35 GB of logs a month at the
-                    // reference scale; the batch's summary line is at info.
-                    tracing::debug!(
-                        message_id = %id, run = report.run, seq = report.seq,
-                        trades = report.trades, whales = report.whales, tape = report.tape,
-                        bad_records = report.bad_records, "feed message stored"
-                    );
-                    Outcome::Stored(report)
-                }
-                Err(HandlerError::Input(why)) => {
-                    tracing::error!(
-                        message_id = %id, error = %why, body_bytes = body.len(),
-                        body_start = %body.chars().take(120).collect::<String>(),
-                        "not a feed message: reported (the DLQ takes it after its receives)"
-                    );
-                    Outcome::Poison(id)
-                }
-                Err(e) => {
-                    tracing::error!(
-                        message_id = %id, error = %e, retryable = e.is_retryable(),
-                        "feed message not stored: reported for redelivery"
-                    );
-                    Outcome::Failed(id)
-                }
-            };
-            (i, outcome)
+    let ids: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap_or_default())
+        .collect();
+    let batch: Vec<Delivery<'_>> = event
+        .records
+        .iter()
+        .zip(&ids)
+        .map(|(record, id)| Delivery {
+            id,
+            body: record.body.as_deref().unwrap_or_default(),
         })
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
-    let mut outcomes = outcomes;
-    outcomes.sort_by_key(|(i, _)| *i);
+        .collect();
     let mut report = BatchReport::default();
-    for (_, outcome) in outcomes {
+    for (delivery, outcome) in batch.iter().zip(store_batch(store, &batch).await) {
+        let id = delivery.id.to_string();
         match outcome {
-            Outcome::Stored(r) => report.stored.push(r),
-            Outcome::Poison(id) => report.poison.push(id),
-            Outcome::Failed(id) => report.failed.push(id),
+            Outcome::Stored(r) => {
+                // Debug: one line per message would be ~0.35 GB of logs a month at the
+                // reference scale; the batch's summary line is at info.
+                tracing::debug!(
+                    message_id = %id, run = r.run, seq = r.seq, trades = r.trades,
+                    whales = r.whales, tape = r.tape, bad_records = r.bad_records,
+                    keys = ?r.keys, "feed message stored"
+                );
+                report.stored.push(r);
+            }
+            Outcome::Poison(why) => {
+                let body = delivery.body;
+                tracing::error!(
+                    message_id = %id, error = %why, body_bytes = body.len(),
+                    body_start = %body.chars().take(120).collect::<String>(),
+                    "not a feed message: reported (the DLQ takes it after its receives)"
+                );
+                report.poison.push(id);
+            }
+            Outcome::Failed { error, retryable } => {
+                tracing::error!(
+                    message_id = %id, error = %error, retryable,
+                    "feed message not stored: reported for redelivery"
+                );
+                report.failed.push(id);
+            }
         }
     }
     report

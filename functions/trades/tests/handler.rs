@@ -4,7 +4,10 @@
 //! * the good messages' trades, whale event and tape are stored and read back as Parquet;
 //! * exactly the two poisoned records (not a feed message, an empty body) are reported; the
 //!   message with one bad line is stored without it and not reported;
-//! * a redelivered batch rewrites the same keys: the same objects, no more;
+//! * the batch's messages go into one file per table named by exactly the messages it holds;
+//!   the batch delivered again, or one message alone, finds them stored and adds nothing;
+//! * after a batch failed half-way (one table written, another not), its messages delivered
+//!   again apart are each stored once in every table;
 //! * a store that cannot write gets every feed message reported, and the poison too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -78,21 +81,45 @@ async fn stores_the_batch_and_reports_only_the_poison(store: &impl ObjectStore) 
         (Some(3), Some(0))
     );
 
+    // One file per table for the batch's messages of the run and hour, named by exactly the
+    // messages it holds: trades of 1 and 2, the whale event of 2 alone, the tape of 1 and 2.
     let objects = live_objects(store).await;
     let keys: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         keys,
         vec![
-            key(keys::TRADES, 1),
-            key(keys::TRADES, 2),
+            set_key(keys::TRADES, &[1, 2]),
             key(keys::WHALE_EVENTS, 2),
-            key(keys::RAW_WS, 1),
-            key(keys::RAW_WS, 2),
+            set_key(keys::RAW_WS, &[1, 2]),
+        ]
+    );
+    assert_eq!(
+        report
+            .stored
+            .iter()
+            .map(|r| r.keys.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            vec![
+                set_key(keys::TRADES, &[1, 2]),
+                set_key(keys::RAW_WS, &[1, 2])
+            ],
+            vec![
+                set_key(keys::TRADES, &[1, 2]),
+                key(keys::WHALE_EVENTS, 2),
+                set_key(keys::RAW_WS, &[1, 2])
+            ],
         ]
     );
     // The trades read back: message 1's five YES trades at their prices and sizes, the whale
     // among them ($2,450 notional).
-    let first = parquet::decode_trades(&objects[0].1).unwrap();
+    let trades = parquet::decode_trades(&objects[0].1).unwrap();
+    assert_eq!(
+        trades.len(),
+        6,
+        "message 1's five trades, then message 2's one"
+    );
+    let first = &trades[..5];
     let d = |s: &str| Decimal::from_str(s).unwrap();
     assert_eq!(
         first
@@ -114,25 +141,47 @@ async fn stores_the_batch_and_reports_only_the_poison(store: &impl ObjectStore) 
             .count(),
         1
     );
-    assert_eq!(parquet::decode_trades(&objects[1].1).unwrap().len(), 1);
-    assert_eq!(rows(&objects[2].1), 1, "one whale event");
-    let tape_1 = parquet::decode_tape(&objects[3].1).unwrap();
+    assert_eq!(rows(&objects[1].1), 1, "one whale event");
+    let tape = parquet::decode_tape(&objects[2].1).unwrap();
     assert_eq!(
-        tape_1.len(),
-        9,
-        "2 control records, a book, a price change, 5 trade frames"
+        tape.len(),
+        9 + 4,
+        "message 1: 2 control records, a book, a price change, 5 trade frames; message 2: 4"
     );
     assert_eq!(
-        tape_1.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        tape[..9].iter().map(|r| r.seq).collect::<Vec<_>>(),
         (1..=9).collect::<Vec<_>>()
     );
-    assert_eq!(parquet::decode_tape(&objects[4].1).unwrap().len(), 4);
 
-    // Redelivered (a retry of the whole batch, or a duplicate delivery): the same keys are
-    // rewritten with the same content, nothing is added.
+    // Delivered again — the whole batch, or one message alone in another batch (a retry, a
+    // duplicate delivery): the messages are found in the files' names, reported stored under
+    // those files, and nothing is written or added.
     let again = trades::handle_batch(store, &event).await;
     assert_eq!(again.poison, report.poison);
+    assert_eq!(again.stored, report.stored);
+    let alone = trades::handle_batch(store, &only(&event, &["m-feed-2-bad-line"])).await;
+    assert_eq!(alone.stored, report.stored[1..]);
     assert_eq!(live_objects(store).await, objects);
+}
+
+/// The batch's name for the messages `seqs` of the recorded run, stored together.
+fn set_key(table: &str, seqs: &[u64]) -> String {
+    let day = "2026-11-20T12:00:00Z".parse().unwrap();
+    keys::live_set(table, day, RUN, 0, seqs)
+}
+
+/// The records of `event` with these message ids, in that order: another batch.
+fn only(event: &SqsEvent, ids: &[&str]) -> SqsEvent {
+    let mut out = SqsEvent::default();
+    for id in ids {
+        let r = event
+            .records
+            .iter()
+            .find(|r| r.message_id.as_deref() == Some(*id))
+            .unwrap();
+        out.records.push(r.clone());
+    }
+    out
 }
 
 #[tokio::test]
@@ -218,4 +267,111 @@ async fn an_empty_batch_reports_nothing_and_prints_no_metrics() {
     let report = trades::handle_batch(&Refusing, &SqsEvent::default()).await;
     assert!(report.response().batch_item_failures.is_empty());
     assert!(trades::metrics(&report, 1).is_none());
+}
+
+/// The local store, refusing writes under `prefix` while `refuse` holds (one table's PUTs
+/// failing after the others succeeded).
+struct RefusingUnder<'a> {
+    inner: &'a LocalStore,
+    prefix: &'static str,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+impl ObjectStore for RefusingUnder<'_> {
+    async fn put_object(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        if key.starts_with(self.prefix) && self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend {
+                reason: format!("PutObject on s3://bucket/{key}: SlowDown"),
+                retryable: true,
+            });
+        }
+        self.inner.put_object(key, bytes, content_type).await
+    }
+    async fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get_object(key).await
+    }
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.list_objects(prefix).await
+    }
+}
+
+/// Given a batch whose tape write failed after its trades and whale event were stored, when
+/// its messages come back one by one in other batches, then each table holds every message's
+/// rows exactly once: the trades and the whale event are not written again, the tape is.
+#[tokio::test]
+async fn after_a_partial_failure_the_messages_delivered_again_apart_are_each_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(dir.path()).unwrap();
+    let store = RefusingUnder {
+        inner: &local,
+        prefix: "raw_ws/",
+        refuse: std::sync::atomic::AtomicBool::new(true),
+    };
+    let event = event();
+    let first = trades::handle_batch(&store, &event).await;
+    assert_eq!(first.failed, vec!["m-feed-1", "m-feed-2-bad-line"]);
+    let stored: Vec<String> = live_objects(&local)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        stored,
+        vec![set_key(keys::TRADES, &[1, 2]), key(keys::WHALE_EVENTS, 2)],
+        "written before the tape failed"
+    );
+
+    store
+        .refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let second = trades::handle_batch(&store, &only(&event, &["m-feed-2-bad-line"])).await;
+    let third = trades::handle_batch(&store, &only(&event, &["m-feed-1"])).await;
+    assert!(second.failed.is_empty() && third.failed.is_empty());
+    let objects = live_objects(&local).await;
+    let names: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            set_key(keys::TRADES, &[1, 2]),
+            key(keys::WHALE_EVENTS, 2),
+            key(keys::RAW_WS, 1),
+            key(keys::RAW_WS, 2),
+        ]
+    );
+    let trades: usize = objects[..1]
+        .iter()
+        .map(|(_, b)| parquet::decode_trades(b).unwrap().len())
+        .sum();
+    let tape: usize = objects[2..]
+        .iter()
+        .map(|(_, b)| parquet::decode_tape(b).unwrap().len())
+        .sum();
+    assert_eq!(
+        (trades, rows(&objects[1].1), tape),
+        (6, 1, 13),
+        "every row once"
+    );
+    assert_eq!(
+        third.stored[0].keys,
+        vec![set_key(keys::TRADES, &[1, 2]), key(keys::RAW_WS, 1)]
+    );
+}
+
+/// Given one message twice in a batch (SQS may deliver a copy beside the original), then it is
+/// stored once and both records are reported stored, so neither comes back.
+#[tokio::test]
+async fn a_message_twice_in_one_batch_is_stored_once_and_both_records_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let mut batch = only(&event(), &["m-feed-1", "m-feed-1"]);
+    batch.records[1].message_id = Some("m-feed-1-copy".into());
+    let report = trades::handle_batch(&store, &batch).await;
+    assert!(report.response().batch_item_failures.is_empty());
+    assert_eq!(report.stored.len(), 2);
+    assert_eq!(report.stored[0], report.stored[1]);
+    let objects = live_objects(&store).await;
+    let names: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, vec![key(keys::TRADES, 1), key(keys::RAW_WS, 1)]);
+    assert_eq!(parquet::decode_trades(&objects[0].1).unwrap().len(), 5);
+    assert_eq!(parquet::decode_tape(&objects[1].1).unwrap().len(), 9);
 }

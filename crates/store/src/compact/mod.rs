@@ -102,7 +102,7 @@ pub struct CompactOptions {
 impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
-            settle: Duration::from_secs(1200),
+            settle: Duration::from_secs(3000),
             delete_after: Duration::from_secs(1800),
             lookback_days: 5,
             stop_at: None,
