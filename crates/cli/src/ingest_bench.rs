@@ -1315,7 +1315,8 @@ pub struct QueueReport {
     /// 64 KiB chunks of the messages: the billed `SendMessage` requests, and as many billed
     /// receives.
     pub chunks: u64,
-    /// The trades function's batches (≤ 10 messages, ≤ 20 s): one `DeleteMessageBatch` each.
+    /// The trades function's batches (≤ 10,000 messages, ≤ 6 MB, ≤ 300 s): deleted 10
+    /// messages a `DeleteMessageBatch`.
     pub poller_batches: u64,
     /// Sends + receives + deletes: `2 × chunks` + a `DeleteMessageBatch` per 10 messages of
     /// each Lambda batch.

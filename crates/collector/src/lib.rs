@@ -32,7 +32,7 @@
 //! * [`status`]: the HTTP status API — one router over the store ports, every endpoint of
 //!   DESIGN.md but the executor's, served by `polytape run` and the status function.
 //! * [`live`]: the live feed's two ends: the feed process ([`live::run_feed`]) and the trades
-//!   consumer ([`live::store_message`]).
+//!   consumer ([`live::store_batch`]).
 //! * [`tape`]: the feed's raw tape (`raw_ws`), written by the feed process itself, one object
 //!   per 5-minute window.
 //! * [`replay`]: `polytape replay`, trades rebuilt from the raw tape alone.

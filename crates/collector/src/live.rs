@@ -101,6 +101,10 @@ impl Decoded {
     }
 }
 
+/// What storing a group did: the messages whose rows no file could hold (each with why), or
+/// the listing or write that failed the whole group.
+type GroupResult = Result<BTreeMap<u64, StoreError>, StoreError>;
+
 /// Groups of one batch stored at once (each a few files).
 const GROUPS_IN_FLIGHT: usize = 4;
 
@@ -108,20 +112,25 @@ const GROUPS_IN_FLIGHT: usize = 4;
 /// and hour, named by exactly the messages it holds ([`keys::live_set`]), instead of a file
 /// per message — a batch of the trades function holds up to a few minutes of messages.
 ///
-/// **Exactly once, whatever the redeliveries.** A batch is not a fixed unit: SQS may deliver a
+/// **Once, whatever the redeliveries.** A batch is not a fixed unit: SQS may deliver a
 /// message again (after a failure, or a copy of its own) in a batch with other messages. So
 /// before it writes a table's file for a run and hour, the batch lists that table's files of
 /// the run and hour and writes only the rows of messages no file names yet: a message an
 /// earlier delivery stored is reported stored, and its rows are not written twice. Each table
 /// is decided on its own (an earlier delivery that wrote `trades` and failed before
-/// `whale_events` left only the former). Two deliveries of one message never run at once: the
-/// queue's visibility timeout outlasts the batching window and the function's timeout
-/// (template.yaml), so a listing sees every file an earlier delivery wrote.
+/// `whale_events` left only the former). A delivery after an earlier one ended sees every
+/// file it wrote: the queue's visibility timeout outlasts the batching window and the
+/// function's timeout (template.yaml). What it cannot see is a copy of the message stored at
+/// the same instant by another batch — SQS's rare duplicate copies, or the feed sending again
+/// a message whose reply it lost, both read by two batches that list before either writes:
+/// then the message is stored twice; compaction drops the copy by `trade_key`, and a query
+/// over hours not compacted yet dedupes on it (docs/data.md), as for the backfill's repeats.
 ///
 /// A body that is not a feed message is [`Outcome::Poison`]; a bad record inside a good
-/// message is skipped and counted ([`MessageReport::bad_records`]); a storage failure fails
-/// every message of its run and hour ([`Outcome::Failed`]), whose next delivery stores what is
-/// still missing. Outcomes come back in the batch's order.
+/// message is skipped and counted ([`MessageReport::bad_records`]); rows a table cannot hold
+/// fail only their message; a storage failure fails every message of its run and hour
+/// ([`Outcome::Failed`]), whose next delivery stores what is still missing. Outcomes come
+/// back in the batch's order.
 pub async fn store_batch<S: ObjectStore>(store: &S, batch: &[Delivery<'_>]) -> Vec<Outcome> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
     // (hour, run) → the messages, by sequence; a copy of a message in the same batch is
@@ -149,7 +158,7 @@ pub async fn store_batch<S: ObjectStore>(store: &S, batch: &[Delivery<'_>]) -> V
             }
         }
     }
-    let stored: Vec<(Vec<Decoded>, Result<(), StoreError>)> = stream::iter(
+    let stored: Vec<(Vec<Decoded>, GroupResult)> = stream::iter(
         groups
             .into_values()
             .map(|g| g.into_values().collect::<Vec<_>>()),
@@ -164,9 +173,13 @@ pub async fn store_batch<S: ObjectStore>(store: &S, batch: &[Delivery<'_>]) -> V
     let mut by_message: BTreeMap<(i64, u64), Outcome> = BTreeMap::new();
     for (messages, result) in stored {
         for m in messages {
-            let outcome = match &result {
-                Ok(()) => Outcome::Stored(m.report.clone()),
-                Err(e) => Outcome::Failed {
+            let failed = match &result {
+                Ok(unencodable) => unencodable.get(&m.report.seq),
+                Err(e) => Some(e),
+            };
+            let outcome = match failed {
+                None => Outcome::Stored(m.report.clone()),
+                Some(e) => Outcome::Failed {
                     error: e.to_string(),
                     retryable: e.is_retryable(),
                 },
@@ -242,12 +255,13 @@ fn decode(index: usize, body: &str) -> Result<Decoded, String> {
 
 /// Writes the rows of `messages` (one run and hour, by sequence) that no stored file holds
 /// yet: per table, a listing of the run's files of the hour, then one file for the rest.
-async fn store_group<S: ObjectStore>(
-    store: &S,
-    messages: &mut [Decoded],
-) -> Result<(), StoreError> {
+/// Rows that cannot be encoded (a value the table cannot hold) fail only their own message:
+/// the others are then written one file each, and the failed ones come back with why.
+/// A listing or a write that fails fails the group.
+async fn store_group<S: ObjectStore>(store: &S, messages: &mut [Decoded]) -> GroupResult {
+    let mut unencodable: BTreeMap<u64, StoreError> = BTreeMap::new();
     let Some(day) = messages.first().and_then(Decoded::day) else {
-        return Ok(());
+        return Ok(unencodable);
     };
     let run = messages[0].report.run;
     for table in [keys::TRADES, keys::WHALE_EVENTS, keys::RAW_WS] {
@@ -255,6 +269,8 @@ async fn store_group<S: ObjectStore>(
             continue;
         }
         // What earlier deliveries stored: the files of this run and hour, by their names.
+        // (The feed's own tape files share `raw_ws`'s names, but a feed that writes its tape
+        // sends none in its messages: `run_feed` packs trades and whale events only.)
         let probe = keys::live(table, day, run, 0, 0);
         let prefix = &probe[..probe.len() - "0-0.parquet".len()];
         let listed = store.list_objects(prefix).await?;
@@ -272,21 +288,43 @@ async fn store_group<S: ObjectStore>(
         for m in messages.iter_mut().filter(|m| m.rows(table) > 0) {
             match held.get(&m.report.seq) {
                 Some(key) => m.report.keys.push(key.clone()),
+                None if unencodable.contains_key(&m.report.seq) => {}
                 None => missing.push(m.report.seq),
             }
         }
         for chunk in keys::live_chunks(&missing) {
-            let key = keys::live_set(table, day, run, 0, chunk);
-            let bytes = encode_rows(table, messages, chunk)?;
-            store.put_object(&key, bytes, parquet::CONTENT_TYPE).await?;
-            for m in messages.iter_mut() {
-                if chunk.binary_search(&m.report.seq).is_ok() {
-                    m.report.keys.push(key.clone());
+            let files: Vec<(&[u64], Vec<u8>)> = match encode_rows(table, messages, chunk) {
+                Ok(bytes) => vec![(chunk, bytes)],
+                Err(e) if e.is_retryable() => return Err(e),
+                // One message's rows spoil the file: each message on its own, so that only
+                // the spoilt ones fail (and reach the dead-letter queue after their receives).
+                Err(_) => chunk
+                    .iter()
+                    .filter_map(|seq| {
+                        let one = std::slice::from_ref(seq);
+                        match encode_rows(table, messages, one) {
+                            Ok(bytes) => Some((one, bytes)),
+                            Err(e) => {
+                                tracing::warn!(run, seq, table, error = %e, "feed message: rows that cannot be stored");
+                                unencodable.insert(*seq, e);
+                                None
+                            }
+                        }
+                    })
+                    .collect(),
+            };
+            for (seqs, bytes) in files {
+                let key = keys::live_set(table, day, run, 0, seqs);
+                store.put_object(&key, bytes, parquet::CONTENT_TYPE).await?;
+                for m in messages.iter_mut() {
+                    if seqs.binary_search(&m.report.seq).is_ok() {
+                        m.report.keys.push(key.clone());
+                    }
                 }
             }
         }
     }
-    Ok(())
+    Ok(unencodable)
 }
 
 /// The Parquet file of `table` holding the rows of the messages `seqs`, in their order.

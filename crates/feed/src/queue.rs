@@ -1,6 +1,7 @@
 //! The feed's messages to the trades consumer: many records per message, a message at most
-//! [`MAX_MESSAGE_BYTES`] and at most a linger old, each with its run and sequence so the
-//! consumer's files are keyed by (run, sequence) and a redelivered message overwrites them.
+//! [`MAX_MESSAGE_BYTES`] and at most a linger old, each with its run and sequence, so the
+//! consumer's files name the (run, sequences) they hold and a message delivered again is
+//! found stored (`polytape_collector::live::store_batch`).
 //!
 //! The body is JSON, one line per record after a header line:
 //! `{"run":…,"seq":…,"records":N}` then `{"trade":{…}}`, `{"whale":{…}}` or `{"tape":{…}}` —

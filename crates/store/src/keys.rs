@@ -3,7 +3,8 @@
 //! `markets/dt=<yyyy-mm-dd>/markets.parquet` for the daily markets dimension, registered with
 //! Athena partition projection. A key is derived from the tick (or the day), so a retried
 //! write replaces its object. The live feed's tables (`trades`, `whale_events`, `raw_ws`) are
-//! keyed by the queue message that carried their rows ([`live`]), for the same reason; the
+//! named by the queue messages that carried their rows ([`live`], [`live_set`]), so a message
+//! delivered again is found stored; the
 //! paper executor's (`signals`, `fills`, `positions`) by its step ([`paper`]). The AWS
 //! adapter also keeps each tier's Latest values under `latest/` ([`latest`]); that prefix is no
 //! Athena table.
@@ -93,9 +94,9 @@ pub fn transitions(writer: &str, at: polytape_core::Ts) -> String {
 /// under the UTC day and hour of `day` (the caller's choice of the message's time, e.g. its
 /// first record's: the hour compaction files it under). The rest of the name is the message's
 /// (run, shard, first sequence): `run` the feed process's start (epoch ms), `shard` the shard
-/// that sent it, `seq` the sequence of its first record. A redelivered message, or a consumer
-/// retried after a partial failure, derives the same key from the same message and overwrites
-/// its files instead of adding duplicates.
+/// that sent it, `seq` the sequence of its first record (or the feed's tape writer's: its
+/// object's first record). A retried write of the same rows derives the same key and
+/// overwrites. Several messages stored together: [`live_set`].
 pub fn live(table: &str, day: polytape_core::Ts, run: i64, shard: u32, seq: u64) -> String {
     format!(
         "{table}/dt={}/{}-{run}-{shard}-{seq}.parquet",
@@ -198,7 +199,7 @@ pub fn paper(table: &str, step: polytape_core::Ts) -> String {
 /// The paper executor's tables, one file each per step ([`paper`]).
 pub const PAPER_TABLES: [&str; 3] = [SIGNALS, FILLS, POSITIONS];
 
-/// The tables hourly compaction merges: the per-tick files, the live feed's per-message files
+/// The tables hourly compaction merges: the per-tick files, the live feed's per-batch files
 /// and the paper executor's per-step files. (`markets` is one file per day, `resolutions` one
 /// per market and rewritten whenever a result is learnt again, `tier_transitions` one per run
 /// that recorded any: few files, and the last two with no retry horizon to wait for.)

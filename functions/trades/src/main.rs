@@ -1,10 +1,11 @@
 //! The trades function, on the live queue's SQS batches: each record is one feed message from
-//! the Fargate feed task, stored as Parquet (`trades`, `whale_events`, `raw_ws`) under keys
-//! derived from the message's run and sequence; the records that failed — storage failures and
-//! bodies that are not feed messages — are returned as `batchItemFailures`.
+//! the Fargate feed task; a batch's messages of each feed run and hour are stored as one
+//! Parquet file per table (`trades`, `whale_events`, `raw_ws`) named by exactly the messages it
+//! holds; the records that failed — storage failures and bodies that are not feed messages —
+//! are returned as `batchItemFailures`.
 //!
 //! Thin: the store is built once per cold start; the work is in the library (`trades::
-//! handle_batch`) and `polytape_collector::live::store_message`. It needs only
+//! handle_batch`) and `polytape_collector::live::store_batch`. It needs only
 //! `POLYTAPE_BUCKET`: no table or queue of the stack is named to it or touched by it.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};

@@ -375,3 +375,35 @@ async fn a_message_twice_in_one_batch_is_stored_once_and_both_records_acknowledg
     assert_eq!(parquet::decode_trades(&objects[0].1).unwrap().len(), 5);
     assert_eq!(parquet::decode_tape(&objects[1].1).unwrap().len(), 9);
 }
+
+/// Given a batch where one message's rows cannot be stored (a tape record whose sequence does
+/// not fit the table's bigint), then only that message fails — reported, so that after its
+/// receives the dead-letter queue holds it — and the others' rows are stored, each message's
+/// in a file of its own.
+#[tokio::test]
+async fn rows_a_table_cannot_hold_fail_only_their_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let mut batch = only(&event(), &["m-feed-1", "m-feed-1"]);
+    batch.records[1].message_id = Some("m-unstorable".into());
+    batch.records[1].body = Some(format!(
+        "{{\"run\":{RUN},\"seq\":3,\"records\":1}}\n{{\"tape\":{{\"run\":{RUN},\"shard\":0,\"seq\":{},\"received_at\":\"2026-11-20T12:02:00Z\",\"kind\":\"control\",\"part\":0,\"parts\":1,\"text\":\"{{}}\"}}}}",
+        u64::MAX
+    ));
+    let report = trades::handle_batch(&store, &batch).await;
+    assert_eq!(report.failed, vec!["m-unstorable"]);
+    assert_eq!(
+        report.stored.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1]
+    );
+    let names: Vec<String> = live_objects(&store)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(names, vec![key(keys::TRADES, 1), key(keys::RAW_WS, 1)]);
+    // Delivered again, it fails the same way and adds nothing.
+    let again = trades::handle_batch(&store, &only(&batch, &["m-unstorable"])).await;
+    assert_eq!(again.failed, vec!["m-unstorable"]);
+    assert_eq!(live_objects(&store).await.len(), 2);
+}

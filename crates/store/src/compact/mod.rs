@@ -1,5 +1,5 @@
 //! Hourly compaction: the small files of each closed hour of a partition — a file per tick,
-//! a file per live-feed message — merged into one, `<hour>.compacted.parquet`, recorded in the
+//! a file per batch of live-feed messages — merged into one, `<hour>.compacted.parquet`, recorded in the
 //! partition's `_manifest.json` (rows, bytes, sha256, the source files), and the sources
 //! deleted. One code path over the storage ports ([`crate::ObjectStore`],
 //! [`ObjectDeleter`]): the data directory of `polytape run` and the S3 bucket are compacted
@@ -37,7 +37,9 @@
 //! (merging again only a file it does not hold). A crash during 4 leaves some sources: the next
 //! run deletes the rest. Nothing is deleted before a stored manifest names it and the
 //! compacted file holding its rows is stored. A source that reappears after its deletion (a
-//! redelivery later than the settle time) was merged already and is deleted again; a file of
+//! redelivery later than the settle time) was merged already and is deleted again (one named
+//! for other messages by a later batch is merged again, its trade keys dropped as repeats); a
+//! file of
 //! the hour that no compacted file holds (one that arrived after compaction) is merged into it
 //! at the next run — until then the reading rule hides it, which is why `settle` must outlast
 //! every retry.

@@ -757,8 +757,8 @@ pub fn decode_positions(bytes: &[u8]) -> Result<Vec<PositionRow>> {
     Ok(out)
 }
 
-/// One `trades` file holding `rows` in the order given (the trades of one consumer message,
-/// under [`crate::keys::live`]). Times are stored to the millisecond.
+/// One `trades` file holding `rows` in the order given (the trades of the consumer's messages
+/// of one run and hour, under [`crate::keys::live_set`]). Times are stored to the millisecond.
 pub fn encode_trades(rows: &[StoredTrade]) -> Result<Encoded> {
     encode(&TRADE_FIELDS, trades_schema(), rows)
 }
@@ -883,7 +883,7 @@ pub fn decode_trades(bytes: &[u8]) -> Result<Vec<StoredTrade>> {
 }
 
 /// Every record batch of the Parquet file `bytes` (held in memory: the files read back are
-/// one consumer message's, or one file compaction merges).
+/// one consumer batch's, or one file compaction merges).
 pub(crate) fn read_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     let mut batches = Vec::new();
     for_each_batch(bytes, |b| {
