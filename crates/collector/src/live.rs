@@ -271,9 +271,9 @@ async fn store_group<S: ObjectStore>(store: &S, messages: &mut [Decoded]) -> Gro
         // What earlier deliveries stored: the files of this run and hour, by their names.
         // (The feed's own tape files share `raw_ws`'s names, but a feed that writes its tape
         // sends none in its messages: `run_feed` packs trades and whale events only.)
-        let probe = keys::live(table, day, run, 0, 0);
-        let prefix = &probe[..probe.len() - "0-0.parquet".len()];
-        let listed = store.list_objects(prefix).await?;
+        let listed = store
+            .list_objects(&keys::live_run_prefix(table, day, run))
+            .await?;
         let mut held: BTreeMap<u64, String> = BTreeMap::new();
         for key in listed {
             if let Some((r, 0, seqs)) = keys::live_members(&key) {

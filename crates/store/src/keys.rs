@@ -98,8 +98,14 @@ pub fn transitions(writer: &str, at: polytape_core::Ts) -> String {
 /// object's first record). A retried write of the same rows derives the same key and
 /// overwrites. Several messages stored together: [`live_set`].
 pub fn live(table: &str, day: polytape_core::Ts, run: i64, shard: u32, seq: u64) -> String {
+    format!("{}{shard}-{seq}.parquet", live_run_prefix(table, day, run))
+}
+
+/// `trades/dt=2026-11-20/20261120T22-1795213800000-`: where every live file of `table` that
+/// holds rows of feed run `run` in the hour of `day` starts ([`live`], [`live_set`]).
+pub fn live_run_prefix(table: &str, day: polytape_core::Ts, run: i64) -> String {
     format!(
-        "{table}/dt={}/{}-{run}-{shard}-{seq}.parquet",
+        "{table}/dt={}/{}-{run}-",
         day.format("%Y-%m-%d"),
         hour_label(day)
     )
@@ -160,13 +166,11 @@ pub fn live_members(key: &str) -> Option<(i64, u32, Vec<u64>)> {
     let mut parts = name.get(12..)?.splitn(3, '-');
     let run = parts.next()?.parse().ok()?;
     let shard = parts.next()?.parse().ok()?;
-    let (first, bits) = match parts.next()?.split_once('_') {
-        Some((first, bits)) => (first.parse::<u64>().ok()?, Some(bits)),
-        None => (parts_seq(name)?, None),
+    let seqs = parts.next()?;
+    let Some((first, bits)) = seqs.split_once('_') else {
+        return Some((run, shard, vec![seqs.parse().ok()?]));
     };
-    let Some(bits) = bits else {
-        return Some((run, shard, vec![first]));
-    };
+    let first: u64 = first.parse().ok()?;
     let mut seqs = Vec::new();
     for (k, c) in bits.chars().enumerate() {
         let digit = c.to_digit(16)?;
@@ -177,11 +181,6 @@ pub fn live_members(key: &str) -> Option<(i64, u32, Vec<u64>)> {
         }
     }
     (seqs.first() == Some(&first)).then_some((run, shard, seqs))
-}
-
-/// The sequence that ends a single message's file name (`…-41872`).
-fn parts_seq(name: &str) -> Option<u64> {
-    name.rsplit('-').next()?.parse().ok()
 }
 
 /// `signals/dt=2026-11-20/20261120T223000Z.parquet`: the rows of `table` ([`SIGNALS`],
