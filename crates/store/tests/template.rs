@@ -868,6 +868,219 @@ fn given_template_yaml_then_compaction_waits_out_every_retry_that_can_write_a_fi
     );
 }
 
+/// The days `key` stays as a noncurrent version: the shortest `NoncurrentDays` of the enabled
+/// lifecycle rules whose prefix it starts with (S3 honours the shorter of overlapping expiries).
+fn noncurrent_days(t: &Value, key: &str) -> Option<u64> {
+    let rules = t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .expect("DataBucket has lifecycle rules");
+    rules
+        .iter()
+        .filter(|r| text(&r["Status"]) == "Enabled")
+        .filter(|r| key.starts_with(r["Prefix"].as_str().unwrap_or_default()))
+        .filter_map(|r| {
+            text(&r["NoncurrentVersionExpiration"]["NoncurrentDays"])
+                .parse()
+                .ok()
+        })
+        .min()
+}
+
+#[test]
+fn given_template_yaml_then_merged_sources_are_kept_a_day_and_other_replaced_objects_a_week() {
+    let Some(t) = template() else { return };
+    let tick = polytape_core::TickId {
+        tier: polytape_core::Tier::T4,
+        tick_ts: "2026-11-20T22:30:15Z".parse().expect("a time"),
+    };
+    // A source of each table compaction merges, as its writer names it.
+    for table in keys::COMPACTED_TABLES {
+        let key = match table {
+            keys::SNAPSHOTS => keys::snapshots(&tick),
+            keys::ORDERBOOKS => keys::orderbooks(&tick),
+            other => format!(
+                "{}dt=2026-11-20/20261120T22-1-0.parquet",
+                keys::table_prefix(other)
+            ),
+        };
+        assert_eq!(noncurrent_days(t, &key), Some(1), "{key}");
+    }
+    // Objects compaction never deletes: replaced versions stay a week.
+    for key in [
+        keys::latest(polytape_core::Tier::T4),
+        keys::END_DATES.to_string(),
+        keys::LIVE_FLOW.to_string(),
+        keys::RESULT_COUNTS.to_string(),
+        format!(
+            "{}dt=2026-11-20/x.parquet",
+            keys::table_prefix(keys::MARKETS)
+        ),
+        format!("{}x.parquet", keys::table_prefix(keys::RESOLUTIONS)),
+    ] {
+        assert_eq!(noncurrent_days(t, &key), Some(7), "{key}");
+    }
+}
+
+/// `v` as CloudFormation would resolve it for the given parameters: `Ref` (a parameter, else
+/// `<LogicalId>` for a resource), `Fn::If` over the template's conditions, `Fn::Join`,
+/// `Fn::Split`, `Fn::Equals`, `Fn::And`, `Fn::Not`; other functions as written, and plain
+/// lists and maps member by member.
+fn resolve(t: &Value, v: &Value, params: &[(&str, &str)]) -> Value {
+    let go = |x: &Value| resolve(t, x, params);
+    let condition = |name: &str| go(&t["Conditions"][name]) == Value::Bool(true);
+    let Some((key, arg)) = v
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+    else {
+        return match v {
+            Value::Array(items) => Value::Array(items.iter().map(go).collect()),
+            Value::Object(fields) => {
+                Value::Object(fields.iter().map(|(k, x)| (k.clone(), go(x))).collect())
+            }
+            other => other.clone(),
+        };
+    };
+    let strs = |x: Value| -> Vec<String> {
+        x.as_array()
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_else(|| panic!("not a list: {x}"))
+    };
+    match key.as_str() {
+        "Ref" => {
+            let name = text(arg);
+            match params.iter().find(|(p, _)| *p == name) {
+                Some((_, value)) => json!(value),
+                None if t["Parameters"][&name].is_object() => {
+                    t["Parameters"][&name]["Default"].clone()
+                }
+                None => json!(format!("<{name}>")),
+            }
+        }
+        "Condition" => json!(condition(&text(arg))),
+        "Fn::If" => go(&arg[if condition(&text(&arg[0])) { 1 } else { 2 }]),
+        "Fn::Equals" => json!(text(&go(&arg[0])) == text(&go(&arg[1]))),
+        "Fn::And" => json!(arg
+            .as_array()
+            .expect("a list")
+            .iter()
+            .all(|c| go(c) == json!(true))),
+        "Fn::Not" => json!(go(&arg[0]) != json!(true)),
+        "Fn::Join" => json!(strs(go(&arg[1])).join(&text(&arg[0]))),
+        "Fn::Split" => json!(text(&go(&arg[1])).split(&text(&arg[0])).collect::<Vec<_>>()),
+        k if k.starts_with("Fn::") => v.clone(),
+        _ => json!({ key.clone(): go(arg) }),
+    }
+}
+
+#[test]
+fn given_feed_network_ipv6_only_then_the_task_has_no_ipv4_address_and_every_way_out_is_ipv6() {
+    let Some(t) = template() else { return };
+    let r = &t["Resources"];
+    let usual = "123456789012.dkr.ecr.us-east-1.amazonaws.com/polytape-feed:v1";
+    let dual = "123456789012.dkr-ecr.us-east-1.on.aws/polytape-feed:v1";
+    let v6 = |image: &'static str| [("FeedImageUri", image), ("FeedNetwork", "ipv6-only")];
+    let v4 = [("FeedImageUri", usual)];
+    let container = &r["FeedTaskDefinition"]["Properties"]["ContainerDefinitions"][0];
+    // The image from the registry's dual-stack name, whichever name was given.
+    assert_eq!(resolve(t, &container["Image"], &v6(usual)), json!(dual));
+    assert_eq!(resolve(t, &container["Image"], &v6(dual)), json!(dual));
+    assert_eq!(resolve(t, &container["Image"], &v4), json!(usual));
+    // The AWS SDK on dual-stack endpoints only then.
+    let dual_stack = |params: &[(&str, &str)]| {
+        let env = container["Environment"].as_array().expect("an environment");
+        let var = env
+            .iter()
+            .find(|e| e["Name"] == "AWS_USE_DUALSTACK_ENDPOINT")
+            .expect("AWS_USE_DUALSTACK_ENDPOINT is set");
+        text(&resolve(t, &var["Value"], params))
+    };
+    assert_eq!(
+        (dual_stack(&v6(usual)), dual_stack(&v4)),
+        ("true".into(), "false".into())
+    );
+    // No public IPv4 address; the stack's own subnets.
+    let net = &r["FeedService"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"];
+    assert_eq!(
+        resolve(t, &net["AssignPublicIp"], &v6(usual)),
+        json!("DISABLED")
+    );
+    assert_eq!(resolve(t, &net["AssignPublicIp"], &v4), json!("ENABLED"));
+    let subnets = resolve(t, &net["Subnets"], &v6(usual));
+    let subnets: Vec<String> = subnets
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(
+        subnets.len(),
+        2,
+        "two zones for Spot to choose from: {subnets:?}"
+    );
+    let of_type = |ty: &'static str| {
+        r.as_object()
+            .expect("resources")
+            .iter()
+            .filter(move |(_, res)| res["Type"] == ty)
+    };
+    let ipv6_only = |id: &str| resolve(t, &json!({"Condition": r[id]["Condition"]}), &v6(usual));
+    for subnet in &subnets {
+        let id = subnet.trim_matches(['<', '>']);
+        let p = &r[id]["Properties"];
+        assert_eq!(ipv6_only(id), json!(true), "{id} exists only for ipv6-only");
+        assert_eq!(text(&p["Ipv6Native"]), "true", "{id} is IPv6-only");
+        assert!(p["CidrBlock"].is_null(), "{id} has no IPv4 range");
+        assert_eq!(text(&p["AssignIpv6AddressOnCreation"]), "true", "{id}");
+        // Its route table sends ::/0 to an egress-only internet gateway.
+        let (_, assoc) = of_type("AWS::EC2::SubnetRouteTableAssociation")
+            .find(|(_, a)| a["Properties"]["SubnetId"] == json!({"Ref": id}))
+            .unwrap_or_else(|| panic!("{id} has no route table"));
+        let table = &assoc["Properties"]["RouteTableId"];
+        let (route_id, route) = of_type("AWS::EC2::Route")
+            .find(|(_, rt)| &rt["Properties"]["RouteTableId"] == table)
+            .unwrap_or_else(|| panic!("{id}'s route table has no route"));
+        assert_eq!(route["Properties"]["DestinationIpv6CidrBlock"], "::/0");
+        let gateway = text(&route["Properties"]["EgressOnlyInternetGatewayId"]["Ref"]);
+        assert_eq!(r[&gateway]["Type"], "AWS::EC2::EgressOnlyInternetGateway");
+        // The service starts once that route and association exist.
+        let ready = text(&r["FeedService"]["DependsOn"]);
+        let waits = resolve(t, &r[&ready]["Metadata"], &v6(usual)).to_string();
+        assert!(
+            waits.contains(&format!("<{route_id}>")),
+            "{ready} waits for {route_id}"
+        );
+        let assoc_id = of_type("AWS::EC2::SubnetRouteTableAssociation")
+            .find(|(_, a)| a["Properties"]["SubnetId"] == json!({"Ref": id}))
+            .map(|(k, _)| k.clone())
+            .expect("an association");
+        assert!(
+            waits.contains(&format!("<{assoc_id}>")),
+            "{ready} waits for {assoc_id}"
+        );
+    }
+    // Without ipv6-only none of the network is made.
+    for (id, _) in of_type("AWS::EC2::Subnet") {
+        let made = resolve(t, &json!({"Condition": r[id]["Condition"]}), &v4);
+        assert_eq!(made, json!(false), "{id} made for public-ipv4");
+    }
+    // The security group lets HTTPS out over IPv6.
+    let egress = r["FeedSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+        .as_array()
+        .expect("egress rules");
+    assert!(egress
+        .iter()
+        .any(|e| e["CidrIpv6"] == "::/0" && text(&e["FromPort"]) == "443"));
+    assert_eq!(
+        resolve(
+            t,
+            &r["FeedSecurityGroup"]["Properties"]["VpcId"],
+            &v6(usual)
+        ),
+        json!("<FeedVpc>")
+    );
+}
+
 #[test]
 fn given_template_yaml_then_the_training_set_query_unloads_exactly_the_export_columns() {
     let Some(t) = template() else { return };
