@@ -621,15 +621,17 @@ pub const STALE_INTERVALS: i32 = 3;
 
 /// The markets of each tier's newest tick whose newest sample is older than
 /// [`STALE_INTERVALS`] intervals of the tier (or who were never observed, once the tier's
-/// newest tick is that old), from the tiers' Latest values: one read per tier.
-pub async fn stale<S: LatestStore>(
+/// newest tick is that old), from the tiers' Latest values as of their newest tick
+/// ([`crate::latest::current`]: one read per tier, and the tick files since the last write of
+/// a tier that writes once a minute).
+pub async fn stale<S: LatestStore + ObjectStore + MarketStore>(
     store: &S,
     now: Ts,
     tiers: &[Tier],
 ) -> Result<Vec<StaleMarket>, HandlerError> {
     let mut out = Vec::new();
     for &tier in tiers {
-        let Some(latest) = store.get_latest(tier).await? else {
+        let Some(latest) = crate::latest::current(store, tier, now).await? else {
             continue;
         };
         out.extend(stale_of(&latest, now));

@@ -47,6 +47,7 @@ pub mod emf;
 pub mod error;
 pub mod executor;
 pub mod health;
+pub mod latest;
 pub mod ledger;
 pub mod live;
 pub mod maintenance;

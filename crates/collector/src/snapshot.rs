@@ -85,6 +85,14 @@ pub struct TickReport {
     pub error: Option<String>,
     pub snapshot_key: Option<String>,
     pub orderbook_key: Option<String>,
+    /// Ticks applied to the tier's Latest values by this tick: itself and, in a tier that
+    /// writes them once a minute, the ticks read back since the last write; 0 when it left
+    /// itself to the minute's first tick ([`crate::latest`]).
+    #[serde(default)]
+    pub latest_ticks: usize,
+    /// Tick files read back for the Latest values that could not be decoded (skipped).
+    #[serde(default)]
+    pub latest_unreadable: usize,
     /// When the tick observed Polymarket (never before its tick time).
     #[serde(default)]
     pub fetched_at: Option<Ts>,
@@ -117,6 +125,8 @@ impl TickReport {
             error: None,
             snapshot_key: None,
             orderbook_key: None,
+            latest_ticks: 0,
+            latest_unreadable: 0,
             fetched_at: None,
             elapsed_ms: 0,
         }
@@ -464,9 +474,10 @@ where
             report.markets, report.failed_requests
         ));
     }
-    store
-        .apply_latest(&latest_update(tick, &markets, &rows))
-        .await?;
+    let applied =
+        crate::latest::apply_tick(store, latest_update(tick, &markets, &rows), clock.now()).await?;
+    report.latest_ticks = applied.ticks;
+    report.latest_unreadable = applied.unreadable;
     Ok(())
 }
 
@@ -568,8 +579,14 @@ fn note_drift<T>(report: &mut TickReport, b: &Batched<T>) {
     }
 }
 
-/// The tick's contribution to its tier's Latest values.
+/// The tick's contribution to its tier's Latest values, each number as its `snapshots` column
+/// holds it (DECIMAL(18,6), without trailing zeros; NULL when it does not fit), which is what a
+/// tick read back from its file gives ([`crate::latest`]).
 fn latest_update(tick: TickId, markets: &[Market], rows: &[Snapshot]) -> LatestUpdate {
+    let stored = |d: Option<rust_decimal::Decimal>| {
+        d.and_then(polytape_core::money::to_mantissa)
+            .map(|m| polytape_core::money::from_mantissa(m).normalize())
+    };
     LatestUpdate {
         tier: tick.tier,
         tick_ts: tick.tick_ts,
@@ -578,11 +595,11 @@ fn latest_update(tick: TickId, markets: &[Market], rows: &[Snapshot]) -> LatestU
             .iter()
             .map(|r| LatestEntry {
                 condition_id: r.condition_id.clone(),
-                price: r.price,
-                best_bid: r.best_bid,
-                best_ask: r.best_ask,
-                spread: r.spread,
-                volume_24h: r.volume_24h,
+                price: stored(r.price),
+                best_bid: stored(r.best_bid),
+                best_ask: stored(r.best_ask),
+                spread: stored(r.spread),
+                volume_24h: stored(r.volume_24h),
                 tick_ts: r.snapshot_ts,
                 snapshot_count: 0,
                 counted: 0,

@@ -598,7 +598,17 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
         5,
         "the retry's rows, with their books, replaced the first attempt's"
     );
-    let latest = e.store.get_latest(Tier::T3).await.unwrap().unwrap();
+    // T3 writes its Latest values once a minute: the readers see the tick, counted once,
+    // and the minute's first tick writes it, counted once.
+    assert_eq!(
+        second.latest_ticks, 0,
+        "left to the next minute's first tick"
+    );
+    let now = tick.tick_ts + chrono::Duration::seconds(2);
+    let latest = polytape_collector::latest::current(&e.store, Tier::T3, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.markets.len(), 5);
     assert!(
         latest.markets.iter().all(|m| m.snapshot_count == 1),
@@ -615,6 +625,14 @@ async fn a_retried_tick_replaces_its_output_and_counts_once() {
             .count(),
         1,
         "the retry replaced the run record"
+    );
+    let writing = run_tick(&e, tick.next()).await;
+    assert_eq!(writing.latest_ticks, 2, "itself and the retried tick");
+    let latest = e.store.get_latest(Tier::T3).await.unwrap().unwrap();
+    assert_eq!(latest.markets.len(), 5);
+    assert!(
+        latest.markets.iter().all(|m| m.snapshot_count == 2),
+        "the retried tick and the next, each once"
     );
 }
 

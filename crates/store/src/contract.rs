@@ -450,7 +450,9 @@ pub async fn latest_store_contract(s: &impl LatestStore) {
     );
     let t1 = update(Tier::T2, "2026-11-20T12:01:00Z", &[1, 2], &[(1, "0.45")]);
     let t2 = update(Tier::T2, "2026-11-20T12:02:00Z", &[1], &[(1, "0.46")]);
-    s.apply_latest(&t0).await.expect("apply_latest");
+    s.apply_latest(std::slice::from_ref(&t0))
+        .await
+        .expect("apply_latest");
     let first = s
         .get_latest(Tier::T2)
         .await
@@ -465,15 +467,21 @@ pub async fn latest_store_contract(s: &impl LatestStore) {
         ]
     );
     // 12:02 lands before the slower 12:01 (overlapping ticks), and 12:02 is retried.
-    s.apply_latest(&t2).await.expect("apply_latest");
-    s.apply_latest(&t1).await.expect("apply_latest");
-    s.apply_latest(&t2).await.expect("apply_latest retry");
-    s.apply_latest(&update(
+    s.apply_latest(std::slice::from_ref(&t2))
+        .await
+        .expect("apply_latest");
+    s.apply_latest(std::slice::from_ref(&t1))
+        .await
+        .expect("apply_latest");
+    s.apply_latest(std::slice::from_ref(&t2))
+        .await
+        .expect("apply_latest retry");
+    s.apply_latest(&[update(
         Tier::T4,
         "2026-11-20T12:01:15Z",
         &[9],
         &[(9, "0.9")],
-    ))
+    )])
     .await
     .expect("apply_latest");
     let t2_latest = s
@@ -498,14 +506,54 @@ pub async fn latest_store_contract(s: &impl LatestStore) {
     );
     assert_eq!(s.get_latest(Tier::T3).await.expect("get_latest"), None);
 
+    // Several ticks in one write: the newest first, then older ones that only count; the
+    // same as applying them one by one, and applying them again changes nothing.
+    let minute = [
+        update(Tier::T3, "2026-11-20T12:01:00Z", &[1, 2], &[(1, "0.3")]),
+        update(
+            Tier::T3,
+            "2026-11-20T12:00:30Z",
+            &[1],
+            &[(1, "0.2"), (2, "0.6")],
+        ),
+        update(Tier::T3, "2026-11-20T12:00:00Z", &[1, 2], &[(1, "0.1")]),
+    ];
+    s.apply_latest(&minute)
+        .await
+        .expect("apply_latest of a minute");
+    s.apply_latest(&minute[1..])
+        .await
+        .expect("apply_latest again");
+    s.apply_latest(&[]).await.expect("nothing to apply");
+    let t3 = s
+        .get_latest(Tier::T3)
+        .await
+        .expect("get_latest")
+        .expect("T3");
+    assert_eq!(t3.tick_ts, at("2026-11-20T12:01:00Z"));
+    assert_eq!(
+        latest_counts(&t3),
+        vec![
+            (format!("0x{:064x}", 1), 3, Some(dec("0.3"))),
+            (format!("0x{:064x}", 2), 1, Some(dec("0.6")))
+        ],
+        "market 2, unobserved at 12:01, keeps the values and count of 12:00:30"
+    );
+    assert!(
+        s.apply_latest(&[minute[0].clone(), t2.clone()])
+            .await
+            .is_err(),
+        "two tiers in one write"
+    );
+
     // 50,000 markets in one tier, then a second tick over all of them.
     let big = many_latest(Tier::T0, 50_000);
-    s.apply_latest(&big)
+    s.apply_latest(std::slice::from_ref(&big))
         .await
         .expect("apply_latest of 50,000 markets");
     let mut next = big.clone();
     next.tick_ts = big.tick_ts + chrono::Duration::hours(1);
-    s.apply_latest(&next)
+    s.apply_latest(std::slice::from_ref(&next))
         .await
         .expect("apply_latest of 50,000 markets");
     let got = s

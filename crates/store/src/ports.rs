@@ -92,11 +92,26 @@ pub trait LatestStore: Send + Sync {
     /// The Latest values of `tier`, if a tick of it was ever applied.
     fn get_latest(&self, tier: Tier) -> impl Future<Output = Result<Option<LatestTier>>> + Send;
 
-    /// Applies one tick ([`LatestTier::apply`]) atomically against concurrent updates of the
-    /// same tier: overlapping ticks are all applied (a conflict is retried on a fresh read),
-    /// so no count is lost, and a retried tick is counted once. Holds at least 50,000
-    /// markets per tier.
-    fn apply_latest(&self, update: &LatestUpdate) -> impl Future<Output = Result<()>> + Send;
+    /// Applies ticks of one tier ([`LatestTier::apply`], in the order given) in one write,
+    /// atomically against concurrent updates of the tier: overlapping writers are all applied
+    /// (a conflict is retried on a fresh read), so no count is lost, and a retried tick is
+    /// counted once. Holds at least 50,000 markets per tier. Nothing given, nothing written;
+    /// ticks of different tiers are an error.
+    fn apply_latest(&self, updates: &[LatestUpdate]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The one tier of `updates` (`None` when empty), or an error when they mix tiers.
+pub fn latest_tier(updates: &[LatestUpdate]) -> Result<Option<Tier>> {
+    let Some(first) = updates.first() else {
+        return Ok(None);
+    };
+    match updates.iter().find(|u| u.tier != first.tier) {
+        Some(other) => Err(crate::StoreError::Encode(format!(
+            "Latest updates of {} and {} in one write",
+            first.tier, other.tier
+        ))),
+        None => Ok(Some(first.tier)),
+    }
 }
 
 /// Which task runs a page holds ([`TaskStore::task_runs_page`]).

@@ -571,7 +571,7 @@ async fn given_resources_that_do_not_exist_then_errors_are_not_retryable_and_nam
     assert!(!retryable && reason.contains(&names.bucket), "{reason}");
     assert!(reason.contains("latest/tier=2.json.gz"), "{reason}");
     let (reason, retryable) = backend(
-        s.apply_latest(&contract::many_latest(Tier::T2, 1))
+        s.apply_latest(&[contract::many_latest(Tier::T2, 1)])
             .await
             .unwrap_err(),
     );
@@ -770,7 +770,7 @@ async fn given_8_ticks_of_one_tier_applied_at_once_then_each_is_counted_and_s3_r
             let mut u = contract::many_latest(Tier::T4, 3);
             u.tick_ts = tick;
             u.rows[0].price = Some(rust_decimal::Decimal::new(n, 2));
-            s.apply_latest(&u).await.unwrap();
+            s.apply_latest(std::slice::from_ref(&u)).await.unwrap();
         }));
     }
     for t in tasks {
@@ -810,7 +810,7 @@ async fn given_50000_markets_in_one_tier_then_the_latest_object_is_a_few_mb_of_g
         return;
     };
     let update = contract::many_latest(Tier::T0, 50_000);
-    s.apply_latest(&update).await.unwrap();
+    s.apply_latest(std::slice::from_ref(&update)).await.unwrap();
     let bytes = s
         .get_object("latest/tier=0.json.gz")
         .await

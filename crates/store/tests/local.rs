@@ -102,7 +102,7 @@ async fn given_state_and_objects_when_reopened_then_everything_is_still_there() 
     {
         let s = LocalStore::open(dir.path()).unwrap();
         s.write_markets(std::slice::from_ref(&m)).await.unwrap();
-        s.apply_latest(&latest).await.unwrap();
+        s.apply_latest(std::slice::from_ref(&latest)).await.unwrap();
         s.put_task_run(&run).await.unwrap();
         s.put_coverage(&cov).await.unwrap();
         s.put_object("a/b.parquet", vec![1, 2, 3], "application/octet-stream")
@@ -195,12 +195,12 @@ async fn given_concurrent_writers_on_clones_then_every_write_lands_and_no_temp_f
                 .await
                 .unwrap();
             // Overlapping ticks of one tier: each must be counted.
-            s.apply_latest(&LatestUpdate {
+            s.apply_latest(&[LatestUpdate {
                 tier: Tier::T4,
                 tick_ts: at("2026-11-20T12:00:00Z") + chrono::Duration::seconds(15 * i64::from(n)),
                 members: vec!["0xa".into()],
                 rows: vec![contract_entry("0xa")],
-            })
+            }])
             .await
             .unwrap();
             // Every writer replaces the same key too: the last rename wins whole.

@@ -11,7 +11,7 @@ use polytape_core::ops::{LatestEntry, TierTransition};
 use polytape_core::{Market, Tier, Ts};
 use polytape_store::parquet::json::batch_rows;
 use polytape_store::read::TickReader;
-use polytape_store::{keys, LatestStore};
+use polytape_store::{keys, LatestStore, MarketStore, ObjectStore};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub async fn list<S: StatusStore>(State(st): State<Arc<Status<S>>>, q: RawQuery)
     let latest = if page.is_empty() {
         HashMap::new()
     } else {
-        latest_by_market(&st.store).await?
+        latest_by_market(&st.store, now).await?
     };
     let items: Vec<Value> = page
         .iter()
@@ -84,13 +84,15 @@ fn market_cursor(v: &str) -> Option<(Ts, String)> {
     Some((t, id.to_string()))
 }
 
-/// Every tier's Latest entries by market (a market in two tiers' values keeps the newest).
-async fn latest_by_market<S: LatestStore>(
+/// Every tier's Latest entries by market as of its newest tick at `now` (a market in two
+/// tiers' values keeps the newest).
+async fn latest_by_market<S: LatestStore + ObjectStore + MarketStore>(
     store: &S,
+    now: Ts,
 ) -> Result<HashMap<String, (Tier, LatestEntry)>, ApiError> {
     let mut out: HashMap<String, (Tier, LatestEntry)> = HashMap::new();
     for tier in Tier::ALL {
-        let Some(l) = store.get_latest(tier).await? else {
+        let Some(l) = crate::latest::current(store, tier, now).await? else {
             continue;
         };
         for e in l.markets {
@@ -176,7 +178,7 @@ pub async fn one<S: StatusStore>(
         .into_iter()
         .filter(|t| t.condition_id == id)
         .collect();
-    let latest = latest_by_market(&st.store).await?;
+    let latest = latest_by_market(&st.store, now).await?;
     let want = p.count("snapshots");
     let (snapshots, reads) = recent_snapshots(&st.store, &m, now, want).await?;
     let mut market = market_json(&m, now, latest.get(id.as_str()));

@@ -110,7 +110,7 @@ pub async fn stats<S: StatusStore>(State(st): State<Arc<Status<S>>>, q: RawQuery
         .collect();
     let mut tiers = serde_json::Map::new();
     for tier in Tier::ALL {
-        let latest = store.get_latest(tier).await?;
+        let latest = crate::latest::current(store, tier, now).await?;
         let t = ledger.get(&tier).cloned().unwrap_or_default();
         let floor = TickId::floor(tier, now);
         let next = if floor.tick_ts >= now {

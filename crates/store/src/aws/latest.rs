@@ -134,19 +134,24 @@ impl LatestStore for AwsStore {
         Ok(self.read_latest(tier).await?.map(|(latest, _)| latest))
     }
 
-    async fn apply_latest(&self, update: &LatestUpdate) -> Result<()> {
-        let tier = update.tier;
+    async fn apply_latest(&self, updates: &[LatestUpdate]) -> Result<()> {
+        let Some(tier) = crate::ports::latest_tier(updates)? else {
+            return Ok(());
+        };
+        let tick_ts = updates[0].tick_ts;
         for attempt in 1..=CONFLICT_RETRY.attempts {
             let (mut latest, etag) = match self.read_latest(tier).await? {
                 Some((latest, etag)) => (latest, Some(etag)),
                 None => (LatestTier::empty(tier), None),
             };
-            latest.apply(update);
+            for update in updates {
+                latest.apply(update);
+            }
             let body = encode_body(&latest)?;
             match self.put_latest_if(tier, body, etag.as_deref()).await? {
                 Put::Written => return Ok(()),
                 Put::Conflict if attempt < CONFLICT_RETRY.attempts => {
-                    tracing::debug!(%tier, tick = %update.tick_ts, attempt, "Latest object changed since it was read: applying again");
+                    tracing::debug!(%tier, tick = %tick_ts, attempt, "Latest object changed since it was read: applying again");
                     tokio::time::sleep(CONFLICT_RETRY.jittered(attempt)).await;
                 }
                 Put::Conflict => {}
@@ -157,7 +162,7 @@ impl LatestStore for AwsStore {
                 "PutObject on s3://{}/{}: the tick {} lost to concurrent writers {} times",
                 self.names.bucket,
                 keys::latest(tier),
-                update.tick_ts,
+                tick_ts,
                 CONFLICT_RETRY.attempts
             ),
             retryable: true,

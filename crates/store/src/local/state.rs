@@ -652,15 +652,19 @@ fn get_latest(conn: &Connection, tier: Tier) -> Result<Option<LatestTier>> {
 }
 
 /// Read, apply, write in one transaction: the connection's lock serialises overlapping ticks.
-fn apply_latest(conn: &mut Connection, update: &LatestUpdate) -> Result<()> {
+fn apply_latest(conn: &mut Connection, updates: &[LatestUpdate]) -> Result<()> {
+    let Some(tier) = crate::ports::latest_tier(updates)? else {
+        return Ok(());
+    };
     let tx = conn.transaction()?;
-    let mut latest =
-        get_latest(&tx, update.tier)?.unwrap_or_else(|| LatestTier::empty(update.tier));
-    latest.apply(update);
+    let mut latest = get_latest(&tx, tier)?.unwrap_or_else(|| LatestTier::empty(tier));
+    for update in updates {
+        latest.apply(update);
+    }
     tx.execute(
         "INSERT OR REPLACE INTO latest (tier, tick_ts, body) VALUES (?1, ?2, ?3)",
         params![
-            update.tier.number(),
+            tier.number(),
             ms(latest.tick_ts),
             serde_json::to_string(&latest)?
         ],
@@ -773,9 +777,9 @@ impl LatestStore for LocalStore {
         self.with_conn(move |c| get_latest(c, tier)).await
     }
 
-    async fn apply_latest(&self, update: &LatestUpdate) -> Result<()> {
-        let update = update.clone();
-        self.with_conn(move |c| apply_latest(c, &update)).await
+    async fn apply_latest(&self, updates: &[LatestUpdate]) -> Result<()> {
+        let updates = updates.to_vec();
+        self.with_conn(move |c| apply_latest(c, &updates)).await
     }
 }
 

@@ -448,8 +448,20 @@ impl<'a> Rows<'a> {
         fields: &[FieldSpec<R>],
         batch: &'a RecordBatch,
     ) -> Result<Self> {
+        Self::only(table, fields, None, batch)
+    }
+
+    /// [`Rows::new`] checking only the columns named in `names` (all of them: `None`), for a
+    /// reader of a few columns that a file written before a column was added still holds.
+    pub fn only<R>(
+        table: &'static str,
+        fields: &[FieldSpec<R>],
+        names: Option<&[&str]>,
+        batch: &'a RecordBatch,
+    ) -> Result<Self> {
         let schema = batch.schema();
-        for f in fields {
+        let wanted = |f: &&FieldSpec<R>| names.is_none_or(|n| n.contains(&f.col.name));
+        for f in fields.iter().filter(wanted) {
             let want = f.get.data_type();
             match schema.field_with_name(f.col.name) {
                 Err(_) => return Err(bad_file(table, format!("no column `{}`", f.col.name))),

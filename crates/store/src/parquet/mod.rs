@@ -657,6 +657,61 @@ pub fn decode_signals(bytes: &[u8]) -> Result<Vec<SignalRow>> {
     Ok(out)
 }
 
+/// What a `snapshots` file gives the Latest values: each row's market and headline values
+/// (`tick_ts` is the row's `snapshot_ts`; the counts are left 0), in file order, the numbers
+/// without the column's trailing zeros (`0.41`, not `0.410000`, as the JSON of a row shows
+/// them). Only those columns must be there (a file written before a column was added is
+/// read). Errors as [`decode_signals`]'s.
+pub fn decode_latest_entries(bytes: &[u8]) -> Result<Vec<polytape_core::ops::LatestEntry>> {
+    const READ: [&str; 7] = [
+        "snapshot_ts",
+        "condition_id",
+        "price",
+        "best_bid",
+        "best_ask",
+        "spread",
+        "volume_24h",
+    ];
+    let mut out = Vec::new();
+    for batch in read_batches(bytes)? {
+        let rows = Rows::only(
+            crate::keys::SNAPSHOTS,
+            &SNAPSHOT_FIELDS,
+            Some(&READ),
+            &batch,
+        )?;
+        let decimal = |name| rows.col::<Decimal64Array>(name);
+        let snapshot_ts = rows.col::<TimestampMillisecondArray>("snapshot_ts")?;
+        let condition_id = rows.col::<StringArray>("condition_id")?;
+        let (price, best_bid, best_ask, spread, volume_24h) = (
+            decimal("price")?,
+            decimal("best_bid")?,
+            decimal("best_ask")?,
+            decimal("spread")?,
+            decimal("volume_24h")?,
+        );
+        out.reserve(rows.len());
+        let num =
+            |c: &columns::Col<'_, Decimal64Array>, i| -> Result<Option<rust_decimal::Decimal>> {
+                Ok(c.opt(i)?.map(|d| d.normalize()))
+            };
+        for i in 0..rows.len() {
+            out.push(polytape_core::ops::LatestEntry {
+                condition_id: condition_id.req(i)?.to_owned(),
+                price: num(&price, i)?,
+                best_bid: num(&best_bid, i)?,
+                best_ask: num(&best_ask, i)?,
+                spread: num(&spread, i)?,
+                volume_24h: num(&volume_24h, i)?,
+                tick_ts: snapshot_ts.req(i)?,
+                snapshot_count: 0,
+                counted: 0,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The rows of a `fills` file, in file order; errors as [`decode_signals`]'s.
 pub fn decode_fills(bytes: &[u8]) -> Result<Vec<FillRow>> {
     let mut out = Vec::new();
