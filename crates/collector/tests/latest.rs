@@ -40,14 +40,22 @@ async fn run_at(e: &Env, tick: TickId, late_s: i64) -> TickReport {
     .unwrap()
 }
 
-async fn t4_ids(e: &Env) -> BTreeSet<String> {
-    e.store
+/// A simulated world with 4 markets per tier, discovered, and the T4 ones' condition ids.
+async fn t4_world() -> (Env, BTreeSet<String>) {
+    let e = env(4, 100).await;
+    discover(&e.client, &e.store, &Config::default(), &e.clock)
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = e
+        .store
         .markets_due(Tier::T4, anchor())
         .await
         .unwrap()
         .into_iter()
         .map(|m| m.condition_id)
-        .collect()
+        .collect();
+    assert_eq!(ids.len(), 4);
+    (e, ids)
 }
 
 /// The Latest values the ticks of `ticks` give when each is applied by itself with every
@@ -98,12 +106,7 @@ async fn stored(e: &Env) -> LatestTier {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_t4_minute_is_written_once_by_its_first_tick_and_every_tick_is_counted() {
-    let e = env(4, 100).await;
-    discover(&e.client, &e.store, &Config::default(), &e.clock)
-        .await
-        .unwrap();
-    let ids = t4_ids(&e).await;
-    assert_eq!(ids.len(), 4);
+    let (e, ids) = t4_world().await;
 
     // 10:00:00 writes; 10:00:15, :30 and :45 leave themselves to 10:01:00.
     assert_eq!(run_at(&e, t4(0), 1).await.latest_ticks, 1);
@@ -151,11 +154,7 @@ async fn a_t4_minute_is_written_once_by_its_first_tick_and_every_tick_is_counted
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_writing_tick_is_replaced_by_the_next_tick_and_a_late_tick_writes_itself() {
-    let e = env(4, 100).await;
-    discover(&e.client, &e.store, &Config::default(), &e.clock)
-        .await
-        .unwrap();
-    let ids = t4_ids(&e).await;
+    let (e, ids) = t4_world().await;
     run_at(&e, t4(0), 1).await;
     for s in [15, 30, 45] {
         run_at(&e, t4(s), 1).await;
@@ -194,11 +193,8 @@ async fn a_missed_writing_tick_is_replaced_by_the_next_tick_and_a_late_tick_writ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markets_no_tick_observed_since_the_last_write_are_stale_before_the_next_write() {
-    let e = env(4, 100).await;
-    discover(&e.client, &e.store, &Config::default(), &e.clock)
-        .await
-        .unwrap();
-    let ids: Vec<String> = t4_ids(&e).await.into_iter().collect();
+    let (e, ids) = t4_world().await;
+    let ids: Vec<String> = ids.into_iter().collect();
     run_at(&e, t4(0), 1).await;
     // 10:00:15, :30 and :45 observe nothing (every request naming the markets fails).
     e.sim.fail_markets(&ids);
