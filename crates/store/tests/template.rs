@@ -2019,8 +2019,14 @@ mod aws {
             "{}dt=2026-11-20/0xabc.parquet",
             keys::table_prefix(keys::RESOLUTIONS)
         );
+        // A T4 tick's file, which the tier's writing tick reads back (collector::latest).
+        let t4_file = keys::snapshots(&TickId {
+            tier: Tier::T4,
+            tick_ts: "2026-11-20T22:30:15Z".parse().expect("a time"),
+        });
         let needs: [(&str, Vec<(&str, String)>); 4] = [
-            // a tick's files and its tier's Latest object (read, then a conditional put)
+            // a tick's files and its tier's Latest object (read, then a conditional put), and
+            // the tier's earlier tick files a T3/T4 writing tick reads back
             (
                 "SnapshotRole",
                 vec![
@@ -2028,6 +2034,7 @@ mod aws {
                     (put, keys::orderbooks(&tick)),
                     (get, keys::latest(Tier::T2)),
                     (put, keys::latest(Tier::T2)),
+                    (get, t4_file.clone()),
                 ],
             ),
             // the transitions of a discovery run
@@ -2075,6 +2082,7 @@ mod aws {
                 "StatusRole",
                 vec![
                     (get, keys::latest(Tier::T0)),
+                    (get, t4_file),
                     (get, keys::RESULT_COUNTS.to_string()),
                     (get, keys::END_DATES.to_string()),
                     (get, keys::snapshots(&tick)),
