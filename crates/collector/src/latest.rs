@@ -37,7 +37,7 @@ pub fn period_s(tier: Tier) -> i64 {
 /// Whether `tick` writes its tier's Latest values whenever it runs: the first tick of each
 /// period.
 pub fn writes(tick: TickId) -> bool {
-    tick.tick_ts.timestamp().rem_euclid(period_s(tick.tier)) == 0
+    period_start(tick) == tick.tick_ts
 }
 
 /// Whether the tier writes less often than it ticks (T3, T4).

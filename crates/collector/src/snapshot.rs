@@ -90,7 +90,7 @@ pub struct TickReport {
     /// itself to the minute's first tick ([`crate::latest`]).
     #[serde(default)]
     pub latest_ticks: usize,
-    /// Tick files read back for the Latest values that could not be decoded (skipped).
+    /// Tick files read back for the Latest values that could not be read or decoded (skipped).
     #[serde(default)]
     pub latest_unreadable: usize,
     /// When the tick observed Polymarket (never before its tick time).

@@ -27,6 +27,11 @@ fn t4(after_s: i64) -> TickId {
 
 /// Runs `tick` with the fixed clock `late_s` seconds after its time.
 async fn run_at(e: &Env, tick: TickId, late_s: i64) -> TickReport {
+    run_within(e, tick, late_s, TICK_BUDGET).await
+}
+
+/// [`run_at`] with `budget` of wall time before the tick's deadline.
+async fn run_within(e: &Env, tick: TickId, late_s: i64, budget: std::time::Duration) -> TickReport {
     e.clock
         .set(tick.tick_ts + chrono::Duration::seconds(late_s));
     snapshot_tick(
@@ -34,7 +39,7 @@ async fn run_at(e: &Env, tick: TickId, late_s: i64) -> TickReport {
         &e.store,
         tick,
         &e.clock,
-        deadline_within(tick, TICK_BUDGET),
+        deadline_within(tick, budget),
     )
     .await
     .unwrap()
@@ -199,16 +204,7 @@ async fn markets_no_tick_observed_since_the_last_write_are_stale_before_the_next
     // 10:00:15, :30 and :45 observe nothing (every request naming the markets fails).
     e.sim.fail_markets(&ids);
     for s in [15, 30, 45] {
-        e.clock.set(t4(s).tick_ts + chrono::Duration::seconds(1));
-        let r = snapshot_tick(
-            &e.client,
-            &e.store,
-            t4(s),
-            &e.clock,
-            deadline_within(t4(s), FAILING_TICK_BUDGET),
-        )
-        .await
-        .unwrap();
+        let r = run_within(&e, t4(s), 1, FAILING_TICK_BUDGET).await;
         assert_eq!((r.rows, r.latest_ticks), (0, 0), "10:00:{s}");
     }
     e.sim.heal_markets();

@@ -1033,7 +1033,7 @@ fn given_feed_network_ipv6_only_then_the_task_has_no_ipv4_address_and_every_way_
         assert!(p["CidrBlock"].is_null(), "{id} has no IPv4 range");
         assert_eq!(text(&p["AssignIpv6AddressOnCreation"]), "true", "{id}");
         // Its route table sends ::/0 to an egress-only internet gateway.
-        let (_, assoc) = of_type("AWS::EC2::SubnetRouteTableAssociation")
+        let (assoc_id, assoc) = of_type("AWS::EC2::SubnetRouteTableAssociation")
             .find(|(_, a)| a["Properties"]["SubnetId"] == json!({"Ref": id}))
             .unwrap_or_else(|| panic!("{id} has no route table"));
         let table = &assoc["Properties"]["RouteTableId"];
@@ -1050,10 +1050,6 @@ fn given_feed_network_ipv6_only_then_the_task_has_no_ipv4_address_and_every_way_
             waits.contains(&format!("<{route_id}>")),
             "{ready} waits for {route_id}"
         );
-        let assoc_id = of_type("AWS::EC2::SubnetRouteTableAssociation")
-            .find(|(_, a)| a["Properties"]["SubnetId"] == json!({"Ref": id}))
-            .map(|(k, _)| k.clone())
-            .expect("an association");
         assert!(
             waits.contains(&format!("<{assoc_id}>")),
             "{ready} waits for {assoc_id}"
